@@ -1,0 +1,109 @@
+"""The small interface every ETL source module implements, and the types they share.
+
+A source module exposes one object `SOURCE` with:
+- `source_id`, `title`, `dataset`, `licence`, `table` (target table);
+- `find(raw_dir) -> list[Path]`: the files of this source in a raw folder, best first;
+- `load(path, ctx) -> LoadResult`: read, validate and normalise one file.
+
+`load` never writes to the warehouse: the pipeline does, inside one transaction.
+Row problems become `Reject`s; a file that cannot be used raises `SourceError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+Trust = Literal["official", "derived", "demo"]
+Action = Literal["rejected", "repaired", "warning"]
+
+
+class SourceError(Exception):
+    """A file that cannot be loaded: says which file, what is wrong and what to do."""
+
+    def __init__(self, path: Path | str, problem: str, hint: str, row: int | None = None):
+        self.path = str(path)
+        self.problem = problem
+        self.hint = hint
+        self.row = row
+        where = f"{self.path}" + (f", riga {row}" if row is not None else "")
+        super().__init__(f"{where}: {problem}. Cosa fare: {hint}")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One row that was rejected, repaired or flagged, with its reason."""
+
+    row_number: int | None
+    raw: dict[str, Any]
+    reason: str
+    action: Action = "rejected"
+
+    def raw_json(self) -> str:
+        return json.dumps(self.raw, ensure_ascii=False, default=str)
+
+
+@dataclass
+class LoadResult:
+    """What a source produced from one file, ready for the pipeline to write."""
+
+    table: str
+    frame: pd.DataFrame
+    rows_read: int
+    trust: Trust
+    rejects: list[Reject] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    crs: str | None = None
+    encoding: str | None = None
+    file_format: str | None = None
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(1 for r in self.rejects if r.action == "rejected")
+
+    @property
+    def rows_repaired(self) -> int:
+        return sum(1 for r in self.rejects if r.action == "repaired")
+
+
+@dataclass
+class BuildContext:
+    """State shared by sources during one build (districts are loaded first)."""
+
+    nil: gpd.GeoDataFrame | None = None  # columns id, name, geometry (EPSG:4326)
+    municipi: gpd.GeoDataFrame | None = None  # columns id, name, geometry (EPSG:4326)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def nil_ids(self) -> set[int]:
+        return set() if self.nil is None else {int(i) for i in self.nil["id"]}
+
+
+class Source(Protocol):
+    """The interface of one ETL source module (see the module docstring)."""
+
+    source_id: str
+    title: str
+    dataset: str | None
+    licence: str
+    table: str
+
+    def find(self, raw_dir: Path) -> list[Path]: ...
+
+    def load(self, path: Path, ctx: BuildContext) -> LoadResult: ...
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

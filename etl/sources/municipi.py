@@ -1,0 +1,34 @@
+"""Municipi boundaries (Comune di Milano ds379), projected RDN2008 / UTM 32N."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl.base import BuildContext, LoadResult
+from etl.sources.boundaries import find_by_name, load_boundaries
+
+OFFICIAL_COLUMNS = {"municipio", "area", "perimetro", "objectid", "shape_length", "shape_area",
+                    "shape_leng", "geometry"}
+
+
+@dataclass(frozen=True)
+class MunicipiSource:
+    source_id: str = "municipi_boundaries"
+    title: str = "Municipi – superficie"
+    dataset: str | None = "ds379"
+    licence: str = "CC BY 4.0 – Comune di Milano"
+    table: str = "districts"
+    single: bool = True
+
+    def find(self, raw_dir: Path) -> list[Path]:
+        return find_by_name(raw_dir, r"(^|[^a-z])(municipi|ds379)([^a-z]|$)", [".shp", ".zip", ".geojson", ".json", ".csv"])
+
+    def load(self, path: Path, ctx: BuildContext) -> LoadResult:
+        return load_boundaries(path, level="municipio", id_columns=["municipio", "id_municipio", "munic"],
+                               name_columns=["nome", "name", "denominazione"],
+                               official_columns=OFFICIAL_COLUMNS, expected_count=9,
+                               default_name="Municipio {id}")
+
+
+SOURCE = MunicipiSource()

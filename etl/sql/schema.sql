@@ -1,0 +1,93 @@
+-- Warehouse schema: the only place where tables and views are defined.
+-- Every row carries a trust label: 'official' (publisher's file as published),
+-- 'derived' (computed by us or a third party from official data), 'demo' (synthetic).
+
+CREATE TABLE build (
+    build_id     VARCHAR PRIMARY KEY,
+    mode         VARCHAR NOT NULL CHECK (mode IN ('real', 'demo')),
+    started_at   TIMESTAMP NOT NULL,
+    finished_at  TIMESTAMP,
+    raw_dir      VARCHAR,
+    code_version VARCHAR NOT NULL,
+    schema_version INTEGER NOT NULL
+);
+
+CREATE TABLE sources (
+    source_id     VARCHAR NOT NULL,   -- e.g. 'nil_boundaries'
+    dataset       VARCHAR,            -- publisher's dataset code, e.g. 'ds964'
+    title         VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,   -- file path or URL
+    sha256        VARCHAR,
+    bytes         BIGINT,
+    file_format   VARCHAR,
+    crs           VARCHAR,            -- CRS as read or as assumed (see notes)
+    encoding      VARCHAR,
+    rows_read     INTEGER NOT NULL,
+    rows_loaded   INTEGER NOT NULL,
+    rows_rejected INTEGER NOT NULL,
+    rows_repaired INTEGER NOT NULL DEFAULT 0,
+    loaded_at     TIMESTAMP NOT NULL,
+    licence       VARCHAR NOT NULL,
+    trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo')),
+    status        VARCHAR NOT NULL CHECK (status IN ('loaded', 'skipped')),
+    notes         VARCHAR,
+    PRIMARY KEY (source_id, path)
+);
+
+CREATE TABLE rejects (
+    source_id  VARCHAR NOT NULL,
+    path       VARCHAR NOT NULL,
+    row_number INTEGER,              -- 1-based data row (header excluded); NULL = whole file
+    raw        VARCHAR,              -- the raw values as JSON
+    reason     VARCHAR NOT NULL,
+    action     VARCHAR NOT NULL CHECK (action IN ('rejected', 'repaired', 'warning'))
+);
+
+CREATE TABLE districts (
+    level      VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio')),
+    id         INTEGER NOT NULL,
+    name       VARCHAR NOT NULL,
+    municipio  INTEGER,             -- parent Municipio (NIL only), by largest overlap
+    area_m2    DOUBLE NOT NULL,     -- computed in RDN2008 / UTM 32N (EPSG:7791)
+    centroid_lon DOUBLE NOT NULL,
+    centroid_lat DOUBLE NOT NULL,
+    geom_wkb   BLOB NOT NULL,       -- full geometry, EPSG:4326
+    map_geojson VARCHAR NOT NULL,   -- coverage-simplified geometry for maps, EPSG:4326
+    source_id  VARCHAR NOT NULL,
+    trust      VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo')),
+    PRIMARY KEY (level, id)
+);
+
+CREATE TABLE population (
+    level     VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio')),
+    district_id INTEGER NOT NULL,
+    year      INTEGER,              -- NULL when the file does not state it (see sources.notes)
+    residents INTEGER NOT NULL CHECK (residents >= 0),
+    source_id VARCHAR NOT NULL,
+    path      VARCHAR NOT NULL,
+    trust     VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
+);
+
+-- One population figure per district: the most trusted source, then the latest year.
+CREATE VIEW population_current AS
+SELECT level, district_id, year, residents, source_id, path, trust
+FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY level, district_id
+        ORDER BY CASE trust WHEN 'official' THEN 0 WHEN 'derived' THEN 1 ELSE 2 END,
+                 year DESC NULLS LAST, path
+    ) AS rk
+    FROM population
+)
+WHERE rk = 1;
+
+-- Per-district headline figures used by the pages.
+CREATE VIEW district_stats AS
+SELECT d.level, d.id, d.name, d.municipio, d.area_m2,
+       p.residents, p.year AS population_year,
+       CASE WHEN p.residents IS NULL THEN NULL
+            ELSE p.residents / (d.area_m2 / 1e6) END AS density_km2,
+       d.trust AS geometry_trust, p.trust AS population_trust,
+       d.source_id AS geometry_source, p.source_id AS population_source
+FROM districts d
+LEFT JOIN population_current p ON p.level = d.level AND p.district_id = d.id;

@@ -1,0 +1,76 @@
+"""Plotly map builders (MapLibre traces: they render offline with the 'white-bg' style)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+
+def bounds_of(geojson: dict) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat) of a FeatureCollection."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(coords: object) -> None:
+        if isinstance(coords, (list, tuple)) and coords and isinstance(coords[0], (int, float)):
+            xs.append(float(coords[0]))
+            ys.append(float(coords[1]))
+        elif isinstance(coords, (list, tuple)):
+            for c in coords:
+                walk(c)
+
+    for feature in geojson.get("features", []):
+        walk(feature["geometry"]["coordinates"])
+    if not xs:
+        return (9.04, 45.39, 9.28, 45.54)  # Comune di Milano
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def center_zoom(bounds: tuple[float, float, float, float], width_px: int = 700, height_px: int = 560) -> tuple[dict, float]:
+    """Center and zoom that fit the bounds (MapLibre traces have no fitbounds)."""
+    minx, miny, maxx, maxy = bounds
+    center = {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}
+    lon_span = max(maxx - minx, 1e-6)
+    lat_span = max(maxy - miny, 1e-6) / math.cos(math.radians(center["lat"]))
+    zoom_x = math.log2(360 * width_px / 512 / lon_span)
+    zoom_y = math.log2(360 * height_px / 512 / lat_span)
+    return center, round(min(zoom_x, zoom_y) - 0.15, 2)
+
+
+def choropleth(
+    geojson: dict,
+    frame: pd.DataFrame,
+    value_col: str,
+    label_col: str,
+    title: str,
+    unit: str,
+    map_style: str = "white-bg",
+    hover_value: list[str] | None = None,
+) -> go.Figure:
+    """A choropleth of `value_col` by district id; NULL values are drawn grey, not as zero."""
+    center, zoom = center_zoom(bounds_of(geojson))
+    has_value = frame[value_col].notna()
+    text = hover_value if hover_value is not None else [f"{v}" for v in frame[value_col]]
+    fig = go.Figure()
+    if (~has_value).any():
+        missing = frame[~has_value]
+        fig.add_trace(go.Choroplethmap(
+            geojson=geojson, locations=missing["id"], z=[0] * len(missing),
+            colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], showscale=False, marker_line_width=0.6,
+            marker_line_color="white", text=missing[label_col], name="n.d.",
+            hovertemplate="%{text}<br>n.d.<extra></extra>",
+        ))
+    present = frame[has_value]
+    fig.add_trace(go.Choroplethmap(
+        geojson=geojson, locations=present["id"], z=present[value_col], colorscale="YlOrRd",
+        marker_line_width=0.6, marker_line_color="white", marker_opacity=0.85,
+        text=present[label_col], customdata=[t for t, ok in zip(text, has_value, strict=True) if ok],
+        colorbar={"title": {"text": unit}}, name=title,
+        hovertemplate="%{text}<br>%{customdata}<extra></extra>",
+    ))
+    fig.update_layout(map={"style": map_style, "center": center, "zoom": zoom},
+                      margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=560,
+                      title={"text": title, "font": {"size": 14}})
+    return fig

@@ -1,0 +1,31 @@
+"""Settings read from the environment, with offline-safe defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_MAP_STYLE = "white-bg"
+ALLOWED_MAP_STYLES = ("white-bg", "carto-positron", "open-street-map", "carto-voyager")
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse: Path
+    map_style: str
+    auto_demo: bool  # build the demo bundle when no warehouse exists
+
+
+def load_settings() -> Settings:
+    """OSSERVATORIO_WAREHOUSE, OSSERVATORIO_MAP_STYLE ('white-bg' offline; a tile style online),
+    OSSERVATORIO_AUTO_DEMO ('0' to disable the automatic demo build)."""
+    style = os.environ.get("OSSERVATORIO_MAP_STYLE", OFFLINE_MAP_STYLE)
+    if style not in ALLOWED_MAP_STYLES:
+        style = OFFLINE_MAP_STYLE
+    return Settings(
+        warehouse=Path(os.environ.get("OSSERVATORIO_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")),
+        map_style=style,
+        auto_demo=os.environ.get("OSSERVATORIO_AUTO_DEMO", "1") != "0",
+    )
