@@ -147,9 +147,9 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
     path_text = str(path)
     if result.table == "districts":
         _write_districts(con, result, source.source_id, ctx)
-    elif result.table == "population":
+    elif result.table in ("population", "places", "firm_units"):
         frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
-        _insert_frame(con, "population", frame)
+        _insert_frame(con, result.table, frame)
     else:
         raise ValueError(f"tabella di destinazione sconosciuta: {result.table}")
     if result.rejects:
@@ -171,6 +171,11 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
 
 _TABLE_COLUMNS = {
     "population": ["level", "district_id", "year", "residents", "source_id", "path", "trust"],
+    "places": ["theme", "source_id", "path", "source_key", "name", "address", "lon", "lat", "nil_id", "municipio",
+               "assignment", "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code",
+               "ateco_edition", "started_on", "attributes", "geom_wkb", "trust"],
+    "firm_units": ["nil_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units",
+                   "avg_employees", "source_id", "path", "trust"],
     "rejects": ["source_id", "path", "row_number", "raw", "reason", "action"],
     "districts": ["level", "id", "name", "municipio", "area_m2", "centroid_lon", "centroid_lat",
                   "geom_wkb", "map_geojson", "source_id", "trust"],
@@ -180,7 +185,7 @@ _TABLE_COLUMNS = {
 def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     """Insert a DataFrame into an allow-listed table, columns in schema order."""
     columns = _TABLE_COLUMNS[table]  # KeyError for anything not allow-listed
-    con.register("_incoming", frame[columns])
+    con.register("_incoming", frame.reindex(columns=columns))  # optional columns become NULL
     try:
         con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming")  # noqa: S608 allow-listed
     finally:

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 from etl.base import Source
-from etl.sources import municipi, nil, population
+from etl.sources import (
+    aree_dismesse,
+    census,
+    confiscated,
+    coworking,
+    firms_ateco,
+    firms_points,
+    makerspaces,
+    municipi,
+    nil,
+    population,
+    vacant_buildings,
+)
 
-REGISTRY: list[Source] = [municipi.SOURCE, nil.SOURCE, population.SOURCE]
+REGISTRY: list[Source] = [
+    municipi.SOURCE,
+    nil.SOURCE,
+    population.SOURCE,
+    makerspaces.SOURCE,
+    coworking.SOURCE,
+    vacant_buildings.SOURCE,
+    confiscated.SOURCE,
+    aree_dismesse.SOURCE,
+    firms_ateco.SOURCE,
+    firms_points.SOURCE,
+    census.SOURCE,
+]
 
 
 def by_id(source_id: str) -> Source:

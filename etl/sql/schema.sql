@@ -91,3 +91,46 @@ SELECT d.level, d.id, d.name, d.municipio, d.area_m2,
        d.source_id AS geometry_source, p.source_id AS population_source
 FROM districts d
 LEFT JOIN population_current p ON p.level = d.level AND p.district_id = d.id;
+
+-- Point (or small-area) entities the programme monitors: makerspaces, coworking spaces,
+-- vacant/disused spaces and individual firms. One row per entity per source file.
+CREATE TABLE places (
+    theme       VARCHAR NOT NULL CHECK (theme IN ('makerspace', 'coworking', 'vacant', 'firm')),
+    source_id   VARCHAR NOT NULL,
+    path        VARCHAR NOT NULL,
+    source_key  VARCHAR NOT NULL,     -- the source's own id (or a stable row key)
+    name        VARCHAR,
+    address     VARCHAR,
+    lon         DOUBLE,               -- EPSG:4326; NULL when the source has no coordinates
+    lat         DOUBLE,
+    nil_id      INTEGER,              -- NULL when only the Municipio is known
+    municipio   INTEGER,
+    assignment  VARCHAR NOT NULL CHECK (assignment IN ('point_in_polygon', 'file_id', 'municipio_only', 'centroid')),
+    category    VARCHAR,              -- theme-specific class (ATECO category, vacant typology, coworking type)
+    status      VARCHAR,              -- e.g. vacant: 'degraded' / 'regeneration'; firm: 'active'
+    ownership   VARCHAR CHECK (ownership IS NULL OR ownership IN ('public', 'private')),
+    area_m2     DOUBLE,               -- lab m2, vacant area m2
+    seats       INTEGER,              -- coworking seats
+    employees   DOUBLE,
+    ateco_code  VARCHAR,
+    ateco_edition VARCHAR,
+    started_on  DATE,
+    attributes  VARCHAR,              -- other source columns as JSON
+    geom_wkb    BLOB,                 -- polygon for areal entities (EPSG:4326), else NULL
+    trust       VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
+);
+
+-- Aggregated local units per NIL and ATECO code (ds201 layout).
+CREATE TABLE firm_units (
+    nil_id        INTEGER NOT NULL,
+    year          INTEGER NOT NULL,
+    ateco_code    VARCHAR NOT NULL,
+    ateco_edition VARCHAR NOT NULL,
+    ateco_label   VARCHAR,
+    category      VARCHAR NOT NULL,   -- programme category (config/ateco_categories.toml)
+    units         INTEGER NOT NULL CHECK (units >= 0),
+    avg_employees DOUBLE,
+    source_id     VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,
+    trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
+);
