@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from etl import fetch
 from etl.base import SourceError
 from etl.pipeline import DEFAULT_WAREHOUSE, BuildReport, build
 
@@ -33,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--raw-dir", type=Path, default=None,
                          help="cartella con i file ufficiali; senza: bundle dimostrativo")
     p_build.add_argument("--out", type=Path, default=DEFAULT_WAREHOUSE, help=f"file DuckDB (default {DEFAULT_WAREHOUSE})")
+    p_fetch = sub.add_parser("fetch", help="scarica i dataset ufficiali dal portale (CKAN) nella cache grezza")
+    fetch.add_arguments(p_fetch)
     args = parser.parse_args(argv)
+
+    if args.command == "fetch":
+        return fetch.run(args)
 
     if args.command == "build":
         try:
