@@ -134,3 +134,86 @@ CREATE TABLE firm_units (
     path          VARCHAR NOT NULL,
     trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
 );
+
+-- ---------------------------------------------------------------------------------------
+-- Indicators, periphery classes, snapshots and targets (computed by etl/indicators.py).
+
+-- One row per build that computed indicators; kept across builds (copied forward).
+CREATE TABLE snapshots (
+    snapshot_id        VARCHAR PRIMARY KEY,   -- = build_id of the build that made it
+    created_at         TIMESTAMP NOT NULL,
+    mode               VARCHAR NOT NULL,      -- 'real' / 'demo'
+    catalogue_version  VARCHAR NOT NULL,      -- hash of config/indicators.toml
+    periphery_version  VARCHAR NOT NULL,      -- version declared in config/periphery.toml
+    taxonomy_version   VARCHAR NOT NULL,      -- hash of config/ateco_categories.toml
+    source_versions    VARCHAR NOT NULL       -- JSON: source_id -> list of sha256
+);
+
+-- Changes between consecutive snapshots that could fake a trend (taxonomy, classification).
+CREATE TABLE taxonomy_changes (
+    snapshot_id  VARCHAR NOT NULL,
+    component    VARCHAR NOT NULL,   -- 'ateco_categories' / 'periphery' / 'catalogue' / source_id
+    old_version  VARCHAR,
+    new_version  VARCHAR NOT NULL,
+    note         VARCHAR NOT NULL
+);
+
+-- District groups: periphery classes and the programme's priority areas (per snapshot).
+CREATE TABLE district_groups (
+    snapshot_id VARCHAR NOT NULL,
+    group_level VARCHAR NOT NULL CHECK (group_level IN ('periphery_class', 'priority_area')),
+    group_id    VARCHAR NOT NULL,    -- e.g. 'centro', 'semicentro', 'periferia', 'piano_quartieri'
+    group_name  VARCHAR NOT NULL,
+    nil_id      INTEGER NOT NULL
+);
+
+-- The indicator catalogue as used by a snapshot (from config/indicators.toml).
+CREATE TABLE indicator_catalogue (
+    snapshot_id    VARCHAR NOT NULL,
+    indicator_id   VARCHAR NOT NULL,
+    theme          VARCHAR NOT NULL,
+    name_it        VARCHAR NOT NULL,
+    name_en        VARCHAR NOT NULL,
+    description_it VARCHAR NOT NULL,
+    description_en VARCHAR NOT NULL,
+    formula        VARCHAR NOT NULL,
+    unit           VARCHAR NOT NULL,
+    direction      VARCHAR NOT NULL CHECK (direction IN ('higher_better', 'lower_better', 'neutral')),
+    sources        VARCHAR NOT NULL,   -- JSON list of source_id
+    levels         VARCHAR NOT NULL,   -- JSON list of levels
+    PRIMARY KEY (snapshot_id, indicator_id)
+);
+
+-- Indicator values per snapshot, level and area; NULL value always has a reason.
+-- level: 'nil' | 'municipio' | 'periphery_class' | 'priority_area' | 'city'; area_id as text.
+CREATE TABLE indicator_values (
+    snapshot_id  VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    level        VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio', 'periphery_class', 'priority_area', 'city')),
+    area_id      VARCHAR NOT NULL,
+    period       INTEGER,             -- data year when the source carries one, else NULL
+    value        DOUBLE,
+    numerator    DOUBLE,
+    denominator  DOUBLE,
+    reason       VARCHAR,             -- why value is NULL (or a caveat)
+    trust        VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo')),
+    CHECK (value IS NOT NULL OR reason IS NOT NULL)
+);
+
+-- Objectives and targets (config/targets.toml) with their computed status per snapshot.
+CREATE TABLE target_status (
+    snapshot_id  VARCHAR NOT NULL,
+    target_id    VARCHAR NOT NULL,
+    objective    VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    level        VARCHAR NOT NULL,
+    area_id      VARCHAR NOT NULL,
+    baseline     DOUBLE,
+    baseline_date DATE,
+    target_value DOUBLE NOT NULL,
+    deadline     DATE NOT NULL,
+    current_value DOUBLE,
+    expected_value DOUBLE,           -- where a straight line from baseline to target is today
+    status       VARCHAR NOT NULL CHECK (status IN ('on_track', 'at_risk', 'off_track', 'no_data')),
+    rule         VARCHAR NOT NULL     -- the rule applied, in words
+);
