@@ -7,6 +7,7 @@ from a seeded generator, denser in the centre. Everything is labelled trust='dem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,6 +86,96 @@ def demo_population(nil: gpd.GeoDataFrame, years: range = range(2016, 2022)) -> 
     return pd.DataFrame(rows)
 
 
+# (ATECO 2007 code, programme category, share of demo firms) — categories as in
+# config/ateco_categories.toml; a test checks that they agree.
+DEMO_ATECO: list[tuple[str, str, float]] = [
+    ("26.11", "digital_manufacturing", 0.04),
+    ("27.12", "digital_manufacturing", 0.03),
+    ("28.41", "digital_manufacturing", 0.03),
+    ("33.12", "digital_manufacturing", 0.05),
+    ("14.13", "artisan_manufacturing", 0.06),
+    ("31.09", "artisan_manufacturing", 0.04),
+    ("32.12", "artisan_manufacturing", 0.03),
+    ("62.01", "digital_services", 0.12),
+    ("63.11", "digital_services", 0.05),
+    ("47.19", "other", 0.30),
+    ("56.10", "other", 0.25),
+]
+# Peripheral NIL where the demo programme has more activity (ids from NIL_REFERENCE).
+DEMO_HOTSPOTS = {49: 3.0, 53: 2.5, 35: 3.0, 77: 3.0, 76: 2.0, 17: 2.0, 41: 2.0, 20: 2.5}
+
+
+def _points_in(geom: shapely.Geometry, count: int, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """`count` random points inside a polygon (rejection sampling in its bounding box)."""
+    x0, y0, x1, y1 = geom.bounds
+    out: list[tuple[float, float]] = []
+    while len(out) < count:
+        xs = rng.uniform(x0, x1, count * 3)
+        ys = rng.uniform(y0, y1, count * 3)
+        inside = shapely.contains_xy(geom, xs, ys)
+        out.extend(zip(xs[inside].tolist(), ys[inside].tolist(), strict=True))
+    return [(round(x, 6), round(y, 6)) for x, y in out[:count]]
+
+
+def demo_places(nil: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Synthetic makerspaces, coworking spaces, vacant spaces and firms (columns of `places`)."""
+    rng = np.random.default_rng(SEED + 1)
+    weights = np.array([DEMO_HOTSPOTS.get(int(i), 1.0) for i in nil["id"]])
+    rows: list[dict] = []
+
+    def scatter(theme: str, total: int, make: Callable[[int, int], dict], skew: float = 1.0) -> None:
+        w = weights**skew
+        counts = rng.multinomial(total, w / w.sum())
+        for (nil_id, geom), k in zip(zip(nil["id"], nil.geometry, strict=True), counts, strict=True):
+            for j, (lon, lat) in enumerate(_points_in(geom, int(k), rng)):
+                rows.append({"theme": theme, "lon": lon, "lat": lat, **make(int(nil_id), j)})
+
+    scatter("makerspace", 24, lambda n, j: {
+        "source_key": f"demo-mk-{n}-{j}", "name": f"Fablab demo {n}.{j}", "address": f"Via Dimostrativa {n}, {j + 1}",
+        "area_m2": float(rng.integers(80, 900)), "category": "fablab" if rng.random() < 0.6 else "makerspace"}, skew=1.5)
+    scatter("coworking", 110, lambda n, j: {
+        "source_key": f"demo-cw-{n}-{j}", "name": f"Coworking demo {n}.{j}", "address": f"Via Esempio {n}, {j + 1}",
+        "seats": int(rng.integers(8, 120)), "category": "coworking"}, skew=0.3)
+    scatter("vacant", 190, lambda n, j: {
+        "source_key": f"demo-vu-{n}-{j}", "name": f"Spazio vuoto demo {n}.{j}", "address": f"Via Vuota {n}, {j + 1}",
+        "area_m2": float(rng.integers(200, 20000)) if rng.random() < 0.6 else None,
+        "status": "regeneration" if rng.random() < 0.12 else "degraded",
+        "ownership": "public" if rng.random() < 0.35 else "private",
+        "category": str(rng.choice(["Produttivo", "Residenza", "Terziario", "Area libera"]))}, skew=1.2)
+    codes = [c for c, _, _ in DEMO_ATECO]
+    cats = {c: k for c, k, _ in DEMO_ATECO}
+    shares = np.array([s for _, _, s in DEMO_ATECO])
+
+    def firm(n: int, j: int) -> dict:
+        code = str(rng.choice(codes, p=shares / shares.sum()))
+        return {"source_key": f"demo-fi-{n}-{j}", "name": f"Impresa demo {n}.{j}", "address": None,
+                "ateco_code": code, "ateco_edition": "2007", "category": cats[code], "status": "active",
+                "employees": float(max(1, round(rng.lognormal(1.0, 0.9)))),
+                "started_on": pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(rng.integers(0, 9000)))}
+
+    scatter("firm", 4000, firm, skew=0.8)
+    frame = pd.DataFrame(rows)
+    frame["assignment"] = "point_in_polygon"
+    frame["started_on"] = pd.to_datetime(frame["started_on"]).dt.date
+    return frame
+
+
+def demo_firm_units(nil: gpd.GeoDataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    """Aggregated local units per NIL and ATECO code for 2010 (the ds201 layout)."""
+    rng = np.random.default_rng(SEED + 2)
+    residents = population[population["year"] == population["year"].min()].set_index("district_id")["residents"]
+    rows = []
+    for nil_id in nil["id"]:
+        base = residents.get(int(nil_id), 500) / 1000 * 6 * DEMO_HOTSPOTS.get(int(nil_id), 1.0) ** 0.5
+        for code, category, share in DEMO_ATECO:
+            units = int(rng.poisson(base * share * 10))
+            if units:
+                rows.append({"nil_id": int(nil_id), "year": 2010, "ateco_code": code, "ateco_edition": "2007",
+                             "ateco_label": None, "category": category, "units": units,
+                             "avg_employees": round(float(rng.uniform(1.5, 12.0)), 2)})
+    return pd.DataFrame(rows)
+
+
 def load_demo(con: duckdb.DuckDBPyConnection, report: BuildReport, progress: Progress) -> None:
     """Write the demo bundle through the same writer as real files."""
     from etl.pipeline import _summary, write_result
@@ -106,5 +197,26 @@ def load_demo(con: duckdb.DuckDBPyConnection, report: BuildReport, progress: Pro
     result = LoadResult(table="population", frame=pop, rows_read=len(pop), trust="demo",
                         notes=["valori sintetici"], file_format="generated")
     progress(f"[{source.source_id}] demo: {len(pop)} righe generate")
+    write_result(con, source, DEMO_PATH, result, ctx)
+    report.summaries.append(_summary(source.source_id, DEMO_PATH, "loaded", result))
+
+    places = demo_places(nil)
+    municipio_of = {int(i): int(m) for i, m in zip(ctx.nil["id"], ctx.nil["municipio"], strict=True)}
+    places["nil_id"] = geo.assign_points(places["lon"].to_numpy(), places["lat"].to_numpy(), ctx.nil)
+    places["municipio"] = places["nil_id"].map(municipio_of)
+    for theme, title in [("makerspace", "Makerspace e fablab (dimostrativi)"), ("coworking", "Coworking (dimostrativi)"),
+                         ("vacant", "Spazi vuoti e dismessi (dimostrativi)"), ("firm", "Imprese (dimostrative)")]:
+        part = places[places["theme"] == theme].reset_index(drop=True)
+        source = DemoSource(f"demo_{theme}", title, "places")
+        result = LoadResult(table="places", frame=part, rows_read=len(part), trust="demo",
+                            notes=["valori e posizioni sintetici"], crs=geo.WGS84, file_format="generated")
+        progress(f"[{source.source_id}] demo: {len(part)} luoghi generati")
+        write_result(con, source, DEMO_PATH, result, ctx)
+        report.summaries.append(_summary(source.source_id, DEMO_PATH, "loaded", result))
+    units = demo_firm_units(nil, pop)
+    source = DemoSource("demo_firm_units", "Unità locali per NIL e ATECO 2007 (dimostrative)", "firm_units")
+    result = LoadResult(table="firm_units", frame=units, rows_read=len(units), trust="demo",
+                        notes=["conteggi sintetici, anno 2010 come ds201"], file_format="generated")
+    progress(f"[{source.source_id}] demo: {len(units)} righe generate")
     write_result(con, source, DEMO_PATH, result, ctx)
     report.summaries.append(_summary(source.source_id, DEMO_PATH, "loaded", result))
