@@ -69,6 +69,36 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "year_unknown": {"it": "non indicato", "en": "not stated"},
     "download_csv": {"it": "Scarica CSV", "en": "Download CSV"},
+    "url_value_unknown": {
+        "it": "Il valore '{value}' del parametro '{param}' nel link non è valido: mostrato '{fallback}'.",
+        "en": "The link's value '{value}' for '{param}' is not valid: showing '{fallback}'.",
+    },
+    "page_data": {"it": "Dati", "en": "Data"},
+    "data_intro": {
+        "it": "Da dove vengono i numeri: ogni file caricato, con impronta sha256, licenza, affidabilità e righe "
+              "lette, caricate e scartate. Le righe scartate o riparate sono elencate sotto con il motivo.",
+        "en": "Where the numbers come from: every loaded file, with sha256, licence, trust label and rows read, "
+              "loaded and rejected. Rejected or repaired rows are listed below with their reason.",
+    },
+    "rejects_title": {"it": "Righe scartate, riparate o segnalate", "en": "Rejected, repaired or flagged rows"},
+    "rejects_none": {"it": "Nessuna riga scartata per questa selezione.", "en": "No rejected rows for this selection."},
+    "all_sources": {"it": "Tutte le fonti", "en": "All sources"},
+    "filter_source": {"it": "Fonte", "en": "Source"},
+    "col_dataset": {"it": "Dataset", "en": "Dataset"},
+    "col_title": {"it": "Titolo", "en": "Title"},
+    "col_row": {"it": "Riga", "en": "Row"},
+    "col_action": {"it": "Esito", "en": "Action"},
+    "col_reason": {"it": "Motivo", "en": "Reason"},
+    "col_raw": {"it": "Valori originali", "en": "Raw values"},
+    "col_rows_repaired": {"it": "Riparate", "en": "Repaired"},
+    "col_crs": {"it": "CRS", "en": "CRS"},
+    "col_encoding": {"it": "Codifica", "en": "Encoding"},
+    "action_rejected": {"it": "scartata", "en": "rejected"},
+    "action_repaired": {"it": "riparata", "en": "repaired"},
+    "action_warning": {"it": "segnalata", "en": "flagged"},
+    "status_loaded": {"it": "caricato", "en": "loaded"},
+    "status_skipped": {"it": "non usato", "en": "not used"},
+    "build_caption": {"it": "Build {build} ({mode}) del {built}.", "en": "Build {build} ({mode}) of {built}."},
 }
 
 

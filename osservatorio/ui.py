@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -56,3 +57,26 @@ def page_start(title_key: str) -> PageContext:
         st.warning(t("demo_banner", lang), icon="⚠️")
         st.sidebar.warning(t("demo_badge", lang))
     return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style)
+
+
+def url_choice(label: str, options: list[str], param: str, lang: str, default: str | None = None,
+               format_func: Callable[[str], str] = str, sidebar: bool = False) -> str:
+    """A selectbox whose value lives in the URL (?param=value), so a link reopens the same view.
+
+    Only values in `options` are accepted from the URL; anything else falls back to the default
+    with a visible message. Nothing from the URL is ever evaluated or unpickled.
+    """
+    if not options:
+        raise ValueError(f"nessuna opzione per {param}")
+    fallback = default if default in options else options[0]
+    requested = st.query_params.get(param)
+    if requested is not None and requested not in options:
+        st.info(t("url_value_unknown", lang, param=param, value=requested[:60], fallback=format_func(fallback)))
+        requested = None
+    current = requested or fallback
+    container = st.sidebar if sidebar else st
+    choice = container.selectbox(label, options, index=options.index(current), format_func=format_func,
+                                 key=f"url_{param}")
+    if choice != fallback or param in st.query_params:
+        st.query_params[param] = choice
+    return choice

@@ -68,3 +68,37 @@ def trust_caption(stats: pd.DataFrame, built: str, lang: str) -> str:
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """Plain UTF-8 CSV (exports with Italian-Excel options come with the export module)."""
     return frame.to_csv(index=False).encode("utf-8")
+
+
+def sources_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Lineage table as shown on the data page."""
+    return pd.DataFrame({
+        t("col_source", lang): frame["source_id"],
+        t("col_dataset", lang): frame["dataset"],
+        t("col_title", lang): frame["title"],
+        t("col_status", lang): [t(f"status_{s}", lang) for s in frame["status"]],
+        t("col_trust", lang): [trust_label(x, lang) for x in frame["trust"]],
+        t("col_rows_read", lang): frame["rows_read"],
+        t("col_rows_loaded", lang): frame["rows_loaded"],
+        t("col_rows_rejected", lang): frame["rows_rejected"],
+        t("col_rows_repaired", lang): frame["rows_repaired"],
+        t("col_loaded_at", lang): frame["loaded_at"],
+        t("col_licence", lang): frame["licence"],
+        t("col_crs", lang): frame["crs"],
+        t("col_encoding", lang): frame["encoding"],
+        t("col_path", lang): frame["path"],
+        "sha256": frame["sha256"],
+        t("col_notes", lang): frame["notes"],
+    })
+
+
+def rejects_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Rejected/repaired/flagged rows with their reasons and raw values."""
+    return pd.DataFrame({
+        t("col_source", lang): frame["source_id"],
+        t("col_path", lang): frame["path"],
+        t("col_row", lang): frame["row_number"],
+        t("col_action", lang): [t(f"action_{a}", lang) for a in frame["action"]],
+        t("col_reason", lang): frame["reason"],
+        t("col_raw", lang): frame["raw"],
+    })

@@ -1,0 +1,24 @@
+"""Dati: sources, freshness, trust labels, licences, rows loaded and rejected, the rejected rows."""
+
+import streamlit as st
+
+from osservatorio import queries, ui, views
+from osservatorio.i18n import t
+
+ctx = ui.page_start("page_data")
+st.write(t("data_intro", ctx.lang))
+st.caption(t("build_caption", ctx.lang, build=ctx.info.build_id, mode=ctx.info.mode, built=ctx.built))
+
+st.subheader(t("sources_title", ctx.lang))
+sources = queries.sources(ctx.key)
+st.dataframe(views.sources_table(sources, ctx.lang), hide_index=True, width="stretch")
+
+st.subheader(t("rejects_title", ctx.lang))
+options = ["*", *sorted(set(sources["source_id"]))]
+chosen = ui.url_choice(t("filter_source", ctx.lang), options, "fonte", ctx.lang,
+                       format_func=lambda s: t("all_sources", ctx.lang) if s == "*" else s)
+rejects = queries.rejects(ctx.key, None if chosen == "*" else chosen)
+if rejects.empty:
+    st.info(t("rejects_none", ctx.lang))
+else:
+    st.dataframe(views.rejects_table(rejects, ctx.lang), hide_index=True, width="stretch")
