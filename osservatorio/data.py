@@ -100,3 +100,177 @@ def rejects(con: duckdb.DuckDBPyConnection, source_id: str | None = None) -> pd.
            ORDER BY source_id, path, row_number""",
         params={"source_id": source_id},
     ).df()
+
+
+# --- Indicators, snapshots, targets (tables filled by etl/indicators.py) -------------------
+
+INDICATOR_LEVELS = ("nil", "municipio", "periphery_class", "priority_area", "city")
+THEMES = ("makerspace", "coworking", "vacant", "firm")
+
+
+def check_indicator_level(level: str) -> str:
+    if level not in INDICATOR_LEVELS:
+        raise ValueError(f"livello sconosciuto: {level!r}")
+    return level
+
+
+def snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """All snapshots, newest first (empty when the warehouse predates indicators)."""
+    return con.sql(
+        """SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
+                  source_versions
+           FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
+    ).df()
+
+
+def catalogue(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """The indicator catalogue used by a snapshot."""
+    return con.sql(
+        """SELECT indicator_id, theme, name_it, name_en, description_it, description_en, formula, unit,
+                  direction, sources, levels
+           FROM indicator_catalogue WHERE snapshot_id = $s ORDER BY theme, indicator_id""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def indicator_values(con: duckdb.DuckDBPyConnection, snapshot_id: str, indicator_id: str, level: str,
+                     all_periods: bool = False) -> pd.DataFrame:
+    """Values of one indicator at one level: the current period per area unless `all_periods`.
+
+    The current period is the undated value when there is one, else the latest year.
+    """
+    check_indicator_level(level)
+    return con.sql(
+        """SELECT area_id, period, value, numerator, denominator, reason, trust
+           FROM indicator_values
+           WHERE snapshot_id = $s AND indicator_id = $i AND level = $l
+           QUALIFY $all OR row_number() OVER (PARTITION BY area_id ORDER BY period DESC NULLS FIRST) = 1
+           ORDER BY area_id, period""",
+        params={"s": snapshot_id, "i": indicator_id, "l": level, "all": all_periods},
+    ).df()
+
+
+def area_profile(con: duckdb.DuckDBPyConnection, snapshot_id: str, areas: list[tuple[str, str]]) -> pd.DataFrame:
+    """Current value of every indicator for several (level, area_id) pairs, long format."""
+    if not areas:
+        return pd.DataFrame(columns=["level", "area_id", "indicator_id", "period", "value", "reason", "trust"])
+    keys = pd.DataFrame(areas, columns=["level", "area_id"])
+    con.register("_areas", keys)
+    try:
+        return con.sql(
+            """SELECT v.level, v.area_id, v.indicator_id, v.period, v.value, v.reason, v.trust
+               FROM indicator_values v JOIN _areas a ON a.level = v.level AND a.area_id = v.area_id
+               WHERE v.snapshot_id = $s
+               QUALIFY row_number() OVER (PARTITION BY v.level, v.area_id, v.indicator_id
+                                          ORDER BY v.period DESC NULLS FIRST) = 1
+               ORDER BY v.indicator_id, v.level""",
+            params={"s": snapshot_id},
+        ).df()
+    finally:
+        con.unregister("_areas")
+
+
+def indicator_history(con: duckdb.DuckDBPyConnection, indicator_id: str, level: str, area_id: str) -> pd.DataFrame:
+    """One area's values across snapshots and data periods (for trends)."""
+    check_indicator_level(level)
+    return con.sql(
+        """SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust
+           FROM indicator_values v JOIN snapshots s USING (snapshot_id)
+           WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
+           ORDER BY s.created_at, v.period NULLS LAST""",
+        params={"i": indicator_id, "l": level, "a": area_id},
+    ).df()
+
+
+def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
+    """Current values of two snapshots side by side with the change, per indicator and area."""
+    check_indicator_level(level)
+    return con.sql(
+        """WITH cur AS (
+               SELECT indicator_id, area_id, value FROM indicator_values
+               WHERE snapshot_id = $s AND level = $l
+               QUALIFY row_number() OVER (PARTITION BY indicator_id, area_id ORDER BY period DESC NULLS FIRST) = 1),
+           prev AS (
+               SELECT indicator_id, area_id, value FROM indicator_values
+               WHERE snapshot_id = $p AND level = $l
+               QUALIFY row_number() OVER (PARTITION BY indicator_id, area_id ORDER BY period DESC NULLS FIRST) = 1)
+           SELECT coalesce(cur.indicator_id, prev.indicator_id) AS indicator_id,
+                  coalesce(cur.area_id, prev.area_id) AS area_id,
+                  prev.value AS previous, cur.value AS current, cur.value - prev.value AS change
+           FROM cur FULL JOIN prev ON cur.indicator_id = prev.indicator_id AND cur.area_id = prev.area_id
+           ORDER BY indicator_id, area_id""",
+        params={"s": snapshot_id, "p": previous_id, "l": level},
+    ).df()
+
+
+def district_groups(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """Periphery classes and priority areas of a snapshot (one row per NIL membership)."""
+    return con.sql(
+        """SELECT group_level, group_id, group_name, nil_id FROM district_groups
+           WHERE snapshot_id = $s ORDER BY group_level, group_id, nil_id""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def taxonomy_changes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Recorded changes of classification or taxonomy between snapshots."""
+    return con.sql(
+        """SELECT t.snapshot_id, s.created_at, t.component, t.old_version, t.new_version, t.note
+           FROM taxonomy_changes t LEFT JOIN snapshots s USING (snapshot_id)
+           ORDER BY s.created_at DESC"""
+    ).df()
+
+
+def target_status(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """Objectives and targets with their status in a snapshot."""
+    return con.sql(
+        """SELECT target_id, objective, indicator_id, level, area_id, baseline, baseline_date, target_value,
+                  deadline, current_value, expected_value, status, rule
+           FROM target_status WHERE snapshot_id = $s ORDER BY objective, target_id""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def target_history(con: duckdb.DuckDBPyConnection, target_id: str) -> pd.DataFrame:
+    """A target's value and status across snapshots."""
+    return con.sql(
+        """SELECT s.created_at, t.current_value, t.expected_value, t.target_value, t.deadline, t.status
+           FROM target_status t JOIN snapshots s USING (snapshot_id)
+           WHERE t.target_id = $t ORDER BY s.created_at""",
+        params={"t": target_id},
+    ).df()
+
+
+def places(con: duckdb.DuckDBPyConnection, theme: str, nil_id: int | None = None) -> pd.DataFrame:
+    """Entities of one theme (optionally in one NIL), without the polygon blobs."""
+    if theme not in THEMES:
+        raise ValueError(f"tema sconosciuto: {theme!r}")
+    return con.sql(
+        """SELECT source_id, source_key, name, address, lon, lat, nil_id, municipio, assignment, category, status,
+                  ownership, area_m2, seats, employees, ateco_code, ateco_edition, started_on, trust
+           FROM places WHERE theme = $theme AND ($nil IS NULL OR nil_id = $nil)
+           ORDER BY nil_id NULLS LAST, name""",
+        params={"theme": theme, "nil": nil_id},
+    ).df()
+
+
+def firm_units_by_category(con: duckdb.DuckDBPyConnection, nil_id: int | None = None) -> pd.DataFrame:
+    """Aggregated local units (ds201 layout) by year and programme category, city or one NIL."""
+    return con.sql(
+        """SELECT year, category, sum(units) AS units,
+                  sum(units * avg_employees) / nullif(sum(units) FILTER (WHERE avg_employees IS NOT NULL), 0)
+                    AS avg_employees
+           FROM firm_units WHERE $nil IS NULL OR nil_id = $nil
+           GROUP BY year, category ORDER BY year, category""",
+        params={"nil": nil_id},
+    ).df()
+
+
+def firm_points_by_category(con: duckdb.DuckDBPyConnection, nil_id: int | None = None) -> pd.DataFrame:
+    """Point-level firms by programme category and start year, city or one NIL."""
+    return con.sql(
+        """SELECT category, year(started_on) AS start_year, count(*) AS firms, sum(employees) AS employees
+           FROM places WHERE theme = 'firm' AND ($nil IS NULL OR nil_id = $nil)
+           GROUP BY ALL ORDER BY category, start_year""",
+        params={"nil": nil_id},
+    ).df()

@@ -70,3 +70,69 @@ def sources(key: WarehouseKey) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def rejects(key: WarehouseKey, source_id: str | None = None) -> pd.DataFrame:
     return data.rejects(_cursor(key), source_id)
+
+
+@st.cache_data(show_spinner=False)
+def snapshots(key: WarehouseKey) -> pd.DataFrame:
+    return data.snapshots(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def catalogue(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return data.catalogue(_cursor(key), snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def indicator_values(key: WarehouseKey, snapshot_id: str, indicator_id: str, level: str,
+                     all_periods: bool = False) -> pd.DataFrame:
+    return data.indicator_values(_cursor(key), snapshot_id, indicator_id, level, all_periods)
+
+
+@st.cache_data(show_spinner=False)
+def area_profile(key: WarehouseKey, snapshot_id: str, areas: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    return data.area_profile(_cursor(key), snapshot_id, list(areas))
+
+
+@st.cache_data(show_spinner=False)
+def indicator_history(key: WarehouseKey, indicator_id: str, level: str, area_id: str) -> pd.DataFrame:
+    return data.indicator_history(_cursor(key), indicator_id, level, area_id)
+
+
+@st.cache_data(show_spinner=False)
+def indicator_changes(key: WarehouseKey, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
+    return data.indicator_changes(_cursor(key), snapshot_id, previous_id, level)
+
+
+@st.cache_data(show_spinner=False)
+def district_groups(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return data.district_groups(_cursor(key), snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def taxonomy_changes(key: WarehouseKey) -> pd.DataFrame:
+    return data.taxonomy_changes(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def target_status(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return data.target_status(_cursor(key), snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def target_history(key: WarehouseKey, target_id: str) -> pd.DataFrame:
+    return data.target_history(_cursor(key), target_id)
+
+
+@st.cache_data(show_spinner=False)
+def places(key: WarehouseKey, theme: str, nil_id: int | None = None) -> pd.DataFrame:
+    return data.places(_cursor(key), theme, nil_id)
+
+
+@st.cache_data(show_spinner=False)
+def firm_units_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
+    return data.firm_units_by_category(_cursor(key), nil_id)
+
+
+@st.cache_data(show_spinner=False)
+def firm_points_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
+    return data.firm_points_by_category(_cursor(key), nil_id)
