@@ -48,6 +48,7 @@ def choropleth(
     unit: str,
     map_style: str = "white-bg",
     hover_value: list[str] | None = None,
+    reverse: bool = False,
 ) -> go.Figure:
     """A choropleth of `value_col` by district id; NULL values are drawn grey, not as zero."""
     center, zoom = center_zoom(bounds_of(geojson))
@@ -64,7 +65,7 @@ def choropleth(
         ))
     present = frame[has_value]
     fig.add_trace(go.Choroplethmap(
-        geojson=geojson, locations=present["id"], z=present[value_col], colorscale="YlOrRd",
+        geojson=geojson, locations=present["id"], z=present[value_col], colorscale="YlOrRd", reversescale=reverse,
         marker_line_width=0.6, marker_line_color="white", marker_opacity=0.85,
         text=present[label_col], customdata=[t for t, ok in zip(text, has_value, strict=True) if ok],
         colorbar={"title": {"text": unit}}, name=title,
@@ -73,4 +74,24 @@ def choropleth(
     fig.update_layout(map={"style": map_style, "center": center, "zoom": zoom},
                       margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=560,
                       title={"text": title, "font": {"size": 14}})
+    return fig
+
+
+THEME_COLORS = {"makerspace": "#1f77b4", "coworking": "#2ca02c", "vacant": "#7f3c8d", "firm": "#555555"}
+
+
+def add_points(fig: go.Figure, frame: pd.DataFrame, name: str, theme: str, hover: list[str] | None = None,
+               size: int = 8) -> go.Figure:
+    """Add a layer of points (lon/lat columns) to a map figure; rows without coordinates are skipped."""
+    pts = frame[frame["lon"].notna() & frame["lat"].notna()]
+    text = hover if hover is not None else [str(n) for n in pts.get("name", pd.Series([""] * len(pts)))]
+    if hover is not None:
+        keep = (frame["lon"].notna() & frame["lat"].notna()).to_numpy()
+        text = [h for h, k in zip(hover, keep, strict=True) if k]
+    fig.add_trace(go.Scattermap(
+        lon=pts["lon"].round(5), lat=pts["lat"].round(5), mode="markers", name=name,
+        marker={"size": size, "color": THEME_COLORS.get(theme, "#333333"), "opacity": 0.85},
+        text=text, hovertemplate="%{text}<extra>" + name + "</extra>",
+    ))
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.02})
     return fig
