@@ -65,10 +65,6 @@ def trust_caption(stats: pd.DataFrame, built: str, lang: str) -> str:
     return t("trust_caption", lang, geom=geom, pop=pop, year=year, built=built)
 
 
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """Plain UTF-8 CSV (exports with Italian-Excel options come with the export module)."""
-    return frame.to_csv(index=False).encode("utf-8")
-
 
 def sources_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Lineage table as shown on the data page."""

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from osservatorio import queries, ui, views
+from osservatorio import downloads, queries, ui, views
 from osservatorio.i18n import t
 
 ctx = ui.page_start("page_overview")
@@ -15,11 +15,12 @@ geojson = queries.map_geojson(ctx.key, "nil")
 
 for column, kpi in zip(st.columns(5), views.overview_kpis(summary, ctx.lang), strict=True):
     column.metric(kpi.label, kpi.value)
-st.caption(views.trust_caption(stats, ctx.built, ctx.lang))
+caption = views.trust_caption(stats, ctx.built, ctx.lang)
+st.caption(caption)
 st.plotly_chart(views.density_map(stats, geojson, ctx.lang, ctx.map_style), width="stretch", key="density_map")
 
 st.subheader(t("districts_table", ctx.lang))
 table = views.districts_table(stats, ctx.lang)
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button(t("download_csv", ctx.lang), views.to_csv_bytes(table),
-                   file_name=f"nil_popolazione_{ctx.info.build_id}.csv", mime="text/csv")
+spec = downloads.page_spec(ctx, "nil_popolazione", metadata={t("meta_trust", ctx.lang): caption})
+downloads.download_menu(table, spec, ctx.lang, geojson=geojson, id_col=t("col_id", ctx.lang), key="nil_table")

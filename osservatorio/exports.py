@@ -1,0 +1,468 @@
+"""Export layer: CSV (standard and for Italian Excel), XLSX, GeoJSON and safe file names. No Streamlit.
+
+Every text cell that leaves the app goes through `neutralise` first (CSV/formula injection, OWASP):
+a cell a spreadsheet would read as a formula gets a leading apostrophe. Numbers are never touched.
+
+The functions are pure and deterministic (except the timestamps openpyxl writes in the XLSX
+document properties), so their output can be pinned byte for byte in tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+Dialect: TypeAlias = Literal["standard", "excel_it"]
+
+#: Time zone used when a timezone-aware timestamp must become a plain local time (Excel has no zones).
+LOCAL_TZ = ZoneInfo("Europe/Rome")
+
+CSV_MIME = "text/csv"
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+GEOJSON_MIME = "application/geo+json"
+
+INFO_SHEET = "Info"
+MAX_FILENAME_STEM = 120  # well under the 255-byte limit of every file system, with room for the folder
+
+# A cell is dangerous when it starts with tab or CR, or when (after any leading whitespace) it
+# starts with = + - @ (also their full-width forms, which some spreadsheet locales accept).
+_FORMULA_START = re.compile(r"[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+# --------------------------------------------------------------------------------------------------
+# Neutralisation
+
+
+def neutralise_text(value: str) -> str:
+    """One text value made safe for a spreadsheet: `'=SUM(A1)` instead of `=SUM(A1)`. Idempotent."""
+    return "'" + value if _FORMULA_START.match(value) else value
+
+
+def _neutralise_any(value: object) -> object:
+    return neutralise_text(value) if isinstance(value, str) else value
+
+
+def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` where every text cell (and text column label) that a spreadsheet would
+    run as a formula starts with an apostrophe.
+
+    Only `str` values change: numbers, dates, booleans and missing values keep value and dtype,
+    so a negative number stays a number while the text "-3" becomes "'-3".
+    """
+    out = frame.copy()
+    out.columns = pd.Index([_neutralise_any(c) for c in frame.columns], tupleize_cols=False)
+    for position in range(out.shape[1]):
+        column = out.iloc[:, position]
+        dtype = column.dtype
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype) \
+                or pd.api.types.is_timedelta64_dtype(dtype):
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        out.isetitem(position, column.map(_neutralise_any, na_action="ignore"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Cell formatting shared by the writers
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return math.isnan(value)
+    return False
+
+
+def _to_local_naive(value: datetime) -> datetime:
+    """Timezone-aware -> Milan wall-clock time without zone; naive values are returned as they are."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(LOCAL_TZ).replace(tzinfo=None)
+
+
+def _plain_float(value: float | np.floating) -> float:
+    """Python float; float32 keeps its short decimal (0.1, not 0.10000000149011612)."""
+    if isinstance(value, np.floating) and value.dtype != np.float64 and math.isfinite(value):
+        return float(_format_float(value))
+    return float(value)
+
+
+def _format_float(value: float | np.floating) -> str:
+    """Shortest exact decimal, never scientific, no trailing '.0': 1234.5, 2023, -2.5, 0.00001."""
+    if not math.isfinite(value):
+        return "inf" if value > 0 else "-inf"
+    return np.format_float_positional(value, trim="-")
+
+
+def _label(column: object) -> str:
+    """Header text of a column (MultiIndex tuples are joined)."""
+    if isinstance(column, tuple):
+        return " / ".join(str(part) for part in column)
+    return str(column)
+
+
+def _column_values(series: pd.Series) -> Iterable[Any]:
+    """Cell values of a column; numpy float scalars are kept so float32 prints as float32."""
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+        return series.to_numpy()
+    return series.tolist()
+
+
+def _dates_only(series: pd.Series) -> bool:
+    """True when a naive datetime64 column carries no time of day (then it is written as dates)."""
+    dtype = series.dtype
+    if not pd.api.types.is_datetime64_any_dtype(dtype) or getattr(dtype, "tz", None) is not None:
+        return False
+    present = series.dropna()
+    return bool((present == present.dt.normalize()).all())
+
+
+def _csv_cell(value: object, dialect: Dialect, dates_only: bool) -> str:
+    """One cell as CSV text in the given dialect (missing -> empty)."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        text = _format_float(value)
+        return text.replace(".", ",") if dialect == "excel_it" else text
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.replace(".", ",") if dialect == "excel_it" else text
+    if isinstance(value, datetime):
+        if dialect == "excel_it":
+            local = _to_local_naive(value)
+            if dates_only:
+                return local.strftime("%d/%m/%Y")
+            return local.strftime("%d/%m/%Y %H:%M:%S")
+        if dates_only:
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y") if dialect == "excel_it" else value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV
+
+
+def to_csv(frame: pd.DataFrame, dialect: Dialect = "standard") -> bytes:
+    """The frame as CSV bytes, neutralised, without the index.
+
+    standard: UTF-8 without BOM, ',' separator, '.' decimals, ISO dates (yyyy-mm-dd).
+    excel_it: UTF-8 with BOM, ';' separator, decimal comma, dates dd/mm/yyyy: what a double click
+              opens correctly in Excel set to Italian.
+    Both: CRLF line ends (RFC 4180; fields holding CR or LF are quoted).
+    Both: missing values are empty cells; whole numbers print without '.0' and floats never in
+    scientific notation; booleans are TRUE/FALSE; timezone-aware times become Milan local time in
+    excel_it and keep their offset (ISO) in standard.
+    """
+    if dialect not in ("standard", "excel_it"):
+        raise ValueError(f"dialetto CSV sconosciuto: {dialect!r}")
+    safe = neutralise(frame)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=";" if dialect == "excel_it" else ",", lineterminator="\r\n",
+                        quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([_label(c) for c in safe.columns])
+    columns = []
+    for position in range(safe.shape[1]):
+        series = safe.iloc[:, position]
+        only_dates = _dates_only(series)
+        columns.append([_csv_cell(v, dialect, only_dates) for v in _column_values(series)])
+    writer.writerows(zip(*columns, strict=True) if columns else [[] for _ in range(len(safe))])
+    text = buffer.getvalue()
+    return ("\ufeff" + text).encode("utf-8") if dialect == "excel_it" else text.encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# XLSX
+
+
+def _xlsx_text(value: str) -> str:
+    """Text without the control characters XML (and so XLSX) cannot hold."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value)
+
+
+def _xlsx_cell(value: object, dates_only: bool) -> tuple[object, str | None]:
+    """Value openpyxl can write, and its number format (None = General)."""
+    if _is_missing(value):
+        return None, None
+    if isinstance(value, str):
+        return _xlsx_text(value), None
+    if isinstance(value, bool | np.bool_):
+        return bool(value), None
+    if isinstance(value, int | np.integer):
+        return int(value), None
+    if isinstance(value, float | np.floating):
+        return (_plain_float(value) if math.isfinite(value) else _format_float(value)), None
+    if isinstance(value, Decimal):
+        return float(value), None
+    if isinstance(value, datetime):
+        local = _to_local_naive(value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+        return local, ("DD/MM/YYYY" if dates_only else "DD/MM/YYYY HH:MM:SS")
+    if isinstance(value, date):
+        return value, "DD/MM/YYYY"
+    if isinstance(value, time | timedelta):
+        return str(value), None
+    return _xlsx_text(str(value)), None
+
+
+def _sheet_title(name: str) -> str:
+    """A valid Excel sheet name: no []:*?/\\, max 31 characters, not empty, not reserved."""
+    title = _SHEET_FORBIDDEN.sub("_", _xlsx_text(name)).strip().strip("'")[:31] or "dati"
+    if title.casefold() in (INFO_SHEET.casefold(), "history"):
+        title = title[:30] + "_"
+    return title
+
+
+def _autosize(sheet: Any, widths: Mapping[int, int]) -> None:
+    for index, width in widths.items():
+        sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 8), 60)
+
+
+def to_xlsx(frame: pd.DataFrame, sheet_name: str, metadata: Mapping[str, str]) -> bytes:
+    """An Excel workbook: sheet `sheet_name` with a bold, frozen header row and filters, then a sheet
+    "Info" with one row per metadata entry (label, value) in the given order.
+
+    Text is neutralised (an apostrophe before formula-like text, visible in the cell), numbers stay
+    numbers, dates are real Excel dates shown as dd/mm/yyyy, missing values are empty cells.
+    """
+    safe = neutralise(frame)
+    workbook = Workbook()
+    workbook.properties.creator = "Osservatorio Manifattura Digitale"
+    sheet = workbook.active
+    sheet.title = _sheet_title(sheet_name)
+    bold = Font(bold=True)
+
+    labels = [_xlsx_text(_label(c)) for c in safe.columns]
+    sheet.append(labels)
+    for cell in sheet[1]:
+        cell.font = bold
+    widths = {i + 1: len(label) for i, label in enumerate(labels)}
+    columns = [_column_values(safe.iloc[:, i]) for i in range(safe.shape[1])]
+    dates_only = [_dates_only(safe.iloc[:, i]) for i in range(safe.shape[1])]
+    for row_number, row in enumerate(zip(*columns, strict=True), start=2):
+        for col_number, raw in enumerate(row, start=1):
+            value, number_format = _xlsx_cell(raw, dates_only[col_number - 1])
+            cell = sheet.cell(row=row_number, column=col_number, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula, whatever the text
+            if number_format:
+                cell.number_format = number_format
+            if row_number <= 200 and value is not None:
+                widths[col_number] = max(widths[col_number], len(str(value)) if number_format is None else 10)
+    if labels:
+        sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(labels))}{max(len(safe) + 1, 1)}"
+    _autosize(sheet, widths)
+
+    info = workbook.create_sheet(INFO_SHEET)
+    key_width, value_width = 10, 10
+    for key, text in metadata.items():
+        label = _xlsx_text(neutralise_text(str(key)))
+        value = _xlsx_text(neutralise_text(str(text)))
+        info.append([label, value])
+        info.cell(row=info.max_row, column=1).font = bold
+        for column in (1, 2):
+            info.cell(row=info.max_row, column=column).data_type = "s"
+        key_width, value_width = max(key_width, len(label)), max(value_width, len(value))
+    _autosize(info, {1: key_width, 2: value_width + 10})
+
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# GeoJSON
+
+
+def _json_value(value: object) -> object:
+    """A property value as JSON: missing/non-finite -> null, dates ISO, text neutralised."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, str):
+        return neutralise_text(value)
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating | Decimal):
+        number = _plain_float(value) if not isinstance(value, Decimal) else float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return neutralise_text(str(value))
+
+
+def _id_key(value: object) -> str | None:
+    """Join key for ids: 7, 7.0, np.int64(7) and "7" all match."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def to_geojson(geojson: Mapping[str, Any], frame: pd.DataFrame, id_col: str, *,
+               feature_id: str | None = None, metadata: Mapping[str, str] | None = None) -> bytes:
+    """A FeatureCollection (UTF-8 bytes) whose features carry the frame's columns as properties.
+
+    A feature is matched to the row whose `id_col` equals the feature's `id` member (or, when
+    `feature_id` is given, its `properties[feature_id]`; without an `id` member, `properties[id_col]`).
+    Ids match across int/float/text ("7" == 7 == 7.0). Every feature gets every column (null when
+    it has no row), so GIS tools see one schema; rows without a feature are dropped (no geometry).
+    All string properties are neutralised. `metadata`, when given, becomes a foreign member
+    "metadata" of the collection (allowed by RFC 7946). The input is not modified.
+    """
+    if id_col not in frame.columns:
+        raise KeyError(f"colonna id assente: {id_col!r}")
+    keys = [_id_key(v) for v in frame[id_col].tolist()]
+    duplicated = sorted({k for k in keys if k is not None and keys.count(k) > 1}) if len(set(keys)) < len(keys) else []
+    if duplicated:
+        raise ValueError(f"id ripetuti in {id_col!r}: {duplicated[:5]}")
+    labels = [neutralise_text(_label(c)) for c in frame.columns]
+    columns = [list(_column_values(frame.iloc[:, i])) for i in range(frame.shape[1])]
+    rows: dict[str, dict[str, object]] = {}
+    for index, key in enumerate(keys):
+        if key is not None:
+            rows[key] = {label: _json_value(column[index]) for label, column in zip(labels, columns, strict=True)}
+    empty = dict.fromkeys(labels)
+
+    features = []
+    for feature in geojson.get("features", []):
+        properties = dict(feature.get("properties") or {})
+        if feature_id is not None:
+            raw_id = properties.get(feature_id)
+        else:
+            raw_id = feature["id"] if "id" in feature else properties.get(id_col)
+        key = _id_key(raw_id)
+        merged = {str(k): _json_value(v) for k, v in properties.items()}
+        merged.update(rows.get(key, empty) if key is not None else empty)
+        features.append({**feature, "properties": merged})
+    collection: dict[str, object] = {k: v for k, v in geojson.items() if k not in ("features", "metadata")}
+    collection["type"] = "FeatureCollection"
+    if metadata:
+        collection["metadata"] = {neutralise_text(str(k)): neutralise_text(str(v)) for k, v in metadata.items()}
+    collection["features"] = features
+    return json.dumps(collection, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# File names
+
+
+def slugify(text: str, allowed: str = "a-z0-9_") -> str:
+    """ASCII slug: accents dropped (à -> a), lower case, other characters -> '-', no '__', no dots."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(f"[^{allowed}]+", "-", ascii_text)
+    slug = re.sub(r"_{2,}", "_", slug)
+    slug = re.sub(r"-{2,}", "-", slug)
+    slug = re.sub(r"(?:-_|_-)+", "-", slug)
+    return slug.strip("-_")
+
+
+def _date_part(snapshot_date: date | str | None) -> str:
+    if snapshot_date is None:
+        return ""
+    if isinstance(snapshot_date, datetime):
+        return snapshot_date.date().isoformat()
+    if isinstance(snapshot_date, date):
+        return snapshot_date.isoformat()
+    text = str(snapshot_date).strip()
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        return slugify(text)[:20]
+
+
+def export_filename(base: str, filters: Mapping[str, object], snapshot_date: date | str | None, ext: str) -> str:
+    """Safe ASCII file name: `base__key-value__...__yyyy-mm-dd.ext`.
+
+    Filters are sorted by key; keys and values are slugified (accents dropped, anything outside
+    a-z 0-9 _ becomes '-'); an empty value leaves just the key. The stem is capped at
+    MAX_FILENAME_STEM characters (a short hash keeps capped names distinct; the date is kept).
+    The result never contains path separators, '..', spaces or non-ASCII characters.
+    """
+    extension = slugify(ext, "a-z0-9")
+    if not extension:
+        raise ValueError(f"estensione non valida: {ext!r}")
+    parts = [slugify(base) or "export"]
+    for key in sorted(filters, key=lambda k: slugify(str(k))):
+        key_slug, value_slug = slugify(str(key)), slugify(str(filters[key]))
+        if key_slug:
+            parts.append(f"{key_slug}-{value_slug}" if value_slug else key_slug)
+    head = "__".join(parts)
+    tail = _date_part(snapshot_date)
+    stem = f"{head}__{tail}" if tail else head
+    if len(stem) > MAX_FILENAME_STEM:
+        digest = hashlib.sha1(stem.encode("utf-8")).hexdigest()[:8]
+        room = MAX_FILENAME_STEM - len(digest) - 1 - (len(tail) + 2 if tail else 0)
+        head = head[:room].rstrip("-_") + "-" + digest
+        stem = f"{head}__{tail}" if tail else head
+    if stem in _WINDOWS_RESERVED:
+        stem += "_"
+    return f"{stem}.{extension}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Spec
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What a download is: a base name, the active filters, the data snapshot, extra Info rows.
+
+    `metadata` holds already-translated label -> value pairs (source, trust, ...) that go into the
+    XLSX "Info" sheet and the GeoJSON "metadata" member; filters and snapshot date are added there
+    by the download menu.
+    """
+
+    base: str
+    filters: Mapping[str, str] = field(default_factory=dict)
+    snapshot_date: date | str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def filename(self, ext: str, variant: str = "") -> str:
+        """The file name for this export with extension `ext`; a `variant` is appended to the base
+        (`nil__2026-11-21.csv`, `nil_excel_it__2026-11-21.csv`)."""
+        base = f"{self.base}_{variant}" if variant else self.base
+        return export_filename(base, self.filters, self.snapshot_date, ext)
+
