@@ -135,6 +135,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_loaded": {"it": "caricato", "en": "loaded"},
     "status_skipped": {"it": "non usato", "en": "not used"},
     "build_caption": {"it": "Build {build} ({mode}) del {built}.", "en": "Build {build} ({mode}) of {built}."},
+    # --- pages: indicators (map, district, periphery, overview) ---
+    # --- pages: themes (makerspace, vacant, firms, targets) ---
+    # --- pages: review (board sessions) ---
 }
 
 
