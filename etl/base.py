@@ -64,6 +64,7 @@ class LoadResult:
     crs: str | None = None
     encoding: str | None = None
     file_format: str | None = None
+    licence: str | None = None  # overrides the source's licence (e.g. a census file's own licence)
 
     @property
     def rows_rejected(self) -> int:

@@ -96,7 +96,7 @@ def build(
         os.replace(tmp, out)
     except BaseException:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+            pass
         raise
     progress(f"Warehouse scritto: {out} ({mode})")
     return report
@@ -122,7 +122,7 @@ def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Sourc
             write_result(con, source, path, result, ctx)
             report.summaries.append(_summary(source.source_id, str(path), "loaded", result))
         for path in files[len(chosen):]:
-            note = f"non usato: sostituito da {chosen[0].name} (formato preferito)"
+            note = f"non usato: per questa fonte è stato caricato {chosen[0]} (preferito per nome o formato)"
             record_skipped(con, source, path, note)
             report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
 
@@ -165,7 +165,7 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
         [source.source_id, source.dataset, source.title, path_text, sha256_of(p) if is_file else None,
          p.stat().st_size if is_file else None, result.file_format, result.crs, result.encoding,
          result.rows_read, len(result.frame), result.rows_rejected, result.rows_repaired, _now(),
-         source.licence, result.trust, "; ".join(result.notes) or None],
+         result.licence or source.licence, result.trust, "; ".join(result.notes) or None],
     )
 
 

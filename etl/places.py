@@ -85,7 +85,9 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     lon = parse_coords(frame.get("lon"), n)
     lat = parse_coords(frame.get("lat"), n)
     has_point = ~(np.isnan(lon) | np.isnan(lat))
-    x0, y0, x1, y1 = geo.MILAN_BBOX
+    # The city's box comes from its own districts (works for Milan, Cremona, ...), with a margin.
+    bx0, by0, bx1, by1 = ctx.nil.total_bounds
+    x0, y0, x1, y1 = bx0 - 0.05, by0 - 0.05, bx1 + 0.05, by1 + 0.05
     in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
     swapped = has_point & ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
     lon[swapped], lat[swapped] = lat[swapped].copy(), lon[swapped].copy()
@@ -99,7 +101,8 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     if has_point.any():
         nil_pt[has_point] = geo.assign_points(lon[has_point], lat[has_point], ctx.nil)
     outside = keep & has_point & (nil_pt < 0)
-    reject(outside, [f"punto fuori dal Comune di Milano ({lon[i]:.5f}, {lat[i]:.5f})" for i in np.flatnonzero(outside)])
+    city = str(ctx.extra.get("city", "Milano"))
+    reject(outside, [f"punto fuori dal Comune di {city} ({lon[i]:.5f}, {lat[i]:.5f})" for i in np.flatnonzero(outside)])
     keep &= ~outside
 
     nil_to_mun = _nil_to_municipio(ctx)
@@ -110,7 +113,9 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(mismatch, [f"NIL nel file ({nil_file[i]}) diverso da quello della posizione ({nil_pt[i]}): "
                       "usato quello della posizione" for i in np.flatnonzero(mismatch)], "warning")
     by_file = keep & ~has_point & known
-    by_mun = keep & ~has_point & ~known & (mun_file >= 1) & (mun_file <= 9)
+    municipi_ids = (np.fromiter((int(i) for i in ctx.municipi["id"]), dtype=np.int64) if ctx.municipi is not None
+                    else np.unique(np.fromiter(_nil_to_municipio(ctx).values(), dtype=np.int64)))
+    by_mun = keep & ~has_point & ~known & np.isin(mun_file, municipi_ids)
     nowhere = keep & ~has_point & ~known & ~by_mun
     reject(nowhere, "né coordinate né NIL/Municipio validi: impossibile collocarlo")
     keep &= ~nowhere
