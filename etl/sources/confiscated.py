@@ -1,27 +1,211 @@
-"""Placeholder for the confiscated source (being written); finds nothing yet."""
+"""Real estate confiscated from organised crime, owned by the Comune di Milano (ds147).
+
+Columns (normalised): unita_immobiliare, tipologia, consistenza, indirizzo, municipio, foglio,
+mappale, subalterno, tipologia_destinazione, utilizzazione, ente_assegnatario,
+protocollo_repertorio, estremi_contratto, oggetto, durata_anni_contr, periodo_contratto_dal_al,
+note, periodo. The file has **no coordinates**: each asset is placed in its Municipio only
+(assignment 'municipio_only'), so it counts in Municipio totals but not in NIL ones or maps.
+
+Mapping into `places` (theme 'vacant'):
+- source_key = foglio/mappale/subalterno (+ unita_immobiliare): the cadastral identity;
+- category = tipologia; ownership 'public' (the assets are in the Comune's patrimony);
+- status from utilizzazione / ente_assegnatario: 'vacant' only for clearly unused values,
+  'assigned' when an assignee entity is named, otherwise NULL (raw text kept in attributes);
+- area_m2 from consistenza only when it is clearly in m² ("45 mq", "mq 45", "45 m²"); other
+  values ("3 vani", a bare number) stay NULL and raw in attributes.
+"""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from etl.base import BuildContext, LoadResult
+import numpy as np
+import pandas as pd
+
+from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
+from etl.places import finalise_places
+from etl.readers import parse_number, pick_column, read_table
+from etl.sources.vacant_common import attributes_json, clean_text, remap_rejects, stable_key
+
+THEME = "vacant"
+_FILE_RX = re.compile(r"(ds147|confiscat)", re.IGNORECASE)
+MUNICIPIO_COLUMNS = ["municipio", "municipio_di_riferimento", "mun", "zona"]
+ADDRESS_COLUMNS = ["indirizzo", "ubicazione", "via"]
+TYPE_COLUMNS = ["tipologia", "tipologia_immobile", "tipo"]
+UNIT_COLUMNS = ["unita_immobiliare", "n_unita_immobiliare", "id", "n"]
+
+_M2 = r"(?:mq|m2|m²|m\.q\.|metri\s+quadr[a-z]*)"
+_NUM = r"(\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:[.,]\d+)?)"
+_M2_AFTER = re.compile(_NUM + r"\s*" + _M2 + r"(?![a-z])", re.IGNORECASE)
+_M2_BEFORE = re.compile(r"(?<![a-z])" + _M2 + r"\.?\s*:?\s*" + _NUM, re.IGNORECASE)
+# Unambiguous "not in use" values of utilizzazione (checked on accent-free lower-case text).
+_UNUSED = re.compile(r"^(immobile\s+)?(libero|sfitto|vuoto|inutilizzat[oa]|non\s+(utilizzat[oa]|assegnat[oa]|in\s+uso)"
+                     r"|da\s+assegnare)(\s|$|[.,;:-])")
+# Values that say something is in progress or irregular: no status from them.
+_AMBIGUOUS = re.compile(r"(in\s+(corso|fase)\s+di|bando|occupat[oa]|ristruttur|inagibil|sgombero|contenzios|in\s+attesa"
+                        r"|da\s+(definire|verificare)|temporane)")
 
 
 @dataclass(frozen=True)
-class _Pending:
+class ConfiscatedSource:
+    """ds147: confiscated real estate owned by the Comune (CSV, no coordinates)."""
+
     source_id: str = "confiscated"
-    title: str = "confiscated"
-    dataset: str | None = None
-    licence: str = ""
+    title: str = "Beni immobili confiscati alla criminalità organizzata"
+    dataset: str | None = "ds147"
+    licence: str = "CC BY 4.0 – Comune di Milano"
     table: str = "places"
-    single: bool = False
+    single: bool = True  # the portal republishes the whole list: load only the newest file
 
     def find(self, raw_dir: Path) -> list[Path]:
-        return []
+        """CSV files named like ds147… or …confiscat…, newest edition first (MM_YYYY in the name)."""
+        hits = [p for p in Path(raw_dir).rglob("*") if p.is_file() and p.suffix.lower() == ".csv"
+                and _FILE_RX.search(p.stem)]
+        return sorted(hits, key=lambda p: (_edition(p.stem), str(p)), reverse=True)
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        raise NotImplementedError
+        """Read the CSV, map its columns, place each asset in its Municipio."""
+        table = read_table(path, required_any={"municipio": MUNICIPIO_COLUMNS, "indirizzo": ADDRESS_COLUMNS})
+        src = table.frame
+        mun_col = pick_column(src.columns, MUNICIPIO_COLUMNS)
+        addr_col = pick_column(src.columns, ADDRESS_COLUMNS)
+        type_col = pick_column(src.columns, TYPE_COLUMNS)
+        unit_col = pick_column(src.columns, UNIT_COLUMNS)
+        assert mun_col is not None and addr_col is not None  # checked by read_table
+        records: list[dict[str, Any]] = src.to_dict("records")
+        rejects: list[Reject] = [Reject(r, records[r - 1], "riga con un numero di campi diverso dall'intestazione: "
+                                        "campi mancanti lasciati vuoti o in eccesso scartati", "warning")
+                                 for r in src.attrs.get("ragged_rows", [])]
+        rows: list[dict[str, Any]] = []
+        raws: list[dict[str, Any]] = []
+        positions: list[int] = []
+        area_parsed = 0
+        for i, rec in enumerate(records, start=1):
+            municipio, problem = parse_municipio(rec.get(mun_col))
+            if problem:
+                rejects.append(Reject(i, rec, f"{problem}: senza coordinate il bene non si può collocare"))
+                continue
+            unit = _code(rec.get(unit_col)) if unit_col else None
+            sheet, parcel, sub = (_code(rec.get(c)) for c in ("foglio", "mappale", "subalterno"))
+            if sheet or parcel or sub:
+                key = f"fg{sheet or '-'}-map{parcel or '-'}-sub{sub or '-'}" + (f"-u{unit}" if unit else "")
+            elif unit:
+                key = f"u{unit}"
+            else:
+                key = stable_key("ds147", *(rec.get(c) for c in src.columns))
+            typology = clean_text(rec.get(type_col)) if type_col else None
+            area = parse_area_m2(rec.get("consistenza"))
+            area_parsed += area is not None
+            label = typology or "Bene confiscato"
+            if unit:
+                name = f"{label} (unità {unit})"
+            else:
+                name = f"{label} (fg. {sheet or '-'}, map. {parcel or '-'}, sub. {sub or '-'})"
+            rows.append({
+                "source_key": key,
+                "name": name,
+                "address": clean_text(rec.get(addr_col)),
+                "lon": np.nan,
+                "lat": np.nan,
+                "municipio_file": municipio,
+                "category": typology,
+                "status": status_from_use(rec.get("utilizzazione"), rec.get("ente_assegnatario")),
+                "ownership": "public",
+                "area_m2": np.nan if area is None else area,
+                "attributes": attributes_json({c: rec.get(c) for c in src.columns if c not in (addr_col, mun_col)}),
+                "geom_wkb": None,
+            })
+            raws.append(rec)
+            positions.append(i)
+        if not rows:
+            first = rejects[0].reason if rejects else "-"
+            raise SourceError(path, f"nessuna riga utilizzabile ({len(rejects)} scartate; la prima: {first})",
+                              "controllare la colonna municipio (numeri da 1 a 9)")
+        places, place_rejects = finalise_places(pd.DataFrame(rows), ctx, raws, THEME)
+        rejects += remap_rejects(place_rejects, positions)
+        rejects.sort(key=lambda r: (r.row_number or 0))
+        status = places["status"].value_counts(dropna=False)
+        notes = [
+            "nessuna coordinata: assegnati al solo Municipio (assignment 'municipio_only'; esclusi da NIL e mappe)",
+            "proprietà pubblica: beni confiscati trasferiti al patrimonio indisponibile del Comune",
+            "status da utilizzazione/ente_assegnatario: "
+            f"{int(status.get('assigned', 0))} assigned, {int(status.get('vacant', 0))} vacant, "
+            f"{int(places['status'].isna().sum())} non determinabili (testo originale negli attributi)",
+            f"superficie in m² ricavata da 'consistenza' solo se espressa in mq: {area_parsed} su {len(rows)}",
+        ]
+        trust: Trust = "official"
+        return LoadResult(table="places", frame=places, rows_read=len(records), trust=trust, rejects=rejects,
+                          notes=notes, crs=None, encoding=table.encoding, file_format=f"csv sep={table.separator!r}")
 
 
-SOURCE = _Pending()
+def parse_municipio(value: object) -> tuple[int | None, str | None]:
+    """(Municipio 1-9, None) or (None, problem) from '4', '4.0', 'Municipio 4', 'MUNICIPIO 4'."""
+    text = clean_text(value)
+    if text is None:
+        return None, "municipio mancante"
+    m = re.fullmatch(r"(?:municipio|mun\.?|zona)?\s*(\d{1,2})(?:[.,]0+)?", text, re.IGNORECASE)
+    if m and 1 <= int(m.group(1)) <= 9:
+        return int(m.group(1)), None
+    return None, f"municipio {text!r} non valido (atteso un numero da 1 a 9)"
+
+
+def parse_area_m2(value: object) -> float | None:
+    """Square metres from a consistenza text that states m² explicitly; None otherwise.
+
+    '45 mq', 'mq 45', '45,5 m²', '1.200 mq' -> number; '3 vani', '45', '45 mq + 3 mq' -> None
+    (rooms, no unit, or several quantities: the raw text stays in the attributes).
+    """
+    text = clean_text(value)
+    if text is None:
+        return None
+    found = [m.group(1) for m in _M2_AFTER.finditer(text)] or [m.group(1) for m in _M2_BEFORE.finditer(text)]
+    if len(found) != 1:
+        return None
+    try:
+        number = parse_number(found[0], decimal_comma=True)
+    except ValueError:
+        return None
+    return number if number is not None and number > 0 else None
+
+
+def status_from_use(use: object, assignee: object) -> str | None:
+    """'vacant' for clearly unused, 'assigned' when an assignee is named, else None (see module docstring)."""
+    text = _plain(clean_text(use) or "")
+    has_assignee = clean_text(assignee) is not None
+    if text and _AMBIGUOUS.search(text):
+        return None
+    if text and _UNUSED.search(text):
+        return None if has_assignee else "vacant"
+    return "assigned" if has_assignee else None
+
+
+def _plain(text: str) -> str:
+    """Lower-case, accent-free, single-spaced text (keeps every word, unlike places.normalise_text)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+
+
+def _code(value: object) -> str | None:
+    """Cadastral code as text: '123.0' -> '123', ' 7 ' -> '7'."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    return re.sub(r"^(\d+)[.,]0+$", r"\1", text)
+
+
+def _edition(stem: str) -> tuple[int, int]:
+    """(year, month) of an edition in a file name like ..._01_2026 or ...-2025-06; (0, 0) if none."""
+    m = re.search(r"(?<!\d)(0?[1-9]|1[0-2])[-_](20\d\d)(?!\d)", stem)
+    if m:
+        return int(m.group(2)), int(m.group(1))
+    m = re.search(r"(?<!\d)(20\d\d)(?:[-_]?(0[1-9]|1[0-2]))?(?!\d)", stem)
+    if m:
+        return int(m.group(1)), int(m.group(2) or 0)
+    return 0, 0
+
+
+SOURCE = ConfiscatedSource()
