@@ -23,6 +23,7 @@ from etl import geo
 from etl.base import BuildContext, Reject
 from etl.readers import parse_int
 
+DUPLICATE_RADIUS_M = 150.0
 PLACE_COLUMNS = ["theme", "source_key", "name", "address", "lon", "lat", "nil_id", "municipio", "assignment",
                  "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code", "ateco_edition",
                  "started_on", "attributes", "geom_wkb"]
@@ -135,6 +136,16 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     pair = (names + "|" + addrs).where(keep & (names != "").to_numpy() & (addrs != "").to_numpy())
     dup_pair = pair.notna().to_numpy() & pair.duplicated(keep="first").to_numpy()
     first_pair = pd.Series(np.arange(1, n + 1)).groupby(pair).transform("min")
+    # Same name and address but far apart (e.g. two railway yards filed under one square) are
+    # different places: only rows within DUPLICATE_RADIUS_M of the first one count as duplicates.
+    if dup_pair.any():
+        idx = np.flatnonzero(dup_pair)
+        first = first_pair.to_numpy()[idx].astype(np.int64) - 1
+        both = has_point[idx] & has_point[first]
+        dx = (lon[idx] - lon[first]) * 111_320 * np.cos(np.radians(lat[idx]))
+        dy = (lat[idx] - lat[first]) * 110_540
+        far = both & (np.hypot(dx, dy) > DUPLICATE_RADIUS_M)
+        dup_pair[idx[far]] = False
     reject(dup_pair, [f"duplicato: stesso nome e indirizzo della riga {int(first_pair[i])} (tenuta quella)"
                       for i in np.flatnonzero(dup_pair)])
     keep &= ~dup_pair
