@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -29,8 +30,12 @@ MAP_PRECISION = 1e-5  # degrees (about 1 m)
 
 
 def _zip_member(path: Path) -> str:
-    with zipfile.ZipFile(path) as zf:
-        shps = [n for n in zf.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
+    try:
+        with zipfile.ZipFile(path) as zf:
+            shps = [n for n in zf.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
+    except zipfile.BadZipFile as exc:
+        raise SourceError(path, f"il file non è un archivio zip leggibile ({exc})",
+                          "scaricare di nuovo il file (download interrotto o archivio di altro tipo, es. RAR)") from exc
     if not shps:
         raise SourceError(path, "lo zip non contiene uno shapefile (.shp)",
                           "usare lo zip ufficiale del dataset o il GeoJSON")
@@ -128,18 +133,33 @@ def _inside(b: tuple[float, float, float, float], box: tuple[float, float, float
     return b[0] >= box[0] and b[1] >= box[1] and b[2] <= box[2] and b[3] <= box[3]
 
 
-def repair_polygons(frame: gpd.GeoDataFrame, id_col: str, path: Path) -> tuple[gpd.GeoDataFrame, list[Reject]]:
+def raw_values(row: pd.Series) -> dict[str, object]:
+    """A row's values for a Reject: missing values as None (NaN is not valid JSON), numpy scalars as Python."""
+    out: dict[str, object] = {}
+    for key, value in row.items():
+        if value is not None and not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value):
+            value = None
+        out[str(key)] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def repair_polygons(frame: gpd.GeoDataFrame, id_col: str, path: Path,
+                    row_numbers: Sequence[int] | None = None) -> tuple[gpd.GeoDataFrame, list[Reject]]:
     """Repair invalid polygons with make_valid (keeping the areal part); record each repair.
 
     Geometries that are empty or not areal after repair are returned as rejects.
+    `row_numbers` are the 1-based rows of the file (default: position in `frame`), so that
+    a reject names the right row even after earlier rows were dropped.
     """
     rejects: list[Reject] = []
     keep = np.ones(len(frame), dtype=bool)
     geoms = frame.geometry.to_numpy().copy()
+    rows = list(row_numbers) if row_numbers is not None else list(range(1, len(frame) + 1))
     for i, g in enumerate(geoms):
-        raw = {k: v for k, v in frame.iloc[i].drop(labels=frame.geometry.name).items()}
+        row = int(rows[i])
+        raw = raw_values(frame.iloc[i].drop(labels=frame.geometry.name))
         if g is None or g.is_empty:
-            rejects.append(Reject(i + 1, raw, "geometria assente o vuota"))
+            rejects.append(Reject(row, raw, "geometria assente o vuota"))
             keep[i] = False
             continue
         if not g.is_valid:
@@ -148,13 +168,13 @@ def repair_polygons(frame: gpd.GeoDataFrame, id_col: str, path: Path) -> tuple[g
             polys = [p for p in getattr(fixed, "geoms", [fixed]) if p.geom_type in ("Polygon", "MultiPolygon")]
             fixed = shapely.union_all(polys) if polys else None
             if fixed is None or fixed.is_empty:
-                rejects.append(Reject(i + 1, raw, f"poligono non valido e non riparabile ({reason})"))
+                rejects.append(Reject(row, raw, f"poligono non valido e non riparabile ({reason})"))
                 keep[i] = False
                 continue
             geoms[i] = fixed
-            rejects.append(Reject(i + 1, raw, f"poligono non valido riparato con make_valid ({reason})", "repaired"))
+            rejects.append(Reject(row, raw, f"poligono non valido riparato con make_valid ({reason})", "repaired"))
         if geoms[i].geom_type not in ("Polygon", "MultiPolygon"):
-            rejects.append(Reject(i + 1, raw, f"geometria di tipo {geoms[i].geom_type}, attesa un'area"))
+            rejects.append(Reject(row, raw, f"geometria di tipo {geoms[i].geom_type}, attesa un'area"))
             keep[i] = False
     out = frame.copy()
     out[frame.geometry.name] = geoms

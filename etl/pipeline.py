@@ -96,7 +96,7 @@ def build(
         os.replace(tmp, out)
     except BaseException:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            pass
+            leftover.unlink(missing_ok=True)
         raise
     progress(f"Warehouse scritto: {out} ({mode})")
     return report

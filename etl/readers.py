@@ -97,8 +97,10 @@ def read_table(path: Path, required_any: dict[str, list[str]] | None = None) -> 
     width = len(header)
     fixed = [(r + [""] * (width - len(r)))[:width] if len(r) != width else r for r in body]
     columns = unique_names([normalise_header(h) or f"col_{i}" for i, h in enumerate(header)])
-    frame = pd.DataFrame(fixed, columns=columns, dtype=object)
-    frame = frame.map(lambda v: v.strip() if isinstance(v, str) and v.strip() else None)
+    # Clean the cells before building the frame: DataFrame.map would re-infer pandas 3's
+    # string dtype and turn the empty cells into NaN instead of None.
+    cleaned = [[c.strip() or None for c in r] for r in fixed]
+    frame = pd.DataFrame(cleaned, columns=columns, dtype=object)
     frame.attrs["ragged_rows"] = [i + 1 for i, r in enumerate(body) if len(r) != width]
     if required_any:
         for role, names in required_any.items():

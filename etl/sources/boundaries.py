@@ -40,7 +40,7 @@ def load_boundaries(
     ids: list[int | None] = []
     seen: set[int] = set()
     for i, value in enumerate(frame[id_col]):
-        raw = {k: v for k, v in frame.iloc[i].drop(labels=frame.geometry.name).items()}
+        raw = geo.raw_values(frame.iloc[i].drop(labels=frame.geometry.name))
         try:
             parsed = parse_int(value)
         except ValueError:
@@ -55,8 +55,10 @@ def load_boundaries(
             seen.add(parsed)
             ids.append(parsed)
     frame["id"] = pd.array(ids, dtype="Int64")
-    frame = frame[frame["id"].notna()].copy()
-    frame, geo_rejects = geo.repair_polygons(frame, "id", path)
+    kept = frame["id"].notna().to_numpy()
+    row_numbers = [i + 1 for i in range(len(frame)) if kept[i]]  # file rows, for the repair rejects
+    frame = frame[kept].copy()
+    frame, geo_rejects = geo.repair_polygons(frame, "id", path, row_numbers)
     rejects.extend(geo_rejects)
     if frame.empty:
         raise SourceError(path, "nessuna geometria valida", "controllare il file")

@@ -1,0 +1,255 @@
+"""The read side: osservatorio.data queries on real DuckDB files, and the Panoramica page through AppTest."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pytest
+import shapely
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from etl.pipeline import build
+from osservatorio import data
+
+if TYPE_CHECKING:
+    from conftest import Helpers
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+DEMO_YEAR = 2021  # the latest year of the demo population
+
+
+# --- osservatorio.data on the demo warehouse -------------------------------------------------------------
+
+def test_build_info(demo_con: duckdb.DuckDBPyConnection) -> None:
+    info = data.build_info(demo_con)
+    assert info.mode == "demo"
+    assert info.is_demo
+    assert info.raw_dir is None
+    assert info.finished_at is not None
+
+
+def test_build_info_on_an_empty_database(tmp_path: Path) -> None:
+    duckdb.connect(str(tmp_path / "vuoto.duckdb")).close()
+    con = duckdb.connect(str(tmp_path / "vuoto.duckdb"), read_only=True)
+    try:
+        with pytest.raises(data.WarehouseError, match="tabella build assente"):
+            data.build_info(con)
+    finally:
+        con.close()
+
+
+def test_district_stats_nil(demo_con: duckdb.DuckDBPyConnection) -> None:
+    stats = data.district_stats(demo_con, "nil")
+    assert list(stats.columns) == ["id", "name", "municipio", "area_km2", "residents", "population_year", "density_km2",
+                                   "geometry_trust", "population_trust", "population_source"]
+    assert stats["id"].tolist() == list(range(1, 89))
+    latest = dict(demo_con.sql("SELECT district_id, residents FROM population WHERE level = 'nil' AND year = $y",
+                               params={"y": DEMO_YEAR}).fetchall())
+    assert dict(zip(stats["id"], stats["residents"], strict=True)) == latest  # the latest year is the current figure
+    assert set(stats["population_year"]) == {DEMO_YEAR}
+    np.testing.assert_allclose(stats["density_km2"], stats["residents"] / stats["area_km2"])
+    assert set(stats["geometry_trust"]) == set(stats["population_trust"]) == {"demo"}
+    assert set(stats["population_source"]) == {"population_nil"}
+    assert stats["municipio"].between(1, 9).all()
+
+
+def test_district_stats_municipio(demo_con: duckdb.DuckDBPyConnection) -> None:
+    stats = data.district_stats(demo_con, "municipio")
+    nil = data.district_stats(demo_con, "nil")
+    assert stats["id"].tolist() == list(range(1, 10))
+    assert stats["municipio"].isna().all()
+    expected = nil.groupby("municipio")["residents"].sum()
+    assert dict(zip(stats["id"], stats["residents"], strict=True)) == {int(k): int(v) for k, v in expected.items()}
+    np.testing.assert_allclose(stats["area_km2"].sum(), nil["area_km2"].sum(), rtol=1e-9)
+
+
+def test_city_summary(demo_con: duckdb.DuckDBPyConnection) -> None:
+    summary = data.city_summary(demo_con)
+    nil = data.district_stats(demo_con, "nil")
+    assert summary["nil_count"] == 88
+    assert summary["residents"] == int(nil["residents"].sum())
+    assert summary["nil_without_population"] == 0
+    assert summary["area_km2"] == pytest.approx(nil["area_km2"].sum())
+    assert summary["density_km2"] == pytest.approx(nil["residents"].sum() / nil["area_km2"].sum())
+
+
+@pytest.mark.parametrize(("level", "count"), [("nil", 88), ("municipio", 9)])
+def test_map_geojson(demo_con: duckdb.DuckDBPyConnection, level: str, count: int) -> None:
+    collection = data.map_geojson(demo_con, level)
+    assert collection["type"] == "FeatureCollection"
+    assert [f["id"] for f in collection["features"]] == list(range(1, count + 1))
+    for feature in collection["features"]:
+        geom = shapely.geometry.shape(feature["geometry"])
+        assert geom.geom_type in ("Polygon", "MultiPolygon")
+        assert geom.is_valid and not geom.is_empty
+    json.dumps(collection)  # serialisable as is
+
+
+def test_sources(demo_con: duckdb.DuckDBPyConnection) -> None:
+    frame = data.sources(demo_con)
+    assert {"source_id", "path", "status", "trust", "rows_read", "rows_loaded", "licence", "notes"} <= set(frame.columns)
+    foundation = frame[frame["source_id"].isin(["municipi_boundaries", "nil_boundaries", "population_nil"])]
+    assert foundation[["source_id", "status", "trust", "rows_loaded"]].values.tolist() == [
+        ["municipi_boundaries", "loaded", "demo", 9],
+        ["nil_boundaries", "loaded", "demo", 88],
+        ["population_nil", "loaded", "demo", 528],
+    ]
+    assert set(frame["trust"]) == {"demo"}
+
+
+def test_rejects_empty_on_demo(demo_con: duckdb.DuckDBPyConnection) -> None:
+    frame = data.rejects(demo_con)
+    assert frame.empty
+    assert list(frame.columns) == ["source_id", "path", "row_number", "action", "reason", "raw"]
+
+
+def test_rejects_filter_by_source(tmp_path: Path, h: Helpers) -> None:
+    out = tmp_path / "warehouse.duckdb"
+    build(h.write_raw_dir(tmp_path / "raw"), out, progress=h.quiet)
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        every = data.rejects(con)
+        assert every[["source_id", "row_number", "action", "reason"]].values.tolist() == [
+            ["population_nil", 9, "rejected", "NIL 99 sconosciuto: non è tra i NIL caricati"],
+        ]
+        assert json.loads(every["raw"].iloc[0])["nil"] == "Quartiere inesistente"
+        assert len(data.rejects(con, "population_nil")) == 1
+        assert data.rejects(con, "nil_boundaries").empty
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("level", ["quartiere", "NIL", "", "nil'; DROP TABLE districts; --", "municipio "])
+def test_check_level_rejects_unknown_levels(demo_con: duckdb.DuckDBPyConnection, level: str) -> None:
+    with pytest.raises(ValueError, match="livello sconosciuto"):
+        data.check_level(level)
+    with pytest.raises(ValueError, match="livello sconosciuto"):
+        data.district_stats(demo_con, level)
+    with pytest.raises(ValueError, match="livello sconosciuto"):
+        data.map_geojson(demo_con, level)
+    assert demo_con.sql("SELECT count(*) FROM districts").fetchall() == [(97,)]
+
+
+def test_check_level_accepts_known_levels() -> None:
+    assert [data.check_level(level) for level in data.LEVELS] == ["nil", "municipio"]
+
+
+# --- the Panoramica page (AppTest, in process) ----------------------------------------------------------
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh warehouse path, offline map style, and empty Streamlit caches before and after."""
+    path = tmp_path / "data" / "warehouse.duckdb"
+    monkeypatch.setenv("OSSERVATORIO_WAREHOUSE", str(path))
+    monkeypatch.setenv("OSSERVATORIO_MAP_STYLE", "white-bg")
+    monkeypatch.delenv("OSSERVATORIO_AUTO_DEMO", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_app(lang: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    if lang:
+        at.query_params["lang"] = lang
+    at.run()
+    return at
+
+
+def typed_array(value: Any) -> list[Any]:
+    """Plotly writes numeric arrays as {'dtype', 'bdata'} (base64); plain lists stay lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
+    return list(value)
+
+
+def chart_locations(at: AppTest) -> list[int]:
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    traces = spec["data"]
+    assert {t["type"] for t in traces} == {"choroplethmap"}  # MapLibre traces: they render offline
+    assert spec["layout"]["map"]["style"] == "white-bg"
+    for trace in traces:
+        assert len(trace["geojson"]["features"]) == 88
+    return sorted(int(x) for t in traces for x in typed_array(t["locations"]))
+
+
+def test_fresh_machine_builds_the_demo(app_env: Path) -> None:
+    assert not app_env.exists()
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert app_env.exists()  # the app asked the ETL for the demo bundle
+    banners = [w.value for w in at.warning]
+    assert any("dimostrativi" in b for b in banners), banners
+    assert [e.value for e in at.error] == []
+    labels = [m.label for m in at.metric]
+    assert labels == ["Residenti", "NIL", "Superficie (km²)", "Densità (ab./km²)", "NIL senza popolazione"]
+    values = {m.label: m.value for m in at.metric}
+    assert values["NIL"] == "88"
+    assert values["NIL senza popolazione"] == "0"
+    con = duckdb.connect(str(app_env), read_only=True)
+    try:
+        residents = data.city_summary(con)["residents"]
+    finally:
+        con.close()
+    assert values["Residenti"] == f"{residents:,}".replace(",", ".")  # Italian thousands dots
+    assert chart_locations(at) == list(range(1, 89))
+
+
+def test_english(app_env: Path) -> None:
+    at = run_app(lang="en")
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Residents", "NIL districts", "Area (km²)", "Density (inh./km²)",
+                                            "NIL without population"]
+    assert any("Demo data" in w.value for w in at.warning)
+    assert "," in {m.label: m.value for m in at.metric}["Residents"]  # English thousands commas
+    assert chart_locations(at) == list(range(1, 89))
+
+
+def test_unreadable_warehouse(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
+    app_env.parent.mkdir(parents=True)
+    garbage = b"questo non e' un file DuckDB\x00\xff" * 200
+    app_env.write_bytes(garbage)
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"Il warehouse {app_env} non è leggibile")
+    assert "python -m etl build" in errors[0]
+    assert len(at.metric) == 0
+    assert app_env.read_bytes() == garbage  # the app never writes over a warehouse
+
+
+def test_missing_warehouse_without_auto_demo(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert errors == [f"Il warehouse non esiste ancora: {app_env}. Costruirlo con `python -m etl build`."]
+    assert len(at.metric) == 0
+    assert not app_env.exists()
+
+
+def test_real_mode_warehouse_has_no_demo_banner(app_env: Path, h: Helpers) -> None:
+    """A warehouse built from files: no demo banner, the page counts the NIL it has."""
+    build(h.write_raw_dir(app_env.parent / "raw"), app_env, progress=h.quiet)
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("dimostrativi" in w.value for w in at.warning)
+    values = {m.label: m.value for m in at.metric}
+    assert values["NIL"] == "8"
+    assert values["Residenti"] == "36.234"
+    charts = at.get("plotly_chart")
+    spec = json.loads(charts[0].proto.spec)
+    assert sorted(int(x) for t in spec["data"] for x in typed_array(t["locations"])) == list(range(1, 9))

@@ -1,0 +1,121 @@
+"""The real open-data files in ../shared/data/real (see SOURCES.md there); skipped when absent.
+
+Set OSSERVATORIO_REAL_DATA to another folder with the same layout to run them elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pytest
+
+from etl import geo
+from etl.base import BuildContext, LoadResult
+from etl.pipeline import build
+from etl.sources import municipi, nil, population
+
+if TYPE_CHECKING:
+    from conftest import Helpers
+
+pytestmark = pytest.mark.real
+
+NIL_ZIP = "comune-milano-nil/NIL_WM.zip"
+NIL_EXPLORER = "nil-explorer/nil.geojson"
+MUNICIPI_SHP = "comune-milano-municipi/Municipi.shp"
+MUNICIPI_GEOJSON = "comune-milano-municipi/Municipi.geojson"
+POPULATION = "maranzano-milano-mobility/NILS_DataCluster.csv"
+
+
+def _file(real_dir: Path, relative: str) -> Path:
+    path = real_dir / relative
+    if not path.is_file():
+        pytest.skip(f"real file {relative} not found in {real_dir}")
+    return path
+
+
+def _milan_bounds(result: LoadResult) -> None:
+    bounds = tuple(result.frame.total_bounds)
+    assert geo._inside(bounds, geo.MILAN_BBOX), bounds
+    np.testing.assert_allclose(bounds, [9.0406, 45.3867, 9.2780, 45.5359], atol=5e-4)  # SOURCES.md: bbox of the Comune
+
+
+def test_nil_zip(real_dir: Path) -> None:
+    result = nil.SOURCE.load(_file(real_dir, NIL_ZIP), BuildContext())
+    frame = result.frame
+    assert len(frame) == 88
+    assert sorted(frame["id"]) == list(range(1, 89))
+    assert result.rejects == []
+    assert result.trust == "official"
+    assert result.file_format == "shapefile-zip"
+    assert result.crs == "EPSG:4326 (WGS 84)"
+    assert geo.area_m2(frame.geometry).sum() / 1e6 == pytest.approx(181.76, abs=0.5)
+    names = dict(zip(frame["id"], frame["name"], strict=True))
+    assert names[1] == "DUOMO"
+    assert names[74] == "ROSERIO"  # ds964 naming (the statistical naming calls 74 "Sacco")
+    _milan_bounds(result)
+
+
+def test_nil_explorer_geojson_is_derived(real_dir: Path) -> None:
+    result = nil.SOURCE.load(_file(real_dir, NIL_EXPLORER), BuildContext())
+    assert len(result.frame) == 88
+    assert sorted(result.frame["id"]) == list(range(1, 89))
+    assert result.trust == "derived"
+    note = next(n for n in result.notes if n.startswith("colonne non ufficiali"))
+    assert note == "colonne non ufficiali presenti (file rielaborato da terzi): hmm_state, lisa_class, nil_id, nil_name"
+    _milan_bounds(result)
+
+
+@pytest.mark.parametrize("relative", [MUNICIPI_SHP, MUNICIPI_GEOJSON], ids=["shapefile", "geojson-without-crs"])
+def test_municipi(real_dir: Path, relative: str) -> None:
+    path = _file(real_dir, relative)
+    result = municipi.SOURCE.load(path, BuildContext())
+    frame = result.frame
+    assert len(frame) == 9
+    assert sorted(frame["id"]) == list(range(1, 10))
+    assert result.trust == "official"
+    assert "RDN2008 / UTM zone 32N" in (result.crs or "")
+    if path.suffix == ".geojson":
+        assert '"crs"' not in path.read_text()[:4096]
+        assert "CRS assente: coordinate riconosciute come RDN2008 / UTM 32N (EPSG:7791)" in result.notes
+    _milan_bounds(result)
+    stated = gpd.read_file(path)[["MUNICIPIO", "AREA"]].set_index("MUNICIPIO")["AREA"]
+    measured = dict(zip(frame["id"], geo.area_m2(frame.geometry), strict=True))
+    for municipio, area in stated.items():
+        assert measured[int(municipio)] == pytest.approx(area, rel=0.005), municipio
+
+
+def test_population_data_cluster(real_dir: Path) -> None:
+    path = _file(real_dir, POPULATION)
+    nil_result = nil.SOURCE.load(_file(real_dir, NIL_ZIP), BuildContext())
+    ctx = BuildContext(nil=nil_result.frame[["id", "name", "geometry"]])
+    result = population.SOURCE.load(path, ctx)
+    assert len(result.frame) == 88
+    assert sorted(result.frame["district_id"]) == list(range(1, 89))
+    assert int(result.frame["residents"].sum()) == 1_395_274
+    assert result.frame["year"].isna().all()  # the file does not state its year
+    assert result.trust == "derived"
+    assert result.rejects == []
+    assert path in population.SOURCE.find(real_dir)
+
+
+def test_full_real_build(real_dir: Path, tmp_path: Path, h: Helpers) -> None:
+    out = tmp_path / "warehouse.duckdb"
+    report = build(real_dir, out, progress=h.quiet)
+    assert report.mode == "real"
+    assert h.no_leftovers(tmp_path, {out.name}) == []
+    assert h.fetch(out, "SELECT level, count(*) FROM districts GROUP BY level ORDER BY level") == [("municipio", 9), ("nil", 88)]
+    assert h.fetch(out, "SELECT count(*) FROM districts WHERE level = 'nil' AND municipio IS NULL") == [(0,)]
+    assert h.fetch(out, "SELECT DISTINCT municipio FROM districts WHERE level = 'nil' ORDER BY 1") == [(i,) for i in range(1, 10)]
+    loaded = dict(h.fetch(out, "SELECT source_id, path FROM sources WHERE status = 'loaded' AND source_id LIKE '%boundaries'"))
+    assert loaded == {"municipi_boundaries": str(real_dir / MUNICIPI_SHP), "nil_boundaries": str(real_dir / NIL_ZIP)}
+    skipped = {p for (p,) in h.fetch(out, "SELECT path FROM sources WHERE status = 'skipped'")}
+    assert {str(real_dir / MUNICIPI_GEOJSON), str(real_dir / NIL_EXPLORER)} <= skipped
+    # Population: one figure per NIL, summing to the file's total; Municipi roll up to the same total.
+    (nil_total,) = h.fetch(out, "SELECT sum(residents) FROM district_stats WHERE level = 'nil'")[0]
+    assert nil_total == 1_395_274
+    (mun_total,) = h.fetch(out, "SELECT sum(residents) FROM district_stats WHERE level = 'municipio'")[0]
+    assert mun_total == 1_395_274
+    assert h.fetch(out, "SELECT count(*) FROM district_stats WHERE level = 'nil' AND residents IS NULL") == [(0,)]
