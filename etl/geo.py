@@ -58,10 +58,19 @@ def read_vector(path: Path) -> tuple[gpd.GeoDataFrame, str]:
                           "verificare che il file sia completo (shp+shx+dbf+prj) o usare il GeoJSON") from exc
     if len(frame) == 0:
         raise SourceError(path, "il file non contiene geometrie", "controllare il download")
-    fmt = {".zip": "shapefile-zip", ".shp": "shapefile"}.get(suffix, "geojson")
-    if fmt == "geojson" and not _geojson_declares_crs(path):
+    fmt = {".zip": "shapefile-zip", ".shp": "shapefile", ".geojson": "geojson", ".json": "geojson"}.get(suffix, suffix[1:])
+    # GeoJSON without a "crs" member is read as EPSG:4326 by GDAL even when its coordinates are
+    # projected (the real Municipi.geojson): treat it as CRS-less and recognise the coordinates.
+    # Other formats (GML, GeoPackage, Esri JSON) keep the CRS they declare.
+    if fmt == "geojson" and not _geojson_declares_crs(path) and '"esriGeometryType"' not in _head(path) \
+            and "geometryType" not in _head(path):
         frame = frame.set_crs(None, allow_override=True)
     return frame, fmt
+
+
+def _head(path: Path, size: int = 4096) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(size).decode("utf-8", errors="ignore")
 
 
 def _geojson_declares_crs(path: Path) -> bool:
@@ -87,7 +96,8 @@ def _read_wkt_csv(path: Path) -> gpd.GeoDataFrame:
     return out
 
 
-def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, str, list[str]]:
+def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path,
+                 bbox: tuple[float, float, float, float] = MILAN_BBOX) -> tuple[gpd.GeoDataFrame, str, list[str]]:
     """Bring a frame to EPSG:4326, recognising files without CRS by their coordinates.
 
     Returns (frame, crs description, notes). Raises SourceError when the coordinates do not
@@ -99,13 +109,13 @@ def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame,
         raise SourceError(path, "nessuna geometria utilizzabile", "controllare il file")
     minx, miny, maxx, maxy = valid.total_bounds
     if frame.crs is None:
-        if _inside((minx, miny, maxx, maxy), MILAN_BBOX):
+        if _inside((minx, miny, maxx, maxy), bbox):
             frame = frame.set_crs(WGS84)
             notes.append("CRS assente: coordinate riconosciute come lon/lat WGS84 (EPSG:4326)")
         elif _inside((minx, miny, maxx, maxy), _UTM_MILAN):
             frame = frame.set_crs(UTM32_RDN2008)
             notes.append("CRS assente: coordinate riconosciute come RDN2008 / UTM 32N (EPSG:7791)")
-        elif _inside((miny, minx, maxy, maxx), MILAN_BBOX):
+        elif _inside((miny, minx, maxy, maxx), bbox):
             raise SourceError(path, "CRS assente e coordinate con latitudine e longitudine invertite",
                               "esportare il file con ordine lon/lat (x=longitudine)")
         else:
@@ -116,7 +126,7 @@ def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame,
     if not CRS(frame.crs).equals(CRS(WGS84), ignore_axis_order=True):
         frame = frame.to_crs(WGS84)
     bounds = frame.geometry[~frame.geometry.is_empty].total_bounds
-    if not _inside(tuple(bounds), MILAN_BBOX):
+    if not _inside(tuple(bounds), bbox):
         box = np.round(bounds, 3).tolist()
         raise SourceError(path, f"dopo la conversione in EPSG:4326 le geometrie non cadono su Milano (bbox {box})",
                           "controllare il CRS dichiarato nel file (.prj) o l'ordine degli assi")
