@@ -20,6 +20,7 @@ import shapely
 
 from etl import __version__, geo
 from etl.base import BuildContext, LoadResult, Source, SourceError, sha256_of
+from etl.indicators import compute_all
 from etl.sql import SCHEMA_VERSION, schema_sql, transform
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
@@ -89,6 +90,7 @@ def build(
             else:
                 _load_raw(con, Path(raw_dir), sources or REGISTRY, report, progress)
             con.execute(transform("rollup_population_municipio"))
+            compute_all(con, report.build_id, mode, out, progress)
             con.execute("UPDATE build SET finished_at = ? WHERE build_id = ?", [_now(), report.build_id])
             con.execute("CHECKPOINT")
         finally:

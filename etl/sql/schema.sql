@@ -145,17 +145,23 @@ CREATE TABLE snapshots (
     mode               VARCHAR NOT NULL,      -- 'real' / 'demo'
     catalogue_version  VARCHAR NOT NULL,      -- hash of config/indicators.toml
     periphery_version  VARCHAR NOT NULL,      -- version declared in config/periphery.toml
-    taxonomy_version   VARCHAR NOT NULL,      -- hash of config/ateco_categories.toml
-    source_versions    VARCHAR NOT NULL       -- JSON: source_id -> list of sha256
+    taxonomy_version   VARCHAR NOT NULL,      -- hash of config/ateco_categories.toml ('none' if absent)
+    source_versions    VARCHAR NOT NULL,      -- JSON: source_id -> list of sha256
+    periphery_hash     VARCHAR,               -- hash of config/periphery.toml (catches edits without a version bump)
+    targets_version    VARCHAR,               -- hash of config/targets.toml
+    ateco_editions     VARCHAR,               -- JSON: source_id -> ATECO editions in firm_units / places
+    notes              VARCHAR                -- e.g. why the history restarted
 );
 
 -- Changes between consecutive snapshots that could fake a trend (taxonomy, classification).
 CREATE TABLE taxonomy_changes (
     snapshot_id  VARCHAR NOT NULL,
-    component    VARCHAR NOT NULL,   -- 'ateco_categories' / 'periphery' / 'catalogue' / source_id
+    component    VARCHAR NOT NULL,   -- 'ateco_categories' / 'ateco_edition' / 'periphery' / 'district_groups' /
+                                     -- 'catalogue' / 'history' (history restarted)
     old_version  VARCHAR,
     new_version  VARCHAR NOT NULL,
-    note         VARCHAR NOT NULL
+    note         VARCHAR NOT NULL,
+    affects      VARCHAR             -- JSON list of indicator ids / levels whose trend breaks here
 );
 
 -- District groups: periphery classes and the programme's priority areas (per snapshot).
@@ -164,7 +170,9 @@ CREATE TABLE district_groups (
     group_level VARCHAR NOT NULL CHECK (group_level IN ('periphery_class', 'priority_area')),
     group_id    VARCHAR NOT NULL,    -- e.g. 'centro', 'semicentro', 'periferia', 'piano_quartieri'
     group_name  VARCHAR NOT NULL,
-    nil_id      INTEGER NOT NULL
+    nil_id      INTEGER NOT NULL,
+    distance_m  DOUBLE,              -- distance of the NIL's representative point from the centre (EPSG:7791)
+    basis       VARCHAR              -- why the NIL is in the group (ring, override, config list)
 );
 
 -- The indicator catalogue as used by a snapshot (from config/indicators.toml).

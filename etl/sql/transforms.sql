@@ -13,3 +13,18 @@ JOIN nil_count c ON c.municipio = d.municipio
 WHERE p.level = 'nil'
 GROUP BY d.municipio, p.year, p.source_id, p.path, c.n
 HAVING count(*) = c.n;
+
+-- name: indicator_population_by_year
+-- Residents per NIL and year for the indicators (etl/indicators.py): where several files give
+-- the same NIL and year, the most trusted one, then the first path (as population_current).
+SELECT district_id, year, residents, trust
+FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY district_id, year
+        ORDER BY CASE trust WHEN 'official' THEN 0 WHEN 'derived' THEN 1 ELSE 2 END, path
+    ) AS rk
+    FROM population
+    WHERE level = 'nil'
+)
+WHERE rk = 1
+ORDER BY district_id, year;

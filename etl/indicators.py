@@ -1,0 +1,967 @@
+"""Indicators of the Osservatorio, computed during the build (never in a page).
+
+The catalogue (config/indicators.toml) declares every indicator: names, formula, unit,
+direction, sources, levels and how it aggregates. This module computes them:
+
+1. `read_inputs(con)` reads districts, population, places and firm units into an `Inputs`.
+2. `atom_values(...)` computes every indicator on *atoms*: each NIL, plus pseudo-atoms for
+   places that only have a Municipio (`mun:<n>`) or no district at all (`city`). Each atom row
+   carries a numerator, a denominator, counts of items with unknown measures and a state:
+   'ok' (usable for aggregation), 'missing' (inputs missing: excluded, and said so) or 'na'
+   (indicator not applicable to this NIL, e.g. a non-peripheral NIL).
+3. `aggregate(...)` rolls the atoms up to Municipio, periphery class, priority area and city
+   FROM COUNTS (Σ numerators / Σ denominators), never by averaging ratios.
+4. `compute_indicators(...)` returns the long frame written to `indicator_values`.
+5. `compute_all(con, build_id, mode, previous, progress)` is the single entry point that the
+   pipeline calls inside the temporary warehouse: periphery groups, catalogue, values,
+   snapshot with history copied forward, taxonomy changes and target status.
+
+Every NULL value has a reason; trust is 'demo' if any input is demo, 'official' only if all
+inputs are official, else 'derived'. Pure functions take pandas frames; no Streamlit here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import shapely
+
+from etl import periphery
+from etl.sql import transform
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CATALOGUE = ROOT / "config" / "indicators.toml"
+DEFAULT_TARGETS = ROOT / "config" / "targets.toml"
+DEFAULT_ATECO = ROOT / "config" / "ateco_categories.toml"
+LEVELS = ("nil", "municipio", "periphery_class", "priority_area", "city")
+AGGREGATIONS = ("sum", "sum_known", "ratio", "none")
+DIRECTIONS = ("higher_better", "lower_better", "neutral")
+CITY_ID = "milano"
+NEAR_M = 1000.0
+DM = "digital_manufacturing"
+AM = "artisan_manufacturing"
+VALUE_COLUMNS = ["indicator_id", "level", "area_id", "period", "value", "numerator", "denominator", "reason", "trust"]
+
+# Reasons (Italian, as shown in the pages).
+R_NO_POP = "popolazione non disponibile"
+R_NO_FIRMS = "nessun dato sulle imprese"
+R_NO_MAKERS = "nessun dato sui makerspace"
+R_NO_COWORK = "nessun dato sui coworking"
+R_NO_VACANT = "nessun dato sugli spazi dismessi"
+R_NO_MAKER_POINTS = "nessun makerspace georeferenziato"
+R_NO_TARGET_POINTS = "nessun makerspace né impresa di manifattura digitale georeferenziati"
+R_NO_MEMBERS = "nessun NIL in quest'area"
+
+# Label of the items whose measure is unknown, per indicator (for the caveat "n <label>").
+UNKNOWN_LABELS = {
+    "makerspaces_lab_m2": "makerspace senza superficie indicata",
+    "coworking_seats": "coworking senza postazioni indicate",
+    "coworking_seats_per_1k": "coworking senza postazioni indicate (valore sottostimato)",
+    "firms_dm_avg_employees": "unità di manifattura digitale senza addetti indicati",
+    "vacant_known_m2": "spazi dismessi senza superficie indicata",
+    "vacant_regeneration_share": "spazi dismessi senza stato indicato",
+    "vacant_public_share": "spazi dismessi senza proprietà indicata",
+    "vacant_near_makers_periphery": "spazi dismessi periferici senza coordinate (non valutati)",
+}
+
+Progress = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------------------
+# Catalogue
+
+
+class CatalogueError(ValueError):
+    """config/indicators.toml is missing, malformed or out of step with the code."""
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """One [[indicator]] of the catalogue."""
+
+    id: str
+    theme: str
+    name_it: str
+    name_en: str
+    description_it: str
+    description_en: str
+    formula: str
+    unit: str
+    direction: str
+    sources: tuple[str, ...]
+    levels: tuple[str, ...]
+    aggregation: str
+    scale: float = 1.0
+    zero_reason: str = "denominatore nullo"
+    na_reason: str = "indicatore non applicabile a quest'area"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One component of the composite opportunity score."""
+
+    indicator: str
+    direction: str  # 'higher' | 'lower'
+    weight: float
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The parsed catalogue; `file_hash` identifies the file version in snapshots."""
+
+    indicators: tuple[IndicatorSpec, ...]
+    components: tuple[Component, ...]
+    file_hash: str = "none"
+
+    def spec(self, indicator_id: str) -> IndicatorSpec:
+        for s in self.indicators:
+            if s.id == indicator_id:
+                return s
+        raise KeyError(indicator_id)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.indicators)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {c.indicator: c.weight for c in self.components}
+
+    @property
+    def directions(self) -> dict[str, str]:
+        return {c.indicator: c.direction for c in self.components}
+
+
+# The indicators this module knows how to compute (the catalogue must list exactly these).
+COMPUTED = (
+    "residents", "makerspaces_count", "makerspaces_per_100k", "makerspaces_lab_m2", "coworking_count",
+    "coworking_seats", "coworking_seats_per_1k", "firms_dm_units", "firms_dm_per_1k", "firms_dm_share",
+    "firms_dm_avg_employees", "firms_am_units", "vacant_count", "vacant_known_m2", "vacant_regeneration_share",
+    "vacant_public_count", "vacant_private_count", "vacant_public_share", "makerspace_distance_m",
+    "residents_makerspace_1km_share", "vacant_near_makers_periphery", "opportunity_score",
+)
+
+
+def file_hash(path: Path) -> str:
+    """sha256 (first 16 hex digits) of a file, or 'none' if it does not exist."""
+    return periphery.file_hash(path)
+
+
+def load_catalogue(path: Path | str = DEFAULT_CATALOGUE) -> Catalogue:
+    """Read and check the catalogue (every computed indicator present, fields valid)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogueError(f"{path}: catalogo degli indicatori mancante")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"{path}: TOML non valido ({exc})") from exc
+    return parse_catalogue(data, file_hash(path), str(path))
+
+
+def parse_catalogue(data: Mapping[str, Any], hash_text: str = "none", where: str = "indicators.toml") -> Catalogue:
+    """Build a Catalogue from the TOML mapping; raises CatalogueError on any inconsistency."""
+    specs = []
+    for raw in data.get("indicator", []):
+        try:
+            spec = IndicatorSpec(
+                id=str(raw["id"]), theme=str(raw["theme"]), name_it=str(raw["name_it"]), name_en=str(raw["name_en"]),
+                description_it=str(raw["description_it"]), description_en=str(raw["description_en"]),
+                formula=str(raw["formula"]), unit=str(raw["unit"]), direction=str(raw["direction"]),
+                sources=tuple(str(s) for s in raw["sources"]), levels=tuple(str(lv) for lv in raw["levels"]),
+                aggregation=str(raw["aggregation"]), scale=float(raw.get("scale", 1.0)),
+                zero_reason=str(raw.get("zero_reason", "denominatore nullo")),
+                na_reason=str(raw.get("na_reason", "indicatore non applicabile a quest'area")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogueError(f"{where}: indicatore {raw.get('id', '?')}: campo mancante o non valido ({exc})") from exc
+        if spec.direction not in DIRECTIONS:
+            raise CatalogueError(f"{where}: {spec.id}: direction {spec.direction!r} non valida ({', '.join(DIRECTIONS)})")
+        if spec.aggregation not in AGGREGATIONS:
+            raise CatalogueError(f"{where}: {spec.id}: aggregation {spec.aggregation!r} non valida")
+        bad = [lv for lv in spec.levels if lv not in LEVELS]
+        if bad or not spec.levels:
+            raise CatalogueError(f"{where}: {spec.id}: livelli non validi {bad}")
+        if spec.aggregation == "none" and spec.levels != ("nil",):
+            raise CatalogueError(f"{where}: {spec.id}: aggregation 'none' vale solo per levels = ['nil']")
+        specs.append(spec)
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise CatalogueError(f"{where}: id di indicatore ripetuti")
+    missing = [i for i in COMPUTED if i not in ids]
+    unknown = [i for i in ids if i not in COMPUTED]
+    if missing or unknown:
+        raise CatalogueError(f"{where}: il catalogo non corrisponde al codice (mancano {missing}; sconosciuti {unknown})")
+    comps = []
+    for raw in data.get("composite", {}).get("opportunity_score", {}).get("component", []):
+        comp = Component(str(raw["indicator"]), str(raw.get("direction", "higher")), float(raw["weight"]),
+                         str(raw.get("why", "")))
+        if comp.indicator not in ids or comp.indicator == "opportunity_score":
+            raise CatalogueError(f"{where}: componente del punteggio sconosciuta: {comp.indicator}")
+        if comp.direction not in ("higher", "lower") or comp.weight < 0:
+            raise CatalogueError(f"{where}: componente {comp.indicator}: direction 'higher'/'lower' e peso >= 0")
+        comps.append(comp)
+    if not comps or sum(c.weight for c in comps) <= 0:
+        raise CatalogueError(f"{where}: [composite.opportunity_score] senza componenti con peso positivo")
+    return Catalogue(tuple(specs), tuple(comps), hash_text)
+
+
+def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
+    """Rows for the indicator_catalogue table (without snapshot_id)."""
+    rows = []
+    for s in cat.indicators:
+        formula = s.formula
+        if s.id == "opportunity_score":
+            parts = [f"{c.indicator} ({c.direction}, peso {c.weight:g})" for c in cat.components]
+            formula = f"{formula}. Componenti predefinite: {'; '.join(parts)}"
+        rows.append({"indicator_id": s.id, "theme": s.theme, "name_it": s.name_it, "name_en": s.name_en,
+                     "description_it": s.description_it, "description_en": s.description_en, "formula": formula,
+                     "unit": s.unit, "direction": s.direction, "sources": json.dumps(list(s.sources)),
+                     "levels": json.dumps(list(s.levels))})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass
+class Inputs:
+    """Everything the indicators need, as plain frames.
+
+    nil:                id, municipio (nullable), centroid_lon, centroid_lat, trust
+    municipi:           ids of the Municipi (list)
+    population:         district_id, year (nullable), residents, trust: best source per NIL and year
+    population_current: district_id, year, residents, trust: one row per NIL (view population_current)
+    places:             theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats,
+                        employees, trust
+    firm_units:         nil_id, year, category, units, avg_employees, trust
+    """
+
+    nil: pd.DataFrame
+    municipi: list[int]
+    population: pd.DataFrame
+    population_current: pd.DataFrame
+    places: pd.DataFrame
+    firm_units: pd.DataFrame
+
+
+def read_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
+    """Read the inputs from a warehouse connection."""
+    nil = con.sql("SELECT id, municipio, centroid_lon, centroid_lat, trust FROM districts "
+                  "WHERE level = 'nil' ORDER BY id").df()
+    municipi = [int(r[0]) for r in con.sql(
+        "SELECT DISTINCT id FROM districts WHERE level = 'municipio' "
+        "UNION SELECT DISTINCT municipio FROM districts WHERE level = 'nil' AND municipio IS NOT NULL ORDER BY 1"
+    ).fetchall()]
+    population = con.sql(transform("indicator_population_by_year")).df()
+    current = con.sql("SELECT district_id, year, residents, trust FROM population_current WHERE level = 'nil'").df()
+    places = con.sql("SELECT theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats, "
+                     "employees, trust FROM places").df()
+    firm_units = con.sql("SELECT nil_id, year, category, units, avg_employees, trust FROM firm_units").df()
+    return Inputs(nil, municipi, population, current, places, firm_units)
+
+
+# ---------------------------------------------------------------------------------------
+# Small helpers
+
+
+def combine_trust(values: Iterable[object]) -> str:
+    """'demo' if any is demo, 'official' only if all are official, else 'derived'."""
+    vals = {str(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))}
+    if "demo" in vals:
+        return "demo"
+    if vals and vals == {"official"}:
+        return "official"
+    return "derived"
+
+
+def _isnum(x: object) -> bool:
+    return x is not None and not pd.isna(x)  # type: ignore[arg-type]
+
+
+def _f(x: object) -> float | None:
+    return float(x) if _isnum(x) else None  # type: ignore[arg-type]
+
+
+@dataclass
+class _Atoms:
+    """Atom keys: each NIL, plus pseudo-atoms for places without NIL."""
+
+    keys: list[str]
+    nil_id: dict[str, int | None]
+    municipio: dict[str, int | None]
+
+    @classmethod
+    def from_inputs(cls, inp: Inputs) -> _Atoms:
+        keys: list[str] = []
+        nil_id: dict[str, int | None] = {}
+        mun: dict[str, int | None] = {}
+        for i, m in zip(inp.nil["id"], inp.nil["municipio"], strict=True):
+            k = f"nil:{int(i)}"
+            keys.append(k)
+            nil_id[k] = int(i)
+            mun[k] = int(m) if _isnum(m) else None
+        return cls(keys, nil_id, mun)
+
+    def key_for(self, nil_id: object, municipio: object) -> str:
+        """The atom of a place or a firm-units row (adds a pseudo-atom when needed)."""
+        if _isnum(nil_id) and f"nil:{int(nil_id)}" in self.nil_id:  # type: ignore[arg-type]
+            return f"nil:{int(nil_id)}"  # type: ignore[arg-type]
+        if _isnum(municipio):
+            k = f"mun:{int(municipio)}"  # type: ignore[arg-type]
+            if k not in self.nil_id:
+                self.keys.append(k)
+                self.nil_id[k] = None
+                self.municipio[k] = int(municipio)  # type: ignore[arg-type]
+            return k
+        if "city" not in self.nil_id:
+            self.keys.append("city")
+            self.nil_id["city"] = None
+            self.municipio["city"] = None
+        return "city"
+
+    @property
+    def nil_keys(self) -> list[str]:
+        return [k for k in self.keys if k.startswith("nil:")]
+
+
+def _row(indicator: str, atom: str, period: int | None = None, *, num: float | None = None, den: float | None = None,
+         n_known: float = 0.0, n_unknown: float = 0.0, state: str = "ok", reason: str | None = None,
+         trust: str = "derived", direct: float | None = None, note: str | None = None) -> dict[str, Any]:
+    """One atom row. state: ok / missing (reason says why) / na (not applicable)."""
+    return {"indicator_id": indicator, "atom": atom, "period": period, "num": num, "den": den, "n_known": n_known,
+            "n_unknown": n_unknown, "state": state, "reason": reason, "trust": trust, "direct": direct, "note": note}
+
+
+# ---------------------------------------------------------------------------------------
+# Atom values
+
+
+def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms]:
+    """Numerators/denominators of every indicator (except the score) on every atom.
+
+    `groups` is the district_groups frame (group_level, group_id, nil_id, ...); the periphery
+    class 'periferia' defines the peripheral NIL.
+    """
+    atoms = _Atoms.from_inputs(inp)
+    places = inp.places.copy()
+    places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["nil_id"], places["municipio"], strict=True)]
+    firm_units = inp.firm_units.copy()
+    firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["nil_id"]]
+    nil_trust = {f"nil:{int(i)}": str(t) for i, t in zip(inp.nil["id"], inp.nil["trust"], strict=True)}
+    district_trust = combine_trust(inp.nil["trust"]) if len(inp.nil) else "derived"
+    pop_cur = {f"nil:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
+               for r in inp.population_current.itertuples() if _isnum(r.residents)}
+    rows: list[dict[str, Any]] = []
+    rows += _residents(inp, atoms)
+    for theme in ("makerspace", "coworking", "vacant"):
+        rows += _place_theme(theme, places[places["theme"] == theme], atoms, pop_cur, nil_trust, district_trust)
+    rows += _firms(inp, places[places["theme"] == "firm"], firm_units, atoms, pop_cur, nil_trust, district_trust)
+    rows += _access(inp, places, atoms, pop_cur, nil_trust)
+    periferia = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"),
+                               "nil_id"].astype(int))
+    rows += _opportunity(inp, places, atoms, periferia, nil_trust)
+    frame = pd.DataFrame(rows, columns=list(_row("x", "x").keys()))
+    frame["period"] = frame["period"].astype("Int64")
+    return frame, atoms
+
+
+def _pop_den(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> tuple[float | None, str | None]:
+    """Residents of an atom for per-capita rates: pseudo-atoms have 0 (their places are counted, no people)."""
+    if not atom.startswith("nil:"):
+        return 0.0, None
+    got = pop_cur.get(atom)
+    return (got[0], got[2]) if got else (None, None)
+
+
+def _residents(inp: Inputs, atoms: _Atoms) -> list[dict[str, Any]]:
+    rows = []
+    pop = inp.population
+    years = sorted({None if not _isnum(y) else int(y) for y in pop["year"]}, key=lambda y: (y is None, y or 0))
+    if not years:
+        years = [None]
+    by_key = {(int(r.district_id), None if not _isnum(r.year) else int(r.year)): (float(r.residents), str(r.trust))
+              for r in pop.itertuples()}
+    for year in years:
+        for k in atoms.nil_keys:
+            got = by_key.get((atoms.nil_id[k], year))  # type: ignore[arg-type]
+            if got is None:
+                rows.append(_row("residents", k, year, state="missing", reason=R_NO_POP, trust=combine_trust(pop["trust"])))
+            else:
+                rows.append(_row("residents", k, year, num=got[0], trust=got[1]))
+    return rows
+
+
+def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
+                 nil_trust: dict[str, str], district_trust: str) -> list[dict[str, Any]]:
+    """Counts, known sums and shares of one place theme on every atom."""
+    ids = {"makerspace": ["makerspaces_count", "makerspaces_per_100k", "makerspaces_lab_m2"],
+           "coworking": ["coworking_count", "coworking_seats", "coworking_seats_per_1k"],
+           "vacant": ["vacant_count", "vacant_known_m2", "vacant_regeneration_share", "vacant_public_count",
+                      "vacant_private_count", "vacant_public_share"]}[theme]
+    missing_reason = {"makerspace": R_NO_MAKERS, "coworking": R_NO_COWORK, "vacant": R_NO_VACANT}[theme]
+    rows: list[dict[str, Any]] = []
+    if part.empty:
+        for k in atoms.nil_keys:
+            for ind in ids:
+                rows.append(_row(ind, k, state="missing", reason=missing_reason, trust=nil_trust[k]))
+        return rows
+    theme_trust = set(part["trust"].astype(str))
+    g = part.groupby("atom")
+    count = g.size()
+    area_known = part["area_m2"].notna()
+    m2 = part["area_m2"].where(area_known, 0.0).groupby(part["atom"]).sum()
+    m2_known = area_known.groupby(part["atom"]).sum()
+    seats_known = part["seats"].notna()
+    seats = pd.to_numeric(part["seats"], errors="coerce").fillna(0.0).groupby(part["atom"]).sum()
+    n_seats_known = seats_known.groupby(part["atom"]).sum()
+    status = part["status"].astype("string")
+    regen = (status == "regeneration").fillna(False).groupby(part["atom"]).sum()
+    status_known = status.notna().groupby(part["atom"]).sum()
+    owner = part["ownership"].astype("string")
+    public = (owner == "public").fillna(False).groupby(part["atom"]).sum()
+    private = (owner == "private").fillna(False).groupby(part["atom"]).sum()
+    owner_known = owner.notna().groupby(part["atom"]).sum()
+
+    def get(s: pd.Series, k: str) -> float:
+        return float(s.get(k, 0.0))
+
+    present_atoms = [k for k in atoms.keys if k.startswith("nil:") or k in count.index]
+    for k in present_atoms:
+        trust = combine_trust(theme_trust | {nil_trust.get(k, district_trust)})
+        n = get(count, k)
+        res, pop_trust = _pop_den(k, pop_cur)
+        trust_pop = combine_trust(theme_trust | {nil_trust.get(k, district_trust)} | ({pop_trust} if pop_trust else set()))
+        if theme == "makerspace":
+            rows.append(_row("makerspaces_count", k, num=n, trust=trust))
+            if res is None:
+                rows.append(_row("makerspaces_per_100k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
+            else:
+                rows.append(_row("makerspaces_per_100k", k, num=n, den=res, trust=trust_pop))
+            known = get(m2_known, k)
+            rows.append(_row("makerspaces_lab_m2", k, num=get(m2, k), n_known=known, n_unknown=n - known, trust=trust))
+        elif theme == "coworking":
+            rows.append(_row("coworking_count", k, num=n, trust=trust))
+            known = get(n_seats_known, k)
+            rows.append(_row("coworking_seats", k, num=get(seats, k), n_known=known, n_unknown=n - known, trust=trust))
+            if res is None:
+                rows.append(_row("coworking_seats_per_1k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
+            else:
+                rows.append(_row("coworking_seats_per_1k", k, num=get(seats, k), den=res, n_known=known,
+                                 n_unknown=n - known, trust=trust_pop))
+        else:
+            rows.append(_row("vacant_count", k, num=n, trust=trust))
+            known = get(m2_known, k)
+            rows.append(_row("vacant_known_m2", k, num=get(m2, k), n_known=known, n_unknown=n - known, trust=trust))
+            sk = get(status_known, k)
+            rows.append(_row("vacant_regeneration_share", k, num=get(regen, k), den=sk, n_known=sk, n_unknown=n - sk,
+                             trust=trust))
+            rows.append(_row("vacant_public_count", k, num=get(public, k), trust=trust))
+            rows.append(_row("vacant_private_count", k, num=get(private, k), trust=trust))
+            ok = get(owner_known, k)
+            rows.append(_row("vacant_public_share", k, num=get(public, k), den=ok, n_known=ok, n_unknown=n - ok,
+                             trust=trust))
+    return rows
+
+
+FIRM_IDS = ("firms_dm_units", "firms_dm_per_1k", "firms_dm_share", "firms_dm_avg_employees", "firms_am_units")
+
+
+def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms,
+           pop_cur: dict[str, tuple[float, Any, str]], nil_trust: dict[str, str],
+           district_trust: str) -> list[dict[str, Any]]:
+    """Firm indicators from ds201 units (period = year) and from point firms (period NULL)."""
+    rows: list[dict[str, Any]] = []
+    if units.empty and points.empty:
+        for k in atoms.nil_keys:
+            for ind in FIRM_IDS:
+                rows.append(_row(ind, k, state="missing", reason=R_NO_FIRMS, trust=nil_trust[k]))
+        return rows
+    pop_year = {(int(r.district_id), int(r.year)): (float(r.residents), str(r.trust))
+                for r in inp.population.itertuples() if _isnum(r.year)}
+    frames: list[tuple[int | None, pd.DataFrame]] = []
+    if not units.empty:
+        u = units.assign(n=units["units"].astype(float),
+                         emp=(units["units"] * units["avg_employees"]).astype(float),
+                         emp_known=units["units"].where(units["avg_employees"].notna(), 0).astype(float))
+        for year, part in u.groupby("year"):
+            frames.append((int(year), part))  # type: ignore[call-overload]
+    if not points.empty:
+        p = points.assign(n=1.0, emp=points["employees"].astype(float).fillna(0.0),
+                          emp_known=points["employees"].notna().astype(float))
+        frames.append((None, p))
+    for period, part in frames:
+        src_trust = set(part["trust"].astype(str))
+        dm = part[part["category"] == DM]
+        tot = part.groupby("atom")["n"].sum()
+        dm_n = dm.groupby("atom")["n"].sum()
+        dm_emp = dm.groupby("atom")["emp"].sum()
+        dm_known = dm.groupby("atom")["emp_known"].sum()
+        am_n = part[part["category"] == AM].groupby("atom")["n"].sum()
+        present = [k for k in atoms.keys if k.startswith("nil:") or k in tot.index]
+        for k in present:
+            trust = combine_trust(src_trust | {nil_trust.get(k, district_trust)})
+            n_dm = float(dm_n.get(k, 0.0))
+            rows.append(_row("firms_dm_units", k, period, num=n_dm, trust=trust))
+            rows.append(_row("firms_am_units", k, period, num=float(am_n.get(k, 0.0)), trust=trust))
+            rows.append(_row("firms_dm_share", k, period, num=n_dm, den=float(tot.get(k, 0.0)), trust=trust))
+            known = float(dm_known.get(k, 0.0))
+            rows.append(_row("firms_dm_avg_employees", k, period, num=float(dm_emp.get(k, 0.0)), den=known,
+                             n_known=known, n_unknown=n_dm - known, trust=trust))
+            # Per-capita: population of the same year when the source has a year and it exists.
+            note = None
+            if not k.startswith("nil:"):
+                res, pt = 0.0, None
+            elif period is not None and (atoms.nil_id[k], period) in pop_year:
+                res, pt = pop_year[(atoms.nil_id[k], period)]  # type: ignore[index]
+            else:
+                res, pt = _pop_den(k, pop_cur)
+                if res is not None and period is not None:
+                    cur_year = pop_cur[k][1]
+                    note = (f"popolazione {int(cur_year) if _isnum(cur_year) else 'senza anno'}, "
+                            f"non del {period} come le imprese")
+            if res is None:
+                rows.append(_row("firms_dm_per_1k", k, period, state="missing", reason=R_NO_POP,
+                                 trust=combine_trust(src_trust | {nil_trust.get(k, district_trust)})))
+            else:
+                rows.append(_row("firms_dm_per_1k", k, period, num=n_dm, den=res, note=note,
+                                 trust=combine_trust(src_trust | {nil_trust.get(k, district_trust)} | ({pt} if pt else set()))))
+    return rows
+
+
+def _xy(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return periphery.to_metres(frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float))
+
+
+def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
+            nil_trust: dict[str, str]) -> list[dict[str, Any]]:
+    """Distance from each NIL's representative point to the nearest makerspace; 1 km share."""
+    rows: list[dict[str, Any]] = []
+    makers = places[places["theme"] == "makerspace"]
+    located = makers[makers["lon"].notna() & makers["lat"].notna()]
+    ids = ("makerspace_distance_m", "residents_makerspace_1km_share")
+    if located.empty:
+        reason = R_NO_MAKERS if makers.empty else R_NO_MAKER_POINTS
+        for k in atoms.nil_keys:
+            for ind in ids:
+                rows.append(_row(ind, k, state="missing", reason=reason, trust=nil_trust[k]))
+        return rows
+    mx, my = _xy(located)
+    tree = shapely.STRtree(shapely.points(mx, my))
+    cx, cy = periphery.to_metres(inp.nil["centroid_lon"].to_numpy(dtype=float), inp.nil["centroid_lat"].to_numpy(dtype=float))
+    _, dist = tree.query_nearest(shapely.points(cx, cy), return_distance=True, all_matches=False)
+    maker_trust = set(located["trust"].astype(str))
+    for nil_id, d in zip(inp.nil["id"].astype(int), dist, strict=True):
+        k = f"nil:{nil_id}"
+        res, pt = _pop_den(k, pop_cur)
+        trust = combine_trust(maker_trust | {nil_trust[k]} | ({pt} if pt else set()))
+        near = float(d) <= NEAR_M
+        if res is None:
+            rows.append(_row("makerspace_distance_m", k, state="missing", reason=R_NO_POP, direct=float(d),
+                             trust=combine_trust(maker_trust | {nil_trust[k]})))
+            rows.append(_row("residents_makerspace_1km_share", k, state="missing", reason=R_NO_POP, trust=trust))
+        else:
+            rows.append(_row("makerspace_distance_m", k, num=res * float(d), den=res, direct=float(d), trust=trust))
+            rows.append(_row("residents_makerspace_1km_share", k, num=res if near else 0.0, den=res, trust=trust))
+    return rows
+
+
+def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: set[int],
+                 nil_trust: dict[str, str]) -> list[dict[str, Any]]:
+    """Vacant places in peripheral NIL within 1 km of a makerspace or a digital-manufacturing firm point."""
+    ind = "vacant_near_makers_periphery"
+    rows: list[dict[str, Any]] = []
+    vacant = places[places["theme"] == "vacant"]
+    targets = places[((places["theme"] == "makerspace") | ((places["theme"] == "firm") & (places["category"] == DM)))
+                     & places["lon"].notna() & places["lat"].notna()]
+    missing = R_NO_VACANT if vacant.empty else (R_NO_TARGET_POINTS if targets.empty else None)
+    note = None
+    if missing is None and not (places["theme"] == "firm").any():
+        note = "imprese puntuali non disponibili: contati solo i makerspace"
+    trust_src = set(vacant["trust"].astype(str)) | set(targets["trust"].astype(str))
+    in_peri = vacant[vacant["nil_id"].isin(list(periferia))]
+    located = in_peri[in_peri["lon"].notna() & in_peri["lat"].notna()]
+    near_count: pd.Series = pd.Series(dtype=float)
+    if missing is None and not located.empty:
+        tree = shapely.STRtree(shapely.points(*_xy(targets)))
+        vx, vy = _xy(located)
+        left, _ = tree.query(shapely.points(vx, vy), predicate="dwithin", distance=NEAR_M)
+        near = np.zeros(len(located), dtype=bool)
+        near[np.unique(left)] = True
+        near_count = pd.Series(near.astype(float), index=located.index).groupby(located["atom"]).sum()
+    unlocated = (in_peri["lon"].isna() | in_peri["lat"].isna()).groupby(in_peri["atom"]).sum()
+    for k in atoms.nil_keys:
+        if atoms.nil_id[k] not in periferia:
+            rows.append(_row(ind, k, state="na", trust=nil_trust[k]))
+        elif missing is not None:
+            rows.append(_row(ind, k, state="missing", reason=missing, trust=nil_trust[k]))
+        else:
+            unknown = float(unlocated.get(k, 0.0))
+            rows.append(_row(ind, k, num=float(near_count.get(k, 0.0)), n_known=0.0, n_unknown=unknown, note=note,
+                             trust=combine_trust(trust_src | {nil_trust[k]})))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Finishing (value + reason from num/den) and aggregation
+
+
+def _finish(spec: IndicatorSpec, num: float | None, den: float | None, n_known: float,
+            n_unknown: float) -> tuple[float | None, str | None]:
+    """Value and reason (NULL reason or caveat) from summed counts, per the aggregation rule."""
+    label = UNKNOWN_LABELS.get(spec.id, "elementi senza dato")
+    caveat = f"{label}: {int(n_unknown)}" if n_unknown > 0 else None
+    if spec.aggregation in ("sum", "sum_known"):
+        if spec.aggregation == "sum_known" and n_known == 0 and n_unknown > 0:
+            return None, f"{label}: {int(n_unknown)} (nessun valore noto)"
+        return num, caveat
+    # ratio
+    if n_unknown > 0 and n_known == 0:
+        return None, f"{label}: {int(n_unknown)} (nessun valore noto)"
+    if den is None or num is None:
+        return None, "dati insufficienti"
+    if den == 0:
+        return None, spec.zero_reason
+    return spec.scale * num / den, caveat
+
+
+def _join(*parts: object) -> str | None:
+    text = "; ".join(p for p in parts if isinstance(p, str) and p)
+    return text or None
+
+
+def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.DataFrame:
+    """NIL-level rows of indicator_values from the atom frame."""
+    out = []
+    for r in atoms_frame[atoms_frame["atom"].str.startswith("nil:")].itertuples(index=False):
+        spec = cat.spec(r.indicator_id)
+        period = None if pd.isna(r.period) else int(r.period)
+        area = str(atoms.nil_id[r.atom])
+        if r.state == "na":
+            out.append((spec.id, "nil", area, period, None, None, None, spec.na_reason, _null_trust(r.trust)))
+            continue
+        if r.state == "missing":
+            value = _f(r.direct)  # e.g. a distance is known even when the NIL's population is not
+            out.append((spec.id, "nil", area, period, value, None, None, r.reason,
+                        r.trust if value is not None else _null_trust(r.trust)))
+            continue
+        value, reason = _finish(spec, _f(r.num), _f(r.den), float(r.n_known), float(r.n_unknown))
+        if _isnum(r.direct):
+            value = float(r.direct)
+        den = _f(r.den) if spec.aggregation == "ratio" else None
+        out.append((spec.id, "nil", area, period, value, _f(r.num), den, _join(reason, r.note),
+                    r.trust if value is not None else _null_trust(r.trust)))
+    return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
+def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int]) -> list[tuple[str, str, list[str]]]:
+    """(level, area_id, atom keys) for every aggregate area."""
+    out: list[tuple[str, str, list[str]]] = []
+    for m in municipi:
+        out.append(("municipio", str(m), [k for k in atoms.keys if atoms.municipio.get(k) == m]))
+    for level in ("periphery_class", "priority_area"):
+        sub = groups[groups["group_level"] == level]
+        for gid, part in sub.groupby("group_id", sort=True):
+            keys = [f"nil:{int(i)}" for i in part["nil_id"]]
+            out.append((level, str(gid), [k for k in keys if k in atoms.nil_id]))
+    out.append(("city", CITY_ID, list(atoms.keys)))
+    return out
+
+
+def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, municipi: Iterable[int],
+              cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = ()) -> pd.DataFrame:
+    """Roll atoms up to every aggregate area from counts (Σ num / Σ den), with reasons.
+
+    Rules: 'sum' is NULL when a member NIL is missing (an incomplete sum would undercount);
+    'sum_known' and 'ratio' use the members that can be computed and list the excluded ones;
+    'na' members are ignored; a pseudo-atom (places known only by Municipio) counts in its
+    Municipio and in the city. Vectorised: one groupby over (indicator, period, level, area).
+    """
+    members = _members(groups, atoms, municipi)
+    mem = pd.DataFrame([(lv, area, k) for lv, area, keys in members for k in keys], columns=["level", "area_id", "atom"])
+    aggregated = [s.id for s in cat.indicators if s.aggregation != "none"]
+    f = atoms_frame[atoms_frame["indicator_id"].isin(aggregated)].merge(mem, on="atom")
+    levels_ok = {s.id: set(s.levels) for s in cat.indicators}
+    f = f.loc[np.array([lv in levels_ok[i] for i, lv in zip(f["indicator_id"], f["level"], strict=True)], dtype=bool)]
+    ok = f["state"] == "ok"
+    is_nil = f["atom"].str.startswith("nil:")
+    f = f.assign(
+        _ok=ok.astype(int), _ok_nil=(ok & is_nil).astype(int), _missing=(f["state"] == "missing").astype(int),
+        _applicable_nil=((f["state"] != "na") & is_nil).astype(int),
+        _num=f["num"].astype(float).where(ok, 0.0).fillna(0.0), _den=f["den"].astype(float).where(ok, 0.0).fillna(0.0),
+        _den_known=(ok & f["den"].notna()).astype(int),
+        _nk=f["n_known"].astype(float).where(ok, 0.0), _nu=f["n_unknown"].astype(float).where(ok, 0.0),
+        _pseudo=f["num"].astype(float).where(ok & ~is_nil, 0.0).fillna(0.0),
+    )
+    keys = ["indicator_id", "period", "level", "area_id"]
+    g = f.groupby(keys, dropna=False, sort=True).agg(
+        num=("_num", "sum"), den=("_den", "sum"), n_known=("_nk", "sum"), n_unknown=("_nu", "sum"), n_ok=("_ok", "sum"),
+        n_ok_nil=("_ok_nil", "sum"), n_missing=("_missing", "sum"), n_applicable_nil=("_applicable_nil", "sum"),
+        pseudo=("_pseudo", "sum"), trust=("trust", combine_trust))
+    notes = f[ok & f["note"].notna()].groupby(keys, dropna=False)["note"].agg(lambda x: sorted(set(x)))
+    miss = f[f["state"] == "missing"].copy()
+    miss["_label"] = [str(atoms.nil_id[a]) if atoms.nil_id.get(a) is not None else a for a in miss["atom"]]
+    missing_by: dict[tuple[Any, ...], dict[str, list[str]]] = {}
+    for row in miss[[*keys, "reason", "_label"]].itertuples(index=False):
+        missing_by.setdefault(tuple(row[:4]), {}).setdefault(str(row[4]), []).append(str(row[5]))
+    out = []
+    for key, r in zip(g.index, g.itertuples(index=False), strict=True):
+        spec = cat.spec(str(key[0]))
+        period = None if pd.isna(key[1]) else int(key[1])
+        out.append(_aggregate_one(spec, str(key[2]), str(key[3]), period, r, missing_by.get(tuple(key), {}),
+                                  notes.get(key, [])))
+    # Areas without any member NIL (e.g. a ring no NIL falls in): NULL with the reason.
+    combos = atoms_frame[["indicator_id", "period"]].drop_duplicates().itertuples(index=False)
+    areas = [(lv, a) for lv, a, keys_ in members if not keys_] + list(empty_groups)
+    for ind, period in combos:
+        spec = cat.spec(str(ind))
+        if spec.aggregation == "none":
+            continue
+        for lv, a in areas:
+            if lv in spec.levels:
+                out.append((spec.id, lv, a, None if pd.isna(period) else int(period), None, None, None, R_NO_MEMBERS,
+                            "derived"))
+    return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
+def _null_trust(trust: str) -> str:
+    """Trust of a NULL value: never 'official' (there is no published value behind it)."""
+    return "demo" if trust == "demo" else "derived"
+
+
+def _aggregate_one(spec: IndicatorSpec, level: str, area: str, period: int | None, r: Any,
+                   missing: dict[str, list[str]], notes: list[str]) -> tuple[Any, ...]:
+    """One aggregate row from the grouped sums `r` (see aggregate)."""
+    trust = str(r.trust)
+    if r.n_ok == 0 and r.n_missing == 0:
+        return (spec.id, level, area, period, None, None, None,
+                f"nessun NIL dell'area a cui l'indicatore si applichi ({spec.na_reason})", _null_trust(trust))
+    excluded = "; ".join(f"NIL {', '.join(v)}: {reason}" for reason, v in missing.items()) if missing else None
+    if r.n_ok == 0:
+        reason = next(iter(missing)) if len(missing) == 1 else f"dati mancanti ({excluded})"
+        return (spec.id, level, area, period, None, None, None, reason, _null_trust(trust))
+    if excluded and spec.aggregation == "sum":
+        return (spec.id, level, area, period, None, None, None, f"somma incompleta: valore mancante per {excluded}",
+                _null_trust(trust))
+    num = float(r.num)
+    den = float(r.den) if spec.aggregation == "ratio" else None
+    value, reason = _finish(spec, num, den, float(r.n_known), float(r.n_unknown))
+    calc = f"calcolato su {int(r.n_ok_nil)} di {int(r.n_applicable_nil)} NIL; esclusi {excluded}" if excluded else None
+    pseudo = "comprende luoghi senza NIL (collocati solo per Municipio o per città)" if float(r.pseudo) != 0 else None
+    return (spec.id, level, area, period, value, num, den, _join(reason, calc, *notes, pseudo),
+            trust if value is not None else _null_trust(trust))
+
+
+# ---------------------------------------------------------------------------------------
+# Composite opportunity score
+
+
+def opportunity_score_detail(components: pd.DataFrame, weights: Mapping[str, float],
+                             directions: Mapping[str, str] | None = None,
+                             component_reasons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Score (0-100) and reason per row of `components` (index = area, columns = indicator ids).
+
+    - each component is min-max normalised over the rows where it has a value ('lower' = inverted);
+      a component with the same value everywhere normalises to 0 (it does not discriminate);
+    - weights are relative (divided by their sum); weight 0 ignores the component;
+    - a component with no value at all is dropped (said in the reason of every row);
+    - a row missing a positively weighted component gets a NULL score with the reason.
+    """
+    directions = dict(directions) if directions is not None else _default_directions()
+    w = {str(k): float(v) for k, v in weights.items()}
+    unknown = [k for k in w if k not in components.columns]
+    if unknown:
+        raise ValueError(f"componenti sconosciute: {unknown}")
+    if any(v < 0 or math.isnan(v) for v in w.values()):
+        raise ValueError("i pesi devono essere numeri >= 0")
+    active = [k for k, v in w.items() if v > 0]
+    dropped = [k for k in active if components[k].notna().sum() == 0]
+    active = [k for k in active if k not in dropped]
+    out = pd.DataFrame({"score": np.nan, "reason": None}, index=components.index).astype({"reason": object})
+    drop_note = f"componenti escluse perché senza dati: {', '.join(dropped)}" if dropped else None
+    if not active:
+        out["reason"] = _join("nessuna componente con peso positivo e dati", drop_note)
+        return out
+    total = sum(w[k] for k in active)
+    score = pd.Series(0.0, index=components.index)
+    lacking: dict[Any, list[str]] = {}
+    for k in active:
+        x = pd.to_numeric(components[k], errors="coerce").astype(float)
+        lo, hi = x.min(), x.max()
+        norm = (x - lo) / (hi - lo) if hi > lo else x * 0.0
+        if hi > lo and directions.get(k, "higher") == "lower":
+            norm = 1.0 - norm
+        score = score + w[k] / total * norm
+        for idx in x.index[x.isna()]:
+            lacking.setdefault(idx, []).append(k)
+    out["score"] = (100.0 * score).where(~components.index.isin(list(lacking)))
+    for idx in out.index:
+        if idx in lacking:
+            parts = []
+            for k in lacking[idx]:
+                why = None
+                if component_reasons is not None and k in component_reasons.columns:
+                    why = component_reasons.at[idx, k]
+                parts.append(f"{k} ({why})" if isinstance(why, str) and why else k)
+            out.at[idx, "reason"] = _join(f"componenti mancanti: {', '.join(parts)}", drop_note)
+        else:
+            out.at[idx, "reason"] = drop_note
+    return out
+
+
+def opportunity_score(components: pd.DataFrame, weights: Mapping[str, float],
+                      directions: Mapping[str, str] | None = None) -> pd.Series:
+    """The composite opportunity score (0-100, NaN where not computable) with the given weights.
+
+    `components`: one row per area, one column per component indicator (raw values, e.g. the
+    NIL values of the current snapshot). `directions` ('higher'/'lower' per component) default
+    to the catalogue's. The UI calls this with user-chosen weights; rules in
+    `opportunity_score_detail`.
+    """
+    return opportunity_score_detail(components, weights, directions)["score"]
+
+
+def _default_directions() -> dict[str, str]:
+    try:
+        return load_catalogue().directions
+    except CatalogueError:
+        return {}
+
+
+def _current_period(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (indicator, area): the undated value if any, else the latest period."""
+    f = frame.assign(_undated=frame["period"].isna(), _p=frame["period"].fillna(-1))
+    f = f.sort_values(["_undated", "_p"], ascending=[False, False])
+    return f.drop_duplicates(["indicator_id", "level", "area_id"]).drop(columns=["_undated", "_p"])
+
+
+def score_rows(nil_values: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
+    """NIL rows of opportunity_score from the NIL values of the components (default weights)."""
+    comps = [c.indicator for c in cat.components]
+    cur = _current_period(nil_values[nil_values["indicator_id"].isin(comps)])
+    values = cur.pivot(index="area_id", columns="indicator_id", values="value").reindex(columns=comps)
+    reasons = cur.pivot(index="area_id", columns="indicator_id", values="reason").reindex(columns=comps)
+    trusts = cur.groupby("area_id")["trust"].agg(combine_trust)
+    detail = opportunity_score_detail(values.astype(float), cat.weights, cat.directions, reasons)
+    rows = [("opportunity_score", "nil", str(a), None, None if pd.isna(s) else float(s), None, None,
+             r if isinstance(r, str) else None, trusts.get(a, "derived"))
+            for a, s, r in zip(detail.index, detail["score"], detail["reason"], strict=True)]
+    frame = pd.DataFrame(rows, columns=VALUE_COLUMNS)
+    # A NULL score always has a reason.
+    frame.loc[frame["value"].isna() & frame["reason"].isna(), "reason"] = "punteggio non calcolabile"
+    return frame
+
+
+def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
+                       empty_groups: Iterable[tuple[str, str]] = ()) -> pd.DataFrame:
+    """All indicator values (long frame, columns VALUE_COLUMNS) at every level of the catalogue."""
+    atoms_frame, atoms = atom_values(inp, groups)
+    nil = nil_rows(atoms_frame, atoms, cat)
+    agg = aggregate(atoms_frame, atoms, groups, inp.municipi, cat, empty_groups)
+    score = score_rows(nil, cat)
+    out = pd.concat([nil, agg, score], ignore_index=True)
+    allowed = {s.id: set(s.levels) for s in cat.indicators}
+    out = out.loc[np.array([lv in allowed[i] for i, lv in zip(out["indicator_id"], out["level"], strict=True)], dtype=bool)]
+    out["period"] = out["period"].astype("Int64")
+    for col in ("value", "numerator", "denominator"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    bad = out["value"].isna() & out["reason"].isna()
+    if bad.any():  # a NULL must always say why (the table has a CHECK too)
+        raise AssertionError(f"valori NULL senza motivo: {out[bad].head().to_dict('records')}")
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point for the pipeline
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: list[str]) -> None:
+    """Insert a frame into one of the indicator tables (allow-listed), columns by name."""
+    if table not in ("indicator_values", "indicator_catalogue", "district_groups", "target_status",
+                     "taxonomy_changes", "snapshots"):
+        raise ValueError(table)
+    if frame.empty:
+        return
+    con.register("_ind_incoming", frame[columns])
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _ind_incoming")  # noqa: S608 allow-listed
+    finally:
+        con.unregister("_ind_incoming")
+
+
+@dataclass
+class ConfigPaths:
+    """Where compute_all reads its configuration (tests pass temporary files)."""
+
+    indicators: Path = DEFAULT_CATALOGUE
+    periphery: Path = periphery.DEFAULT_CONFIG
+    targets: Path = DEFAULT_TARGETS
+    ateco: Path = DEFAULT_ATECO
+
+
+def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previous: Path | None,
+                progress: Progress, *, indicators_path: Path | None = None, periphery_path: Path | None = None,
+                targets_path: Path | None = None, ateco_path: Path | None = None, now: datetime | None = None,
+                today: date | None = None) -> None:
+    """Compute and store indicators, groups, snapshot, history and targets for one build.
+
+    Called by etl.pipeline.build() inside the temporary warehouse, after the population
+    roll-up and before the swap. `previous` is the installed warehouse (None / missing / older
+    schema: history starts fresh, said via `progress`); it is ATTACHed READ_ONLY and never
+    written. Config paths default to <repo>/config/...; `now` (snapshot time) and `today`
+    (target evaluation date, default = snapshot date) are for tests.
+    """
+    from etl import snapshots, targets
+
+    paths = ConfigPaths(
+        indicators=Path(indicators_path or DEFAULT_CATALOGUE), periphery=Path(periphery_path or periphery.DEFAULT_CONFIG),
+        targets=Path(targets_path or DEFAULT_TARGETS), ateco=Path(ateco_path or DEFAULT_ATECO))
+    created = now or _now()
+    cat = load_catalogue(paths.indicators)
+    pcfg = periphery.load_config(paths.periphery)
+    tcfg = targets.load_targets(paths.targets, cat)
+
+    copied = snapshots.copy_forward(con, previous, mode, progress)
+    inp = read_inputs(con)
+    groups, warnings = periphery.district_groups(inp.nil, pcfg)
+    for w in warnings:
+        progress(w)
+    present = {(lv, str(g)) for lv, g in zip(groups["group_level"], groups["group_id"], strict=True)}
+    empty_groups = [("periphery_class", r.class_id) for r in pcfg.rings if ("periphery_class", r.class_id) not in present]
+    empty_groups += [("priority_area", a.area_id) for a in pcfg.priority_areas if ("priority_area", a.area_id) not in present]
+    values = compute_indicators(inp, groups, cat, empty_groups)
+
+    snap = snapshots.SnapshotInfo(
+        snapshot_id=build_id, created_at=created, mode=mode, catalogue_version=cat.file_hash,
+        periphery_version=pcfg.version, periphery_hash=pcfg.file_hash, taxonomy_version=file_hash(paths.ateco),
+        targets_version=tcfg.file_hash, source_versions=snapshots.source_versions(con),
+        ateco_editions=snapshots.ateco_editions(con))
+    snapshots.record_snapshot(con, snap, groups, copied, progress)
+    _insert(con, "district_groups", groups.assign(snapshot_id=build_id),
+            ["snapshot_id", "group_level", "group_id", "group_name", "nil_id", "distance_m", "basis"])
+    _insert(con, "indicator_catalogue", catalogue_frame(cat).assign(snapshot_id=build_id),
+            ["snapshot_id", "indicator_id", "theme", "name_it", "name_en", "description_it", "description_en",
+             "formula", "unit", "direction", "sources", "levels"])
+    _insert(con, "indicator_values", values.assign(snapshot_id=build_id), ["snapshot_id", *VALUE_COLUMNS])
+    status = targets.evaluate_targets(con, build_id, tcfg, cat, today or created.date())
+    _insert(con, "target_status", status.assign(snapshot_id=build_id),
+            ["snapshot_id", *targets.STATUS_COLUMNS])
+    n_null = int(values["value"].isna().sum())
+    progress(f"[indicatori] snapshot {build_id}: {len(values)} valori ({n_null} NULL con motivo), "
+             f"{len(status)} target, periferia v{pcfg.version}, catalogo {cat.file_hash}")

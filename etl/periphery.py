@@ -1,0 +1,217 @@
+"""Periphery classification of the NIL and the programme's priority areas (config/periphery.toml).
+
+Default rule, explainable in one sentence: a NIL is *centro*, *semicentro* or *periferia*
+according to the straight-line distance of its representative point (districts.centroid_lon/lat,
+a point guaranteed inside the polygon) from the Duomo, measured in metres in RDN2008 / UTM 32N
+(EPSG:7791). Ring limits come from the config (default < 2.0 km ~ inside the Bastioni, 2.0-4.5 km
+~ inside the outer ring road "circonvallazione esterna" / filovia 90-91, beyond: periferia).
+Per-NIL overrides, each with its reason, win over the rings. Priority areas are named lists of NIL.
+
+The config carries a `version` string that every snapshot records, and its file hash is recorded
+too, so an edit that forgets to bump the version is still detected (etl/snapshots.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from etl.geo import UTM32_RDN2008, WGS84
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "periphery.toml"
+GROUP_COLUMNS = ["group_level", "group_id", "group_name", "nil_id", "distance_m", "basis"]
+
+
+class PeripheryConfigError(ValueError):
+    """config/periphery.toml is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One class of the default rule: NIL closer than `max_m` (None = no upper limit)."""
+
+    class_id: str
+    name: str
+    max_m: float | None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A NIL whose class is fixed by hand, with the reason."""
+
+    nil_id: int
+    class_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PriorityArea:
+    """A named group of NIL (e.g. one area of the programme, or all of them)."""
+
+    area_id: str
+    name: str
+    nil_ids: tuple[int, ...]
+    rationale: str = ""
+
+
+@dataclass(frozen=True)
+class PeripheryConfig:
+    """The parsed config file; `file_hash` is the sha256 (first 16 hex) of its bytes."""
+
+    version: str
+    centre_name: str
+    centre_lon: float
+    centre_lat: float
+    rings: tuple[Ring, ...]
+    overrides: tuple[Override, ...] = ()
+    priority_areas: tuple[PriorityArea, ...] = ()
+    file_hash: str = "none"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> dict[str, str]:
+        return {r.class_id: r.name for r in self.rings}
+
+
+def file_hash(path: Path) -> str:
+    """sha256 (first 16 hex digits) of a file's bytes, or 'none' when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return "none"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG) -> PeripheryConfig:
+    """Read and check config/periphery.toml (raises PeripheryConfigError with the problem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PeripheryConfigError(f"{path}: file di configurazione della periferia mancante")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PeripheryConfigError(f"{path}: TOML non valido ({exc})") from exc
+    return parse_config(data, file_hash(path), str(path))
+
+
+def parse_config(data: dict[str, Any], hash_text: str = "none", where: str = "periphery.toml") -> PeripheryConfig:
+    """Build a PeripheryConfig from the TOML mapping (checks ring order and class ids)."""
+    try:
+        version = str(data["version"])
+        centre = data["centre"]
+        rings = tuple(
+            Ring(str(r["id"]), str(r["name"]), None if r.get("max_m") is None else float(r["max_m"]),
+                 str(r.get("description", "")))
+            for r in data["ring"]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PeripheryConfigError(f"{where}: campo mancante o non valido ({exc})") from exc
+    if not rings or rings[-1].max_m is not None or any(r.max_m is None for r in rings[:-1]):
+        raise PeripheryConfigError(f"{where}: l'ultimo anello deve essere senza max_m, tutti gli altri con max_m")
+    limits = [r.max_m for r in rings[:-1]]
+    if limits != sorted(limits):  # type: ignore[type-var]
+        raise PeripheryConfigError(f"{where}: gli anelli devono essere in ordine di distanza crescente")
+    ids = {r.class_id for r in rings}
+    overrides = []
+    for key, spec in (data.get("overrides") or {}).items():
+        cls = str(spec.get("class", ""))
+        if cls not in ids:
+            raise PeripheryConfigError(f"{where}: eccezione per il NIL {key}: classe {cls!r} sconosciuta")
+        if not spec.get("reason"):
+            raise PeripheryConfigError(f"{where}: eccezione per il NIL {key} senza motivazione (reason)")
+        overrides.append(Override(int(key), cls, str(spec["reason"])))
+    areas = []
+    for spec in data.get("priority_area", []):
+        try:
+            areas.append(PriorityArea(str(spec["id"]), str(spec["name"]), tuple(int(i) for i in spec["nil"]),
+                                      str(spec.get("rationale", ""))))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PeripheryConfigError(f"{where}: area prioritaria non valida ({exc})") from exc
+    if len({a.area_id for a in areas}) != len(areas):
+        raise PeripheryConfigError(f"{where}: id di area prioritaria ripetuto")
+    return PeripheryConfig(version=version, centre_name=str(centre.get("name", "centro")),
+                           centre_lon=float(centre["lon"]), centre_lat=float(centre["lat"]), rings=rings,
+                           overrides=tuple(overrides), priority_areas=tuple(areas), file_hash=hash_text)
+
+
+_TO_UTM = Transformer.from_crs(WGS84, UTM32_RDN2008, always_xy=True)
+
+
+def to_metres(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lon/lat (EPSG:4326) -> easting/northing in metres (EPSG:7791)."""
+    x, y = _TO_UTM.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
+def classify(nil: pd.DataFrame, cfg: PeripheryConfig) -> pd.DataFrame:
+    """Class of each NIL. Input columns: id, centroid_lon, centroid_lat.
+
+    Returns nil_id, class_id, class_name, distance_m (from the centre) and basis (the rule that
+    decided, in words).
+    """
+    x, y = to_metres(nil["centroid_lon"].to_numpy(), nil["centroid_lat"].to_numpy())
+    cx, cy = to_metres(np.array([cfg.centre_lon]), np.array([cfg.centre_lat]))
+    dist = np.hypot(x - cx[0], y - cy[0])
+    overrides = {o.nil_id: o for o in cfg.overrides}
+    rows = []
+    for nil_id, d in zip(nil["id"].astype(int), dist, strict=True):
+        ring = next(r for r in cfg.rings if r.max_m is None or d < r.max_m)
+        basis = f"distanza {d / 1000:.2f} km da {cfg.centre_name} ({_ring_text(ring, cfg)})"
+        cls = ring.class_id
+        if int(nil_id) in overrides:
+            o = overrides[int(nil_id)]
+            cls = o.class_id
+            basis = f"eccezione in configurazione: {o.reason} (per distanza sarebbe {ring.class_id}, {basis})"
+        rows.append({"nil_id": int(nil_id), "class_id": cls, "class_name": cfg.class_names[cls],
+                     "distance_m": float(d), "basis": basis})
+    return pd.DataFrame(rows, columns=["nil_id", "class_id", "class_name", "distance_m", "basis"])
+
+
+def _ring_text(ring: Ring, cfg: PeripheryConfig) -> str:
+    i = cfg.rings.index(ring)
+    lo = 0.0 if i == 0 else cfg.rings[i - 1].max_m
+    if ring.max_m is None:
+        return f"oltre {lo / 1000:.1f} km"  # type: ignore[operator]
+    return f"{lo / 1000:.1f}-{ring.max_m / 1000:.1f} km"  # type: ignore[operator]
+
+
+def district_groups(nil: pd.DataFrame, cfg: PeripheryConfig) -> tuple[pd.DataFrame, list[str]]:
+    """Rows for the district_groups table (without snapshot_id) and warnings.
+
+    One row per NIL for its periphery class; one row per (priority area, NIL). Priority-area
+    NIL ids that are not among the districts are dropped with a warning; so are overrides of
+    unknown NIL.
+    """
+    classes = classify(nil, cfg)
+    warnings: list[str] = []
+    known = set(classes["nil_id"])
+    for o in cfg.overrides:
+        if o.nil_id not in known:
+            warnings.append(f"periferia: eccezione per il NIL {o.nil_id}, che non esiste tra i NIL caricati")
+    out = [classes.assign(group_level="periphery_class").rename(columns={"class_id": "group_id",
+                                                                          "class_name": "group_name"})]
+    dist = classes.set_index("nil_id")["distance_m"]
+    for area in cfg.priority_areas:
+        missing = [i for i in area.nil_ids if i not in known]
+        if missing:
+            warnings.append(f"periferia: l'area prioritaria {area.area_id} cita NIL inesistenti {missing}: ignorati")
+        ids = [i for i in area.nil_ids if i in known]
+        out.append(pd.DataFrame({
+            "group_level": "priority_area", "group_id": area.area_id, "group_name": area.name,
+            "nil_id": ids, "distance_m": [float(dist[i]) for i in ids],
+            "basis": _join_basis(area.rationale),
+        }))
+    groups = pd.concat(out, ignore_index=True)[GROUP_COLUMNS]
+    groups["nil_id"] = groups["nil_id"].astype("int64")
+    return groups, warnings
+
+
+def _join_basis(rationale: str) -> str:
+    return f"area prioritaria da configurazione: {rationale}" if rationale else "area prioritaria da configurazione"
