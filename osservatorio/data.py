@@ -7,6 +7,8 @@ checked against an allow-list.
 from __future__ import annotations
 
 import json
+import math
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -274,3 +276,95 @@ def firm_points_by_category(con: duckdb.DuckDBPyConnection, nil_id: int | None =
            GROUP BY ALL ORDER BY category, start_year""",
         params={"nil": nil_id},
     ).df()
+
+
+# --- Indicator pages: map layers, places overview, periphery detail ----------------------------
+
+FIRM_CELL_M = 500.0
+_M_PER_DEG_LAT = 111_320.0
+_MILAN_LAT = 45.46
+
+
+def firm_cells(con: duckdb.DuckDBPyConnection, cell_m: float = FIRM_CELL_M) -> pd.DataFrame:
+    """Point-located firms aggregated into cells of about `cell_m` × `cell_m` metres (a map layer).
+
+    Thousands of firm markers would make the map payload heavy and unreadable; one row per
+    non-empty cell instead: lon/lat = mean position of its firms, firms, and how many are in the
+    programme's digital and artisan manufacturing categories. Firms without coordinates are in
+    no cell (they are still counted by the indicators).
+    """
+    if not cell_m > 0:
+        raise ValueError(f"cella non valida: {cell_m!r}")
+    dlat = cell_m / _M_PER_DEG_LAT
+    dlon = cell_m / (_M_PER_DEG_LAT * math.cos(math.radians(_MILAN_LAT)))
+    return con.sql(
+        """SELECT avg(lon) AS lon, avg(lat) AS lat, count(*) AS firms,
+                  count(*) FILTER (WHERE category = 'digital_manufacturing') AS digital,
+                  count(*) FILTER (WHERE category = 'artisan_manufacturing') AS artisan,
+                  string_agg(DISTINCT trust, ', ' ORDER BY trust) AS trust
+           FROM places WHERE theme = 'firm' AND lon IS NOT NULL AND lat IS NOT NULL
+           GROUP BY floor(lon / $dlon), floor(lat / $dlat)
+           ORDER BY firms DESC, lon, lat""",
+        params={"dlon": dlon, "dlat": dlat},
+    ).df()
+
+
+def place_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Places per theme: total, with a NIL, with coordinates, trust labels."""
+    return con.sql(
+        """SELECT theme, count(*) AS places, count(nil_id) AS with_nil, count(lon) AS with_coords,
+                  string_agg(DISTINCT trust, ', ' ORDER BY trust) AS trust
+           FROM places GROUP BY theme ORDER BY theme"""
+    ).df()
+
+
+def district_group_detail(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """District groups of a snapshot with each NIL's distance from the centre and the rule that placed it."""
+    return con.sql(
+        """SELECT group_level, group_id, group_name, nil_id, distance_m, basis FROM district_groups
+           WHERE snapshot_id = $s ORDER BY group_level, group_id, nil_id""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def taxonomy_changes_detail(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Recorded taxonomy/classification changes with the indicators whose series break there (JSON `affects`)."""
+    return con.sql(
+        """SELECT t.snapshot_id, s.created_at, t.component, t.old_version, t.new_version, t.note, t.affects
+           FROM taxonomy_changes t LEFT JOIN snapshots s USING (snapshot_id)
+           ORDER BY s.created_at DESC NULLS LAST, t.component"""
+    ).df()
+
+
+def read_toml(path: str) -> dict:
+    """A TOML configuration file as a dict; {} when it is missing or malformed (the page then says less)."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def firm_editions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """ATECO editions of the firm data (theme pages): kind 'firm_units' (ds201 layout; years = data
+    years) or 'firm_points' (point-level firms; years = start years), source, edition, rows."""
+    return con.sql(
+        """SELECT 'firm_units' AS kind, source_id, ateco_edition, count(*) AS rows,
+                  min(year) AS first_year, max(year) AS last_year
+           FROM firm_units GROUP BY ALL
+           UNION ALL
+           SELECT 'firm_points' AS kind, source_id, ateco_edition, count(*) AS rows,
+                  min(year(started_on)) AS first_year, max(year(started_on)) AS last_year
+           FROM places WHERE theme = 'firm' GROUP BY ALL
+           ORDER BY kind, source_id, ateco_edition NULLS LAST"""
+    ).df()
+
+
+def snapshots_if_any(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """`snapshots` (newest first), or an empty frame when the warehouse predates the indicator tables,
+    so that the indicator pages can say "no snapshot" instead of failing."""
+    present = con.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'snapshots'").fetchall()[0][0]
+    if not present:
+        return pd.DataFrame(columns=["snapshot_id", "created_at", "mode", "catalogue_version", "periphery_version",
+                                     "taxonomy_version", "source_versions"])
+    return snapshots(con)

@@ -135,9 +135,905 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_loaded": {"it": "caricato", "en": "loaded"},
     "status_skipped": {"it": "non usato", "en": "not used"},
     "build_caption": {"it": "Build {build} ({mode}) del {built}.", "en": "Build {build} ({mode}) of {built}."},
+    # Indicator pages (pages/map.py, district.py, periphery.py, overview.py; osservatorio/indicator_views.py)
+    "page_map": {"it": "Mappa", "en": "Map"},
+    "page_district": {"it": "Quartiere", "en": "District"},
+    "page_periphery": {"it": "Periferie", "en": "Peripheries"},
+    "no_snapshot": {
+        "it": "Questo warehouse non contiene ancora indicatori (nessuno snapshot). Ricostruirlo con `python -m etl build`.",
+        "en": "This warehouse has no indicators yet (no snapshot). Rebuild it with `python -m etl build`.",
+    },
+    "no_indicators": {"it": "Nessun indicatore disponibile in questo snapshot.",
+                      "en": "No indicator available in this snapshot."},
+    "no_values": {
+        "it": "Nessun valore calcolato per «{indicator}» a questo livello: le aree sono grigie.",
+        "en": "No value computed for “{indicator}” at this level: the areas are grey.",
+    },
+    "no_values_area": {"it": "Nessun valore di indicatore per queste aree.", "en": "No indicator value for these areas."},
+    "no_groups": {
+        "it": "Lo snapshot non contiene la classificazione dei NIL (centro / semicentro / periferia).",
+        "en": "The snapshot has no classification of the NIL (centre / semi-centre / periphery).",
+    },
+    "choose_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "choose_level": {"it": "Livello", "en": "Level"},
+    "choose_nil": {"it": "Quartiere (NIL)", "en": "District (NIL)"},
+    "choose_class": {"it": "Classe", "en": "Class"},
+    "level_nil": {"it": "NIL", "en": "NIL"},
+    "level_municipio": {"it": "Municipio", "en": "Municipio"},
+    "level_periphery_class": {"it": "Classe", "en": "Class"},
+    "level_priority_area": {"it": "Area prioritaria", "en": "Priority area"},
+    "level_city": {"it": "Città", "en": "City"},
+    "city_name": {"it": "Milano (città)", "en": "Milan (city)"},
+    "class_centro": {"it": "Centro", "en": "Centre"},
+    "class_semicentro": {"it": "Semicentro", "en": "Semi-centre"},
+    "class_periferia": {"it": "Periferia", "en": "Periphery"},
+    "no_class": {"it": "non classificato", "en": "not classified"},
+    "priority_prefix": {"it": "Area prioritaria", "en": "Priority area"},
+    "theme_makerspace": {"it": "Makerspace e fablab", "en": "Makerspaces and fablabs"},
+    "theme_coworking": {"it": "Coworking", "en": "Coworking"},
+    "theme_vacant": {"it": "Spazi vuoti e dismessi", "en": "Vacant and disused spaces"},
+    "theme_firm": {"it": "Imprese", "en": "Firms"},
+    "cat_digital_manufacturing": {"it": "Manifattura digitale e meccatronica", "en": "Digital manufacturing and mechatronics"},
+    "cat_artisan_manufacturing": {"it": "Manifattura artigiana e leggera", "en": "Artisan and light manufacturing"},
+    "cat_digital_services": {"it": "Servizi digitali e R&S tecnologica", "en": "Digital services and technology R&D"},
+    "cat_other": {"it": "Altre attività", "en": "Other activities"},
+    "direction_higher_better": {"it": "più alto è meglio", "en": "higher is better"},
+    "direction_lower_better": {"it": "più basso è meglio", "en": "lower is better"},
+    "direction_neutral": {"it": "neutro (né meglio né peggio)", "en": "neutral (neither better nor worse)"},
+    "unit_n": {"it": "numero", "en": "number"},
+    "unit_residents": {"it": "abitanti", "en": "residents"},
+    "unit_local_units": {"it": "unità locali", "en": "local units"},
+    "unit_seats": {"it": "postazioni", "en": "seats"},
+    "unit_employees": {"it": "addetti", "en": "employees"},
+    "unit_m": {"it": "m", "en": "m"},
+    "unit_m2": {"it": "m²", "en": "m²"},
+    "unit_pct": {"it": "%", "en": "%"},
+    "unit_per_100k": {"it": "per 100.000 ab.", "en": "per 100,000 res."},
+    "unit_per_1k": {"it": "per 1.000 ab.", "en": "per 1,000 res."},
+    "unit_points": {"it": "punti (0-100)", "en": "points (0-100)"},
+    "indicator_caption": {
+        "it": "{description} Formula: {formula}. Unità: {unit}; {direction}.",
+        "en": "{description} Formula: {formula}. Unit: {unit}; {direction}.",
+    },
+    "layers": {"it": "Strati di punti", "en": "Point layers"},
+    "layers_help": {
+        "it": "Le imprese possono essere migliaia: sono raggruppate in celle di circa 500 m, non mostrate una per una.",
+        "en": "Firms can be thousands: they are grouped in cells of about 500 m, not shown one by one.",
+    },
+    "none_selected": {"it": "nessuno", "en": "none"},
+    "layer_empty": {"it": "Nessun dato per lo strato «{layer}».", "en": "No data for the “{layer}” layer."},
+    "layer_table": {"it": "{layer}: {n} elementi (tabella e download)", "en": "{layer}: {n} items (table and download)"},
+    "firm_cell_hover": {  # a Plotly hover template: customdata = [firms, digital, artisan]
+        "it": "%{customdata[0]:,d} imprese in questa cella<br>manifattura digitale: %{customdata[1]:,d}"
+              "<br>manifattura artigiana: %{customdata[2]:,d}",
+        "en": "%{customdata[0]:,d} firms in this cell<br>digital manufacturing: %{customdata[1]:,d}"
+              "<br>artisan manufacturing: %{customdata[2]:,d}",
+    },
+    "firm_cells_caption": {
+        "it": "Imprese: {firms} imprese georeferenziate raggruppate in {cells} celle di circa {size} m; "
+              "l'area del cerchio è proporzionale al numero di imprese.",
+        "en": "Firms: {firms} geolocated firms grouped in {cells} cells of about {size} m; "
+              "the circle's area is proportional to the number of firms.",
+    },
+    "map_caption": {
+        "it": "Valore disponibile per {known} aree su {total}; le aree grigie non hanno un valore (motivo nel tooltip). "
+              "Colore più scuro: {scale}.",
+        "en": "Value available for {known} of {total} areas; grey areas have no value (reason in the tooltip). "
+              "Darker colour: {scale}.",
+    },
+    "scale_higher_better": {"it": "valore più alto (meglio)", "en": "higher value (better)"},
+    "scale_lower_better": {"it": "valore più basso (meglio: scala invertita)", "en": "lower value (better: reversed scale)"},
+    "scale_neutral": {"it": "valore più alto (indicatore neutro)", "en": "higher value (neutral indicator)"},
+    "click_hint": {
+        "it": "Un clic su un NIL apre il suo profilo; oppure sceglierlo qui sotto.",
+        "en": "Click a NIL to open its profile, or choose it below.",
+    },
+    "open_profile": {"it": "Profilo del quartiere", "en": "District profile"},
+    "open_profile_link": {"it": "Apri il profilo", "en": "Open the profile"},
+    "map_values_title": {"it": "{indicator} per {level}", "en": "{indicator} by {level}"},
+    "data_year": {"it": "dati {year}", "en": "data {year}"},
+    "reason_no_row": {"it": "nessun valore calcolato per quest'area", "en": "no value computed for this area"},
+    "reason_not_at_level": {"it": "indicatore non definito per i NIL", "en": "indicator not defined for NIL"},
+    "no_name": {"it": "(senza nome)", "en": "(no name)"},
+    "meta_formula": {"it": "Formula", "en": "Formula"},
+    "meta_periphery_version": {"it": "Versione della classificazione", "en": "Classification version"},
+    "col_area_id": {"it": "ID area", "en": "Area id"},
+    "col_area": {"it": "Area", "en": "Area"},
+    "col_level": {"it": "Livello", "en": "Level"},
+    "col_value": {"it": "Valore", "en": "Value"},
+    "col_unit": {"it": "Unità", "en": "Unit"},
+    "col_period": {"it": "Anno dei dati", "en": "Data year"},
+    "col_note": {"it": "Nota / motivo", "en": "Note / reason"},
+    "col_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "col_direction": {"it": "Verso", "en": "Direction"},
+    "col_vs_city": {"it": "Rispetto alla città", "en": "Compared with the city"},
+    "col_rank": {"it": "Posizione", "en": "Rank"},
+    "col_class": {"it": "Classe", "en": "Class"},
+    "col_distance_km": {"it": "Distanza dal centro (km)", "en": "Distance from the centre (km)"},
+    "col_basis": {"it": "Regola applicata", "en": "Rule applied"},
+    "col_priority_areas": {"it": "Aree prioritarie", "en": "Priority areas"},
+    "col_place_id": {"it": "ID (fonte:chiave)", "en": "Id (source:key)"},
+    "col_address": {"it": "Indirizzo", "en": "Address"},
+    "col_nil": {"it": "NIL", "en": "NIL"},
+    "col_category": {"it": "Categoria", "en": "Category"},
+    "col_ownership": {"it": "Proprietà", "en": "Ownership"},
+    "col_area_m2": {"it": "Superficie (m²)", "en": "Area (m²)"},
+    "col_seats": {"it": "Postazioni", "en": "Seats"},
+    "col_assignment": {"it": "Collocazione nel NIL", "en": "NIL assignment"},
+    "col_cell": {"it": "Cella", "en": "Cell"},
+    "col_firms": {"it": "Imprese georeferenziate", "en": "Geolocated firms"},
+    "col_firms_digital": {"it": "di cui manifattura digitale", "en": "of which digital manufacturing"},
+    "col_firms_artisan": {"it": "di cui manifattura artigiana", "en": "of which artisan manufacturing"},
+    "col_firms_share": {"it": "Quota imprese (%)", "en": "Share of firms (%)"},
+    "col_units": {"it": "Unità locali ({year})", "en": "Local units ({year})"},
+    "col_units_share": {"it": "Quota unità locali (%)", "en": "Share of local units (%)"},
+    "col_series": {"it": "Serie", "en": "Series"},
+    "col_snapshot": {"it": "Snapshot", "en": "Snapshot"},
+    "col_snapshot_date": {"it": "Data dello snapshot", "en": "Snapshot date"},
+    "col_previous": {"it": "Snapshot precedente", "en": "Previous snapshot"},
+    "col_change": {"it": "Variazione", "en": "Change"},
+    "col_theme": {"it": "Tema", "en": "Theme"},
+    "col_places": {"it": "Luoghi", "en": "Places"},
+    "col_with_nil": {"it": "con NIL", "en": "with a NIL"},
+    "col_with_coords": {"it": "con coordinate", "en": "with coordinates"},
+    "col_component": {"it": "Componente", "en": "Component"},
+    "col_old_version": {"it": "Versione precedente", "en": "Previous version"},
+    "col_new_version": {"it": "Nuova versione", "en": "New version"},
+    "ownership_public": {"it": "pubblica", "en": "public"},
+    "ownership_private": {"it": "privata", "en": "private"},
+    "assign_point_in_polygon": {"it": "dalle coordinate", "en": "from the coordinates"},
+    "assign_file_id": {"it": "dal codice NIL della fonte", "en": "from the source's NIL code"},
+    "assign_municipio_only": {"it": "solo Municipio", "en": "Municipio only"},
+    "assign_centroid": {"it": "dal centroide dell'area", "en": "from the area's centroid"},
+    "place_status_degraded": {"it": "degradato", "en": "degraded"},
+    "place_status_regeneration": {"it": "in rigenerazione", "en": "under regeneration"},
+    "place_status_active": {"it": "attiva", "en": "active"},
+    "cmp_better": {"it": "meglio", "en": "better"},
+    "cmp_worse": {"it": "peggio", "en": "worse"},
+    "cmp_higher": {"it": "più alto", "en": "higher"},
+    "cmp_lower": {"it": "più basso", "en": "lower"},
+    "cmp_in_line": {"it": "in linea (±5%)", "en": "in line (±5%)"},
+    "cmp_count": {"it": "– (conteggio: non confrontabile)", "en": "– (count: not comparable)"},
+    "back_to_map": {"it": "Torna alla mappa", "en": "Back to the map"},
+    "profile_title": {"it": "Indicatori del quartiere", "en": "District indicators"},
+    "profile_caption": {
+        "it": "Ogni indicatore del NIL accanto al suo Municipio, alla sua classe (centro / semicentro / periferia) e alla "
+              "città. «Rispetto alla città» tiene conto del verso dell'indicatore; nota e affidabilità si riferiscono al NIL.",
+        "en": "Every indicator of the NIL next to its Municipio, its class (centre / semi-centre / periphery) and the "
+              "city. “Compared with the city” follows the indicator's direction; note and trust refer to the NIL.",
+    },
+    "district_places_title": {"it": "Makerspace e spazi dismessi nel quartiere",
+                              "en": "Makerspaces and vacant spaces in the district"},
+    "district_no_places": {"it": "Nessun elemento ({layer}) in questo NIL.", "en": "No items ({layer}) in this NIL."},
+    "firm_mix_title": {"it": "Imprese per categoria del programma", "en": "Firms by programme category"},
+    "firm_mix_caption": {
+        "it": "Unità locali (ds201, ultimo anno disponibile) e imprese georeferenziate, per categoria del programma "
+              "(config/ateco_categories.toml). Le due fonti non si sommano.",
+        "en": "Local units (ds201, latest year available) and geolocated firms, by programme category "
+              "(config/ateco_categories.toml). The two sources are not added together.",
+    },
+    "firm_mix_none": {"it": "Nessun dato sulle imprese per questo NIL.", "en": "No firm data for this NIL."},
+    "trend_title": {"it": "Andamento", "en": "Trend"},
+    "trend_none": {"it": "Nessun valore storico per questo indicatore e questo NIL.",
+                   "en": "No history for this indicator and NIL."},
+    "trend_snapshots": {"it": "Snapshot: {n}.", "en": "Snapshots: {n}."},
+    "trend_years": {"it": "Anni dei dati: {first}–{last} ({n}).", "en": "Data years: {first}–{last} ({n})."},
+    "trend_one_snapshot": {
+        "it": "Un solo snapshot: l'andamento tra snapshot comparirà con i prossimi aggiornamenti.",
+        "en": "Only one snapshot: the trend across snapshots will appear with the next updates.",
+    },
+    "series_year": {"it": "per anno dei dati", "en": "by data year"},
+    "series_snapshot": {"it": "per snapshot", "en": "by snapshot"},
+    "snapshot_of": {"it": "snapshot del {date}", "en": "snapshot of {date}"},
+    "classification_title": {"it": "Come sono classificati i NIL", "en": "How the NIL are classified"},
+    "class_table_title": {"it": "Classe di ogni NIL (tabella)", "en": "Class of each NIL (table)"},
+    "rule_version": {"it": "Versione della classificazione: **{version}**.", "en": "Classification version: **{version}**."},
+    "rule_no_config": {
+        "it": "Il file config/periphery.toml non è leggibile: la regola di ogni NIL è nella tabella sotto la mappa.",
+        "en": "config/periphery.toml cannot be read: each NIL's rule is in the table below the map.",
+    },
+    "rule_config_changed": {
+        "it": "Il file config/periphery.toml è ora alla versione {version}, diversa da quella dello snapshot: "
+              "la regola applicata a ogni NIL è nella tabella sotto la mappa.",
+        "en": "config/periphery.toml is now at version {version}, not the snapshot's: the rule applied to each NIL "
+              "is in the table below the map.",
+    },
+    "rule_intro": {
+        "it": "Regola: distanza in linea d'aria del punto rappresentativo del NIL (interno al poligono) da {centre}.",
+        "en": "Rule: straight-line distance of the NIL's representative point (inside the polygon) from {centre}.",
+    },
+    "rule_between": {"it": "da {low} a {high} km", "en": "from {low} to {high} km"},
+    "rule_beyond": {"it": "oltre {km} km", "en": "beyond {km} km"},
+    "rule_overrides": {"it": "Eccezioni motivate ({n}):", "en": "Exceptions with a reason ({n}):"},
+    "rule_priority": {
+        "it": "Aree prioritarie del programma: {n} gruppi di NIL definiti in configurazione (un NIL può stare in più gruppi).",
+        "en": "Programme priority areas: {n} groups of NIL defined in the configuration (a NIL can be in several).",
+    },
+    "groups_title": {"it": "Classi e aree prioritarie a confronto", "en": "Classes and priority areas compared"},
+    "groups_caption": {
+        "it": "Valori calcolati dai conteggi dei NIL (Σ numeratori / Σ denominatori), non come media dei rapporti. "
+              "Celle vuote: valore non disponibile (motivi nelle note).",
+        "en": "Values computed from the NIL counts (Σ numerators / Σ denominators), not as averages of ratios. "
+              "Empty cells: no value (reasons in the notes).",
+    },
+    "group_notes_title": {"it": "Note e motivi ({n})", "en": "Notes and reasons ({n})"},
+    "ranking_title": {"it": "Classifica dei NIL", "en": "NIL ranking"},
+    "ranking_higher_better": {
+        "it": "Ordinati dal valore più alto (più alto è meglio). A pari merito stessa posizione; "
+              "i NIL senza valore in fondo, con il motivo.",
+        "en": "Ordered from the highest value (higher is better). Ties share a rank; NIL without a value last, with the reason.",
+    },
+    "ranking_lower_better": {
+        "it": "Ordinati dal valore più basso (più basso è meglio). A pari merito stessa posizione; "
+              "i NIL senza valore in fondo, con il motivo.",
+        "en": "Ordered from the lowest value (lower is better). Ties share a rank; NIL without a value last, with the reason.",
+    },
+    "ranking_neutral": {
+        "it": "Indicatore neutro: ordinati dal valore più alto, senza giudizio. I NIL senza valore in fondo, con il motivo.",
+        "en": "Neutral indicator: ordered from the highest value, without judgement. NIL without a value last, with the reason.",
+    },
+    "headlines_title": {"it": "Indicatori del programma", "en": "Programme indicators"},
+    "headlines_caption": {
+        "it": "Snapshot del {date}; la variazione è rispetto allo snapshot precedente ({previous}).",
+        "en": "Snapshot of {date}; the change is versus the previous snapshot ({previous}).",
+    },
+    "headlines_caption_first": {
+        "it": "Snapshot del {date}; nessuno snapshot precedente: le variazioni compariranno dal prossimo aggiornamento.",
+        "en": "Snapshot of {date}; no previous snapshot: changes will appear from the next update.",
+    },
+    "no_previous_snapshot": {"it": "nessuno snapshot precedente", "en": "no previous snapshot"},
+    "delta_help": {"it": "snapshot precedente: {previous}", "en": "previous snapshot: {previous}"},
+    "delta_missing": {"it": "variazione non calcolabile (valore mancante)", "en": "change not computable (missing value)"},
+    "delta_not_comparable": {
+        "it": "variazione non mostrata: tassonomia o classificazione cambiate rispetto allo snapshot precedente",
+        "en": "change not shown: taxonomy or classification changed since the previous snapshot",
+    },
+    "overview_map_choice": {"it": "Mappa", "en": "Map"},
+    "overview_map_why": {
+        "it": "Predefinita: la densità di popolazione, disponibile anche senza indicatori e base di ogni valore "
+              "«per residenti». Gli indicatori del programma si scelgono qui o nella pagina Mappa.",
+        "en": "Default: population density, available even without indicators and the base of every "
+              "“per resident” value. Programme indicators can be chosen here or on the Map page.",
+    },
+    "whats_new_title": {"it": "Novità", "en": "What is new"},
+    "recent_sources": {"it": "Ultime fonti caricate", "en": "Latest sources loaded"},
+    "places_by_theme": {"it": "Luoghi per tema", "en": "Places by theme"},
+    "taxonomy_changes_title": {"it": "Cambi di tassonomia e classificazione", "en": "Taxonomy and classification changes"},
+    "taxonomy_none": {
+        "it": "Nessun cambio registrato: le serie degli snapshot sono confrontabili.",
+        "en": "No change recorded: the snapshot series are comparable.",
+    },
     # --- pages: indicators (map, district, periphery, overview) ---
+    "page_makerspace": {"it": "Makerspace", "en": "Makerspaces"},
+    "page_vacant": {"it": "Spazi vuoti", "en": "Vacant spaces"},
+    "page_firms": {"it": "Imprese", "en": "Firms"},
+    "page_targets": {"it": "Obiettivi", "en": "Targets"},
+    "th_makers_intro": {
+        "it": "Makerspace, fablab e spazi di coworking: dove sono, quanti per Municipio e classe di periferia, "
+              "e gli indicatori collegati. I filtri restano nel link della pagina.",
+        "en": "Makerspaces, fablabs and coworking spaces: where they are, how many per Municipio and periphery class, "
+              "and the related indicators. The filters stay in the page's link.",
+    },
+    "th_vacant_intro": {
+        "it": "Spazi vuoti e aree dismesse: mappa, elenco, ripartizione per stato, proprietà e tipologia; quelli in "
+              "periferia vicini a makerspace o imprese di manifattura digitale; la mappa delle opportunità con pesi "
+              "regolabili.",
+        "en": "Vacant and disused spaces: map, list, breakdown by status, ownership and typology; those in the "
+              "periphery near makerspaces or digital-manufacturing firms; the opportunity map with adjustable weights.",
+    },
+    "th_firms_intro": {
+        "it": "Imprese per categoria del programma, per NIL e nel tempo: unità locali aggregate (formato ds201) e "
+              "imprese puntuali.",
+        "en": "Firms by programme category, by NIL and over time: aggregated local units (ds201 layout) and "
+              "point-level firms.",
+    },
+    "th_targets_intro": {
+        "it": "Obiettivi e target del programma: stato di ogni target, valore attuale rispetto all'atteso e al target, "
+              "andamento verso la scadenza.",
+        "en": "The programme's objectives and targets: status of each target, current value against the expected "
+              "value and the target, trend toward the deadline.",
+    },
+    "th_filter_theme": {"it": "Tipo di spazio", "en": "Type of space"},
+    "th_filter_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "th_filter_period": {"it": "Periodo", "en": "Period"},
+    "th_filter_nil": {"it": "Quartiere (NIL)", "en": "District (NIL)"},
+    "th_filter_firm_points": {"it": "Imprese puntuali sulla mappa", "en": "Point-level firms on the map"},
+    "th_all_themes": {"it": "Makerspace e coworking", "en": "Makerspaces and coworking"},
+    "th_all_municipi": {"it": "Tutti i Municipi", "en": "All Municipi"},
+    "th_all_classes": {"it": "Tutte le classi", "en": "All classes"},
+    "th_all_statuses": {"it": "Tutti gli stati", "en": "All statuses"},
+    "th_all_city": {"it": "Tutta la città", "en": "Whole city"},
+    "th_all_categories": {"it": "Tutte le categorie", "en": "All categories"},
+    "th_all_objectives": {"it": "Tutti gli obiettivi", "en": "All objectives"},
+    "th_theme_makerspace": {"it": "Makerspace e fablab", "en": "Makerspaces and fablabs"},
+    "th_theme_coworking": {"it": "Coworking", "en": "Coworking"},
+    "th_theme_vacant": {"it": "Spazi vuoti", "en": "Vacant spaces"},
+    "th_theme_firm": {"it": "Imprese", "en": "Firms"},
+    "th_kind_makerspace": {"it": "Makerspace", "en": "Makerspace"},
+    "th_kind_fablab": {"it": "Fablab", "en": "Fablab"},
+    "th_kind_coworking": {"it": "Coworking", "en": "Coworking"},
+    "th_no_snapshot": {
+        "it": "Gli indicatori non sono ancora stati calcolati per questo warehouse (nessuno snapshot). "
+              "Ricostruirlo con `python -m etl build`.",
+        "en": "Indicators have not been computed for this warehouse yet (no snapshot). "
+              "Rebuild it with `python -m etl build`.",
+    },
+    "th_no_snapshot_classes": {
+        "it": "Classi di periferia non disponibili: nessuno snapshot degli indicatori.",
+        "en": "Periphery classes not available: no indicator snapshot.",
+    },
+    "th_no_makers": {
+        "it": "Nessun makerspace, fablab o coworking nei dati caricati.",
+        "en": "No makerspaces, fablabs or coworking spaces in the loaded data.",
+    },
+    "th_no_vacant": {
+        "it": "Nessuno spazio vuoto o dismesso nei dati caricati.",
+        "en": "No vacant or disused spaces in the loaded data.",
+    },
+    "th_no_firms": {"it": "Nessun dato sulle imprese per questa selezione.", "en": "No firm data for this selection."},
+    "th_no_units": {
+        "it": "Nessuna unità locale aggregata (formato ds201) nei dati caricati.",
+        "en": "No aggregated local units (ds201 layout) in the loaded data.",
+    },
+    "th_no_points": {"it": "Nessuna impresa puntuale nei dati caricati.", "en": "No point-level firms in the loaded data."},
+    "th_no_indicator": {
+        "it": "Questo indicatore non ha valori nello snapshot corrente.",
+        "en": "This indicator has no values in the current snapshot.",
+    },
+    "th_no_places_selection": {"it": "Nessun luogo per questa selezione.", "en": "No places for this selection."},
+    "th_no_nil": {"it": "senza NIL", "en": "no NIL"},
+    "th_city": {"it": "Milano (città)", "en": "Milan (city)"},
+    "th_yes": {"it": "sì", "en": "yes"},
+    "th_no": {"it": "no", "en": "no"},
+    "th_places_title": {"it": "Luoghi ({n})", "en": "Places ({n})"},
+    "th_counts_title": {"it": "Quanti per Municipio e classe di periferia", "en": "How many per Municipio and periphery class"},
+    "th_ranking_title": {"it": "Indicatori collegati", "en": "Related indicators"},
+    "th_ranking_caption_municipio": {
+        "it": "Municipi ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore della città. "
+              "Con un filtro su Municipio o classe la tabella mostra i NIL della selezione.",
+        "en": "Municipi ranked by the first indicator (best first); the last row is the city value. "
+              "With a Municipio or class filter the table shows the NIL in the selection.",
+    },
+    "th_ranking_caption_nil": {
+        "it": "NIL della selezione ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore "
+              "della città.",
+        "en": "NIL in the selection ranked by the first indicator (best first); the last row is the city value.",
+    },
+    "th_map_makers": {"it": "Makerspace e coworking", "en": "Makerspaces and coworking"},
+    "th_map_vacant": {"it": "Spazi vuoti e dismessi per stato", "en": "Vacant and disused spaces by status"},
+    "th_layer_nil": {"it": "NIL", "en": "NIL"},
+    "th_col_place_id": {"it": "Codice", "en": "Id"},
+    "th_col_kind": {"it": "Tipo", "en": "Type"},
+    "th_col_address": {"it": "Indirizzo", "en": "Address"},
+    "th_col_nil": {"it": "NIL", "en": "NIL"},
+    "th_col_class": {"it": "Classe di periferia", "en": "Periphery class"},
+    "th_col_m2": {"it": "m²", "en": "m²"},
+    "th_col_seats": {"it": "Postazioni", "en": "Seats"},
+    "th_col_grouping": {"it": "Raggruppamento", "en": "Grouping"},
+    "th_col_group": {"it": "Gruppo", "en": "Group"},
+    "th_col_theme": {"it": "Tipo di spazio", "en": "Type of space"},
+    "th_col_count": {"it": "Numero", "en": "Count"},
+    "th_col_rank": {"it": "Pos.", "en": "Rank"},
+    "th_col_area": {"it": "Area", "en": "Area"},
+    "th_vacant_title": {"it": "Spazi vuoti e dismessi ({n})", "en": "Vacant and disused spaces ({n})"},
+    "th_vstatus_degraded": {"it": "degradato", "en": "degraded"},
+    "th_vstatus_regeneration": {"it": "in rigenerazione", "en": "under regeneration"},
+    "th_owner_public": {"it": "pubblica", "en": "public"},
+    "th_owner_private": {"it": "privata", "en": "private"},
+    "th_col_typology": {"it": "Tipologia", "en": "Typology"},
+    "th_col_ownership": {"it": "Proprietà", "en": "Ownership"},
+    "th_col_near": {"it": "Entro 1 km da maker (periferia)", "en": "Within 1 km of makers (periphery)"},
+    "th_col_dist_m": {"it": "Distanza (m)", "en": "Distance (m)"},
+    "th_breakdown_title": {"it": "Per stato, proprietà e tipologia", "en": "By status, ownership and typology"},
+    "th_col_dimension": {"it": "Dimensione", "en": "Dimension"},
+    "th_col_value": {"it": "Valore", "en": "Value"},
+    "th_col_m2_known": {"it": "m² (noti)", "en": "m² (known)"},
+    "th_col_n_m2": {"it": "Spazi con m²", "en": "Spaces with m²"},
+    "th_near_title": {
+        "it": "Spazi dismessi in periferia vicini a maker o imprese digitali",
+        "en": "Peripheral vacant spaces near makers or digital manufacturers",
+    },
+    "th_near_caption": {
+        "it": "Spazi georeferenziati nei NIL della classe «periferia» entro 1.000 m in linea d'aria da un makerspace o "
+              "da un'impresa puntuale di manifattura digitale. Il warehouse conserva solo il conteggio per NIL "
+              "(indicatore «Spazi dismessi in periferia vicini a maker»): l'elenco è ricavato nella pagina con la "
+              "stessa regola e le stesse coordinate (metri in EPSG:7791), quindi i conteggi coincidono.",
+        "en": "Geolocated spaces in NIL of the «periferia» class within 1,000 m straight-line distance of a makerspace "
+              "or a point-located digital-manufacturing firm. The warehouse stores only the count per NIL (indicator "
+              "«Peripheral vacant spaces near makers»): the list is derived in the page with the same rule and "
+              "coordinates (metres in EPSG:7791), so the counts match.",
+    },
+    "th_near_unavailable": {
+        "it": "Elenco non disponibile: servono uno snapshot con le classi di periferia e spazi dismessi caricati.",
+        "en": "List not available: it needs a snapshot with periphery classes and loaded vacant spaces.",
+    },
+    "th_near_no_targets": {
+        "it": "Nessun makerspace né impresa di manifattura digitale georeferenziati nei dati caricati: la vicinanza "
+              "non è misurabile.",
+        "en": "No geolocated makerspace or digital-manufacturing firm in the loaded data: nearness cannot be measured.",
+    },
+    "th_near_none": {
+        "it": "Nessuno spazio dismesso vicino a maker per questa selezione.",
+        "en": "No vacant space near makers for this selection.",
+    },
+    "th_col_dist_maker": {"it": "Distanza dal makerspace (m)", "en": "Distance to makerspace (m)"},
+    "th_col_dist_firm": {"it": "Distanza dall'impresa digitale (m)", "en": "Distance to digital firm (m)"},
+    "th_col_nearest": {"it": "Più vicino", "en": "Nearest"},
+    "th_nearest_firm": {"it": "Impresa di manifattura digitale", "en": "Digital-manufacturing firm"},
+    "th_layer_near": {"it": "Spazi dismessi vicini a maker", "en": "Vacant spaces near makers"},
+    "th_opportunity_title": {"it": "Mappa delle opportunità", "en": "Opportunity map"},
+    "th_opportunity_intro": {
+        "it": "Il punteggio (0-100) è la somma pesata delle componenti, ciascuna normalizzata min-max sui NIL "
+              "(invertita se «meno è meglio»). I pesi sono relativi: ognuno è diviso per la loro somma, quindi conta "
+              "solo il rapporto tra i cursori; peso 0 = componente ignorata. Un NIL a cui manca una componente con "
+              "peso positivo resta grigio (con la componente «vicini a maker», i NIL non periferici). Il calcolo usa "
+              "la stessa funzione della build (etl.indicators.opportunity_score) sui valori salvati nello snapshot.",
+        "en": "The score (0-100) is the weighted sum of the components, each min-max normalised across NIL (inverted "
+              "when «lower is better»). Weights are relative: each is divided by their sum, so only the ratio between "
+              "the sliders matters; weight 0 = component ignored. A NIL missing a positively weighted component stays "
+              "grey (with the «near makers» component, the non-peripheral NIL). It uses the build's own function "
+              "(etl.indicators.opportunity_score) on the values stored in the snapshot.",
+    },
+    "th_no_components": {
+        "it": "Componenti del punteggio non disponibili (config/indicators.toml): {error}",
+        "en": "Score components not available (config/indicators.toml): {error}",
+    },
+    "th_weights_reset": {"it": "Ripristina i pesi predefiniti", "en": "Reset default weights"},
+    "th_weights_all_zero": {
+        "it": "Tutti i pesi sono a 0: nessun punteggio da calcolare.",
+        "en": "All weights are 0: there is no score to compute.",
+    },
+    "th_weights_formula": {"it": "Punteggio = {parts} (pesi normalizzati).", "en": "Score = {parts} (normalised weights)."},
+    "th_score_none": {
+        "it": "Nessun NIL ha un punteggio con questi pesi (vedere la colonna Motivo).",
+        "en": "No NIL has a score with these weights (see the Reason column).",
+    },
+    "th_dir_higher": {"it": "più alto è meglio", "en": "higher is better"},
+    "th_dir_lower": {"it": "più basso è meglio", "en": "lower is better"},
+    "th_col_component": {"it": "Componente", "en": "Component"},
+    "th_col_direction": {"it": "Verso", "en": "Direction"},
+    "th_col_weight": {"it": "Peso scelto", "en": "Chosen weight"},
+    "th_col_share": {"it": "Peso normalizzato (%)", "en": "Normalised weight (%)"},
+    "th_col_default_share": {"it": "Predefinito (%)", "en": "Default (%)"},
+    "th_col_why": {"it": "Perché", "en": "Why"},
+    "th_col_score": {"it": "Punteggio (0-100)", "en": "Score (0-100)"},
+    "th_score": {"it": "Punteggio", "en": "Score"},
+    "th_score_unit": {"it": "punti", "en": "points"},
+    "th_map_opportunity": {"it": "Punteggio di opportunità per NIL", "en": "Opportunity score by NIL"},
+    "th_categories_note": {
+        "it": "Le categorie del programma (manifattura digitale, artigiana, servizi digitali, altro) sono definite "
+              "sui codici ATECO in config/ateco_categories.toml, sempre nell'edizione ATECO in cui il codice è "
+              "pubblicato.",
+        "en": "The programme categories (digital manufacturing, artisan, digital services, other) are defined on ATECO "
+              "codes in config/ateco_categories.toml, always in the ATECO edition the code is published in.",
+    },
+    "th_editions_firm_units": {
+        "it": "Unità locali: {editions} (anni dei dati {years}).",
+        "en": "Local units: {editions} (data years {years}).",
+    },
+    "th_editions_firm_points": {
+        "it": "Imprese puntuali: {editions} (anni di inizio attività {years}).",
+        "en": "Point-level firms: {editions} (start years {years}).",
+    },
+    "th_editions_none": {"it": "Nessun dato sulle imprese caricato.", "en": "No firm data loaded."},
+    "th_edition_unknown": {"it": "edizione non indicata", "en": "edition not stated"},
+    "th_by_category_title": {"it": "Per categoria del programma", "en": "By programme category"},
+    "th_by_district_title": {"it": "Per NIL", "en": "By NIL"},
+    "th_over_time_title": {"it": "Nel tempo", "en": "Over time"},
+    "th_col_category": {"it": "Categoria", "en": "Category"},
+    "th_col_units": {"it": "Unità locali", "en": "Local units"},
+    "th_col_units_year": {"it": "Unità locali ({year})", "en": "Local units ({year})"},
+    "th_col_units_share": {"it": "Quota unità locali (%)", "en": "Share of local units (%)"},
+    "th_col_avg_employees": {"it": "Addetti medi", "en": "Average employees"},
+    "th_col_points": {"it": "Imprese puntuali", "en": "Point-level firms"},
+    "th_col_points_share": {"it": "Quota imprese puntuali (%)", "en": "Share of point-level firms (%)"},
+    "th_col_employees": {"it": "Addetti", "en": "Employees"},
+    "th_col_numerator": {"it": "Numeratore", "en": "Numerator"},
+    "th_col_denominator": {"it": "Denominatore", "en": "Denominator"},
+    "th_col_start_year": {"it": "Anno di inizio", "en": "Start year"},
+    "th_col_ateco": {"it": "Codice ATECO", "en": "ATECO code"},
+    "th_col_ateco_edition": {"it": "Edizione ATECO", "en": "ATECO edition"},
+    "th_col_started_on": {"it": "Inizio attività", "en": "Started on"},
+    "th_chart_categories": {"it": "Composizione per categoria (%)", "en": "Mix by category (%)"},
+    "th_chart_units_time": {"it": "Unità locali per anno", "en": "Local units by year"},
+    "th_chart_starts": {"it": "Imprese puntuali per anno di inizio attività", "en": "Point-level firms by start year"},
+    "th_period_current": {"it": "attuale (imprese puntuali)", "en": "current (point-level firms)"},
+    "th_period_year": {"it": "{year} (unità locali)", "en": "{year} (local units)"},
+    "th_firm_layer": {"it": "Imprese puntuali: {category}", "en": "Point-level firms: {category}"},
+    "th_firms_sampled": {
+        "it": "Sulla mappa un campione fisso di {shown} imprese su {total} (per leggerezza); il file scaricabile "
+              "le contiene tutte e il colore dei NIL le conta tutte.",
+        "en": "The map draws a fixed sample of {shown} firms out of {total} (to keep it light); the download has all "
+              "of them and the NIL colours count them all.",
+    },
+    "th_single_year": {
+        "it": "Le unità locali aggregate hanno una sola annualità ({year}): nessuna serie storica.",
+        "en": "The aggregated local units cover a single year ({year}): no time series.",
+    },
+    "th_starts_caption": {
+        "it": "Imprese ancora attive per anno di inizio: non sono le nascite di ogni anno (le imprese cessate mancano).",
+        "en": "Firms still active by start year: not the births of each year (closed firms are missing).",
+    },
+    "th_no_targets": {
+        "it": "Nessun target configurato in questo snapshot: gli obiettivi si definiscono in config/targets.toml.",
+        "en": "No targets configured in this snapshot: objectives are defined in config/targets.toml.",
+    },
+    "th_no_targets_selection": {"it": "Nessun target per questa selezione.", "en": "No targets for this selection."},
+    "th_target_rule": {
+        "it": "Regola: il valore atteso è il punto, alla data dello snapshot, sulla retta dal valore di base (alla sua "
+              "data) al target (alla scadenza). In linea se il valore attuale è pari o oltre l'atteso; a rischio se "
+              "ha coperto almeno il 50% del progresso atteso; fuori linea altrimenti; senza dati se il valore attuale "
+              "manca. Dalla scadenza in poi: in linea solo se il target è raggiunto.",
+        "en": "Rule: the expected value is the point, at the snapshot date, on the straight line from the baseline (at "
+              "its date) to the target (at the deadline). On track if the current value is at or beyond the expected "
+              "value; at risk if it has covered at least 50% of the expected progress; off track otherwise; no data "
+              "if the current value is missing. From the deadline on: on track only if the target is reached.",
+    },
+    "th_tstatus_on_track": {"it": "in linea", "en": "on track"},
+    "th_tstatus_at_risk": {"it": "a rischio", "en": "at risk"},
+    "th_tstatus_off_track": {"it": "fuori linea", "en": "off track"},
+    "th_tstatus_no_data": {"it": "senza dati", "en": "no data"},
+    "th_col_objective": {"it": "Obiettivo", "en": "Objective"},
+    "th_col_target_id": {"it": "Target", "en": "Target"},
+    "th_col_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "th_col_baseline": {"it": "Valore di base", "en": "Baseline"},
+    "th_col_baseline_date": {"it": "Data di base", "en": "Baseline date"},
+    "th_col_current": {"it": "Attuale", "en": "Current"},
+    "th_col_expected": {"it": "Atteso oggi", "en": "Expected now"},
+    "th_col_target": {"it": "Valore target", "en": "Target value"},
+    "th_col_deadline": {"it": "Scadenza", "en": "Deadline"},
+    "th_col_progress": {"it": "Avanzamento (%)", "en": "Progress (%)"},
+    "th_col_progress_due": {"it": "Avanzamento atteso (%)", "en": "Expected progress (%)"},
+    "th_col_rule": {"it": "Regola applicata", "en": "Rule applied"},
+    "th_col_rule_etl": {"it": "Regola (testo della build)", "en": "Rule (build text, Italian)"},
+    "th_col_date": {"it": "Data", "en": "Date"},
+    "th_col_point": {"it": "Punto", "en": "Point"},
+    "th_point_snapshot": {"it": "snapshot", "en": "snapshot"},
+    "th_point_baseline": {"it": "base (percorso atteso)", "en": "baseline (expected path)"},
+    "th_point_deadline": {"it": "scadenza (percorso atteso)", "en": "deadline (expected path)"},
+    "th_rule_no_data": {"it": "Valore attuale non disponibile → {verdict}.", "en": "Current value not available → {verdict}."},
+    "th_rule_past_deadline": {
+        "it": "Scadenza {deadline} passata: target {target}, attuale {current} → {verdict}.",
+        "en": "Deadline {deadline} passed: target {target}, current {current} → {verdict}.",
+    },
+    "th_rule_no_baseline": {
+        "it": "Valore di base non disponibile: confronto diretto dell'attuale {current} con il target {target} → {verdict}.",
+        "en": "No baseline: the current value {current} is compared directly with the target {target} → {verdict}.",
+    },
+    "th_rule_line": {
+        "it": "atteso oggi {expected} sulla retta da {baseline} ({base_date}) a {target} ({deadline})",
+        "en": "expected now {expected} on the line from {baseline} ({base_date}) to {target} ({deadline})",
+    },
+    "th_rule_ahead": {
+        "it": "Valore attuale {current}, {line} → {verdict}.",
+        "en": "Current value {current}, {line} → {verdict}.",
+    },
+    "th_rule_behind": {
+        "it": "Valore attuale {current}, {line}: coperto il {share}% del progresso atteso → {verdict}.",
+        "en": "Current value {current}, {line}: {share}% of the expected progress covered → {verdict}.",
+    },
+    "th_chart_progress": {"it": "Attuale, atteso e target", "en": "Current, expected and target"},
+    "th_progress_axis": {
+        "it": "% del percorso dal valore di base (0) al target (100)",
+        "en": "% of the way from baseline (0) to target (100)",
+    },
+    "th_progress_caption": {
+        "it": "Ogni riga è un target: 0 = valore di base, 100 = target; il cerchio è il valore attuale (colore = stato), "
+              "la barretta è dove dovrebbe essere oggi. I valori sono nella tabella scaricabile sopra.",
+        "en": "Each row is a target: 0 = baseline, 100 = target; the dot is the current value (colour = status), the "
+              "tick is where it should be now. The values are in the downloadable table above.",
+    },
+    "th_trend_title": {"it": "Andamento verso la scadenza", "en": "Trend toward the deadline"},
+    "th_chart_trend": {
+        "it": "Target {target}: valori negli snapshot e percorso atteso",
+        "en": "Target {target}: values across snapshots and expected path",
+    },
+    "th_expected_path": {"it": "Percorso atteso", "en": "Expected path"},
     # --- pages: themes (makerspace, vacant, firms, targets) ---
     # --- pages: review (board sessions) ---
+    "page_review": {"it": "Seduta", "en": "Review session"},
+    "rv_intro": {
+        "it": "Le sedute del comitato consultivo: si sceglie lo snapshot dei dati in esame e quello con cui confrontarlo "
+              "(di norma quello della seduta precedente), si vede che cosa è cambiato, si annotano note e decisioni e si "
+              "scarica il verbale (HTML che funziona senza rete, PDF).",
+        "en": "The advisory board's review sessions: choose the data snapshot under review and the one to compare it with "
+              "(by default the previous session's), see what changed, record notes and decisions and download the board "
+              "pack (HTML that works offline, PDF).",
+    },
+    "rv_author": {"it": "Il tuo nome (autore)", "en": "Your name (author)"},
+    "rv_author_help": {
+        "it": "Obbligatorio per creare sedute e note: compare accanto a ciò che scrivi.",
+        "en": "Required to create sessions and notes: it is shown next to what you write.",
+    },
+    "rv_read_only": {
+        "it": "Modalità sola lettura: sedute e note si possono consultare, non modificare.",
+        "en": "Read-only mode: sessions and notes can be read, not changed.",
+    },
+    "rv_new_session": {"it": "Nuova seduta", "en": "New session"},
+    "rv_date": {"it": "Data della seduta", "en": "Session date"},
+    "rv_title": {"it": "Titolo", "en": "Title"},
+    "rv_participants": {"it": "Partecipanti", "en": "Participants"},
+    "rv_participants_help": {"it": "Uno per riga, o separati da virgole.", "en": "One per line, or separated by commas."},
+    "rv_snapshot": {"it": "Snapshot in esame", "en": "Snapshot under review"},
+    "rv_compare": {"it": "Confronta con", "en": "Compare with"},
+    "rv_compare_auto": {
+        "it": "Automatico: lo snapshot della seduta precedente", "en": "Automatic: the previous session's snapshot"},
+    "rv_none_compare": {"it": "— nessun confronto —", "en": "— no comparison —"},
+    "rv_create": {"it": "Crea la seduta", "en": "Create the session"},
+    "rv_session_created": {"it": "Seduta «{title}» creata.", "en": "Session “{title}” created."},
+    "rv_no_sessions": {
+        "it": "Nessuna seduta ancora: crearne una con «Nuova seduta».", "en": "No session yet: create one with “New session”."},
+    "rv_no_sessions_ro": {"it": "Nessuna seduta registrata.", "en": "No session recorded."},
+    "rv_no_snapshots": {
+        "it": "Il warehouse non contiene ancora snapshot degli indicatori: li calcola la build (`python -m etl build`).",
+        "en": "The warehouse has no indicator snapshots yet: the build computes them (`python -m etl build`).",
+    },
+    "rv_session": {"it": "Seduta", "en": "Session"},
+    "rv_session_facts": {
+        "it": "Data: {date} · Partecipanti: {people} · Creata da: {author}",
+        "en": "Date: {date} · Participants: {people} · Created by: {author}",
+    },
+    "rv_save_snapshots": {"it": "Salva questo confronto nella seduta", "en": "Save this comparison in the session"},
+    "rv_snapshots_saved": {"it": "Confronto salvato nella seduta.", "en": "Comparison saved in the session."},
+    "rv_same_snapshot": {
+        "it": "Lo snapshot in esame è lo stesso di quello di confronto: nessun cambiamento da mostrare.",
+        "en": "The snapshot under review is the one it is compared with: no change to show.",
+    },
+    "rv_no_comparison": {
+        "it": "Nessuno snapshot di confronto: si vede lo stato attuale, non i cambiamenti.",
+        "en": "No snapshot to compare with: the current state is shown, not the changes.",
+    },
+    "rv_metric_makerspaces": {"it": "Makerspace nuovi / persi", "en": "Makerspaces new / lost"},
+    "rv_metric_vacant": {"it": "Spazi vuoti nuovi / persi", "en": "Vacant spaces new / lost"},
+    "rv_tab_moves": {"it": "Movimenti", "en": "Movements"},
+    "rv_tab_targets": {"it": "Obiettivi", "en": "Targets"},
+    "rv_tab_places": {"it": "Luoghi", "en": "Places"},
+    "rv_tab_data": {"it": "Dati e fonti", "en": "Data and sources"},
+    "rv_tab_notes": {"it": "Note e decisioni", "en": "Notes and decisions"},
+    "rv_tab_pack": {"it": "Verbale", "en": "Board pack"},
+    "rv_moves_title": {"it": "I movimenti più grandi per indicatore e NIL", "en": "Biggest movements by indicator and NIL"},
+    "rv_moves_help": {
+        "it": "Gli indicatori hanno unità diverse: i movimenti sono ordinati per variazione divisa per la dispersione "
+              "dell'indicatore tra i NIL (deviazione standard nello snapshot di confronto). «Spiegato da» elenca i "
+              "cambiamenti dei dati che possono spiegare il movimento.",
+        "en": "Indicators have different units: movements are ranked by the change divided by the indicator's spread "
+              "across NIL (standard deviation in the compared snapshot). “Explained by” lists the data changes that "
+              "may explain the movement.",
+    },
+    "rv_no_movements": {"it": "Nessun movimento tra i due snapshot.", "en": "No movement between the two snapshots."},
+    "rv_city_title": {"it": "Città di Milano: variazione per indicatore", "en": "City of Milan: change by indicator"},
+    "rv_per_indicator": {"it": "I 3 movimenti più grandi di ogni indicatore", "en": "The 3 biggest movements of each indicator"},
+    "rv_change_map_indicator": {"it": "Mappa della variazione di", "en": "Map of the change of"},
+    "rv_change_map_title": {"it": "Variazione: {indicator}", "en": "Change: {indicator}"},
+    "rv_chart_moves": {"it": "Movimenti più grandi", "en": "Biggest movements"},
+    "rv_chart_moves_axis": {
+        "it": "variazione in deviazioni standard dell'indicatore", "en": "change in standard deviations of the indicator"},
+    "rv_only_changed": {"it": "Solo i target il cui stato è cambiato", "en": "Only targets whose status changed"},
+    "rv_no_targets": {"it": "Nessun target in questo snapshot.", "en": "No target in this snapshot."},
+    "rv_places_title": {"it": "Makerspace e spazi vuoti nuovi e persi", "en": "New and lost makerspaces and vacant spaces"},
+    "rv_places_help": {
+        "it": "Confronto per fonte e identificativo di fonte (source_id, source_key).",
+        "en": "Compared by source and source key (source_id, source_key).",
+    },
+    "rv_places_new": {"it": "Nuovi", "en": "New"},
+    "rv_places_lost": {"it": "Non più presenti", "en": "No longer present"},
+    "rv_places_unavailable": {
+        "it": "Confronto dei luoghi non disponibile: il warehouse conserva solo i luoghi della build corrente, e per "
+              "questi snapshot ({snapshots}) l'elenco non è stato registrato (lo si registra quando l'app viene aperta "
+              "o si crea una seduta mentre lo snapshot è quello corrente).",
+        "en": "Place comparison not available: the warehouse keeps only the current build's places, and for these "
+              "snapshots ({snapshots}) the list was not recorded (it is recorded when the app is opened or a session "
+              "is created while the snapshot is the current one).",
+    },
+    "rv_places_inferred": {
+        "it": "{theme}: le fonti hanno lo stesso sha256 nei due snapshot, quindi non ci sono luoghi nuovi o persi.",
+        "en": "{theme}: the sources have the same sha256 in both snapshots, so there are no new or lost places.",
+    },
+    "rv_data_title": {"it": "Cambiamenti dei dati", "en": "Data changes"},
+    "rv_data_help": {
+        "it": "Fonti aggiornate (impronta sha256 diversa) e cambi di catalogo, classificazione o tassonomia tra i due "
+              "snapshot: possono spiegare un movimento senza che la realtà sia cambiata.",
+        "en": "Updated sources (different sha256) and catalogue, classification or taxonomy changes between the two "
+              "snapshots: they may explain a movement without any real-world change.",
+    },
+    "rv_no_data_changes": {"it": "Nessun cambiamento di fonti o tassonomie.", "en": "No source or taxonomy change."},
+    "rv_new_note": {"it": "Nuova nota o decisione", "en": "New note or decision"},
+    "rv_note_target": {"it": "Riferita a", "en": "About"},
+    "rv_note_ref": {"it": "Elemento", "en": "Item"},
+    "rv_note_no_ref": {"it": "Nessun elemento di questo tipo da annotare.", "en": "No item of this kind to annotate."},
+    "rv_note_kind": {"it": "Tipo", "en": "Kind"},
+    "rv_note_body": {"it": "Testo", "en": "Text"},
+    "rv_note_body_help": {
+        "it": "Al massimo {max} caratteri. Il testo è mostrato così com'è (HTML e markdown non vengono interpretati).",
+        "en": "At most {max} characters. The text is shown as typed (HTML and markdown are not interpreted).",
+    },
+    "rv_note_submit": {"it": "Aggiungi", "en": "Add"},
+    "rv_note_added": {"it": "Nota aggiunta.", "en": "Note added."},
+    "rv_notes_list": {"it": "Note e decisioni", "en": "Notes and decisions"},
+    "rv_filter_this_session": {"it": "Solo questa seduta", "en": "This session only"},
+    "rv_filter_kind": {"it": "Tipo", "en": "Kind"},
+    "rv_filter_target": {"it": "Riferite a", "en": "About"},
+    "rv_filter_text": {"it": "Cerca nel testo", "en": "Search the text"},
+    "rv_all": {"it": "Tutte", "en": "All"},
+    "rv_no_notes": {"it": "Nessuna nota.", "en": "No notes."},
+    "rv_none": {"it": "nessuno", "en": "none"},
+    "rv_pack_intro": {
+        "it": "Il verbale della seduta: copertina, sintesi dei cambiamenti, stato dei target, mappe degli indicatori "
+              "chiave, note e decisioni, fonti e date. L'HTML è un unico file che funziona senza rete e si stampa dal "
+              "browser; il PDF è la stessa pagina stampata da chromium.",
+        "en": "The session's board pack: cover, summary of changes, target status, maps of the key indicators, notes "
+              "and decisions, sources and dates. The HTML is one file that works offline and prints from the browser; "
+              "the PDF is the same page printed by chromium.",
+    },
+    "rv_pack_html": {"it": "Scarica il verbale (HTML)", "en": "Download the board pack (HTML)"},
+    "rv_pack_html_help": {
+        "it": "Un solo file, senza collegamenti esterni: si apre offline e si stampa dal browser.",
+        "en": "One file with no external links: opens offline and prints from the browser.",
+    },
+    "rv_pack_pdf_make": {"it": "Prepara il PDF", "en": "Prepare the PDF"},
+    "rv_pack_pdf_wait": {"it": "Stampa del verbale in PDF…", "en": "Printing the board pack to PDF…"},
+    "rv_pack_pdf": {"it": "Scarica il verbale (PDF)", "en": "Download the board pack (PDF)"},
+    "rv_pdf_no_chromium": {
+        "it": "PDF non disponibile: chromium non è installato in {path} (apt-get install chromium, o la variabile "
+              "OSSERVATORIO_CHROMIUM). Il verbale HTML resta scaricabile e si stampa in PDF dal browser.",
+        "en": "PDF not available: chromium is not installed at {path} (apt-get install chromium, or set "
+              "OSSERVATORIO_CHROMIUM). The HTML board pack can still be downloaded and printed to PDF from the browser.",
+    },
+    "rv_pdf_no_playwright": {
+        "it": "PDF non disponibile: manca il pacchetto Python playwright. Il verbale HTML resta scaricabile e si stampa "
+              "in PDF dal browser.",
+        "en": "PDF not available: the playwright Python package is missing. The HTML board pack can still be downloaded "
+              "and printed to PDF from the browser.",
+    },
+    "rv_pdf_failed": {
+        "it": "Chromium non è riuscito a produrre il PDF. Il verbale HTML resta scaricabile e si stampa dal browser.",
+        "en": "Chromium could not produce the PDF. The HTML board pack can still be downloaded and printed from the browser.",
+    },
+    "rv_pack_kicker": {"it": "Verbale della seduta", "en": "Board pack"},
+    "rv_pack_contents": {"it": "Contenuto", "en": "Contents"},
+    "rv_pack_footer": {
+        "it": "Generato dall'Osservatorio Manifattura Digitale. Le note sono riportate così come sono state scritte.",
+        "en": "Generated by the Digital Manufacturing Observatory. Notes are reproduced as written.",
+    },
+    "rv_cover_date": {"it": "Data", "en": "Date"},
+    "rv_cover_participants": {"it": "Partecipanti", "en": "Participants"},
+    "rv_cover_snapshot": {"it": "Snapshot in esame", "en": "Snapshot under review"},
+    "rv_cover_compare": {"it": "Confrontato con", "en": "Compared with"},
+    "rv_cover_build": {"it": "Build del warehouse", "en": "Warehouse build"},
+    "rv_cover_created": {"it": "Seduta creata da", "en": "Session created by"},
+    "rv_cover_generated": {"it": "Verbale generato il", "en": "Board pack generated on"},
+    "rv_section_cover": {"it": "Copertina", "en": "Cover"},
+    "rv_section_changes": {"it": "Sintesi dei cambiamenti", "en": "Summary of changes"},
+    "rv_section_targets": {"it": "Stato dei target", "en": "Target status"},
+    "rv_section_maps": {"it": "Mappe degli indicatori chiave", "en": "Maps of the key indicators"},
+    "rv_section_notes": {"it": "Note e decisioni", "en": "Notes and decisions"},
+    "rv_section_sources": {"it": "Fonti dei dati e date", "en": "Data sources and dates"},
+    "rv_rules_title": {"it": "Regole applicate", "en": "Rules applied"},
+    "rv_maps_help": {
+        "it": "Valori per NIL nello snapshot {snapshot}; in grigio i NIL senza valore.",
+        "en": "Values by NIL in snapshot {snapshot}; NIL without a value in grey.",
+    },
+    "rv_map_caption": {
+        "it": "Unità: {unit}. NIL senza valore: {missing}.", "en": "Unit: {unit}. NIL without a value: {missing}."},
+    "rv_no_maps": {"it": "Nessun indicatore da mappare.", "en": "No indicator to map."},
+    "rv_no_sources": {"it": "Nessuna fonte registrata.", "en": "No source recorded."},
+    "rv_snapshots_title": {"it": "Snapshot confrontati", "en": "Compared snapshots"},
+    "rv_sum_movements": {"it": "movimenti (NIL × indicatore)", "en": "movements (NIL × indicator)"},
+    "rv_sum_indicators_moved": {"it": "indicatori con movimenti", "en": "indicators that moved"},
+    "rv_sum_targets_changed": {"it": "target con stato cambiato", "en": "targets whose status changed"},
+    "rv_sum_targets_improved": {"it": "target migliorati", "en": "targets improved"},
+    "rv_sum_targets_worsened": {"it": "target peggiorati", "en": "targets worsened"},
+    "rv_sum_makerspaces_new": {"it": "makerspace nuovi", "en": "new makerspaces"},
+    "rv_sum_makerspaces_lost": {"it": "makerspace persi", "en": "lost makerspaces"},
+    "rv_sum_vacant_new": {"it": "spazi vuoti nuovi", "en": "new vacant spaces"},
+    "rv_sum_vacant_lost": {"it": "spazi vuoti persi", "en": "lost vacant spaces"},
+    "rv_sum_sources_changed": {"it": "fonti cambiate", "en": "sources changed"},
+    "rv_sum_taxonomy_changes": {"it": "cambi di catalogo o tassonomia", "en": "catalogue or taxonomy changes"},
+    "rv_col_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "rv_col_area": {"it": "Area", "en": "Area"},
+    "rv_col_previous": {"it": "Prima", "en": "Before"},
+    "rv_col_current": {"it": "Ora", "en": "Now"},
+    "rv_col_change": {"it": "Variazione", "en": "Change"},
+    "rv_col_pct": {"it": "Variazione %", "en": "Change %"},
+    "rv_col_scaled": {"it": "Variazione (dev. std.)", "en": "Change (std. dev.)"},
+    "rv_col_assessment": {"it": "Valutazione", "en": "Assessment"},
+    "rv_col_explained": {"it": "Spiegato da", "en": "Explained by"},
+    "rv_col_target": {"it": "Target", "en": "Target"},
+    "rv_col_target_value": {"it": "Valore obiettivo", "en": "Target value"},
+    "rv_col_deadline": {"it": "Scadenza", "en": "Deadline"},
+    "rv_col_previous_status": {"it": "Stato prima", "en": "Status before"},
+    "rv_col_status": {"it": "Stato ora", "en": "Status now"},
+    "rv_col_target_change": {"it": "Cambiamento", "en": "Change"},
+    "rv_col_theme": {"it": "Tipo di luogo", "en": "Place type"},
+    "rv_col_name": {"it": "Nome", "en": "Name"},
+    "rv_col_source": {"it": "Fonte", "en": "Source"},
+    "rv_col_key": {"it": "Identificativo nella fonte", "en": "Source key"},
+    "rv_col_source_change": {"it": "Cambiamento", "en": "Change"},
+    "rv_col_component": {"it": "Componente", "en": "Component"},
+    "rv_col_note": {"it": "Nota", "en": "Note"},
+    "rv_col_snapshot": {"it": "Snapshot", "en": "Snapshot"},
+    "rv_col_when": {"it": "Quando", "en": "When"},
+    "rv_col_session": {"it": "Seduta", "en": "Session"},
+    "rv_col_kind": {"it": "Tipo", "en": "Kind"},
+    "rv_col_attached": {"it": "Riferita a", "en": "About"},
+    "rv_col_author": {"it": "Autore", "en": "Author"},
+    "rv_col_text": {"it": "Testo", "en": "Text"},
+    "rv_assess_better": {"it": "migliora", "en": "better"},
+    "rv_assess_worse": {"it": "peggiora", "en": "worse"},
+    "rv_assess_neutral": {"it": "neutra", "en": "neutral"},
+    "rv_explain_source": {"it": "fonte aggiornata: {name}", "en": "source updated: {name}"},
+    "rv_explain_taxonomy": {"it": "cambio di classificazione: {name}", "en": "classification change: {name}"},
+    "rv_status_on_track": {"it": "in linea", "en": "on track"},
+    "rv_status_at_risk": {"it": "a rischio", "en": "at risk"},
+    "rv_status_off_track": {"it": "fuori linea", "en": "off track"},
+    "rv_status_no_data": {"it": "senza dati", "en": "no data"},
+    "rv_tchange_improved": {"it": "migliorato", "en": "improved"},
+    "rv_tchange_worsened": {"it": "peggiorato", "en": "worsened"},
+    "rv_tchange_data_lost": {"it": "dati persi", "en": "data lost"},
+    "rv_tchange_data_gained": {"it": "ora misurabile", "en": "now measurable"},
+    "rv_tchange_new": {"it": "nuovo", "en": "new"},
+    "rv_tchange_removed": {"it": "rimosso", "en": "removed"},
+    "rv_tchange_unchanged": {"it": "invariato", "en": "unchanged"},
+    "rv_kind_note": {"it": "Nota", "en": "Note"},
+    "rv_kind_decision": {"it": "Decisione", "en": "Decision"},
+    "rv_target_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "rv_target_district": {"it": "Quartiere (NIL)", "en": "District (NIL)"},
+    "rv_target_target": {"it": "Target", "en": "Target"},
+    "rv_target_session": {"it": "Seduta", "en": "Session"},
+    "rv_theme_makerspace": {"it": "Makerspace e fablab", "en": "Makerspaces and fablabs"},
+    "rv_theme_vacant": {"it": "Spazi vuoti e dismessi", "en": "Vacant and disused spaces"},
+    "rv_schange_added": {"it": "nuova fonte", "en": "new source"},
+    "rv_schange_removed": {"it": "fonte rimossa", "en": "source removed"},
+    "rv_schange_updated": {"it": "file cambiato", "en": "file changed"},
+    "rv_schange_unchanged": {"it": "invariata", "en": "unchanged"},
+    "rv_version_catalogue_version": {"it": "Catalogo indicatori", "en": "Indicator catalogue"},
+    "rv_version_periphery_version": {"it": "Classificazione periferie", "en": "Periphery classification"},
+    "rv_version_periphery_hash": {"it": "File delle periferie", "en": "Periphery file"},
+    "rv_version_taxonomy_version": {"it": "Categorie ATECO", "en": "ATECO categories"},
+    "rv_version_targets_version": {"it": "File dei target", "en": "Targets file"},
+    "rv_level_nil": {"it": "NIL", "en": "NIL"},
+    "rv_level_municipio": {"it": "Municipio", "en": "Municipio"},
+    "rv_level_city": {"it": "città", "en": "city"},
+    "rv_level_periphery_class": {"it": "classe di periferia", "en": "periphery class"},
+    "rv_level_priority_area": {"it": "area prioritaria", "en": "priority area"},
+    # app-state store errors (osservatorio/board_store.py codes)
+    "store_error": {"it": "Errore dell'archivio delle sedute.", "en": "Session store error."},
+    "store_read_only": {
+        "it": "Modalità sola lettura: le modifiche sono disattivate.", "en": "Read-only mode: changes are turned off."},
+    "store_session_missing": {"it": "La seduta {session} non esiste.", "en": "Session {session} does not exist."},
+    "store_bad_text": {"it": "Testo non valido ({field}).", "en": "Invalid text ({field})."},
+    "store_author_required": {
+        "it": "Indicare il proprio nome (autore) nella barra laterale.", "en": "Enter your name (author) in the sidebar."},
+    "store_author_too_long": {
+        "it": "Il nome dell'autore è troppo lungo: {length} caratteri, al massimo {max}.",
+        "en": "The author's name is too long: {length} characters, at most {max}."},
+    "store_title_required": {"it": "Il titolo della seduta è obbligatorio.", "en": "The session title is required."},
+    "store_title_too_long": {
+        "it": "Il titolo è troppo lungo: {length} caratteri, al massimo {max}.",
+        "en": "The title is too long: {length} characters, at most {max}."},
+    "store_participant_too_long": {
+        "it": "Il nome di un partecipante è troppo lungo: {length} caratteri, al massimo {max}.",
+        "en": "A participant's name is too long: {length} characters, at most {max}."},
+    "store_participants_too_many": {
+        "it": "Troppi partecipanti: {length}, al massimo {max}.", "en": "Too many participants: {length}, at most {max}."},
+    "store_snapshot_required": {"it": "Snapshot non valido.", "en": "Invalid snapshot."},
+    "store_snapshot_too_long": {"it": "Identificativo di snapshot non valido.", "en": "Invalid snapshot id."},
+    "store_ref_required": {"it": "Scegliere l'elemento da annotare.", "en": "Choose the item to annotate."},
+    "store_ref_too_long": {"it": "Riferimento non valido.", "en": "Invalid reference."},
+    "store_body_required": {"it": "La nota è vuota: scrivere un testo.", "en": "The note is empty: write some text."},
+    "store_body_too_long": {
+        "it": "La nota è troppo lunga: {length} caratteri, al massimo {max}. Nulla è stato salvato.",
+        "en": "The note is too long: {length} characters, at most {max}. Nothing was saved."},
+    "store_bad_choice": {"it": "Valore non valido per {field}: {value}.", "en": "Invalid value for {field}: {value}."},
+    "store_bad_date": {"it": "Data non valida.", "en": "Invalid date."},
+    "store_unavailable": {
+        "it": "L'archivio delle sedute ({path}) non è accessibile: {error}.",
+        "en": "The session store ({path}) cannot be accessed: {error}."},
+    "store_newer_schema": {
+        "it": "L'archivio delle sedute è stato scritto da una versione più recente dell'app (schema {version}).",
+        "en": "The session store was written by a newer version of the app (schema {version})."},
+    "store_write_failed": {
+        "it": "Salvataggio non riuscito ({error}): riprovare.", "en": "Saving failed ({error}): please retry."},
 }
 
 

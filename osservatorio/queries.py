@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from osservatorio import data
-from osservatorio.settings import load_settings
+from osservatorio.settings import PROJECT_ROOT, load_settings
 from osservatorio.warehouse import WarehouseKey, ensure_demo, key_for
 
 
@@ -136,3 +136,50 @@ def firm_units_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.D
 @st.cache_data(show_spinner=False)
 def firm_points_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
     return data.firm_points_by_category(_cursor(key), nil_id)
+
+
+# --- Indicator pages (map, district, periphery, overview) ----------------------------------------
+
+@st.cache_data(show_spinner=False)
+def firm_cells(key: WarehouseKey, cell_m: float = data.FIRM_CELL_M) -> pd.DataFrame:
+    return data.firm_cells(_cursor(key), cell_m)
+
+
+@st.cache_data(show_spinner=False)
+def place_counts(key: WarehouseKey) -> pd.DataFrame:
+    return data.place_counts(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def district_group_detail(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return data.district_group_detail(_cursor(key), snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def taxonomy_changes_detail(key: WarehouseKey) -> pd.DataFrame:
+    return data.taxonomy_changes_detail(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def _toml(path: str, stamp: int) -> dict:
+    return data.read_toml(path)
+
+
+def periphery_config() -> dict:
+    """config/periphery.toml as currently on disk (re-read only when the file changes); {} if absent."""
+    path = PROJECT_ROOT / "config" / "periphery.toml"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _toml(str(path), stamp)
+
+
+@st.cache_data(show_spinner=False)
+def firm_editions(key: WarehouseKey) -> pd.DataFrame:
+    return data.firm_editions(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def snapshots_if_any(key: WarehouseKey) -> pd.DataFrame:
+    return data.snapshots_if_any(_cursor(key))

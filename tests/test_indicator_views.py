@@ -1,0 +1,518 @@
+"""osservatorio.indicator_views and osservatorio.url_state.parse_multi on tiny hand-made frames (values computed by hand)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from osservatorio import indicator_views as iv
+from osservatorio.i18n import LANGS, TEXTS
+from osservatorio.url_state import format_multi, parse_multi
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL = json.dumps(["nil", "municipio", "periphery_class", "priority_area", "city"])
+
+
+def catalogue() -> pd.DataFrame:
+    rows = [
+        ("count_x", "makerspace", "Conteggio", "Count", "Numero di x.", "Number of x.", "count(x)", "n", "higher_better", ALL),
+        ("dist_m", "access", "Distanza", "Distance", "Distanza dal più vicino.", "Distance to the nearest.", "min(d)", "m",
+         "lower_better", ALL),
+        ("rate", "makerspace", "Tasso", "Rate", "x ogni 100.000.", "x per 100,000.", "1e5 x / p", "per 100.000 ab.",
+         "weird", ALL),
+        ("score", "opportunity", "Punteggio", "Score", "Composito.", "Composite.", "Σ w n", "punti (0-100)", "higher_better",
+         json.dumps(["nil"])),
+        ("share", "vacant", "Quota", "Share", "Percentuale.", "Percentage.", "100 a / b", "%", "neutral", "not json"),
+    ]
+    cols = ["indicator_id", "theme", "name_it", "name_en", "description_it", "description_en", "formula", "unit",
+            "direction", "levels"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+@pytest.fixture
+def metas() -> dict[str, iv.IndicatorMeta]:
+    return iv.indicator_metas(catalogue(), "it")
+
+
+def square(x: float, y: float) -> list[list[list[float]]]:
+    return [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]]
+
+
+def geojson(ids: list[int]) -> dict:
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "id": i, "properties": {},
+                          "geometry": {"type": "Polygon", "coordinates": square(9.1 + 0.01 * i, 45.45)}} for i in ids]}
+
+
+def districts(ids: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"id": ids, "name": [f"N{i}" for i in ids], "municipio": [1 + i % 2 for i in ids]})
+
+
+def values(rows: list[tuple[str, float | None, str | None]], period: int | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"area_id": [r[0] for r in rows], "period": pd.array([period] * len(rows), dtype="Int64"),
+                         "value": [r[1] for r in rows], "numerator": None, "denominator": None,
+                         "reason": [r[2] for r in rows], "trust": "demo"})
+
+
+# --- catalogue ---------------------------------------------------------------------------------------------
+
+def test_parse_levels() -> None:
+    assert iv.parse_levels('["nil", "city"]') == ("nil", "city")
+    assert iv.parse_levels("not json") == ()
+    assert iv.parse_levels('{"nil": 1}') == ()
+    assert iv.parse_levels(None) == ()
+
+
+def test_indicator_metas(metas: dict[str, iv.IndicatorMeta]) -> None:
+    assert list(metas) == ["count_x", "dist_m", "rate", "score", "share"]  # catalogue order
+    assert [m.is_count for m in metas.values()] == [True, False, False, False, False]
+    assert metas["count_x"].name == "Conteggio" and metas["count_x"].unit == "numero"
+    assert metas["dist_m"].reverse_scale and not metas["count_x"].reverse_scale
+    assert metas["rate"].direction == "neutral"  # unknown direction: no judgement
+    assert metas["rate"].decimals == 2 and metas["share"].decimals == 1 and metas["count_x"].decimals == 0
+    en = iv.indicator_metas(catalogue(), "en")
+    assert en["rate"].name == "Rate" and en["rate"].unit == "per 100,000 res." and en["rate"].description == "x per 100,000."
+    assert iv.unit_label("furlongs", "en") == "furlongs"  # unknown units as written
+
+
+def test_levels_and_map_choices(metas: dict[str, iv.IndicatorMeta]) -> None:
+    assert iv.map_levels(metas["count_x"]) == ["nil", "municipio"]
+    assert iv.map_levels(metas["score"]) == ["nil"]
+    assert iv.map_levels(metas["share"]) == []  # malformed levels: not on the map
+    assert iv.map_indicators(metas) == ["count_x", "dist_m", "rate", "score"]
+    assert iv.trend_options(metas) == ["count_x", "dist_m", "rate", "score"]
+    assert iv.overview_map_options(metas) == ["density", "count_x", "dist_m", "rate", "score"]
+
+
+def test_format_value(metas: dict[str, iv.IndicatorMeta]) -> None:
+    assert iv.format_value(1234.6, metas["dist_m"], "it") == "1.235 m"
+    assert iv.format_value(1234.6, metas["dist_m"], "en") == "1,235 m"
+    assert iv.format_value(12.345, metas["share"], "it") == "12,3 %"
+    assert iv.format_value(1.9413, metas["rate"], "it", with_unit=False) == "1,94"
+    assert iv.format_value(float("nan"), metas["rate"], "it") == "dato non disponibile"
+    assert iv.format_value(None, metas["rate"], "en") == "no data"
+
+
+# --- map -------------------------------------------------------------------------------------------------
+
+def test_map_frame(metas: dict[str, iv.IndicatorMeta]) -> None:
+    vals = values([("1", 5.0, None), ("2", None, "popolazione non disponibile"), ("x", 9.0, None)], period=2021)
+    frame = iv.map_frame(vals, districts([1, 2, 3]), metas["count_x"], "it")
+    assert frame["id"].tolist() == [1, 2, 3]  # every district, in order; the non-numeric area id is ignored
+    assert frame["value"].tolist()[0] == 5.0 and frame["value"].isna().tolist() == [False, True, True]
+    assert frame["reason"].tolist()[1:] == ["popolazione non disponibile", "nessun valore calcolato per quest'area"]
+    assert frame["hover"][0] == "5 numero<br>dati 2021<br>Affidabilità: dimostrativo"
+    assert frame["hover"][1] == "2 · N2<br>dato non disponibile: popolazione non disponibile"
+
+
+def test_map_frame_escapes_names(metas: dict[str, iv.IndicatorMeta]) -> None:
+    frame = iv.map_frame(values([("1", None, "<b>x</b>")]), pd.DataFrame({"id": [1], "name": ["<script>"]}),
+                         metas["count_x"], "it")
+    assert "<script>" not in frame["hover"][0] and "&lt;script&gt;" in frame["hover"][0]
+    assert "&lt;b&gt;x&lt;/b&gt;" in frame["hover"][0]
+
+
+def test_indicator_map(metas: dict[str, iv.IndicatorMeta]) -> None:
+    vals = values([("1", 5.0, None), ("2", None, "popolazione non disponibile"), ("3", 7.0, "1 senza superficie")])
+    frame = iv.map_frame(vals, districts([1, 2, 3]), metas["dist_m"], "it")
+    fig = iv.indicator_map(geojson([1, 2, 3]), frame, metas["dist_m"], "it", "white-bg")
+    missing, present = fig.data
+    assert isinstance(missing, go.Choroplethmap) and isinstance(present, go.Choroplethmap)
+    assert list(missing.locations) == [2] and list(present.locations) == [1, 3]
+    assert "popolazione non disponibile" in missing.text[0] and missing.hovertemplate == "%{text}<extra></extra>"
+    assert present.reversescale is True  # lower is better: darker = better
+    assert present.colorbar.title.text == "m"  # legend title = unit
+    assert "1 senza superficie" in present.customdata[1]
+    # each trace carries only the features it draws: the payload is not duplicated
+    assert [f["id"] for f in missing.geojson["features"]] == [2]
+    assert [f["id"] for f in present.geojson["features"]] == [1, 3]
+    assert fig.layout.map.style == "white-bg" and fig.layout.separators == ",."
+
+
+def test_indicator_map_all_missing(metas: dict[str, iv.IndicatorMeta]) -> None:
+    frame = iv.map_frame(values([]), districts([1, 2]), metas["count_x"], "en")
+    fig = iv.indicator_map(geojson([1, 2]), frame, metas["count_x"], "en", "white-bg")
+    assert list(fig.data[0].locations) == [1, 2] and fig.data[0].name == "no data"
+
+
+def test_selected_area() -> None:
+    valid = pd.Series([1, 2, 12])
+    assert iv.selected_area([{"curve_number": 1, "location": 12}], valid) == "12"
+    assert iv.selected_area([{"location": 12.0}], valid) == "12"
+    assert iv.selected_area([{"lat": 45.4, "lon": 9.1}, {"location": 2}], valid) == "2"  # a marker, then a NIL
+    assert iv.selected_area([{"location": 99}], valid) is None
+    assert iv.selected_area([{"location": "__import__('os')"}], valid) is None
+    assert iv.selected_area([], valid) is None
+
+
+def test_values_table(metas: dict[str, iv.IndicatorMeta]) -> None:
+    frame = iv.map_frame(values([("1", 1.23456, "nota"), ("2", None, "motivo")], period=2020), districts([1, 2]),
+                         metas["rate"], "it")
+    table = iv.values_table(frame, metas["rate"], "nil", "it")
+    assert list(table.columns) == ["ID area", "Nome", "Livello", "Valore", "Unità", "Anno dei dati", "Nota / motivo",
+                                   "Affidabilità"]
+    assert table["Valore"].tolist()[0] == 1.23 and pd.isna(table["Valore"][1])
+    assert table["Nota / motivo"].tolist() == ["nota", "motivo"]
+    assert table["Anno dei dati"].tolist() == [2020, 2020]
+    undated = iv.map_frame(values([("1", 1.0, None)]), districts([1]), metas["rate"], "it")
+    assert "Anno dei dati" not in iv.values_table(undated, metas["rate"], "nil", "it").columns
+
+
+def test_map_caption(metas: dict[str, iv.IndicatorMeta]) -> None:
+    frame = iv.map_frame(values([("1", 1.0, None)]), districts([1, 2]), metas["dist_m"], "it")
+    caption = iv.map_caption(frame, metas["dist_m"], "it")
+    assert "1 aree su 2" in caption and "scala invertita" in caption
+
+
+def test_firm_cells() -> None:
+    assert iv.firm_cell_sizes([0, 25, 100]) == [4.0, 11.0, 18.0]  # area ∝ count: sqrt(25/100) = 0.5
+    assert iv.firm_cell_sizes([]) == []
+    assert iv.firm_cell_sizes([0, 0]) == [4.0, 4.0]
+    cells = pd.DataFrame({"lon": [9.1, 9.2], "lat": [45.4, 45.5], "firms": [100, 25], "digital": [10, 5], "artisan": [3, 1],
+                          "trust": ["demo", "demo, official"]})
+    fig = iv.add_firm_cells(go.Figure(), cells, "it")
+    trace = fig.data[0]
+    assert isinstance(trace, go.Scattermap) and list(trace.marker.size) == [18.0, 11.0]
+    assert trace.customdata.tolist() == [[100, 10, 3], [25, 5, 1]]
+    assert "%{customdata[0]:,d} imprese" in trace.hovertemplate
+    caption = iv.firm_cells_caption(cells, 500, "it")
+    assert "125 imprese georeferenziate raggruppate in 2 celle di circa 500 m" in caption
+    table = iv.firm_cells_table(cells, "it")
+    assert table["Cella"].tolist() == [1, 2] and table["Affidabilità"].tolist() == ["dimostrativo", "dimostrativo, ufficiale"]
+
+
+def test_points_geojson() -> None:
+    table = pd.DataFrame({"id": ["a:1", "a:2"], "lon": [9.123456789, None], "lat": [45.4, None]})
+    fc = iv.points_geojson(table, "id")
+    assert fc["features"] == [{"type": "Feature", "id": "a:1", "properties": {},
+                               "geometry": {"type": "Point", "coordinates": [9.123457, 45.4]}}]
+
+
+def places() -> pd.DataFrame:
+    return pd.DataFrame({
+        "source_id": ["s", "s"], "source_key": ["1", "2"], "name": ["Fab <1>", None], "address": ["Via A", None],
+        "lon": [9.1, None], "lat": [45.4, None], "nil_id": pd.array([3, None], dtype="Int64"), "municipio": [1, 2],
+        "assignment": ["point_in_polygon", "municipio_only"], "category": ["fablab", None], "status": [None, None],
+        "ownership": ["public", None], "area_m2": [120.0, None], "seats": pd.array([None, None], dtype="Int64"),
+        "trust": ["demo", "official"]})
+
+
+def test_places_table_and_hover() -> None:
+    table = iv.places_table(places(), "vacant", "it")
+    assert table["ID (fonte:chiave)"].tolist() == ["s:1", "s:2"]
+    assert table["Proprietà"].tolist() == ["pubblica", ""]
+    assert table["Stato"].tolist() == ["", ""]
+    assert iv.status_label("regeneration", "it") == "in rigenerazione" and iv.status_label("boh", "it") == "boh"
+    assert table["Collocazione nel NIL"].tolist() == ["dalle coordinate", "solo Municipio"]
+    hover = iv.place_hover(places(), "makerspace", "en")
+    assert hover[0].startswith("<b>Fab &lt;1&gt;</b><br>Via A") and "120 m²" in hover[0]
+    assert hover[1].startswith("<b>(no name)</b>")
+
+
+# --- district ---------------------------------------------------------------------------------------------
+
+def test_compare() -> None:
+    assert iv.compare(110, 100, "higher_better", "it") == "meglio"
+    assert iv.compare(104, 100, "higher_better", "it") == "in linea (±5%)"  # within 5 %
+    assert iv.compare(90, 100, "lower_better", "it") == "meglio"
+    assert iv.compare(110, 100, "lower_better", "en") == "worse"
+    assert iv.compare(90, 100, "neutral", "it") == "più basso"
+    assert iv.compare(None, 100, "neutral", "it") == "–"
+    assert iv.compare(0, 0, "higher_better", "it") == "in linea (±5%)"
+    assert iv.compare(5, 0, "higher_better", "it") == "meglio"
+
+
+def groups() -> pd.DataFrame:
+    return pd.DataFrame({
+        "group_level": ["periphery_class"] * 5 + ["priority_area"] * 2,
+        "group_id": ["centro", "periferia", "periferia", "periferia", "periferia", "pq", "pq"],
+        "group_name": ["Centro", "Periferia", "Periferia", "Periferia", "Periferia", "Piano Quartieri", "Piano Quartieri"],
+        "nil_id": [5, 1, 2, 3, 4, 1, 2],
+        "distance_m": [500.0, 6000.0, 5000.0, 7000.0, 8000.0, 6000.0, 5000.0],
+        "basis": ["distanza 0.50 km", "distanza 6.00 km", "d", "d", "eccezione", "area", "area"],
+    })
+
+
+def test_groups_helpers() -> None:
+    g = groups()
+    assert iv.nil_class(g, 1) == "periferia" and iv.nil_class(g, 99) is None
+    assert iv.nil_priority_areas(g, 1) == ["Piano Quartieri"] and iv.nil_priority_areas(g, 3) == []
+    assert iv.group_areas(g) == (("periphery_class", "centro"), ("periphery_class", "periferia"), ("priority_area", "pq"),
+                                 ("city", "milano"))
+    assert iv.class_options(g) == ["centro", "periferia"]
+    assert iv.profile_areas(1, 2.0, "periferia") == (("nil", "1"), ("municipio", "2"), ("periphery_class", "periferia"),
+                                                    ("city", "milano"))
+    assert iv.profile_areas(1, None, None) == (("nil", "1"), ("city", "milano"))
+
+
+def test_district_header() -> None:
+    stats = pd.DataFrame({"id": [1], "name": ["Uno"], "municipio": [2], "residents": [12345], "population_year": [2021],
+                          "population_trust": ["official"]})
+    header = iv.district_header(stats, groups(), 1, "it")
+    assert header.label == "1 · Uno" and header.municipio == 2 and header.periphery_class == "periferia"
+    assert header.caption == ("Municipio 2 · Classe: Periferia · Aree prioritarie: Piano Quartieri · "
+                              "Residenti: 12.345 (2021, ufficiale)")
+    assert iv.district_header(stats, iv.empty_groups(), 1, "en").caption.startswith("Municipio 2 · Class: not classified")
+
+
+def test_profile_table(metas: dict[str, iv.IndicatorMeta]) -> None:
+    areas = iv.profile_areas(1, 2, "periferia")
+    profile = pd.DataFrame({
+        "level": ["nil", "municipio", "periphery_class", "city", "nil", "city", "municipio", "nil", "city"],
+        "area_id": ["1", "2", "periferia", "milano", "1", "milano", "2", "1", "milano"],
+        "indicator_id": ["count_x", "count_x", "count_x", "count_x", "dist_m", "dist_m", "share", "rate", "rate"],
+        "period": pd.array([None, None, None, None, None, None, 2020, None, None], dtype="Int64"),
+        "value": [3.0, 10.0, 7.0, 20.0, None, 800.0, 12.34, 1.5, 2.0],
+        "reason": [None, None, None, None, "nessun makerspace georeferenziato", None, None, None, None],
+        "trust": ["demo"] * 9})
+    names = {("nil", "1"): "1 · Uno", ("municipio", "2"): "Municipio 2", ("periphery_class", "periferia"): "Periferia",
+             ("city", "milano"): "Milano (città)"}
+    table = iv.profile_table(profile, metas, areas, names, "it").set_index("Indicatore")
+    assert list(table.columns) == ["Unità", "1 · Uno", "Municipio 2", "Classe: Periferia", "Milano (città)",
+                                   "Rispetto alla città", "Anno dei dati", "Nota / motivo", "Affidabilità"]
+    assert table.loc["Conteggio", ["1 · Uno", "Municipio 2", "Classe: Periferia", "Milano (città)"]].tolist() == [3, 10, 7, 20]
+    assert table.loc["Conteggio", "Rispetto alla città"] == "– (conteggio: non confrontabile)"  # 3 of 20: not "worse"
+    assert table.loc["Tasso", "Rispetto alla città"] == "più basso"  # a rate: comparable; neutral direction
+    assert pd.isna(table.loc["Distanza", "1 · Uno"]) and table.loc["Distanza", "Rispetto alla città"] == "–"
+    assert table.loc["Distanza", "Nota / motivo"] == "nessun makerspace georeferenziato"
+    assert table.loc["Quota", "Municipio 2"] == 12.3
+    assert table.loc["Quota", "Nota / motivo"] == "indicatore non definito per i NIL"  # malformed levels in the catalogue
+    assert table.loc["Punteggio", "Nota / motivo"] == "nessun valore calcolato per quest'area"
+    assert table.loc["Quota", "Affidabilità"] == ""
+
+
+def test_nil_geojson_and_district_map() -> None:
+    one = iv.nil_geojson(geojson([1, 2, 3]), 2)
+    assert [f["id"] for f in one["features"]] == [2]
+    fig = iv.district_map(one, "2 · <Due>", [("makerspace", places()), ("vacant", places().iloc[0:0])], "it", "white-bg")
+    assert [type(tr).__name__ for tr in fig.data] == ["Choroplethmap", "Scattermap"]
+    assert fig.data[0].name == "2 · &lt;Due&gt;" and len(fig.data[1].lon) == 1  # the place without coordinates is skipped
+
+
+def test_firm_mix_table() -> None:
+    units = pd.DataFrame({"year": [2009, 2010, 2010, 2010], "category": ["other", "other", "digital_manufacturing", "zeta"],
+                          "units": [99.0, 30.0, 10.0, 10.0], "avg_employees": [1.0, 2.0, 3.0, 4.0]})
+    points = pd.DataFrame({"category": ["digital_manufacturing", "digital_manufacturing", "artisan_manufacturing"],
+                           "start_year": [2001, 2002, 2003], "firms": [2, 1, 1], "employees": [5.0, 1.0, 2.0]})
+    table = iv.firm_mix_table(units, points, "it")
+    assert list(table.columns) == ["Categoria", "Unità locali (2010)", "Quota unità locali (%)", "Imprese georeferenziate",
+                                   "Quota imprese (%)"]
+    assert table["Categoria"].tolist() == ["Manifattura digitale e meccatronica", "Manifattura artigiana e leggera",
+                                           "Altre attività", "zeta"]
+    assert table["Unità locali (2010)"].tolist() == [10.0, 0.0, 30.0, 10.0]  # the 2009 row is not the latest year
+    assert table["Quota unità locali (%)"].tolist() == [20.0, 0.0, 60.0, 20.0]
+    assert table["Quota imprese (%)"].tolist() == [75.0, 25.0, 0.0, 0.0]
+    fig = iv.firm_mix_chart(table, "it")
+    assert len(fig.data) == 2
+    empty = iv.firm_mix_table(units.iloc[0:0], points.iloc[0:0], "it")
+    assert empty.empty
+
+
+def history() -> pd.DataFrame:
+    a, b = datetime(2026, 1, 10), datetime(2026, 6, 1)
+    return pd.DataFrame({
+        "snapshot_id": ["A", "A", "A", "B", "B"], "created_at": [a, a, a, b, b],
+        "period": pd.array([2019, 2020, None, 2020, None], dtype="Int64"),
+        "value": [1.0, 2.0, 10.0, 3.0, None], "reason": [None, None, None, None, "dati insufficienti"], "trust": ["demo"] * 5})
+
+
+def test_trend_frame(metas: dict[str, iv.IndicatorMeta]) -> None:
+    trend = iv.trend_frame(history(), "it")
+    years = trend[trend["series"] == "year"]
+    assert years["period"].tolist() == [2019, 2020]
+    assert years["value"].tolist() == [1.0, 3.0]  # 2020 as revised by the later snapshot B
+    assert years["x"].tolist() == [pd.Timestamp(2019, 7, 1), pd.Timestamp(2020, 7, 1)]
+    snaps = trend[trend["series"] == "snapshot"]
+    assert snaps["snapshot_id"].tolist() == ["A", "B"] and snaps["value"].tolist()[0] == 10.0 and pd.isna(snaps["value"].iloc[1])
+    assert iv.trend_caption(trend, "it") == "Snapshot: 2. Anni dei dati: 2019–2020 (2)."
+    one = iv.trend_frame(history().iloc[:3], "en")
+    assert iv.trend_caption(one, "en").endswith("Only one snapshot: the trend across snapshots will appear with "
+                                                "the next updates.")
+    fig = iv.trend_chart(trend, metas["count_x"], "1 · Uno", "it")
+    assert [tr.name for tr in fig.data] == ["per anno dei dati", "per snapshot"]
+    assert "dati insufficienti" in fig.data[1].text[1]
+    table = iv.trend_table(trend, metas["count_x"], "it")
+    assert table["Serie"].tolist() == ["per anno dei dati"] * 2 + ["per snapshot"] * 2
+    assert iv.trend_frame(history().iloc[0:0], "it").empty
+
+
+# --- periphery ---------------------------------------------------------------------------------------------
+
+def stats() -> pd.DataFrame:
+    return pd.DataFrame({"id": [1, 2, 3, 4, 5], "name": ["A", "B", "C", "D", "E"], "municipio": [1, 1, 2, 2, 1]})
+
+
+def test_ranking(metas: dict[str, iv.IndicatorMeta]) -> None:
+    vals = values([("1", 5.0, None), ("2", 7.0, None), ("3", None, "popolazione non disponibile"), ("4", 7.0, "nota"),
+                   ("5", 100.0, None)])
+    up = iv.ranking(vals, stats(), groups(), metas["count_x"], "it")
+    assert up["ID NIL"].tolist() == [2, 4, 1, 3]  # NIL 5 is in the centre: not ranked with the periphery
+    assert up["Posizione"].tolist()[:3] == [1, 1, 3] and pd.isna(up["Posizione"].iloc[3])  # ties share a rank; NULL last
+    assert up["Nota / motivo"].tolist()[3] == "popolazione non disponibile"
+    down = iv.ranking(vals, stats(), groups(), metas["dist_m"], "it")
+    assert down["ID NIL"].tolist() == [1, 2, 4, 3] and down["Posizione"].tolist()[:3] == [1, 2, 2]
+    centre = iv.ranking(vals, stats(), groups(), metas["count_x"], "it", class_id="centro")
+    assert centre["ID NIL"].tolist() == [5]
+    assert "più basso" in iv.ranking_caption(metas["dist_m"], "it")
+    assert "senza giudizio" in iv.ranking_caption(metas["share"], "it")
+
+
+def test_group_tables(metas: dict[str, iv.IndicatorMeta]) -> None:
+    g = groups()
+    areas = iv.group_areas(g)
+    names = iv.area_names(stats(), pd.DataFrame({"id": [1, 2], "name": ["Municipio 1", "Municipio 2"]}), g, "it")
+    assert names[("periphery_class", "periferia")] == "Periferia" and names[("priority_area", "pq")] == "Piano Quartieri"
+    assert names[("nil", "3")] == "3 · C" and names[("city", "milano")] == "Milano (città)"
+    profile = pd.DataFrame({"level": ["periphery_class", "periphery_class", "priority_area", "city"],
+                            "area_id": ["centro", "periferia", "pq", "milano"], "indicator_id": ["rate"] * 4,
+                            "period": pd.array([None] * 4, dtype="Int64"), "value": [1.234, 2.345, None, 2.0],
+                            "reason": [None, None, "nessun NIL in quest'area", None], "trust": ["demo"] * 4})
+    table = iv.group_comparison_table(profile, metas, areas, names, "it").set_index("Indicatore")
+    assert list(table.columns) == ["Unità", "Verso", "Centro", "Periferia", "Area prioritaria: Piano Quartieri", "Milano (città)"]
+    assert table.loc["Tasso", ["Centro", "Periferia", "Milano (città)"]].tolist() == [1.23, 2.35, 2.0]
+    assert pd.isna(table.loc["Tasso", "Area prioritaria: Piano Quartieri"]) and pd.isna(table.loc["Conteggio", "Centro"])
+    notes = iv.group_notes_table(profile, metas, names, "it")
+    assert notes.to_dict("records") == [{"Indicatore": "Tasso", "Area": "Piano Quartieri", "Valore": None,
+                                         "Nota / motivo": "nessun NIL in quest'area"}]
+
+
+def test_class_table_and_map() -> None:
+    table = iv.class_table(groups(), stats().assign(municipio=[1, 1, 2, None, 1]), "en")
+    assert table["Class"].tolist() == ["Periphery", "Periphery", "Periphery", "Periphery", "Centre"]
+    assert table["Distance from the centre (km)"].tolist() == [6.0, 5.0, 7.0, 8.0, 0.5]
+    assert table["Priority areas"].tolist() == ["Piano Quartieri", "Piano Quartieri", "", "", ""]
+    assert pd.isna(table["Municipio"][3])
+    detail = groups()[groups()["nil_id"] != 3]  # NIL 3 unclassified
+    fig = iv.class_map(geojson([1, 2, 3, 4, 5]), detail, stats(), "it", "white-bg")
+    assert [(tr.name, list(tr.locations)) for tr in fig.data] == [("Centro", [5]), ("Periferia", [1, 2, 4]),
+                                                                   ("non classificato", [3])]
+    assert fig.data[0].colorscale[0][1] == iv.CLASS_COLORS["centro"]
+    assert "eccezione" in fig.data[1].text[2]
+
+
+def test_periphery_rule() -> None:
+    config = {"version": "v1", "centre": {"name": "Duomo"},
+              "ring": [{"id": "centro", "max_m": 2000, "description": "Bastioni"}, {"id": "semicentro", "max_m": 4500},
+                       {"id": "periferia"}],
+              "overrides": {"49": {"class": "periferia", "reason": "Giambellino"}},
+              "priority_area": [{"id": "a"}, {"id": "b"}]}
+    lines = iv.periphery_rule(config, "v1", "it")
+    assert lines[0] == "Versione della classificazione: **v1**."
+    assert "- **Centro**: da 0,0 a 2,0 km — Bastioni" in lines
+    assert "- **Semicentro**: da 2,0 a 4,5 km" in lines and "- **Periferia**: oltre 4,5 km" in lines
+    assert "- NIL 49 → Periferia: Giambellino" in lines
+    assert lines[-1].startswith("Aree prioritarie del programma: 2 gruppi") and lines[-2] == ""  # its own paragraph
+    assert lines[lines.index("Eccezioni motivate (1):") - 1] == ""
+    changed = iv.periphery_rule(config, "v0", "en")
+    assert len(changed) == 2 and "now at version v1" in changed[1]
+    assert "cannot be read" in iv.periphery_rule({}, None, "en")[1]
+
+
+# --- overview ------------------------------------------------------------------------------------------------
+
+def profile_frame(value_count: float | None, value_dist: float, level: str = "city", area: str = "milano") -> pd.DataFrame:
+    return pd.DataFrame({"level": [level, level], "area_id": [area, area], "indicator_id": ["count_x", "dist_m"],
+                         "period": pd.array([None, 2021], dtype="Int64"), "value": [value_count, value_dist],
+                         "reason": [None, "nota"], "trust": ["demo", "demo"]})
+
+
+def test_headlines(metas: dict[str, iv.IndicatorMeta]) -> None:
+    inds = ("count_x", "dist_m", "score", "unknown")
+    cur, prev = profile_frame(12.0, 800.0), profile_frame(10.0, 800.0)
+    items = iv.headlines(cur, prev, metas, "city", "milano", "it", indicators=inds)
+    assert [h.label for h in items] == ["Conteggio", "Distanza"]  # score is NIL-only; unknown ids are skipped
+    count, dist = items
+    assert (count.value, count.delta, count.delta_color, count.arrow) == ("12", "+2", "normal", "auto")
+    assert (dist.value, dist.delta, dist.delta_color, dist.arrow) == ("800 m", "0", "off", "off")  # no change: grey
+    assert "dati 2021" in dist.help and "nota" in dist.help and "snapshot precedente: 800 m" in dist.help
+    first = iv.headlines(cur, None, metas, "city", "milano", "it", indicators=inds)
+    assert [h.delta for h in first] == [None, None] and "nessuno snapshot precedente" in first[0].help
+    broken = iv.headlines(cur, prev, metas, "city", "milano", "it", affected={"count_x"}, indicators=inds)
+    assert [h.delta for h in broken] == [None, "0"] and "non mostrata" in broken[0].help
+    level_break = iv.headlines(cur, prev, metas, "city", "milano", "it", affected={"level:city"}, indicators=inds)
+    assert [h.delta for h in level_break] == [None, None]
+    gone = iv.headlines(cur, profile_frame(None, 900.0), metas, "city", "milano", "en", indicators=inds)
+    assert gone[0].delta is None and "missing value" in gone[0].help
+    assert (gone[1].delta, gone[1].delta_color, gone[1].arrow) == ("-100", "inverse", "auto")  # lower is better: green
+
+
+def test_headline_table(metas: dict[str, iv.IndicatorMeta]) -> None:
+    cur = pd.concat([profile_frame(12.0, 800.0), profile_frame(5.0, 900.0, "periphery_class", "periferia")])
+    table = iv.headline_table(cur, profile_frame(10.0, 700.0), metas, "it", indicators=("count_x", "dist_m"))
+    assert table["Area"].tolist() == ["Milano (città)"] * 2 + ["Periferia"] * 2
+    assert table["Variazione"].tolist()[:2] == [2.0, 100.0] and table["Variazione"].isna().tolist()[2:] == [True, True]
+    assert table["Anno dei dati"].tolist()[1] == 2021
+
+
+def test_affected_indicators() -> None:
+    changes = pd.DataFrame({"snapshot_id": ["B", "B", "A"],
+                            "affects": ['["firms_dm_units", "level:priority_area"]', None, '["*"]']})
+    assert iv.affected_indicators(changes, "B") == {"firms_dm_units", "level:priority_area"}
+    assert iv.affected_indicators(changes, "A") == {"*"}
+    assert iv.affected_indicators(changes.iloc[0:0], "A") == set()
+
+
+def test_latest_snapshot_and_captions() -> None:
+    snaps = pd.DataFrame({"snapshot_id": ["new", "old"], "created_at": [datetime(2026, 5, 2), datetime(2026, 1, 1)],
+                          "periphery_version": ["v2", "v1"]})
+    ref = iv.latest_snapshot(snaps)
+    assert (ref.snapshot_id, ref.previous_id, ref.periphery_version) == ("new", "old", "v2")
+    assert iv.headlines_caption(ref, "it") == "Snapshot del 02/05/2026; la variazione è rispetto allo snapshot precedente (old)."
+    alone = iv.latest_snapshot(snaps.iloc[:1])
+    assert alone.previous_id is None and "nessuno snapshot precedente" in iv.headlines_caption(alone, "it")
+    meta = iv.indicator_metas(catalogue(), "en")["dist_m"]
+    assert iv.export_metadata(meta, ref, "en") == {"Indicator": "Distance (dist_m)", "Unit": "m", "Formula": "min(d)",
+                                                   "Direction": "lower is better", "Snapshot": "new (2026-05-02)"}
+
+
+def test_place_counts_and_sources() -> None:
+    counts = pd.DataFrame({"theme": ["vacant"], "places": [3], "with_nil": [2], "with_coords": [1], "trust": ["demo, official"]})
+    table = iv.place_counts_table(counts, "it")
+    assert table["Tema"].tolist() == ["Makerspace e fablab", "Coworking", "Spazi vuoti e dismessi", "Imprese"]
+    assert table["Luoghi"].tolist() == [0, 0, 3, 0] and table["Affidabilità"][2] == "dimostrativo, ufficiale"
+    sources = pd.DataFrame({"source_id": ["a", "b", "c"], "title": ["A", "B", "C"], "status": ["loaded", "skipped", "loaded"],
+                            "loaded_at": [datetime(2026, 1, 1), datetime(2026, 3, 1), datetime(2026, 2, 1)],
+                            "rows_loaded": [1, 0, 2], "trust": ["official", "demo", "derived"]})
+    assert iv.recent_sources(sources, "it")["Fonte"].tolist() == ["c", "a"]  # newest first, skipped files out
+
+
+# --- URL state -----------------------------------------------------------------------------------------------
+
+def test_parse_multi() -> None:
+    allowed = ["makerspace", "coworking", "vacant", "firm"]
+    assert parse_multi(None, allowed, ["makerspace"]) == (["makerspace"], [])
+    assert parse_multi(None, allowed, ["bogus"]) == ([], [])
+    assert parse_multi("", allowed, ["makerspace"]) == ([], [])
+    assert parse_multi("firm,bogus,makerspace,firm", allowed, []) == (["makerspace", "firm"], ["bogus"])
+    assert parse_multi(" vacant , ", allowed, []) == (["vacant"], [])
+    assert format_multi(["makerspace", "firm"]) == "makerspace,firm" and format_multi([]) == ""
+
+
+# --- translations --------------------------------------------------------------------------------------------
+
+DYNAMIC = {
+    "level": ("nil", "municipio", "periphery_class", "priority_area", "city"),
+    "class": iv.PERIPHERY_CLASSES, "theme": iv.POINT_THEMES, "cat": iv.CATEGORIES, "direction": iv.DIRECTIONS,
+    "scale": iv.DIRECTIONS, "ranking": iv.DIRECTIONS, "ownership": ("public", "private"),
+    "assign": ("point_in_polygon", "file_id", "municipio_only", "centroid"), "trust": ("official", "derived", "demo"),
+    "place_status": iv.PLACE_STATUSES,
+}
+
+
+def test_every_key_is_translated() -> None:
+    """Every text key used by the indicator pages exists in Italian and English."""
+    files = ["osservatorio/indicator_views.py", "osservatorio/url_state.py", "pages/map.py", "pages/district.py",
+             "pages/periphery.py", "pages/overview.py"]
+    keys: set[str] = {"page_map", "page_district", "page_periphery", "cmp_lower", "cmp_worse"}
+    for name in files:
+        keys |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']""", (ROOT / name).read_text(encoding="utf-8")))
+    keys |= {f"{prefix}_{v}" for prefix, vs in DYNAMIC.items() for v in vs}
+    keys |= {key for key, _ in iv._UNITS.values()}
+    missing = sorted(k for k in keys if k not in TEXTS or any(not TEXTS[k].get(lang) for lang in LANGS))
+    assert missing == []
