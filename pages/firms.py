@@ -1,0 +1,99 @@
+"""Imprese: firms by programme ATECO category, by district and over time, with the ATECO edition shown."""
+
+import streamlit as st
+
+from osservatorio import downloads, queries, theme_views, ui
+from osservatorio.i18n import t
+from osservatorio.theme_views import ALL
+
+ctx = ui.page_start("page_firms")
+lang = ctx.lang
+stats = queries.district_stats(ctx.key, "nil")
+if stats.empty:
+    st.info(t("empty_warehouse", lang))
+    st.stop()
+snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
+classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
+labels = theme_views.category_labels(lang)
+st.write(t("th_firms_intro", lang))
+st.info(t("th_categories_note", lang) + " " + theme_views.editions_caption(queries.firm_editions(ctx.key), lang), icon="ℹ️")
+
+nil_options = {str(k): n for k, n in theme_views.nil_names(stats).items()}
+nil = ui.url_choice(t("th_filter_nil", lang), [ALL, *nil_options], "nil", lang,
+                    format_func=lambda v: theme_views.option_label(v, lang, "th_all_city", nil_options))
+nil_id = None if nil == ALL else int(nil)
+units = queries.firm_units_by_category(ctx.key, nil_id)
+points = queries.firm_points_by_category(ctx.key, nil_id)
+filters = {k: v for k, v in {"nil": nil}.items() if v != ALL}
+if units.empty and points.empty:
+    st.info(t("th_no_firms", lang))
+    st.stop()
+
+st.subheader(t("th_by_category_title", lang))
+by_category = theme_views.category_table(units, points, labels, lang)
+st.plotly_chart(theme_views.category_chart(by_category, lang), width="stretch", key="firms_categories")
+st.dataframe(by_category, hide_index=True, width="stretch")
+downloads.download_menu(by_category, downloads.page_spec(ctx, "imprese_categorie", filters), lang, key="firms_categories_dl")
+
+st.subheader(t("th_by_district_title", lang))
+if not snapshot:
+    st.info(t("th_no_snapshot", lang))
+else:
+    catalogue = queries.catalogue(ctx.key, snapshot)
+    available = [i for i in theme_views.FIRM_MAP_INDICATORS if i in set(catalogue["indicator_id"])]
+    if not available:
+        st.info(t("th_no_indicator", lang))
+    else:
+        d1, d2, d3 = st.columns(3)
+        with d3:
+            category = ui.url_choice(t("th_filter_firm_points", lang), [ALL, *labels], "categoria", lang,
+                                     default="digital_manufacturing",
+                                     format_func=lambda v: theme_views.option_label(v, lang, "th_all_categories", labels))
+        with d1:
+            indicator = ui.url_choice(t("th_filter_indicator", lang), available, "indicatore", lang,
+                                      format_func=lambda v: theme_views.indicator_name(catalogue, v, lang))
+        values_all = queries.indicator_values(ctx.key, snapshot, indicator, "nil", all_periods=True)
+        periods = theme_views.period_options(values_all)
+        if not periods:
+            st.info(t("th_no_indicator", lang))
+        else:
+            with d2:
+                period = ui.url_choice(t("th_filter_period", lang), periods, "periodo", lang,
+                                       format_func=lambda v: theme_views.period_label(v, lang))
+            district = theme_views.district_values(theme_views.pick_period(values_all, period), stats, classes, catalogue,
+                                                   indicator, lang)
+            firms = theme_views.filter_category(queries.places(ctx.key, "firm", nil_id), category)
+            sample, total = theme_views.sample_points(firms)
+            if note := theme_views.sampled_caption(len(sample), total, lang):
+                st.caption(note)
+            layer = t("th_firm_layer", lang, category=theme_views.option_label(category, lang, "th_all_categories", labels))
+            geojson = queries.map_geojson(ctx.key, "nil")
+            st.plotly_chart(theme_views.firms_map(geojson, district, sample, lang, ctx.map_style, layer), width="stretch",
+                            key="firms_map")
+            st.dataframe(district, hide_index=True, width="stretch")
+            downloads.download_menu(district, downloads.page_spec(ctx, f"imprese_{indicator}", {"periodo": period}), lang,
+                                    geojson=geojson, id_col=t("col_id", lang), key="firms_district_dl")
+            if not firms.empty:
+                st.caption(layer)
+                firm_rows = theme_views.firm_table(firms, stats, labels, lang)
+                id_col = t("th_col_place_id", lang)
+                spec = downloads.page_spec(ctx, "imprese_puntuali", {**filters, "categoria": category})
+                layer_geojson = theme_views.points_geojson(firms, firm_rows[id_col].tolist())
+                downloads.download_menu(firm_rows, spec, lang, geojson=layer_geojson, id_col=id_col, key="firms_points_dl")
+
+st.subheader(t("th_over_time_title", lang))
+if units.empty:
+    st.info(t("th_no_units", lang))
+else:
+    chart, table = theme_views.units_timeline(units, labels, lang)
+    if units["year"].nunique() == 1:
+        st.caption(t("th_single_year", lang, year=int(units["year"].iloc[0])))
+    st.plotly_chart(chart, width="stretch", key="firms_units_time")
+    downloads.download_menu(table, downloads.page_spec(ctx, "imprese_unita_locali_anni", filters), lang, key="firms_units_dl")
+if points.empty:
+    st.info(t("th_no_points", lang))
+else:
+    chart, table = theme_views.starts_timeline(points, labels, lang)
+    st.plotly_chart(chart, width="stretch", key="firms_starts_time")
+    st.caption(t("th_starts_caption", lang))
+    downloads.download_menu(table, downloads.page_spec(ctx, "imprese_anno_inizio", filters), lang, key="firms_starts_dl")

@@ -1,0 +1,75 @@
+"""Makerspace: makerspaces, fablabs and coworking spaces — map, table, counts, related indicators."""
+
+import streamlit as st
+
+from osservatorio import downloads, queries, theme_views, ui
+from osservatorio.i18n import t
+from osservatorio.theme_views import ALL
+
+ctx = ui.page_start("page_makerspace")
+lang = ctx.lang
+stats = queries.district_stats(ctx.key, "nil")
+if stats.empty:
+    st.info(t("empty_warehouse", lang))
+    st.stop()
+snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
+classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
+st.write(t("th_makers_intro", lang))
+
+c1, c2, c3 = st.columns(3)
+with c1:
+    theme_names = {k: t(f"th_theme_{k}", lang) for k in theme_views.MAKER_THEMES}
+    theme = ui.url_choice(t("th_filter_theme", lang), [ALL, *theme_views.MAKER_THEMES], "tema", lang,
+                          format_func=lambda v: theme_views.option_label(v, lang, "th_all_themes", theme_names))
+with c2:
+    municipio = ui.url_choice(t("col_municipio", lang), theme_views.municipio_options(stats), "municipio", lang,
+                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
+with c3:
+    if snapshot:
+        klass = ui.url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
+                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes",
+                                                                             theme_views.class_names(classes)))
+    else:
+        klass = ALL
+        st.caption(t("th_no_snapshot_classes", lang))
+
+makers = queries.places(ctx.key, "makerspace")
+coworking = queries.places(ctx.key, "coworking")
+if makers.empty and coworking.empty:
+    st.info(t("th_no_makers", lang))
+    st.stop()
+shown = theme_views.filter_places(theme_views.maker_places(makers, coworking, theme), classes, municipio, klass)
+selected = theme_views.selected_nil(stats, classes, municipio, klass)
+filters = {k: v for k, v in {"tema": theme, "municipio": municipio, "periferia": klass}.items() if v != ALL}
+
+st.subheader(t("th_places_title", lang, n=len(shown)))
+if shown.empty:
+    st.info(t("th_no_places_selection", lang))
+else:
+    table = theme_views.maker_table(shown, stats, classes, lang)
+    geojson = queries.map_geojson(ctx.key, "nil")
+    st.plotly_chart(theme_views.maker_map(geojson, shown, stats, selected, lang, ctx.map_style), width="stretch",
+                    key="makers_map")
+    st.dataframe(table, hide_index=True, width="stretch")
+    id_col = t("th_col_place_id", lang)
+    downloads.download_menu(table, downloads.page_spec(ctx, "makerspace_coworking", filters), lang,
+                            geojson=theme_views.points_geojson(shown, table[id_col].tolist()), id_col=id_col, key="makers_places")
+
+st.subheader(t("th_counts_title", lang))
+counts = theme_views.place_counts(shown, stats, classes, lang, theme_views.MAKER_THEMES if theme == ALL else (theme,), selected)
+st.plotly_chart(theme_views.counts_chart(counts, lang), width="stretch", key="makers_counts")
+downloads.download_menu(counts, downloads.page_spec(ctx, "makerspace_conteggi", filters), lang, key="makers_counts_dl")
+
+st.subheader(t("th_ranking_title", lang))
+if not snapshot:
+    st.info(t("th_no_snapshot", lang))
+    st.stop()
+catalogue = queries.catalogue(ctx.key, snapshot)
+indicators = theme_views.ranking_indicators(theme)
+level, areas = theme_views.ranking_areas(stats, selected, lang)
+values = {i: queries.indicator_values(ctx.key, snapshot, i, level) for i in indicators}
+city = {i: theme_views.city_value(queries.indicator_values(ctx.key, snapshot, i, "city")) for i in indicators}
+ranking = theme_views.indicator_ranking(values, catalogue, areas, lang, city)
+st.caption(t(f"th_ranking_caption_{level}", lang))
+st.dataframe(ranking, hide_index=True, width="stretch")
+downloads.download_menu(ranking, downloads.page_spec(ctx, "makerspace_indicatori", filters), lang, key="makers_ranking")

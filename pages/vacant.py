@@ -1,0 +1,138 @@
+"""Spazi vuoti: vacant and disused spaces, the places near makers in the periphery, and the
+opportunity map with adjustable weights (re-weighting runs in a fragment: only that part reruns)."""
+
+import streamlit as st
+
+from osservatorio import downloads, queries, theme_views, ui
+from osservatorio.i18n import t
+from osservatorio.theme_views import ALL
+
+ctx = ui.page_start("page_vacant")
+lang = ctx.lang
+stats = queries.district_stats(ctx.key, "nil")
+if stats.empty:
+    st.info(t("empty_warehouse", lang))
+    st.stop()
+snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
+classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
+geojson = queries.map_geojson(ctx.key, "nil")
+vacant = queries.places(ctx.key, "vacant")
+st.write(t("th_vacant_intro", lang))
+
+c1, c2, c3 = st.columns(3)
+with c1:
+    municipio = ui.url_choice(t("col_municipio", lang), theme_views.municipio_options(stats), "municipio", lang,
+                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
+with c2:
+    if snapshot:
+        klass = ui.url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
+                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes",
+                                                                             theme_views.class_names(classes)))
+    else:
+        klass = ALL
+        st.caption(t("th_no_snapshot_classes", lang))
+with c3:
+    status = ui.url_choice(t("col_status", lang), theme_views.status_options(vacant), "stato", lang,
+                           format_func=lambda v: t("th_all_statuses", lang) if v == ALL else theme_views.status_name(v, lang))
+filters = {k: v for k, v in {"municipio": municipio, "periferia": klass, "stato": status}.items() if v != ALL}
+peripheral = theme_views.peripheral_nil(classes)
+near = (theme_views.near_makers(vacant, queries.places(ctx.key, "makerspace"), queries.places(ctx.key, "firm"), peripheral)
+        if peripheral and not vacant.empty else None)
+
+if vacant.empty:
+    st.info(t("th_no_vacant", lang))
+else:
+    shown = theme_views.filter_status(theme_views.filter_places(vacant, classes, municipio, klass), status)
+    selected = theme_views.selected_nil(stats, classes, municipio, klass)
+    st.subheader(t("th_vacant_title", lang, n=len(shown)))
+    if shown.empty:
+        st.info(t("th_no_places_selection", lang))
+    else:
+        st.plotly_chart(theme_views.vacant_map(geojson, shown, stats, selected, lang, ctx.map_style), width="stretch",
+                        key="vacant_map")
+        table = theme_views.vacant_table(shown, stats, classes, near, lang)
+        st.dataframe(table, hide_index=True, width="stretch")
+        id_col = t("th_col_place_id", lang)
+        downloads.download_menu(table, downloads.page_spec(ctx, "spazi_vuoti", filters), lang,
+                                geojson=theme_views.points_geojson(shown, table[id_col].tolist()), id_col=id_col,
+                                key="vacant_places")
+        st.subheader(t("th_breakdown_title", lang))
+        breakdown = theme_views.vacant_breakdown(shown, lang)
+        st.plotly_chart(theme_views.breakdown_chart(breakdown, lang), width="stretch", key="vacant_breakdown")
+        downloads.download_menu(breakdown, downloads.page_spec(ctx, "spazi_vuoti_ripartizione", filters), lang,
+                                key="vacant_breakdown_dl")
+
+    st.subheader(t("th_near_title", lang))
+    if near is None:
+        st.info(t("th_near_unavailable", lang))
+    elif not theme_views.near_targets_known(near):
+        st.info(t("th_near_no_targets", lang))
+    else:
+        st.caption(t("th_near_caption", lang))
+        near_shown = theme_views.filter_status(theme_views.filter_places(near, classes, municipio, klass), status)
+        near_list = theme_views.near_table(near_shown, stats, classes, lang)
+        if near_list.empty:
+            st.info(t("th_near_none", lang))
+        else:
+            st.dataframe(near_list, hide_index=True, width="stretch")
+            id_col = t("th_col_place_id", lang)
+            near_points = near_shown[near_shown["near"]]
+            downloads.download_menu(near_list, downloads.page_spec(ctx, "spazi_vuoti_vicini_maker", filters), lang,
+                                    geojson=theme_views.points_geojson(near_points, theme_views.place_ids(near_points).tolist()),
+                                    id_col=id_col, key="vacant_near")
+
+
+def _reset_weights(defaults: dict[str, int]) -> None:
+    for indicator, weight in defaults.items():
+        st.session_state[f"w_{indicator}"] = weight
+    st.query_params.pop("pesi", None)
+
+
+@st.fragment
+def opportunity() -> None:
+    """The opportunity map: sliders -> ETL scoring function on the cached component values -> map and table."""
+    st.subheader(t("th_opportunity_title", lang))
+    if not snapshot:
+        st.info(t("th_no_snapshot", lang))
+        return
+    try:
+        components = theme_views.score_components()
+    except ValueError as exc:
+        st.info(t("th_no_components", lang, error=exc))
+        return
+    catalogue = queries.catalogue(ctx.key, snapshot)
+    defaults = theme_views.default_weights(components)
+    initial, invalid = theme_views.initial_weights(st.query_params.get("pesi"), components)
+    if invalid:
+        st.info(t("url_value_unknown", lang, param="pesi", value=st.query_params.get("pesi", "")[:60],
+                  fallback=theme_views.format_weights(defaults, components)))
+    st.write(t("th_opportunity_intro", lang))
+    for c in components:
+        st.session_state.setdefault(f"w_{c.indicator}", initial[c.indicator])
+    for column, c in zip(st.columns(len(components)), components, strict=True):
+        column.slider(theme_views.indicator_name(catalogue, c.indicator, lang), 0, theme_views.WEIGHT_MAX, step=5,
+                      key=f"w_{c.indicator}", help=t(f"th_dir_{c.direction}", lang))
+    weights = {c.indicator: int(st.session_state[f"w_{c.indicator}"]) for c in components}
+    st.button(t("th_weights_reset", lang), on_click=_reset_weights, args=(defaults,), key="w_reset")
+    if weights != defaults or "pesi" in st.query_params:
+        st.query_params["pesi"] = theme_views.format_weights(weights, components)
+    st.caption(theme_views.weights_caption(components, weights, catalogue, lang))
+    weights_table = theme_views.weights_table(components, weights, catalogue, lang)
+    st.dataframe(weights_table, hide_index=True, width="stretch")
+    matrix, reasons = theme_views.component_matrix(
+        {c.indicator: queries.indicator_values(ctx.key, snapshot, c.indicator, "nil") for c in components}, stats["id"].tolist())
+    scores = theme_views.reweighted_scores(matrix, reasons, weights, {c.indicator: c.direction for c in components})
+    if scores["score"].isna().all():
+        st.info(t("th_score_none", lang))
+    st.plotly_chart(theme_views.opportunity_map(geojson, scores, stats, near, lang, ctx.map_style), width="stretch",
+                    key="opportunity_map")
+    table = theme_views.opportunity_table(scores, matrix, stats, classes, catalogue, lang)
+    st.dataframe(table, hide_index=True, width="stretch")
+    caption = theme_views.weights_caption(components, weights, catalogue, lang)
+    spec = downloads.page_spec(ctx, "punteggio_opportunita", {"pesi": theme_views.format_weights(weights, components)},
+                               metadata={t("th_col_weight", lang): caption})
+    downloads.download_menu(table, spec, lang, geojson=geojson, id_col=t("col_id", lang), key="opportunity_dl")
+    downloads.download_menu(weights_table, downloads.page_spec(ctx, "punteggio_pesi"), lang, key="opportunity_weights_dl")
+
+
+opportunity()

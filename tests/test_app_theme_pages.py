@@ -1,0 +1,428 @@
+"""The theme pages (Makerspace, Spazi vuoti, Imprese, Obiettivi) through AppTest, on real warehouses.
+
+One demo warehouse is built for the module: two builds, so the second snapshot carries the first
+in its history, with a small targets file of this test (every status occurs). The indicators come
+from etl.indicators.compute_all: called here only if etl.pipeline.build does not call it yet.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import etl.indicators as indicators
+import etl.targets as etl_targets
+from etl.pipeline import build
+from osservatorio import data, theme_views
+
+if TYPE_CHECKING:
+    from conftest import Helpers
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGES = {"makerspace": "pages/makerspaces.py", "vacant": "pages/vacant.py", "firms": "pages/firms.py",
+         "targets": "pages/targets.py"}
+TARGETS_TOML = """
+[[target]]
+id = "T1"
+objective = "Più makerspace in periferia"
+indicator = "makerspaces_count"
+level = "periphery_class"
+area = "periferia"
+target = 30
+deadline = "2030-12-31"
+baseline = 5
+baseline_date = "2024-01-01"
+
+[[target]]
+id = "T2"
+objective = "Più makerspace in periferia"
+indicator = "makerspace_distance_m"
+level = "city"
+area = "milano"
+target = 100
+deadline = "2029-06-30"
+baseline = 2000
+baseline_date = "2025-01-01"
+
+[[target]]
+id = "T3"
+objective = "Manifattura digitale diffusa"
+indicator = "firms_dm_per_1k"
+level = "city"
+area = "milano"
+target = 50
+deadline = "2030-12-31"
+baseline = 1
+baseline_date = "2024-01-01"
+
+[[target]]
+id = "T4"
+objective = "Manifattura digitale diffusa"
+indicator = "vacant_near_makers_periphery"
+level = "periphery_class"
+area = "centro"
+target = 10
+deadline = "2030-12-31"
+"""
+
+
+def quiet(_message: str) -> None:
+    """Progress callback that prints nothing."""
+
+
+def build_with_indicators(path: Path, raw_dir: Path | None = None) -> None:
+    """etl.pipeline.build, then compute_all when the pipeline did not record a snapshot itself.
+
+    The installed warehouse (if any) is kept aside first, so that its snapshots are copied forward.
+    """
+    previous = None
+    if path.exists():
+        previous = path.with_name(path.name + ".previous")
+        shutil.copy(path, previous)
+    report = build(raw_dir, path, progress=quiet)
+    con = duckdb.connect(str(path))
+    try:
+        if con.sql("SELECT count(*) FROM snapshots WHERE snapshot_id = $b", params={"b": report.build_id}).fetchall()[0][0] == 0:
+            indicators.compute_all(con, report.build_id, report.mode, previous, quiet)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo warehouse with two snapshots and the targets above (built once for the module)."""
+    folder = tmp_path_factory.mktemp("themes")
+    targets_file = folder / "targets.toml"
+    targets_file.write_text(TARGETS_TOML, encoding="utf-8")
+    path = folder / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(indicators, "DEFAULT_TARGETS", targets_file)
+        mp.setattr(etl_targets, "DEFAULT_TARGETS", targets_file)
+        build_with_indicators(path)
+        build_with_indicators(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bare_warehouse(tmp_path_factory: pytest.TempPathFactory, h: Helpers) -> Path:
+    """A real-mode warehouse from the small raw folder: boundaries and population, no places, no firms."""
+    folder = tmp_path_factory.mktemp("bare")
+    path = folder / "warehouse.duckdb"
+    build(h.write_raw_dir(folder / "raw"), path, progress=quiet)
+    return path
+
+
+def use(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    monkeypatch.setenv("OSSERVATORIO_WAREHOUSE", str(path))
+    monkeypatch.setenv("OSSERVATORIO_MAP_STYLE", "white-bg")
+    monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
+
+
+@pytest.fixture(autouse=True)
+def clean_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def demo(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    use(monkeypatch, warehouse)
+    return warehouse
+
+
+def open_page(page: str, params: dict[str, str] | None = None) -> AppTest:
+    """Run the app once (the router registers the pages), then the page with the given URL parameters."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(PAGES[page]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def specs(at: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def chart(at: AppTest, title_part: str) -> dict[str, Any]:
+    found = [s for s in specs(at) if title_part in s["layout"].get("title", {}).get("text", "")]
+    assert len(found) == 1, [s["layout"].get("title", {}).get("text") for s in specs(at)]
+    return found[0]
+
+
+def frame_by_column(at: AppTest, column: str) -> Any:
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, [list(d.value.columns) for d in at.dataframe]
+    return found[0]
+
+
+def infos(at: AppTest) -> list[str]:
+    return [i.value for i in at.info]
+
+
+# --- every page renders ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_every_page_renders(demo: Path, page: str, lang: str) -> None:
+    at = open_page(page, {"lang": lang})
+    assert [e.value for e in at.error] == []
+    title = {"makerspace": ("Makerspace", "Makerspaces"), "vacant": ("Spazi vuoti", "Vacant spaces"),
+             "firms": ("Imprese", "Firms"), "targets": ("Obiettivi", "Targets")}[page]
+    assert at.title[0].value == title[lang == "en"]
+    assert at.get("plotly_chart"), "every theme page draws at least one chart"
+    for spec in specs(at):  # maps: MapLibre traces with the offline style only
+        map_traces = [t for t in spec["data"] if t["type"] in ("choroplethmap", "scattermap", "choropleth", "scattergeo")]
+        assert all(t["type"] in ("choroplethmap", "scattermap") for t in map_traces)
+        if map_traces:
+            assert spec["layout"]["map"]["style"] == "white-bg"
+    assert at.get("download_button"), "every table and chart is downloadable"
+    for frame in at.dataframe:  # exported as is: a repeated header would make an ambiguous CSV
+        assert frame.value.columns.is_unique, list(frame.value.columns)
+    if lang == "en":
+        labels = [b.label for b in at.get("download_button")]
+        assert "CSV for Italian Excel" in labels
+
+
+def test_english_labels(demo: Path) -> None:
+    at = open_page("makerspace", {"lang": "en"})
+    table = frame_by_column(at, "Seats")
+    assert list(table.columns)[:4] == ["Name", "Type", "Address", "NIL"]
+    assert {s.label for s in at.selectbox} >= {"Type of space", "Municipio", "Periphery class"}
+    at = open_page("targets", {"lang": "en"})
+    statuses = frame_by_column(at, "Rule applied")["Status"].tolist()
+    assert "🟠 at risk" in statuses and "🔴 off track" in statuses
+
+
+# --- Makerspace: filters in the URL -----------------------------------------------------------------------
+
+
+def test_makerspace_filter_changes_the_output(demo: Path) -> None:
+    at = open_page("makerspace")
+    every = frame_by_column(at, "Postazioni")
+    assert set(every["Tipo"]) == {"Makerspace", "Fablab", "Coworking"}
+    at.selectbox(key="url_municipio").set_value("3").run()
+    assert not at.exception
+    only = frame_by_column(at, "Postazioni")
+    assert 0 < len(only) < len(every)
+    assert set(only["Municipio"]) == {3}
+    assert at.query_params["municipio"] == "3"
+    ranking = frame_by_column(at, "Pos.")  # a district filter ranks the NIL of the selection
+    assert all(a.split(" · ")[0].isdigit() for a in ranking["Area"].iloc[:-1])
+    at.selectbox(key="url_tema").set_value("coworking").run()
+    assert set(frame_by_column(at, "Postazioni")["Tipo"]) == {"Coworking"}
+    assert at.query_params["tema"] == "coworking"
+
+
+def test_makerspace_url_round_trip_and_unknown_value(demo: Path) -> None:
+    at = open_page("makerspace", {"municipio": "3", "periferia": "periferia"})
+    assert at.selectbox(key="url_municipio").value == "3"
+    assert at.selectbox(key="url_periferia").value == "periferia"
+    table = frame_by_column(at, "Postazioni")
+    assert set(table["Municipio"]) <= {3}
+    assert set(table["Classe di periferia"]) == {"Periferia"}
+    spec = chart(at, "Makerspace e coworking")
+    tinted = [z for z in spec["data"][0]["z"]]
+    assert 0 < sum(tinted) < len(tinted)  # the map tints the selected NIL only
+
+    at = open_page("makerspace", {"municipio": "99", "tema": "<script>"})
+    messages = infos(at)
+    assert any("'99'" in m and "municipio" in m for m in messages), messages
+    assert any("'<script>'" in m and "tema" in m for m in messages), messages
+    assert at.selectbox(key="url_municipio").value == theme_views.ALL
+    assert len(frame_by_column(at, "Postazioni")) == 134  # 24 makerspaces + 110 coworking: no filter
+
+
+# --- Spazi vuoti: weights change the opportunity map ------------------------------------------------------
+
+
+def test_weight_slider_changes_the_opportunity_map(demo: Path) -> None:
+    at = open_page("vacant")
+    before = chart(at, "Punteggio di opportunità")
+    assert "pesi" not in at.query_params
+    at.slider(key="w_vacant_near_makers_periphery").set_value(0).run()
+    assert not at.exception
+    after = chart(at, "Punteggio di opportunità")
+    assert after != before
+    assert at.query_params["pesi"] == "0-30-15-15"
+    # without the periphery-only component every NIL gets a score: no grey "n.d." layer left
+    assert [t["name"] for t in after["data"] if t["type"] == "choroplethmap"] == ["Punteggio di opportunità per NIL"]
+    assert len(frame_by_column(at, "Punteggio (0-100)").dropna(subset=["Punteggio (0-100)"])) == 88
+    weights = frame_by_column(at, "Peso normalizzato (%)")
+    assert weights["Peso normalizzato (%)"].tolist() == [0.0, 50.0, 25.0, 25.0]
+    at.button(key="w_reset").click().run()
+    assert chart(at, "Punteggio di opportunità") == before
+    assert "pesi" not in at.query_params
+
+
+def test_weights_from_the_url(demo: Path) -> None:
+    at = open_page("vacant", {"pesi": "0-30-15-15"})
+    assert at.slider(key="w_vacant_near_makers_periphery").value == 0
+    from_url = chart(at, "Punteggio di opportunità")
+    at = open_page("vacant")
+    at.slider(key="w_vacant_near_makers_periphery").set_value(0).run()
+    assert chart(at, "Punteggio di opportunità") == from_url
+    at = open_page("vacant", {"pesi": "1-2-x"})
+    assert any("'1-2-x'" in m and "pesi" in m for m in infos(at))
+    assert at.slider(key="w_vacant_near_makers_periphery").value == 40
+
+
+def test_default_weights_reproduce_the_stored_score(warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        snap = theme_views.latest_snapshot(data.snapshots(con))
+        assert snap
+        components = theme_views.score_components()
+        nil = data.district_stats(con, "nil")["id"].tolist()
+        values, reasons = theme_views.component_matrix(
+            {c.indicator: data.indicator_values(con, snap, c.indicator, "nil") for c in components}, nil)
+        stored = data.indicator_values(con, snap, "opportunity_score", "nil")
+    finally:
+        con.close()
+    scores = theme_views.reweighted_scores(values, reasons, theme_views.default_weights(components),
+                                           {c.indicator: c.direction for c in components})
+    stored_by_id = dict(zip(stored["area_id"].astype(int), stored["value"], strict=True))
+    np.testing.assert_allclose(scores["score"], [stored_by_id[i] for i in scores["id"]], equal_nan=True)
+    assert scores["score"].notna().sum() == 49  # the peripheral NIL of the demo
+
+
+def test_near_list_matches_the_etl_indicator(warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        snap = theme_views.latest_snapshot(data.snapshots(con))
+        assert snap
+        classes = theme_views.periphery_classes(data.district_groups(con, snap))
+        near = theme_views.near_makers(data.places(con, "vacant"), data.places(con, "makerspace"), data.places(con, "firm"),
+                                       theme_views.peripheral_nil(classes))
+        stored = data.indicator_values(con, snap, "vacant_near_makers_periphery", "nil")
+    finally:
+        con.close()
+    per_nil = near.groupby("nil_id")["near"].sum()
+    counted = stored.dropna(subset=["value"])
+    assert len(counted) == len(theme_views.peripheral_nil(classes))
+    for area, value in zip(counted["area_id"], counted["value"], strict=True):
+        assert per_nil.get(int(area), 0) == value, area
+
+
+def test_vacant_filters_and_near_list(demo: Path) -> None:
+    at = open_page("vacant", {"stato": "regeneration", "periferia": "periferia"})
+    table = frame_by_column(at, "Tipologia")
+    assert set(table["Stato"]) == {"in rigenerazione"}
+    assert set(table["Classe di periferia"]) == {"Periferia"}
+    near = frame_by_column(at, "Più vicino")
+    assert 0 < len(near) <= len(table)
+    assert set(near["Stato"]) == {"in rigenerazione"}
+    at.selectbox(key="url_periferia").set_value("centro").run()
+    assert any("Nessuno spazio dismesso vicino" in m for m in infos(at))
+
+
+# --- Imprese ---------------------------------------------------------------------------------------------
+
+
+def test_firms_indicator_and_period(demo: Path) -> None:
+    at = open_page("firms")
+    assert any("config/ateco_categories.toml" in m and "ATECO 2007" in m for m in infos(at))
+    before = chart(at, "ogni 1.000 residenti")
+    assert at.selectbox(key="url_periodo").value == "corrente"
+    at.selectbox(key="url_periodo").set_value("2010").run()
+    assert not at.exception
+    assert chart(at, "ogni 1.000 residenti") != before
+    assert at.query_params["periodo"] == "2010"
+    at.selectbox(key="url_indicatore").set_value("firms_dm_share").run()
+    share = chart(at, "Quota di manifattura digitale")
+    assert share["data"][-1]["type"] == "scattermap"  # the firm point layer
+
+
+def test_firms_nil_filter_and_sampling(demo: Path) -> None:
+    at = open_page("firms", {"nil": "12", "categoria": "*"})
+    assert at.selectbox(key="url_nil").value == "12"
+    city = open_page("firms", {"categoria": "*"})
+    assert any("campione fisso di 1.500 imprese su 4.000" in c.value for c in city.caption)
+    mix_nil = frame_by_column(at, "Imprese puntuali")
+    mix_city = frame_by_column(city, "Imprese puntuali")
+    assert mix_nil["Imprese puntuali"].sum() < mix_city["Imprese puntuali"].sum()
+
+
+# --- Obiettivi ---------------------------------------------------------------------------------------------
+
+
+def test_targets_statuses_and_trend(demo: Path) -> None:
+    at = open_page("targets")
+    table = frame_by_column(at, "Regola applicata")
+    assert table["Target"].tolist() == ["T3", "T4", "T1", "T2"]  # by objective, then id
+    assert sorted(table["Stato"]) == sorted(["🟢 in linea", "🟠 a rischio", "🔴 fuori linea", "⚪ senza dati"])
+    assert all(isinstance(r, str) and "→" in r for r in table["Regola applicata"])
+    trend = chart(at, "Target T3")
+    names = [t["name"] for t in trend["data"]]
+    assert names == ["Attuale", "Percorso atteso", "Valore target"]
+    assert len(trend["data"][0]["x"]) == 2  # one point per snapshot
+    at.selectbox(key="url_target").set_value("T1").run()
+    assert chart(at, "Target T1")
+    assert at.query_params["target"] == "T1"
+
+
+def test_targets_filters_in_the_url(demo: Path) -> None:
+    at = open_page("targets", {"stato": "at_risk"})
+    assert frame_by_column(at, "Regola applicata")["Target"].tolist() == ["T2"]
+    at = open_page("targets", {"obiettivo": "Manifattura digitale diffusa", "target": "T1"})
+    assert frame_by_column(at, "Regola applicata")["Target"].tolist() == ["T3", "T4"]
+    assert any("'T1'" in m for m in infos(at))  # T1 is not in the selection: fallback to the first one
+    at = open_page("targets", {"stato": "on_track", "obiettivo": "Manifattura digitale diffusa"})
+    assert any("Nessun target per questa selezione" in m for m in infos(at))
+
+
+# --- graceful degradation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_pages_without_theme_data(bare_warehouse: Path, monkeypatch: pytest.MonkeyPatch, page: str) -> None:
+    """Boundaries and population only (indicators possibly not computed): clear messages, no traceback."""
+    use(monkeypatch, bare_warehouse)
+    at = open_page(page)
+    assert [e.value for e in at.error] == []
+    if page == "targets" and not infos(at):  # targets configured: shown, without data where there is none
+        statuses = frame_by_column(at, "Regola applicata")["Stato"]
+        assert len(statuses) > 0
+    else:
+        assert infos(at), "the page says what is missing"
+
+
+def test_vacant_page_without_makers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vacant spaces but no makerspace or firm points: the near list says why it is empty."""
+    path = tmp_path / "warehouse.duckdb"
+    build_with_indicators(path)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("DELETE FROM places WHERE theme IN ('makerspace', 'firm')")
+    finally:
+        con.close()
+    use(monkeypatch, path)
+    at = open_page("vacant")
+    assert any("la vicinanza non è misurabile" in m for m in infos(at)), infos(at)
+    assert len(frame_by_column(at, "Tipologia")) == 190
+
+
+def test_targets_page_without_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with monkeypatch.context() as mp:
+        missing = tmp_path / "nessun-target.toml"
+        mp.setattr(indicators, "DEFAULT_TARGETS", missing)
+        mp.setattr(etl_targets, "DEFAULT_TARGETS", missing)
+        build_with_indicators(path)
+    use(monkeypatch, path)
+    at = open_page("targets")
+    assert any("config/targets.toml" in m for m in infos(at))

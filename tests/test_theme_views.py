@@ -1,0 +1,511 @@
+"""osservatorio.theme_views on tiny hand-made frames: every expected value is computed by hand."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from osservatorio import theme_views as tv
+from osservatorio.theme_views import ALL, ScoreComponent
+
+# --- tiny fixtures -----------------------------------------------------------------------------------
+
+
+def stats() -> pd.DataFrame:
+    """Four NIL: 1-2 in Municipio 1, 3-4 in Municipio 2."""
+    return pd.DataFrame({"id": [1, 2, 3, 4], "name": ["Uno", "Due", "Tre", "Quattro"],
+                         "municipio": pd.array([1, 1, 2, 2], dtype="Int64")})
+
+
+def groups() -> pd.DataFrame:
+    """Periphery classes: 1 centro, 2 semicentro, 3-4 periferia; plus one priority area."""
+    return pd.DataFrame({
+        "group_level": ["periphery_class"] * 4 + ["priority_area"],
+        "group_id": ["centro", "semicentro", "periferia", "periferia", "piano"],
+        "group_name": ["Centro", "Semicentro", "Periferia", "Periferia", "Piano Quartieri"],
+        "nil_id": [1, 2, 3, 4, 3],
+    })
+
+
+def place(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {"source_id": "src", "source_key": "k", "name": "P", "address": "Via X 1", "lon": 9.19,
+                               "lat": 45.46, "nil_id": 1, "municipio": 1, "category": None, "status": None,
+                               "ownership": None, "area_m2": None, "seats": None, "employees": None, "ateco_code": None,
+                               "ateco_edition": None, "started_on": None, "trust": "demo"}
+    base.update(kw)
+    return base
+
+
+def places(rows: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for col in ("nil_id", "municipio", "seats"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("lon", "lat", "area_m2", "employees"):
+        frame[col] = frame[col].astype(float)
+    return frame
+
+
+def catalogue() -> pd.DataFrame:
+    return pd.DataFrame({
+        "indicator_id": ["a_per_1k", "dist_m", "count_n"],
+        "name_it": ["A ogni 1.000", "Distanza", "Numero"],
+        "name_en": ["A per 1,000", "Distance", "Count"],
+        "description_en": ["A desc", "Distance desc", "Count desc"],
+        "unit": ["per 1.000 ab.", "m", "n"],
+        "direction": ["higher_better", "lower_better", "higher_better"],
+    })
+
+
+# --- common --------------------------------------------------------------------------------------------
+
+
+def test_latest_snapshot() -> None:
+    assert tv.latest_snapshot(pd.DataFrame({"snapshot_id": []})) is None
+    assert tv.latest_snapshot(pd.DataFrame({"snapshot_id": ["new", "old"]})) == "new"
+
+
+def test_periphery_classes_and_options() -> None:
+    classes = tv.periphery_classes(groups())
+    assert classes.values.tolist() == [[1, "centro", "Centro"], [2, "semicentro", "Semicentro"],
+                                       [3, "periferia", "Periferia"], [4, "periferia", "Periferia"]]
+    assert tv.class_options(classes) == [ALL, "centro", "semicentro", "periferia"]  # centre outwards
+    assert tv.peripheral_nil(classes) == {3, 4}
+    assert tv.periphery_classes(None).empty
+    assert tv.class_options(tv.periphery_classes(None)) == [ALL]
+    assert tv.municipio_options(stats()) == [ALL, "1", "2"]
+    assert tv.option_label(ALL, "it", "th_all_municipi") == "Tutti i Municipi"
+    assert tv.option_label("periferia", "en", "th_all_classes", {"periferia": "Periferia"}) == "Periferia"
+
+
+def test_selected_nil_and_filter_places() -> None:
+    classes = tv.periphery_classes(groups())
+    assert tv.selected_nil(stats(), classes, ALL, ALL) is None
+    assert tv.selected_nil(stats(), classes, "1", ALL) == {1, 2}
+    assert tv.selected_nil(stats(), classes, ALL, "periferia") == {3, 4}
+    assert tv.selected_nil(stats(), classes, "1", "periferia") == set()
+    frame = places([place(source_key="a", nil_id=1, municipio=1), place(source_key="b", nil_id=3, municipio=2),
+                    place(source_key="c", nil_id=None, municipio=2),  # known only by Municipio
+                    place(source_key="d", nil_id=None, municipio=None)])
+    keys = lambda f: f["source_key"].tolist()  # noqa: E731
+    assert keys(tv.filter_places(frame, classes, ALL, ALL)) == ["a", "b", "c", "d"]
+    assert keys(tv.filter_places(frame, classes, "2", ALL)) == ["b", "c"]  # the Municipio-only place stays in
+    assert keys(tv.filter_places(frame, classes, ALL, "periferia")) == ["b"]  # ... but has no class
+    assert keys(tv.filter_places(frame, classes, "1", "periferia")) == []
+
+
+def test_points_geojson_rounds_and_skips_missing_coordinates() -> None:
+    frame = places([place(lon=9.123456789, lat=45.987654321), place(lon=None, lat=45.1)])
+    collection = tv.points_geojson(frame, ["x", "y"])
+    assert collection["features"] == [{"type": "Feature", "id": "x", "properties": {},
+                                       "geometry": {"type": "Point", "coordinates": [9.123457, 45.987654]}}]
+
+
+def test_outline_map_zooms_on_the_selection() -> None:
+    geojson = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": i, "properties": {},
+         "geometry": {"type": "Polygon",
+                      "coordinates": [[[x, 45.4], [x + 0.05, 45.4], [x + 0.05, 45.45], [x, 45.45], [x, 45.4]]]}}
+        for i, x in zip([1, 2, 3, 4], [9.0, 9.05, 9.1, 9.15], strict=True)]}
+    whole = tv.outline_map(geojson, stats(), None, "t", "it", "white-bg")
+    part = tv.outline_map(geojson, stats(), {4}, "t", "it", "white-bg")
+    assert whole.layout.map.center.lon == pytest.approx(9.1)
+    assert part.layout.map.center.lon == pytest.approx(9.175)
+    assert part.layout.map.zoom > whole.layout.map.zoom
+    assert list(part.data[0].z) == [0, 0, 0, 1]  # only the selected NIL is tinted
+    assert part.layout.map.style == "white-bg"
+
+
+# --- makerspace page -----------------------------------------------------------------------------------
+
+
+def maker_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    makers = places([
+        place(source_id="mk", source_key="1", name="Fab Uno", category="fablab", nil_id=1, municipio=1, area_m2=120.4),
+        place(source_id="mk", source_key="2", name="Mak Tre", category="makerspace", nil_id=3, municipio=2),
+        place(source_id="mk", source_key="3", name="Mak ?", category=None, nil_id=None, municipio=2, trust="official"),
+    ])
+    cowork = places([place(source_id="cw", source_key="9", name="Cow Quattro", category="coworking", nil_id=4, municipio=2,
+                           seats=40)])
+    return makers, cowork
+
+
+def test_maker_places_and_table() -> None:
+    makers, cowork = maker_frames()
+    both = tv.maker_places(makers, cowork, ALL)
+    assert both["theme"].tolist() == ["makerspace"] * 3 + ["coworking"]
+    assert tv.maker_places(makers, cowork, "coworking")["name"].tolist() == ["Cow Quattro"]
+    assert tv.maker_places(makers.iloc[0:0], cowork.iloc[0:0], ALL).empty
+    table = tv.maker_table(both, stats(), tv.periphery_classes(groups()), "it")
+    assert list(table.columns) == ["Nome", "Tipo", "Indirizzo", "NIL", "Municipio", "Classe di periferia", "m²",
+                                   "Postazioni", "Fonte", "Affidabilità", "Codice"]
+    assert table["Codice"].tolist() == ["mk:1", "mk:2", "mk:3", "cw:9"]
+    assert table["Tipo"].tolist() == ["Fablab", "Makerspace", "Makerspace", "Coworking"]
+    assert table["NIL"].tolist() == ["1 · Uno", "3 · Tre", "senza NIL", "4 · Quattro"]
+    assert table["Classe di periferia"].fillna("-").tolist() == ["Centro", "Periferia", "-", "Periferia"]
+    assert table["m²"].tolist()[0] == 120.0
+    assert table["Postazioni"].tolist()[3] == 40
+    assert table["Affidabilità"].tolist() == ["dimostrativo", "dimostrativo", "ufficiale", "dimostrativo"]
+    english = tv.maker_table(both, stats(), tv.periphery_classes(groups()), "en")
+    assert list(english.columns)[:4] == ["Name", "Type", "Address", "NIL"]
+
+
+def test_place_counts_include_zeros_and_unknowns() -> None:
+    makers, cowork = maker_frames()
+    counts = tv.place_counts(tv.maker_places(makers, cowork, ALL), stats(), tv.periphery_classes(groups()), "it")
+    rows = [tuple(r) for r in counts.values.tolist()]
+    assert rows == [
+        ("Municipio", "Municipio 1", "Makerspace e fablab", 1),
+        ("Municipio", "Municipio 2", "Makerspace e fablab", 2),
+        ("Classe di periferia", "Centro", "Makerspace e fablab", 1),
+        ("Classe di periferia", "Semicentro", "Makerspace e fablab", 0),
+        ("Classe di periferia", "Periferia", "Makerspace e fablab", 1),
+        ("Classe di periferia", "dato non disponibile", "Makerspace e fablab", 1),  # the place without a NIL
+        ("Municipio", "Municipio 1", "Coworking", 0),
+        ("Municipio", "Municipio 2", "Coworking", 1),
+        ("Classe di periferia", "Centro", "Coworking", 0),
+        ("Classe di periferia", "Semicentro", "Coworking", 0),
+        ("Classe di periferia", "Periferia", "Coworking", 1),
+    ]
+    only_m2 = tv.place_counts(tv.maker_places(makers, cowork, ALL), stats(), tv.periphery_classes(groups()), "it",
+                              ("coworking",), selected={3, 4})
+    assert [tuple(r) for r in only_m2.values.tolist()] == [  # Municipio 1 and the classes of NIL 1-2 are not listed
+        ("Municipio", "Municipio 2", "Coworking", 1),
+        ("Classe di periferia", "Periferia", "Coworking", 1),
+    ]
+    fig = tv.counts_chart(counts, "it")
+    assert [tr.name for tr in fig.data] == ["Makerspace e fablab", "Coworking", "Makerspace e fablab", "Coworking"]
+    assert list(fig.data[0].y) == [1, 2]
+
+
+def test_indicator_ranking_respects_direction_and_missing_values() -> None:
+    values = {
+        "dist_m": pd.DataFrame({"area_id": ["1", "2", "3"], "value": [900.0, np.nan, 300.0]}),
+        "a_per_1k": pd.DataFrame({"area_id": ["1", "2", "3"], "value": [1.234, 5.0, 2.0]}),
+        "unknown": pd.DataFrame({"area_id": ["1"], "value": [1.0]}),  # not in the catalogue: skipped
+    }
+    areas = {"1": "Municipio 1", "2": "Municipio 2", "3": "Municipio 3"}
+    table = tv.indicator_ranking(values, catalogue(), areas, "it", city={"dist_m": 500.0, "a_per_1k": 2.5})
+    assert list(table.columns) == ["Pos.", "Area", "Distanza (m)", "A ogni 1.000 (per 1.000 ab.)"]
+    # lower is better for the distance: 300 first, 900 second, the NULL last without a rank
+    assert table["Area"].tolist() == ["Municipio 3", "Municipio 1", "Municipio 2", "Milano (città)"]
+    assert table["Pos."].tolist()[:2] == [1, 2]
+    assert table["Pos."].isna().tolist() == [False, False, True, True]
+    assert table["Distanza (m)"].tolist()[:2] == [300.0, 900.0]
+    assert table["A ogni 1.000 (per 1.000 ab.)"].tolist() == [2.0, 1.23, 5.0, 2.5]
+    tied = tv.indicator_ranking({"count_n": pd.DataFrame({"area_id": ["1", "2", "3", "4"], "value": [2.0, 5.0, 2.0, 0.0]})},
+                                catalogue(), {"1": "a", "2": "b", "3": "c", "4": "d"}, "it")
+    assert tied["Pos."].tolist() == [1, 2, 2, 4] and tied["Area"].tolist() == ["b", "a", "c", "d"]  # ties share a rank
+    assert tv.ranking_areas(stats(), None, "it") == ("municipio", {"1": "Municipio 1", "2": "Municipio 2"})
+    assert tv.ranking_areas(stats(), {4, 2}, "it") == ("nil", {"2": "2 · Due", "4": "4 · Quattro"})
+    assert tv.ranking_indicators("coworking")[0] == "coworking_seats_per_1k"
+    assert tv.ranking_indicators(ALL)[0] == "makerspaces_per_100k"
+
+
+# --- vacant page ---------------------------------------------------------------------------------------
+
+
+def vacant_frame() -> pd.DataFrame:
+    return places([
+        place(source_id="v", source_key="1", category="Produttivo", status="degraded", ownership="public", area_m2=1000.0),
+        place(source_id="v", source_key="2", category="Produttivo", status="regeneration", ownership="private", area_m2=None),
+        place(source_id="v", source_key="3", category="Residenza", status="degraded", ownership="private", area_m2=250.0),
+        place(source_id="v", source_key="4", category=None, status=None, ownership=None, area_m2=None),
+    ])
+
+
+def test_vacant_breakdown_by_status_ownership_typology() -> None:
+    table = tv.vacant_breakdown(vacant_frame(), "it")
+    assert list(table.columns) == ["Dimensione", "Valore", "Numero", "m² (noti)", "Spazi con m²"]
+    rows = [tuple(None if isinstance(x, float) and math.isnan(x) else x for x in r) for r in table.values.tolist()]
+    assert rows == [
+        ("Stato", "dato non disponibile", 1, None, 0),
+        ("Stato", "degradato", 2, 1250.0, 2),
+        ("Stato", "in rigenerazione", 1, None, 0),
+        ("Proprietà", "dato non disponibile", 1, None, 0),
+        ("Proprietà", "privata", 2, 250.0, 1),
+        ("Proprietà", "pubblica", 1, 1000.0, 1),
+        ("Tipologia", "Produttivo", 2, 1000.0, 1),
+        ("Tipologia", "Residenza", 1, 250.0, 1),
+        ("Tipologia", "dato non disponibile", 1, None, 0),
+    ]
+    assert tv.status_options(vacant_frame()) == [ALL, "degraded", "regeneration"]
+    assert tv.filter_status(vacant_frame(), "degraded")["source_key"].tolist() == ["1", "3"]
+
+
+# Points on the meridian 9.0 E (the central meridian of UTM 32N: scale 0.9996) so that a
+# latitude step of d degrees is d × 111.13 km × 0.9996 ≈ d × 111.09 km at 45.5 N.
+M_PER_DEG_LAT = 111_090.0
+
+
+def test_near_makers_flags_and_distances() -> None:
+    vacant = places([
+        place(source_key="near-maker", lon=9.0, lat=45.500, nil_id=3),   # maker 0.005° north: ~555 m
+        place(source_key="near-firm", lon=9.0, lat=45.520, nil_id=3),    # maker ~1.67 km, DM firm 0.007°: ~778 m
+        place(source_key="far", lon=9.0, lat=45.560, nil_id=4),          # maker ~6 km, DM firm ~3.7 km; other firm 100 m
+        place(source_key="centre", lon=9.0, lat=45.5001, nil_id=1),      # not peripheral: left out
+        place(source_key="no-xy", lon=None, lat=None, nil_id=3),         # no coordinates: left out
+    ])
+    makers = places([place(source_key="m", lon=9.0, lat=45.505)])
+    firms = places([place(source_key="dm", lon=9.0, lat=45.527, category="digital_manufacturing"),
+                    place(source_key="other", lon=9.0, lat=45.5609, category="other")])
+    near = tv.near_makers(vacant, makers, firms, {3, 4})
+    assert near["source_key"].tolist() == ["near-maker", "near-firm", "far"]
+    assert near["near"].tolist() == [True, True, False]
+    assert near["dist_maker_m"].tolist() == pytest.approx([0.005 * M_PER_DEG_LAT, 0.015 * M_PER_DEG_LAT, 0.055 * M_PER_DEG_LAT],
+                                                          rel=2e-3)
+    assert near["dist_firm_m"].tolist() == pytest.approx([0.027 * M_PER_DEG_LAT, 0.007 * M_PER_DEG_LAT, 0.033 * M_PER_DEG_LAT],
+                                                         rel=2e-3)
+    assert near["dist_m"].tolist() == pytest.approx([0.005 * M_PER_DEG_LAT, 0.007 * M_PER_DEG_LAT, 0.033 * M_PER_DEG_LAT],
+                                                    rel=2e-3)
+    # a smaller radius drops the firm-only one; without any target every distance is NaN and nothing is near
+    assert tv.near_makers(vacant, makers, firms, {3, 4}, radius_m=600)["near"].tolist() == [True, False, False]
+    none = tv.near_makers(vacant, makers.iloc[0:0], firms.iloc[0:0], {3, 4})
+    assert none["dist_m"].isna().all() and not none["near"].any()
+    assert not tv.near_targets_known(none) and tv.near_targets_known(near)
+    assert tv.near_makers(vacant, makers, firms, set()).empty
+
+    table = tv.near_table(near, stats(), tv.periphery_classes(groups()), "it")
+    assert table["Codice"].tolist() == ["src:near-maker", "src:near-firm"]
+    assert table["Più vicino"].tolist() == ["Makerspace", "Impresa di manifattura digitale"]
+    full = tv.vacant_table(vacant, stats(), tv.periphery_classes(groups()), near, "it")
+    assert full["Entro 1 km da maker (periferia)"].tolist() == ["sì", "sì", "no", "–", "–"]
+
+
+# --- opportunity score re-weighting --------------------------------------------------------------------
+
+COMPONENTS = (ScoreComponent("a", "higher", 0.40, "perché A"), ScoreComponent("b", "lower", 0.60, "perché B"))
+DIRECTIONS = {"a": "higher", "b": "lower"}
+
+
+def matrix() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A: 0, 5, 10 (higher is better) -> 0, .5, 1; B: 100, 300, 200 (lower is better) -> 1, 0, .5.
+    NIL 4 has no A (with a reason)."""
+    values = {
+        "a": pd.DataFrame({"area_id": ["1", "2", "3", "4"], "value": [0.0, 5.0, 10.0, np.nan],
+                           "reason": [None, None, None, "non periferico"]}),
+        "b": pd.DataFrame({"area_id": ["3", "2", "1", "4"], "value": [200.0, 300.0, 100.0, 300.0], "reason": [None] * 4}),
+    }
+    return tv.component_matrix(values, [1, 2, 3, 4])
+
+
+def test_component_matrix_aligns_on_nil_ids() -> None:
+    values, reasons = matrix()
+    assert values.index.tolist() == [1, 2, 3, 4]
+    assert values["b"].tolist() == [100.0, 300.0, 200.0, 300.0]
+    assert reasons.at[4, "a"] == "non periferico"
+    empty, _ = tv.component_matrix({"a": pd.DataFrame({"area_id": [], "value": [], "reason": []})}, [1, 2])
+    assert empty["a"].isna().all()
+
+
+@pytest.mark.parametrize(("weights", "expected"), [
+    ({"a": 1, "b": 1}, [50.0, 25.0, 75.0]),          # 100 × (0.5·A + 0.5·B)
+    ({"a": 3, "b": 1}, [25.0, 37.5, 87.5]),          # 100 × (0.75·A + 0.25·B)
+    ({"a": 30, "b": 10}, [25.0, 37.5, 87.5]),        # weights are relative: same as 3:1
+    ({"a": 0, "b": 1}, [100.0, 0.0, 50.0]),          # B alone (inverted)
+])
+def test_reweighted_scores_by_hand(weights: dict[str, int], expected: list[float]) -> None:
+    values, reasons = matrix()
+    scores = tv.reweighted_scores(values.iloc[:3], reasons.iloc[:3], weights, DIRECTIONS)
+    assert scores["id"].tolist() == [1, 2, 3]
+    assert scores["score"].tolist() == pytest.approx(expected)
+
+
+def test_reweighting_a_nil_missing_a_component() -> None:
+    values, reasons = matrix()
+    with_a = tv.reweighted_scores(values, reasons, {"a": 1, "b": 1}, DIRECTIONS)
+    assert math.isnan(with_a["score"].iloc[3])
+    assert "a (non periferico)" in with_a["reason"].iloc[3]
+    # B over all four NIL: 100, 300, 200, 300 -> inverted 1, 0, .5, 0; A's weight 0 lets NIL 4 in
+    without_a = tv.reweighted_scores(values, reasons, {"a": 0, "b": 5}, DIRECTIONS)
+    assert without_a["score"].tolist() == pytest.approx([100.0, 0.0, 50.0, 0.0])
+    nothing = tv.reweighted_scores(values, reasons, {"a": 0, "b": 0}, DIRECTIONS)
+    assert nothing["score"].isna().all()
+
+
+def test_weights_url_round_trip_and_normalisation() -> None:
+    defaults = tv.default_weights(COMPONENTS)
+    assert defaults == {"a": 40, "b": 60}
+    assert tv.format_weights(defaults, COMPONENTS) == "40-60"
+    assert tv.parse_weights("40-60", COMPONENTS) == {"a": 40, "b": 60}
+    assert tv.parse_weights("0-100", COMPONENTS) == {"a": 0, "b": 100}
+    for bad in ("", "40", "40-60-10", "40-x", "-40-60", "40-101", "1e2-5", "40- 60", "９-1"):
+        assert tv.parse_weights(bad, COMPONENTS) is None, bad
+    assert tv.initial_weights(None, COMPONENTS) == ({"a": 40, "b": 60}, False)
+    assert tv.initial_weights("10-30", COMPONENTS) == ({"a": 10, "b": 30}, False)
+    assert tv.initial_weights("nonsense", COMPONENTS) == ({"a": 40, "b": 60}, True)
+    assert tv.normalised_weights({"a": 10, "b": 30}) == {"a": 0.25, "b": 0.75}
+    assert tv.normalised_weights({"a": 0, "b": 0}) == {"a": 0.0, "b": 0.0}
+
+
+def test_weights_table_and_caption() -> None:
+    cat = pd.DataFrame({"indicator_id": ["a", "b"], "name_it": ["Alfa", "Beta"], "name_en": ["Alpha", "Beta"],
+                        "description_en": ["Alpha desc", "Beta desc"], "unit": ["n", "m"],
+                        "direction": ["higher_better", "lower_better"]})
+    table = tv.weights_table(COMPONENTS, {"a": 10, "b": 30}, cat, "it")
+    assert table.values.tolist() == [
+        ["Alfa (n)", "più alto è meglio", 10, 25.0, 40.0, "perché A"],
+        ["Beta (m)", "più basso è meglio", 30, 75.0, 60.0, "perché B"],
+    ]
+    assert tv.weights_table(COMPONENTS, {"a": 10, "b": 30}, cat, "en")["Why"].tolist() == ["Alpha desc", "Beta desc"]
+    assert tv.weights_caption(COMPONENTS, {"a": 10, "b": 30}, cat, "it") == \
+        "Punteggio = 25% Alfa + 75% Beta (pesi normalizzati)."
+    assert tv.weights_caption(COMPONENTS, {"a": 0, "b": 0}, cat, "en").startswith("All weights are 0")
+
+
+def test_default_components_come_from_the_catalogue() -> None:
+    components = tv.score_components()
+    assert [c.indicator for c in components] == ["vacant_near_makers_periphery", "firms_dm_per_1k",
+                                                 "makerspace_distance_m", "coworking_seats_per_1k"]
+    assert tv.default_weights(components) == {"vacant_near_makers_periphery": 40, "firms_dm_per_1k": 30,
+                                              "makerspace_distance_m": 15, "coworking_seats_per_1k": 15}
+
+
+def test_opportunity_map_and_table() -> None:
+    values, reasons = matrix()
+    scores = tv.reweighted_scores(values, reasons, {"a": 1, "b": 1}, DIRECTIONS)
+    geojson = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": i, "properties": {},
+         "geometry": {"type": "Polygon", "coordinates": [[[9 + i / 100, 45.4], [9.01 + i / 100, 45.4], [9.01 + i / 100, 45.41],
+                                                          [9 + i / 100, 45.4]]]}} for i in range(1, 5)]}
+    fig = tv.opportunity_map(geojson, scores, stats(), None, "it", "white-bg")
+    grey, coloured = fig.data
+    assert list(grey.locations) == [4]
+    assert list(coloured.locations) == [1, 2, 3] and list(coloured.z) == pytest.approx([50.0, 25.0, 75.0])
+    table = tv.opportunity_table(scores, values, stats(), tv.periphery_classes(groups()), catalogue(), "it")
+    assert table["NIL"].tolist() == ["3 · Tre", "1 · Uno", "2 · Due", "4 · Quattro"]
+    assert table["Pos."].tolist()[:3] == [1, 2, 3] and pd.isna(table["Pos."].iloc[3])
+    assert table["Punteggio (0-100)"].tolist()[:3] == [75.0, 50.0, 25.0]
+    assert table["a"].tolist()[:3] == [10.0, 0.0, 5.0]  # raw component values next to the score
+
+
+# --- firms page ----------------------------------------------------------------------------------------
+
+LABELS = {"digital_manufacturing": "Manifattura digitale", "artisan_manufacturing": "Artigiana", "other": "Altro"}
+
+
+def test_category_table_shares() -> None:
+    units = pd.DataFrame({"year": [2009, 2010, 2010, 2010],
+                          "category": ["other", "digital_manufacturing", "other", "artisan_manufacturing"],
+                          "units": [99.0, 30.0, 60.0, 10.0], "avg_employees": [1.0, 2.5, 1.5, np.nan]})
+    points = pd.DataFrame({"category": ["digital_manufacturing", "digital_manufacturing", "other"],
+                           "start_year": [2001, 2002, 2001], "firms": [3, 1, 4], "employees": [10.0, np.nan, 8.0]})
+    table = tv.category_table(units, points, LABELS, "it")
+    assert table.columns.tolist()[1] == "Unità locali (2010)"  # the latest year only
+    assert table.iloc[:, 0].tolist() == ["Manifattura digitale", "Artigiana", "Altro"]  # config order
+    assert table.iloc[:, 1].tolist() == [30, 10, 60]
+    assert table.iloc[:, 2].tolist() == [30.0, 10.0, 60.0]  # % of 100 units
+    assert table.iloc[:, 3].fillna(-1).tolist() == [2.5, -1, 1.5]  # average employees of 2010 (artisan unknown)
+    assert table.iloc[:, 4].tolist() == [4, 0, 4]  # a category without point firms has 0 of them
+    assert table.iloc[:, 5].tolist() == [50.0, 0.0, 50.0]
+    assert table.iloc[:, 6].tolist()[0] == 10.0 and math.isnan(table.iloc[:, 6].tolist()[1])
+    only_units = tv.category_table(units, points.iloc[0:0], LABELS, "it")
+    assert only_units.iloc[:, 4].isna().all()  # no point-level source at all: unknown, not 0
+
+
+def test_periods_and_sampling() -> None:
+    values = pd.DataFrame({"area_id": ["1", "1", "2"], "period": pd.array([2010, None, 2010], dtype="Int64"),
+                           "value": [1.0, 2.0, 3.0]})
+    assert tv.period_options(values) == ["corrente", "2010"]
+    assert tv.pick_period(values, "corrente")["value"].tolist() == [2.0]
+    assert tv.pick_period(values, "2010")["value"].tolist() == [1.0, 3.0]
+    assert tv.period_label("corrente", "en") == "current (point-level firms)"
+    frame = places([place(source_key=str(i), lon=9.0 + i / 1000) for i in range(10)] + [place(source_key="x", lon=None)])
+    drawn, total = tv.sample_points(frame, limit=4)
+    assert total == 10 and len(drawn) == 4
+    again, _ = tv.sample_points(frame, limit=4)
+    assert drawn["source_key"].tolist() == again["source_key"].tolist()  # the same sample on every rerun
+    assert len(tv.sample_points(frame, limit=20)[0]) == 10
+    assert tv.sampled_caption(10, 10, "it") is None
+    assert "1.500 imprese su 12.345" in str(tv.sampled_caption(1500, 12345, "it"))
+
+
+def test_editions_caption() -> None:
+    editions = pd.DataFrame({"kind": ["firm_units", "firm_points"], "source_id": ["ds201", "pts"],
+                             "ateco_edition": ["2007", "2025"], "rows": [5, 7], "first_year": [2010, 2001],
+                             "last_year": [2010, 2024]})
+    assert tv.editions_caption(editions, "it") == ("Unità locali: ATECO 2007 (anni dei dati 2010). "
+                                                    "Imprese puntuali: ATECO 2025 (anni di inizio attività 2001–2024).")
+    assert tv.editions_caption(editions.iloc[0:0], "en") == "No firm data loaded."
+
+
+# --- targets page --------------------------------------------------------------------------------------
+
+
+def targets() -> pd.DataFrame:
+    return pd.DataFrame({
+        "target_id": ["T1", "T2", "T3", "T4"],
+        "objective": ["O1", "O1", "O2", "O2"],
+        "indicator_id": ["count_n", "dist_m", "a_per_1k", "count_n"],
+        "level": ["city", "nil", "municipio", "periphery_class"],
+        "area_id": ["milano", "2", "1", "periferia"],
+        "baseline": [10.0, 2000.0, 1.0, np.nan],
+        "baseline_date": [date(2024, 1, 1), date(2024, 1, 1), date(2024, 1, 1), None],
+        "target_value": [30.0, 1000.0, 5.0, 10.0],
+        "deadline": [date(2028, 1, 1), date(2028, 1, 1), date(2025, 1, 1), date(2030, 1, 1)],
+        "current_value": [22.0, 1900.0, 3.0, np.nan],
+        "expected_value": [20.0, 1500.0, 5.0, np.nan],
+        "status": ["on_track", "off_track", "off_track", "no_data"],
+        "rule": ["r1", "r2", "r3", "r4"],
+    })
+
+
+def test_progress_share() -> None:
+    assert tv.progress_share(22.0, 10.0, 30.0) == pytest.approx(60.0)
+    assert tv.progress_share(1500.0, 2000.0, 1000.0) == pytest.approx(50.0)  # a decreasing target
+    assert tv.progress_share(5.0, 5.0, 5.0) is None
+    assert tv.progress_share(np.nan, 1.0, 2.0) is None
+
+
+def test_target_explanations() -> None:
+    rows = targets().to_dict("records")
+    as_of = date(2026, 1, 1)
+    assert tv.target_explanation(rows[0], as_of, "it") == (
+        "Valore attuale 22,00, atteso oggi 20,00 sulla retta da 10,00 (01/01/2024) a 30,00 (01/01/2028) → in linea.")
+    # 100 of the 500 expected so far: 20 %
+    assert tv.target_explanation(rows[1], as_of, "en") == (
+        "Current value 1,900, expected now 1,500 on the line from 2,000 (2024-01-01) to 1,000 (2028-01-01): "
+        "20% of the expected progress covered → off track.")
+    assert tv.target_explanation(rows[2], as_of, "it") == (
+        "Scadenza 01/01/2025 passata: target 5,00, attuale 3,00 → fuori linea.")
+    assert tv.target_explanation(rows[3], as_of, "it") == "Valore attuale non disponibile → senza dati."
+    no_base = dict(rows[0], baseline=np.nan, baseline_date=None, expected_value=np.nan)
+    assert tv.target_explanation(no_base, as_of, "it").startswith("Valore di base non disponibile")
+
+
+def test_targets_table_filters_and_badges() -> None:
+    names = tv.area_names(stats(), groups(), "it")
+    assert names[("city", "milano")] == "Milano (città)"
+    assert names[("nil", "2")] == "NIL 2 · Due"
+    assert names[("periphery_class", "periferia")] == "Periferia"
+    frame = targets()
+    table = tv.targets_table(frame, catalogue(), names, date(2026, 1, 1), "it")
+    assert table["Stato"].tolist() == ["🟢 in linea", "🔴 fuori linea", "🔴 fuori linea", "⚪ senza dati"]
+    assert table["Area"].tolist() == ["Milano (città)", "NIL 2 · Due", "Municipio 1", "Periferia"]
+    assert table["Avanzamento (%)"].tolist()[:3] == [60.0, 10.0, 50.0]
+    assert table["Avanzamento atteso (%)"].tolist()[:3] == [50.0, 50.0, 100.0]
+    assert table["Regola (testo della build)"].tolist() == ["r1", "r2", "r3", "r4"]
+    assert tv.filter_targets(frame, "O1", ALL)["target_id"].tolist() == ["T1", "T2"]
+    assert tv.filter_targets(frame, ALL, "off_track")["target_id"].tolist() == ["T2", "T3"]
+    assert tv.filter_targets(frame, "O2", "on_track").empty
+    assert tv.objective_options(frame) == [ALL, "O1", "O2"]
+    assert tv.status_badges(frame, "it") == [("in linea: 1", "green"), ("a rischio: 0", "orange"),
+                                             ("fuori linea: 2", "red"), ("senza dati: 1", "gray")]
+    fig = tv.progress_chart(frame, catalogue(), names, "it")
+    assert list(fig.data[2].x)[:3] == pytest.approx([60.0, 10.0, 50.0])
+
+
+def test_trend_table_and_chart() -> None:
+    row = targets().to_dict("records")[0]
+    history = pd.DataFrame({"created_at": [datetime(2025, 1, 1, 10), datetime(2026, 1, 1, 9)],
+                            "current_value": [15.0, 22.0], "expected_value": [15.0, 20.0], "target_value": [30.0, 30.0],
+                            "deadline": [date(2028, 1, 1)] * 2, "status": ["on_track", "on_track"]})
+    table = tv.trend_table(history, row, "it")
+    assert table["Data"].tolist() == [date(2025, 1, 1), date(2026, 1, 1), date(2024, 1, 1), date(2028, 1, 1)]
+    assert table["Atteso oggi"].tolist() == [15.0, 20.0, 10.0, 30.0]
+    fig = tv.trend_chart(history, row, "n", "it")
+    assert [tr.name for tr in fig.data] == ["Attuale", "Percorso atteso", "Valore target"]
+    assert list(fig.data[1].y) == [10.0, 30.0]
