@@ -16,11 +16,13 @@ class Settings:
     warehouse: Path
     map_style: str
     auto_demo: bool  # build the demo bundle when no warehouse exists
+    read_only: bool = False  # public deployment: every write (board sessions, notes) is off
 
 
 def load_settings() -> Settings:
     """OSSERVATORIO_WAREHOUSE, OSSERVATORIO_MAP_STYLE ('white-bg' offline; a tile style online),
-    OSSERVATORIO_AUTO_DEMO ('0' to disable the automatic demo build)."""
+    OSSERVATORIO_AUTO_DEMO ('0' to disable the automatic demo build), OSSERVATORIO_READ_ONLY ('1' turns
+    every write off: review sessions and notes can be read, not created)."""
     style = os.environ.get("OSSERVATORIO_MAP_STYLE", OFFLINE_MAP_STYLE)
     if style not in ALLOWED_MAP_STYLES:
         style = OFFLINE_MAP_STYLE
@@ -28,4 +30,5 @@ def load_settings() -> Settings:
         warehouse=Path(os.environ.get("OSSERVATORIO_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")),
         map_style=style,
         auto_demo=os.environ.get("OSSERVATORIO_AUTO_DEMO", "1") != "0",
+        read_only=os.environ.get("OSSERVATORIO_READ_ONLY", "0").strip().lower() in ("1", "true", "yes", "on"),
     )

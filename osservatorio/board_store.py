@@ -1,0 +1,483 @@
+"""App-state store of the advisory board: review sessions, notes and decisions, place keys per snapshot.
+
+A small SQLite file (stdlib `sqlite3`) kept apart from the DuckDB warehouse, so an ETL rebuild
+(which replaces the warehouse file) never touches it. Pure Python, no Streamlit.
+
+- Path: env OSSERVATORIO_APPSTATE, default <repo>/data/appstate.sqlite.
+- WAL journal, busy_timeout, one short `BEGIN IMMEDIATE` transaction per write and a new
+  connection per call: several browser sessions (threads of one server, or several server
+  processes) can write at once and nothing is lost.
+- Every value is a bound parameter; the schema is created idempotently and versioned with
+  `PRAGMA user_version`.
+- Read-only mode (`read_only=True`, from OSSERVATORIO_READ_ONLY=1): every write raises
+  ReadOnlyError before touching the file, and reads open the file with `mode=ro`.
+
+Errors raised for bad input are `ValidationError`s carrying an i18n key (`code`) and its values
+(`params`), so the UI can show them in the user's language; `str(error)` is an Italian message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeAlias, get_args
+
+from osservatorio.settings import PROJECT_ROOT, load_settings
+
+SCHEMA_VERSION = 1
+DEFAULT_PATH = PROJECT_ROOT / "data" / "appstate.sqlite"
+ENV_PATH = "OSSERVATORIO_APPSTATE"
+
+NoteKind: TypeAlias = Literal["note", "decision"]
+TargetKind: TypeAlias = Literal["indicator", "district", "target", "session"]
+NOTE_KINDS: tuple[str, ...] = get_args(NoteKind)
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+
+MAX_NOTE_CHARS = 5_000
+MAX_AUTHOR_CHARS = 100
+MAX_TITLE_CHARS = 200
+MAX_PARTICIPANTS = 60
+MAX_REF_CHARS = 200
+MAX_SNAPSHOT_ID_CHARS = 100
+BUSY_TIMEOUT_MS = 15_000
+
+# One statement per string (executed one by one inside the schema transaction).
+_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS sessions (
+           session_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+           held_on      TEXT NOT NULL,      -- ISO date of the meeting
+           title        TEXT NOT NULL,
+           participants TEXT NOT NULL,      -- JSON list of names
+           snapshot_id  TEXT,               -- snapshot under review (NULL: none yet)
+           compare_id   TEXT,               -- snapshot it is compared with
+           created_by   TEXT NOT NULL,
+           created_at   TEXT NOT NULL       -- UTC, ISO 8601
+       )""",
+    """CREATE TABLE IF NOT EXISTS notes (
+           note_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+           session_id   INTEGER NOT NULL REFERENCES sessions(session_id),
+           kind         TEXT NOT NULL CHECK (kind IN ('note', 'decision')),
+           target_kind  TEXT NOT NULL CHECK (target_kind IN ('indicator', 'district', 'target', 'session')),
+           target_ref   TEXT NOT NULL,
+           body         TEXT NOT NULL,
+           author       TEXT NOT NULL,
+           created_at   TEXT NOT NULL
+       )""",
+    "CREATE INDEX IF NOT EXISTS notes_by_session ON notes (session_id, note_id)",
+    "CREATE INDEX IF NOT EXISTS notes_by_target ON notes (target_kind, target_ref)",
+    # Places are rebuilt by every ETL build: the keys seen while a snapshot was current are kept
+    # here, so later sessions can list new and lost places between snapshots.
+    """CREATE TABLE IF NOT EXISTS place_captures (
+           snapshot_id  TEXT PRIMARY KEY,
+           captured_at  TEXT NOT NULL,
+           places       INTEGER NOT NULL
+       )""",
+    """CREATE TABLE IF NOT EXISTS snapshot_places (
+           snapshot_id  TEXT NOT NULL REFERENCES place_captures(snapshot_id),
+           theme        TEXT NOT NULL,
+           source_id    TEXT NOT NULL,
+           source_key   TEXT NOT NULL,
+           name         TEXT,
+           nil_id       INTEGER,
+           PRIMARY KEY (snapshot_id, theme, source_id, source_key)
+       )""",
+)
+
+
+class BoardStoreError(Exception):
+    """Any failure of the app-state store; `code` is an i18n key, `params` its values."""
+
+    code = "store_error"
+
+    def __init__(self, message: str, code: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.params: dict[str, object] = params
+
+
+class ValidationError(BoardStoreError, ValueError):
+    """Bad input (empty note, note too long, missing author...): nothing was written."""
+
+
+class ReadOnlyError(BoardStoreError):
+    """A write was attempted while the app runs read-only (public deployment)."""
+
+    code = "store_read_only"
+
+
+class NotFoundError(BoardStoreError, LookupError):
+    """The session does not exist."""
+
+    code = "store_session_missing"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A review session of the advisory board."""
+
+    session_id: int
+    held_on: date
+    title: str
+    participants: tuple[str, ...]
+    snapshot_id: str | None
+    compare_id: str | None
+    created_by: str
+    created_at: datetime  # UTC, timezone-aware
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note or a decision attached to an indicator, a district, a target or the session."""
+
+    note_id: int
+    session_id: int
+    kind: str
+    target_kind: str
+    target_ref: str
+    body: str
+    author: str
+    created_at: datetime  # UTC, timezone-aware
+
+
+@dataclass(frozen=True)
+class PlaceKey:
+    """One place as seen in a snapshot: identity (theme, source_id, source_key) plus name and NIL."""
+
+    theme: str
+    source_id: str
+    source_key: str
+    name: str | None = None
+    nil_id: int | None = None
+
+
+# --- validation (pure) -----------------------------------------------------------------------------------
+
+def _clean_line(value: object, what: str, max_chars: int, required: bool = True) -> str:
+    """One line of text: whitespace collapsed, trimmed, not empty (when required), at most max_chars."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{what}: testo atteso", "store_bad_text", field=what)
+    text = " ".join(value.replace("\x00", " ").split())
+    if required and not text:
+        raise ValidationError(f"{what}: obbligatorio", f"store_{what}_required")
+    if len(text) > max_chars:
+        raise ValidationError(f"{what}: al massimo {max_chars} caratteri ({len(text)})", f"store_{what}_too_long",
+                              max=max_chars, length=len(text))
+    return text
+
+
+def clean_author(value: object) -> str:
+    """The author's name: trimmed, required, at most MAX_AUTHOR_CHARS characters, one line."""
+    return _clean_line(value, "author", MAX_AUTHOR_CHARS)
+
+
+def clean_body(value: object) -> str:
+    """A note's text: line ends normalised, NUL removed, trimmed; not blank; at most MAX_NOTE_CHARS.
+
+    The text is stored as typed (HTML and markdown included): it is escaped where it is shown.
+    """
+    if not isinstance(value, str):
+        raise ValidationError("nota: testo atteso", "store_bad_text", field="body")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
+    if not text:
+        raise ValidationError("la nota è vuota", "store_body_required")
+    if len(text) > MAX_NOTE_CHARS:
+        raise ValidationError(f"la nota è troppo lunga: {len(text)} caratteri, al massimo {MAX_NOTE_CHARS}",
+                              "store_body_too_long", max=MAX_NOTE_CHARS, length=len(text))
+    return text
+
+
+def clean_participants(value: Sequence[str] | str) -> tuple[str, ...]:
+    """Participants from a list or from text (one per line, or separated by commas/semicolons)."""
+    if isinstance(value, str):
+        parts: Iterable[object] = value.replace(";", "\n").replace(",", "\n").splitlines()
+    else:
+        parts = value
+    names: list[str] = []
+    for part in parts:
+        name = _clean_line(part, "participant", MAX_AUTHOR_CHARS, required=False)
+        if name and name not in names:
+            names.append(name)
+    if len(names) > MAX_PARTICIPANTS:
+        raise ValidationError(f"troppi partecipanti ({len(names)}, al massimo {MAX_PARTICIPANTS})",
+                              "store_participants_too_many", max=MAX_PARTICIPANTS, length=len(names))
+    return tuple(names)
+
+
+def _clean_snapshot(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return _clean_line(value, "snapshot", MAX_SNAPSHOT_ID_CHARS)
+
+
+def _clean_choice(value: object, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValidationError(f"{what} non valido: {str(value)[:40]!r}", "store_bad_choice", field=what,
+                              value=str(value)[:40])
+    return str(value)
+
+
+def _as_date(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ValidationError(f"data non valida: {str(value)[:20]!r}", "store_bad_date") from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_ts(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- the store ------------------------------------------------------------------------------------------
+
+def store_path() -> Path:
+    """Where the app-state store lives: OSSERVATORIO_APPSTATE or data/appstate.sqlite."""
+    return Path(os.environ.get(ENV_PATH) or DEFAULT_PATH)
+
+
+class BoardStore:
+    """Sessions, notes and captured place keys in one SQLite file. Thread-safe: a connection per call."""
+
+    def __init__(self, path: Path | str, read_only: bool = False, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.busy_timeout_ms = busy_timeout_ms
+        self._ready = False
+
+    @classmethod
+    def from_env(cls) -> BoardStore:
+        """The store configured by OSSERVATORIO_APPSTATE and OSSERVATORIO_READ_ONLY."""
+        return cls(store_path(), read_only=load_settings().read_only)
+
+    # -- connections
+
+    def _open(self, write: bool) -> sqlite3.Connection:
+        try:
+            if write:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            else:
+                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                      timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            con.execute("PRAGMA foreign_keys = ON")
+            return con
+        except (sqlite3.Error, OSError) as exc:
+            raise BoardStoreError(f"archivio delle sedute non accessibile ({self.path}): {exc}", "store_unavailable",
+                                  path=str(self.path), error=str(exc)) from exc
+
+    def _ensure_schema(self) -> None:
+        """Create (or check) the schema once per store object; safe when several processes race."""
+        if self._ready:
+            return
+        con = self._open(write=True)
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise BoardStoreError(
+                        f"archivio delle sedute scritto da una versione più recente (schema {version})",
+                        "store_newer_schema", version=version)
+                for statement in _SCHEMA:
+                    con.execute(statement)
+                if version < SCHEMA_VERSION:
+                    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise BoardStoreError(f"archivio delle sedute non inizializzabile: {exc}", "store_unavailable",
+                                  path=str(self.path), error=str(exc)) from exc
+        finally:
+            con.close()
+        self._ready = True
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (BEGIN IMMEDIATE: the write lock is taken up front, so a
+        busy database waits up to busy_timeout instead of failing mid-transaction)."""
+        if self.read_only:
+            raise ReadOnlyError("modalità sola lettura: le modifiche sono disattivate")
+        self._ensure_schema()
+        con = self._open(write=True)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise BoardStoreError(f"scrittura non riuscita: {exc}", "store_write_failed", error=str(exc)) from exc
+        finally:
+            con.close()
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query; an empty list when the store does not exist yet (nothing written)."""
+        if self.read_only:
+            if not self.path.exists():
+                return []
+        else:
+            self._ensure_schema()
+        con = self._open(write=False)
+        try:
+            return con.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if self.read_only and "no such table" in str(exc):
+                return []
+            raise BoardStoreError(f"lettura non riuscita: {exc}", "store_unavailable", path=str(self.path),
+                                  error=str(exc)) from exc
+        finally:
+            con.close()
+
+    def schema_version(self) -> int:
+        """The schema version of the file (0 when it does not exist yet)."""
+        if not self.path.exists():
+            return 0
+        con = self._open(write=False)
+        try:
+            return int(con.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            con.close()
+
+    # -- sessions
+
+    def create_session(self, held_on: date | str, title: str, participants: Sequence[str] | str,
+                       snapshot_id: str | None, compare_id: str | None, author: str) -> Session:
+        """A new review session; returns it with its id."""
+        day = _as_date(held_on)
+        clean_title = _clean_line(title, "title", MAX_TITLE_CHARS)
+        people = clean_participants(participants)
+        who = clean_author(author)
+        snap, comp = _clean_snapshot(snapshot_id), _clean_snapshot(compare_id)
+        created = _now()
+        with self._write() as con:
+            cursor = con.execute(
+                """INSERT INTO sessions (held_on, title, participants, snapshot_id, compare_id, created_by, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (day.isoformat(), clean_title, json.dumps(list(people), ensure_ascii=False), snap, comp, who, created),
+            )
+            session_id = int(cursor.lastrowid or 0)
+        return Session(session_id, day, clean_title, people, snap, comp, who, _parse_ts(created))
+
+    def set_snapshots(self, session_id: int, snapshot_id: str | None, compare_id: str | None) -> Session:
+        """Change the snapshots a session reviews and compares with."""
+        snap, comp = _clean_snapshot(snapshot_id), _clean_snapshot(compare_id)
+        with self._write() as con:
+            changed = con.execute("UPDATE sessions SET snapshot_id = ?, compare_id = ? WHERE session_id = ?",
+                                  (snap, comp, int(session_id))).rowcount
+        if not changed:
+            raise NotFoundError(f"seduta {session_id} inesistente", session=session_id)
+        session = self.get_session(session_id)
+        assert session is not None
+        return session
+
+    def list_sessions(self) -> list[Session]:
+        """All sessions, the most recent meeting first."""
+        rows = self._read("""SELECT session_id, held_on, title, participants, snapshot_id, compare_id, created_by, created_at
+                             FROM sessions ORDER BY held_on DESC, session_id DESC""")
+        return [_session(r) for r in rows]
+
+    def get_session(self, session_id: int) -> Session | None:
+        rows = self._read("""SELECT session_id, held_on, title, participants, snapshot_id, compare_id, created_by, created_at
+                             FROM sessions WHERE session_id = ?""", (int(session_id),))
+        return _session(rows[0]) if rows else None
+
+    # -- notes
+
+    def add_note(self, session_id: int, kind: NoteKind | str, target_kind: TargetKind | str, target_ref: str | int,
+                 body: str, author: str) -> Note:
+        """Attach a note or a decision to an indicator, a district, a target or the session."""
+        clean_kind = _clean_choice(kind, NOTE_KINDS, "kind")
+        clean_target = _clean_choice(target_kind, TARGET_KINDS, "target_kind")
+        ref = _clean_line(str(target_ref) if target_ref is not None else "", "ref", MAX_REF_CHARS)
+        text = clean_body(body)
+        who = clean_author(author)
+        created = _now()
+        with self._write() as con:
+            if not con.execute("SELECT 1 FROM sessions WHERE session_id = ?", (int(session_id),)).fetchone():
+                raise NotFoundError(f"seduta {session_id} inesistente", session=session_id)
+            cursor = con.execute(
+                """INSERT INTO notes (session_id, kind, target_kind, target_ref, body, author, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (int(session_id), clean_kind, clean_target, ref, text, who, created),
+            )
+            note_id = int(cursor.lastrowid or 0)
+        return Note(note_id, int(session_id), clean_kind, clean_target, ref, text, who, _parse_ts(created))
+
+    def list_notes(self, session_id: int | None = None, kind: str | None = None, target_kind: str | None = None,
+                   target_ref: str | None = None, author: str | None = None, text: str | None = None) -> list[Note]:
+        """Notes and decisions, oldest first, filtered by any of the given fields (None = any).
+
+        `text` matches case-insensitively inside the body (a literal match, no wildcards).
+        """
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, value in (("session_id", session_id), ("kind", kind), ("target_kind", target_kind),
+                              ("target_ref", target_ref), ("author", author)):
+            if value is not None:
+                conditions.append(f"{column} = ?")  # column names come from the fixed tuple above
+                params.append(value)
+        if text:
+            conditions.append("instr(lower(body), lower(?)) > 0")
+            params.append(text)
+        where = " AND ".join(conditions) or "1 = 1"
+        rows = self._read(
+            "SELECT note_id, session_id, kind, target_kind, target_ref, body, author, created_at FROM notes "  # noqa: S608
+            f"WHERE {where} ORDER BY note_id", params)
+        return [Note(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], _parse_ts(r[7])) for r in rows]
+
+    # -- places per snapshot
+
+    def record_places(self, snapshot_id: str, places: Iterable[PlaceKey]) -> bool:
+        """Keep the place keys seen in a snapshot (once: a later call for the same snapshot changes
+        nothing). Returns True when this call recorded them."""
+        snap = _clean_line(snapshot_id, "snapshot", MAX_SNAPSHOT_ID_CHARS)
+        rows = [(snap, p.theme, p.source_id, p.source_key, p.name, p.nil_id) for p in places]
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM place_captures WHERE snapshot_id = ?", (snap,)).fetchone():
+                return False
+            con.execute("INSERT INTO place_captures (snapshot_id, captured_at, places) VALUES (?, ?, ?)",
+                        (snap, _now(), len(rows)))
+            con.executemany(
+                """INSERT OR IGNORE INTO snapshot_places (snapshot_id, theme, source_id, source_key, name, nil_id)
+                   VALUES (?, ?, ?, ?, ?, ?)""", rows)
+        return True
+
+    def captured_snapshots(self) -> set[str]:
+        """Snapshots whose place keys are kept here."""
+        return {r[0] for r in self._read("SELECT snapshot_id FROM place_captures")}
+
+    def snapshot_places(self, snapshot_id: str) -> list[PlaceKey] | None:
+        """The place keys kept for a snapshot, or None when they were never recorded."""
+        if not self._read("SELECT 1 FROM place_captures WHERE snapshot_id = ?", (snapshot_id,)):
+            return None
+        rows = self._read("""SELECT theme, source_id, source_key, name, nil_id FROM snapshot_places
+                             WHERE snapshot_id = ? ORDER BY theme, source_id, source_key""", (snapshot_id,))
+        return [PlaceKey(r[0], r[1], r[2], r[3], None if r[4] is None else int(r[4])) for r in rows]
+
+
+def _session(row: tuple[Any, ...]) -> Session:
+    people = tuple(str(p) for p in json.loads(row[3] or "[]"))
+    return Session(int(row[0]), date.fromisoformat(row[1]), row[2], people, row[4], row[5], row[6], _parse_ts(row[7]))

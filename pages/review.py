@@ -1,0 +1,423 @@
+"""Seduta: the advisory board's review session. Choose a session and two snapshots, see what changed,
+attach notes and decisions, download the board pack (HTML, PDF).
+
+Widgets only: the comparison is osservatorio.review, the notes live in osservatorio.board_store (read
+fresh on every run, never cached), the board pack is osservatorio.boardpack. Warehouse reads go
+through the cached osservatorio.queries. With OSSERVATORIO_READ_ONLY=1 every form is hidden.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from osservatorio import board_store, boardpack, downloads, maps, queries, review, ui
+from osservatorio.board_store import BoardStore, BoardStoreError, Session
+from osservatorio.data import BuildInfo
+from osservatorio.i18n import fmt_date, t
+from osservatorio.warehouse import WarehouseKey
+
+NONE = "-"  # "no snapshot to compare with"
+
+
+class CachedReader:
+    """review.WarehouseReader over the cached queries of the app."""
+
+    def __init__(self, key: WarehouseKey) -> None:
+        self.key = key
+
+    def build_info(self) -> BuildInfo:
+        return queries.build_info(self.key)
+
+    def snapshots(self) -> pd.DataFrame:
+        try:
+            reader = getattr(queries, "snapshots_if_any", queries.snapshots)
+            return reader(self.key)
+        except duckdb.Error:  # a warehouse older than the indicator tables
+            return pd.DataFrame(columns=["snapshot_id", "created_at", "mode", "catalogue_version", "periphery_version",
+                                         "taxonomy_version", "source_versions"])
+
+    def catalogue(self, snapshot_id: str) -> pd.DataFrame:
+        return queries.catalogue(self.key, snapshot_id)
+
+    def indicator_changes(self, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
+        return queries.indicator_changes(self.key, snapshot_id, previous_id, level)
+
+    def indicator_values(self, snapshot_id: str, indicator_id: str, level: str) -> pd.DataFrame:
+        return queries.indicator_values(self.key, snapshot_id, indicator_id, level)
+
+    def target_status(self, snapshot_id: str) -> pd.DataFrame:
+        return queries.target_status(self.key, snapshot_id)
+
+    def taxonomy_changes(self) -> pd.DataFrame:
+        detail = getattr(queries, "taxonomy_changes_detail", None)
+        return detail(self.key) if detail is not None else queries.taxonomy_changes(self.key)
+
+    def sources(self) -> pd.DataFrame:
+        return queries.sources(self.key)
+
+    def places(self, theme: str) -> pd.DataFrame:
+        return queries.places(self.key, theme)
+
+    def district_stats(self, level: str) -> pd.DataFrame:
+        return queries.district_stats(self.key, level)
+
+    def district_groups(self, snapshot_id: str) -> pd.DataFrame:
+        return queries.district_groups(self.key, snapshot_id)
+
+    def map_geojson(self, level: str) -> dict:
+        return queries.map_geojson(self.key, level)
+
+
+def error_text(exc: BoardStoreError, lang: str) -> str:
+    """A store error in the user's language (the Italian message when the code has no translation)."""
+    text = t(exc.code, lang, **exc.params)
+    return str(exc) if text == exc.code else text
+
+
+def flash(kind: str, text: str) -> None:
+    st.session_state["rv_flash"] = (kind, text)
+
+
+def author() -> str:
+    return str(st.session_state.get("rv_author", ""))
+
+
+def capture_places(store: BoardStore, reader: CachedReader, snapshot_ids: list[str], build_id: str) -> None:
+    """Keep the current build's place keys in the store (once per snapshot), for later comparisons."""
+    if store.read_only or build_id not in snapshot_ids or build_id in store.captured_snapshots():
+        return
+    store.record_places(build_id, review.current_place_keys(reader))
+
+
+def create_session(store: BoardStore, reader: CachedReader, snapshots: pd.DataFrame, lang: str) -> None:
+    """Form callback: create the session, remember it in the URL, record the current places."""
+    state = st.session_state
+    ids = review.snapshot_ids(snapshots)
+    held_on = state.get("rv_new_date") or date.today()
+    snapshot_id = state.get("rv_new_snapshot") if ids else None
+    compare_id = state.get("rv_new_compare", "auto") if ids else None
+    if compare_id == "auto":
+        compare_id = review.default_compare(store.list_sessions(), snapshots, snapshot_id, held_on)
+    elif compare_id == NONE:
+        compare_id = None
+    try:
+        session = store.create_session(held_on, state.get("rv_new_title", ""), state.get("rv_new_participants", ""),
+                                       snapshot_id, compare_id, author())
+        capture_places(store, reader, ids, reader.build_info().build_id)
+    except BoardStoreError as exc:
+        flash("error", error_text(exc, lang))
+        return
+    for key in ("rv_new_title", "rv_new_participants"):
+        state[key] = ""
+    for key in ("url_seduta", "url_snapshot", "url_confronto"):
+        state.pop(key, None)
+    for param in ("snapshot", "confronto"):
+        if param in st.query_params:
+            del st.query_params[param]
+    st.query_params["seduta"] = str(session.session_id)
+    flash("success", t("rv_session_created", lang, title=session.title))
+
+
+def add_note(store: BoardStore, session_id: int, target_kind: str, target_ref: str | None, lang: str) -> None:
+    """Form callback: attach the note; keep the text when it is refused, so nothing typed is lost."""
+    state = st.session_state
+    try:
+        if target_ref is None:
+            raise BoardStoreError("nessun elemento da annotare", "rv_note_no_ref")
+        store.add_note(session_id, state.get("rv_note_kind", "note"), target_kind, target_ref,
+                       state.get("rv_note_body", ""), author())
+    except BoardStoreError as exc:
+        flash("error", error_text(exc, lang))
+        return
+    state["rv_note_body"] = ""
+    flash("success", t("rv_note_added", lang))
+
+
+def save_snapshots(store: BoardStore, session_id: int, snapshot_id: str | None, compare_id: str | None,
+                   lang: str) -> None:
+    try:
+        store.set_snapshots(session_id, snapshot_id, compare_id)
+    except BoardStoreError as exc:
+        flash("error", error_text(exc, lang))
+        return
+    flash("success", t("rv_snapshots_saved", lang))
+
+
+# --- page ---------------------------------------------------------------------------------------------------
+
+ctx = ui.page_start("page_review")
+lang = ctx.lang
+store = BoardStore.from_env()
+reader = CachedReader(ctx.key)
+writable = not store.read_only
+st.write(t("rv_intro", lang))
+
+if "rv_flash" in st.session_state:
+    kind, text = st.session_state.pop("rv_flash")
+    (st.success if kind == "success" else st.error)(text)
+
+if writable:
+    st.sidebar.text_input(t("rv_author", lang), key="rv_author", max_chars=board_store.MAX_AUTHOR_CHARS,
+                          help=t("rv_author_help", lang))
+else:
+    st.sidebar.info(t("rv_read_only", lang))
+
+snapshots = reader.snapshots()
+snap_ids = review.snapshot_ids(snapshots)
+try:
+    sessions = store.list_sessions()
+    if writable:
+        capture_places(store, reader, snap_ids, ctx.info.build_id)
+except BoardStoreError as exc:
+    st.error(error_text(exc, lang))
+    st.stop()
+
+
+def snap_label(snapshot_id: str) -> str:
+    return t("rv_none_compare", lang) if snapshot_id == NONE else review.snapshot_label(snapshots, snapshot_id, lang)
+
+
+if writable:
+    with st.expander(t("rv_new_session", lang), expanded=not sessions, icon=":material/add:"):
+        with st.form("rv_new_session_form", clear_on_submit=False, border=False):
+            st.date_input(t("rv_date", lang), value=date.today(), key="rv_new_date",
+                          format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+            st.text_input(t("rv_title", lang), key="rv_new_title", max_chars=board_store.MAX_TITLE_CHARS)
+            st.text_area(t("rv_participants", lang), key="rv_new_participants", help=t("rv_participants_help", lang),
+                         height=90)
+            if snap_ids:
+                st.selectbox(t("rv_snapshot", lang), snap_ids, key="rv_new_snapshot", format_func=snap_label)
+                st.selectbox(t("rv_compare", lang), ["auto", *snap_ids, NONE], key="rv_new_compare",
+                             format_func=lambda s: t("rv_compare_auto", lang) if s == "auto" else snap_label(s))
+            else:
+                st.caption(t("rv_no_snapshots", lang))
+            st.form_submit_button(t("rv_create", lang), type="primary", on_click=create_session,
+                                  args=(store, reader, snapshots, lang))
+
+if not sessions:
+    st.info(t("rv_no_sessions", lang) if writable else t("rv_no_sessions_ro", lang))
+    st.stop()
+
+by_id = {s.session_id: s for s in sessions}
+chosen = ui.url_choice(t("rv_session", lang), [str(s.session_id) for s in sessions], "seduta", lang,
+                       default=str(sessions[0].session_id),
+                       format_func=lambda i: review.session_label(by_id[int(i)], lang))
+session: Session = by_id[int(chosen)]
+if st.session_state.get("rv_last_session") not in (None, chosen):  # another session: its own snapshots
+    for param in ("snapshot", "confronto"):
+        if param in st.query_params:
+            del st.query_params[param]
+    for key in ("url_snapshot", "url_confronto"):
+        st.session_state.pop(key, None)
+st.session_state["rv_last_session"] = chosen
+
+st.subheader(session.title)
+st.text(t("rv_session_facts", lang, date=fmt_date(session.held_on, lang), people=", ".join(session.participants) or "–",
+          author=session.created_by))  # user text: st.text never interprets it
+
+if not snap_ids:
+    st.info(t("rv_no_snapshots", lang))
+    snapshot_id: str | None = None
+    compare_id: str | None = None
+else:
+    left, right = st.columns(2)
+    with left:
+        snapshot_id = ui.url_choice(t("rv_snapshot", lang), snap_ids, "snapshot", lang,
+                                    default=session.snapshot_id if session.snapshot_id in snap_ids else snap_ids[0],
+                                    format_func=snap_label)
+    default_cmp = session.compare_id if session.compare_id in snap_ids else review.default_compare(
+        sessions, snapshots, snapshot_id, session.held_on, session.session_id)
+    with right:
+        chosen_cmp = ui.url_choice(t("rv_compare", lang), [*snap_ids, NONE], "confronto", lang,
+                                   default=default_cmp or NONE, format_func=snap_label)
+    compare_id = None if chosen_cmp == NONE else chosen_cmp
+    if writable and (snapshot_id, compare_id) != (session.snapshot_id, session.compare_id):
+        st.button(t("rv_save_snapshots", lang), on_click=save_snapshots,
+                  args=(store, session.session_id, snapshot_id, compare_id, lang), icon=":material/save:")
+
+comparison = review.compare(reader, snapshot_id, compare_id, store.snapshot_places)
+summary = comparison.summary()
+if comparison.same_snapshot:
+    st.info(t("rv_same_snapshot", lang))
+elif snap_ids and not comparison.comparable:
+    st.info(t("rv_no_comparison", lang))
+places_known = comparison.places.available
+metrics = [  # (label, value, help)
+    ("rv_metric_movements", summary["movements"], "rv_sum_movements"),
+    ("rv_metric_targets_changed", summary["targets_changed"], "rv_sum_targets_changed"),
+    ("rv_metric_targets_worsened", summary["targets_worsened"], "rv_sum_targets_worsened"),
+    ("rv_metric_makerspaces", f"+{summary['makerspaces_new']} / −{summary['makerspaces_lost']}" if places_known else "–",
+     "rv_places_title"),
+    ("rv_metric_vacant", f"+{summary['vacant_new']} / −{summary['vacant_lost']}" if places_known else "–",
+     "rv_places_title"),
+    ("rv_metric_sources", summary["sources_changed"], "rv_sum_sources_changed"),
+]
+for column, (label, value, help_key) in zip(st.columns(len(metrics)), metrics, strict=True):
+    column.metric(t(label, lang), value, help=t(help_key, lang))
+
+tab_moves, tab_targets, tab_places, tab_data, tab_notes, tab_pack = st.tabs(
+    [t("rv_tab_moves", lang), t("rv_tab_targets", lang), t("rv_tab_places", lang), t("rv_tab_data", lang),
+     t("rv_tab_notes", lang), t("rv_tab_pack", lang)])
+names = comparison.district_names
+
+with tab_moves:
+    top = review.top_movements(comparison.moves, 15)
+    if top.empty:
+        st.info(t("rv_no_movements", lang))
+    else:
+        st.caption(t("rv_moves_help", lang))
+        st.dataframe(review.movement_table(top, comparison.catalogue, names, lang), hide_index=True, width="stretch")
+        moved = list(dict.fromkeys(review.top_per_indicator(comparison.moves, 1)["indicator_id"]))
+        indicator = st.selectbox(t("rv_change_map_indicator", lang), moved, key="rv_map_indicator",
+                                 format_func=lambda i: review.indicator_label(comparison.catalogue, i, lang))
+        part = comparison.moves[comparison.moves["indicator_id"] == indicator]
+        stats = queries.district_stats(ctx.key, "nil")
+        frame = stats[["id", "name"]].assign(label=[f"{i} · {n}" for i, n in zip(stats["id"], stats["name"], strict=True)])
+        change = dict(zip(part["area_id"].astype(str), part["change"], strict=True))
+        frame["change"] = [change.get(str(int(i))) for i in frame["id"]]
+        frame["change"] = pd.to_numeric(frame["change"], errors="coerce")
+        hover = [review.fmt_change(c, lang) for c in frame["change"]]
+        st.plotly_chart(maps.choropleth(queries.map_geojson(ctx.key, "nil"), frame, "change", "label",
+                                        t("rv_change_map_title", lang,
+                                          indicator=review.indicator_label(comparison.catalogue, indicator, lang)),
+                                        review.indicator_unit(comparison.catalogue, indicator),
+                                        map_style=ctx.map_style, hover_value=hover),
+                        width="stretch", key="rv_change_map")
+        with st.expander(t("rv_per_indicator", lang)):
+            per = review.top_per_indicator(comparison.moves, 3)
+            st.dataframe(review.movement_table(per, comparison.catalogue, names, lang), hide_index=True, width="stretch")
+    city = comparison.city[comparison.city["kind"] != "unchanged"] if not comparison.city.empty else comparison.city
+    if not city.empty:
+        st.markdown(f"**{t('rv_city_title', lang)}**")
+        st.dataframe(review.movement_table(city, comparison.catalogue, names, lang, level="city"), hide_index=True,
+                     width="stretch")
+
+with tab_targets:
+    if comparison.targets.empty:
+        st.info(t("rv_no_targets", lang))
+    else:
+        only_changed = st.toggle(t("rv_only_changed", lang), value=False, key="rv_targets_changed")
+        shown = comparison.targets[comparison.targets["changed"]] if only_changed else comparison.targets
+        st.dataframe(review.target_table(shown, comparison.catalogue, names, lang), hide_index=True, width="stretch")
+
+with tab_places:
+    diff = comparison.places
+    if not comparison.comparable:
+        st.info(t("rv_no_comparison", lang))
+    elif not diff.available:
+        st.warning(t("rv_places_unavailable", lang, snapshots=", ".join(diff.missing) or "–"))
+        for theme in diff.inferred_unchanged:
+            st.info(t("rv_places_inferred", lang, theme=t(f"rv_theme_{theme}", lang)))
+    else:
+        st.caption(t("rv_places_help", lang))
+        for title_key, frame in (("rv_places_new", diff.new), ("rv_places_lost", diff.lost)):
+            st.markdown(f"**{t(title_key, lang)}**")
+            if frame.empty:
+                st.caption(t("rv_none", lang))
+            else:
+                st.dataframe(review.place_table(frame, names, lang), hide_index=True, width="stretch")
+
+with tab_data:
+    st.caption(t("rv_data_help", lang))
+    sources_table = review.source_change_table(comparison.sources, lang)
+    changes_table = review.data_change_table(comparison, lang)
+    if sources_table.empty and changes_table.empty:
+        st.info(t("rv_no_data_changes", lang))
+    if not sources_table.empty:
+        st.dataframe(sources_table, hide_index=True, width="stretch")
+    if not changes_table.empty:
+        st.dataframe(changes_table, hide_index=True, width="stretch")
+
+with tab_notes:
+    kinds = list(board_store.TARGET_KINDS)
+    if writable:
+        st.markdown(f"**{t('rv_new_note', lang)}**")
+        target_kind = st.selectbox(t("rv_note_target", lang), kinds, key="rv_note_target_kind",
+                                   format_func=lambda k: t(f"rv_target_{k}", lang))
+        if target_kind == "indicator":
+            refs = list(comparison.catalogue["indicator_id"]) if not comparison.catalogue.empty else []
+            label = lambda r: review.indicator_label(comparison.catalogue, r, lang)  # noqa: E731
+        elif target_kind == "district":
+            refs = [f"nil:{i}" for i in sorted((k for k in names if k.isdigit()), key=int)]
+            label = lambda r: review.area_label("nil", r.partition(":")[2], names, lang)  # noqa: E731
+        elif target_kind == "target":
+            refs = list(comparison.targets["target_id"]) if not comparison.targets.empty else []
+            label = lambda r: review.target_label(comparison.targets, r)  # noqa: E731
+        else:
+            refs = [str(session.session_id)]
+            label = lambda _r: session.title  # noqa: E731
+        ref = st.selectbox(t("rv_note_ref", lang), refs, key=f"rv_note_ref_{target_kind}", format_func=label) \
+            if refs else None
+        if not refs:
+            st.caption(t("rv_note_no_ref", lang))
+        with st.form("rv_note_form", border=True):
+            st.radio(t("rv_note_kind", lang), list(board_store.NOTE_KINDS), key="rv_note_kind", horizontal=True,
+                     format_func=lambda k: t(f"rv_kind_{k}", lang))
+            # No max_chars: the browser would cut a longer pasted text silently; the store refuses it
+            # with a clear message instead, and the text stays in the box.
+            st.text_area(t("rv_note_body", lang), key="rv_note_body", height=140,
+                         help=t("rv_note_body_help", lang, max=board_store.MAX_NOTE_CHARS))
+            st.form_submit_button(t("rv_note_submit", lang), type="primary", on_click=add_note,
+                                  args=(store, session.session_id, target_kind, ref, lang))
+        st.divider()
+    st.markdown(f"**{t('rv_notes_list', lang)}**")
+    f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
+    only_session = f1.toggle(t("rv_filter_this_session", lang), value=True, key="rv_filter_session")
+    kind_filter = f2.selectbox(t("rv_filter_kind", lang), ["*", *board_store.NOTE_KINDS], key="rv_filter_kind",
+                               format_func=lambda k: t("rv_all", lang) if k == "*" else t(f"rv_kind_{k}", lang))
+    target_filter = f3.selectbox(t("rv_filter_target", lang), ["*", *kinds], key="rv_filter_target",
+                                 format_func=lambda k: t("rv_all", lang) if k == "*" else t(f"rv_target_{k}", lang))
+    text_filter = f4.text_input(t("rv_filter_text", lang), key="rv_filter_text", max_chars=200)
+    try:
+        notes = store.list_notes(session_id=session.session_id if only_session else None,
+                                 kind=None if kind_filter == "*" else kind_filter,
+                                 target_kind=None if target_filter == "*" else target_filter, text=text_filter or None)
+    except BoardStoreError as exc:
+        st.error(error_text(exc, lang))
+        notes = []
+    note_labels = [review.note_target_label(n, comparison.catalogue, names, comparison.targets, by_id, lang)
+                   for n in notes]
+    if not notes:
+        st.caption(t("rv_no_notes", lang))
+    for note, note_label in zip(reversed(notes), reversed(note_labels), strict=True):
+        with st.container(border=True, key=f"rv_note_{note.note_id}"):
+            st.badge(t(f"rv_kind_{note.kind}", lang), color="blue" if note.kind == "decision" else "gray")
+            # User text is shown with st.text: never interpreted as markdown or HTML.
+            st.text(f"{note_label} · {note.author} · {review.fmt_timestamp(note.created_at, lang)}")
+            st.text(note.body)
+    if notes:
+        table = review.notes_table(notes, note_labels, by_id, lang)
+        spec = downloads.page_spec(ctx, "note_seduta", filters={t("rv_session", lang): str(session.session_id)})
+        downloads.download_menu(table, spec, lang, key="rv_notes_dl")
+
+with tab_pack:
+    st.write(t("rv_pack_intro", lang))
+
+    def build_html() -> bytes:
+        pack = boardpack.assemble(reader, store, session, comparison, lang)
+        return boardpack.render_html(pack).encode("utf-8")
+
+    st.download_button(t("rv_pack_html", lang), data=build_html, file_name=boardpack.filename(session, "html"),
+                       mime="text/html", on_click="ignore", key="rv_pack_html", icon=":material/download:",
+                       help=t("rv_pack_html_help", lang))
+    pdf_ok, pdf_reason = boardpack.pdf_status()
+    pdf_key = (session.session_id, snapshot_id, compare_id, lang)
+    if not pdf_ok:
+        st.button(t("rv_pack_pdf_make", lang), disabled=True, key="rv_pack_pdf_make")
+        st.info(t(pdf_reason, lang, path=str(boardpack.chromium_path())))
+    else:
+        if st.button(t("rv_pack_pdf_make", lang), key="rv_pack_pdf_make", icon=":material/picture_as_pdf:"):
+            with st.spinner(t("rv_pack_pdf_wait", lang)):
+                try:
+                    document = boardpack.render_html(boardpack.assemble(reader, store, session, comparison, lang))
+                    st.session_state["rv_pdf"] = (pdf_key, boardpack.html_to_pdf(document))
+                except boardpack.PdfUnavailable as exc:
+                    st.error(t(exc.code, lang, path=str(boardpack.chromium_path())))
+        ready = st.session_state.get("rv_pdf")
+        if ready and ready[0] == pdf_key:
+            st.download_button(t("rv_pack_pdf", lang), data=ready[1], file_name=boardpack.filename(session, "pdf"),
+                               mime="application/pdf", on_click="ignore", key="rv_pack_pdf", icon=":material/download:")

@@ -1,0 +1,320 @@
+"""The Seduta page (pages/review.py) through AppTest, on the demo warehouse and on a seeded one."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from osservatorio import review
+from osservatorio.board_store import BoardStore, PlaceKey
+
+try:
+    from tests.review_fixtures import Seeded, seed_review_warehouse
+except ModuleNotFoundError:  # `pytest` run from inside tests/
+    from review_fixtures import Seeded, seed_review_warehouse
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+SCRIPT_NOTE = '<script>alert("x")</script> **non grassetto** [link](http://example.com)'
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    return seed_review_warehouse(tmp_path_factory.mktemp("app_review"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded: Seeded) -> Iterator[Callable[..., Path]]:
+    """Point the app at a warehouse and a fresh app-state store (offline map style, no automatic demo,
+    writes on); Streamlit caches are emptied before and after."""
+    monkeypatch.setenv("OSSERVATORIO_MAP_STYLE", "white-bg")
+    monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
+    monkeypatch.setenv("OSSERVATORIO_APPSTATE", str(tmp_path / "appstate.sqlite"))
+    monkeypatch.delenv("OSSERVATORIO_READ_ONLY", raising=False)
+
+    def use(warehouse: Path | None = None, read_only: bool = False) -> Path:
+        monkeypatch.setenv("OSSERVATORIO_WAREHOUSE", str(warehouse or seeded.path))
+        if read_only:
+            monkeypatch.setenv("OSSERVATORIO_READ_ONLY", "1")
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        return tmp_path / "appstate.sqlite"
+
+    use()
+    yield use
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_page(**params: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.switch_page("pages/review.py")
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == []
+
+
+def button(at: AppTest, label: str):  # noqa: ANN201 - an AppTest element
+    found = [b for b in at.button if b.label == label]
+    assert found, [b.label for b in at.button]
+    return found[0]
+
+
+def labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def create_session(at: AppTest, title: str = "Seduta di novembre", author: str = "Ada Lovelace",
+                   label: str = "Crea la seduta") -> AppTest:
+    at.text_input(key="rv_author").input(author)
+    at.text_input(key="rv_new_title").input(title)
+    at.text_area(key="rv_new_participants").input("Anna Rossi\nBruno Bianchi")
+    button(at, label).click()
+    return at.run()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- rendering --------------------------------------------------------------------------------------------
+
+def test_renders_on_the_demo_warehouse(env: Callable[..., Path], demo_warehouse: Path) -> None:
+    env(demo_warehouse)
+    at = open_page()
+    ok(at)
+    assert at.title[0].value == "Seduta"
+    assert any("Nessuna seduta ancora" in i.value for i in at.info)
+    assert "Crea la seduta" in labels(at)
+    at = create_session(at)
+    ok(at)
+    assert [s.value for s in at.success] == ["Seduta «Seduta di novembre» creata."]
+    assert len(at.tabs) == 6 and len(at.metric) == 6
+
+
+def test_renders_on_a_warehouse_without_indicator_tables(env: Callable[..., Path], demo_warehouse: Path,
+                                                         tmp_path: Path) -> None:
+    old = tmp_path / "old.duckdb"
+    shutil.copy(demo_warehouse, old)
+    con = duckdb.connect(str(old))
+    try:
+        for table in ("snapshots", "indicator_values", "indicator_catalogue", "district_groups", "taxonomy_changes",
+                      "target_status"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 fixed names
+    finally:
+        con.close()
+    env(old)
+    at = create_session(open_page())
+    ok(at)
+    assert any("non contiene ancora snapshot" in i.value for i in at.info)
+    assert at.text[0].value.startswith("Data: ")
+
+
+def test_comparison_on_the_seeded_warehouse(env: Callable[..., Path], seeded: Seeded) -> None:
+    at = create_session(open_page())
+    ok(at)
+    assert at.query_params["seduta"] == "1"
+    assert at.selectbox(key="url_snapshot").value == seeded.current
+    assert at.selectbox(key="url_confronto").value == seeded.previous  # first session: the snapshot before
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Movimenti"] == "2"
+    assert metrics["Target cambiati"] == "2" and metrics["Target peggiorati"] == "1"
+    assert metrics["Makerspace + / −"] == "–"  # the older snapshot's places were never recorded
+    assert any("Confronto dei luoghi non disponibile" in w.value for w in at.warning)
+    moves = at.dataframe[0].value
+    assert moves.iloc[0]["Variazione"] == 40.0 and moves.iloc[0]["Area"].startswith(f"{seeded.big_nil} · ")
+    charts = at.get("plotly_chart")
+    assert charts  # the change map (MapLibre in the app, offline style)
+    assert "choroplethmap" in charts[0].proto.spec and '"white-bg"' in charts[0].proto.spec
+    assert "Scarica il verbale (HTML)" in [d.label for d in at.get("download_button")]
+    store = BoardStore(Path(env()))
+    assert store.captured_snapshots() == {seeded.current}  # the current build's places, for later sessions
+
+
+# --- writing through the widgets --------------------------------------------------------------------------
+
+def test_create_session_and_notes_through_the_widgets(env: Callable[..., Path], seeded: Seeded) -> None:
+    store_path = env()
+    at = create_session(open_page())
+    ok(at)
+    store = BoardStore(store_path)
+    [session] = store.list_sessions()
+    assert (session.title, session.participants, session.created_by) == (
+        "Seduta di novembre", ("Anna Rossi", "Bruno Bianchi"), "Ada Lovelace")
+    assert (session.snapshot_id, session.compare_id) == (seeded.current, seeded.previous)
+
+    at.selectbox(key="rv_note_target_kind").set_value("district").run()
+    at.selectbox(key="rv_note_ref_district").set_value(f"nil:{seeded.big_nil}")
+    at.radio(key="rv_note_kind").set_value("decision")
+    at.text_area(key="rv_note_body").input(SCRIPT_NOTE)
+    button(at, "Aggiungi").click()
+    at.run()
+    ok(at)
+    assert [s.value for s in at.success] == ["Nota aggiunta."]
+    [note] = store.list_notes()
+    assert (note.kind, note.target_kind, note.target_ref, note.body, note.author) == (
+        "decision", "district", f"nil:{seeded.big_nil}", SCRIPT_NOTE, "Ada Lovelace")
+    assert at.text_area(key="rv_note_body").value == ""  # cleared after saving
+    texts = [x.value for x in at.text]
+    assert SCRIPT_NOTE in texts  # shown with st.text: as typed, nothing interpreted
+    assert any(t.startswith(f"Quartiere (NIL): {seeded.big_nil} · ") and "Ada Lovelace" in t for t in texts)
+    assert not any("<script" in m.value for m in at.markdown)  # never through markdown
+    assert not any("<script" in c.value for c in at.caption)
+
+    at.selectbox(key="rv_note_target_kind").set_value("session").run()
+    assert at.radio(key="rv_note_kind").value == "decision"  # the form keeps the last choice
+    at.radio(key="rv_note_kind").set_value("note")
+    at.text_area(key="rv_note_body").input("Seconda nota")
+    button(at, "Aggiungi").click()
+    at.run()
+    ok(at)
+    assert [n.body for n in store.list_notes()] == [SCRIPT_NOTE, "Seconda nota"]
+    at.selectbox(key="rv_filter_kind").set_value("decision").run()
+    assert SCRIPT_NOTE in [x.value for x in at.text] and "Seconda nota" not in [x.value for x in at.text]
+
+
+def test_bad_input_is_refused_with_a_clear_message(env: Callable[..., Path]) -> None:
+    store_path = env()
+    at = open_page()
+    at = create_session(at, author="   ")
+    assert [e.value for e in at.error] == ["Indicare il proprio nome (autore) nella barra laterale."]
+    assert BoardStore(store_path).list_sessions() == []
+    at = create_session(at)
+    ok(at)
+    button(at, "Aggiungi").click()  # empty text
+    at.run()
+    assert [e.value for e in at.error] == ["La nota è vuota: scrivere un testo."]
+    long_text = "x" * 5001
+    at.text_area(key="rv_note_body").input(long_text)
+    button(at, "Aggiungi").click()
+    at.run()
+    assert [e.value for e in at.error] == [
+        "La nota è troppo lunga: 5001 caratteri, al massimo 5000. Nulla è stato salvato."]
+    assert at.text_area(key="rv_note_body").value == long_text  # what was typed is kept
+    assert BoardStore(store_path).list_notes() == []
+
+
+def test_save_another_comparison_in_the_session(env: Callable[..., Path], seeded: Seeded) -> None:
+    store_path = env()
+    at = create_session(open_page())
+    assert "Salva questo confronto nella seduta" not in labels(at)
+    at.selectbox(key="url_confronto").set_value("-").run()
+    ok(at)
+    assert any("Nessuno snapshot di confronto" in i.value for i in at.info)
+    assert at.query_params["confronto"] == "-"
+    button(at, "Salva questo confronto nella seduta").click()
+    at.run()
+    ok(at)
+    [session] = BoardStore(store_path).list_sessions()
+    assert (session.snapshot_id, session.compare_id) == (seeded.current, None)
+
+
+# --- links and language ---------------------------------------------------------------------------------
+
+def test_session_and_snapshots_come_from_the_url(env: Callable[..., Path], seeded: Seeded) -> None:
+    store = BoardStore(env())
+    first = store.create_session("2026-10-01", "Ottobre", [], seeded.previous, None, "Ada")
+    store.create_session("2026-11-20", "Novembre", [], seeded.current, seeded.previous, "Ada")
+    at = open_page(seduta=str(first.session_id))
+    ok(at)
+    assert at.selectbox(key="url_seduta").value == str(first.session_id)
+    assert at.selectbox(key="url_snapshot").value == seeded.previous
+    at = open_page(seduta="999", snapshot=seeded.previous, confronto=seeded.current)
+    assert any("'999'" in i.value for i in at.info)  # unknown value: said, then the newest session
+    assert at.selectbox(key="url_seduta").value == "2"
+    assert (at.selectbox(key="url_snapshot").value, at.selectbox(key="url_confronto").value) == (
+        seeded.previous, seeded.current)
+    moves = at.dataframe[0].value
+    assert moves.iloc[0]["Variazione"] == -40.0  # compared the other way round
+
+
+def test_english(env: Callable[..., Path]) -> None:
+    at = create_session(open_page(lang="en"), label="Create the session")
+    ok(at)
+    assert [s.value for s in at.success] == ["Session “Seduta di novembre” created."]
+    ok(at)
+    assert at.title[0].value == "Review session"
+    assert [t.label for t in at.tabs] == ["Movements", "Targets", "Places", "Data and sources", "Notes and decisions",
+                                          "Board pack"]
+
+
+# --- read-only mode ----------------------------------------------------------------------------------------
+
+def test_read_only_mode_hides_every_form(env: Callable[..., Path], seeded: Seeded) -> None:
+    store_path = env()
+    writable = BoardStore(store_path)
+    session = writable.create_session("2026-11-20", "Seduta pubblica", ["Anna"], seeded.current, seeded.previous, "Ada")
+    writable.add_note(session.session_id, "decision", "session", str(session.session_id), "Decisione pubblicata", "Ada")
+    before = digest(store_path)
+    env(read_only=True)
+    at = open_page()
+    ok(at)
+    assert any("sola lettura" in i.value for i in at.sidebar.info)
+    assert "rv_author" not in [w.key for w in at.text_input]
+    assert not [w for w in at.text_area if w.key in ("rv_note_body", "rv_new_participants")]
+    assert not {"Crea la seduta", "Aggiungi", "Salva questo confronto nella seduta"} & set(labels(at))
+    assert not [e for e in at.expander if e.label == "Nuova seduta"]
+    assert "Decisione pubblicata" in [x.value for x in at.text]  # reading still works
+    assert "Scarica il verbale (HTML)" in [d.label for d in at.get("download_button")]  # so does the board pack
+    at.selectbox(key="url_confronto").set_value("-").run()
+    ok(at)
+    assert "Salva questo confronto nella seduta" not in labels(at)
+    assert digest(store_path) == before  # nothing written, not even the place keys
+
+
+def test_read_only_mode_without_sessions(env: Callable[..., Path]) -> None:
+    store_path = env(read_only=True)
+    at = open_page()
+    ok(at)
+    assert [i.value for i in at.info if "seduta" in i.value.lower()] == ["Nessuna seduta registrata."]
+    assert not store_path.exists()
+
+
+def test_new_and_lost_places_when_the_older_snapshot_was_recorded(env: Callable[..., Path], seeded: Seeded) -> None:
+    store = BoardStore(env())
+    con = duckdb.connect(str(seeded.path), read_only=True)
+    try:
+        keys = review.current_place_keys(review.ConnectionReader(con))
+    finally:
+        con.close()
+    new = next(k for k in keys if k.theme == "makerspace")
+    lost = next(k for k in keys if k.theme == "vacant")
+    store.record_places(seeded.previous, [k for k in keys if k not in (new, lost)]
+                        + [PlaceKey("vacant", "demo_vacant", "gone-1", "Ex <b>cinema</b>", None), lost])
+    store.create_session("2026-11-20", "Novembre", [], seeded.current, seeded.previous, "Ada")
+    at = open_page()
+    ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Makerspace + / −"], metrics["Spazi vuoti + / −"]) == ("+1 / −0", "+0 / −1")
+    tables = [d.value for d in at.dataframe]
+    places = [t for t in tables if "Identificativo nella fonte" in t.columns]
+    assert [list(t["Identificativo nella fonte"]) for t in places] == [[new.source_key], ["gone-1"]]
+    assert places[1].iloc[0]["Nome"] == "Ex <b>cinema</b>"  # a dataframe cell: text, not HTML
+
+
+def test_switching_session_shows_its_own_snapshots(env: Callable[..., Path], seeded: Seeded) -> None:
+    store = BoardStore(env())
+    october = store.create_session("2026-10-01", "Ottobre", [], seeded.previous, None, "Ada")
+    store.create_session("2026-11-20", "Novembre", [], seeded.current, seeded.previous, "Ada")
+    at = open_page()
+    assert at.selectbox(key="url_snapshot").value == seeded.current
+    at.selectbox(key="url_confronto").set_value("-").run()  # a choice in the URL for this session
+    at.selectbox(key="url_seduta").set_value(str(october.session_id)).run()
+    ok(at)
+    assert (at.selectbox(key="url_snapshot").value, at.selectbox(key="url_confronto").value) == (seeded.previous, "-")
+    assert "confronto" not in at.query_params or at.query_params["confronto"] == "-"
+    at.selectbox(key="url_seduta").set_value("2").run()
+    assert (at.selectbox(key="url_snapshot").value, at.selectbox(key="url_confronto").value) == (
+        seeded.current, seeded.previous)  # not the "-" chosen before for this session
