@@ -7,19 +7,21 @@ from osservatorio.ui import current_lang
 
 st.set_page_config(page_title=t("app_title"), page_icon="🏭", layout="wide")
 lang = current_lang()
+# Each url_path equals its file name: Streamlit first matches a deep link (/mappa?...) against the
+# files in pages/ before st.navigation runs, and shows "Page not found" when they differ.
 pages = [
-    st.Page("pages/overview.py", title=t("page_overview", lang), url_path="panoramica", default=True),
+    st.Page("pages/panoramica.py", title=t("page_overview", lang), url_path="panoramica", default=True),
     # indicator pages
-    st.Page("pages/map.py", title=t("page_map", lang), url_path="mappa"),
-    st.Page("pages/district.py", title=t("page_district", lang), url_path="quartiere"),
-    st.Page("pages/periphery.py", title=t("page_periphery", lang), url_path="periferie"),
+    st.Page("pages/mappa.py", title=t("page_map", lang), url_path="mappa"),
+    st.Page("pages/quartiere.py", title=t("page_district", lang), url_path="quartiere"),
+    st.Page("pages/periferie.py", title=t("page_periphery", lang), url_path="periferie"),
     # theme pages
-    st.Page("pages/makerspaces.py", title=t("page_makerspace", lang), url_path="makerspace"),
-    st.Page("pages/vacant.py", title=t("page_vacant", lang), url_path="spazi-vuoti"),
-    st.Page("pages/firms.py", title=t("page_firms", lang), url_path="imprese"),
-    st.Page("pages/targets.py", title=t("page_targets", lang), url_path="obiettivi"),
+    st.Page("pages/makerspace.py", title=t("page_makerspace", lang), url_path="makerspace"),
+    st.Page("pages/spazi_vuoti.py", title=t("page_vacant", lang), url_path="spazi_vuoti"),
+    st.Page("pages/imprese.py", title=t("page_firms", lang), url_path="imprese"),
+    st.Page("pages/obiettivi.py", title=t("page_targets", lang), url_path="obiettivi"),
     # review pages
-    st.Page("pages/data.py", title=t("page_data", lang), url_path="dati"),
-    st.Page("pages/review.py", title=t("page_review", lang), url_path="seduta"),
+    st.Page("pages/dati.py", title=t("page_data", lang), url_path="dati"),
+    st.Page("pages/seduta.py", title=t("page_review", lang), url_path="seduta"),
 ]
 st.navigation(pages).run()

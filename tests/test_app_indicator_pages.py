@@ -19,8 +19,8 @@ from etl.pipeline import build
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
-PAGES = {"map": "pages/map.py", "district": "pages/district.py", "periphery": "pages/periphery.py",
-         "overview": "pages/overview.py"}
+PAGES = {"map": "pages/mappa.py", "district": "pages/quartiere.py", "periphery": "pages/periferie.py",
+         "overview": "pages/panoramica.py"}
 TITLES = {"it": {"map": "Mappa", "district": "Quartiere", "periphery": "Periferie", "overview": "Panoramica"},
           "en": {"map": "Map", "district": "District", "periphery": "Peripheries", "overview": "Overview"}}
 

@@ -1,4 +1,4 @@
-"""The Seduta page (pages/review.py) through AppTest, on the demo warehouse and on a seeded one."""
+"""The Seduta page (pages/seduta.py) through AppTest, on the demo warehouse and on a seeded one."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded: Seeded) -> Iter
 
 def open_page(**params: str) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=60)
-    at.switch_page("pages/review.py")
+    at.switch_page("pages/seduta.py")
     for key, value in params.items():
         at.query_params[key] = value
     at.run()

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from conftest import Helpers
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
-PAGES = {"makerspace": "pages/makerspaces.py", "vacant": "pages/vacant.py", "firms": "pages/firms.py",
-         "targets": "pages/targets.py"}
+PAGES = {"makerspace": "pages/makerspace.py", "vacant": "pages/spazi_vuoti.py", "firms": "pages/imprese.py",
+         "targets": "pages/obiettivi.py"}
 TARGETS_TOML = """
 [[target]]
 id = "T1"

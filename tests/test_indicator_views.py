@@ -507,8 +507,8 @@ DYNAMIC = {
 
 def test_every_key_is_translated() -> None:
     """Every text key used by the indicator pages exists in Italian and English."""
-    files = ["osservatorio/indicator_views.py", "osservatorio/url_state.py", "pages/map.py", "pages/district.py",
-             "pages/periphery.py", "pages/overview.py"]
+    files = ["osservatorio/indicator_views.py", "osservatorio/url_state.py", "pages/mappa.py", "pages/quartiere.py",
+             "pages/periferie.py", "pages/panoramica.py"]
     keys: set[str] = {"page_map", "page_district", "page_periphery", "cmp_lower", "cmp_worse"}
     for name in files:
         keys |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']""", (ROOT / name).read_text(encoding="utf-8")))

@@ -66,13 +66,13 @@ st.caption(iv.map_caption(frame, meta, lang))
 if level == "nil":
     clicked = iv.selected_area(event.selection.points, frame["id"])
     if clicked is not None:
-        st.switch_page("pages/district.py", query_params={"nil": clicked, "lang": lang})
+        st.switch_page("pages/quartiere.py", query_params={"nil": clicked, "lang": lang})
     st.caption(t("click_hint", lang))
 
 nil_names = iv.nil_options(queries.district_stats(ctx.key, "nil"))
 pick_col, link_col = st.columns([3, 1], vertical_alignment="bottom")
 picked = pick_col.selectbox(t("open_profile", lang), list(nil_names), format_func=nil_names.get, key="map_profile_pick")
-link_col.page_link("pages/district.py", label=t("open_profile_link", lang), icon=":material/arrow_forward:",
+link_col.page_link("pages/quartiere.py", label=t("open_profile_link", lang), icon=":material/arrow_forward:",
                    query_params={"nil": picked, "lang": lang})
 
 st.subheader(t("map_values_title", lang, indicator=meta.name, level=t(f"level_{level}", lang)))

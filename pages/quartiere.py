@@ -22,7 +22,7 @@ groups = queries.district_groups(ctx.key, snapshot.snapshot_id) if snapshot else
 header = iv.district_header(nil_stats, groups, nil_id, lang)
 st.header(header.label)
 st.caption(header.caption)
-st.page_link("pages/map.py", label=t("back_to_map", lang), icon=":material/map:", query_params={"lang": lang})
+st.page_link("pages/mappa.py", label=t("back_to_map", lang), icon=":material/map:", query_params={"lang": lang})
 
 # --- every indicator against Municipio, periphery class and city
 st.subheader(t("profile_title", lang))
