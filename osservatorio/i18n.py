@@ -135,7 +135,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "status_loaded": {"it": "caricato", "en": "loaded"},
     "status_skipped": {"it": "non usato", "en": "not used"},
     "build_caption": {"it": "Build {build} ({mode}) del {built}.", "en": "Build {build} ({mode}) of {built}."},
-    # Indicator pages (pages/map.py, district.py, periphery.py, overview.py; osservatorio/indicator_views.py)
+    # Indicator pages (pages/mappa.py, quartiere.py, periferie.py, panoramica.py; osservatorio/indicator_views.py)
     "page_map": {"it": "Mappa", "en": "Map"},
     "page_district": {"it": "Quartiere", "en": "District"},
     "page_periphery": {"it": "Periferie", "en": "Peripheries"},
