@@ -162,3 +162,16 @@ def parse_int(value: object) -> int | None:
     if not float(number).is_integer():
         raise ValueError(f"{value!r} non è un numero intero")
     return int(number)
+
+
+def peek_columns(path: Path) -> list[str]:
+    """Normalised header of a CSV file, read from its first bytes (empty list if unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+        text, _ = decode_bytes(head, path)
+    except (OSError, SourceError):
+        return []
+    first = text.splitlines()[0] if text.strip() else ""
+    sep = sniff_separator(first)
+    return [normalise_header(c.strip().strip('"')) for c in first.split(sep)]

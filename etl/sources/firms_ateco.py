@@ -26,7 +26,7 @@ import pandas as pd
 
 from etl import ateco_map
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.readers import decode_bytes, normalise_header, parse_int, parse_number, read_table, sniff_separator
+from etl.readers import parse_int, parse_number, peek_columns, read_table
 
 OFFICIAL_COLUMNS = ["anno", "idnil", "nil", "ateco_2007_ul", "desc_ateco_2007_ul", "numero_ul", "media_addetti_ul"]
 ID_COLUMNS = ["idnil", "id_nil", "nil_id", "id_quartiere"]
@@ -43,19 +43,6 @@ FRAME_COLUMNS = ["nil_id", "year", "ateco_code", "ateco_edition", "ateco_label",
 _TOTAL_RE = re.compile(r"^\s*(tot(ale|al)?|totale\s+generale|complessivo|milano)\b\.?", re.IGNORECASE)
 _YEAR_IN_NAME_RE = re.compile(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)")
 _EDITION_IN_HEADER_RE = re.compile(r"(?<!\d)(2007|2022|2025)(?!\d)")
-
-
-def peek_columns(path: Path) -> list[str]:
-    """Normalised header of a CSV file, read from its first bytes (empty list if unreadable)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
-        text, _ = decode_bytes(head, path)
-    except (OSError, SourceError):
-        return []
-    first = text.splitlines()[0] if text.strip() else ""
-    sep = sniff_separator(first)
-    return [normalise_header(c.strip().strip('"')) for c in first.split(sep)]
 
 
 def ateco_code_column(columns: list[str] | pd.Index) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.readers import decode_bytes, normalise_header, parse_int, read_table, sniff_separator
+from etl.readers import parse_int, peek_columns, read_table
 
 ID_COLUMNS = ["id_nil", "idnil", "nil_id", "id_quartiere", "quartiere", "nil", "id"]
 RESIDENT_COLUMNS = ["residenti", "totale", "popolazione_totale", "popolazione", "population",
@@ -120,19 +120,6 @@ def _id_column(frame: pd.DataFrame) -> str | None:
         if len(values) and ok / len(values) >= 0.5:
             return col
     return None
-
-
-def peek_columns(path: Path) -> list[str]:
-    """Normalised header of a CSV file, read from its first bytes (empty list if unreadable)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
-        text, _ = decode_bytes(head, path)
-    except (OSError, SourceError):
-        return []
-    first = text.splitlines()[0] if text.strip() else ""
-    sep = sniff_separator(first)
-    return [normalise_header(c.strip().strip('"')) for c in first.split(sep)]
 
 
 SOURCE = PopulationSource()
