@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
-from osservatorio import queries
+from osservatorio import queries, theme_views
 from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, t
 from osservatorio.settings import load_settings
@@ -80,3 +81,19 @@ def url_choice(label: str, options: list[str], param: str, lang: str, default: s
     if choice != fallback or param in st.query_params:
         st.query_params[param] = choice
     return choice
+
+
+def municipio_filter(lang: str, nil_stats: pd.DataFrame) -> str:
+    """URL-backed Municipio filter (?municipio=), 'all' first."""
+    return url_choice(t("col_municipio", lang), theme_views.municipio_options(nil_stats), "municipio", lang,
+                      format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
+
+
+def periphery_class_filter(lang: str, snapshot: str | None, classes: pd.DataFrame | None) -> str:
+    """URL-backed periphery-class filter (?periferia=); without a snapshot there are no classes."""
+    if not snapshot:
+        st.caption(t("th_no_snapshot_classes", lang))
+        return theme_views.ALL
+    names = theme_views.class_names(classes)
+    return url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
+                      format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes", names))

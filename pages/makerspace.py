@@ -22,16 +22,9 @@ with c1:
     theme = ui.url_choice(t("th_filter_theme", lang), [ALL, *theme_views.MAKER_THEMES], "tema", lang,
                           format_func=lambda v: theme_views.option_label(v, lang, "th_all_themes", theme_names))
 with c2:
-    municipio = ui.url_choice(t("col_municipio", lang), theme_views.municipio_options(stats), "municipio", lang,
-                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
+    municipio = ui.municipio_filter(lang, stats)
 with c3:
-    if snapshot:
-        klass = ui.url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
-                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes",
-                                                                             theme_views.class_names(classes)))
-    else:
-        klass = ALL
-        st.caption(t("th_no_snapshot_classes", lang))
+    klass = ui.periphery_class_filter(lang, snapshot, classes)
 
 makers = queries.places(ctx.key, "makerspace")
 coworking = queries.places(ctx.key, "coworking")

@@ -21,16 +21,9 @@ st.write(t("th_vacant_intro", lang))
 
 c1, c2, c3 = st.columns(3)
 with c1:
-    municipio = ui.url_choice(t("col_municipio", lang), theme_views.municipio_options(stats), "municipio", lang,
-                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
+    municipio = ui.municipio_filter(lang, stats)
 with c2:
-    if snapshot:
-        klass = ui.url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
-                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes",
-                                                                             theme_views.class_names(classes)))
-    else:
-        klass = ALL
-        st.caption(t("th_no_snapshot_classes", lang))
+    klass = ui.periphery_class_filter(lang, snapshot, classes)
 with c3:
     status = ui.url_choice(t("col_status", lang), theme_views.status_options(vacant), "stato", lang,
                            format_func=lambda v: t("th_all_statuses", lang) if v == ALL else theme_views.status_name(v, lang))
