@@ -183,3 +183,12 @@ def firm_editions(key: WarehouseKey) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def snapshots_if_any(key: WarehouseKey) -> pd.DataFrame:
     return data.snapshots_if_any(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def vacant_near_makers(key: WarehouseKey, peripheral: frozenset[int]) -> pd.DataFrame:
+    """Per-place detail of the ETL's 'vacant near makers' count (projected distances: cached)."""
+    from osservatorio import theme_views
+
+    return theme_views.near_makers(places(key, "vacant"), places(key, "makerspace"), places(key, "firm"),
+                                   set(peripheral))

@@ -29,8 +29,7 @@ with c3:
                            format_func=lambda v: t("th_all_statuses", lang) if v == ALL else theme_views.status_name(v, lang))
 filters = {k: v for k, v in {"municipio": municipio, "periferia": klass, "stato": status}.items() if v != ALL}
 peripheral = theme_views.peripheral_nil(classes)
-near = (theme_views.near_makers(vacant, queries.places(ctx.key, "makerspace"), queries.places(ctx.key, "firm"), peripheral)
-        if peripheral and not vacant.empty else None)
+near = queries.vacant_near_makers(ctx.key, frozenset(peripheral)) if peripheral and not vacant.empty else None
 
 if vacant.empty:
     st.info(t("th_no_vacant", lang))
