@@ -192,3 +192,46 @@ def vacant_near_makers(key: WarehouseKey, peripheral: frozenset[int]) -> pd.Data
 
     return theme_views.near_makers(places(key, "vacant"), places(key, "makerspace"), places(key, "firm"),
                                    set(peripheral))
+
+
+class CachedReader:
+    """review.WarehouseReader (used by the review page and the board pack) over the cached queries."""
+
+    def __init__(self, key: WarehouseKey) -> None:
+        self.key = key
+
+    def build_info(self) -> data.BuildInfo:
+        return build_info(self.key)
+
+    def snapshots(self) -> pd.DataFrame:
+        return snapshots_if_any(self.key)
+
+    def catalogue(self, snapshot_id: str) -> pd.DataFrame:
+        return catalogue(self.key, snapshot_id)
+
+    def indicator_changes(self, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
+        return indicator_changes(self.key, snapshot_id, previous_id, level)
+
+    def indicator_values(self, snapshot_id: str, indicator_id: str, level: str) -> pd.DataFrame:
+        return indicator_values(self.key, snapshot_id, indicator_id, level)
+
+    def target_status(self, snapshot_id: str) -> pd.DataFrame:
+        return target_status(self.key, snapshot_id)
+
+    def taxonomy_changes(self) -> pd.DataFrame:
+        return taxonomy_changes_detail(self.key)
+
+    def sources(self) -> pd.DataFrame:
+        return sources(self.key)
+
+    def places(self, theme: str) -> pd.DataFrame:
+        return places(self.key, theme)
+
+    def district_stats(self, level: str) -> pd.DataFrame:
+        return district_stats(self.key, level)
+
+    def district_groups(self, snapshot_id: str) -> pd.DataFrame:
+        return district_groups(self.key, snapshot_id)
+
+    def map_geojson(self, level: str) -> dict:
+        return map_geojson(self.key, level)

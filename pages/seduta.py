@@ -10,66 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pandas as pd
 import streamlit as st
 
 from osservatorio import board_store, boardpack, downloads, maps, queries, review, ui
 from osservatorio.board_store import BoardStore, BoardStoreError, Session
-from osservatorio.data import BuildInfo
 from osservatorio.i18n import fmt_date, t
-from osservatorio.warehouse import WarehouseKey
 
 NONE = "-"  # "no snapshot to compare with"
-
-
-class CachedReader:
-    """review.WarehouseReader over the cached queries of the app."""
-
-    def __init__(self, key: WarehouseKey) -> None:
-        self.key = key
-
-    def build_info(self) -> BuildInfo:
-        return queries.build_info(self.key)
-
-    def snapshots(self) -> pd.DataFrame:
-        try:
-            reader = getattr(queries, "snapshots_if_any", queries.snapshots)
-            return reader(self.key)
-        except duckdb.Error:  # a warehouse older than the indicator tables
-            return pd.DataFrame(columns=["snapshot_id", "created_at", "mode", "catalogue_version", "periphery_version",
-                                         "taxonomy_version", "source_versions"])
-
-    def catalogue(self, snapshot_id: str) -> pd.DataFrame:
-        return queries.catalogue(self.key, snapshot_id)
-
-    def indicator_changes(self, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
-        return queries.indicator_changes(self.key, snapshot_id, previous_id, level)
-
-    def indicator_values(self, snapshot_id: str, indicator_id: str, level: str) -> pd.DataFrame:
-        return queries.indicator_values(self.key, snapshot_id, indicator_id, level)
-
-    def target_status(self, snapshot_id: str) -> pd.DataFrame:
-        return queries.target_status(self.key, snapshot_id)
-
-    def taxonomy_changes(self) -> pd.DataFrame:
-        detail = getattr(queries, "taxonomy_changes_detail", None)
-        return detail(self.key) if detail is not None else queries.taxonomy_changes(self.key)
-
-    def sources(self) -> pd.DataFrame:
-        return queries.sources(self.key)
-
-    def places(self, theme: str) -> pd.DataFrame:
-        return queries.places(self.key, theme)
-
-    def district_stats(self, level: str) -> pd.DataFrame:
-        return queries.district_stats(self.key, level)
-
-    def district_groups(self, snapshot_id: str) -> pd.DataFrame:
-        return queries.district_groups(self.key, snapshot_id)
-
-    def map_geojson(self, level: str) -> dict:
-        return queries.map_geojson(self.key, level)
 
 
 def error_text(exc: BoardStoreError, lang: str) -> str:
@@ -86,14 +34,14 @@ def author() -> str:
     return str(st.session_state.get("rv_author", ""))
 
 
-def capture_places(store: BoardStore, reader: CachedReader, snapshot_ids: list[str], build_id: str) -> None:
+def capture_places(store: BoardStore, reader: queries.CachedReader, snapshot_ids: list[str], build_id: str) -> None:
     """Keep the current build's place keys in the store (once per snapshot), for later comparisons."""
     if store.read_only or build_id not in snapshot_ids or build_id in store.captured_snapshots():
         return
     store.record_places(build_id, review.current_place_keys(reader))
 
 
-def create_session(store: BoardStore, reader: CachedReader, snapshots: pd.DataFrame, lang: str) -> None:
+def create_session(store: BoardStore, reader: queries.CachedReader, snapshots: pd.DataFrame, lang: str) -> None:
     """Form callback: create the session, remember it in the URL, record the current places."""
     state = st.session_state
     ids = review.snapshot_ids(snapshots)
@@ -152,7 +100,7 @@ def save_snapshots(store: BoardStore, session_id: int, snapshot_id: str | None, 
 ctx = ui.page_start("page_review")
 lang = ctx.lang
 store = BoardStore.from_env()
-reader = CachedReader(ctx.key)
+reader = queries.CachedReader(ctx.key)
 writable = not store.read_only
 st.write(t("rv_intro", lang))
 
