@@ -93,8 +93,7 @@ class ConnectionReader:
         return data.target_status(self.con, snapshot_id)
 
     def taxonomy_changes(self) -> pd.DataFrame:
-        detail = getattr(data, "taxonomy_changes_detail", None)  # with the `affects` column when available
-        return detail(self.con) if detail is not None else data.taxonomy_changes(self.con)
+        return data.taxonomy_changes_detail(self.con)  # with the `affects` column
 
     def sources(self) -> pd.DataFrame:
         return data.sources(self.con)
