@@ -33,8 +33,24 @@ def current_lang() -> str:
     return lang if lang in LANGS else DEFAULT_LANG
 
 
+def _leave_legacy_pages_mode() -> None:
+    """Make sure the page runs under app.py's st.navigation, not Streamlit's legacy `pages/` mode.
+
+    A server whose first request is a deep link (/mappa?...) runs pages/mappa.py directly in the
+    legacy multipage mode (lower-case file names in the sidebar, no app.py), because the folder
+    is called `pages/`. Leaving that mode and rerunning makes app.py route the same URL: the
+    page hash is the url_path in both modes. Checked by tests/test_browser.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_start(title_key: str) -> PageContext:
     """Draw the common header; stop the page with a clear message if there is no warehouse."""
+    _leave_legacy_pages_mode()
     lang = current_lang()
     choice = st.sidebar.selectbox(t("language", lang), LANGS, index=LANGS.index(lang),
                                   format_func=lambda x: {"it": "Italiano", "en": "English"}[x], key="lang_select")

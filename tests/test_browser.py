@@ -164,6 +164,20 @@ def _check_page(browser: object, base: str, path: str) -> dict:
         context.close()  # type: ignore[attr-defined]
 
 
+def test_deep_link_as_first_request_of_a_fresh_server(server: str, browser: object) -> None:
+    """The server's very first page view is a deep link: it must get the app's navigation
+    (titles from the translation table), not Streamlit's legacy listing of pages/ files."""
+    context, page, errors = _open(browser, f"{server}/quartiere?nil=12")
+    try:
+        labels = page.eval_on_selector_all('[data-testid="stSidebarNav"] a', "els => els.map(e => e.innerText.trim())")
+        assert "Mappa" in labels and "Quartiere" in labels, labels
+        assert "app" not in labels and "quartiere" not in labels, labels
+        assert "MACIACHINI" in page.inner_text('[data-testid="stMain"]')
+        assert page.get_by_text("Page not found").count() == 0
+    finally:
+        context.close()  # type: ignore[attr-defined]
+
+
 def test_every_page_loads_by_deep_link_and_draws_its_map(server: str, browser: object) -> None:
     paths = _nav_paths(browser, server)
     assert len(paths) >= 9, f"navigation lists too few pages: {paths}"
