@@ -14,6 +14,7 @@ which:
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 
 import numpy as np
@@ -79,7 +80,8 @@ def _int_column(values: pd.Series | None, n: int) -> np.ndarray:
 
 
 def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | None, theme: str,
-                    require_point: bool = False, dedupe_by_name: bool = True) -> tuple[pd.DataFrame, list[Reject]]:
+                    require_point: bool = False, dedupe_by_name: bool = True,
+                    timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[Reject]]:
     """Validate, de-duplicate and assign districts; returns (places rows, rejects).
 
     `dedupe_by_name=False` skips the name+address duplicate check, for files whose own ids are
@@ -88,8 +90,13 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     `raw[i]` is the original record of frame row i for the rejects table (None: use the
     frame row itself); row numbers are 1-based positions in the file. Vectorised: a
     million points take about 3.5 s on 2 cores, 0.4 s of which is the point-in-polygon
-    step (bench/bench_assign.py).
+    step (bench/bench_assign.py). `timings`, when given, receives the seconds spent in each
+    stage: assign (coordinates, swap repair, point-in-polygon, Municipio), rejects (building
+    the quarantine records), dedupe, output.
     """
+    clock = time.perf_counter
+    t_start = clock()
+    spent = {"rejects": 0.0}
     if ctx.nil is None:
         raise RuntimeError("NIL boundaries must be loaded before point sources")
     frame = frame.reset_index(drop=True)
@@ -97,13 +104,14 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     rejects: list[Reject] = []
 
     def reject(mask: np.ndarray, reason: str | list[str], action: str = "rejected") -> None:
+        t0 = clock()
         idx = np.flatnonzero(mask)
-        if idx.size == 0:
-            return
-        records = [raw[i] for i in idx] if raw is not None else _records(frame, idx)
-        for j, (i, record) in enumerate(zip(idx, records, strict=True)):
-            text = reason if isinstance(reason, str) else reason[j]
-            rejects.append(Reject(int(i) + 1, record, text, action))  # type: ignore[arg-type]
+        if idx.size:
+            records = [raw[i] for i in idx] if raw is not None else _records(frame, idx)
+            for j, (i, record) in enumerate(zip(idx, records, strict=True)):
+                text = reason if isinstance(reason, str) else reason[j]
+                rejects.append(Reject(int(i) + 1, record, text, action))  # type: ignore[arg-type]
+        spent["rejects"] += clock() - t0
 
     lon = parse_coords(frame.get("lon"), n)
     lat = parse_coords(frame.get("lat"), n)
@@ -125,7 +133,8 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
         nil_pt[has_point] = geo.assign_points(lon[has_point], lat[has_point], ctx.nil)
     outside = keep & has_point & (nil_pt < 0)
     city = str(ctx.extra.get("city", "Milano"))
-    reject(outside, [f"punto fuori dal Comune di {city} ({lon[i]:.5f}, {lat[i]:.5f})" for i in np.flatnonzero(outside)])
+    reject(outside, [f"punto fuori dal Comune di {city} ({lon[i]:.5f}, {lat[i]:.5f})"
+                     for i in np.flatnonzero(outside)] if outside.any() else "")
     keep &= ~outside
 
     nil_to_mun = _nil_to_municipio(ctx)
@@ -146,13 +155,18 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     nil_id = np.where(has_point, nil_pt, np.where(by_file, nil_file, -1))
     mun_of_nil = np.array([nil_to_mun.get(int(i), -1) for i in range(int(nil_id.max(initial=0)) + 1)] or [-1])
     municipio = np.where(nil_id > 0, mun_of_nil[np.clip(nil_id, 0, None)], np.where(by_mun, mun_file, -1))
-    assignment = np.where(has_point, "point_in_polygon", np.where(by_file, "file_id", "municipio_only"))
+    # A categorical, not a million-string array (that alone cost as much as the point-in-polygon step).
+    assignment = pd.Categorical.from_codes(np.where(has_point, 0, np.where(by_file, 1, 2)).astype(np.int8),
+                                           categories=["point_in_polygon", "file_id", "municipio_only"])
+    t_assigned = clock()
+    rejects_in_assign = spent["rejects"]
 
     dup_key, first_key = _repeats(frame["source_key"], keep)
     reject(dup_key, [f"duplicato: stesso id della riga {first_key[i]} (tenuta quella)" for i in np.flatnonzero(dup_key)])
     keep &= ~dup_key
     if not dedupe_by_name:
-        return _output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects)
+        return _timed_output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects,
+                             timings, t_start, t_assigned, rejects_in_assign, spent)
     blank = pd.Series([None] * n, dtype=object)
     columns = [frame["name"] if "name" in frame else blank, frame["address"] if "address" in frame else blank]
     names, addrs = (normalise_text_series(c) for c in columns)
@@ -171,11 +185,26 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(dup_pair, [f"duplicato: stesso nome e indirizzo della riga {first_pair[i]} (tenuta quella)"
                       for i in np.flatnonzero(dup_pair)])
     keep &= ~dup_pair
-    return _output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects)
+    return _timed_output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects,
+                         timings, t_start, t_assigned, rejects_in_assign, spent)
+
+
+def _timed_output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.ndarray, lon: np.ndarray,
+                  lat: np.ndarray, nil_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
+                  rejects: list[Reject], timings: dict[str, float] | None, t_start: float, t_assigned: float,
+                  rejects_in_assign: float, spent: dict[str, float]) -> tuple[pd.DataFrame, list[Reject]]:
+    t_deduped = time.perf_counter()
+    result = _output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects)
+    if timings is not None:
+        timings["assign"] = timings.get("assign", 0.0) + (t_assigned - t_start) - rejects_in_assign
+        timings["rejects"] = timings.get("rejects", 0.0) + spent["rejects"]
+        timings["dedupe"] = timings.get("dedupe", 0.0) + (t_deduped - t_assigned) - (spent["rejects"] - rejects_in_assign)
+        timings["output"] = timings.get("output", 0.0) + time.perf_counter() - t_deduped
+    return result
 
 
 def _output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.ndarray, lon: np.ndarray,
-            lat: np.ndarray, nil_id: np.ndarray, municipio: np.ndarray, assignment: np.ndarray,
+            lat: np.ndarray, nil_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
             rejects: list[Reject]) -> tuple[pd.DataFrame, list[Reject]]:
     """The kept rows in `places` layout, and the rejects in file order."""
     out = frame.assign(
