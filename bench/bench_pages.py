@@ -102,12 +102,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reruns", type=int, default=10)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--warehouse", type=Path, default=None,
+                        help="measure this warehouse (e.g. one built from real files) instead of a fresh demo")
     args = parser.parse_args()
     from etl.pipeline import build
 
     with tempfile.TemporaryDirectory() as tmp:
-        warehouse = Path(tmp) / "warehouse.duckdb"
-        build(None, warehouse, progress=lambda _m: None)
+        warehouse = args.warehouse or Path(tmp) / "warehouse.duckdb"
+        if args.warehouse is None:
+            build(None, warehouse, progress=lambda _m: None)
         os.environ["OSSERVATORIO_WAREHOUSE"] = str(warehouse)
         os.environ["OSSERVATORIO_APPSTATE"] = str(Path(tmp) / "app.sqlite")
         warm_reruns(args.reruns)

@@ -6,8 +6,11 @@ file identity, so a new ETL build is picked up and an unchanged one is never re-
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from osservatorio import data
@@ -235,3 +238,14 @@ class CachedReader:
 
     def map_geojson(self, level: str) -> dict:
         return map_geojson(self.key, level)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def figure(fingerprint: tuple, _build: Callable[[], go.Figure]) -> dict:
+    """A figure as a plain dict, built once per fingerprint and shared read-only.
+
+    The fingerprint must name everything the figure depends on (warehouse key, snapshot,
+    filters, language, map style, weights); `_build` is not hashed. Building a plotly map with
+    its validation costs tens of ms per rerun; handing Streamlit the dict costs a few.
+    """
+    return _build().to_dict()

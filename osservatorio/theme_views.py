@@ -236,11 +236,13 @@ def _place_hover(frame: pd.DataFrame, names: Mapping[int, str], lang: str, extra
 
 def indicator_name(catalogue: pd.DataFrame, indicator_id: str, lang: str, with_unit: bool = False) -> str:
     """The indicator's name in the language (with its unit if asked); the id if unknown."""
-    row = catalogue[catalogue["indicator_id"] == indicator_id]
-    if row.empty:
+    hits = np.flatnonzero(catalogue["indicator_id"].to_numpy() == indicator_id)  # cheaper than a row mask
+    if hits.size == 0:
         return indicator_id
-    name = str(row[f"name_{lang}"].iloc[0] if f"name_{lang}" in row else row["name_it"].iloc[0])
-    return f"{name} ({row['unit'].iloc[0]})" if with_unit else name
+    i = int(hits[0])
+    column = f"name_{lang}" if f"name_{lang}" in catalogue.columns else "name_it"
+    name = str(catalogue[column].iat[i])
+    return f"{name} ({catalogue['unit'].iat[i]})" if with_unit else name
 
 
 def indicator_unit(catalogue: pd.DataFrame, indicator_id: str) -> str:

@@ -40,7 +40,9 @@ else:
     if shown.empty:
         st.info(t("th_no_places_selection", lang))
     else:
-        st.plotly_chart(theme_views.vacant_map(geojson, shown, stats, selected, lang, ctx.map_style), width="stretch",
+        st.plotly_chart(queries.figure(("vacant_map", ctx.key, snapshot, municipio, klass, status, lang, ctx.map_style),
+                                       lambda: theme_views.vacant_map(geojson, shown, stats, selected, lang, ctx.map_style)),
+                        width="stretch",
                         key="vacant_map")
         table = theme_views.vacant_table(shown, stats, classes, near, lang)
         st.dataframe(table, hide_index=True, width="stretch")
@@ -50,7 +52,9 @@ else:
                                 key="vacant_places")
         st.subheader(t("th_breakdown_title", lang))
         breakdown = theme_views.vacant_breakdown(shown, lang)
-        st.plotly_chart(theme_views.breakdown_chart(breakdown, lang), width="stretch", key="vacant_breakdown")
+        st.plotly_chart(queries.figure(("vacant_breakdown", ctx.key, snapshot, municipio, klass, status, lang),
+                                       lambda: theme_views.breakdown_chart(breakdown, lang)),
+                        width="stretch", key="vacant_breakdown")
         downloads.download_menu(breakdown, downloads.page_spec(ctx, "spazi_vuoti_ripartizione", filters), lang,
                                 key="vacant_breakdown_dl")
 
@@ -116,7 +120,9 @@ def opportunity() -> None:
     scores = theme_views.reweighted_scores(matrix, reasons, weights, {c.indicator: c.direction for c in components})
     if scores["score"].isna().all():
         st.info(t("th_score_none", lang))
-    st.plotly_chart(theme_views.opportunity_map(geojson, scores, stats, near, lang, ctx.map_style), width="stretch",
+    fingerprint = ("opportunity_map", ctx.key, snapshot, tuple(sorted(weights.items())), lang, ctx.map_style)
+    st.plotly_chart(queries.figure(fingerprint, lambda: theme_views.opportunity_map(geojson, scores, stats, near, lang,
+                                                                                 ctx.map_style)), width="stretch",
                     key="opportunity_map")
     table = theme_views.opportunity_table(scores, matrix, stats, classes, catalogue, lang)
     st.dataframe(table, hide_index=True, width="stretch")
