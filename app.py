@@ -5,8 +5,8 @@ import streamlit as st
 from osservatorio.i18n import t
 from osservatorio.ui import current_lang
 
-st.set_page_config(page_title=t("app_title"), page_icon="🏭", layout="wide")
 lang = current_lang()
+st.set_page_config(page_title=t("app_title", lang), page_icon="🏭", layout="wide")
 # Each url_path equals its file name: Streamlit first matches a deep link (/mappa?...) against the
 # files in pages/ before st.navigation runs, and shows "Page not found" when they differ.
 pages = [

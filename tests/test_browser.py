@@ -1,14 +1,26 @@
 """The app in a real browser: `streamlit run` on 127.0.0.1, Debian's chromium driven by Playwright.
 
-Every page listed in the sidebar navigation is opened by its own URL (a deep link, as a user
-would paste it), must finish running without an error element or console error, and, where it
-has a map, must have drawn the districts. Screenshots go to artifacts/screenshots/.
+The pages are discovered from the sidebar navigation, so a page added to app.py is covered
+without touching this file. Every page is opened by its own URL (a deep link, as a user would
+paste it) in a fresh browser context and must:
+
+- finish running (script idle, no placeholder skeletons, no stale elements) within 60 s;
+- show no Streamlit exception, no error message, no "Page not found" dialog;
+- log no console error and no uncaught JavaScript error (except the documented harmless
+  404s of Streamlit's client for /<page>/_stcore/health and /<page>/_stcore/host-config);
+- make no request outside the server (maps must work offline);
+- show the demo banner (the warehouse served here is the demo bundle);
+- where it has maps: every MapLibre map has loaded, its canvas has a size, and every
+  choropleth draws each district of its GeoJSON (the ids MapLibre reports as rendered).
+
+Full-page screenshots go to artifacts/screenshots/<page>.png (git-ignored). Nothing waits a
+fixed time: every wait is for a condition in the page, bounded by a timeout.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -16,30 +28,140 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Request
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("OSSERVATORIO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "artifacts" / "screenshots"
-# Harmless console noise of Streamlit's client (engineering-notes.md): health probes on sub-paths.
-IGNORED_CONSOLE = ("_stcore/health", "_stcore/host-config", "favicon")
+TIMEOUT_MS = 60_000  # 2 slow cores: a map page is ready after about 3-6 s, much later under load
+WIDTH, HEIGHT = 1400, 1000  # initial viewport; grown to the content height for the screenshot
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
-                       reason=f"Debian's chromium is not installed ({CHROMIUM}): apt-get install chromium"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"Debian's chromium is not installed at {CHROMIUM}: apt-get install chromium"),
 ]
+
+# Pages known to draw a district map, with the fewest districts its choropleth must show. A guard
+# against a map silently disappearing; every other map found on any page is checked all the same.
+MAP_PAGES = {"": 88, "mappa": 88, "periferie": 88, "makerspace": 88, "spazi_vuoti": 88, "imprese": 88,
+             "quartiere": 1}
+
+# Streamlit idle: script finished, connected, no lazy element still a skeleton, nothing stale,
+# every plotly chart drawn and every MapLibre map loaded and not moving.
+READY_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.dataset.testScriptState !== 'notRunning' || app.dataset.testConnectionState !== 'CONNECTED') {
+        return false;
+    }
+    if (!document.querySelector('[data-testid="stMain"]')) { return false; }
+    if (document.querySelector('[data-testid="stElementContainer"] > [data-testid="stSkeleton"], [data-stale="true"]')) {
+        return false;
+    }
+    return Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]')).every(chart => {
+        const gd = chart.querySelector('.js-plotly-plot');
+        if (!gd || !gd._fullLayout || !gd._fullData) { return false; }
+        return Object.keys(gd._fullLayout).filter(k => /^map\\d*$/.test(k)).every(k => {
+            const sub = gd._fullLayout[k]._subplot;
+            return sub && sub.map && sub.map.loaded() && !sub.map.isMoving();
+        });
+    });
+}"""
+
+# One record per MapLibre subplot of every plotly chart on the page.
+MAPS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')).flatMap(gd =>
+    Object.keys(gd._fullLayout).filter(k => /^map\\d*$/.test(k)).map(k => {
+        const map = gd._fullLayout[k]._subplot.map;
+        const canvas = map.getCanvas();
+        const traces = gd._fullData.filter(t => t.visible === true && (t.subplot || 'map') === k);
+        const choro = traces.filter(t => t.type === 'choroplethmap');
+        const features = new Set();
+        let [minx, miny, maxx, maxy] = [Infinity, Infinity, -Infinity, -Infinity];
+        const walk = c => {
+            if (typeof c[0] === 'number') {
+                minx = Math.min(minx, c[0]); maxx = Math.max(maxx, c[0]);
+                miny = Math.min(miny, c[1]); maxy = Math.max(maxy, c[1]);
+            } else { c.forEach(walk); }
+        };
+        for (const t of choro) {
+            for (const f of ((t.geojson && t.geojson.features) || [])) {
+                features.add(String(f.id));
+                if (f.geometry) { walk(f.geometry.coordinates); }
+            }
+        }
+        const locations = new Set();
+        let nLocations = 0;
+        for (const t of choro) {
+            for (const l of Array.from(t.locations || [])) { locations.add(String(l)); nLocations += 1; }
+        }
+        const fills = choro.map(t => `plotly-trace-layer-${t.uid}-fill`).filter(id => map.getLayer(id));
+        const rendered = new Set(fills.length ? map.queryRenderedFeatures({layers: fills}).map(f => String(f.id)) : []);
+        const view = map.getBounds();
+        return {
+            title: ((gd.layout.title && gd.layout.title.text) || '').replace(/<[^>]*>/g, ''),
+            types: traces.map(t => t.type),
+            locations: nLocations,
+            distinct_locations: locations.size,
+            unknown_locations: Array.from(locations).filter(l => !features.has(l)).slice(0, 5),
+            features: features.size,
+            rendered: rendered.size,
+            canvas: [canvas.clientWidth, canvas.clientHeight],
+            style: map.getStyle().layers.length ? map.getStyle().layers[0].id : '',
+            data_bounds: choro.length ? [minx, miny, maxx, maxy] : null,
+            view_bounds: [view.getWest(), view.getSouth(), view.getEast(), view.getNorth()],
+        };
+    }))"""
+
+CONTENT_HEIGHT_JS = """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stMainBlockContainer"]',
+    '[data-testid="stAppViewContainer"]'].map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))"""
+
+
+@dataclass
+class PageVisit:
+    """What one page showed; `problem` is set when the page never became ready."""
+
+    path: str
+    label: str
+    problem: str = ""
+    title: str = ""
+    main_text: str = ""
+    maps: list[dict[str, Any]] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+    error_alerts: list[str] = field(default_factory=list)
+    not_found: int = 0
+    console_errors: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                if resp.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not start (exit code {proc.poll()}): {log.read_text()[-2000:]}")
+        time.sleep(0.2)  # polling interval of a bounded loop, not a wait for the page
 
 
 @pytest.fixture(scope="module")
@@ -50,172 +172,252 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("browser")
     warehouse = folder / "warehouse.duckdb"
     build(None, warehouse, progress=lambda _m: None)
-    build(None, warehouse, progress=lambda _m: None)
+    build(None, warehouse, progress=lambda _m: None)  # a second snapshot: "change since" columns have values
     port = _free_port()
     env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"),
            "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
-    log = open(folder / "streamlit.log", "wb")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    log_path = folder / "streamlit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+        _wait_healthy(base, proc, log_path)
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's process group (its own session), then reap it; SIGKILL if it hangs."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            proc.wait(timeout=10)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=15)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+            continue
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                      args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def browser() -> Iterator[Browser]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
-def _open(browser: object, url: str) -> tuple[object, object, list[str]]:
-    """Open a URL in a fresh context; wait until Streamlit has finished running the page."""
-    # A tall viewport: Streamlit scrolls inside its main block, so everything is drawn and captured.
-    context = browser.new_context(viewport={"width": 1400, "height": 5000})  # type: ignore[attr-defined]
+def _harmless(text: str, url: str, base: str) -> bool:
+    """Streamlit's client probes /<page>/_stcore/health and /host-config on a sub-path (404)."""
+    return "404" in text and re.fullmatch(re.escape(base) + r"/[^?#]+/_stcore/(health|host-config)", url) is not None
+
+
+def _open(browser: Browser, base: str, url: str) -> tuple[Page, list[str], list[str]]:
+    """A fresh context and page at `url`, with its console errors and outside requests recorded."""
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"{m.text} [{m.location.get('url', '')}]") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=90_000)
-    # The status widget shows while the script runs; wait until it has been gone for a moment.
-    page.wait_for_function(
-        """() => {
-            const busy = document.querySelector('[data-testid="stStatusWidget"]');
-            const now = performance.now();
-            if (busy) { window.__idleSince = undefined; return false; }
-            if (window.__idleSince === undefined) { window.__idleSince = now; }
-            return now - window.__idleSince > 1500;
-        }""",
-        timeout=90_000, polling=250,
-    )
-    return context, page, errors
+    external: list[str] = []
 
+    def on_console(msg: ConsoleMessage) -> None:
+        url_of = str(msg.location.get("url", ""))
+        if msg.type == "error" and not _harmless(msg.text, url_of, base):
+            errors.append(f"{msg.text} [{url_of}]")
 
-def _nav_paths(browser: object, base: str) -> list[str]:
-    context, page, _ = _open(browser, base + "/")
+    def on_request(req: Request) -> None:
+        if not req.url.startswith((base + "/", "data:", "blob:")) and req.url != base:
+            external.append(req.url)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.on("request", on_request)
     try:
-        hrefs = page.eval_on_selector_all('[data-testid="stSidebarNav"] a', "els => els.map(e => e.href)")
-    finally:
-        context.close()  # type: ignore[attr-defined]
-    return [h.split("?")[0].replace(base, "").strip("/") for h in hrefs]
+        page.goto(url, timeout=TIMEOUT_MS)
+    except BaseException:
+        context.close()
+        raise
+    return page, errors, external
 
 
-MAP_STATE_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => {
-    const data = el._fullData || [];
-    const choro = data.filter(t => t.type === 'choroplethmap');
-    const canvas = el.querySelector('canvas');
-    return {
-        locations: choro.reduce((n, t) => n + (t.locations ? t.locations.length : 0), 0),
-        canvas: canvas ? canvas.width * canvas.height : 0,
-    };
-})"""
+def _wait_ready(page: Page) -> None:
+    page.wait_for_function(READY_JS, timeout=TIMEOUT_MS, polling=100)
 
 
-# Pages that must draw a district map, with the fewest districts it must contain. Pages found in
-# the navigation but not listed here are still checked for errors.
-MAP_PAGES = {"": 88, "panoramica": 88, "mappa": 88, "periferie": 88, "makerspace": 88, "spazi_vuoti": 88,
-             "imprese": 88, "quartiere": 1}
+def _texts(page: Page, selector: str) -> list[str]:
+    return [t.strip()[:300] for t in page.locator(selector).all_inner_texts()]
 
 
-def _check_page(browser: object, base: str, path: str) -> dict:
-    context, page, errors = _open(browser, f"{base}/{path}")
+def _slug(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", path).strip("_") or "root"
+
+
+def _visit(browser: Browser, base: str, path: str, label: str, page: Page | None = None,
+           errors: list[str] | None = None, external: list[str] | None = None) -> PageVisit:
+    """Open one page (or use an already open one), wait until ready, record what it shows, screenshot."""
+    visit = PageVisit(path=path, label=label)
+    if page is None:
+        try:
+            page, errors, external = _open(browser, base, f"{base}/{path}")
+        except sync_api.Error as exc:
+            visit.problem = f"could not open: {str(exc).splitlines()[0]}"
+            return visit
+    assert errors is not None and external is not None
     try:
-        maps: list[dict] = []
-        need = MAP_PAGES.get(path)
-        if need is not None:
-            # Plotly draws after the script has finished: wait for the districts and the canvas.
-            page.wait_for_function(f"() => ({MAP_STATE_JS})().some(m => m.locations >= {need} && m.canvas > 0)",
-                                   timeout=90_000, polling=250)
-        maps = page.evaluate(MAP_STATE_JS)
+        _wait_ready(page)
+        visit.maps = page.evaluate(MAPS_JS)
+        visit.title = page.locator('[data-testid="stMain"] h1').first.inner_text(timeout=TIMEOUT_MS).strip()
+        visit.main_text = page.inner_text('[data-testid="stMain"]')
+        visit.exceptions = _texts(page, '[data-testid="stException"]')
+        visit.error_alerts = _texts(page, '[data-testid="stAlertContentError"]')
+        visit.not_found = page.get_by_text("Page not found").count()
+        # Streamlit scrolls inside its main block: grow the viewport to the content, then capture.
+        height = min(int(page.evaluate(CONTENT_HEIGHT_JS)) + 100, 15_000)
+        page.set_viewport_size({"width": WIDTH, "height": max(height, HEIGHT)})
+        _wait_ready(page)  # the resize makes the maps redraw
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{path or 'root'}.png"))
-        exceptions = page.locator('[data-testid="stException"]').count()
-        alerts = page.locator('[data-testid="stAlertContentError"]').count()
-        not_found = page.get_by_text("Page not found").count()
-        real_errors = [e for e in errors if not any(k in e for k in IGNORED_CONSOLE)]
-        return {"maps": maps, "exceptions": exceptions, "alerts": alerts, "not_found": not_found,
-                "console": real_errors, "title": page.inner_text('[data-testid="stMain"] h1')}
+        visit.screenshot = SHOTS / f"{_slug(path)}.png"
+        page.screenshot(path=str(visit.screenshot), full_page=True)
+    except sync_api.Error as exc:  # timeouts included: reported per page by the tests below
+        visit.problem = str(exc).splitlines()[0]
     finally:
-        context.close()  # type: ignore[attr-defined]
+        visit.console_errors = list(errors)
+        visit.external_requests = list(external)
+        page.context.close()
+    return visit
 
 
-def test_deep_link_as_first_request_of_a_fresh_server(server: str, browser: object) -> None:
+def _nav_links(page: Page, base: str) -> list[tuple[str, str]]:
+    """(path, label) of every page in the sidebar navigation (or top navigation), in order."""
+    more = page.locator('[data-testid="stSidebarNavViewButton"]')
+    if more.count() and "more" in more.first.inner_text().lower():  # "View N more": show every page
+        more.first.click()
+    links = page.eval_on_selector_all(
+        '[data-testid="stSidebarNav"] a, [data-testid="stSidebarNavLink"], [data-testid="stTopNavLink"]',
+        "els => els.map(e => [e.href, e.innerText.trim()])")
+    seen: dict[str, str] = {}
+    for href, label in links:
+        path = href.split("?")[0].split("#")[0].removeprefix(base).strip("/")
+        seen.setdefault(path, label)
+    return list(seen.items())
+
+
+@pytest.fixture(scope="module")
+def visits(server: str, browser: Browser) -> dict[str, PageVisit]:
+    """Every page of the navigation, visited once. The root URL is the default page."""
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    page, errors, external = _open(browser, server, server + "/")
+    _wait_ready(page)
+    links = _nav_links(page, server)
+    root_label = next((label for path, label in links if path == ""), "")
+    result = {"": _visit(browser, server, "", root_label, page, errors, external)}
+    for path, label in links:
+        if path not in result:
+            result[path] = _visit(browser, server, path, label)
+    return result
+
+
+def test_deep_link_as_first_request_of_a_fresh_server(server: str, browser: Browser) -> None:
     """The server's very first page view is a deep link: it must get the app's navigation
-    (titles from the translation table), not Streamlit's legacy listing of pages/ files."""
-    context, page, errors = _open(browser, f"{server}/quartiere?nil=12")
+    (titles from the translation table), not Streamlit's legacy listing of pages/ files.
+    Must stay the first test of this module (it needs a server nobody has visited yet)."""
+    page, errors, _ = _open(browser, server, f"{server}/quartiere?nil=12")
     try:
-        labels = page.eval_on_selector_all('[data-testid="stSidebarNav"] a', "els => els.map(e => e.innerText.trim())")
+        _wait_ready(page)
+        labels = [label for _, label in _nav_links(page, server)]
         assert "Mappa" in labels and "Quartiere" in labels, labels
         assert "app" not in labels and "quartiere" not in labels, labels
         assert "MACIACHINI" in page.inner_text('[data-testid="stMain"]')
         assert page.get_by_text("Page not found").count() == 0
+        assert errors == [], errors
     finally:
-        context.close()  # type: ignore[attr-defined]
+        page.context.close()
 
 
-def test_every_page_loads_by_deep_link_and_draws_its_map(server: str, browser: object) -> None:
-    paths = _nav_paths(browser, server)
-    assert len(paths) >= 9, f"navigation lists too few pages: {paths}"
-    assert set(MAP_PAGES) - {""} <= set(paths) | {"panoramica"}, f"a map page is missing from the navigation: {paths}"
-    for path in paths:
-        result = _check_page(browser, server, path)
-        assert result["exceptions"] == 0, f"{path}: Streamlit exception on the page"
-        assert result["alerts"] == 0, f"{path}: error message on the page"
-        assert result["not_found"] == 0, f"{path}: 'Page not found' dialog on a deep link"
-        assert result["console"] == [], f"{path}: console errors {result['console'][:3]}"
-        if path in MAP_PAGES:
-            assert any(m["locations"] >= MAP_PAGES[path] and m["canvas"] > 0 for m in result["maps"]), path
+def test_navigation_lists_the_pages(visits: dict[str, PageVisit]) -> None:
+    """Guard against a silent discovery failure (a changed test id would make every check vacuous)."""
+    assert len(visits) >= 2, f"navigation not found or lists one page: {sorted(visits)}"
+    missing = set(MAP_PAGES) - set(visits)
+    assert not missing, f"pages known to have a map are missing from the navigation: {sorted(missing)}"
 
 
-def test_map_page_draws_all_88_nil(server: str, browser: object) -> None:
-    result = _check_page(browser, server, "mappa")
-    assert max(m["locations"] for m in result["maps"]) == 88
-    assert all(m["canvas"] > 0 for m in result["maps"] if m["locations"])
+def test_every_page_runs_without_errors(visits: dict[str, PageVisit], subtests: pytest.Subtests) -> None:
+    for path, v in visits.items():
+        with subtests.test(msg=f"/{path} ({v.label})"):
+            assert not v.problem, f"/{path}: never became ready: {v.problem}"
+            assert v.exceptions == [], f"/{path}: Streamlit exception: {v.exceptions}"
+            assert v.error_alerts == [], f"/{path}: error message: {v.error_alerts}"
+            assert v.not_found == 0, f"/{path}: 'Page not found' dialog"
+            assert v.console_errors == [], f"/{path}: console errors: {v.console_errors[:5]}"
+            assert v.external_requests == [], f"/{path}: requests outside the server: {v.external_requests[:5]}"
+            assert v.title, f"/{path}: no page title (h1)"
+            assert "dimostrativi" in v.main_text, f"/{path}: demo banner missing on a demo warehouse"
+            assert v.screenshot is not None and v.screenshot.stat().st_size > 10_000, f"/{path}: no screenshot"
 
 
-def test_language_and_demo_banner(server: str, browser: object) -> None:
-    context, page, _ = _open(browser, f"{server}/panoramica?lang=en")
+def test_every_map_draws_its_districts(visits: dict[str, PageVisit], subtests: pytest.Subtests) -> None:
+    for path, v in visits.items():
+        with subtests.test(msg=f"/{path} ({v.label})"):
+            assert not v.problem, f"/{path}: never became ready: {v.problem}"
+            for m in v.maps:
+                where = f"/{path}, map {m['title']!r}"
+                assert m["canvas"][0] > 0 and m["canvas"][1] > 0, f"{where}: MapLibre canvas has no size {m['canvas']}"
+                assert m["style"] == "white-bg", f"{where}: basemap {m['style']!r} needs the internet"
+                if "choroplethmap" not in m["types"]:
+                    continue
+                assert m["features"] > 0, f"{where}: choropleth without GeoJSON features"
+                assert m["unknown_locations"] == [], f"{where}: locations not in the GeoJSON: {m['unknown_locations']}"
+                assert m["locations"] == m["distinct_locations"] == m["features"], (
+                    f"{where}: {m['locations']} locations ({m['distinct_locations']} distinct) for "
+                    f"{m['features']} districts: each district must be drawn once (grey when it has no value)")
+                assert m["rendered"] == m["features"], f"{where}: MapLibre drew {m['rendered']} of {m['features']} districts"
+            need = MAP_PAGES.get(path)
+            if need is not None:
+                drawn = [m["rendered"] for m in v.maps if "choroplethmap" in m["types"]]
+                assert drawn and max(drawn) >= need, f"/{path}: expected a map of {need} districts, drew {drawn}"
+                if need == 88:
+                    assert 88 in [m["locations"] for m in v.maps], f"/{path}: no choropleth of all 88 NIL"
+
+
+def test_every_map_shows_all_of_its_districts(visits: dict[str, PageVisit]) -> None:
+    """The initial view must contain the districts' bounds (MapLibre traces have no fitbounds)."""
+    cut_maps: list[str] = []
+    for path, v in visits.items():
+        for m in v.maps:
+            if m["data_bounds"] is None:
+                continue
+            (x0, y0, x1, y1), (w, s, e, n) = m["data_bounds"], m["view_bounds"]
+            tol = 0.002 * max(x1 - x0, y1 - y0)  # a couple of pixels
+            cut = {"west": w - x0, "south": s - y0, "east": x1 - e, "north": y1 - n}
+            sides = [f"{side} by {deg:.4f}°" for side, deg in cut.items() if deg > tol]
+            if sides:
+                cut_maps.append(f"/{path} {m['title']!r}: {', '.join(sides)} (canvas {m['canvas'][0]}x{m['canvas'][1]} px)")
+    assert not cut_maps, "maps that cut off part of the districts:\n" + "\n".join(cut_maps)
+
+
+def test_language_from_url_and_from_the_selector(server: str, browser: Browser) -> None:
+    """?lang=en shows English; choosing Italiano in the sidebar switches back, with the demo banner."""
+    page, errors, _ = _open(browser, server, f"{server}/?lang=en")
     try:
-        assert page.inner_text('[data-testid="stMain"] h1').strip() == "Overview"
-        assert "demo data" in page.inner_text("body").lower()
+        _wait_ready(page)
+        main = page.locator('[data-testid="stMain"]')
+        assert main.locator("h1").first.inner_text().strip() == "Overview"
+        assert "Demo data" in main.inner_text()
+        assert "Map" in [label for _, label in _nav_links(page, server)]
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+        page.get_by_role("option", name="Italiano").click()
+        main.locator("h1", has_text="Panoramica").wait_for(timeout=TIMEOUT_MS)
+        _wait_ready(page)
+        assert "dimostrativi" in main.get_by_test_id("stAlertContentWarning").first.inner_text()
+        assert "lang=it" in page.url
+        assert errors == [], errors
     finally:
-        context.close()  # type: ignore[attr-defined]
-    context, page, _ = _open(browser, f"{server}/panoramica")
-    try:
-        assert page.inner_text('[data-testid="stMain"] h1').strip() == "Panoramica"
-        assert "dimostrativi" in page.inner_text("body")
-    finally:
-        context.close()  # type: ignore[attr-defined]
-
-
-def test_district_deep_link_opens_that_nil(server: str, browser: object) -> None:
-    context, page, _ = _open(browser, f"{server}/quartiere?nil=12")
-    try:
-        assert "MACIACHINI" in page.inner_text('[data-testid="stMain"]')
-    finally:
-        context.close()  # type: ignore[attr-defined]
+        page.context.close()
