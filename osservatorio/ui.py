@@ -113,3 +113,25 @@ def periphery_class_filter(lang: str, snapshot: str | None, classes: pd.DataFram
     names = theme_views.class_names(classes)
     return url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
                       format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes", names))
+
+
+@dataclass(frozen=True)
+class ThemePage:
+    """What every theme page starts from: context, NIL stats, latest snapshot, periphery classes."""
+
+    ctx: PageContext
+    stats: pd.DataFrame
+    snapshot: str | None
+    classes: pd.DataFrame
+
+
+def theme_page_start(title_key: str) -> ThemePage:
+    """page_start, then the NIL table (stop with a message if empty), the snapshot and its classes."""
+    ctx = page_start(title_key)
+    stats = queries.district_stats(ctx.key, "nil")
+    if stats.empty:
+        st.info(t("empty_warehouse", ctx.lang))
+        st.stop()
+    snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
+    classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
+    return ThemePage(ctx, stats, snapshot, classes)

@@ -6,14 +6,9 @@ from osservatorio import downloads, queries, theme_views, ui
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
 
-ctx = ui.page_start("page_firms")
+page = ui.theme_page_start("page_firms")
+ctx, stats, snapshot, classes = page.ctx, page.stats, page.snapshot, page.classes
 lang = ctx.lang
-stats = queries.district_stats(ctx.key, "nil")
-if stats.empty:
-    st.info(t("empty_warehouse", lang))
-    st.stop()
-snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
-classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
 labels = theme_views.category_labels(lang)
 st.write(t("th_firms_intro", lang))
 st.info(t("th_categories_note", lang) + " " + theme_views.editions_caption(queries.firm_editions(ctx.key), lang), icon="ℹ️")

@@ -7,14 +7,9 @@ from osservatorio import downloads, queries, theme_views, ui
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
 
-ctx = ui.page_start("page_vacant")
+page = ui.theme_page_start("page_vacant")
+ctx, stats, snapshot, classes = page.ctx, page.stats, page.snapshot, page.classes
 lang = ctx.lang
-stats = queries.district_stats(ctx.key, "nil")
-if stats.empty:
-    st.info(t("empty_warehouse", lang))
-    st.stop()
-snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
-classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
 geojson = queries.map_geojson(ctx.key, "nil")
 vacant = queries.places(ctx.key, "vacant")
 st.write(t("th_vacant_intro", lang))
