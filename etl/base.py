@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -65,6 +66,9 @@ class LoadResult:
     encoding: str | None = None
     file_format: str | None = None
     licence: str | None = None  # overrides the source's licence (e.g. a census file's own licence)
+    reference_date: date | None = None  # the data's own date (edition, "al 31/12/2022"), if stated
+    attribution: str | None = None  # attribution line the licence asks for (overrides the source's)
+    origin: str | None = None  # where this copy came from, when not the publisher's portal
 
     @property
     def rows_rejected(self) -> int:

@@ -137,7 +137,8 @@ def _summary(source_id: str, path: str, status: str, result: LoadResult) -> Sour
 def record_skipped(con: duckdb.DuckDBPyConnection, source: Source, path: Path, note: str) -> None:
     """A file that was found but not used (a better file of the same source was loaded)."""
     con.execute(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, 0, 0, 0, ?, ?, 'derived', 'skipped', ?)",
+        f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
+        "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, 0, 0, 0, ?, ?, 'derived', 'skipped', ?, NULL, NULL, NULL)",
         [source.source_id, source.dataset, source.title, str(path), sha256_of(path), path.stat().st_size,
          _now(), source.licence, note],
     )
@@ -149,7 +150,7 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
     path_text = str(path)
     if result.table == "districts":
         _write_districts(con, result, source.source_id, ctx)
-    elif result.table in ("population", "places", "firm_units"):
+    elif result.table in ("population", "places", "firm_units", "firm_totals", "area_counts"):
         frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
         _insert_frame(con, result.table, frame)
     else:
@@ -163,21 +164,30 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
     p = Path(path_text)
     is_file = p.is_file()
     con.execute(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?)",
+        f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?)",
         [source.source_id, source.dataset, source.title, path_text, sha256_of(p) if is_file else None,
          p.stat().st_size if is_file else None, result.file_format, result.crs, result.encoding,
          result.rows_read, len(result.frame), result.rows_rejected, result.rows_repaired, _now(),
-         result.licence or source.licence, result.trust, "; ".join(result.notes) or None],
+         result.licence or source.licence, result.trust, "; ".join(result.notes) or None,
+         result.reference_date, result.attribution or getattr(source, "attribution", None),
+         result.origin or getattr(source, "origin", None)],
     )
 
 
+SOURCES_COLUMNS = ("source_id, dataset, title, path, sha256, bytes, file_format, crs, encoding, rows_read, rows_loaded, "
+                   "rows_rejected, rows_repaired, loaded_at, licence, trust, status, notes, reference_date, attribution, origin")
+
 _TABLE_COLUMNS = {
-    "population": ["level", "district_id", "year", "residents", "source_id", "path", "trust"],
+    "population": ["level", "district_id", "year", "reference_date", "residents", "source_id", "path", "trust"],
     "places": ["theme", "source_id", "path", "source_key", "name", "address", "lon", "lat", "nil_id", "municipio",
                "assignment", "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code",
                "ateco_edition", "started_on", "attributes", "geom_wkb", "trust"],
     "firm_units": ["nil_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units",
                    "avg_employees", "source_id", "path", "trust"],
+    "firm_totals": ["level", "area_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "firms", "units",
+                    "employees_firms", "employees_units", "source_id", "path", "trust"],
+    "area_counts": ["level", "district_id", "theme", "year", "count", "source_id", "path", "trust"],
     "rejects": ["source_id", "path", "row_number", "raw", "reason", "action"],
     "districts": ["level", "id", "name", "municipio", "area_m2", "centroid_lon", "centroid_lat",
                   "geom_wkb", "map_geojson", "source_id", "trust"],

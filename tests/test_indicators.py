@@ -183,7 +183,9 @@ def build_city(con: duckdb.DuckDBPyConnection, *, firms: bool = True, trust: str
     sources = [("nil_boundaries", "/fixture/nil.zip"), ("population_nil", "/fixture/pop.csv"),
                ("src_makerspace", "/fixture/makerspace.csv")] + ([("firms_ateco", "/fixture/ds201.csv")] if firms else [])
     for sid, path in sources:
-        con.execute("INSERT INTO sources VALUES (?, NULL, ?, ?, ?, 1, 'csv', NULL, NULL, 1, 1, 0, 0, now()::TIMESTAMP, "
+        con.execute("INSERT INTO sources (source_id, dataset, title, path, sha256, bytes, file_format, crs, encoding, "
+                    "rows_read, rows_loaded, rows_rejected, rows_repaired, loaded_at, licence, trust, status, notes) "
+                    "VALUES (?, NULL, ?, ?, ?, 1, 'csv', NULL, NULL, 1, 1, 0, 0, now()::TIMESTAMP, "
                     "'CC BY 4.0', ?, 'loaded', NULL)", [sid, sid, path, f"sha-{sid}", trust])
 
 

@@ -29,8 +29,12 @@ CREATE TABLE sources (
     loaded_at     TIMESTAMP NOT NULL,
     licence       VARCHAR NOT NULL,
     trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo')),
-    status        VARCHAR NOT NULL CHECK (status IN ('loaded', 'skipped')),
+    status        VARCHAR NOT NULL CHECK (status IN ('loaded', 'skipped', 'failed')),
+                                      -- failed: the file was refused (notes say why and what to do)
     notes         VARCHAR,
+    reference_date DATE,              -- the data's own date (edition, 'al 31/12/2022'); NULL = not stated
+    attribution   VARCHAR,            -- attribution line required by the licence
+    origin        VARCHAR,            -- where the copy came from (publisher URL, repository) when not the publisher
     PRIMARY KEY (source_id, path)
 );
 
@@ -62,7 +66,8 @@ CREATE TABLE population (
     level     VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio')),
     district_id INTEGER NOT NULL,
     year      INTEGER,              -- NULL when the file does not state it (see sources.notes)
-    residents INTEGER NOT NULL CHECK (residents >= 0),
+    reference_date DATE,            -- e.g. 2022-12-31 for 'al 31/12/2022'; NULL when not stated
+    residents BIGINT NOT NULL CHECK (residents >= 0),
     source_id VARCHAR NOT NULL,
     path      VARCHAR NOT NULL,
     trust     VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
@@ -95,7 +100,7 @@ LEFT JOIN population_current p ON p.level = d.level AND p.district_id = d.id;
 -- Point (or small-area) entities the programme monitors: makerspaces, coworking spaces,
 -- vacant/disused spaces and individual firms. One row per entity per source file.
 CREATE TABLE places (
-    theme       VARCHAR NOT NULL CHECK (theme IN ('makerspace', 'coworking', 'vacant', 'firm')),
+    theme       VARCHAR NOT NULL CHECK (theme IN ('makerspace', 'coworking', 'vacant', 'firm', 'historic_shop', 'hub')),
     source_id   VARCHAR NOT NULL,
     path        VARCHAR NOT NULL,
     source_key  VARCHAR NOT NULL,     -- the source's own id (or a stable row key)
@@ -133,6 +138,37 @@ CREATE TABLE firm_units (
     source_id     VARCHAR NOT NULL,
     path          VARCHAR NOT NULL,
     trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
+);
+
+-- Firms, local units and employees by ATECO for a whole area (ds171 layout: the city, no NIL).
+CREATE TABLE firm_totals (
+    level         VARCHAR NOT NULL,   -- 'city'
+    area_id       VARCHAR NOT NULL,
+    year          INTEGER NOT NULL,
+    ateco_code    VARCHAR NOT NULL,   -- normalised dotted code, e.g. '01.62.0'
+    ateco_edition VARCHAR NOT NULL,
+    ateco_label   VARCHAR,
+    category      VARCHAR NOT NULL,   -- programme category (config/ateco_categories.toml) or 'other'
+    firms         BIGINT CHECK (firms >= 0),
+    units         BIGINT CHECK (units >= 0),
+    employees_firms DOUBLE,
+    employees_units DOUBLE,
+    source_id     VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,
+    trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
+);
+
+-- Counts per district published without the points behind them (e.g. coworking per NIL from a
+-- derived per-NIL export). Used by the indicators only for a theme that has no point list.
+CREATE TABLE area_counts (
+    level       VARCHAR NOT NULL,     -- 'nil' / 'municipio'
+    district_id INTEGER NOT NULL,
+    theme       VARCHAR NOT NULL,     -- same theme words as places.theme
+    year        INTEGER,              -- reference year when stated
+    count       BIGINT NOT NULL CHECK (count >= 0),
+    source_id   VARCHAR NOT NULL,
+    path        VARCHAR NOT NULL,
+    trust       VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
 );
 
 -- ---------------------------------------------------------------------------------------
