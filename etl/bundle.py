@@ -19,6 +19,15 @@ def available(bundle_dir: Path = BUNDLE_DIR) -> bool:
     return (bundle_dir / MANIFEST).is_file()
 
 
+def read_manifest(raw_dir: Path) -> dict[str, dict[str, str | None]]:
+    """Per-file provenance of a bundle folder, keyed by the path relative to `raw_dir` (POSIX).
+
+    Each entry has at least: dataset, title, publisher, licence, licence_note, attribution,
+    origin, reference_date (ISO date or None), sha256. Empty dict when the folder has no manifest.
+    """
+    return {}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m etl bundle`."""
     parser.add_argument("--from", dest="source_dir", type=Path, required=True,

@@ -38,6 +38,19 @@ CREATE TABLE sources (
     PRIMARY KEY (source_id, path)
 );
 
+-- Every registered source and what this build found for it, so the app can say which dataset
+-- would fill an empty theme (the app reads this, never the configuration on disk).
+CREATE TABLE source_catalogue (
+    source_id   VARCHAR PRIMARY KEY,
+    themes      VARCHAR NOT NULL,   -- JSON list of place themes / tables it fills, e.g. ["makerspace"], ["population"]
+    dataset     VARCHAR,            -- publisher's code, e.g. 'ds744'
+    title       VARCHAR NOT NULL,
+    portal_url  VARCHAR,            -- dataset page or download URL (config/datasets.toml), when known
+    file_hint   VARCHAR,            -- file names it recognises, in words
+    licence     VARCHAR,
+    state       VARCHAR NOT NULL CHECK (state IN ('loaded', 'failed', 'absent'))  -- in this build
+);
+
 CREATE TABLE rejects (
     source_id  VARCHAR NOT NULL,
     path       VARCHAR NOT NULL,
