@@ -199,7 +199,8 @@ CREATE TABLE snapshots (
     periphery_hash     VARCHAR,               -- hash of config/periphery.toml (catches edits without a version bump)
     targets_version    VARCHAR,               -- hash of config/targets.toml
     ateco_editions     VARCHAR,               -- JSON: source_id -> ATECO editions in firm_units / places
-    notes              VARCHAR                -- e.g. why the history restarted
+    notes              VARCHAR,               -- e.g. why the history restarted
+    same_as            VARCHAR                -- earlier snapshot with identical inputs and configuration: adds no trend point
 );
 
 -- Changes between consecutive snapshots that could fake a trend (taxonomy, classification).
