@@ -85,12 +85,29 @@ def map_geojson(con: duckdb.DuckDBPyConnection, level: str = "nil") -> dict:
                          for i, g in rows]}
 
 
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the warehouse has this table (older builds lack the newer ones)."""
+    rows = con.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = $t", params={"t": table}).fetchall()
+    return bool(rows[0][0])
+
+
+def has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether `table` has `column` (older builds lack the newer columns)."""
+    rows = con.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = $t AND column_name = $c",
+                   params={"t": table, "c": column}).fetchall()
+    return bool(rows[0][0])
+
+
+_SOURCE_EXTRA = ("reference_date", "attribution", "origin")
+
+
 def sources(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Lineage: one row per file found by the build."""
+    """Lineage: one row per file found by the build (reference date, attribution, origin NULL on older builds)."""
+    extra = ", ".join(c if has_column(con, "sources", c) else f"NULL AS {c}" for c in _SOURCE_EXTRA)
     return con.sql(
-        """SELECT source_id, dataset, title, path, status, trust, rows_read, rows_loaded, rows_rejected,
-                  rows_repaired, loaded_at, licence, crs, encoding, sha256, notes
-           FROM sources ORDER BY source_id, status, path"""
+        f"""SELECT source_id, dataset, title, path, status, trust, rows_read, rows_loaded, rows_rejected,
+                   rows_repaired, loaded_at, licence, crs, encoding, sha256, notes, {extra}
+            FROM sources ORDER BY source_id, status, path"""
     ).df()
 
 
@@ -107,7 +124,7 @@ def rejects(con: duckdb.DuckDBPyConnection, source_id: str | None = None) -> pd.
 # --- Indicators, snapshots, targets (tables filled by etl/indicators.py) -------------------
 
 INDICATOR_LEVELS = ("nil", "municipio", "periphery_class", "priority_area", "city")
-THEMES = ("makerspace", "coworking", "vacant", "firm")
+THEMES = ("makerspace", "coworking", "vacant", "firm", "historic_shop", "hub")
 
 
 def check_indicator_level(level: str) -> str:
@@ -118,10 +135,11 @@ def check_indicator_level(level: str) -> str:
 
 def snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """All snapshots, newest first (empty when the warehouse predates indicators)."""
+    same_as = "same_as" if has_column(con, "snapshots", "same_as") else "NULL::VARCHAR AS same_as"
     return con.sql(
-        """SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
-                  source_versions
-           FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
+        f"""SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
+                   source_versions, {same_as}
+            FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
     ).df()
 
 
@@ -175,11 +193,12 @@ def area_profile(con: duckdb.DuckDBPyConnection, snapshot_id: str, areas: list[t
 def indicator_history(con: duckdb.DuckDBPyConnection, indicator_id: str, level: str, area_id: str) -> pd.DataFrame:
     """One area's values across snapshots and data periods (for trends)."""
     check_indicator_level(level)
+    same_as = "s.same_as" if has_column(con, "snapshots", "same_as") else "NULL::VARCHAR AS same_as"
     return con.sql(
-        """SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust
-           FROM indicator_values v JOIN snapshots s USING (snapshot_id)
-           WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
-           ORDER BY s.created_at, v.period NULLS LAST""",
+        f"""SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust, {same_as}
+            FROM indicator_values v JOIN snapshots s USING (snapshot_id)
+            WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
+            ORDER BY s.created_at, v.period NULLS LAST""",
         params={"i": indicator_id, "l": level, "a": area_id},
     ).df()
 
@@ -235,10 +254,11 @@ def target_status(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFr
 
 def target_history(con: duckdb.DuckDBPyConnection, target_id: str) -> pd.DataFrame:
     """A target's value and status across snapshots."""
+    same_as = "s.same_as" if has_column(con, "snapshots", "same_as") else "NULL::VARCHAR AS same_as"
     return con.sql(
-        """SELECT s.created_at, t.current_value, t.expected_value, t.target_value, t.deadline, t.status
-           FROM target_status t JOIN snapshots s USING (snapshot_id)
-           WHERE t.target_id = $t ORDER BY s.created_at""",
+        f"""SELECT s.created_at, t.current_value, t.expected_value, t.target_value, t.deadline, t.status, {same_as}
+            FROM target_status t JOIN snapshots s USING (snapshot_id)
+            WHERE t.target_id = $t ORDER BY s.created_at""",
         params={"t": target_id},
     ).df()
 
@@ -249,7 +269,7 @@ def places(con: duckdb.DuckDBPyConnection, theme: str, nil_id: int | None = None
         raise ValueError(f"tema sconosciuto: {theme!r}")
     return con.sql(
         """SELECT source_id, source_key, name, address, lon, lat, nil_id, municipio, assignment, category, status,
-                  ownership, area_m2, seats, employees, ateco_code, ateco_edition, started_on, trust
+                  ownership, area_m2, seats, employees, ateco_code, ateco_edition, started_on, trust, attributes
            FROM places WHERE theme = $theme AND ($nil IS NULL OR nil_id = $nil)
            ORDER BY nil_id NULLS LAST, name""",
         params={"theme": theme, "nil": nil_id},
@@ -368,3 +388,78 @@ def snapshots_if_any(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return pd.DataFrame(columns=["snapshot_id", "created_at", "mode", "catalogue_version", "periphery_version",
                                      "taxonomy_version", "source_versions"])
     return snapshots(con)
+
+
+# --- Source states, city-wide firm counts, per-district counts (schema 2) ---------------------------
+
+CATALOGUE_COLUMNS = ["source_id", "themes", "dataset", "title", "portal_url", "file_hint", "licence", "state"]
+
+
+def source_catalogue(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every registered source and its state in this build (loaded / failed / absent); empty on older builds."""
+    if not has_table(con, "source_catalogue"):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in CATALOGUE_COLUMNS})
+    return con.sql(
+        """SELECT source_id, themes, dataset, title, portal_url, file_hint, licence, state
+           FROM source_catalogue ORDER BY source_id"""
+    ).df()
+
+
+def area_counts(con: duckdb.DuckDBPyConnection, theme: str, level: str = "nil") -> pd.DataFrame:
+    """Counts per district of a theme published without the points behind them (latest year per district)."""
+    check_level(level)
+    columns = ["district_id", "year", "count", "source_id", "path", "trust"]
+    if not has_table(con, "area_counts"):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return con.sql(
+        """SELECT district_id, year, count, source_id, path, trust FROM area_counts
+           WHERE theme = $theme AND level = $level
+           QUALIFY row_number() OVER (PARTITION BY district_id ORDER BY year DESC NULLS LAST, source_id) = 1
+           ORDER BY district_id""",
+        params={"theme": theme, "level": level},
+    ).df()
+
+
+def firm_totals_by_category(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """City-wide firms, local units and employees (ds171 layout) per year and programme category."""
+    columns = ["year", "category", "firms", "units", "employees_firms", "employees_units", "codes", "trust", "source_id"]
+    if not has_table(con, "firm_totals"):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return con.sql(
+        """SELECT year, category, sum(firms) AS firms, sum(units) AS units, sum(employees_firms) AS employees_firms,
+                  sum(employees_units) AS employees_units, count(DISTINCT ateco_code) AS codes,
+                  string_agg(DISTINCT trust, ', ' ORDER BY trust) AS trust,
+                  string_agg(DISTINCT source_id, ', ' ORDER BY source_id) AS source_id
+           FROM firm_totals WHERE level = 'city'
+           GROUP BY year, category ORDER BY year, category"""
+    ).df()
+
+
+def indicator_coverage(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """Per indicator and level: areas with a value and areas in all, in the current period of a snapshot."""
+    return con.sql(
+        """SELECT indicator_id, level, count(value) AS with_value, count(*) AS areas FROM (
+               SELECT indicator_id, level, area_id, value FROM indicator_values WHERE snapshot_id = $s
+               QUALIFY row_number() OVER (PARTITION BY indicator_id, level, area_id ORDER BY period DESC NULLS FIRST) = 1)
+           GROUP BY indicator_id, level ORDER BY indicator_id, level""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def nil_value_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """Per NIL: how many indicators have a value in the current period of a snapshot (to open a page on data)."""
+    return con.sql(
+        """SELECT TRY_CAST(area_id AS INTEGER) AS nil_id, count(value) AS with_value FROM (
+               SELECT indicator_id, area_id, value FROM indicator_values WHERE snapshot_id = $s AND level = 'nil'
+               QUALIFY row_number() OVER (PARTITION BY indicator_id, area_id ORDER BY period DESC NULLS FIRST) = 1)
+           GROUP BY area_id ORDER BY nil_id""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def place_counts_by_nil(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Places per NIL and theme (for choosing a district with something to show)."""
+    return con.sql(
+        """SELECT nil_id, theme, count(*) AS places FROM places WHERE nil_id IS NOT NULL
+           GROUP BY ALL ORDER BY nil_id, theme"""
+    ).df()

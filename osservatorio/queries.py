@@ -249,3 +249,35 @@ def figure(fingerprint: tuple, _build: Callable[[], go.Figure]) -> dict:
     its validation costs tens of ms per rerun; handing Streamlit the dict costs a few.
     """
     return _build().to_dict()
+
+
+# --- Source states, city-wide firm counts, per-district counts, value coverage (schema 2) ----------
+
+@st.cache_data(show_spinner=False)
+def source_catalogue(key: WarehouseKey) -> pd.DataFrame:
+    return data.source_catalogue(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def area_counts(key: WarehouseKey, theme: str, level: str = "nil") -> pd.DataFrame:
+    return data.area_counts(_cursor(key), theme, level)
+
+
+@st.cache_data(show_spinner=False)
+def firm_totals_by_category(key: WarehouseKey) -> pd.DataFrame:
+    return data.firm_totals_by_category(_cursor(key))
+
+
+@st.cache_data(show_spinner=False)
+def indicator_coverage(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return data.indicator_coverage(_cursor(key), snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def nil_value_counts(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return data.nil_value_counts(_cursor(key), snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def place_counts_by_nil(key: WarehouseKey) -> pd.DataFrame:
+    return data.place_counts_by_nil(_cursor(key))
