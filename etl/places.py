@@ -5,9 +5,14 @@ optionally `nil_id_file`, `municipio_file` from the file itself), then calls `fi
 which:
 - parses coordinates (decimal commas allowed) and repairs swapped lon/lat, saying so;
 - quarantines points outside the city (rejects with the reason, never silently dropped);
-- assigns NIL and Municipio by point-in-polygon; where the file also gives a NIL id, checks it
-  against the geometry and records mismatches as warnings (the geometry wins);
-- falls back to the file's NIL id, or its Municipio, for rows without coordinates;
+- assigns the NIL by point-in-polygon in the NIL polygons and the Municipio by point-in-polygon in
+  the Municipi polygons (not the NIL's parent: NIL and Municipi boundaries do not nest, and a NIL's
+  parent by largest overlap is wrong for points near the borders); where the file also gives a NIL
+  id (or, with `check_municipio`, a Municipio), checks it against the position and records a
+  warning only when the point lies more than BORDER_TOLERANCE_M outside the file's district (the
+  position wins either way);
+- falls back to the file's NIL id (Municipio: the file's, else the NIL's parent), or its
+  Municipio, for rows without coordinates;
 - rejects duplicates: same source key, or same normalised name and address.
 """
 
@@ -25,6 +30,9 @@ from etl.base import BuildContext, Reject
 from etl.readers import parse_int
 
 DUPLICATE_RADIUS_M = 150.0
+# A file's own NIL/Municipio is taken to agree with the position when the point lies within this
+# distance of the file's district (geocoding and boundary versions differ by a few metres).
+BORDER_TOLERANCE_M = 25.0
 PLACE_COLUMNS = ["theme", "source_key", "name", "address", "lon", "lat", "nil_id", "municipio", "assignment",
                  "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code", "ateco_edition",
                  "started_on", "attributes", "geom_wkb"]
@@ -81,8 +89,13 @@ def _int_column(values: pd.Series | None, n: int) -> np.ndarray:
 
 def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | None, theme: str,
                     require_point: bool = False, dedupe_by_name: bool = True,
-                    timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[Reject]]:
+                    timings: dict[str, float] | None = None,
+                    check_municipio: bool = False) -> tuple[pd.DataFrame, list[Reject]]:
     """Validate, de-duplicate and assign districts; returns (places rows, rejects).
+
+    `check_municipio=True` also warns where the file's `municipio_file` disagrees with the
+    Municipio of the position (beyond BORDER_TOLERANCE_M); off by default because some loaders
+    make that check themselves from the returned `municipio`.
 
     `dedupe_by_name=False` skips the name+address duplicate check, for files whose own ids are
     reliable (a business-register extract): duplicates by id are still rejected.
@@ -142,8 +155,18 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     mun_file = _int_column(frame.get("municipio_file"), n)
     known = np.isin(nil_file, np.fromiter(ctx.nil_ids(), dtype=np.int64))
     mismatch = keep & has_point & (nil_file > 0) & (nil_file != nil_pt)
+    if mismatch.any():
+        far = distance_to_districts(lon, lat, nil_file, ctx.nil) > BORDER_TOLERANCE_M
+        mismatch &= far
     reject(mismatch, [f"NIL nel file ({nil_file[i]}) diverso da quello della posizione ({nil_pt[i]}): "
                       "usato quello della posizione" for i in np.flatnonzero(mismatch)], "warning")
+    mun_pt = municipio_of_points(lon, lat, nil_pt, ctx)
+    if check_municipio and ctx.municipi is not None:
+        mun_mismatch = keep & has_point & (mun_file > 0) & (mun_pt > 0) & (mun_file != mun_pt)
+        if mun_mismatch.any():
+            mun_mismatch &= distance_to_districts(lon, lat, mun_file, ctx.municipi) > BORDER_TOLERANCE_M
+        reject(mun_mismatch, [f"Municipio nel file ({mun_file[i]}) diverso da quello della posizione ({mun_pt[i]}): "
+                              "usato quello della posizione" for i in np.flatnonzero(mun_mismatch)], "warning")
     by_file = keep & ~has_point & known
     municipi_ids = (np.fromiter((int(i) for i in ctx.municipi["id"]), dtype=np.int64) if ctx.municipi is not None
                     else np.unique(np.fromiter(_nil_to_municipio(ctx).values(), dtype=np.int64)))
@@ -154,7 +177,12 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
 
     nil_id = np.where(has_point, nil_pt, np.where(by_file, nil_file, -1))
     mun_of_nil = np.array([nil_to_mun.get(int(i), -1) for i in range(int(nil_id.max(initial=0)) + 1)] or [-1])
-    municipio = np.where(nil_id > 0, mun_of_nil[np.clip(nil_id, 0, None)], np.where(by_mun, mun_file, -1))
+    # Without a point: the file's own Municipio when valid, else the parent of the file's NIL.
+    mun_valid = np.isin(mun_file, municipi_ids)
+    municipio = np.where(has_point, mun_pt,
+                         np.where(by_file & mun_valid, mun_file,
+                                  np.where(nil_id > 0, mun_of_nil[np.clip(nil_id, 0, None)],
+                                           np.where(by_mun, mun_file, -1))))
     # A categorical, not a million-string array (that alone cost as much as the point-in-polygon step).
     assignment = pd.Categorical.from_codes(np.where(has_point, 0, np.where(by_file, 1, 2)).astype(np.int8),
                                            categories=["point_in_polygon", "file_id", "municipio_only"])
@@ -250,6 +278,45 @@ def _int_or_none(value: object) -> int | None:
         return parse_int(value)
     except (ValueError, TypeError):
         return None
+
+
+def municipio_of_points(lon: np.ndarray, lat: np.ndarray, nil_id: np.ndarray, ctx: BuildContext) -> np.ndarray:
+    """Municipio of each point by point-in-polygon in the Municipi polygons (-1 where unknown).
+
+    A point inside a NIL but outside every Municipio polygon (the Municipi file is an older
+    boundary version) falls back to its NIL's parent; without Municipi polygons, the NIL's parent.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    nil_id = np.asarray(nil_id, dtype=np.int64)
+    out = np.full(len(lon), -1, dtype=np.int64)
+    has_point = ~(np.isnan(lon) | np.isnan(lat))
+    if ctx.municipi is not None and has_point.any():
+        out[has_point] = geo.assign_points(lon[has_point], lat[has_point], ctx.municipi)
+    nil_to_mun = _nil_to_municipio(ctx)
+    missing = has_point & (out < 0) & (nil_id > 0)
+    out[missing] = [nil_to_mun.get(int(i), -1) for i in nil_id[missing]]
+    return out
+
+
+def distance_to_districts(lon: np.ndarray, lat: np.ndarray, district_id: np.ndarray, polygons: object) -> np.ndarray:
+    """Metres (EPSG:7791) from each point to the polygon of `district_id[i]` (inf if unknown or no point)."""
+    import geopandas as gpd
+
+    frame: gpd.GeoDataFrame = polygons  # type: ignore[assignment]
+    out = np.full(len(lon), np.inf)
+    wanted = ~(np.isnan(lon) | np.isnan(lat)) & (np.asarray(district_id) > 0)
+    if not wanted.any():
+        return out
+    utm = frame.to_crs(geo.UTM32_RDN2008)
+    by_id = dict(zip((int(i) for i in utm["id"]), utm.geometry.to_numpy(), strict=True))
+    idx = np.flatnonzero(wanted)
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon[idx], lat[idx]), crs=geo.WGS84).to_crs(geo.UTM32_RDN2008).to_numpy()
+    for j, i in enumerate(idx):
+        geom = by_id.get(int(district_id[i]))
+        if geom is not None:
+            out[i] = float(geom.distance(pts[j]))
+    return out
 
 
 def _nil_to_municipio(ctx: BuildContext) -> dict[int, int]:
