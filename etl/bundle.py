@@ -29,6 +29,8 @@ BUNDLE_DIR = Path(__file__).resolve().parent.parent / "data" / "bundle"
 MANIFEST = "MANIFEST.json"
 README = "README.md"
 SOURCES_NOTES = "SOURCES.md"
+GITATTRIBUTES = ".gitattributes"  # keeps git from touching line endings: the copies stay byte for byte
+META_FILES = frozenset({MANIFEST, README, GITATTRIBUTES})  # the bundle's own files (everything else is data)
 MAX_BYTES = 3 * 1000 * 1000  # the whole bundle (files + manifest + readme) stays under 3 MB
 MANIFEST_SCHEMA = 1
 ALLOWED_LICENCES = frozenset({"CC BY 4.0"})
@@ -374,6 +376,7 @@ def write_bundle(source_dir: Path, out: Path, files: tuple[BundleFile, ...] = FI
                 raise SourceError(copy, "la copia differisce dall'originale", "ripetere il comando")
             entries[spec.path] = entry
         (tmp / README).write_text(readme, encoding="utf-8")
+        (tmp / GITATTRIBUTES).write_text("# copie byte per byte: niente conversioni di fine riga\n* -text\n", encoding="utf-8")
         manifest: dict[str, Any] = {
             "schema": MANIFEST_SCHEMA,
             "generated": today or datetime.now(UTC).date().isoformat(),
