@@ -9,6 +9,7 @@ from etl.sources import (
     confiscated,
     coworking,
     firms_ateco,
+    firms_city,
     firms_points,
     makerspaces,
     municipi,
@@ -28,6 +29,7 @@ REGISTRY: list[Source] = [
     aree_dismesse.SOURCE,
     firms_ateco.SOURCE,
     firms_points.SOURCE,
+    firms_city.SOURCE,
     census.SOURCE,
 ]
 

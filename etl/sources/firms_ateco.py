@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -35,9 +36,15 @@ UNITS_COLUMNS = ["numero_ul", "n_ul", "numero_unita_locali", "unita_locali", "ul
 AVG_COLUMNS = ["media_addetti_ul", "media_addetti", "addetti_medi", "avg_employees"]
 EDITION_COLUMNS = ["edizione_ateco", "ateco_edition", "edizione"]
 NAME_COLUMNS = ["nil", "nome_nil", "quartiere"]
-# Columns that only a list of individual firms has: such files belong to firms_points.
-POINT_COLUMNS = {"lon", "lat", "lng", "longitudine", "latitudine", "long_x_4326", "lat_y_4326", "indirizzo",
-                 "denominazione", "ragione_sociale", "codice_fiscale", "partita_iva"}
+# Header signatures shared by the three firm sources (see `firm_file_kind`).
+LON_HEADERS = {"lon", "long", "lng", "longitudine", "longitude", "long_x_4326", "x"}
+LAT_HEADERS = {"lat", "latitudine", "latitude", "lat_y_4326", "y"}
+NIL_HEADERS = {"idnil", "id_nil", "nil_id", "id_quartiere"}
+MUNICIPIO_HEADERS = {"municipio", "id_municipio"}
+# Counts per code: only an aggregate has them (ds201 `numero_ul`, ds171 `n_imprese`, `n_unita_locali`).
+COUNT_HEADERS = set(UNITS_COLUMNS) | {"n_imprese", "numero_imprese", "num_imprese", "imprese", "n_unita_locali",
+                                     "num_unita_locali", "numero_unita_locali_ul"}
+FirmFileKind = Literal["points", "per_nil", "city"]
 FRAME_COLUMNS = ["nil_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units", "avg_employees"]
 
 _TOTAL_RE = re.compile(r"^\s*(tot(ale|al)?|totale\s+generale|complessivo|milano)\b\.?", re.IGNORECASE)
@@ -51,6 +58,30 @@ def ateco_code_column(columns: list[str] | pd.Index) -> str | None:
         if "ateco" in c and not c.startswith(("desc", "descr", "des_")) and "edizion" not in c \
                 and "edition" not in c and "label" not in c:
             return c
+    return None
+
+
+def firm_file_kind(columns: list[str] | pd.Index) -> FirmFileKind | None:
+    """Which firm source a (normalised) header belongs to, from its columns alone.
+
+    - 'points': an ATECO code and a location (lon+lat, NIL id or Municipio), no count columns;
+    - 'per_nil': an ATECO code, a NIL id and a count of local units (ds201 layout);
+    - 'city': an ATECO code and counts, no location at all (ds171 layout: the whole city);
+    - None: anything else (no ATECO code, or counts per Municipio, which no source reads).
+    """
+    cols = set(columns)
+    if ateco_code_column(list(columns)) is None:
+        return None
+    has_counts = bool(cols & COUNT_HEADERS)
+    has_nil = bool(cols & NIL_HEADERS)
+    has_lonlat = bool(cols & LON_HEADERS) and bool(cols & LAT_HEADERS)
+    has_municipio = bool(cols & MUNICIPIO_HEADERS)
+    if not has_counts:
+        return "points" if has_lonlat or has_nil or has_municipio else None
+    if has_nil and cols & set(UNITS_COLUMNS):
+        return "per_nil"
+    if not (has_nil or has_lonlat or has_municipio):
+        return "city"
     return None
 
 
@@ -75,20 +106,18 @@ class FirmsAtecoSource:
     config_path: Path = ateco_map.DEFAULT_CONFIG
 
     def find(self, raw_dir: Path) -> list[Path]:
-        """ds201*.csv, or CSVs whose header has an ATECO code plus `numero_ul` or a NIL id."""
+        """CSVs with the per-NIL header (ATECO code, NIL id, local units: `firm_file_kind` 'per_nil').
+
+        A file named ds201* whose header fits no firm layout is claimed too, so that its load
+        says what is wrong instead of the dataset silently going missing.
+        """
         out = []
         for p in sorted(Path(raw_dir).rglob("*.csv")):
             if p.name.startswith((".", "~$")):
                 continue
-            if p.name.lower().startswith("ds201"):
-                out.append(p)
-                continue
             cols = peek_columns(p)
-            if ateco_code_column(cols) is None:
-                continue
-            has_units = any(c in cols for c in UNITS_COLUMNS)
-            has_nil = any(c in cols for c in ID_COLUMNS)
-            if has_units or (has_nil and not POINT_COLUMNS & set(cols)):
+            kind = firm_file_kind(cols)
+            if kind == "per_nil" or (kind is None and p.name.lower().startswith("ds201")):
                 out.append(p)
         return out
 

@@ -32,7 +32,7 @@ from etl import ateco_map
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
 from etl.places import finalise_places, normalise_text
 from etl.readers import normalise_header, parse_number, read_table, unique_names
-from etl.sources.firms_ateco import UNITS_COLUMNS, ateco_code_column, ateco_desc_column, peek_columns
+from etl.sources.firms_ateco import ateco_code_column, ateco_desc_column, firm_file_kind, peek_columns
 
 NAME_COLUMNS = ["denominazione", "ragione_sociale", "denominazione_impresa", "impresa", "nome", "name", "insegna"]
 EDITION_COLUMNS = ["edizione_ateco", "ateco_edition", "edizione", "edition"]
@@ -46,9 +46,8 @@ LAT_COLUMNS = ["lat", "latitudine", "latitude", "lat_y_4326", "y"]
 KEY_COLUMNS = ["codice_fiscale", "partita_iva", "numero_rea", "rea", "cciaa_rea", "id_impresa", "codice_impresa", "id"]
 LOCAL_UNIT_COLUMNS = ["progressivo_ul", "prog_ul", "progressivo_unita_locale", "progressivo_localizzazione"]
 STATUS_COLUMNS = ["stato_attivita", "stato_impresa", "stato", "status"]
-NIL_COLUMNS = ["id_nil", "idnil", "nil_id"]
+NIL_COLUMNS = ["id_nil", "idnil", "nil_id", "id_quartiere"]
 MUNICIPIO_COLUMNS = ["municipio", "id_municipio"]
-NAME_PATTERN = re.compile(r"imprese|firms", re.IGNORECASE)
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
 # Registro Imprese states (ATTIVA, INATTIVA, SOSPESA, CESSATA, IN LIQUIDAZIONE, FALLITA, SCIOLTA) and
@@ -79,17 +78,18 @@ class FirmPointsSource:
     trust: Trust | None = None  # None -> config [firm_points].trust (default 'derived')
 
     def find(self, raw_dir: Path) -> list[Path]:
-        """Files named like *imprese* / *registro_imprese* / *firms* (.csv, .xlsx), not aggregates."""
+        """CSV/XLSX files whose header is a firm list: an ATECO code and a location, no counts.
+
+        Recognised by content only (`firm_file_kind` 'points'): aggregates by code (ds201 per
+        NIL, ds171 for the whole city) have count columns and belong to other sources.
+        """
         out = []
         for p in sorted(Path(raw_dir).rglob("*")):
             if not p.is_file() or p.suffix.lower() not in SUFFIXES or p.name.startswith((".", "~$")):
                 continue
-            if not NAME_PATTERN.search(p.stem) or p.name.lower().startswith("ds201"):
-                continue
             header = peek_columns(p) if p.suffix.lower() == ".csv" else _xlsx_header(p)
-            if ateco_code_column(header) is None or any(c in header for c in UNITS_COLUMNS):
-                continue  # no ATECO code (another list), or counts per NIL and code (firms_ateco)
-            out.append(p)
+            if firm_file_kind(header) == "points":
+                out.append(p)
         return out
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
