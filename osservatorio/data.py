@@ -103,12 +103,15 @@ _SOURCE_EXTRA = ("reference_date", "attribution", "origin")
 
 def sources(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Lineage: one row per file found by the build (reference date, attribution, origin NULL on older builds)."""
-    extra = ", ".join(c if has_column(con, "sources", c) else f"NULL AS {c}" for c in _SOURCE_EXTRA)
-    return con.sql(
-        f"""SELECT source_id, dataset, title, path, status, trust, rows_read, rows_loaded, rows_rejected,
-                   rows_repaired, loaded_at, licence, crs, encoding, sha256, notes, {extra}
-            FROM sources ORDER BY source_id, status, path"""
+    base = con.sql(
+        """SELECT source_id, dataset, title, path, status, trust, rows_read, rows_loaded, rows_rejected,
+                  rows_repaired, loaded_at, licence, crs, encoding, sha256, notes
+           FROM sources ORDER BY source_id, status, path"""
     ).df()
+    if all(has_column(con, "sources", c) for c in _SOURCE_EXTRA):
+        extra = con.sql("SELECT reference_date, attribution, origin FROM sources ORDER BY source_id, status, path").df()
+        return pd.concat([base, extra], axis=1)
+    return base.assign(**{c: None for c in _SOURCE_EXTRA})
 
 
 def rejects(con: duckdb.DuckDBPyConnection, source_id: str | None = None) -> pd.DataFrame:
@@ -135,11 +138,16 @@ def check_indicator_level(level: str) -> str:
 
 def snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """All snapshots, newest first (empty when the warehouse predates indicators)."""
-    same_as = "same_as" if has_column(con, "snapshots", "same_as") else "NULL::VARCHAR AS same_as"
+    if has_column(con, "snapshots", "same_as"):
+        return con.sql(
+            """SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
+                      source_versions, same_as
+               FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
+        ).df()
     return con.sql(
-        f"""SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
-                   source_versions, {same_as}
-            FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
+        """SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
+                  source_versions, NULL::VARCHAR AS same_as
+           FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
     ).df()
 
 
@@ -193,14 +201,14 @@ def area_profile(con: duckdb.DuckDBPyConnection, snapshot_id: str, areas: list[t
 def indicator_history(con: duckdb.DuckDBPyConnection, indicator_id: str, level: str, area_id: str) -> pd.DataFrame:
     """One area's values across snapshots and data periods (for trends)."""
     check_indicator_level(level)
-    same_as = "s.same_as" if has_column(con, "snapshots", "same_as") else "NULL::VARCHAR AS same_as"
-    return con.sql(
-        f"""SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust, {same_as}
-            FROM indicator_values v JOIN snapshots s USING (snapshot_id)
-            WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
-            ORDER BY s.created_at, v.period NULLS LAST""",
+    frame = con.sql(
+        """SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust
+           FROM indicator_values v JOIN snapshots s USING (snapshot_id)
+           WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
+           ORDER BY s.created_at, v.period NULLS LAST""",
         params={"i": indicator_id, "l": level, "a": area_id},
     ).df()
+    return frame.assign(same_as=frame["snapshot_id"].map(_same_as(con)).astype(object))
 
 
 def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
@@ -254,13 +262,21 @@ def target_status(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFr
 
 def target_history(con: duckdb.DuckDBPyConnection, target_id: str) -> pd.DataFrame:
     """A target's value and status across snapshots."""
-    same_as = "s.same_as" if has_column(con, "snapshots", "same_as") else "NULL::VARCHAR AS same_as"
-    return con.sql(
-        f"""SELECT s.created_at, t.current_value, t.expected_value, t.target_value, t.deadline, t.status, {same_as}
-            FROM target_status t JOIN snapshots s USING (snapshot_id)
-            WHERE t.target_id = $t ORDER BY s.created_at""",
+    frame = con.sql(
+        """SELECT s.created_at, t.current_value, t.expected_value, t.target_value, t.deadline, t.status,
+                  t.snapshot_id
+           FROM target_status t JOIN snapshots s USING (snapshot_id)
+           WHERE t.target_id = $t ORDER BY s.created_at""",
         params={"t": target_id},
     ).df()
+    return frame.assign(same_as=frame["snapshot_id"].map(_same_as(con)).astype(object)).drop(columns="snapshot_id")
+
+
+def _same_as(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """snapshot_id -> the earlier snapshot with identical inputs (only snapshots that add no trend point)."""
+    if not has_column(con, "snapshots", "same_as"):
+        return {}
+    return {str(a): str(b) for a, b in con.sql("SELECT snapshot_id, same_as FROM snapshots WHERE same_as IS NOT NULL").fetchall()}
 
 
 def places(con: duckdb.DuckDBPyConnection, theme: str, nil_id: int | None = None) -> pd.DataFrame:

@@ -202,6 +202,50 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "none_selected": {"it": "nessuno", "en": "none"},
     "layer_empty": {"it": "Nessun dato per lo strato «{layer}».", "en": "No data for the “{layer}” layer."},
+    # Source states (osservatorio/views.theme_state_text): a theme without a loaded source is not a zero.
+    "src_theme_makerspace": {"it": "i makerspace e fablab", "en": "makerspaces and fablabs"},
+    "src_theme_coworking": {"it": "gli spazi di coworking", "en": "coworking spaces"},
+    "src_theme_vacant": {"it": "gli spazi vuoti e dismessi", "en": "vacant and disused spaces"},
+    "src_theme_firm": {"it": "le imprese", "en": "firms"},
+    "src_theme_firm_units": {"it": "le unità locali per NIL", "en": "local units per NIL"},
+    "src_theme_firm_totals": {"it": "i conteggi cittadini di imprese", "en": "city-wide firm counts"},
+    "src_theme_historic_shop": {"it": "le botteghe storiche", "en": "historic shops"},
+    "src_theme_hub": {"it": "gli hub", "en": "hubs"},
+    "src_none_loaded": {
+        "it": "Nessuna fonte caricata per {what} in questa build: il dato manca, non è uno zero.",
+        "en": "No source loaded for {what} in this build: the data is missing, it is not a zero.",
+    },
+    "src_dataset_phrase": {"it": "Il dataset {code}«{title}»", "en": "Dataset {code}“{title}”"},
+    "src_would_fill": {
+        "it": "{dataset} del portale del Comune lo fornirebbe ({where}{hint}): scaricarlo e ricostruire i dati.",
+        "en": "{dataset} of the Comune's portal would provide it ({where}{hint}): download it and rebuild the data.",
+    },
+    "src_portal": {"it": "scaricabile da {url}", "en": "download from {url}"},
+    "src_portal_unknown": {"it": "indirizzo di download non registrato", "en": "download address not recorded"},
+    "src_file_hint": {"it": "; file riconosciuti: {hint}", "en": "; files recognised: {hint}"},
+    "src_failed": {
+        "it": "{dataset} non è stato caricato perché il file è stato rifiutato: {reason}.",
+        "en": "{dataset} was not loaded because its file was refused: {reason}.",
+    },
+    "src_no_reason": {"it": "motivo non registrato", "en": "reason not recorded"},
+    "src_no_catalogue": {
+        "it": "Nessuna fonte registrata in questa build lo fornisce.",
+        "en": "No source registered in this build provides it.",
+    },
+    "src_counts_only": {
+        "it": "Per {what} ci sono solo conteggi per NIL: {total} in {districts} NIL (fonte {sources}, {trust}). "
+              "Non c'è un elenco dei singoli luoghi né la loro posizione.",
+        "en": "For {what} there are only counts per NIL: {total} in {districts} NIL (source {sources}, {trust}). "
+              "There is no list of the individual places and no positions.",
+    },
+    "src_state_points": {"it": "caricato", "en": "loaded"},
+    "src_state_counts": {"it": "solo conteggi per NIL", "en": "counts per NIL only"},
+    "src_state_failed": {"it": "fonte rifiutata", "en": "source refused"},
+    "src_state_absent": {"it": "nessuna fonte caricata", "en": "no source loaded"},
+    "col_source_state": {"it": "Stato della fonte", "en": "Source state"},
+    "theme_historic_shop": {"it": "Botteghe storiche", "en": "Historic shops"},
+    "theme_hub": {"it": "Hub", "en": "Hubs"},
+    "no_values_suffix": {"it": "— senza dati", "en": "— no data"},
     "layer_table": {"it": "{layer}: {n} elementi (tabella e download)", "en": "{layer}: {n} items (table and download)"},
     "firm_cell_hover": {  # a Plotly hover template: customdata = [firms, digital, artisan]
         "it": "%{customdata[0]:,d} imprese in questa cella<br>manifattura digitale: %{customdata[1]:,d}"

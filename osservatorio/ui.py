@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from osservatorio import queries, theme_views
+from osservatorio import queries, theme_views, views
 from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, t
 from osservatorio.settings import load_settings
@@ -88,7 +88,8 @@ def url_choice(label: str, options: list[str], param: str, lang: str, default: s
     fallback = default if default in options else options[0]
     requested = st.query_params.get(param)
     if requested is not None and requested not in options:
-        st.info(t("url_value_unknown", lang, param=param, value=requested[:60], fallback=format_func(fallback)))
+        st.info(t("url_value_unknown", lang, param=views.md_text(param), value=views.md_text(requested[:60]),
+                  fallback=views.md_text(format_func(fallback))))
         requested = None
     current = requested or fallback
     container = st.sidebar if sidebar else st
@@ -135,3 +136,68 @@ def theme_page_start(title_key: str) -> ThemePage:
     snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
     classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
     return ThemePage(ctx, stats, snapshot, classes)
+
+
+# --- Source states of a theme (a theme without a loaded source is not a zero) -------------------------
+
+PLACE_THEMES = ("makerspace", "coworking", "vacant", "firm", "historic_shop", "hub")
+
+
+def theme_state(key: WarehouseKey, theme: str) -> views.ThemeState:
+    """What this build has for `theme` (place themes, 'firm_units' for ds201, 'firm_totals' for ds171)."""
+    if theme in PLACE_THEMES:
+        counts = queries.place_counts(key)
+        row = counts[counts["theme"] == theme]
+        n = int(row["places"].iloc[0]) if len(row) else 0
+        per_nil = queries.area_counts(key, theme)
+    elif theme == "firm_units":
+        n, per_nil = len(queries.firm_units_by_category(key)), None
+    elif theme == "firm_totals":
+        n, per_nil = len(queries.firm_totals_by_category(key)), None
+    else:
+        raise ValueError(f"tema sconosciuto: {theme!r}")
+    return views.theme_state(theme, queries.source_catalogue(key), queries.sources(key), n, per_nil)
+
+
+def theme_notice(key: WarehouseKey, theme: str, lang: str, container: object = None) -> views.ThemeState:
+    """Say, before a theme's map/table, when it has no loaded source, a refused one, or counts only."""
+    state = theme_state(key, theme)
+    text = views.theme_state_text(state, lang)
+    if text:
+        target = container if container is not None else st
+        (target.warning if state.failed else target.info)(text, icon="⚠️" if state.failed else "ℹ️")  # type: ignore[attr-defined]
+    return state
+
+
+#: Headers (translation keys) of numeric columns that are codes, not quantities: no thousands separator.
+CODE_COLUMNS = ("col_id", "col_year", "col_period", "col_municipio", "col_area_id", "th_col_start_year", "col_nil",
+                "col_rank", "th_col_rank", "col_cell", "th_col_year")
+
+
+def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None) -> pd.io.formats.style.Styler:
+    """The frame with numbers written in the language (1.234,5 / 1,234.5), codes (ids, years, lon/lat)
+    as they are, and every missing value as '–' (never None or nan). Sorting keeps the numbers."""
+    codes = {t(k, lang) for k in CODE_COLUMNS} | {"lon", "lat"}
+    thousands, decimal = (".", ",") if lang == "it" else (",", ".")
+    styler = frame.style.format(na_rep="–")
+    for column in frame.columns:
+        series = frame[column]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        if column in codes:
+            styler = styler.format(lambda v: "–" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v),
+                                   subset=[column])
+            continue
+        d = (decimals or {}).get(column)
+        if d is None:
+            values = pd.to_numeric(series, errors="coerce").dropna().astype(float)
+            d = 0 if values.empty or bool((values == values.round()).all()) else 2
+        styler = styler.format(precision=d, thousands=thousands, decimal=decimal, na_rep="–", subset=[column])
+    return styler
+
+
+def table(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, links: tuple[str, ...] = (),
+          key: str | None = None) -> None:
+    """st.dataframe with `styled` numbers and `links` columns as plain links (http/https only)."""
+    config = {c: st.column_config.LinkColumn(c) for c in links if c in frame.columns}
+    st.dataframe(styled(frame, lang, decimals), hide_index=True, width="stretch", column_config=config or None, key=key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from osservatorio import maps
-from osservatorio.i18n import fmt_number, t
+from osservatorio.i18n import TEXTS, fmt_number, t
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,176 @@ def rejects_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         t("col_reason", lang): frame["reason"],
         t("col_raw", lang): frame["raw"],
     })
+
+
+# --- Untrusted text ----------------------------------------------------------------------------------
+
+#: Bidirectional-override and isolate controls (U+202A-U+202E, U+2066-U+2069): they can make a name read
+#: backwards or hide part of a message. Removed from every text taken from a file or a URL.
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_STRIP = {ord(c): None for c in BIDI_CONTROLS} | {c: " " for c in range(0, 32)} | {0x7F: " ", 0x2028: " ", 0x2029: " "}
+_MD_PUNCT = r"""\`*_{}[]()<>#+-.!|~:$&"'=^%/;?@,"""
+_MD_TABLE = {ord(c): "\\" + c for c in _MD_PUNCT}
+
+
+def plain(value: object) -> str:
+    """A value from a file or a URL as one line of plain text: bidi controls removed, control characters
+    (newlines, tabs) made spaces; None/NaN -> ''."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).translate(_STRIP)
+
+
+def md_text(value: object) -> str:
+    """`plain(value)` with every ASCII punctuation character backslash-escaped, so that st.markdown,
+    st.info, st.header and st.caption show it literally: no link, no image, no emphasis, no
+    Streamlit directive (:red[...], :material/...:), no LaTeX, no HTML, no bare-URL autolink."""
+    return plain(value).translate(_MD_TABLE)
+
+
+def plain_column(values: pd.Series | list) -> list[str]:
+    """`plain` over a column (names and addresses shown in tables)."""
+    return [plain(v) for v in values]
+
+
+# --- Which source fills a theme, and what this build found ------------------------------------------
+
+#: Themes whose emptiness must never look like a zero; each with the catalogue words that name it.
+THEME_WORDS: dict[str, tuple[str, ...]] = {
+    "makerspace": ("makerspace", "makerspaces", "fablab"),
+    "coworking": ("coworking",),
+    "vacant": ("vacant",),
+    "firm": ("firm", "firms", "firm_points", "firm_units", "firm_totals"),
+    "firm_units": ("firm_units",),
+    "firm_totals": ("firm_totals",),
+    "historic_shop": ("historic_shop", "historic_shops"),
+    "hub": ("hub",),
+}
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One registered source that can fill a theme, with its state in this build."""
+
+    source_id: str
+    dataset: str
+    title: str
+    portal_url: str
+    file_hint: str
+    state: str  # loaded / failed / absent
+    reason: str  # why it failed (sources.notes), '' otherwise
+
+
+@dataclass(frozen=True)
+class ThemeState:
+    """What this build has for a theme: points, per-district counts only, a failed source, or nothing.
+
+    state: 'points' (place rows), 'counts' (area_counts only: no point list), 'failed' (a source was
+    refused), 'absent' (no source loaded). `failed` lists refused sources even when another loaded.
+    """
+
+    theme: str
+    state: str
+    places: int
+    counts_total: int | None
+    counts_districts: int
+    counts_sources: tuple[str, ...]
+    counts_trust: tuple[str, ...]
+    candidates: tuple[CatalogueEntry, ...]
+    failed: tuple[CatalogueEntry, ...]
+
+    @property
+    def loaded(self) -> bool:
+        return self.state in ("points", "counts")
+
+
+def _parse_themes(text: object) -> tuple[str, ...]:
+    if not isinstance(text, str):
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return tuple(w.strip() for w in text.split(",") if w.strip())
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _failure_reasons(sources: pd.DataFrame) -> dict[str, str]:
+    if sources.empty or "status" not in sources:
+        return {}
+    failed = sources[sources["status"] == "failed"]
+    out: dict[str, str] = {}
+    for sid, notes in zip(failed["source_id"], failed["notes"], strict=True):
+        text = plain(notes)
+        out[str(sid)] = "; ".join(x for x in (out.get(str(sid), ""), text) if x)
+    return out
+
+
+def theme_state(theme: str, catalogue: pd.DataFrame, sources: pd.DataFrame, places: int,
+                counts: pd.DataFrame | None = None) -> ThemeState:
+    """The state of `theme` in this build from the source catalogue, the sources table (failure
+    reasons), the number of place rows and the per-district counts (`data.area_counts`)."""
+    words = set(THEME_WORDS.get(theme, (theme,)))
+    reasons = _failure_reasons(sources)
+    failed_ids = set(reasons)
+    entries = []
+    for row in catalogue.to_dict("records"):
+        if not words & set(_parse_themes(row.get("themes"))):
+            continue
+        sid = str(row["source_id"])
+        state = "failed" if sid in failed_ids else plain(row.get("state")) or "absent"
+        entries.append(CatalogueEntry(source_id=sid, dataset=plain(row.get("dataset")), title=plain(row.get("title")),
+                                      portal_url=plain(row.get("portal_url")), file_hint=plain(row.get("file_hint")),
+                                      state=state, reason=reasons.get(sid, "")))
+    failed = tuple(e for e in entries if e.state == "failed")
+    n_counts = 0 if counts is None or counts.empty else int(pd.to_numeric(counts["count"], errors="coerce").sum())
+    has_counts = counts is not None and not counts.empty
+    if places > 0:
+        state = "points"
+    elif has_counts:
+        state = "counts"
+    elif failed:
+        state = "failed"
+    else:
+        state = "absent"
+    return ThemeState(
+        theme=theme, state=state, places=int(places), counts_total=n_counts if has_counts else None,
+        counts_districts=0 if not has_counts else int(counts["district_id"].nunique()),  # type: ignore[index]
+        counts_sources=() if not has_counts else tuple(dict.fromkeys(plain(s) for s in counts["source_id"])),  # type: ignore[index]
+        counts_trust=() if not has_counts else tuple(dict.fromkeys(plain(s) for s in counts["trust"])),  # type: ignore[index]
+        candidates=tuple(e for e in entries if e.state != "loaded"), failed=failed)
+
+
+def _dataset_phrase(entry: CatalogueEntry, lang: str) -> str:
+    code = f"{entry.dataset} " if entry.dataset else ""
+    return t("src_dataset_phrase", lang, code=code, title=entry.title or entry.source_id)
+
+
+def theme_state_text(state: ThemeState, lang: str) -> str:
+    """The message a page shows for a theme without loaded data (or '' when it has data and nothing failed).
+
+    Markdown-safe: every value from the warehouse is escaped; the download address is the only link.
+    """
+    what = t(f"src_theme_{state.theme}", lang) if f"src_theme_{state.theme}" in TEXTS else md_text(state.theme)
+    parts: list[str] = []
+    if state.state == "counts":
+        parts.append(t("src_counts_only", lang, what=what, total=fmt_number(state.counts_total, lang),
+                       districts=fmt_number(state.counts_districts, lang),
+                       sources=md_text(", ".join(state.counts_sources)),
+                       trust=", ".join(trust_label(x, lang) for x in state.counts_trust)))
+    elif state.state in ("absent", "failed"):
+        parts.append(t("src_none_loaded", lang, what=what))
+    for entry in state.failed:
+        reason = md_text(entry.reason) if entry.reason else t("src_no_reason", lang)
+        parts.append(t("src_failed", lang, dataset=md_text(_dataset_phrase(entry, lang)), reason=reason))
+    if state.state in ("absent", "failed", "counts"):
+        would = [e for e in state.candidates if e.state == "absent"]
+        for entry in would:
+            hint = t("src_file_hint", lang, hint=md_text(entry.file_hint)) if entry.file_hint else ""
+            url = entry.portal_url if entry.portal_url.startswith(("https://", "http://")) else ""
+            where = t("src_portal", lang, url=url) if url else t("src_portal_unknown", lang)
+            parts.append(t("src_would_fill", lang, dataset=md_text(_dataset_phrase(entry, lang)), where=where, hint=hint))
+        if not would and not state.failed and state.state != "counts":
+            parts.append(t("src_no_catalogue", lang))
+    return " ".join(p for p in parts if p)
