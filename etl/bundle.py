@@ -419,8 +419,8 @@ def _unlisted(source_dir: Path, files: tuple[BundleFile, ...], excluded: tuple[t
     out = []
     for p in sorted(source_dir.rglob("*")):
         rel = p.relative_to(source_dir).as_posix()
-        if p.is_file() and rel not in known and not any(rel == e or (e.endswith("/") and rel.startswith(e))
-                                                         for e, _ in excluded):
+        skipped = any(rel == e or (e.endswith("/") and rel.startswith(e)) for e, _ in excluded)
+        if p.is_file() and rel not in known and rel not in META_FILES and not skipped:
             out.append(rel)
     return out
 
@@ -434,6 +434,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nERRORE: {exc}", file=sys.stderr)
         print("Il bundle precedente non è stato modificato.", file=sys.stderr)
         return 2
+    if not (source_dir / SOURCES_NOTES).is_file():
+        print(f"  attenzione: {SOURCES_NOTES} assente in {source_dir}: sha256 non confrontati con valori documentati")
     for rel, entry in manifest["files"].items():
         check = "sha256 verificato con SOURCES.md" if entry["sha256_listed"] else "sha256 non elencato in SOURCES.md"
         print(f"  {rel}: {entry['bytes']:,} byte, copia byte per byte, {check}")
