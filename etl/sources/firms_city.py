@@ -77,12 +77,19 @@ def city_code(value: object, width: int | None, division: object = None) -> str:
     """Dotted ATECO code of a ds171 cell: '1620' (width 5) -> '01.62.0', '10411' -> '10.41.1'.
 
     A code one digit shorter than `width` lost the leading zero of its division; `division`
-    (the 2-digit column, '1' or '01'), when given, must agree. Raises InvalidAtecoCode otherwise.
+    (the 2-digit column, '1' or '01'), when given, must agree. One or two digits, or an empty
+    code next to a division, are a division-level row ('25'), i.e. a subtotal when the file
+    also has that division's detail. Raises InvalidAtecoCode otherwise.
     """
     text = "" if value is None else str(value).strip()
+    div_text = "" if division is None else str(division).strip()
+    if not text and div_text:
+        text = div_text
     if not text:
         raise ateco_map.InvalidAtecoCode("codice ATECO mancante")
-    if text.isdigit() and width is not None:
+    if text.isdigit() and len(text) <= 2:
+        text = text.zfill(2)
+    elif text.isdigit() and width is not None:
         if len(text) > width:
             raise ateco_map.InvalidAtecoCode(f"codice ATECO {text!r} con più di {width} cifre")
         if len(text) < width - 1:
@@ -90,7 +97,6 @@ def city_code(value: object, width: int | None, division: object = None) -> str:
                                              "(si ricostruisce solo lo zero iniziale della divisione)")
         text = text.zfill(width)
     code = ateco_map.normalise_code(text)
-    div_text = "" if division is None else str(division).strip()
     if div_text:
         if not div_text.isdigit() or len(div_text) > 2:
             raise ateco_map.InvalidAtecoCode(f"divisione ATECO {div_text!r} non valida")
