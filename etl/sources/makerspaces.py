@@ -5,15 +5,22 @@ NOMINATIVO, INDIRIZZO, contacts, MQ COMPLESSIVI, machines, courses, accessibilit
 MUNICIPIO, ID_NIL, NIL, LONG_X_4326, LAT_Y_4326, Location. It has no id column: the key is
 the normalised name + address (an id column, if a later edition adds one, is used instead).
 Columns we do not map go to `attributes` (JSON).
+
+The layout decides the trust, by content: the ds744 layout (`NOMINATIVO`, ...) is `official`;
+the third-party list of the Milan area (`nome, indirizzo, zona, longitudine, latitudine`, from a
+Google My Maps export) and any other layout are `derived`, licence not stated. Points outside
+the comune are rejects whose reason names the list's `zona` and the comune in the address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl.base import BuildContext, LoadResult
+from etl.base import BuildContext, LoadResult, Reject
+from etl.readers import peek_columns
 from etl.sources.point_files import (
     PORTAL_LOCATION_CANDIDATES,
     build_places,
@@ -37,6 +44,23 @@ OFFICIAL_COLUMNS = {
     "corsi_formazione_e_uso_macchine", "accessibilita", "capacita_di_promuovere_incontri", "note", "cap",
     "municipio", "id_nil", "nil", "long_x_4326", "lat_y_4326", "location",
 }
+OFFICIAL_SIGNATURE = {"nominativo", "indirizzo"}  # ds744's own name column
+AREA_LIST_SIGNATURE = {"nome", "indirizzo", "zona", "longitudine", "latitudine"}
+AREA_LIST_LICENCE = "non indicata"
+AREA_LIST_ORIGIN = ("GitHub Shpizzi/teseo, src/mock/fablab-milano.ts, commit 5ca084ab "
+                    "(da un'esportazione Google My Maps 'Teseo rete fablab milano'), riscritto in CSV")
+_OUTSIDE_RE = re.compile(r"^punto fuori dal Comune di (?P<city>.+?) \((?P<point>[^)]*)\)")
+_COMUNE_IN_ADDRESS_RE = re.compile(r",\s*([^,]+?)\s*$")
+
+
+def layout_of(columns: list[str] | set[str]) -> str:
+    """'official' (ds744), 'area_list' (third-party list of the Milan area) or 'other'."""
+    cols = set(columns)
+    if OFFICIAL_SIGNATURE <= cols:
+        return "official"
+    if AREA_LIST_SIGNATURE <= cols:
+        return "area_list"
+    return "other"
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,8 @@ class MakerspacesSource:
 
         hits = [p for p in candidate_files(raw_dir, (".csv",))
                 if NAME_RE.search(p.stem) and not claimed_by_census(p, raw_dir)]
-        return sorted(hits, key=lambda p: ("ds744" not in p.name.lower().replace("_", "").replace("-", ""),
+        return sorted(hits, key=lambda p: (layout_of(peek_columns(p)) != "official",
+                                           "ds744" not in p.name.lower().replace("_", "").replace("-", ""),
                                            -p.stat().st_mtime, str(p)))
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
@@ -62,10 +87,44 @@ class MakerspacesSource:
                                   "usare il CSV ufficiale ds744 (colonne NOMINATIVO, INDIRIZZO, LONG_X_4326, "
                                   "LAT_Y_4326, ID_NIL) e controllare il separatore")
         notes = []
-        extra = official_extra_columns(table.frame, OFFICIAL_COLUMNS | {columns.get("source_key", "")})
-        if extra:
-            notes.append("colonne non previste dal tracciato ds744 (tenute negli attributi): " + ", ".join(extra))
-        return build_places(path, table, columns, ctx, "makerspace", "official", notes=notes)
+        layout = layout_of(table.frame.columns)
+        if layout == "official":
+            extra = official_extra_columns(table.frame, OFFICIAL_COLUMNS | {columns.get("source_key", "")})
+            if extra:
+                notes.append("colonne non previste dal tracciato ds744 (tenute negli attributi): " + ", ".join(extra))
+            return build_places(path, table, columns, ctx, "makerspace", "official", notes=notes)
+        if layout == "area_list":
+            notes.append("elenco di terzi (fablab e servizi di stampa 3D dell'area milanese, non verificato): "
+                         "dato derivato, licenza non indicata, da non distribuire")
+        else:
+            notes.append("tracciato diverso da ds744 (manca NOMINATIVO): trattato come dato derivato, "
+                         "licenza non indicata")
+        result = build_places(path, table, columns, ctx, "makerspace", "derived", notes=notes)
+        result.rejects = [_explain_outside(r, ctx) for r in result.rejects]
+        outside = sum(1 for r in result.rejects if r.reason.startswith("fuori dal comune di"))
+        if outside:
+            result.notes.append(f"{outside} luoghi fuori dal comune registrati tra gli scarti (con la zona)")
+        result.licence = AREA_LIST_LICENCE
+        result.origin = AREA_LIST_ORIGIN if layout == "area_list" else None
+        return result
+
+
+def _explain_outside(reject: Reject, ctx: BuildContext) -> Reject:
+    """'punto fuori dal Comune di Milano (lon, lat)' -> with the list's zona and the address's comune."""
+    m = _OUTSIDE_RE.match(reject.reason)
+    if not m:
+        return reject
+    city = str(ctx.extra.get("city", m.group("city")))
+    where = []
+    zona = reject.raw.get("zona")
+    if zona:
+        where.append(f"zona: {zona}")
+    address = reject.raw.get("indirizzo")
+    comune = _COMUNE_IN_ADDRESS_RE.search(str(address)) if address else None
+    if comune and comune.group(1).strip().lower() != city.lower():
+        where.append(f"comune: {comune.group(1).strip()}")
+    where.append(f"punto {m.group('point')}")
+    return dataclasses.replace(reject, reason=f"fuori dal comune di {city} ({'; '.join(where)})")
 
 
 SOURCE = MakerspacesSource()

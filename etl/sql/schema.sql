@@ -86,14 +86,20 @@ CREATE TABLE population (
     trust     VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
 );
 
--- One population figure per district: the most trusted source, then the latest year.
+-- One population figure per district out of the dated series in `population`: official before
+-- derived (before demo), dated before undated, then the latest year (and reference date).
+-- A district missing from the newest official file falls back to an older or derived figure:
+-- `year`, `reference_date`, `trust` and `source_id` say which one the pages show.
 CREATE VIEW population_current AS
-SELECT level, district_id, year, residents, source_id, path, trust
+SELECT level, district_id, year, reference_date, residents, source_id, path, trust
 FROM (
     SELECT *, row_number() OVER (
         PARTITION BY level, district_id
         ORDER BY CASE trust WHEN 'official' THEN 0 WHEN 'derived' THEN 1 ELSE 2 END,
-                 year DESC NULLS LAST, path
+                 CASE WHEN coalesce(year, year(reference_date)) IS NULL THEN 1 ELSE 0 END,
+                 coalesce(year, year(reference_date)) DESC NULLS LAST,
+                 reference_date DESC NULLS LAST,
+                 source_id, path
     ) AS rk
     FROM population
 )
