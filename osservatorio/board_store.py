@@ -10,7 +10,13 @@ A small SQLite file (stdlib `sqlite3`) kept apart from the DuckDB warehouse, so 
 - Every value is a bound parameter; the schema is created idempotently and versioned with
   `PRAGMA user_version`.
 - Read-only mode (`read_only=True`, from OSSERVATORIO_READ_ONLY=1): every write raises
-  ReadOnlyError before touching the file, and reads open the file with `mode=ro`.
+  ReadOnlyError before touching the file; reads open it with `mode=ro&immutable=1`, so nothing is
+  created beside it (no -wal/-shm: it works on a read-only filesystem) and a missing store is
+  simply empty. A store copied to a read-only deployment must be closed cleanly first (no -wal).
+- Repeated submits (a double click on "Aggiungi") do not duplicate: a note or a session with the
+  same fingerprint (sha256 of its content and author) as one written in the last
+  DEDUP_WINDOW_S seconds is not written again; the existing one comes back with `duplicate=True`.
+  Schema 2 added the fingerprint columns; a schema-1 file is migrated in place (notes kept).
 
 Errors raised for bad input are `ValidationError`s carrying an i18n key (`code`) and its values
 (`params`), so the UI can show them in the user's language; `str(error)` is an Italian message.
@@ -18,19 +24,21 @@ Errors raised for bad input are `ValidationError`s carrying an i18n key (`code`)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEDUP_WINDOW_S = 600  # a repeated submit of the same content within 10 minutes is the same submit
 DEFAULT_PATH = PROJECT_ROOT / "data" / "appstate.sqlite"
 ENV_PATH = "OSSERVATORIO_APPSTATE"
 
@@ -88,6 +96,16 @@ _SCHEMA: tuple[str, ...] = (
            PRIMARY KEY (snapshot_id, theme, source_id, source_key)
        )""",
 )
+# Schema 2 (repeated-submit detection). Applied to new and to schema-1 files; existing rows get
+# their fingerprint computed in Python (same function as new writes).
+_MIGRATION_2: tuple[str, ...] = (
+    "ALTER TABLE sessions ADD COLUMN fingerprint TEXT",
+    "ALTER TABLE notes ADD COLUMN fingerprint TEXT",
+)
+_INDEXES_2: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS sessions_by_fingerprint ON sessions (fingerprint, created_at)",
+    "CREATE INDEX IF NOT EXISTS notes_by_fingerprint ON notes (fingerprint, created_at)",
+)
 
 
 class BoardStoreError(Exception):
@@ -130,6 +148,7 @@ class Session:
     compare_id: str | None
     created_by: str
     created_at: datetime  # UTC, timezone-aware
+    duplicate: bool = field(default=False, compare=False)  # create_session found it already written
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,7 @@ class Note:
     body: str
     author: str
     created_at: datetime  # UTC, timezone-aware
+    duplicate: bool = field(default=False, compare=False)  # add_note found it already written (repeated submit)
 
 
 @dataclass(frozen=True)
@@ -240,6 +260,24 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def fingerprint(*parts: object) -> str:
+    """sha256 of the parts (what makes two submits the same submit)."""
+    return hashlib.sha256(json.dumps([str(p) for p in parts], ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _note_fingerprint(session_id: int, kind: str, target_kind: str, ref: str, body: str, author: str) -> str:
+    return fingerprint("note", int(session_id), kind, target_kind, ref, body, author)
+
+
+def _session_fingerprint(held_on: str, title: str, participants: str, snapshot_id: str | None,
+                         compare_id: str | None, author: str) -> str:
+    return fingerprint("session", held_on, title, participants, snapshot_id, compare_id, author)
+
+
+def _since(created: str) -> str:
+    return (_parse_ts(created) - timedelta(seconds=DEDUP_WINDOW_S)).isoformat(timespec="microseconds")
+
+
 def _parse_ts(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -274,7 +312,9 @@ class BoardStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
             else:
-                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                # immutable=1 in read-only mode: no -wal/-shm files, no locks (a read-only filesystem works).
+                query = "mode=ro&immutable=1" if self.read_only else "mode=ro"
+                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True,
                                       timeout=self.busy_timeout_ms / 1000, isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             con.execute("PRAGMA foreign_keys = ON")
@@ -298,6 +338,10 @@ class BoardStore:
                         f"archivio delle sedute scritto da una versione più recente (schema {version})",
                         "store_newer_schema", version=version)
                 for statement in _SCHEMA:
+                    con.execute(statement)
+                if version < 2:
+                    _migrate_2(con)
+                for statement in _INDEXES_2:
                     con.execute(statement)
                 if version < SCHEMA_VERSION:
                     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -372,11 +416,20 @@ class BoardStore:
         who = clean_author(author)
         snap, comp = _clean_snapshot(snapshot_id), _clean_snapshot(compare_id)
         created = _now()
+        people_json = json.dumps(list(people), ensure_ascii=False)
+        mark = _session_fingerprint(day.isoformat(), clean_title, people_json, snap, comp, who)
         with self._write() as con:
+            same = con.execute(
+                """SELECT session_id, held_on, title, participants, snapshot_id, compare_id, created_by, created_at
+                   FROM sessions WHERE fingerprint = ? AND created_at >= ? ORDER BY session_id LIMIT 1""",
+                (mark, _since(created))).fetchone()
+            if same:
+                return _session(same, duplicate=True)
             cursor = con.execute(
-                """INSERT INTO sessions (held_on, title, participants, snapshot_id, compare_id, created_by, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (day.isoformat(), clean_title, json.dumps(list(people), ensure_ascii=False), snap, comp, who, created),
+                """INSERT INTO sessions (held_on, title, participants, snapshot_id, compare_id, created_by, created_at,
+                                         fingerprint)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (day.isoformat(), clean_title, people_json, snap, comp, who, created, mark),
             )
             session_id = int(cursor.lastrowid or 0)
         return Session(session_id, day, clean_title, people, snap, comp, who, _parse_ts(created))
@@ -415,13 +468,20 @@ class BoardStore:
         text = clean_body(body)
         who = clean_author(author)
         created = _now()
+        mark = _note_fingerprint(int(session_id), clean_kind, clean_target, ref, text, who)
         with self._write() as con:
             if not con.execute("SELECT 1 FROM sessions WHERE session_id = ?", (int(session_id),)).fetchone():
                 raise NotFoundError(f"seduta {session_id} inesistente", session=session_id)
+            same = con.execute(
+                """SELECT note_id, session_id, kind, target_kind, target_ref, body, author, created_at FROM notes
+                   WHERE fingerprint = ? AND created_at >= ? ORDER BY note_id LIMIT 1""", (mark, _since(created))).fetchone()
+            if same:
+                return Note(int(same[0]), int(same[1]), same[2], same[3], same[4], same[5], same[6], _parse_ts(same[7]),
+                            duplicate=True)
             cursor = con.execute(
-                """INSERT INTO notes (session_id, kind, target_kind, target_ref, body, author, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (int(session_id), clean_kind, clean_target, ref, text, who, created),
+                """INSERT INTO notes (session_id, kind, target_kind, target_ref, body, author, created_at, fingerprint)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (int(session_id), clean_kind, clean_target, ref, text, who, created, mark),
             )
             note_id = int(cursor.lastrowid or 0)
         return Note(note_id, int(session_id), clean_kind, clean_target, ref, text, who, _parse_ts(created))
@@ -478,6 +538,23 @@ class BoardStore:
         return [PlaceKey(r[0], r[1], r[2], r[3], None if r[4] is None else int(r[4])) for r in rows]
 
 
-def _session(row: tuple[Any, ...]) -> Session:
+def _session(row: tuple[Any, ...], duplicate: bool = False) -> Session:
     people = tuple(str(p) for p in json.loads(row[3] or "[]"))
-    return Session(int(row[0]), date.fromisoformat(row[1]), row[2], people, row[4], row[5], row[6], _parse_ts(row[7]))
+    return Session(int(row[0]), date.fromisoformat(row[1]), row[2], people, row[4], row[5], row[6], _parse_ts(row[7]),
+                   duplicate=duplicate)
+
+
+def _migrate_2(con: sqlite3.Connection) -> None:
+    """Schema 1 -> 2 inside the schema transaction: fingerprint columns, filled for existing rows."""
+    for table, statement in zip(("sessions", "notes"), _MIGRATION_2, strict=True):
+        columns = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}  # fixed table names
+        if "fingerprint" not in columns:
+            con.execute(statement)
+    for row in con.execute("""SELECT session_id, held_on, title, participants, snapshot_id, compare_id, created_by
+                              FROM sessions WHERE fingerprint IS NULL""").fetchall():
+        con.execute("UPDATE sessions SET fingerprint = ? WHERE session_id = ?",
+                    (_session_fingerprint(row[1], row[2], row[3], row[4], row[5], row[6]), row[0]))
+    for row in con.execute("""SELECT note_id, session_id, kind, target_kind, target_ref, body, author
+                              FROM notes WHERE fingerprint IS NULL""").fetchall():
+        con.execute("UPDATE notes SET fingerprint = ? WHERE note_id = ?",
+                    (_note_fingerprint(row[1], row[2], row[3], row[4], row[5], row[6]), row[0]))

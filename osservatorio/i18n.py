@@ -33,6 +33,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The warehouse has no NIL boundaries yet. Rebuild it with `python -m etl build`.",
     },
     "building_demo": {"it": "Preparazione dei dati dimostrativi…", "en": "Preparing the demo data…"},
+    "building_default": {
+        "it": "Preparazione dei dati (prima apertura: costruzione del warehouse)…",
+        "en": "Preparing the data (first visit: building the warehouse)…",
+    },
+    "no_warehouse_ro": {
+        "it": "Nessun dato: il warehouse {path} non esiste e l'app è in sola lettura, quindi non lo costruisce. "
+              "Costruirlo con `python -m etl build --out {path}` e ricaricare la pagina.",
+        "en": "No data: the warehouse {path} does not exist and the app is read-only, so it does not build it. "
+              "Build it with `python -m etl build --out {path}` and reload the page.",
+    },
+    "wh_unreadable": {"it": "il file non è un database DuckDB integro: {error}",
+                      "en": "the file is not an intact DuckDB database: {error}"},
+    "wh_not_ours": {"it": "il database non è un warehouse dell'Osservatorio (manca la tabella build dell'ETL)",
+                    "en": "the database is not an Observatory warehouse (the ETL's build table is missing)"},
+    "wh_no_build": {"it": "nessuna build registrata", "en": "no build is recorded"},
+    "wh_missing": {"it": "schema {version} di una versione precedente: mancano {names}",
+                   "en": "schema {version} of an older version: {names} missing"},
+    "wh_unfinished": {"it": "la build non è terminata", "en": "the build did not finish"},
+    "data_origin": {"it": "Dati: {origin}.", "en": "Data: {origin}."},
+    "data_origin_unknown": {"it": "Dati: fonti ufficiali senza licenza registrata (vedere la pagina Dati).",
+                            "en": "Data: official sources with no licence recorded (see the Data page)."},
     "kpi_residents": {"it": "Residenti", "en": "Residents"},
     "kpi_nil": {"it": "NIL", "en": "NIL districts"},
     "kpi_area": {"it": "Superficie (km²)", "en": "Area (km²)"},
@@ -346,8 +367,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Every indicator of the NIL next to its Municipio, its class (centre / semi-centre / periphery) and the "
               "city. “Compared with the city” follows the indicator's direction; note and trust refer to the NIL.",
     },
-    "district_places_title": {"it": "Makerspace e spazi dismessi nel quartiere",
-                              "en": "Makerspaces and vacant spaces in the district"},
+    "district_places_title": {"it": "Luoghi del programma nel quartiere", "en": "Programme places in the district"},
+    "district_counts_only": {
+        "it": "{n} in questo NIL: è un conteggio per NIL (fonte {source}, {trust}); per {what} non c'è un elenco dei "
+              "singoli luoghi né la loro posizione.",
+        "en": "{n} in this NIL: a count per NIL (source {source}, {trust}); for {what} there is no list of the "
+              "individual places and no positions.",
+    },
+    "firm_mix_city_only": {
+        "it": "Le imprese ds171 sono conteggi per l'intera città, senza dettaglio per NIL: sono nella pagina Imprese.",
+        "en": "The ds171 firm figures are counts for the whole city, with no NIL detail: see the Firms page.",
+    },
     "district_no_places": {"it": "Nessun elemento ({layer}) in questo NIL.", "en": "No items ({layer}) in this NIL."},
     "firm_mix_title": {"it": "Imprese per categoria del programma", "en": "Firms by programme category"},
     "firm_mix_caption": {
@@ -564,7 +594,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_vstatus_regeneration": {"it": "in rigenerazione", "en": "under regeneration"},
     "th_owner_public": {"it": "pubblica", "en": "public"},
     "th_owner_private": {"it": "privata", "en": "private"},
-    "th_col_typology": {"it": "Tipologia", "en": "Typology"},
+    "th_col_typology": {"it": "Tipologia (uso precedente)", "en": "Typology (former use)"},
+    "th_col_record": {"it": "Scheda ufficiale", "en": "Official record sheet"},
+    "th_assumed": {"it": "assunta", "en": "assumed"},
+    "th_secondary": {"it": "fonte secondaria", "en": "secondary source"},
     "th_col_ownership": {"it": "Proprietà", "en": "Ownership"},
     "th_col_near": {"it": "Entro 1 km da maker (periferia)", "en": "Within 1 km of makers (periphery)"},
     "th_col_dist_m": {"it": "Distanza (m)", "en": "Distance (m)"},
@@ -897,6 +930,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "rv_note_submit": {"it": "Aggiungi", "en": "Add"},
     "rv_note_added": {"it": "Nota aggiunta.", "en": "Note added."},
+    "rv_note_duplicate": {"it": "Questa nota era già stata salvata (invio ripetuto): non è stata duplicata.",
+                          "en": "This note was already saved (repeated submit): it was not duplicated."},
+    "rv_session_duplicate": {"it": "Questa seduta era già stata creata (invio ripetuto): non è stata duplicata.",
+                             "en": "This session was already created (repeated submit): it was not duplicated."},
     "rv_notes_list": {"it": "Note e decisioni", "en": "Notes and decisions"},
     "rv_filter_this_session": {"it": "Solo questa seduta", "en": "This session only"},
     "rv_filter_kind": {"it": "Tipo", "en": "Kind"},
@@ -921,6 +958,19 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_pack_pdf_make": {"it": "Prepara il PDF", "en": "Prepare the PDF"},
     "rv_pack_pdf_wait": {"it": "Stampa del verbale in PDF…", "en": "Printing the board pack to PDF…"},
     "rv_pack_pdf": {"it": "Scarica il verbale (PDF)", "en": "Download the board pack (PDF)"},
+    "rv_pdf_read_only": {
+        "it": "PDF disattivato in sola lettura. Il verbale HTML resta scaricabile e si stampa in PDF dal browser.",
+        "en": "PDF is off in read-only mode. The HTML board pack can still be downloaded and printed to PDF from the "
+              "browser.",
+    },
+    "rv_pdf_busy": {
+        "it": "Un altro PDF è in preparazione su questo server: riprovare tra qualche secondo.",
+        "en": "Another PDF is being prepared on this server: try again in a few seconds.",
+    },
+    "rv_pdf_cooldown": {
+        "it": "Un PDF è appena stato preparato: il prossimo tra {seconds} s.",
+        "en": "A PDF was just prepared: the next one in {seconds} s.",
+    },
     "rv_pdf_no_chromium": {
         "it": "PDF non disponibile: chromium non è installato in {path} (apt-get install chromium, o la variabile "
               "OSSERVATORIO_CHROMIUM). Il verbale HTML resta scaricabile e si stampa in PDF dal browser.",

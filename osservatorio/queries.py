@@ -1,166 +1,182 @@
-"""The app's one door to the warehouse: a cached read-only connection and cached queries.
+"""The app's one door to the warehouse: leased cursors on one read-only connection, and cached queries.
 
-Each query opens its own cursor on the shared connection. Cache keys include the warehouse
+Each query runs on its own cursor of the current build (`_q`, osservatorio.warehouse.Registry:
+a new build is switched to without a restart, the old connection closed first). Cache keys include the warehouse
 file identity, so a new ETL build is picked up and an unchanged one is never re-queried.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from osservatorio import data
+from osservatorio import data, warehouse
 from osservatorio.settings import PROJECT_ROOT, load_settings
-from osservatorio.warehouse import WarehouseKey, ensure_demo, key_for
+from osservatorio.warehouse import REGISTRY, NoWarehouse, WarehouseKey, ensure_warehouse, key_for
 
-
-@st.cache_resource(show_spinner=False)
-def _connect(key: WarehouseKey) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(key.path, read_only=True)
+T = TypeVar("T")
 
 
 def warehouse_key() -> WarehouseKey:
-    """Identity of the warehouse to read; builds the demo bundle on a fresh machine.
+    """Identity of the warehouse on disk (one os.stat per run); builds the default one on a fresh machine.
 
-    Raises data.WarehouseError when there is none and the automatic demo is off.
+    A missing file is built from the committed bundle (the demo without it) unless the app is
+    read-only or OSSERVATORIO_AUTO_DEMO=0. Raises data.WarehouseError (warehouse.NoWarehouse,
+    warehouse.BadWarehouse) when there is nothing usable: the page shows what to do.
     """
     settings = load_settings()
     key = key_for(settings.warehouse)
-    if key is None and settings.auto_demo:
-        ensure_demo(settings.warehouse)
+    if key is None and settings.auto_demo and not settings.read_only:
+        ensure_warehouse(settings.warehouse)
         key = key_for(settings.warehouse)
     if key is None:
-        raise data.WarehouseError(str(settings.warehouse))
+        REGISTRY.forget(settings.warehouse)  # keep no handle on a deleted file
+        raise NoWarehouse(str(settings.warehouse))
+    REGISTRY.check(key)  # switches to a new build (closing the old one first); BadWarehouse if unusable
     return key
 
 
+def _q(key: WarehouseKey, query: Callable[..., T], *args: object) -> T:
+    """Run one osservatorio.data query on a leased cursor of the current build of `key.path`."""
+    with REGISTRY.lease(key) as cursor:
+        return query(cursor, *args)
+
+
 def _cursor(key: WarehouseKey) -> duckdb.DuckDBPyConnection:
+    """A cursor whose lease ends when it is garbage-collected; prefer `_q(key, data.x, ...)`."""
     try:
-        return _connect(key).cursor()
+        return REGISTRY.cursor(key)
     except duckdb.Error as exc:
         raise data.WarehouseError(f"{key.path}: {exc}") from exc
 
 
 @st.cache_data(show_spinner=False)
+def provenance(key: WarehouseKey) -> pd.DataFrame:
+    """Loaded official sources with attribution and licence (for the line every page shows)."""
+    return _q(key, warehouse.provenance)
+
+
+@st.cache_data(show_spinner=False)
 def build_info(key: WarehouseKey) -> data.BuildInfo:
-    return data.build_info(_cursor(key))
+    return _q(key, data.build_info)
 
 
 @st.cache_data(show_spinner=False)
 def district_stats(key: WarehouseKey, level: str) -> pd.DataFrame:
-    return data.district_stats(_cursor(key), level)
+    return _q(key, data.district_stats, level)
 
 
 @st.cache_data(show_spinner=False)
 def city_summary(key: WarehouseKey) -> dict[str, float | int | None]:
-    return data.city_summary(_cursor(key))
+    return _q(key, data.city_summary)
 
 
 @st.cache_data(show_spinner=False)
 def map_geojson(key: WarehouseKey, level: str) -> dict:
-    return data.map_geojson(_cursor(key), level)
+    return _q(key, data.map_geojson, level)
 
 
 @st.cache_data(show_spinner=False)
 def sources(key: WarehouseKey) -> pd.DataFrame:
-    return data.sources(_cursor(key))
+    return _q(key, data.sources)
 
 
 @st.cache_data(show_spinner=False)
 def rejects(key: WarehouseKey, source_id: str | None = None) -> pd.DataFrame:
-    return data.rejects(_cursor(key), source_id)
+    return _q(key, data.rejects, source_id)
 
 
 @st.cache_data(show_spinner=False)
 def snapshots(key: WarehouseKey) -> pd.DataFrame:
-    return data.snapshots(_cursor(key))
+    return _q(key, data.snapshots)
 
 
 @st.cache_data(show_spinner=False)
 def catalogue(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return data.catalogue(_cursor(key), snapshot_id)
+    return _q(key, data.catalogue, snapshot_id)
 
 
 @st.cache_data(show_spinner=False)
 def indicator_values(key: WarehouseKey, snapshot_id: str, indicator_id: str, level: str,
                      all_periods: bool = False) -> pd.DataFrame:
-    return data.indicator_values(_cursor(key), snapshot_id, indicator_id, level, all_periods)
+    return _q(key, data.indicator_values, snapshot_id, indicator_id, level, all_periods)
 
 
 @st.cache_data(show_spinner=False)
 def area_profile(key: WarehouseKey, snapshot_id: str, areas: tuple[tuple[str, str], ...]) -> pd.DataFrame:
-    return data.area_profile(_cursor(key), snapshot_id, list(areas))
+    return _q(key, data.area_profile, snapshot_id, list(areas))
 
 
 @st.cache_data(show_spinner=False)
 def indicator_history(key: WarehouseKey, indicator_id: str, level: str, area_id: str) -> pd.DataFrame:
-    return data.indicator_history(_cursor(key), indicator_id, level, area_id)
+    return _q(key, data.indicator_history, indicator_id, level, area_id)
 
 
 @st.cache_data(show_spinner=False)
 def indicator_changes(key: WarehouseKey, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
-    return data.indicator_changes(_cursor(key), snapshot_id, previous_id, level)
+    return _q(key, data.indicator_changes, snapshot_id, previous_id, level)
 
 
 @st.cache_data(show_spinner=False)
 def district_groups(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return data.district_groups(_cursor(key), snapshot_id)
+    return _q(key, data.district_groups, snapshot_id)
 
 
 @st.cache_data(show_spinner=False)
 def taxonomy_changes(key: WarehouseKey) -> pd.DataFrame:
-    return data.taxonomy_changes(_cursor(key))
+    return _q(key, data.taxonomy_changes)
 
 
 @st.cache_data(show_spinner=False)
 def target_status(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return data.target_status(_cursor(key), snapshot_id)
+    return _q(key, data.target_status, snapshot_id)
 
 
 @st.cache_data(show_spinner=False)
 def target_history(key: WarehouseKey, target_id: str) -> pd.DataFrame:
-    return data.target_history(_cursor(key), target_id)
+    return _q(key, data.target_history, target_id)
 
 
 @st.cache_data(show_spinner=False)
 def places(key: WarehouseKey, theme: str, nil_id: int | None = None) -> pd.DataFrame:
-    return data.places(_cursor(key), theme, nil_id)
+    return _q(key, data.places, theme, nil_id)
 
 
 @st.cache_data(show_spinner=False)
 def firm_units_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
-    return data.firm_units_by_category(_cursor(key), nil_id)
+    return _q(key, data.firm_units_by_category, nil_id)
 
 
 @st.cache_data(show_spinner=False)
 def firm_points_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
-    return data.firm_points_by_category(_cursor(key), nil_id)
+    return _q(key, data.firm_points_by_category, nil_id)
 
 
 # --- Indicator pages (map, district, periphery, overview) ----------------------------------------
 
 @st.cache_data(show_spinner=False)
 def firm_cells(key: WarehouseKey, cell_m: float = data.FIRM_CELL_M) -> pd.DataFrame:
-    return data.firm_cells(_cursor(key), cell_m)
+    return _q(key, data.firm_cells, cell_m)
 
 
 @st.cache_data(show_spinner=False)
 def place_counts(key: WarehouseKey) -> pd.DataFrame:
-    return data.place_counts(_cursor(key))
+    return _q(key, data.place_counts)
 
 
 @st.cache_data(show_spinner=False)
 def district_group_detail(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return data.district_group_detail(_cursor(key), snapshot_id)
+    return _q(key, data.district_group_detail, snapshot_id)
 
 
 @st.cache_data(show_spinner=False)
 def taxonomy_changes_detail(key: WarehouseKey) -> pd.DataFrame:
-    return data.taxonomy_changes_detail(_cursor(key))
+    return _q(key, data.taxonomy_changes_detail)
 
 
 @st.cache_data(show_spinner=False)
@@ -180,12 +196,12 @@ def periphery_config() -> dict:
 
 @st.cache_data(show_spinner=False)
 def firm_editions(key: WarehouseKey) -> pd.DataFrame:
-    return data.firm_editions(_cursor(key))
+    return _q(key, data.firm_editions)
 
 
 @st.cache_data(show_spinner=False)
 def snapshots_if_any(key: WarehouseKey) -> pd.DataFrame:
-    return data.snapshots_if_any(_cursor(key))
+    return _q(key, data.snapshots_if_any)
 
 
 @st.cache_data(show_spinner=False)
@@ -255,29 +271,29 @@ def figure(fingerprint: tuple, _build: Callable[[], go.Figure]) -> dict:
 
 @st.cache_data(show_spinner=False)
 def source_catalogue(key: WarehouseKey) -> pd.DataFrame:
-    return data.source_catalogue(_cursor(key))
+    return _q(key, data.source_catalogue)
 
 
 @st.cache_data(show_spinner=False)
 def area_counts(key: WarehouseKey, theme: str, level: str = "nil") -> pd.DataFrame:
-    return data.area_counts(_cursor(key), theme, level)
+    return _q(key, data.area_counts, theme, level)
 
 
 @st.cache_data(show_spinner=False)
 def firm_totals_by_category(key: WarehouseKey) -> pd.DataFrame:
-    return data.firm_totals_by_category(_cursor(key))
+    return _q(key, data.firm_totals_by_category)
 
 
 @st.cache_data(show_spinner=False)
 def indicator_coverage(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return data.indicator_coverage(_cursor(key), snapshot_id)
+    return _q(key, data.indicator_coverage, snapshot_id)
 
 
 @st.cache_data(show_spinner=False)
 def nil_value_counts(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return data.nil_value_counts(_cursor(key), snapshot_id)
+    return _q(key, data.nil_value_counts, snapshot_id)
 
 
 @st.cache_data(show_spinner=False)
 def place_counts_by_nil(key: WarehouseKey) -> pd.DataFrame:
-    return data.place_counts_by_nil(_cursor(key))
+    return _q(key, data.place_counts_by_nil)

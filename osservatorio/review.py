@@ -49,6 +49,16 @@ PLACE_COLUMNS = ["theme", "source_id", "source_key", "name", "nil_id"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+# Bidirectional embedding/override/isolate controls: in a title or a note they could reorder what
+# follows them on screen (e.g. make "gpj.exe" look like "exe.jpg"); shown text drops them.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(value: object) -> str:
+    """User text for display: bidi control characters (U+202A-U+202E, U+2066-U+2069) removed."""
+    return BIDI_CONTROLS.sub("", "" if value is None else str(value))
+
+
 # --- reading the warehouse --------------------------------------------------------------------------------
 
 class WarehouseReader(Protocol):
@@ -642,7 +652,7 @@ def snapshot_label(snapshots: pd.DataFrame, snapshot_id: str | None, lang: str) 
 
 
 def session_label(session: Session, lang: str) -> str:
-    return f"{fmt_date(session.held_on, lang)} · {session.title}"
+    return f"{fmt_date(session.held_on, lang)} · {plain_text(session.title)}"
 
 
 def indicator_label(catalogue: pd.DataFrame, indicator_id: str, lang: str) -> str:
@@ -694,7 +704,7 @@ def note_target_label(note: Note, catalogue: pd.DataFrame, names: dict[str, str]
     if note.target_kind == "target":
         return f"{kind_text}: {target_label(targets, note.target_ref)}"
     session = sessions.get(int(note.target_ref)) if note.target_ref.isdigit() else None
-    return f"{kind_text}: {session.title if session else note.target_ref}"
+    return plain_text(f"{kind_text}: {session.title if session else note.target_ref}")
 
 
 def explained_text(reasons: Sequence[tuple[str, str]], lang: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,8 +12,9 @@ import streamlit as st
 from osservatorio import queries, theme_views, views
 from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, t
-from osservatorio.settings import load_settings
-from osservatorio.warehouse import WarehouseKey, key_for
+from osservatorio.review import plain_text
+from osservatorio.settings import Settings, load_settings
+from osservatorio.warehouse import BadWarehouse, NoWarehouse, WarehouseKey, key_for, provenance_line
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,12 @@ def _leave_legacy_pages_mode() -> None:
 
 
 def page_start(title_key: str) -> PageContext:
-    """Draw the common header; stop the page with a clear message if there is no warehouse."""
+    """Draw the common header; stop the page with a clear message if there is no usable warehouse.
+
+    Every run checks the warehouse file's identity (one os.stat) and switches to a new build
+    without a restart (osservatorio.warehouse.Registry). Below the header, one line says where the
+    data come from: attribution and licence of the official sources, or that they are a demo.
+    """
     _leave_legacy_pages_mode()
     lang = current_lang()
     choice = st.sidebar.selectbox(t("language", lang), LANGS, index=LANGS.index(lang),
@@ -61,19 +68,40 @@ def page_start(title_key: str) -> PageContext:
     st.caption(t("app_subtitle", lang))
     settings = load_settings()
     try:
-        with st.spinner(t("building_demo", lang)):
+        with st.spinner(t("building_default", lang)):
             key = queries.warehouse_key()
         info = queries.build_info(key)
     except WarehouseError as exc:
-        if key_for(settings.warehouse) is None:
-            st.error(t("no_warehouse", lang, path=settings.warehouse))
-        else:
-            st.error(t("bad_warehouse", lang, path=settings.warehouse, error=exc))
+        st.error(warehouse_problem(exc, settings, lang))
         st.stop()
     if info.is_demo:
         st.warning(t("demo_banner", lang), icon="⚠️")
         st.sidebar.warning(t("demo_badge", lang))
+    else:
+        line = provenance_line(queries.provenance(key))
+        st.caption(t("data_origin", lang, origin=md_escape(line)) if line else t("data_origin_unknown", lang))
     return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style)
+
+
+def warehouse_problem(exc: WarehouseError, settings: Settings, lang: str) -> str:
+    """What is wrong with the warehouse and what to do, in the user's language."""
+    path = md_escape(str(settings.warehouse))
+    if isinstance(exc, NoWarehouse) or key_for(settings.warehouse) is None:
+        return t("no_warehouse_ro" if settings.read_only else "no_warehouse", lang, path=path)
+    if isinstance(exc, BadWarehouse):
+        problem = t(exc.code, lang, **{k: md_escape(str(v)) for k, v in exc.params.items()})
+    else:
+        problem = md_escape(" ".join(str(exc).split())[:200])
+    return t("bad_warehouse", lang, path=path, error=problem)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:@&=\"'$%^,;?/])")
+
+
+def md_escape(text: str) -> str:
+    """Text shown through Markdown (st.markdown, st.error, st.caption, headers) as plain text: every
+    ASCII punctuation is backslash-escaped (no link, image, emphasis or autolink), bidi controls removed."""
+    return _MD_SPECIAL.sub(r"\\\1", plain_text(text)).replace("\n", "  \n")
 
 
 def url_choice(label: str, options: list[str], param: str, lang: str, default: str | None = None,
