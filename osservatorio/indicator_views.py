@@ -19,9 +19,10 @@ import plotly.graph_objects as go
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_date, fmt_number, t
+from osservatorio.views import former_use, ownership_assumed, place_attributes, plain, plain_column, record_links
 
 MAP_LEVELS = ("nil", "municipio")
-POINT_THEMES = ("makerspace", "coworking", "vacant", "firm")
+POINT_THEMES = ("makerspace", "coworking", "vacant", "historic_shop", "firm")
 DEFAULT_LAYERS = ("makerspace",)
 PERIPHERY_CLASSES = ("centro", "semicentro", "periferia")
 PERIPHERY = "periferia"
@@ -131,6 +132,54 @@ def map_indicators(metas: Mapping[str, IndicatorMeta]) -> list[str]:
     return [i for i, m in metas.items() if map_levels(m)]
 
 
+def valued_indicators(coverage: pd.DataFrame, levels: Sequence[str] = MAP_LEVELS) -> set[str]:
+    """Indicators with at least one value at one of `levels` in the snapshot (`data.indicator_coverage`)."""
+    if coverage.empty:
+        return set()
+    part = coverage[coverage["level"].isin(list(levels)) & (pd.to_numeric(coverage["with_value"]) > 0)]
+    return {str(i) for i in part["indicator_id"]}
+
+
+def with_values_first(choices: Sequence[str], valued: set[str]) -> list[str]:
+    """The choices with values first (in their order), those without values last."""
+    return [c for c in choices if c in valued] + [c for c in choices if c not in valued]
+
+
+def default_choice(choices: Sequence[str], valued: set[str], preferred: str | None = None) -> str | None:
+    """`preferred` when it has values, else the first choice with values, else the first choice."""
+    if preferred in choices and preferred in valued:
+        return preferred
+    for c in choices:
+        if c in valued:
+            return c
+    return choices[0] if choices else None
+
+
+def choice_label(name: str, has_values: bool, lang: str) -> str:
+    """A picker label: the name, with '— senza dati' when the indicator has no value in this snapshot."""
+    return name if has_values else f"{name} {t('no_values_suffix', lang)}"
+
+
+def default_nil(nil_stats: pd.DataFrame, groups: pd.DataFrame, value_counts: pd.DataFrame,
+                place_counts: pd.DataFrame | None = None) -> str | None:
+    """The NIL a district page opens on: a peripheral NIL with the most indicator values, then the most
+    places, then the lowest id (the programme is about the periphery); any NIL when none is peripheral."""
+    ids = [int(i) for i in nil_stats["id"]]
+    if not ids:
+        return None
+    peripheral = {int(i) for i in groups.loc[(groups["group_level"] == "periphery_class")
+                                             & (groups["group_id"] == PERIPHERY), "nil_id"]} if len(groups) else set()
+    pool = [i for i in ids if i in peripheral] or ids
+    values = {int(a): int(n) for a, n in zip(value_counts.get("nil_id", []), value_counts.get("with_value", []), strict=True)
+              if pd.notna(a)}
+    places: dict[int, int] = {}
+    if place_counts is not None and len(place_counts):
+        for nil, n in zip(place_counts["nil_id"], place_counts["places"], strict=True):
+            places[int(nil)] = places.get(int(nil), 0) + int(n)
+    best = sorted(pool, key=lambda i: (-values.get(i, 0), -places.get(i, 0), i))[0]
+    return str(best)
+
+
 def format_value(value: object, meta: IndicatorMeta, lang: str, with_unit: bool = True) -> str:
     """A value with the decimals of its unit, Italian or English separators, and the unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -167,8 +216,8 @@ def _text(value: object) -> str:
 
 
 def _esc(value: object) -> str:
-    """Text from the data, escaped for Plotly's HTML-like hover labels."""
-    return html.escape(_text(value))
+    """Text from the data, escaped for Plotly's HTML-like hover labels (bidi controls removed)."""
+    return html.escape(plain(value))
 
 
 def _period(value: object) -> int | None:
@@ -260,6 +309,11 @@ def class_name(class_id: str, lang: str) -> str:
 def nil_options(nil_stats: pd.DataFrame) -> dict[str, str]:
     """NIL id (as URL text) -> '12 · Name', in id order."""
     return {str(i): area_label(i, n) for i, n in zip(nil_stats["id"], nil_stats["name"], strict=True)}
+
+
+def empty_value_counts() -> pd.DataFrame:
+    """A data.nil_value_counts frame with no rows (pages without a snapshot)."""
+    return pd.DataFrame({"nil_id": pd.Series(dtype="int64"), "with_value": pd.Series(dtype="int64")})
 
 
 def empty_groups() -> pd.DataFrame:
@@ -385,7 +439,9 @@ def place_hover(frame: pd.DataFrame, theme: str, lang: str) -> list[str]:
         parts = [f"<b>{_esc(row.get('name')) or t('no_name', lang)}</b>"]
         if _text(row.get("address")):
             parts.append(_esc(row.get("address")))
-        if _text(row.get("category")):
+        if theme == "vacant" and former_use(row.get("category"), row.get("attributes")):
+            parts.append(f"{t('th_col_typology', lang)}: {_esc(former_use(row.get('category'), row.get('attributes')))}")
+        elif theme != "vacant" and _text(row.get("category")):
             parts.append(f"{t('col_category', lang)}: {_esc(category_label(str(row['category']), lang))}")
         if _text(row.get("status")):
             parts.append(f"{t('col_status', lang)}: {_esc(status_label(str(row['status']), lang))}")
@@ -479,27 +535,38 @@ def category_label(category: str, lang: str) -> str:
 
 
 def places_table(frame: pd.DataFrame, theme: str, lang: str) -> pd.DataFrame:
-    """Places of one theme as a table (and download). The id column is 'source:key' (unique per file)."""
+    """Places of one theme as a table (and download). The id column is 'source:key' (unique per file).
+
+    Vacant places: 'Tipologia' is the former use (never the condition), area in m² where the source
+    gives a footprint, the link to the official record sheet, and whether the ownership is assumed."""
+    attrs = [place_attributes(a) for a in (frame["attributes"] if "attributes" in frame else [None] * len(frame))]
     out = pd.DataFrame({
         t("col_place_id", lang): [f"{s}:{k}" for s, k in zip(frame["source_id"], frame["source_key"], strict=True)],
-        t("col_name", lang): frame["name"],
-        t("col_address", lang): frame["address"],
+        t("col_name", lang): plain_column(frame["name"]),
+        t("col_address", lang): plain_column(frame["address"]),
         t("col_nil", lang): frame["nil_id"].astype("Int64"),
         t("col_municipio", lang): frame["municipio"].astype("Int64"),
-        t("col_category", lang): [category_label(c, lang) if _text(c) else "" for c in frame["category"]],
     })
     if theme == "vacant":
+        out[t("th_col_typology", lang)] = [former_use(c, a) for c, a in zip(frame["category"], attrs, strict=True)]
         out[t("col_status", lang)] = [status_label(s, lang) if _text(s) else "" for s in frame["status"]]
-        out[t("col_ownership", lang)] = [t(f"ownership_{o}", lang) if _text(o) else "" for o in frame["ownership"]]
+        out[t("col_ownership", lang)] = [
+            (t(f"ownership_{o}", lang) + (f" ({t('th_assumed', lang)})" if ownership_assumed(a) else "")) if _text(o) else ""
+            for o, a in zip(frame["ownership"], attrs, strict=True)]
+    else:
+        out[t("col_category", lang)] = [category_label(c, lang) if _text(c) else "" for c in frame["category"]]
     if theme in ("makerspace", "vacant"):
-        out[t("col_area_m2", lang)] = frame["area_m2"]
+        out[t("col_area_m2", lang)] = pd.to_numeric(frame["area_m2"], errors="coerce").astype(float).round(0)
     if theme == "coworking":
         out[t("col_seats", lang)] = frame["seats"]
+    if theme == "vacant":
+        out[t("th_col_record", lang)] = [(record_links(a) or [None])[0] for a in attrs]
     out["lon"] = frame["lon"].round(6)
     out["lat"] = frame["lat"].round(6)
     out[t("col_assignment", lang)] = [t(f"assign_{a}", lang) for a in frame["assignment"]]
     out[t("col_source", lang)] = frame["source_id"]
-    out[t("col_trust", lang)] = [trust_label(x, lang) for x in frame["trust"]]
+    out[t("col_trust", lang)] = [trust_label(x, lang) + (f" ({t('th_secondary', lang)})" if x == "derived" else "")
+                                 for x in frame["trust"]]
     return out
 
 
@@ -537,7 +604,7 @@ def district_header(nil_stats: pd.DataFrame, groups: pd.DataFrame, nil_id: int, 
                                                         "population_year": None, "population_trust": None}
     municipio = None if row["municipio"] is None or pd.isna(row["municipio"]) else int(row["municipio"])
     cls = nil_class(groups, nil_id) if len(groups) else None
-    prio = tuple(nil_priority_areas(groups, nil_id)) if len(groups) else ()
+    prio = tuple(plain(p) for p in nil_priority_areas(groups, nil_id)) if len(groups) else ()
     parts = []
     if municipio is not None:
         parts.append(f"{t('col_municipio', lang)} {municipio}")
@@ -549,7 +616,7 @@ def district_header(nil_stats: pd.DataFrame, groups: pd.DataFrame, nil_id: int, 
         year = _period(row.get("population_year"))
         extra = ", ".join(x for x in (str(year) if year else "", trust_label(row.get("population_trust"), lang)) if x)
         parts.append(f"{t('kpi_residents', lang)}: {fmt_number(float(residents), lang)} ({extra})")
-    return DistrictHeader(nil_id=nil_id, label=area_label(nil_id, row["name"]), municipio=municipio, periphery_class=cls,
+    return DistrictHeader(nil_id=nil_id, label=area_label(nil_id, plain(row["name"])), municipio=municipio, periphery_class=cls,
                           priority_areas=prio, caption=" · ".join(parts))
 
 
@@ -698,17 +765,20 @@ def firm_mix_chart(table: pd.DataFrame, lang: str) -> go.Figure:
 
 
 def trend_frame(history: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """An area's series for the trend chart, one row per point:
+    """An area's series for the trend chart, one row per point, on the data's reference period:
 
     - values with a data year: one point per year (x = 1 July of that year), from the latest snapshot
       that has it (a later build may revise a year);
-    - values without a year: one point per snapshot (x = the snapshot's date).
+    - values without a year: one point per snapshot (x = the snapshot's date);
+    - snapshots whose inputs equal an earlier one (`same_as`) add no point.
     Columns: x, series ('year' / 'snapshot'), series_label, period, snapshot_id, created_at, value, reason, trust.
     """
     columns = ["x", "series", "series_label", "period", "snapshot_id", "created_at", "value", "reason", "trust"]
     if history.empty:
         return pd.DataFrame(columns=columns)
     h = history.assign(created_at=pd.to_datetime(history["created_at"]))
+    if "same_as" in h:
+        h = h[h["same_as"].isna()]
     dated = h[h["period"].notna()].sort_values("created_at").drop_duplicates("period", keep="last")
     dated = dated.assign(x=[pd.Timestamp(year=int(p), month=7, day=1) for p in dated["period"]], series="year",
                          series_label=t("series_year", lang))
@@ -728,13 +798,21 @@ def trend_caption(trend: pd.DataFrame, lang: str) -> str:
     parts = [t("trend_snapshots", lang, n=snaps)]
     if years:
         parts.append(t("trend_years", lang, first=years[0], last=years[-1], n=len(years)))
-    if snaps < 2:
+    if len(trend) < 2:
         parts.append(t("trend_one_snapshot", lang))
     return " ".join(parts)
 
 
+def point_tick(series: str, period: object, created_at: object, lang: str) -> str:
+    """The x-axis label of a trend point: the data year, or the snapshot date in the page language."""
+    if series == "year" and _period(period) is not None:
+        return str(_period(period))
+    return fmt_date(pd.Timestamp(created_at).date(), lang) if _text(created_at) else ""
+
+
 def trend_chart(trend: pd.DataFrame, meta: IndicatorMeta, label: str, lang: str) -> go.Figure:
-    """Line chart of `trend_frame` (one line per series; missing values are gaps, with the reason in the hover)."""
+    """Chart of `trend_frame`: one line per series (one labelled marker when a series has one point);
+    ticks only at the points, labelled with the data year or the snapshot date in the page language."""
     fig = go.Figure()
     for series, color in (("year", "#08519c"), ("snapshot", "#d94801")):
         part = trend[trend["series"] == series]
@@ -748,12 +826,23 @@ def trend_chart(trend: pd.DataFrame, meta: IndicatorMeta, label: str, lang: str)
             if _text(row.reason):
                 text += f"<br>{_esc(row.reason)}"
             hover.append(f"{when}<br>{text}<br>{t('col_trust', lang)}: {trust_label(row.trust, lang)}")
-        fig.add_trace(go.Scatter(x=part["x"], y=part["value"], mode="lines+markers", name=str(part["series_label"].iloc[0]),
-                                 line={"color": color}, text=hover, hovertemplate="%{text}<extra></extra>"))
+        single = len(part) == 1
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["value"], mode="markers+text" if single else "lines+markers",
+            name=str(part["series_label"].iloc[0]), line={"color": color}, marker={"size": 11 if single else 7, "color": color},
+            text=[format_value(v, meta, lang) for v in part["value"]] if single else None, textposition="top center",
+            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
+    ticks = trend.drop_duplicates("x")
     fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 40, "b": 0},
-                      title={"text": f"{html.escape(meta.name)} – {html.escape(label)}", "font": {"size": 14}},
-                      yaxis={"title": {"text": meta.unit}}, legend={"orientation": "h", "y": -0.2},
+                      title={"text": f"{html.escape(meta.name)} – {html.escape(plain(label))}", "font": {"size": 14}},
+                      yaxis={"title": {"text": meta.unit}, "rangemode": "tozero"}, legend={"orientation": "h", "y": -0.2},
+                      xaxis={"tickmode": "array", "tickvals": list(ticks["x"]),
+                             "ticktext": [point_tick(s, p, c, lang) for s, p, c in
+                                          zip(ticks["series"], ticks["period"], ticks["created_at"], strict=True)]},
                       separators=separators(lang))
+    if len(ticks) == 1:  # a lone point: a window of a year around it, not milliseconds
+        x0 = pd.Timestamp(ticks["x"].iloc[0])
+        fig.update_xaxes(range=[x0 - pd.Timedelta(days=183), x0 + pd.Timedelta(days=183)])
     return fig
 
 
@@ -1098,20 +1187,30 @@ def overview_map_options(metas: Mapping[str, IndicatorMeta]) -> list[str]:
     return [DENSITY, *(i for i, m in metas.items() if "nil" in m.levels)]
 
 
-def place_counts_table(counts: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Places loaded per theme (every theme listed, 0 when none)."""
+def place_counts_table(counts: pd.DataFrame, lang: str, states: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Places loaded per theme, with the state of its source: a theme without a loaded source shows
+    '–' and says so (never 0); one with per-NIL counts only shows the counts and says there is no point list.
+    `states`: theme -> views.ThemeState (None = the build predates the source catalogue: counts as found)."""
     by_theme = {str(r["theme"]): r for r in counts.to_dict("records")}
     rows = []
     for theme in POINT_THEMES:
         r = by_theme.get(theme)
+        state = (states or {}).get(theme)
+        kind = state.state if state is not None else ("points" if r is not None else "absent")
+        counted = state.counts_total if state is not None and kind == "counts" else None
         rows.append({
             t("col_theme", lang): t(f"theme_{theme}", lang),
-            t("col_places", lang): 0 if r is None else int(r["places"]),
-            t("col_with_nil", lang): 0 if r is None else int(r["with_nil"]),
-            t("col_with_coords", lang): 0 if r is None else int(r["with_coords"]),
-            t("col_trust", lang): "" if r is None else trust_list(r["trust"], lang),
+            t("col_places", lang): int(r["places"]) if r is not None else counted,
+            t("col_with_nil", lang): int(r["with_nil"]) if r is not None else counted,
+            t("col_with_coords", lang): int(r["with_coords"]) if r is not None else (0 if kind == "counts" else None),
+            t("col_trust", lang): trust_list(r["trust"], lang) if r is not None else
+            ", ".join(trust_label(x, lang) for x in (state.counts_trust if state is not None else ())),
+            t("col_source_state", lang): t(f"src_state_{kind}", lang),
         })
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    for col in (t("col_places", lang), t("col_with_nil", lang), t("col_with_coords", lang)):
+        out[col] = out[col].astype("Int64")
+    return out
 
 
 def recent_sources(sources: pd.DataFrame, lang: str, limit: int = 8) -> pd.DataFrame:

@@ -82,7 +82,8 @@ def choropleth(
     return fig
 
 
-THEME_COLORS = {"makerspace": "#1f77b4", "coworking": "#2ca02c", "vacant": "#7f3c8d", "firm": "#555555"}
+THEME_COLORS = {"makerspace": "#1f77b4", "coworking": "#2ca02c", "vacant": "#7f3c8d", "firm": "#555555",
+                "historic_shop": "#b8860b", "hub": "#d62728"}
 
 
 def add_points(fig: go.Figure, frame: pd.DataFrame, name: str, theme: str, hover: list[str] | None = None,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from osservatorio.i18n import t
+from osservatorio.views import md_text
 
 SEPARATOR = ","
 MAX_SHOWN = 60  # characters of a rejected value echoed back to the user
@@ -52,7 +53,7 @@ def url_checkboxes(label: str, options: Sequence[str], param: str, lang: str, de
     if rejected:
         shown = SEPARATOR.join(rejected)[:MAX_SHOWN]
         fallback = ", ".join(format_func(c) for c in chosen) or t("none_selected", lang)
-        st.info(t("url_value_unknown", lang, param=param, value=shown, fallback=fallback))
+        st.info(t("url_value_unknown", lang, param=md_text(param), value=md_text(shown), fallback=md_text(fallback)))
     st.markdown(f"**{label}**", help=help)
     result: list[str] = []
     with st.container(horizontal=True, gap="medium", key=f"url_{param}_row"):

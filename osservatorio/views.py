@@ -272,3 +272,55 @@ def theme_state_text(state: ThemeState, lang: str) -> str:
         if not would and not state.failed and state.state != "counts":
             parts.append(t("src_no_catalogue", lang))
     return " ".join(p for p in parts if p)
+
+
+# --- Place attributes (the source's other columns, as JSON) ----------------------------------------
+
+_FORMER_USE_KEYS = ("tipo_macro", "typology", "tipologia")
+_TRUE = {"1", "true", "yes", "si", "sì", "y"}
+
+
+def place_attributes(text: object) -> dict:
+    """places.attributes as a dict with lower-case keys ({} when missing or malformed)."""
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def former_use(category: object, attributes: object) -> str:
+    """The former use of a vacant place ('Produttivo', 'Terziario', 'Residenziale'…): the source's own
+    former-use column when the attributes keep one, else places.category; '' when unknown."""
+    attrs = attributes if isinstance(attributes, dict) else place_attributes(attributes)
+    for key in _FORMER_USE_KEYS:
+        if plain(attrs.get(key)):
+            return _sentence_case(plain(attrs[key]))
+    return _sentence_case(plain(category))
+
+
+def _sentence_case(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:].lower() if text.isupper() or text.islower() else text
+
+
+def record_links(attributes: object) -> list[str]:
+    """Links to the official record sheets kept in the attributes (keys 'link…'), http(s) only."""
+    attrs = attributes if isinstance(attributes, dict) else place_attributes(attributes)
+    out = []
+    for key, value in attrs.items():
+        text = plain(value).strip()
+        if key.startswith("link") and text.lower().startswith(("https://", "http://")) and " " not in text:
+            out.append(text)
+    return out
+
+
+def ownership_assumed(attributes: object) -> bool:
+    """Whether the place's ownership rests on an assumption (attributes 'ownership_assumed')."""
+    attrs = attributes if isinstance(attributes, dict) else place_attributes(attributes)
+    value = attrs.get("ownership_assumed")
+    if isinstance(value, bool):
+        return value
+    return plain(value).strip().lower() in _TRUE

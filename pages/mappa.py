@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, ui, url_state
+from osservatorio import downloads, queries, ui, url_state, views
 from osservatorio import indicator_views as iv
 from osservatorio.data import FIRM_CELL_M
 from osservatorio.i18n import t
@@ -15,7 +15,10 @@ if snapshots.empty:
     st.stop()
 snapshot = iv.latest_snapshot(snapshots)
 metas = iv.indicator_metas(queries.catalogue(ctx.key, snapshot.snapshot_id), lang)
-choices = iv.map_indicators(metas)
+coverage = queries.indicator_coverage(ctx.key, snapshot.snapshot_id)
+valued = iv.valued_indicators(coverage)
+# Indicators with values first; those without are marked and last, and never the default.
+choices = iv.with_values_first(iv.map_indicators(metas), valued)
 if not choices:
     st.info(t("no_indicators", lang))
     st.stop()
@@ -23,13 +26,19 @@ if not choices:
 left, right = st.columns([3, 1])
 with left:
     indicator = ui.url_choice(t("choose_indicator", lang), choices, "indicatore", lang,
-                              default=iv.DEFAULT_MAP_INDICATOR, format_func=lambda i: metas[i].name)
+                              default=iv.default_choice(choices, valued, iv.DEFAULT_MAP_INDICATOR),
+                              format_func=lambda i: iv.choice_label(metas[i].name, i in valued, lang))
 meta = metas[indicator]
 with right:
-    level = ui.url_choice(t("choose_level", lang), iv.map_levels(meta), "livello", lang,
-                          format_func=lambda lv: t(f"level_{lv}", lang))
-layers = url_state.url_checkboxes(t("layers", lang), list(iv.POINT_THEMES), "strati", lang, default=iv.DEFAULT_LAYERS,
-                                  format_func=lambda th: t(f"theme_{th}", lang), help=t("layers_help", lang))
+    levels = iv.map_levels(meta)
+    level_valued = {lv for lv in levels if indicator in iv.valued_indicators(coverage, (lv,))}
+    level = ui.url_choice(t("choose_level", lang), levels, "livello", lang, default=iv.default_choice(levels, level_valued),
+                          format_func=lambda lv: iv.choice_label(t(f"level_{lv}", lang), lv in level_valued, lang))
+states = {th: ui.theme_state(ctx.key, th) for th in iv.POINT_THEMES}
+layers = url_state.url_checkboxes(
+    t("layers", lang), list(iv.POINT_THEMES), "strati", lang, default=iv.DEFAULT_LAYERS,
+    format_func=lambda th: iv.choice_label(t(f"theme_{th}", lang), states[th].state == "points", lang),
+    help=t("layers_help", lang))
 st.caption(iv.indicator_caption(meta, lang))
 
 districts = queries.district_stats(ctx.key, level)
@@ -37,7 +46,7 @@ if districts.empty:
     st.info(t("empty_warehouse", lang))
     st.stop()
 values = queries.indicator_values(ctx.key, snapshot.snapshot_id, indicator, level)
-if values.empty:
+if values.empty or values["value"].isna().all():
     st.info(t("no_values", lang, indicator=meta.name))
 frame = iv.map_frame(values, districts, meta, lang)
 geojson = queries.map_geojson(ctx.key, level)
@@ -45,6 +54,9 @@ figure = iv.indicator_map(geojson, frame, meta, lang, ctx.map_style)
 
 layer_tables = []
 for theme in layers:
+    if states[theme].state != "points":  # no point list: say which source would fill it, never an empty layer
+        st.info(f"**{t(f'theme_{theme}', lang)}** · {views.theme_state_text(states[theme], lang)}")
+        continue
     if theme == "firm":
         cells = queries.firm_cells(ctx.key, FIRM_CELL_M)
         if cells.empty:
@@ -55,11 +67,10 @@ for theme in layers:
         layer_tables.append((theme, iv.firm_cells_table(cells, lang), t("col_cell", lang)))
     else:
         places = queries.places(ctx.key, theme)
-        if places.empty:
-            st.info(t("layer_empty", lang, layer=t(f"theme_{theme}", lang)))
-            continue
         iv.add_place_layer(figure, places, theme, lang)
         layer_tables.append((theme, iv.places_table(places, theme, lang), t("col_place_id", lang)))
+        if text := views.theme_state_text(states[theme], lang):  # a refused second source of the theme
+            st.warning(text)
 
 event = st.plotly_chart(figure, key=f"map_{level}", on_select="rerun", selection_mode="points", width="stretch")
 st.caption(iv.map_caption(frame, meta, lang))
@@ -69,7 +80,7 @@ if level == "nil":
         st.switch_page("pages/quartiere.py", query_params={"nil": clicked, "lang": lang})
     st.caption(t("click_hint", lang))
 
-nil_names = iv.nil_options(queries.district_stats(ctx.key, "nil"))
+nil_names = {k: views.plain(v) for k, v in iv.nil_options(queries.district_stats(ctx.key, "nil")).items()}
 pick_col, link_col = st.columns([3, 1], vertical_alignment="bottom")
 picked = pick_col.selectbox(t("open_profile", lang), list(nil_names), format_func=nil_names.get, key="map_profile_pick")
 link_col.page_link("pages/quartiere.py", label=t("open_profile_link", lang), icon=":material/arrow_forward:",
@@ -77,14 +88,14 @@ link_col.page_link("pages/quartiere.py", label=t("open_profile_link", lang), ico
 
 st.subheader(t("map_values_title", lang, indicator=meta.name, level=t(f"level_{level}", lang)))
 table = iv.values_table(frame, meta, level, lang)
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, lang, decimals={t("col_value", lang): meta.decimals})
 spec = downloads.page_spec(ctx, f"mappa_{indicator}", filters={t("col_level", lang): level},
                            metadata=iv.export_metadata(meta, snapshot, lang))
 downloads.download_menu(table, spec, lang, geojson=geojson, id_col=t("col_area_id", lang), key="map_values")
 
 for theme, layer_table, id_col in layer_tables:
     with st.expander(t("layer_table", lang, layer=t(f"theme_{theme}", lang), n=len(layer_table))):
-        st.dataframe(layer_table, hide_index=True, width="stretch")
+        ui.table(layer_table, lang)
         layer_spec = downloads.page_spec(ctx, f"mappa_strato_{theme}", metadata=iv.export_metadata(None, snapshot, lang))
         downloads.download_menu(layer_table, layer_spec, lang, geojson=iv.points_geojson(layer_table, id_col),
                                 id_col=id_col, key=f"map_layer_{theme}")

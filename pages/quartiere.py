@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, ui
+from osservatorio import downloads, queries, ui, views
 from osservatorio import indicator_views as iv
-from osservatorio.i18n import t
+from osservatorio.i18n import fmt_number, t
 
 ctx = ui.page_start("page_district")
 lang = ctx.lang
@@ -12,16 +12,21 @@ nil_stats = queries.district_stats(ctx.key, "nil")
 if nil_stats.empty:
     st.info(t("empty_warehouse", lang))
     st.stop()
-options = iv.nil_options(nil_stats)
-nil = ui.url_choice(t("choose_nil", lang), list(options), "nil", lang, format_func=options.get)
-nil_id = int(nil)
-
 snapshots = queries.snapshots_if_any(ctx.key)
 snapshot = None if snapshots.empty else iv.latest_snapshot(snapshots)
 groups = queries.district_groups(ctx.key, snapshot.snapshot_id) if snapshot else iv.empty_groups()
+
+# The page opens on a peripheral NIL with data (the programme is about the periphery), not on NIL 1.
+options = {k: views.plain(v) for k, v in iv.nil_options(nil_stats).items()}
+value_counts = queries.nil_value_counts(ctx.key, snapshot.snapshot_id) if snapshot else None
+opening = iv.default_nil(nil_stats, groups, value_counts if value_counts is not None else iv.empty_value_counts(),
+                         queries.place_counts_by_nil(ctx.key))
+nil = ui.url_choice(t("choose_nil", lang), list(options), "nil", lang, default=opening, format_func=options.get)
+nil_id = int(nil)
+
 header = iv.district_header(nil_stats, groups, nil_id, lang)
-st.header(header.label)
-st.caption(header.caption)
+st.header(views.md_text(header.label))  # a name from a file: shown literally
+st.caption(views.md_text(header.caption))
 st.page_link("pages/mappa.py", label=t("back_to_map", lang), icon=":material/map:", query_params={"lang": lang})
 
 # --- every indicator against Municipio, periphery class and city
@@ -39,49 +44,74 @@ else:
         names = iv.area_names(nil_stats, queries.district_stats(ctx.key, "municipio"), groups, lang)
         table = iv.profile_table(profile, metas, areas, names, lang)
         st.caption(t("profile_caption", lang))
-        st.dataframe(table, hide_index=True, width="stretch")
+        ui.table(table, lang)
         spec = downloads.page_spec(ctx, "quartiere_profilo", filters={"nil": nil},
                                    metadata=iv.export_metadata(None, snapshot, lang))
         downloads.download_menu(table, spec, lang, key="district_profile")
 
-# --- makerspaces and vacant spaces: tables and a small map of the NIL
+# --- programme places: tables and a small map of the NIL; a theme without a source says so
 st.subheader(t("district_places_title", lang))
-makers = queries.places(ctx.key, "makerspace", nil_id)
-vacant = queries.places(ctx.key, "vacant", nil_id)
+themes = ("makerspace", "coworking", "vacant", "historic_shop")
+states = {th: ui.theme_state(ctx.key, th) for th in themes}
+found = {th: queries.places(ctx.key, th, nil_id) for th in themes if states[th].state == "points"}
 one_nil = iv.nil_geojson(queries.map_geojson(ctx.key, "nil"), nil_id)
-st.plotly_chart(iv.district_map(one_nil, header.label, [("makerspace", makers), ("vacant", vacant)], lang, ctx.map_style),
+st.plotly_chart(iv.district_map(one_nil, header.label, list(found.items()), lang, ctx.map_style),
                 key="district_map", width="stretch")
-for theme, places in (("makerspace", makers), ("vacant", vacant)):
+for theme in themes:
     st.markdown(f"**{t(f'theme_{theme}', lang)}**")
+    state = states[theme]
+    if state.state == "counts":
+        counts = queries.area_counts(ctx.key, theme)
+        here = counts[counts["district_id"] == nil_id]
+        n = int(here["count"].iloc[0]) if len(here) else 0
+        st.info(t("district_counts_only", lang, n=fmt_number(n, lang), what=t(f"src_theme_{theme}", lang),
+                  source=views.md_text(", ".join(state.counts_sources)),
+                  trust=", ".join(views.trust_label(x, lang) for x in state.counts_trust)))
+        continue
+    if state.state != "points":
+        st.info(views.theme_state_text(state, lang))
+        continue
+    if text := views.theme_state_text(state, lang):
+        st.warning(text)
+    places = found[theme]
     if places.empty:
-        st.info(t("district_no_places", lang, layer=t(f"theme_{theme}", lang).lower()))
+        st.caption(t("district_no_places", lang, layer=t(f"theme_{theme}", lang).lower()))
         continue
     places_table = iv.places_table(places, theme, lang)
-    st.dataframe(places_table, hide_index=True, width="stretch")
+    ui.table(places_table, lang, links=(t("th_col_record", lang),))
     place_spec = downloads.page_spec(ctx, f"quartiere_{theme}", filters={"nil": nil})
     downloads.download_menu(places_table, place_spec, lang, geojson=iv.points_geojson(places_table, t("col_place_id", lang)),
                             id_col=t("col_place_id", lang), key=f"district_{theme}")
 
-# --- firm mix by programme category
+# --- firm mix by programme category (ds201 per NIL, or point-located firms)
 st.subheader(t("firm_mix_title", lang))
 mix = iv.firm_mix_table(queries.firm_units_by_category(ctx.key, nil_id), queries.firm_points_by_category(ctx.key, nil_id), lang)
 if mix.empty:
-    st.info(t("firm_mix_none", lang))
+    firm_state = ui.theme_state(ctx.key, "firm_units")
+    st.info(views.theme_state_text(firm_state, lang) if not firm_state.loaded else t("firm_mix_none", lang))
+    if ui.theme_state(ctx.key, "firm_totals").loaded:
+        st.caption(t("firm_mix_city_only", lang))
 else:
     st.caption(t("firm_mix_caption", lang))
     st.plotly_chart(iv.firm_mix_chart(mix, lang), key="district_firm_mix", width="stretch")
-    st.dataframe(mix, hide_index=True, width="stretch")
+    ui.table(mix, lang)
     mix_spec = downloads.page_spec(ctx, "quartiere_imprese", filters={"nil": nil})
     downloads.download_menu(mix, mix_spec, lang, key="district_firm_mix_dl")
 
-# --- trend of one indicator across snapshots and data years
+# --- trend of one indicator on the data's own periods (years, else snapshot dates)
 st.subheader(t("trend_title", lang))
-trend_choices = iv.trend_options(metas)
+if snapshot is None:
+    st.info(t("no_snapshot", lang))
+    st.stop()
+coverage = queries.indicator_coverage(ctx.key, snapshot.snapshot_id)
+valued = iv.valued_indicators(coverage, ("nil",))
+trend_choices = iv.with_values_first(iv.trend_options(metas), valued)
 if not trend_choices:
-    st.info(t("no_snapshot", lang) if snapshot is None else t("no_indicators", lang))
+    st.info(t("no_indicators", lang))
     st.stop()
 indicator = ui.url_choice(t("choose_indicator", lang), trend_choices, "indicatore", lang,
-                          default=iv.DEFAULT_MAP_INDICATOR, format_func=lambda i: metas[i].name)
+                          default=iv.default_choice(trend_choices, valued, iv.DEFAULT_MAP_INDICATOR),
+                          format_func=lambda i: iv.choice_label(metas[i].name, i in valued, lang))
 meta = metas[indicator]
 trend = iv.trend_frame(queries.indicator_history(ctx.key, indicator, "nil", nil), lang)
 if trend.empty:
@@ -90,7 +120,7 @@ else:
     st.caption(iv.trend_caption(trend, lang))
     st.plotly_chart(iv.trend_chart(trend, meta, header.label, lang), key="district_trend", width="stretch")
     trend_table = iv.trend_table(trend, meta, lang)
-    st.dataframe(trend_table, hide_index=True, width="stretch")
+    ui.table(trend_table, lang, decimals={t("col_value", lang): meta.decimals})
     trend_spec = downloads.page_spec(ctx, f"quartiere_andamento_{indicator}", filters={"nil": nil},
-                                     metadata=iv.export_metadata(meta, snapshot, lang) if snapshot else None)
+                                     metadata=iv.export_metadata(meta, snapshot, lang))
     downloads.download_menu(trend_table, trend_spec, lang, key="district_trend_dl")
