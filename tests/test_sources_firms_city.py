@@ -144,6 +144,19 @@ def test_utf8_copy_with_other_name_keeps_the_official_layout(tmp_path: Path) -> 
     assert result.frame["ateco_code"].tolist() == ["01.62.0", "25.62.0", "62.01.0", "14.13.1"]
 
 
+def test_second_copy_in_the_same_build_is_not_counted_twice(tmp_path: Path) -> None:
+    ctx = BuildContext()
+    first = FirmsCitySource().load(write_lines(tmp_path / DS171_NAME, ds171_lines(), encoding="cp1252"), ctx)
+    copy = FirmsCitySource().load(write_lines(tmp_path / "copia" / DS171_NAME, ds171_lines()), ctx)
+    assert len(first.frame) == 8 and copy.frame.empty
+    assert sum("già caricato da" in r.reason for r in copy.rejects) == 8
+    extra = write_lines(tmp_path / "ds171_2011.csv", [DS171_HEADER, "2011;25;X;25620;Lavori di meccanica generale;3;3;3;3",
+                                                      "2010;25;X;25620;Lavori di meccanica generale;3;3;3;3"])
+    later = FirmsCitySource().load(extra, ctx)
+    assert later.frame["year"].tolist() == [2011]  # new year kept, 2010 already loaded
+    assert [r.row_number for r in later.rejects] == [2]
+
+
 def test_edition_and_columns_are_required(tmp_path: Path) -> None:
     no_edition = write_lines(tmp_path / "totali.csv", ["anno;codice_ateco;n_imprese", "2010;25.62;3"])
     with pytest.raises(SourceError, match="edizione ATECO non indicata"):

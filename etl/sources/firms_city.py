@@ -54,6 +54,7 @@ NOTE_SCOPE = "intera città, nessun dettaglio per NIL"
 _WIDTH_RE = re.compile(r"(?<!\d)(\d)_?cifre")
 _EDITION_IN_HEADER_RE = re.compile(r"(?<!\d)(2007|2022|2025)(?!\d)")
 _TOTAL_RE = re.compile(r"^\s*(tot(ale|al)?|totale\s+generale|complessivo|milano)\b\.?", re.IGNORECASE)
+Parsed = list[tuple[int, dict[str, object], dict[str, object]]]  # (file row, output row, raw row)
 
 
 def _is_code_column(c: str) -> bool:
@@ -168,7 +169,7 @@ class FirmsCitySource:
         ragged = set(frame.attrs.get("ragged_rows", []))
         records = frame.to_dict("records")
         rejects: list[Reject] = []
-        parsed: list[tuple[int, dict[str, object], dict[str, object]]] = []  # (file row, output row, raw row)
+        parsed: Parsed = []
         padded = 0
         for i, rec in enumerate(records):
             row = i + 1
@@ -221,15 +222,19 @@ class FirmsCitySource:
                 "employees_units": values.get(emp_units_col) if emp_units_col else None,
             }, rec))
 
-        rows, subtotal_count = _drop_subtotals_and_duplicates(parsed, rejects)
+        kept, subtotal_count = _drop_subtotals_and_duplicates(parsed, rejects)
+        rows, overlap = _drop_already_loaded(kept, rejects, ctx, str(path))
         rejects.sort(key=lambda r: r.row_number or 0)
-        if not rows:
+        if not rows and not overlap:
             first = rejects[0].reason if rejects else "-"
             raise SourceError(path, f"nessuna riga valida ({len(rejects)} scartate; la prima: {first})",
                               "controllare anno, codice ATECO e conteggi")
         out = pd.DataFrame(rows, columns=FRAME_COLUMNS)
         out = out.astype({"year": "int32", "firms": "Int64", "units": "Int64", "employees_firms": "float64",
                           "employees_units": "float64"})
+        if overlap:
+            notes.append(f"{overlap} righe già caricate da un altro file della stessa fonte (stesso anno e codice): "
+                         "scartate per non contare due volte")
         if padded:
             notes.append(f"codici scritti senza lo zero iniziale della divisione completati: {padded} righe "
                          "(es. 1620 -> 01.62.0)")
@@ -297,8 +302,7 @@ def _numbers(rec: dict[str, object], number_cols: list[str], decimal_comma: dict
     return values, None, empty
 
 
-def _drop_subtotals_and_duplicates(parsed: list[tuple[int, dict[str, object], dict[str, object]]],
-                                   rejects: list[Reject]) -> tuple[list[dict[str, object]], int]:
+def _drop_subtotals_and_duplicates(parsed: Parsed, rejects: list[Reject]) -> tuple[Parsed, int]:
     """Keep detail rows only: a code containing another code of the same year is a subtotal."""
     by_year: dict[object, set[str]] = defaultdict(set)
     for _, out, _ in parsed:
@@ -310,7 +314,7 @@ def _drop_subtotals_and_duplicates(parsed: list[tuple[int, dict[str, object], di
         digits = str(out["ateco_code"]).replace(".", "")
         for k in range(2, len(digits)):
             children_sum[(out["year"], digits[:k])] += int(out["units"] or 0)  # type: ignore[call-overload]
-    rows: list[dict[str, object]] = []
+    rows: Parsed = []
     first_row: dict[tuple[object, str, str], int] = {}
     subtotals = 0
     for row, out, rec in parsed:
@@ -328,8 +332,27 @@ def _drop_subtotals_and_duplicates(parsed: list[tuple[int, dict[str, object], di
                                             f"{first_row[key]} (tenuta quella)"))
             continue
         first_row[key] = row
-        rows.append(out)
+        rows.append((row, out, rec))
     return rows, subtotals
+
+
+def _drop_already_loaded(kept: Parsed, rejects: list[Reject], ctx: BuildContext,
+                         path: str) -> tuple[list[dict[str, object]], int]:
+    """Rows whose (year, code, edition) an earlier file of this build already loaded are rejected."""
+    loaded: dict[tuple[object, str, str], str] = ctx.extra.setdefault("firms_city_loaded", {})
+    rows: list[dict[str, object]] = []
+    overlap = 0
+    for row, out, rec in kept:
+        key = (out["year"], str(out["ateco_code"]), str(out["ateco_edition"]))
+        earlier = loaded.get(key)
+        if earlier is not None and earlier != path:
+            overlap += 1
+            rejects.append(Reject(row, rec, f"anno {out['year']}, codice {out['ateco_code']} già caricato da {earlier}: "
+                                            "escluso per non contare due volte"))
+            continue
+        loaded[key] = path
+        rows.append(out)
+    return rows, overlap
 
 
 def _fmt(values: pd.Series) -> str:
