@@ -26,7 +26,7 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,20 @@ R_NO_VACANT = "nessun dato sugli spazi dismessi"
 R_NO_MAKER_POINTS = "nessun makerspace georeferenziato"
 R_NO_TARGET_POINTS = "nessun makerspace né impresa di manifattura digitale georeferenziati"
 R_NO_MEMBERS = "nessun NIL in quest'area"
+R_NO_SEATS = "posti non indicati nella fonte"
+R_AREA_COUNTS = "conteggi per NIL da un'esportazione derivata (nessun elenco puntuale dei coworking caricato)"
+R_NOT_IN_COUNTS = "NIL assente dal conteggio per NIL"
+R_ASSUMED = "spazi con proprietà solo presunta (ownership_assumed) contati come proprietà non indicata"
+# Place themes whose indicators come from `places` (and, for coworking, `area_counts`).
+PLACE_THEME_IDS: dict[str, tuple[str, ...]] = {
+    "makerspace": ("makerspaces_count", "makerspaces_per_100k", "makerspaces_lab_m2"),
+    "coworking": ("coworking_count", "coworking_per_1k", "coworking_periphery_share", "coworking_seats",
+                  "coworking_seats_per_1k"),
+    "vacant": ("vacant_count", "vacant_known_m2", "vacant_regeneration_share", "vacant_public_count",
+               "vacant_private_count", "vacant_public_share"),
+}
+PLACE_THEME_MISSING = {"makerspace": R_NO_MAKERS, "coworking": R_NO_COWORK, "vacant": R_NO_VACANT}
+SEAT_IDS = ("coworking_seats", "coworking_seats_per_1k")
 
 # Label of the items whose measure is unknown, per indicator (for the caveat "n <label>").
 UNKNOWN_LABELS = {
@@ -145,8 +159,9 @@ class Catalogue:
 
 # The indicators this module knows how to compute (the catalogue must list exactly these).
 COMPUTED = (
-    "residents", "makerspaces_count", "makerspaces_per_100k", "makerspaces_lab_m2", "coworking_count",
-    "coworking_seats", "coworking_seats_per_1k", "firms_dm_units", "firms_dm_per_1k", "firms_dm_share",
+    "residents", "population_density", "makerspaces_count", "makerspaces_per_100k", "makerspaces_lab_m2",
+    "coworking_count", "coworking_per_1k", "coworking_periphery_share", "coworking_seats", "coworking_seats_per_1k",
+    "firms_dm_units", "firms_dm_per_1k", "firms_dm_share",
     "firms_dm_avg_employees", "firms_am_units", "vacant_count", "vacant_known_m2", "vacant_regeneration_share",
     "vacant_public_count", "vacant_private_count", "vacant_public_share", "makerspace_distance_m",
     "residents_makerspace_1km_share", "vacant_near_makers_periphery", "opportunity_score",
@@ -245,8 +260,12 @@ class Inputs:
     population:         district_id, year (nullable), residents, trust: best source per NIL and year
     population_current: district_id, year, residents, trust: one row per NIL (view population_current)
     places:             theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats,
-                        employees, trust
+                        employees, trust (optional: source_id, attributes)
     firm_units:         nil_id, year, category, units, avg_employees, trust
+    area_counts:        level, district_id, theme, year, count, trust, source_id (counts without points)
+    firm_totals:        year, category, firms, units, employees_units, trust, source_id (level 'city')
+    source_years:       source_id -> year of sources.reference_date (the data's edition), when stated
+    source_datasets:    source_id -> publisher's dataset code (for reasons)
     """
 
     nil: pd.DataFrame
@@ -255,11 +274,17 @@ class Inputs:
     population_current: pd.DataFrame
     places: pd.DataFrame
     firm_units: pd.DataFrame
+    area_counts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["level", "district_id", "theme", "year", "count", "trust", "source_id"]))
+    firm_totals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["year", "category", "firms", "units", "employees_units", "trust", "source_id"]))
+    source_years: dict[str, int] = field(default_factory=dict)
+    source_datasets: dict[str, str] = field(default_factory=dict)
 
 
 def read_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
     """Read the inputs from a warehouse connection."""
-    nil = con.sql("SELECT id, municipio, centroid_lon, centroid_lat, trust FROM districts "
+    nil = con.sql("SELECT id, municipio, area_m2, centroid_lon, centroid_lat, trust FROM districts "
                   "WHERE level = 'nil' ORDER BY id").df()
     municipi = [int(r[0]) for r in con.sql(
         "SELECT DISTINCT id FROM districts WHERE level = 'municipio' "
@@ -268,9 +293,17 @@ def read_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
     population = con.sql(transform("indicator_population_by_year")).df()
     current = con.sql("SELECT district_id, year, residents, trust FROM population_current WHERE level = 'nil'").df()
     places = con.sql("SELECT theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats, "
-                     "employees, trust FROM places").df()
+                     "employees, trust, source_id, attributes FROM places").df()
     firm_units = con.sql("SELECT nil_id, year, category, units, avg_employees, trust FROM firm_units").df()
-    return Inputs(nil, municipi, population, current, places, firm_units)
+    area_counts = con.sql("SELECT level, district_id, theme, year, count, trust, source_id FROM area_counts").df()
+    firm_totals = con.sql("SELECT year, category, firms, units, employees_units, trust, source_id FROM firm_totals "
+                          "WHERE level = 'city'").df()
+    years = {str(s): int(y) for s, y in con.sql(
+        "SELECT source_id, max(year(reference_date)) FROM sources WHERE status = 'loaded' "
+        "AND reference_date IS NOT NULL GROUP BY source_id").fetchall()}
+    datasets = {str(s): str(d) for s, d in con.sql(
+        "SELECT source_id, min(dataset) FROM sources WHERE dataset IS NOT NULL GROUP BY source_id").fetchall()}
+    return Inputs(nil, municipi, population, current, places, firm_units, area_counts, firm_totals, years, datasets)
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,6 +335,7 @@ class _Atoms:
     keys: list[str]
     nil_id: dict[str, int | None]
     municipio: dict[str, int | None]
+    parent: dict[str, str] = field(default_factory=dict)  # sub-atom -> its NIL's atom
 
     @classmethod
     def from_inputs(cls, inp: Inputs) -> _Atoms:
@@ -316,9 +350,24 @@ class _Atoms:
         return cls(keys, nil_id, mun)
 
     def key_for(self, nil_id: object, municipio: object) -> str:
-        """The atom of a place or a firm-units row (adds a pseudo-atom when needed)."""
+        """The atom of a place or a firm-units row (adds a pseudo-atom when needed).
+
+        A place whose Municipio (from its position) differs from its NIL's parent Municipio gets a
+        sub-atom `sub:<nil>:<municipio>`: it counts in its NIL (and the NIL's groups) but in the
+        Municipio where it actually is. NIL and Municipi boundaries do not nest.
+        """
         if _isnum(nil_id) and f"nil:{int(nil_id)}" in self.nil_id:  # type: ignore[arg-type]
-            return f"nil:{int(nil_id)}"  # type: ignore[arg-type]
+            main = f"nil:{int(nil_id)}"  # type: ignore[arg-type]
+            parent = self.municipio.get(main)
+            if _isnum(municipio) and parent is not None and int(municipio) != parent:  # type: ignore[call-overload]
+                k = f"sub:{int(nil_id)}:{int(municipio)}"  # type: ignore[call-overload]
+                if k not in self.nil_id:
+                    self.keys.append(k)
+                    self.nil_id[k] = int(nil_id)  # type: ignore[call-overload]
+                    self.municipio[k] = int(municipio)  # type: ignore[call-overload]
+                    self.parent[k] = main
+                return k
+            return main
         if _isnum(municipio):
             k = f"mun:{int(municipio)}"  # type: ignore[arg-type]
             if k not in self.nil_id:
@@ -336,13 +385,42 @@ class _Atoms:
     def nil_keys(self) -> list[str]:
         return [k for k in self.keys if k.startswith("nil:")]
 
+    @property
+    def sub_keys(self) -> list[str]:
+        return [k for k in self.keys if k.startswith("sub:")]
+
 
 def _row(indicator: str, atom: str, period: int | None = None, *, num: float | None = None, den: float | None = None,
          n_known: float = 0.0, n_unknown: float = 0.0, state: str = "ok", reason: str | None = None,
-         trust: str = "derived", direct: float | None = None, note: str | None = None) -> dict[str, Any]:
-    """One atom row. state: ok / missing (reason says why) / na (not applicable)."""
+         trust: str = "derived", direct: float | None = None, note: str | None = None,
+         pop: str | None = None) -> dict[str, Any]:
+    """One atom row. state: ok / missing (reason says why) / na (not applicable).
+
+    `pop` labels the population figure behind a per-capita row (e.g. '2022', '2021 (derivata)').
+    """
     return {"indicator_id": indicator, "atom": atom, "period": period, "num": num, "den": den, "n_known": n_known,
-            "n_unknown": n_unknown, "state": state, "reason": reason, "trust": trust, "direct": direct, "note": note}
+            "n_unknown": n_unknown, "state": state, "reason": reason, "trust": trust, "direct": direct, "note": note,
+            "pop": pop}
+
+
+def pop_label(year: object, trust: object) -> str:
+    """How a population figure is described in reasons: '2022', '2021 (derivata)', 'senza anno (derivata)'."""
+    text = str(int(year)) if _isnum(year) else "senza anno"  # type: ignore[call-overload]
+    return f"{text} (derivata)" if trust == "derived" else (f"{text} (demo)" if trust == "demo" else text)
+
+
+def theme_period(source_ids: Iterable[object], source_years: Mapping[str, int]) -> tuple[int | None, str | None]:
+    """Period of values built from these sources: the latest stated edition year; a note when editions differ."""
+    ids = sorted({str(s) for s in source_ids if s is not None and not pd.isna(s)})  # type: ignore[call-overload]
+    years = {s: source_years.get(s) for s in ids}
+    known = [y for y in years.values() if y is not None]
+    if not known:
+        return None, None
+    note = None
+    if len(set(years.values())) > 1:
+        note = "edizioni diverse delle fonti: " + ", ".join(f"{s} {y if y is not None else 'senza data'}"
+                                                              for s, y in years.items())
+    return max(known), note
 
 
 # ---------------------------------------------------------------------------------------
@@ -357,6 +435,9 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
     """
     atoms = _Atoms.from_inputs(inp)
     places = inp.places.copy()
+    for col in ("source_id", "attributes"):
+        if col not in places:
+            places[col] = None
     places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["nil_id"], places["municipio"], strict=True)]
     firm_units = inp.firm_units.copy()
     firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["nil_id"]]
@@ -364,14 +445,21 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
     district_trust = combine_trust(inp.nil["trust"]) if len(inp.nil) else "derived"
     pop_cur = {f"nil:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
                for r in inp.population_current.itertuples() if _isnum(r.residents)}
-    rows: list[dict[str, Any]] = []
-    rows += _residents(inp, atoms)
-    for theme in ("makerspace", "coworking", "vacant"):
-        rows += _place_theme(theme, places[places["theme"] == theme], atoms, pop_cur, nil_trust, district_trust)
-    rows += _firms(inp, places[places["theme"] == "firm"], firm_units, atoms, pop_cur, nil_trust, district_trust)
-    rows += _access(inp, places, atoms, pop_cur, nil_trust)
     periferia = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"),
                                "nil_id"].astype(int))
+    rows: list[dict[str, Any]] = []
+    rows += _residents(inp, atoms)
+    rows += _density(inp, atoms, pop_cur, nil_trust)
+    counts = inp.area_counts
+    for theme in PLACE_THEME_IDS:
+        part = places[places["theme"] == theme]
+        nil_counts = counts[(counts["level"] == "nil") & (counts["theme"] == theme)] if len(counts) else counts
+        if theme == "coworking" and part.empty and len(nil_counts):
+            rows += _coworking_counts(nil_counts, atoms, pop_cur, nil_trust, periferia, inp.source_years)
+        else:
+            rows += _place_theme(theme, part, atoms, pop_cur, nil_trust, district_trust, periferia, inp.source_years)
+    rows += _firms(inp, places[places["theme"] == "firm"], firm_units, atoms, pop_cur, nil_trust, district_trust)
+    rows += _access(inp, places, atoms, pop_cur, nil_trust)
     rows += _opportunity(inp, places, atoms, periferia, nil_trust)
     frame = pd.DataFrame(rows, columns=list(_row("x", "x").keys()))
     frame["period"] = frame["period"].astype("Int64")
@@ -379,19 +467,27 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
 
 
 def _pop_den(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> tuple[float | None, str | None]:
-    """Residents of an atom for per-capita rates: pseudo-atoms have 0 (their places are counted, no people)."""
+    """Residents of an atom for per-capita rates: pseudo- and sub-atoms have 0 (their places are counted,
+    their people are in the NIL's own atom)."""
     if not atom.startswith("nil:"):
         return 0.0, None
     got = pop_cur.get(atom)
     return (got[0], got[2]) if got else (None, None)
 
 
+def _pop_of(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> str | None:
+    """Label of the population figure of a NIL atom (None for pseudo-atoms or when missing)."""
+    got = pop_cur.get(atom) if atom.startswith("nil:") else None
+    return pop_label(got[1], got[2]) if got else None
+
+
 def _residents(inp: Inputs, atoms: _Atoms) -> list[dict[str, Any]]:
+    """Residents per NIL and year; undated figures only when no dated figure exists (an undated row
+    would otherwise look like the current one next to dated years)."""
     rows = []
     pop = inp.population
-    years = sorted({None if not _isnum(y) else int(y) for y in pop["year"]}, key=lambda y: (y is None, y or 0))
-    if not years:
-        years = [None]
+    dated = sorted({int(y) for y in pop["year"] if _isnum(y)})
+    years: list[int | None] = list(dated) if dated else [None]
     by_key = {(int(r.district_id), None if not _isnum(r.year) else int(r.year)): (float(r.residents), str(r.trust))
               for r in pop.itertuples()}
     for year in years:
@@ -404,20 +500,46 @@ def _residents(inp: Inputs, atoms: _Atoms) -> list[dict[str, Any]]:
     return rows
 
 
+def _density(inp: Inputs, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
+             nil_trust: dict[str, str]) -> list[dict[str, Any]]:
+    """Residents per km²: Σ residents / Σ area of the SAME NIL that have a population figure."""
+    rows = []
+    area = {f"nil:{int(i)}": float(a) for i, a in zip(inp.nil["id"], inp.nil["area_m2"], strict=True) if _isnum(a)}
+    for k in atoms.nil_keys:
+        got = pop_cur.get(k)
+        if got is None or k not in area:
+            rows.append(_row("population_density", k, state="missing", reason=R_NO_POP, trust=nil_trust[k]))
+        else:
+            rows.append(_row("population_density", k, num=got[0], den=area[k] / 1e6, pop=pop_label(got[1], got[2]),
+                             trust=combine_trust([got[2], nil_trust[k]])))
+    return rows
+
+
+def _ownership_assumed(attributes: pd.Series) -> np.ndarray:
+    """True where a place's attributes (JSON) flag its ownership as assumed, not stated by the source."""
+    out = np.zeros(len(attributes), dtype=bool)
+    for i, text in enumerate(attributes):
+        if isinstance(text, str) and "ownership_assumed" in text:
+            try:
+                out[i] = bool(json.loads(text).get("ownership_assumed"))
+            except (json.JSONDecodeError, AttributeError):
+                out[i] = False
+    return out
+
+
 def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
-                 nil_trust: dict[str, str], district_trust: str) -> list[dict[str, Any]]:
-    """Counts, known sums and shares of one place theme on every atom."""
-    ids = {"makerspace": ["makerspaces_count", "makerspaces_per_100k", "makerspaces_lab_m2"],
-           "coworking": ["coworking_count", "coworking_seats", "coworking_seats_per_1k"],
-           "vacant": ["vacant_count", "vacant_known_m2", "vacant_regeneration_share", "vacant_public_count",
-                      "vacant_private_count", "vacant_public_share"]}[theme]
-    missing_reason = {"makerspace": R_NO_MAKERS, "coworking": R_NO_COWORK, "vacant": R_NO_VACANT}[theme]
+                 nil_trust: dict[str, str], district_trust: str, periferia: set[int] | None = None,
+                 source_years: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+    """Counts, known sums and shares of one place theme on every atom (period = the lists' edition year)."""
+    ids = PLACE_THEME_IDS[theme]
+    periferia = periferia or set()
     rows: list[dict[str, Any]] = []
     if part.empty:
         for k in atoms.nil_keys:
             for ind in ids:
-                rows.append(_row(ind, k, state="missing", reason=missing_reason, trust=nil_trust[k]))
+                rows.append(_row(ind, k, state="missing", reason=PLACE_THEME_MISSING[theme], trust=nil_trust[k]))
         return rows
+    period, edition_note = theme_period(part["source_id"] if "source_id" in part else [], source_years or {})
     theme_trust = set(part["trust"].astype(str))
     g = part.groupby("atom")
     count = g.size()
@@ -430,10 +552,12 @@ def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[st
     status = part["status"].astype("string")
     regen = (status == "regeneration").fillna(False).groupby(part["atom"]).sum()
     status_known = status.notna().groupby(part["atom"]).sum()
-    owner = part["ownership"].astype("string")
+    assumed = _ownership_assumed(part["attributes"]) if "attributes" in part else np.zeros(len(part), dtype=bool)
+    owner = part["ownership"].astype("string").where(~assumed)
     public = (owner == "public").fillna(False).groupby(part["atom"]).sum()
     private = (owner == "private").fillna(False).groupby(part["atom"]).sum()
     owner_known = owner.notna().groupby(part["atom"]).sum()
+    n_assumed = pd.Series(assumed, index=part.index).groupby(part["atom"]).sum()
 
     def get(s: pd.Series, k: str) -> float:
         return float(s.get(k, 0.0))
@@ -443,36 +567,100 @@ def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[st
         trust = combine_trust(theme_trust | {nil_trust.get(k, district_trust)})
         n = get(count, k)
         res, pop_trust = _pop_den(k, pop_cur)
+        pop = _pop_of(k, pop_cur)
         trust_pop = combine_trust(theme_trust | {nil_trust.get(k, district_trust)} | ({pop_trust} if pop_trust else set()))
+        out: list[dict[str, Any]] = []
         if theme == "makerspace":
-            rows.append(_row("makerspaces_count", k, num=n, trust=trust))
+            out.append(_row("makerspaces_count", k, num=n, trust=trust))
             if res is None:
-                rows.append(_row("makerspaces_per_100k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
+                out.append(_row("makerspaces_per_100k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
             else:
-                rows.append(_row("makerspaces_per_100k", k, num=n, den=res, trust=trust_pop))
+                out.append(_row("makerspaces_per_100k", k, num=n, den=res, trust=trust_pop, pop=pop))
             known = get(m2_known, k)
-            rows.append(_row("makerspaces_lab_m2", k, num=get(m2, k), n_known=known, n_unknown=n - known, trust=trust))
+            out.append(_row("makerspaces_lab_m2", k, num=get(m2, k), n_known=known, n_unknown=n - known, trust=trust))
         elif theme == "coworking":
-            rows.append(_row("coworking_count", k, num=n, trust=trust))
+            out.append(_row("coworking_count", k, num=n, trust=trust))
+            out += _coworking_derived(k, n, res, pop, trust_pop, trust, atoms, periferia)
             known = get(n_seats_known, k)
-            rows.append(_row("coworking_seats", k, num=get(seats, k), n_known=known, n_unknown=n - known, trust=trust))
+            out.append(_row("coworking_seats", k, num=get(seats, k), n_known=known, n_unknown=n - known, trust=trust))
             if res is None:
-                rows.append(_row("coworking_seats_per_1k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
+                out.append(_row("coworking_seats_per_1k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
             else:
-                rows.append(_row("coworking_seats_per_1k", k, num=get(seats, k), den=res, n_known=known,
-                                 n_unknown=n - known, trust=trust_pop))
+                out.append(_row("coworking_seats_per_1k", k, num=get(seats, k), den=res, n_known=known,
+                                n_unknown=n - known, trust=trust_pop, pop=pop))
         else:
-            rows.append(_row("vacant_count", k, num=n, trust=trust))
+            out.append(_row("vacant_count", k, num=n, trust=trust))
             known = get(m2_known, k)
-            rows.append(_row("vacant_known_m2", k, num=get(m2, k), n_known=known, n_unknown=n - known, trust=trust))
+            out.append(_row("vacant_known_m2", k, num=get(m2, k), n_known=known, n_unknown=n - known, trust=trust))
             sk = get(status_known, k)
-            rows.append(_row("vacant_regeneration_share", k, num=get(regen, k), den=sk, n_known=sk, n_unknown=n - sk,
-                             trust=trust))
-            rows.append(_row("vacant_public_count", k, num=get(public, k), trust=trust))
-            rows.append(_row("vacant_private_count", k, num=get(private, k), trust=trust))
+            out.append(_row("vacant_regeneration_share", k, num=get(regen, k), den=sk, n_known=sk, n_unknown=n - sk,
+                            trust=trust))
+            note = R_ASSUMED if get(n_assumed, k) > 0 else None
+            out.append(_row("vacant_public_count", k, num=get(public, k), trust=trust, note=note))
+            out.append(_row("vacant_private_count", k, num=get(private, k), trust=trust, note=note))
             ok = get(owner_known, k)
-            rows.append(_row("vacant_public_share", k, num=get(public, k), den=ok, n_known=ok, n_unknown=n - ok,
-                             trust=trust))
+            out.append(_row("vacant_public_share", k, num=get(public, k), den=ok, n_known=ok, n_unknown=n - ok,
+                            trust=trust, note=note))
+        for r in out:
+            r["period"] = period
+            if edition_note and r["state"] == "ok":
+                r["note"] = _join(r["note"], edition_note)
+        rows += out
+    return rows
+
+
+def _coworking_derived(k: str, n: float, res: float | None, pop: str | None, trust_pop: str, trust: str,
+                       atoms: _Atoms, periferia: set[int]) -> list[dict[str, Any]]:
+    """Coworking spaces per 1,000 residents and the share located in peripheral NIL, for one atom."""
+    out = []
+    if res is None:
+        out.append(_row("coworking_per_1k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
+    else:
+        out.append(_row("coworking_per_1k", k, num=n, den=res, trust=trust_pop, pop=pop))
+    nil = atoms.nil_id.get(k)
+    in_peri = nil is not None and nil in periferia
+    out.append(_row("coworking_periphery_share", k, num=n if in_peri else 0.0, den=n, trust=trust))
+    return out
+
+
+def _coworking_counts(counts: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
+                      nil_trust: dict[str, str], periferia: set[int],
+                      source_years: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Coworking indicators from per-NIL counts (area_counts) when no coworking point list is loaded.
+
+    Counts give count-based indicators at NIL level and above (0 is a real 0 there); seats are NULL
+    (the counts say nothing about seats). Several files for one NIL: the latest year, then the first.
+    """
+    best = counts.assign(_y=counts["year"].fillna(-1)).sort_values(["district_id", "_y", "source_id"],
+                                                                   ascending=[True, False, True])
+    best = best.drop_duplicates("district_id")
+    by_nil = {int(r.district_id): (float(r.count), str(r.trust)) for r in best.itertuples()}
+    years = {int(y) for y in best["year"] if _isnum(y)}
+    if years:
+        period: int | None = max(years)
+    else:
+        period, _ = theme_period(best["source_id"], source_years)
+    rows: list[dict[str, Any]] = []
+    for k in atoms.nil_keys:
+        got = by_nil.get(int(atoms.nil_id[k]))  # type: ignore[arg-type]
+        if got is None:
+            for ind in PLACE_THEME_IDS["coworking"]:
+                reason = R_NO_SEATS if ind in SEAT_IDS else R_NOT_IN_COUNTS
+                rows.append(_row(ind, k, period, state="missing", reason=reason, trust=nil_trust[k]))
+            continue
+        n, src_trust = got
+        trust = combine_trust([src_trust, nil_trust[k]])
+        res, pop_trust = _pop_den(k, pop_cur)
+        trust_pop = combine_trust([src_trust, nil_trust[k]] + ([pop_trust] if pop_trust else []))
+        out = [_row("coworking_count", k, num=n, trust=trust)]
+        out += _coworking_derived(k, n, res, _pop_of(k, pop_cur), trust_pop, trust, atoms, periferia)
+        for r in out:
+            r["period"] = period
+            if r["state"] == "ok":
+                r["note"] = _join(r["note"], R_AREA_COUNTS)
+        rows += out
+        for ind in SEAT_IDS:
+            rows.append(_row(ind, k, period, state="missing", reason=R_NO_SEATS, trust=trust))
     return rows
 
 
@@ -482,12 +670,19 @@ FIRM_IDS = ("firms_dm_units", "firms_dm_per_1k", "firms_dm_share", "firms_dm_avg
 def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms,
            pop_cur: dict[str, tuple[float, Any, str]], nil_trust: dict[str, str],
            district_trust: str) -> list[dict[str, Any]]:
-    """Firm indicators from ds201 units (period = year) and from point firms (period NULL)."""
+    """Firm indicators from ds201 units (period = year) and from point firms (period = the list's edition).
+
+    City-wide totals (firm_totals, ds171) have no NIL: when they are the only firm data the NIL rows
+    are missing with the reason (one per year) and `city_firm_rows` fills the city level.
+    """
     rows: list[dict[str, Any]] = []
     if units.empty and points.empty:
-        for k in atoms.nil_keys:
-            for ind in FIRM_IDS:
-                rows.append(_row(ind, k, state="missing", reason=R_NO_FIRMS, trust=nil_trust[k]))
+        totals_years = sorted({int(y) for y in inp.firm_totals["year"] if _isnum(y)})
+        reason = _firms_city_only_reason(inp) if totals_years else R_NO_FIRMS
+        for year in totals_years or [None]:
+            for k in atoms.nil_keys:
+                for ind in FIRM_IDS:
+                    rows.append(_row(ind, k, year, state="missing", reason=reason, trust=nil_trust[k]))
         return rows
     pop_year = {(int(r.district_id), int(r.year)): (float(r.residents), str(r.trust))
                 for r in inp.population.itertuples() if _isnum(r.year)}
@@ -501,7 +696,8 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
     if not points.empty:
         p = points.assign(n=1.0, emp=points["employees"].astype(float).fillna(0.0),
                           emp_known=points["employees"].notna().astype(float))
-        frames.append((None, p))
+        point_period, _ = theme_period(p["source_id"], inp.source_years)
+        frames.append((point_period, p))
     for period, part in frames:
         src_trust = set(part["trust"].astype(str))
         dm = part[part["category"] == DM]
@@ -522,12 +718,15 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
                              n_known=known, n_unknown=n_dm - known, trust=trust))
             # Per-capita: population of the same year when the source has a year and it exists.
             note = None
+            pop = None
             if not k.startswith("nil:"):
                 res, pt = 0.0, None
             elif period is not None and (atoms.nil_id[k], period) in pop_year:
                 res, pt = pop_year[(atoms.nil_id[k], period)]  # type: ignore[index]
+                pop = pop_label(period, pt)
             else:
                 res, pt = _pop_den(k, pop_cur)
+                pop = _pop_of(k, pop_cur)
                 if res is not None and period is not None:
                     cur_year = pop_cur[k][1]
                     note = (f"popolazione {int(cur_year) if _isnum(cur_year) else 'senza anno'}, "
@@ -536,9 +735,92 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
                 rows.append(_row("firms_dm_per_1k", k, period, state="missing", reason=R_NO_POP,
                                  trust=combine_trust(src_trust | {nil_trust.get(k, district_trust)})))
             else:
-                rows.append(_row("firms_dm_per_1k", k, period, num=n_dm, den=res, note=note,
+                rows.append(_row("firms_dm_per_1k", k, period, num=n_dm, den=res, note=note, pop=pop,
                                  trust=combine_trust(src_trust | {nil_trust.get(k, district_trust)} | ({pt} if pt else set()))))
     return rows
+
+
+def _firms_city_only_reason(inp: Inputs) -> str:
+    """Reason of the NULL NIL firm values when only city-wide totals exist."""
+    sids = sorted({str(s) for s in inp.firm_totals["source_id"] if isinstance(s, str)})
+    codes = sorted({inp.source_datasets.get(s, s) for s in sids}) or ["la fonte"]
+    verb = "è" if len(codes) == 1 else "sono"
+    return f"dati per NIL non disponibili ({', '.join(codes)} {verb} per l'intera città)"
+
+
+def city_firm_rows(inp: Inputs, skip_periods: Iterable[int | None] = ()) -> pd.DataFrame:
+    """City-level firm indicators from city-wide totals (firm_totals), one set per data year.
+
+    firms_dm_units / firms_am_units = Σ local units of the category; firms_dm_share = 100 × dm units /
+    all units; firms_dm_avg_employees = Σ employees of dm units / Σ dm units (rows with employees);
+    firms_dm_per_1k = 1000 × dm units / city residents (same year if every NIL has it, else the current
+    population, said in the reason). Years in `skip_periods` (covered by NIL data) are left out.
+    """
+    ft = inp.firm_totals
+    if ft.empty:
+        return pd.DataFrame(columns=VALUE_COLUMNS)
+    skip = {int(p) for p in skip_periods if p is not None and not pd.isna(p)}  # type: ignore[call-overload]
+    nil_ids = [int(i) for i in inp.nil["id"]]
+    cur = {int(r.district_id): (float(r.residents), r.year, str(r.trust))
+           for r in inp.population_current.itertuples() if _isnum(r.residents)}
+    out = []
+    for year, part in ft.groupby("year"):
+        y = int(year)  # type: ignore[call-overload]
+        if y in skip:
+            continue
+        trust = combine_trust(part["trust"])
+        units = pd.to_numeric(part["units"], errors="coerce")
+        emp = pd.to_numeric(part["employees_units"], errors="coerce")
+        total = float(units.sum())
+        is_dm = (part["category"] == DM).to_numpy()
+        dm = float(units[is_dm].sum())
+        am = float(units[(part["category"] == AM).to_numpy()].sum())
+        emp_ok = is_dm & emp.notna().to_numpy() & units.notna().to_numpy()
+        dm_emp, dm_emp_units = float(emp[emp_ok].sum()), float(units[emp_ok].sum())
+        out.append(("firms_dm_units", "city", CITY_ID, y, dm, dm, None, None, trust))
+        out.append(("firms_am_units", "city", CITY_ID, y, am, am, None, None, trust))
+        out.append(("firms_dm_share", "city", CITY_ID, y, 100.0 * dm / total if total else None, dm, total,
+                    None if total else "nessuna unità locale nella fonte", trust if total else _null_trust(trust)))
+        unknown = dm - dm_emp_units
+        caveat = f"{UNKNOWN_LABELS['firms_dm_avg_employees']}: {int(unknown)}" if unknown > 0 else None
+        out.append(("firms_dm_avg_employees", "city", CITY_ID, y, dm_emp / dm_emp_units if dm_emp_units else None,
+                    dm_emp, dm_emp_units, caveat or (None if dm_emp_units else "nessuna unità con addetti noti"),
+                    trust if dm_emp_units else _null_trust(trust)))
+        same_year = inp.population[(inp.population["year"] == y)] if len(inp.population) else inp.population
+        by_nil = {int(r.district_id): (float(r.residents), str(r.trust)) for r in same_year.itertuples()}
+        if nil_ids and all(i in by_nil for i in nil_ids):
+            res = sum(by_nil[i][0] for i in nil_ids)
+            note = f"popolazione {pop_label(y, combine_trust(t for _, t in by_nil.values()))}"
+            ptrust = combine_trust(t for _, t in by_nil.values())
+        elif nil_ids and all(i in cur for i in nil_ids):
+            res = sum(cur[i][0] for i in nil_ids)
+            note = _join(_pop_note({i: pop_label(cur[i][1], cur[i][2]) for i in nil_ids}),
+                         f"non del {y} come le imprese")
+            ptrust = combine_trust(cur[i][2] for i in nil_ids)
+        else:
+            lacking = [str(i) for i in nil_ids if i not in cur]
+            out.append(("firms_dm_per_1k", "city", CITY_ID, y, None, None, None,
+                        f"popolazione della città incompleta (NIL {', '.join(lacking) or '-'})", _null_trust(trust)))
+            continue
+        out.append(("firms_dm_per_1k", "city", CITY_ID, y, 1000.0 * dm / res if res else None, dm, res,
+                    note if res else "popolazione nulla", combine_trust([trust, ptrust])))
+    return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
+def _pop_note(labels: Mapping[Any, str]) -> str | None:
+    """'popolazione 2022' or 'popolazione 2022; NIL 8: popolazione 2021 (derivata)' for mixed years."""
+    if not labels:
+        return None
+    tally: dict[str, list[str]] = {}
+    for nil, label in labels.items():
+        tally.setdefault(label, []).append(str(nil))
+    main = max(tally, key=lambda lb: (len(tally[lb]), lb))
+    parts = [f"popolazione {main}"]
+    for label in sorted(tally):
+        if label != main:
+            ids = sorted(tally[label], key=lambda x: (len(x), x))
+            parts.append(f"NIL {', '.join(ids)}: popolazione {label}")
+    return "; ".join(parts)
 
 
 def _xy(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -563,18 +845,23 @@ def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str,
     cx, cy = periphery.to_metres(inp.nil["centroid_lon"].to_numpy(dtype=float), inp.nil["centroid_lat"].to_numpy(dtype=float))
     _, dist = tree.query_nearest(shapely.points(cx, cy), return_distance=True, all_matches=False)
     maker_trust = set(located["trust"].astype(str))
+    period, edition_note = theme_period(located["source_id"] if "source_id" in located else [], inp.source_years)
     for nil_id, d in zip(inp.nil["id"].astype(int), dist, strict=True):
         k = f"nil:{nil_id}"
         res, pt = _pop_den(k, pop_cur)
+        pop = _pop_of(k, pop_cur)
         trust = combine_trust(maker_trust | {nil_trust[k]} | ({pt} if pt else set()))
         near = float(d) <= NEAR_M
         if res is None:
-            rows.append(_row("makerspace_distance_m", k, state="missing", reason=R_NO_POP, direct=float(d),
+            rows.append(_row("makerspace_distance_m", k, period, state="missing", reason=R_NO_POP, direct=float(d),
                              trust=combine_trust(maker_trust | {nil_trust[k]})))
-            rows.append(_row("residents_makerspace_1km_share", k, state="missing", reason=R_NO_POP, trust=trust))
+            rows.append(_row("residents_makerspace_1km_share", k, period, state="missing", reason=R_NO_POP,
+                             trust=trust))
         else:
-            rows.append(_row("makerspace_distance_m", k, num=res * float(d), den=res, direct=float(d), trust=trust))
-            rows.append(_row("residents_makerspace_1km_share", k, num=res if near else 0.0, den=res, trust=trust))
+            rows.append(_row("makerspace_distance_m", k, period, num=res * float(d), den=res, direct=float(d),
+                             trust=trust, pop=pop, note=edition_note))
+            rows.append(_row("residents_makerspace_1km_share", k, period, num=res if near else 0.0, den=res,
+                             trust=trust, pop=pop, note=edition_note))
     return rows
 
 
@@ -587,7 +874,7 @@ def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: se
     targets = places[((places["theme"] == "makerspace") | ((places["theme"] == "firm") & (places["category"] == DM)))
                      & places["lon"].notna() & places["lat"].notna()]
     missing = R_NO_VACANT if vacant.empty else (R_NO_TARGET_POINTS if targets.empty else None)
-    note = None
+    note: str | None = None
     if missing is None and not (places["theme"] == "firm").any():
         note = "imprese puntuali non disponibili: contati solo i makerspace"
     trust_src = set(vacant["trust"].astype(str)) | set(targets["trust"].astype(str))
@@ -602,15 +889,19 @@ def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: se
         near[np.unique(left)] = True
         near_count = pd.Series(near.astype(float), index=located.index).groupby(located["atom"]).sum()
     unlocated = (in_peri["lon"].isna() | in_peri["lat"].isna()).groupby(in_peri["atom"]).sum()
-    for k in atoms.nil_keys:
+    period, edition_note = theme_period(vacant["source_id"] if "source_id" in vacant else [], inp.source_years)
+    note = _join(note, edition_note)
+    subs = [k for k in atoms.sub_keys if atoms.nil_id[k] in periferia and (k in near_count.index or k in unlocated.index)]
+    for k in atoms.nil_keys + subs:
+        trust_k = nil_trust.get(atoms.parent.get(k, k), "derived")
         if atoms.nil_id[k] not in periferia:
-            rows.append(_row(ind, k, state="na", trust=nil_trust[k]))
+            rows.append(_row(ind, k, period, state="na", trust=trust_k))
         elif missing is not None:
-            rows.append(_row(ind, k, state="missing", reason=missing, trust=nil_trust[k]))
+            rows.append(_row(ind, k, period, state="missing", reason=missing, trust=trust_k))
         else:
             unknown = float(unlocated.get(k, 0.0))
-            rows.append(_row(ind, k, num=float(near_count.get(k, 0.0)), n_known=0.0, n_unknown=unknown, note=note,
-                             trust=combine_trust(trust_src | {nil_trust[k]})))
+            rows.append(_row(ind, k, period, num=float(near_count.get(k, 0.0)), n_known=0.0, n_unknown=unknown,
+                             note=note, trust=combine_trust(trust_src | {trust_k})))
     return rows
 
 
@@ -642,10 +933,32 @@ def _join(*parts: object) -> str | None:
     return text or None
 
 
+def _collapse_sub_atoms(atoms_frame: pd.DataFrame, atoms: _Atoms) -> pd.DataFrame:
+    """The NIL atoms' rows with their sub-atoms' counts added (a NIL counts all its places)."""
+    main = atoms_frame[atoms_frame["atom"].str.startswith("nil:")].copy()
+    sub = atoms_frame[atoms_frame["atom"].str.startswith("sub:") & (atoms_frame["state"] == "ok")]
+    if sub.empty:
+        return main
+    where = {(r[0], None if pd.isna(r[1]) else int(r[1]), r[2]): i
+             for i, r in zip(main.index, main[["indicator_id", "period", "atom"]].itertuples(index=False), strict=True)}
+    for r in sub.itertuples(index=False):
+        i = where.get((r.indicator_id, None if pd.isna(r.period) else int(r.period), atoms.parent[r.atom]))
+        if i is None or main.at[i, "state"] != "ok":
+            continue  # the NIL itself is missing (e.g. no population): its value stays NULL
+        for col in ("num", "den"):
+            if _isnum(getattr(r, col)):
+                base = main.at[i, col]
+                main.at[i, col] = (float(base) if _isnum(base) else 0.0) + float(getattr(r, col))
+        main.at[i, "n_known"] = float(main.at[i, "n_known"]) + float(r.n_known)
+        main.at[i, "n_unknown"] = float(main.at[i, "n_unknown"]) + float(r.n_unknown)
+        main.at[i, "trust"] = combine_trust([main.at[i, "trust"], r.trust])
+    return main
+
+
 def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.DataFrame:
     """NIL-level rows of indicator_values from the atom frame."""
     out = []
-    for r in atoms_frame[atoms_frame["atom"].str.startswith("nil:")].itertuples(index=False):
+    for r in _collapse_sub_atoms(atoms_frame, atoms).itertuples(index=False):
         spec = cat.spec(r.indicator_id)
         period = None if pd.isna(r.period) else int(r.period)
         area = str(atoms.nil_id[r.atom])
@@ -661,7 +974,8 @@ def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.Dat
         if _isnum(r.direct):
             value = float(r.direct)
         den = _f(r.den) if spec.aggregation == "ratio" else None
-        out.append((spec.id, "nil", area, period, value, _f(r.num), den, _join(reason, r.note),
+        pop = f"popolazione {r.pop}" if isinstance(r.pop, str) else None
+        out.append((spec.id, "nil", area, period, value, _f(r.num), den, _join(reason, r.note, pop),
                     r.trust if value is not None else _null_trust(r.trust)))
     return pd.DataFrame(out, columns=VALUE_COLUMNS)
 
@@ -674,8 +988,8 @@ def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int]) -> li
     for level in ("periphery_class", "priority_area"):
         sub = groups[groups["group_level"] == level]
         for gid, part in sub.groupby("group_id", sort=True):
-            keys = [f"nil:{int(i)}" for i in part["nil_id"]]
-            out.append((level, str(gid), [k for k in keys if k in atoms.nil_id]))
+            ids = {int(i) for i in part["nil_id"]}
+            out.append((level, str(gid), [k for k in atoms.keys if k[:4] in ("nil:", "sub:") and atoms.nil_id[k] in ids]))
     out.append(("city", CITY_ID, list(atoms.keys)))
     return out
 
@@ -697,13 +1011,14 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
     f = f.loc[np.array([lv in levels_ok[i] for i, lv in zip(f["indicator_id"], f["level"], strict=True)], dtype=bool)]
     ok = f["state"] == "ok"
     is_nil = f["atom"].str.startswith("nil:")
+    in_nil = is_nil | f["atom"].str.startswith("sub:")  # sub-atoms are places inside a NIL
     f = f.assign(
         _ok=ok.astype(int), _ok_nil=(ok & is_nil).astype(int), _missing=(f["state"] == "missing").astype(int),
         _applicable_nil=((f["state"] != "na") & is_nil).astype(int),
         _num=f["num"].astype(float).where(ok, 0.0).fillna(0.0), _den=f["den"].astype(float).where(ok, 0.0).fillna(0.0),
         _den_known=(ok & f["den"].notna()).astype(int),
         _nk=f["n_known"].astype(float).where(ok, 0.0), _nu=f["n_unknown"].astype(float).where(ok, 0.0),
-        _pseudo=f["num"].astype(float).where(ok & ~is_nil, 0.0).fillna(0.0),
+        _pseudo=f["num"].astype(float).where(ok & ~in_nil, 0.0).fillna(0.0),
     )
     keys = ["indicator_id", "period", "level", "area_id"]
     g = f.groupby(keys, dropna=False, sort=True).agg(
@@ -711,6 +1026,10 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
         n_ok_nil=("_ok_nil", "sum"), n_missing=("_missing", "sum"), n_applicable_nil=("_applicable_nil", "sum"),
         pseudo=("_pseudo", "sum"), trust=("trust", combine_trust))
     notes = f[ok & f["note"].notna()].groupby(keys, dropna=False)["note"].agg(lambda x: sorted(set(x)))
+    with_pop = f[ok & f["pop"].notna() & is_nil]
+    pop_notes = with_pop.groupby(keys, dropna=False).apply(
+        lambda x: _pop_note(dict(zip([atoms.nil_id[a] for a in x["atom"]], x["pop"], strict=True))),
+        include_groups=False) if len(with_pop) else pd.Series(dtype=object)
     miss = f[f["state"] == "missing"].copy()
     miss["_label"] = [str(atoms.nil_id[a]) if atoms.nil_id.get(a) is not None else a for a in miss["atom"]]
     missing_by: dict[tuple[Any, ...], dict[str, list[str]]] = {}
@@ -720,8 +1039,9 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
     for key, r in zip(g.index, g.itertuples(index=False), strict=True):
         spec = cat.spec(str(key[0]))
         period = None if pd.isna(key[1]) else int(key[1])
+        pop_note = pop_notes.get(key)
         out.append(_aggregate_one(spec, str(key[2]), str(key[3]), period, r, missing_by.get(tuple(key), {}),
-                                  notes.get(key, [])))
+                                  notes.get(key, []) + ([pop_note] if isinstance(pop_note, str) else [])))
     # Areas without any member NIL (e.g. a ring no NIL falls in): NULL with the reason.
     combos = atoms_frame[["indicator_id", "period"]].drop_duplicates().itertuples(index=False)
     areas = [(lv, a) for lv, a, keys_ in members if not keys_] + list(empty_groups)
@@ -872,6 +1192,14 @@ def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
     agg = aggregate(atoms_frame, atoms, groups, inp.municipi, cat, empty_groups)
     score = score_rows(nil, cat)
     out = pd.concat([nil, agg, score], ignore_index=True)
+    if len(inp.firm_totals):
+        has_nil_firms = not (inp.firm_units.empty and (inp.places["theme"] != "firm").all())
+        covered = set(out.loc[out["indicator_id"].isin(FIRM_IDS) & out["value"].notna(), "period"].dropna())
+        city = city_firm_rows(inp, covered if has_nil_firms else ())
+        if len(city):
+            drop = (out["indicator_id"].isin(FIRM_IDS) & (out["level"] == "city")
+                    & out["period"].isin(list(city["period"])))
+            out = pd.concat([out[~drop], city], ignore_index=True)
     allowed = {s.id: set(s.levels) for s in cat.indicators}
     out = out.loc[np.array([lv in allowed[i] for i, lv in zip(out["indicator_id"], out["level"], strict=True)], dtype=bool)]
     out["period"] = out["period"].astype("Int64")
