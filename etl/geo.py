@@ -74,10 +74,23 @@ def _head(path: Path, size: int = 4096) -> str:
 
 
 def _geojson_declares_crs(path: Path) -> bool:
-    """Whether a GeoJSON file has a top-level 'crs' member (read from its head only)."""
+    """Whether a GeoJSON file has a top-level 'crs' member, wherever it is (also after the features).
+
+    The head is checked first (the usual place); otherwise the whole document is parsed, since a
+    '"crs"' string may also occur inside a feature's properties.
+    """
     with open(path, "rb") as fh:
-        head = fh.read(4096).decode("utf-8", errors="ignore")
-    return '"crs"' in head
+        head = fh.read(4096)
+    if b'"crs"' in head.split(b'"features"', 1)[0]:
+        return True
+    data = Path(path).read_bytes()
+    if b'"crs"' not in data:
+        return False
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return False  # GDAL read it, so it is close to JSON: treat as undeclared, the coordinates decide
+    return isinstance(doc, dict) and doc.get("crs") is not None
 
 
 def _read_wkt_csv(path: Path) -> gpd.GeoDataFrame:

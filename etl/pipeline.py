@@ -1,30 +1,77 @@
 """The build: load every source into a new DuckDB file, then swap it in atomically.
 
-A failed or interrupted build removes its temporary file and leaves the previous
-warehouse untouched; readers never see half a build.
+- One writer at a time: `build()` holds an exclusive `flock` on `<out>.lock` for the whole build
+  (holder pid, host, start and command written into it); a second build stops at once with
+  `BuildLocked`, or waits up to `wait` seconds.
+- Under the lock, temporary files of builds that died (`<out>.tmp-<pid>-*`, pid not alive) go.
+- Each file is loaded, then written in its own transaction: a file that cannot be used is
+  recorded in `sources` with status 'failed' (why, and what to do) and nothing else of it is
+  written; the other sources still load. With `strict=True` any failure aborts the build.
+  Without NIL boundaries nothing can be built: that always aborts.
+- Every data-looking file that no source claims is listed as skipped, source_id 'unrecognised'.
+
+An aborted or interrupted build removes its temporary file and leaves the previous warehouse
+untouched; readers never see half a build.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import json
 import os
+import re
+import shlex
+import socket
+import stat
+import sys
+import time
 import uuid
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from etl import __version__, geo
 from etl.base import BuildContext, LoadResult, Source, SourceError, sha256_of
 from etl.indicators import compute_all
+from etl.readers import INT32_MAX, INT32_MIN, peek_columns
 from etl.sql import SCHEMA_VERSION, schema_sql, transform
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
 Progress = Callable[[str], None]
+
+UNRECOGNISED = "unrecognised"  # source_id of the files no source claims
+# Files that look like data and must therefore be accounted for in every build.
+DATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".json", ".geojson", ".zip", ".xlsx", ".xls", ".shp", ".gpkg",
+                           ".parquet"})
+SHAPEFILE_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".shp.xml")
+LOCK_POLL_S = 0.2
+_UNRECOGNISED_HINT = ("se è un dataset da usare, aggiungere una fonte in etl/sources/ (o una voce in config/census.toml) "
+                      "che ne riconosca l'intestazione; altrimenti toglierlo dalla cartella: è solo elencato, non caricato")
+
+
+class BuildLocked(SourceError):
+    """Another build holds the lock of this warehouse (`holder` is what it wrote into the lock file)."""
+
+    def __init__(self, lock_path: Path | str, holder: dict[str, Any], waited: float = 0.0):
+        self.holder = holder
+        pid = holder.get("pid") or "sconosciuto"
+        since = holder.get("started") or "ora sconosciuta"
+        host = f", host {holder['host']}" if holder.get("host") else ""
+        command = f", comando: {holder['command']}" if holder.get("command") else ""
+        waited_text = f"; atteso {waited:.0f} s" if waited else ""
+        super().__init__(lock_path, f"un'altra build è in corso (pid {pid}, dal {since}{host}{command}{waited_text})",
+                         "attendere che finisca, oppure rilanciare con --wait SECONDI per aspettarla")
 
 
 @dataclass
@@ -44,12 +91,23 @@ class SourceSummary:
 
 @dataclass
 class BuildReport:
-    """What a build did; `summaries` has one entry per file found."""
+    """What a build did; `summaries` has one entry per file found (and per unrecognised file)."""
 
     warehouse: Path
     mode: str
     build_id: str
     summaries: list[SourceSummary] = field(default_factory=list)
+    removed_leftovers: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SourceSummary]:
+        """The files that were refused (the build is complete without them)."""
+        return [s for s in self.summaries if s.status == "failed"]
+
+    @property
+    def unrecognised(self) -> list[SourceSummary]:
+        """Data-looking files no source claimed."""
+        return [s for s in self.summaries if s.source_id == UNRECOGNISED]
 
 
 def _now() -> datetime:
@@ -61,20 +119,138 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(schema_sql())
 
 
+# --- one writer at a time -----------------------------------------------------------------------------
+
+def lock_path_for(out: Path) -> Path:
+    """The lock file of a warehouse path."""
+    return out.with_name(out.name + ".lock")
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        data = os.pread(fd, 65536, 0)
+        holder = json.loads(data.decode("utf-8")) if data.strip() else {}
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+@contextmanager
+def build_lock(out: Path, wait: float = 0.0, command: str | None = None) -> Iterator[Path]:
+    """Hold an exclusive flock on `<out>.lock`; raise BuildLocked after `wait` seconds.
+
+    The lock file is removed on release while still locked; a waiter that had opened the removed
+    file notices (its inode is no longer the path's) and opens the path again, so two builds can
+    never each hold a different copy.
+    """
+    lock_path = lock_path_for(out)
+    started = time.monotonic()
+    deadline = started + max(float(wait), 0.0)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            now = time.monotonic()
+            if now >= deadline:
+                raise BuildLocked(lock_path, holder, waited=now - started) from None
+            time.sleep(min(LOCK_POLL_S, deadline - now))
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(fd).st_ino:  # released and removed by the previous holder: retry on the new file
+            os.close(fd)
+            continue
+        break
+    try:
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+                  "command": command or shlex.join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder, ensure_ascii=False) + "\n").encode("utf-8"), 0)
+        yield lock_path
+    finally:
+        try:
+            os.unlink(lock_path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_temps(out: Path) -> list[Path]:
+    """Remove `<out>.tmp-<pid>-*` files (and their .wal) left by builds whose process is gone.
+
+    Call it only while holding the build lock: then no live build of this path can own them.
+    """
+    pattern = re.compile(re.escape(out.name) + r"\.tmp-(\d+)-[0-9a-f]+(?:\.wal)?")
+    removed: list[Path] = []
+    if not out.parent.is_dir():
+        return removed
+    for entry in sorted(out.parent.iterdir()):
+        match = pattern.fullmatch(entry.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            entry.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(entry)
+    return removed
+
+
+# --- the build -----------------------------------------------------------------------------------------
+
 def build(
     raw_dir: Path | None,
     out: Path = DEFAULT_WAREHOUSE,
     sources: list[Source] | None = None,
     progress: Progress = print,
+    strict: bool = False,
+    wait: float = 0.0,
+    command: str | None = None,
 ) -> BuildReport:
-    """Build the warehouse from a raw folder (or the demo bundle when raw_dir is None)."""
-    from etl.sources import REGISTRY
+    """Build the warehouse from a raw folder (or the demo bundle when raw_dir is None).
 
+    Files that cannot be used are recorded as 'failed' and the build goes on (`report.failed`);
+    `strict=True` aborts on the first one instead. Raises BuildLocked when another build of `out`
+    is running and does not end within `wait` seconds.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(out, wait, command):
+        removed = remove_stale_temps(out)
+        for leftover in removed:
+            progress(f"Rimosso un file temporaneo di una build interrotta: {leftover}")
+        report = _build_locked(raw_dir, out, sources, progress, strict)
+        report.removed_leftovers = removed
+        return report
+
+
+def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None, progress: Progress,
+                  strict: bool) -> BuildReport:
+    from etl.sources import REGISTRY
+
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     mode = "demo" if raw_dir is None else "real"
     report = BuildReport(warehouse=out, mode=mode, build_id=uuid.uuid4().hex[:12])
+    used = list(sources or REGISTRY)
     try:
         con = duckdb.connect(str(tmp))
         try:
@@ -88,7 +264,8 @@ def build(
 
                 demo.load_demo(con, report, progress)
             else:
-                _load_raw(con, Path(raw_dir), sources or REGISTRY, report, progress)
+                _load_raw(con, Path(raw_dir), used, report, progress, strict)
+            write_catalogue(con, used, progress)
             con.execute(transform("rollup_population_municipio"))
             compute_all(con, report.build_id, mode, out, progress)
             con.execute("UPDATE build SET finished_at = ? WHERE build_id = ?", [_now(), report.build_id])
@@ -101,32 +278,348 @@ def build(
             leftover.unlink(missing_ok=True)
         raise
     progress(f"Warehouse scritto: {out} ({mode})")
+    if report.failed:
+        progress(f"Attenzione: {len(report.failed)} file non caricati (stato 'failed' nella tabella sources)")
     return report
 
 
+# --- per-file isolation ------------------------------------------------------------------------------
+
+def unusable_reason(path: Path) -> tuple[str, str] | None:
+    """(problem, what to do) when a found path cannot even be opened as a data file; else None."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return ("collegamento simbolico circolare (rimanda a sé stesso)",
+                    "sostituire il collegamento con il file vero o toglierlo dalla cartella")
+        if os.path.islink(path):
+            return ("collegamento simbolico interrotto: il file a cui rimanda non esiste",
+                    "sostituire il collegamento con il file vero o toglierlo dalla cartella")
+        return (f"file non accessibile ({exc.strerror or exc})", "controllare che il file esista e i permessi")
+    if stat.S_ISDIR(st.st_mode):
+        return ("è una cartella, non un file", "mettere nella cartella il file del dataset, non una cartella con il suo nome")
+    if not stat.S_ISREG(st.st_mode):
+        return ("non è un file regolare (dispositivo, pipe o socket)", "sostituirlo con il file scaricato")
+    if st.st_size == 0:
+        return ("il file è vuoto (0 byte)", "scaricare di nuovo il file: il download o la copia si sono interrotti")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return (f"file non leggibile ({exc.strerror or exc})", "controllare i permessi del file (serve la lettura)")
+    return None
+
+
+def _load_checked(source: Source, path: Path, ctx: BuildContext) -> LoadResult:
+    """source.load(path) after checking the path; reader failures become a SourceError, Ctrl-C stays."""
+    bad = unusable_reason(path)
+    if bad is not None:
+        raise SourceError(path, *bad)
+    try:
+        result = source.load(path, ctx)
+    except SourceError:
+        raise
+    except MemoryError:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise SourceError(path, f"archivio danneggiato o di altro tipo ({exc}; un XLSX è uno zip)",
+                          "scaricare di nuovo il file o riaprirlo e salvarlo di nuovo (es. come CSV UTF-8)") from exc
+    except UnicodeDecodeError as exc:
+        raise SourceError(path, f"codifica dei caratteri non riconosciuta ({exc.reason}, byte {exc.start})",
+                          "salvare il file come CSV UTF-8") from exc
+    except OSError as exc:
+        raise SourceError(path, f"errore di lettura ({type(exc).__name__}: {exc})",
+                          "controllare che il file sia completo e leggibile") from exc
+    except Exception as exc:  # last resort: a reader choked on a corrupt file; Ctrl-C is not an Exception
+        raise SourceError(path, f"errore imprevisto nella lettura ({type(exc).__name__}: {exc})",
+                          "controllare che il file sia completo e nel formato atteso (riaprirlo e salvarlo di nuovo); "
+                          "se il file è corretto, segnalare questo messaggio") from exc
+    if len(result.frame) == 0:
+        first = next((r for r in result.rejects if r.action == "rejected"), None)
+        why = f"; la prima: riga {first.row_number}: {first.reason}" if first else ""
+        raise _NoUsableRows(path, f"nessuna riga utilizzabile ({result.rows_read} lette, "
+                                  f"{result.rows_rejected} scartate{why})",
+                            "controllare le righe scartate (tabella rejects) e correggere il file", result)
+    return result
+
+
+class _NoUsableRows(SourceError):
+    """Every row was rejected: the file fails, its rejects are still kept to say why."""
+
+    def __init__(self, path: Path, problem: str, hint: str, result: LoadResult):
+        super().__init__(path, problem, hint)
+        self.result = result
+
+
+# duckdb errors that mean the warehouse file itself is broken: the build cannot go on.
+_FATAL_DB_ERRORS = (duckdb.IOException, duckdb.FatalException, duckdb.InternalException)
+
+
+def _write_isolated(con: duckdb.DuckDBPyConnection, source: Source, path: Path, result: LoadResult,
+                    ctx: BuildContext, provenance: dict[str, Any] | None) -> None:
+    """Write one file in its own transaction: all of it, or (on failure) none of it."""
+    saved = (ctx.nil, ctx.municipi)
+    con.begin()
+    try:
+        write_result(con, source, path, result, ctx, provenance=provenance)
+        con.commit()
+    except BaseException as exc:
+        try:
+            con.rollback()
+        except duckdb.Error:
+            pass
+        ctx.nil, ctx.municipi = saved
+        if isinstance(exc, SourceError) or not isinstance(exc, Exception) or isinstance(exc, (MemoryError,
+                                                                                                 *_FATAL_DB_ERRORS)):
+            raise
+        raise SourceError(path, f"righe non scrivibili nel warehouse ({type(exc).__name__}: {exc})",
+                          "controllare i valori del file (tipi, intervalli, valori obbligatori)") from exc
+
+
+def _failure_note(err: SourceError) -> str:
+    where = f" (riga {err.row})" if err.row is not None else ""
+    return f"{err.problem}{where}. Cosa fare: {err.hint}"
+
+
 def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Source],
-              report: BuildReport, progress: Progress) -> None:
+              report: BuildReport, progress: Progress, strict: bool = False) -> None:
     if not raw_dir.is_dir():
         raise SourceError(raw_dir, "la cartella dei dati grezzi non esiste", "indicare una cartella esistente con --raw-dir")
     ctx = BuildContext()
+    manifest = _read_manifest(raw_dir, progress)
+    claimed: set[str] = set()
     for source in sources:
-        files = source.find(raw_dir)
+        try:
+            found = source.find(raw_dir)
+        except Exception as exc:  # a broken recogniser must not hide the other sources
+            err = SourceError(raw_dir, f"ricerca dei file della fonte non riuscita ({type(exc).__name__}: {exc})",
+                              "segnalare il problema: è un errore del riconoscimento dei file")
+            if strict:
+                raise err from exc
+            _record_failed(con, source, raw_dir, err, None)
+            report.summaries.append(SourceSummary(source.source_id, str(raw_dir), "failed", notes=[_failure_note(err)]))
+            progress(f"[{source.source_id}] NON caricato: {err}")
+            continue
+        files = list(dict.fromkeys(Path(f) for f in found))
+        claimed.update(os.path.abspath(f) for f in files)
         if not files:
             progress(f"[{source.source_id}] nessun file trovato in {raw_dir}")
             if source.source_id == "nil_boundaries":
                 raise SourceError(raw_dir, "nessun file dei confini NIL (ds964) trovato",
                                   "mettere nella cartella ds964_nil_wm.zip, il GeoJSON o il CSV con WKT")
             continue
-        chosen = files[:1] if getattr(source, "single", False) else files
-        for path in chosen:
+        single = bool(getattr(source, "single", False))
+        loaded: Path | None = None
+        errors: list[SourceError] = []
+        for path in files:
+            prov = manifest.get(_relative(path, raw_dir))
+            if single and loaded is not None:
+                note = f"non usato: per questa fonte è stato caricato {loaded} (preferito per nome o formato)"
+                record_skipped(con, source, path, note, prov)
+                report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
+                continue
             progress(f"[{source.source_id}] lettura di {path} ...")
-            result = source.load(path, ctx)
-            write_result(con, source, path, result, ctx)
+            try:
+                result = _load_checked(source, path, ctx)
+                _write_isolated(con, source, path, result, ctx, prov)
+            except SourceError as err:
+                if strict:
+                    raise
+                errors.append(err)
+                kept = err.result if isinstance(err, _NoUsableRows) else None
+                _record_failed(con, source, path, err, prov, kept)
+                summary = (_summary(source.source_id, str(path), "failed", kept) if kept is not None
+                           else SourceSummary(source.source_id, str(path), "failed"))
+                summary.notes = [_failure_note(err)]
+                report.summaries.append(summary)
+                progress(f"[{source.source_id}] NON caricato: {err}")
+                continue
+            loaded = path
             report.summaries.append(_summary(source.source_id, str(path), "loaded", result))
-        for path in files[len(chosen):]:
-            note = f"non usato: per questa fonte è stato caricato {chosen[0]} (preferito per nome o formato)"
-            record_skipped(con, source, path, note)
-            report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
+        if source.source_id == "nil_boundaries" and loaded is None:
+            raise errors[0]  # without NIL nothing can be built
+    _record_unrecognised(con, raw_dir, claimed, report, manifest)
+
+
+def _relative(path: Path, raw_dir: Path) -> str:
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(raw_dir))).as_posix()
+
+
+def _read_manifest(raw_dir: Path, progress: Progress) -> dict[str, dict[str, Any]]:
+    from etl import bundle
+
+    try:
+        manifest = bundle.read_manifest(raw_dir)
+    except Exception as exc:  # a broken manifest loses provenance, not the build
+        progress(f"Manifest di {raw_dir} illeggibile ({type(exc).__name__}: {exc}): provenienza dai soli file")
+        return {}
+    return {str(k): dict(v) for k, v in (manifest or {}).items() if isinstance(v, dict)}
+
+
+def _manifest_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+# --- unrecognised files --------------------------------------------------------------------------------
+
+def _manifest_names() -> set[str]:
+    from etl import bundle, fetch
+
+    return {bundle.MANIFEST, fetch.MANIFEST_NAME}
+
+
+def data_files(raw_dir: Path) -> list[Path]:
+    """Every data-looking file under raw_dir (hidden folders, __MACOSX and manifests left out)."""
+    skip_names = _manifest_names()
+    out: list[Path] = []
+    for folder, dirs, names in os.walk(raw_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        for name in sorted(names):
+            if name.startswith(".") or name in skip_names:
+                continue
+            if Path(name).suffix.lower() in DATA_SUFFIXES:
+                out.append(Path(folder) / name)
+    return out
+
+
+def _record_unrecognised(con: duckdb.DuckDBPyConnection, raw_dir: Path, claimed: set[str], report: BuildReport,
+                         manifest: dict[str, dict[str, Any]]) -> None:
+    claimed_shapefiles = {os.path.splitext(p)[0] for p in claimed if p.lower().endswith(".shp")}
+    for path in data_files(raw_dir):
+        absolute = os.path.abspath(path)
+        if absolute in claimed:
+            continue
+        lower = absolute.lower()
+        if any(lower.endswith(s) for s in SHAPEFILE_SIDECARS) and os.path.splitext(absolute)[0] in claimed_shapefiles:
+            continue
+        note = f"nessuna fonte riconosce questo file: {describe_file(path)}. Cosa fare: {_UNRECOGNISED_HINT}"
+        prov = manifest.get(_relative(path, raw_dir)) or {}
+        readable = unusable_reason(path) is None
+        con.execute(
+            f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, 0, 0, 0, ?, ?, 'derived', 'skipped', ?, ?, ?, ?)",
+            [UNRECOGNISED, prov.get("dataset"), prov.get("title") or "file non riconosciuto", str(path),
+             sha256_of(path) if readable else None, os.stat(path).st_size if readable else None, _now(),
+             prov.get("licence") or "sconosciuta", note, _manifest_date(prov.get("reference_date")),
+             prov.get("attribution"), prov.get("origin")],
+        )
+        report.summaries.append(SourceSummary(UNRECOGNISED, str(path), "skipped", notes=[note]))
+
+
+def _names(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(str(n) for n in names[:limit])
+    return shown + (f", … ({len(names)} in tutto)" if len(names) > limit else "")
+
+
+def describe_file(path: Path) -> str:
+    """What the file looks like, in words: its header, keys or members ('intestazione trovata: …')."""
+    bad = unusable_reason(path)
+    if bad is not None:
+        return bad[0]
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv", ".txt"):
+            columns = [c for c in peek_columns(path) if c]
+            return f"intestazione trovata: {_names(columns)}" if columns else "intestazione non leggibile"
+        if suffix in (".json", ".geojson"):
+            return _describe_json(path)
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                members = [n for n in zf.namelist() if not n.startswith("__MACOSX") and not n.endswith("/")]
+            return f"archivio zip con: {_names(members, 8)}"
+        if suffix == ".xlsx":
+            return _describe_xlsx(path)
+        if suffix in (".shp", ".gpkg"):
+            import pyogrio
+
+            info = pyogrio.read_info(path)
+            return f"file geografico, {info.get('features')} elementi; campi: {_names(list(info.get('fields', [])))}"
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return f"intestazione trovata: {_names(pq.read_schema(path).names)}"
+        if suffix == ".xls":
+            return "foglio Excel 97-2003 (.xls)"
+    except Exception as exc:  # describing is best effort: the file is only listed
+        return f"intestazione non leggibile ({type(exc).__name__}: {exc})"
+    return "formato non riconosciuto"
+
+
+def _describe_json(path: Path) -> str:
+    size = os.stat(path).st_size
+    if size > 200 * 1024 * 1024:
+        return f"JSON di {size // (1024 * 1024)} MB (non aperto per descriverlo)"
+    doc = json.loads(Path(path).read_bytes())
+    if isinstance(doc, dict) and isinstance(doc.get("features"), list):
+        features = doc["features"]
+        props = features[0].get("properties") if features and isinstance(features[0], dict) else None
+        keys = list(props) if isinstance(props, dict) else []
+        return f"GeoJSON con {len(features)} elementi; intestazione trovata (proprietà): {_names(keys)}"
+    if isinstance(doc, list):
+        keys = list(doc[0]) if doc and isinstance(doc[0], dict) else []
+        return f"elenco JSON di {len(doc)} record; intestazione trovata (campi): {_names(keys)}"
+    if isinstance(doc, dict):
+        return f"oggetto JSON; intestazione trovata (chiavi): {_names(list(doc))}"
+    return f"JSON di tipo {type(doc).__name__}"
+
+
+def _describe_xlsx(path: Path) -> str:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = wb.worksheets[0]
+        first = next(sheet.iter_rows(max_row=1, values_only=True), ())
+        header = [str(v) for v in first if v is not None]
+        return f"foglio '{sheet.title}'; intestazione trovata: {_names(header)}"
+    finally:
+        wb.close()
+
+
+# --- source catalogue ------------------------------------------------------------------------------------
+
+def write_catalogue(con: duckdb.DuckDBPyConnection, sources: list[Source], progress: Progress) -> None:
+    """One `source_catalogue` row per registered source: themes, portal URL, state in this build."""
+    from etl import fetch
+
+    try:
+        catalogue = fetch.load_catalogue(fetch.DEFAULT_CATALOGUE)
+    except fetch.CatalogueError as exc:
+        progress(f"Catalogo dei dataset non letto ({exc}): source_catalogue senza URL del portale")
+        catalogue = None
+    states: dict[str, set[str]] = {}
+    for source_id, status in con.sql("SELECT source_id, status FROM sources").fetchall():
+        states.setdefault(source_id, set()).add(status)
+    seen: set[str] = set()
+    for source in sources:
+        if source.source_id in seen:
+            continue
+        seen.add(source.source_id)
+        matches = [d for d in catalogue.datasets if source.dataset and d.code == source.dataset] if catalogue else []
+        portal_url = None
+        if matches and catalogue is not None:
+            package = matches[0].package or matches[0].package_id
+            portal_url = f"{catalogue.portal}/dataset/{package}" if package else matches[0].url
+        hint = getattr(source, "file_hint", None) or (", ".join(d.filename for d in matches) or None)
+        themes = list(getattr(source, "themes", None) or [source.table])
+        found = states.get(source.source_id, set())
+        state = "loaded" if "loaded" in found else "failed" if "failed" in found else "absent"
+        con.execute(
+            "INSERT INTO source_catalogue (source_id, themes, dataset, title, portal_url, file_hint, licence, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [source.source_id, json.dumps(themes, ensure_ascii=False), source.dataset, source.title, portal_url, hint,
+             source.licence, state],
+        )
 
 
 def _summary(source_id: str, path: str, status: str, result: LoadResult) -> SourceSummary:
@@ -134,44 +627,93 @@ def _summary(source_id: str, path: str, status: str, result: LoadResult) -> Sour
                          result.rows_repaired, result.trust, result.notes)
 
 
-def record_skipped(con: duckdb.DuckDBPyConnection, source: Source, path: Path, note: str) -> None:
+def _provenance_values(source: Source, result: LoadResult | None,
+                       provenance: dict[str, Any] | None) -> tuple[str, date | None, str | None, str | None]:
+    """(licence, reference_date, attribution, origin): the file's own, else the bundle manifest's, else the source's."""
+    prov = provenance or {}
+    r = result
+    licence = (r.licence if r else None) or prov.get("licence") or source.licence
+    reference_date = (r.reference_date if r else None) or _manifest_date(prov.get("reference_date"))
+    attribution = (r.attribution if r else None) or prov.get("attribution") or getattr(source, "attribution", None)
+    origin = (r.origin if r else None) or prov.get("origin") or getattr(source, "origin", None)
+    return str(licence), reference_date, attribution, origin
+
+
+def _file_identity(path: Path) -> tuple[str | None, int | None]:
+    """(sha256, bytes) of a regular readable file; (None, None) otherwise."""
+    if unusable_reason(path) is not None:
+        return None, None
+    try:
+        return sha256_of(path), os.stat(path).st_size
+    except OSError:
+        return None, None
+
+
+def record_skipped(con: duckdb.DuckDBPyConnection, source: Source, path: Path, note: str,
+                   provenance: dict[str, Any] | None = None) -> None:
     """A file that was found but not used (a better file of the same source was loaded)."""
+    licence, reference_date, attribution, origin = _provenance_values(source, None, provenance)
+    sha, size = _file_identity(Path(path))
     con.execute(
         f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
-        "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, 0, 0, 0, ?, ?, 'derived', 'skipped', ?, NULL, NULL, NULL)",
-        [source.source_id, source.dataset, source.title, str(path), sha256_of(path), path.stat().st_size,
-         _now(), source.licence, note],
+        "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, 0, 0, 0, ?, ?, 'derived', 'skipped', ?, ?, ?, ?)",
+        [source.source_id, source.dataset, source.title, str(path), sha, size, _now(), licence, note,
+         reference_date, attribution, origin],
+    )
+
+
+def _record_failed(con: duckdb.DuckDBPyConnection, source: Source, path: Path, err: SourceError,
+                   provenance: dict[str, Any] | None, result: LoadResult | None = None) -> None:
+    """A file that was refused: its lineage row says why and what to do; only its rejects (if any) are kept."""
+    licence, reference_date, attribution, origin = _provenance_values(source, result, provenance)
+    sha, size = _file_identity(Path(path))
+    if result is not None and result.rejects:
+        _insert_frame(con, "rejects", _rejects_frame(source.source_id, str(path), result))
+    con.execute(
+        f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?)",
+        [source.source_id, source.dataset, source.title, str(path), sha, size,
+         result.file_format if result else None, result.crs if result else None, result.encoding if result else None,
+         result.rows_read if result else 0, result.rows_rejected if result else 0,
+         result.rows_repaired if result else 0, _now(), licence, result.trust if result else "derived",
+         _failure_note(err), reference_date, attribution, origin],
+    )
+
+
+def _rejects_frame(source_id: str, path_text: str, result: LoadResult) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"source_id": source_id, "path": path_text, "row_number": r.row_number,
+          "raw": r.raw_json(), "reason": r.reason, "action": r.action} for r in result.rejects]
     )
 
 
 def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | str, result: LoadResult,
-                 ctx: BuildContext) -> None:
-    """Write one file's rows, its rejects and its lineage row."""
+                 ctx: BuildContext, provenance: dict[str, Any] | None = None) -> None:
+    """Write one file's rows, its rejects and its lineage row.
+
+    `provenance` is the file's bundle-manifest entry: it fills licence, attribution, origin and
+    reference date where the LoadResult leaves them unset.
+    """
     path_text = str(path)
     if result.table == "districts":
-        _write_districts(con, result, source.source_id, ctx)
+        _write_districts(con, result, source.source_id, ctx, path_text)
     elif result.table in ("population", "places", "firm_units", "firm_totals", "area_counts"):
         frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
-        _insert_frame(con, result.table, frame)
+        _insert_frame(con, result.table, frame, path_text)
     else:
         raise ValueError(f"tabella di destinazione sconosciuta: {result.table}")
     if result.rejects:
-        rejects = pd.DataFrame(
-            [{"source_id": source.source_id, "path": path_text, "row_number": r.row_number,
-              "raw": r.raw_json(), "reason": r.reason, "action": r.action} for r in result.rejects]
-        )
-        _insert_frame(con, "rejects", rejects)
+        _insert_frame(con, "rejects", _rejects_frame(source.source_id, path_text, result), path_text)
     p = Path(path_text)
     is_file = p.is_file()
+    licence, reference_date, attribution, origin = _provenance_values(source, result, provenance)
     con.execute(
         f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?)",
         [source.source_id, source.dataset, source.title, path_text, sha256_of(p) if is_file else None,
          p.stat().st_size if is_file else None, result.file_format, result.crs, result.encoding,
          result.rows_read, len(result.frame), result.rows_rejected, result.rows_repaired, _now(),
-         result.licence or source.licence, result.trust, "; ".join(result.notes) or None,
-         result.reference_date, result.attribution or getattr(source, "attribution", None),
-         result.origin or getattr(source, "origin", None)],
+         licence, result.trust, "; ".join(result.notes) or None, reference_date, attribution, origin],
     )
 
 
@@ -194,9 +736,70 @@ _TABLE_COLUMNS = {
 }
 
 
-def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    """Insert a DataFrame into an allow-listed table, columns in schema order."""
+# Ranges of the integer column types used in schema.sql.
+_INTEGER_RANGES = {
+    "TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1), "INTEGER": (INT32_MIN, INT32_MAX),
+    "BIGINT": (-(2**63), 2**63 - 1), "UTINYINT": (0, 2**8 - 1), "USMALLINT": (0, 2**16 - 1),
+    "UINTEGER": (0, 2**32 - 1), "UBIGINT": (0, 2**64 - 1),
+}
+
+
+def _integer_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, tuple[str, int, int]]:
+    rows = con.sql("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?",
+                   params=[table]).fetchall()
+    return {name: (kind, *_INTEGER_RANGES[kind]) for name, kind in rows if kind in _INTEGER_RANGES}
+
+
+def check_integer_ranges(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, path: str | None) -> None:
+    """Refuse a value that does not fit its integer column (DuckDB would fail, numpy would wrap).
+
+    Raises SourceError naming the file and the row: `frame.attrs["row_numbers"]` (the file's 1-based
+    rows, aligned with the frame) when the loader set it, else the position among the loaded rows.
+    """
+    for column, (kind, lo, hi) in _integer_columns(con, table).items():
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            numeric = values.to_numpy(dtype="float64", na_value=np.nan)
+        else:  # object cells (Python ints of any size, text): compare what is a number
+            numeric = np.array([_as_float(v) for v in values], dtype="float64")
+        with np.errstate(invalid="ignore"):
+            bad = (numeric < lo) | (numeric > hi)
+        if not bad.any():
+            continue
+        pos = int(np.flatnonzero(bad)[0])
+        value = values.iloc[pos]
+        rows = frame.attrs.get("row_numbers")
+        row = int(rows[pos]) if rows is not None and len(rows) == len(frame) else pos + 1
+        key = next((f"{k}={frame[k].iloc[pos]!r}" for k in ("source_key", "district_id", "nil_id", "id", "name")
+                    if k in frame.columns and k != column), None)
+        where = f" ({key})" if key else ""
+        raise SourceError(
+            path or table,
+            f"valore {value} fuori dall'intervallo della colonna {table}.{column} ({kind}: da {lo} a {hi}){where}; "
+            f"{int(bad.sum())} valori fuori intervallo",
+            "correggere il valore nel file: un numero così grande è di solito un errore di esportazione "
+            "o un codice letto come numero", row=row)
+
+
+def _as_float(value: object) -> float:
+    if isinstance(value, bool) or value is None:
+        return np.nan
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return np.nan
+
+
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, path: str | None = None) -> None:
+    """Insert a DataFrame into an allow-listed table, columns in schema order (integers range-checked)."""
     columns = _TABLE_COLUMNS[table]  # KeyError for anything not allow-listed
+    check_integer_ranges(con, table, frame, path)
     con.register("_incoming", frame.reindex(columns=columns))  # optional columns become NULL
     try:
         con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming")  # noqa: S608 allow-listed
@@ -204,8 +807,10 @@ def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
         con.unregister("_incoming")
 
 
-def _write_districts(con: duckdb.DuckDBPyConnection, result: LoadResult, source_id: str, ctx: BuildContext) -> None:
+def _write_districts(con: duckdb.DuckDBPyConnection, result: LoadResult, source_id: str, ctx: BuildContext,
+                     path: str | None = None) -> None:
     frame: gpd.GeoDataFrame = result.frame  # type: ignore[assignment]
+    check_integer_ranges(con, "districts", frame[["id"]], path)  # astype('int32') below would wrap silently
     level = str(frame["level"].iloc[0])
     frame = frame.sort_values("id").reset_index(drop=True)
     if level == "municipio":
@@ -233,4 +838,4 @@ def _write_districts(con: duckdb.DuckDBPyConnection, result: LoadResult, source_
         "source_id": source_id,
         "trust": result.trust,
     })
-    _insert_frame(con, "districts", rows)
+    _insert_frame(con, "districts", rows, path)

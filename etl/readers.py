@@ -20,6 +20,13 @@ import pandas as pd
 from etl.base import SourceError
 
 _SEPARATORS = [";", ",", "\t", "|"]
+# The csv module refuses fields over 131,072 characters by default; a real NIL polygon as WKT is
+# 139 KB. 64 MB is far above any legitimate cell and still bounds memory on a corrupt file.
+FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+csv.field_size_limit(FIELD_SIZE_LIMIT)
+# Bounds of the warehouse's INTEGER (32-bit) and BIGINT columns.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -82,14 +89,22 @@ def read_table(path: Path, required_any: dict[str, list[str]] | None = None) -> 
     if not data.strip():
         raise SourceError(path, "il file è vuoto", "controllare il download o l'esportazione")
     text, encoding = decode_bytes(data, path)
-    first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    # CR-only (old Mac exports) and mixed line endings: one convention before the csv module,
+    # which otherwise stops at a lone CR ("new-line character seen in unquoted field").
+    text = normalise_newlines(text.lstrip("\ufeff"))
+    first_line = text.split("\n", 1)[0] if text.strip() else ""
     separator = sniff_separator(first_line)
-    reader = csv.reader(io.StringIO(text), delimiter=separator)
-    rows = [r for r in reader]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    try:
+        rows = [r for r in reader]
+    except csv.Error as exc:
+        raise SourceError(path, f"CSV non leggibile ({exc})", "controllare virgolette e separatori del file",
+                          row=max(reader.line_num - 1, 1)) from exc
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
     if not rows:
         raise SourceError(path, "il file è vuoto", "controllare il download o l'esportazione")
+    _check_structure(path, text, rows, separator)
     header, body = rows[0], rows[1:]
     if not body:
         raise SourceError(path, "il file ha l'intestazione ma nessuna riga di dati",
@@ -112,6 +127,53 @@ def read_table(path: Path, required_any: dict[str, list[str]] | None = None) -> 
                     "controllare intestazione e separatore del file",
                 )
     return Table(frame=frame, original_columns=header, encoding=encoding, separator=separator)
+
+
+def normalise_newlines(text: str) -> str:
+    """CRLF and lone CR become LF (also inside quoted cells)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _check_structure(path: Path, text: str, rows: list[list[str]], separator: str) -> None:
+    """Refuse files the csv module reads 'successfully' but wrongly.
+
+    - header split by one separator, data rows by another (every row would be one cell);
+    - an unterminated quote: the following lines end up inside one cell, so rows silently merge.
+    """
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    if width > 1 and body:
+        filled = sum(1 for r in body if r)
+        mismatched = [i for i, r in enumerate(body) if r and len(r) != width]
+        if len(mismatched) * 2 > filled:
+            lines = text.split("\n")[1:]
+            for other in _SEPARATORS:
+                if other == separator:
+                    continue
+                fits = sum(1 for line in lines if line.strip() and len(next(csv.reader([line], delimiter=other))) == width)
+                if fits * 2 > filled:
+                    raise SourceError(
+                        path,
+                        f"l'intestazione è separata da {separator!r} ma le righe di dati da {other!r} "
+                        f"({len(mismatched)} righe su {len(body)} non hanno {width} campi)",
+                        "esportare di nuovo il file con un solo separatore", row=mismatched[0] + 1)
+    physical = text.rstrip("\n").count("\n") + 1
+    for i, record in enumerate(body):
+        for cell in record:
+            if "\n" not in cell:
+                continue
+            inner = cell.split("\n")[1:]
+            # A line inside a cell that has a whole record's separators, or a last cell that
+            # swallows most of the file: a legitimate multi-line address does neither.
+            looks_like_rows = width >= 3 and any(line.count(separator) >= width - 1 for line in inner)
+            swallows_the_rest = i == len(body) - 1 and len(inner) >= 5 and len(inner) * 2 > physical
+            if looks_like_rows or swallows_the_rest:
+                raise SourceError(
+                    path,
+                    f"virgolette non chiuse: {len(inner)} righe successive sono finite in un solo campo "
+                    f"({len(rows)} record letti su {physical} righe del file)",
+                    "chiudere le virgolette nella riga indicata (o togliere le virgolette isolate) ed esportare di nuovo",
+                    row=i + 1)
 
 
 def pick_column(columns: list[str] | pd.Index, names: list[str]) -> str | None:
@@ -154,14 +216,34 @@ def parse_number(value: object, decimal_comma: bool | None = None) -> float | No
     return float(s)
 
 
-def parse_int(value: object) -> int | None:
-    """Parse an integer, accepting '1.234' thousands dots and '12.0'."""
-    number = parse_number(value, decimal_comma=True)
-    if number is None:
-        return None
-    if not float(number).is_integer():
+def parse_int(value: object, lo: int | None = None, hi: int | None = None) -> int | None:
+    """Parse an integer, accepting '1.234' thousands dots and '12.0'.
+
+    With `lo`/`hi`, a value outside [lo, hi] raises ValueError (e.g. 3.000.000.000 residents, or
+    an id that would wrap in a 32-bit column: use `INT32_MAX`). Digits-only text is parsed exactly
+    (a float would round ids above 2**53).
+    """
+    if isinstance(value, bool):
         raise ValueError(f"{value!r} non è un numero intero")
-    return int(number)
+    if isinstance(value, int):
+        number: int = value
+    else:
+        text = None if value is None else str(value).strip().replace("\u00a0", "").replace(" ", "")
+        if text and re.fullmatch(r"[+-]?\d+", text):
+            number = int(text)
+        elif text and re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+", text):
+            number = int(text.replace(".", ""))
+        else:
+            parsed = parse_number(value, decimal_comma=True)
+            if parsed is None:
+                return None
+            if not float(parsed).is_integer():
+                raise ValueError(f"{value!r} non è un numero intero")
+            number = int(parsed)
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        bounds = f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+        raise ValueError(f"{value!r} fuori dall'intervallo ammesso ({bounds})")
+    return number
 
 
 def peek_columns(path: Path) -> list[str]:

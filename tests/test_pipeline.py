@@ -165,6 +165,7 @@ class BadCase:
     name: str
     make: Callable[[Path, Helpers], Path]  # breaks the raw folder; returns the path the error must name
     problem: str
+    hard: bool = False  # no warehouse can be built (raw folder or NIL boundaries): always an error
 
 
 def _replace_nil(raw: Path, name: str, content: bytes) -> Path:
@@ -202,48 +203,78 @@ def _far_municipi(raw: Path, h: Helpers) -> Path:
 
 
 BAD_CASES = [
-    BadCase("missing raw folder", lambda raw, h: raw / "non_esiste", "la cartella dei dati grezzi non esiste"),
-    BadCase("no NIL file", _no_nil, "nessun file dei confini NIL (ds964) trovato"),
-    BadCase("empty NIL file", lambda raw, h: _replace_nil(raw, "nil.geojson", b""), "il file è vuoto"),
+    BadCase("missing raw folder", lambda raw, h: raw / "non_esiste", "la cartella dei dati grezzi non esiste", hard=True),
+    BadCase("no NIL file", _no_nil, "nessun file dei confini NIL (ds964) trovato", hard=True),
+    BadCase("empty NIL file", lambda raw, h: _replace_nil(raw, "nil.geojson", b""), "il file è vuoto", hard=True),
     BadCase("NIL zip that is a RAR", lambda raw, h: _replace_nil(raw, "ds964_nil_wm.zip", b"Rar!\x1a\x07\x00junk"),
-            "il file non è un archivio zip leggibile"),
-    BadCase("NIL lat/lon swapped", _swapped_nil, "CRS assente e coordinate con latitudine e longitudine invertite"),
-    BadCase("NIL not in Milan", _rome_nil, "CRS assente e coordinate non riconoscibili"),
+            "il file non è un archivio zip leggibile", hard=True),
+    BadCase("NIL lat/lon swapped", _swapped_nil, "CRS assente e coordinate con latitudine e longitudine invertite",
+            hard=True),
+    BadCase("NIL not in Milan", _rome_nil, "CRS assente e coordinate non riconoscibili", hard=True),
     BadCase("Municipi not in Milan", _far_municipi, "CRS assente e coordinate non riconoscibili"),
     BadCase("population header only", lambda raw, h: _write_pop(raw, "IdNIL;Residenti;Densità\r\n".encode("cp1252")),
             "il file ha l'intestazione ma nessuna riga di dati"),
     BadCase("population wrong separator", lambda raw, h: _write_pop(raw, b"IdNIL;Residenti\r\n1,100\r\n2,200\r\n"),
-            "nessuna colonna con l'identificativo numerico del NIL"),
+            "l'intestazione è separata da ';' ma le righe di dati da ','"),
     BadCase("population only unknown NIL",
             lambda raw, h: _write_pop(raw, "IdNIL;NIL;Residenti\r\n120;Città;5\r\n".encode("cp1252")),
             "nessuna riga valida di popolazione (1 scartate; la prima: NIL 120 sconosciuto"),
 ]
 
 
-def _expect_source_error(raw_dir: Path, out: Path, named: Path, problem: str, h: Helpers) -> None:
+def _expect_source_error(raw_dir: Path, out: Path, named: Path, problem: str, h: Helpers, strict: bool = False) -> None:
     with pytest.raises(SourceError) as info:
-        build(raw_dir, out, progress=h.quiet)
+        build(raw_dir, out, progress=h.quiet, strict=strict)
     err = info.value
     assert err.path == str(named)
-    assert str(err).startswith(f"{named}: ")
+    assert str(err).startswith(f"{named}: " if err.row is None else f"{named}, riga {err.row}: ")
     assert problem in err.problem
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])
-def test_bad_input_keeps_previous_warehouse(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes,
-                                            case: BadCase) -> None:
+def test_bad_input_strict_keeps_previous_warehouse(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes,
+                                                   case: BadCase) -> None:
     named = case.make(raw, h)
     out.write_bytes(previous_warehouse)
-    _expect_source_error(named if case.name == "missing raw folder" else raw, out, named, case.problem, h)
+    _expect_source_error(named if case.name == "missing raw folder" else raw, out, named, case.problem, h, strict=True)
     assert out.read_bytes() == previous_warehouse
     assert h.no_leftovers(out.parent, {out.name}) == []
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])
+def test_bad_input_is_isolated_unless_it_is_fatal(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes,
+                                                  case: BadCase) -> None:
+    """Without --strict a bad file is recorded as failed and the rest is built; no NIL is still fatal."""
+    named = case.make(raw, h)
+    out.write_bytes(previous_warehouse)
+    if case.hard:
+        _expect_source_error(named if case.name == "missing raw folder" else raw, out, named, case.problem, h)
+        assert out.read_bytes() == previous_warehouse
+        assert h.no_leftovers(out.parent, {out.name}) == []
+        return
+    report = build(raw, out, progress=h.quiet)
+    assert out.read_bytes() != previous_warehouse  # the new warehouse is swapped in
+    assert h.no_leftovers(out.parent, {out.name}) == []
+    (failed,) = report.failed
+    assert failed.path == str(named)
+    assert case.problem in failed.notes[0] and "Cosa fare:" in failed.notes[0]
+    ((status, notes, rows_loaded, sha),) = h.fetch(out, "SELECT status, notes, rows_loaded, sha256 FROM sources WHERE path = ?",
+                                                   [str(named)])
+    assert (status, rows_loaded, sha) == ("failed", 0, sha256_of(named))
+    assert notes == failed.notes[0]
+    assert h.fetch(out, "SELECT count(*) FROM districts WHERE level = 'nil'") == [(8,)]  # the rest was built
+    table = "population" if "population" in case.name else "districts"
+    level_filter = "level = 'nil'" if table == "population" else "level = 'municipio'"
+    assert h.fetch(out, f"SELECT count(*) FROM {table} WHERE {level_filter}") == [(0,)]  # noqa: S608 nothing of the bad file
+    assert [s.source_id for s in report.summaries if s.status == "loaded"] == [
+        sid for sid in ("municipi_boundaries", "nil_boundaries", "population_nil") if sid != failed.source_id]
 
 
 @pytest.mark.parametrize("case", [c for c in BAD_CASES if c.name in {"NIL lat/lon swapped", "population header only"}],
                          ids=lambda c: c.name)
 def test_bad_input_on_first_build_writes_nothing(raw: Path, out: Path, h: Helpers, case: BadCase) -> None:
     named = case.make(raw, h)
-    _expect_source_error(raw, out, named, case.problem, h)
+    _expect_source_error(raw, out, named, case.problem, h, strict=True)
     assert h.no_leftovers(out.parent, set()) == []
 
 
@@ -269,15 +300,27 @@ class Exploding:
         raise self.exc
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("disco pieno"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
-def test_failed_build_keeps_previous_warehouse(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes,
-                                               exc: BaseException) -> None:
+def test_interrupted_build_keeps_previous_warehouse(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes) -> None:
     out.write_bytes(previous_warehouse)
-    with pytest.raises(type(exc)):
-        build(raw, out, sources=[municipi.SOURCE, nil.SOURCE, Exploding(exc)], progress=h.quiet)
+    with pytest.raises(KeyboardInterrupt):
+        build(raw, out, sources=[municipi.SOURCE, nil.SOURCE, Exploding(KeyboardInterrupt())], progress=h.quiet)
     assert out.read_bytes() == previous_warehouse
     assert h.no_leftovers(out.parent, {out.name}) == []
     assert h.fetch(out, "SELECT count(*) FROM population WHERE level = 'nil'") == [(8,)]  # still readable, still whole
+
+
+def test_unexpected_reader_error_fails_that_file_only(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes) -> None:
+    out.write_bytes(previous_warehouse)
+    sources = [municipi.SOURCE, nil.SOURCE, Exploding(RuntimeError("disco pieno"))]
+    with pytest.raises(SourceError, match=r"errore imprevisto nella lettura \(RuntimeError: disco pieno\)"):
+        build(raw, out, sources=sources, progress=h.quiet, strict=True)
+    assert out.read_bytes() == previous_warehouse
+    report = build(raw, out, sources=sources, progress=h.quiet)
+    (failed,) = report.failed
+    assert failed.source_id == "exploding"
+    assert failed.notes[0].startswith("errore imprevisto nella lettura (RuntimeError: disco pieno). Cosa fare: ")
+    assert h.fetch(out, "SELECT status FROM sources WHERE source_id = 'exploding'") == [("failed",)]
+    assert h.no_leftovers(out.parent, {out.name}) == []
 
 
 def test_failure_in_a_registered_source_keeps_previous_warehouse(raw: Path, out: Path, h: Helpers,
