@@ -177,3 +177,66 @@ def test_peek_columns(tmp_path: Path, h: Helpers) -> None:
     path = h.write_text(tmp_path / "x.csv", ['"ID NIL";"Densità";Anno', "1;2;3"], encoding="cp1252")
     assert peek_columns(path) == ["id_nil", "densita", "anno"]
     assert peek_columns(tmp_path / "manca.csv") == []
+
+
+# --------------------------------------------------------------------------- research tables
+
+DATA_CLUSTER = ["NIL,IdNIL,JJI,Media01,IMG,AMPI,Nil,Residenti", "Duomo,1,1.5,0.1,107,104,Duomo,100",
+                "Brera,2,2.5,0.2,104,101,Brera,200"]
+SERVICES = ['"","IdNIL","NIL","Area","Population","Pop_density","N_Hospitals"', '"1","1","DUOMO",2.3,100,43.4,0',
+            '"2","2","BRERA",1.6,200,125.0,1']
+
+
+def test_research_tables_are_their_own_derived_source(tmp_path: Path, h: Helpers, ctx: BuildContext) -> None:
+    cluster = h.write_text(tmp_path / "z" / "NILS_DataCluster.csv", DATA_CLUSTER, newline="\n")
+    services = h.write_text(tmp_path / "a" / "Services.csv", SERVICES, newline="\n")
+    plain = h.write_text(tmp_path / "pop.csv", ["IdNIL;Residenti", "1;10"])
+    assert population.SOURCE.find(tmp_path) == [plain]
+    assert population.RESEARCH.find(tmp_path) == [cluster, services]  # DataCluster first, whatever the folders
+    assert population.RESEARCH.single  # the pipeline loads the first and lists the other as skipped
+    assert "stessi residenti per NIL di NILS_DataCluster.csv" in population.RESEARCH.skip_note(services, cluster)
+    result = population.RESEARCH.load(cluster, ctx)
+    assert rows(result) == [(1, None, 100), (2, None, 200)]
+    assert result.trust == "derived"
+    assert result.licence == "non indicata"
+    assert result.origin == ("Maranzano et al., Smart mobility in Milan "
+                             "(GitHub PaoloMaranzano/NC_MS_PM_PMC_MilanoMobility)")
+    assert "anno non documentato (≈2019–2020)" in result.notes
+    same = population.RESEARCH.load(services, ctx)
+    assert rows(same) == rows(result)
+
+
+# --------------------------------------------------------------------------- population_current
+
+def test_population_current_prefers_official_dated_latest(tmp_path: Path) -> None:
+    import duckdb
+
+    from etl.pipeline import create_schema
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        create_schema(con)
+        rows_in = [
+            # NIL 1: official 2022 wins over official 2021, derived 2023 and an undated official figure
+            (1, 2022, "2022-12-31", 100, "xlsx", "official"), (1, 2021, None, 90, "ds205", "official"),
+            (1, 2023, None, 120, "platform", "derived"), (1, None, None, 130, "undated", "official"),
+            # NIL 8: absent from the official file -> the dated derived figure, not the undated one
+            (8, 2021, None, 0, "platform", "derived"), (8, None, None, 2, "research", "derived"),
+            # NIL 5: only an undated figure
+            (5, None, None, 50, "research", "derived"),
+            # NIL 6: same year, the one with the later reference date
+            (6, 2022, "2022-06-30", 60, "a", "official"), (6, 2022, "2022-12-31", 61, "b", "official"),
+        ]
+        for nil_id, year, ref, residents, src, trust in rows_in:
+            con.execute("INSERT INTO population VALUES ('nil', ?, ?, ?, ?, ?, ?, ?)",
+                        [nil_id, year, ref, residents, src, f"/{src}", trust])
+        got = con.sql("SELECT district_id, year, CAST(reference_date AS VARCHAR), residents, source_id, trust "
+                      "FROM population_current ORDER BY district_id").fetchall()
+    finally:
+        con.close()
+    assert got == [
+        (1, 2022, "2022-12-31", 100, "xlsx", "official"),
+        (5, None, None, 50, "research", "derived"),
+        (6, 2022, "2022-12-31", 61, "b", "official"),
+        (8, 2021, None, 0, "platform", "derived"),
+    ]

@@ -1,0 +1,92 @@
+"""Makerspaces: the trust follows the layout (ds744 official, the third-party area list derived);
+points outside the comune are recorded with their zona, never dropped silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import pytest
+
+from etl.base import BuildContext
+from etl.sources import census, makerspaces, nil
+
+if TYPE_CHECKING:
+    from conftest import Helpers
+
+AREA_LINES = [
+    "nome,indirizzo,zona,longitudine,latitudine",
+    'Lab Centro,"Via Pinturicchio 24, Milano",Citta Studi,9.1200,45.4300',
+    'Lab Fuori,"Via Matteotti 100, Cinisello Balsamo (MI)",Provincia nord,9.2374,45.5527',
+    'Lab Nord,"Via Livigno 1, Milano",Bovisa,9.2000,45.4900',
+]
+DS744_HEADER = ("NOMINATIVO;INDIRIZZO;EMAIL;TEL;WEB;REGOLAMENTO MIT;MQ COMPLESSIVI;SALE RIUNIONI OPEN SPACE;"
+                "SALE RIUNIONI DEDICATE;ORARI DI APERTURA;MACCHINE;CORSI FORMAZIONE E USO MACCHINE;ACCESSIBILITA;"
+                "CAPACITA DI PROMUOVERE INCONTRI;NOTE;CAP;MUNICIPIO;ID_NIL;NIL;LONG_X_4326;LAT_Y_4326;Location")
+
+
+@pytest.fixture(autouse=True)
+def no_census_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = tmp_path / "census_empty.toml"
+    cfg.write_text("", encoding="utf-8")
+    monkeypatch.setenv(census.CONFIG_ENV, str(cfg))
+
+
+@pytest.fixture
+def ctx(h: Helpers) -> BuildContext:
+    grid = h.nil_grid()
+    frame = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"NIL {i}" for i, _ in grid],
+                              "municipio": [h.grid_parent[i] for i, _ in grid]},
+                             geometry=[g for _, g in grid], crs="EPSG:4326")
+    return BuildContext(nil=frame)
+
+
+def test_area_list_is_derived_and_outside_points_are_recorded(tmp_path: Path, ctx: BuildContext, h: Helpers) -> None:
+    path = h.write_text(tmp_path / "fablab_milano_area.csv", AREA_LINES, newline="\n")
+    result = makerspaces.SOURCE.load(path, ctx)
+    assert result.trust == "derived"
+    assert result.licence == "non indicata"
+    assert result.origin is not None and "Shpizzi/teseo" in result.origin
+    assert list(result.frame["name"]) == ["Lab Centro", "Lab Nord"]
+    assert [(r.row_number, r.action, r.reason) for r in result.rejects] == [
+        (2, "rejected", "fuori dal comune di Milano (zona: Provincia nord; comune: Cinisello Balsamo (MI); "
+                        "punto 9.23740, 45.55270)"),
+    ]
+    assert result.rows_read == 3 and result.rows_rejected == 1
+    assert "1 luoghi fuori dal comune registrati tra gli scarti (con la zona)" in result.notes
+
+
+def test_ds744_layout_stays_official(tmp_path: Path, ctx: BuildContext, h: Helpers) -> None:
+    path = h.write_text(tmp_path / "ds744_fablab_milano.csv", [
+        DS744_HEADER,
+        "Opendot;Via Tortona 31;;;;;1.234,5;;;;Laser;sì;sì;;;20144;1;1;Uno;9,1200;45,4300;",
+    ], encoding="cp1252")
+    result = makerspaces.SOURCE.load(path, ctx)
+    assert result.trust == "official"
+    assert result.licence is None and result.origin is None  # the source's own CC BY 4.0, from the portal
+    assert list(result.frame["name"]) == ["Opendot"]
+    assert not any("colonne non previste" in n for n in result.notes)  # the full SOURCES.md column list
+
+
+def test_official_file_found_before_the_area_list(tmp_path: Path, h: Helpers) -> None:
+    area = h.write_text(tmp_path / "z" / "fablab_milano_area.csv", AREA_LINES, newline="\n")
+    official = h.write_text(tmp_path / "a" / "FabLab_copia.csv", [DS744_HEADER, "X;Via A 1" + ";" * 20], encoding="cp1252")
+    area.touch()  # newer, still second: the layout wins
+    assert makerspaces.SOURCE.find(tmp_path) == [official, area]
+
+
+@pytest.mark.real
+def test_real_area_list(real_dir: Path) -> None:
+    path = real_dir / "fablab-milano-area" / "fablab_milano_area.csv"
+    zip_path = real_dir / "comune-milano-nil" / "NIL_WM.zip"
+    if not path.is_file() or not zip_path.is_file():
+        pytest.skip("fablab_milano_area.csv or NIL_WM.zip not in the real folder")
+    ctx = BuildContext(nil=nil.SOURCE.load(zip_path, BuildContext()).frame[["id", "name", "geometry"]])
+    result = makerspaces.SOURCE.load(path, ctx)
+    assert result.trust == "derived"
+    assert result.rows_read == 30 and len(result.frame) == 15
+    outside = [r for r in result.rejects if r.action == "rejected"]
+    assert len(outside) == 15
+    assert all(r.reason.startswith("fuori dal comune di Milano (zona: ") for r in outside)
+    assert sum("comune: Cinisello Balsamo (MI)" in r.reason for r in outside) == 2
