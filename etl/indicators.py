@@ -1026,10 +1026,11 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
         n_ok_nil=("_ok_nil", "sum"), n_missing=("_missing", "sum"), n_applicable_nil=("_applicable_nil", "sum"),
         pseudo=("_pseudo", "sum"), trust=("trust", combine_trust))
     notes = f[ok & f["note"].notna()].groupby(keys, dropna=False)["note"].agg(lambda x: sorted(set(x)))
+    pop_notes: dict[tuple[Any, ...], str | None] = {}
     with_pop = f[ok & f["pop"].notna() & is_nil]
-    pop_notes = with_pop.groupby(keys, dropna=False).apply(
-        lambda x: _pop_note(dict(zip([atoms.nil_id[a] for a in x["atom"]], x["pop"], strict=True))),
-        include_groups=False) if len(with_pop) else pd.Series(dtype=object)
+    for key, part in with_pop.groupby(keys, dropna=False):
+        labels = dict(zip([atoms.nil_id[a] for a in part["atom"]], part["pop"], strict=True))
+        pop_notes[_norm_key(key)] = _pop_note(labels)  # type: ignore[arg-type]
     miss = f[f["state"] == "missing"].copy()
     miss["_label"] = [str(atoms.nil_id[a]) if atoms.nil_id.get(a) is not None else a for a in miss["atom"]]
     missing_by: dict[tuple[Any, ...], dict[str, list[str]]] = {}
@@ -1039,7 +1040,7 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
     for key, r in zip(g.index, g.itertuples(index=False), strict=True):
         spec = cat.spec(str(key[0]))
         period = None if pd.isna(key[1]) else int(key[1])
-        pop_note = pop_notes.get(key)
+        pop_note = pop_notes.get(_norm_key(key))
         out.append(_aggregate_one(spec, str(key[2]), str(key[3]), period, r, missing_by.get(tuple(key), {}),
                                   notes.get(key, []) + ([pop_note] if isinstance(pop_note, str) else [])))
     # Areas without any member NIL (e.g. a ring no NIL falls in): NULL with the reason.
@@ -1054,6 +1055,11 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
                 out.append((spec.id, lv, a, None if pd.isna(period) else int(period), None, None, None, R_NO_MEMBERS,
                             "derived"))
     return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
+def _norm_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """(indicator, period, level, area) with the period as int or None (NA-safe dict key)."""
+    return (str(key[0]), None if pd.isna(key[1]) else int(key[1]), str(key[2]), str(key[3]))
 
 
 def _null_trust(trust: str) -> str:

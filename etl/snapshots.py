@@ -11,6 +11,10 @@
   (config/ateco_categories.toml hash), ATECO editions of the firm sources, periphery
   classification (version, file hash, actual NIL membership), indicator catalogue hash.
   Each row lists in `affects` the indicators (and group levels) whose series break there.
+- `same_as`: a snapshot whose source versions (sha256 per source) and configuration hashes
+  (catalogue, periphery version and hash, ATECO categories, targets, ATECO editions) equal those of
+  the latest earlier snapshot of the same mode records that snapshot's id in `snapshots.same_as`:
+  rebuilding the same files adds no new point to a trend (the pages drop such snapshots).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class SnapshotInfo:
     source_versions: dict[str, list[str]]
     ateco_editions: dict[str, list[str]]
     notes: str | None = None
+    same_as: str | None = None  # set by record_snapshot (see same_as_previous)
 
 
 @dataclass
@@ -72,10 +77,11 @@ def source_versions(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 
 def ateco_editions(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """source_id -> ATECO editions used by firm_units and places of this build."""
+    """source_id -> ATECO editions used by firm_units, firm_totals and places of this build."""
     rows = con.sql(
         """SELECT source_id, list(DISTINCT ateco_edition ORDER BY ateco_edition) FROM (
                SELECT source_id, ateco_edition FROM firm_units
+               UNION ALL SELECT source_id, ateco_edition FROM firm_totals
                UNION ALL SELECT source_id, ateco_edition FROM places WHERE ateco_edition IS NOT NULL)
            GROUP BY source_id ORDER BY source_id"""
     ).fetchall()
@@ -220,16 +226,46 @@ def _loads(text: object) -> Any:
         return None
 
 
+# Snapshot fields that must all be equal for a rebuild to add no trend point.
+SAME_INPUT_FIELDS = ("catalogue_version", "periphery_version", "periphery_hash", "taxonomy_version",
+                     "targets_version", "source_versions", "ateco_editions")
+
+
+def same_as_previous(prev: dict[str, Any] | None, new: SnapshotInfo) -> str | None:
+    """The previous snapshot's id when `new` has the same inputs and configuration, else None.
+
+    `prev` is the latest earlier snapshot of the same mode (copy_forward copies one mode only).
+    JSON fields are compared as data (key order does not matter); a field missing in an older
+    snapshot counts as different.
+    """
+    if not prev or prev.get("mode") not in (None, new.mode):
+        return None
+    for name in SAME_INPUT_FIELDS:
+        old, cur = prev.get(name), getattr(new, name)
+        if name in ("source_versions", "ateco_editions"):
+            if _loads(old) != cur:
+                return None
+        elif old is None or (isinstance(old, float) and pd.isna(old)) or str(old) != str(cur):
+            return None
+    sid = prev.get("snapshot_id")
+    return None if sid is None else str(sid)
+
+
 def record_snapshot(con: duckdb.DuckDBPyConnection, snap: SnapshotInfo, groups: pd.DataFrame, copied: CopyResult,
                     progress: Progress) -> list[dict[str, Any]]:
     """Insert the snapshot row and its taxonomy changes; returns the changes recorded."""
     notes = snap.notes or copied.restart_note
+    snap.same_as = None if copied.restart_note else same_as_previous(copied.previous, snap)
+    if snap.same_as:
+        progress(f"[storico] stessi file e stessa configurazione dello snapshot {snap.same_as}: "
+                 "nessun nuovo punto nei trend (same_as)")
     con.execute(
         "INSERT INTO snapshots (snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version, "
-        "source_versions, periphery_hash, targets_version, ateco_editions, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "source_versions, periphery_hash, targets_version, ateco_editions, notes, same_as) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [snap.snapshot_id, snap.created_at, snap.mode, snap.catalogue_version, snap.periphery_version,
          snap.taxonomy_version, json.dumps(snap.source_versions, sort_keys=True), snap.periphery_hash,
-         snap.targets_version, json.dumps(snap.ateco_editions, sort_keys=True), notes],
+         snap.targets_version, json.dumps(snap.ateco_editions, sort_keys=True), notes, snap.same_as],
     )
     changes = detect_changes(copied.previous, snap, copied.previous_groups, groups)
     if copied.restart_note:
