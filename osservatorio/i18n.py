@@ -523,6 +523,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_theme_coworking": {"it": "Coworking", "en": "Coworking"},
     "th_theme_vacant": {"it": "Spazi vuoti", "en": "Vacant spaces"},
     "th_theme_firm": {"it": "Imprese", "en": "Firms"},
+    "th_counts_only_table": {
+        "it": "{what}: conteggi per NIL senza elenco dei luoghi ({n} NIL)",
+        "en": "{what}: counts per NIL without a list of places ({n} NIL)",
+    },
     "th_kind_makerspace": {"it": "Makerspace", "en": "Makerspace"},
     "th_kind_fablab": {"it": "Fablab", "en": "Fablab"},
     "th_kind_coworking": {"it": "Coworking", "en": "Coworking"},
@@ -696,6 +700,23 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_edition_unknown": {"it": "edizione non indicata", "en": "edition not stated"},
     "th_by_category_title": {"it": "Per categoria del programma", "en": "By programme category"},
     "th_by_district_title": {"it": "Per NIL", "en": "By NIL"},
+    "th_firm_totals_title": {"it": "In tutta la città, per anno (ds171)", "en": "Whole city, by year (ds171)"},
+    "th_firm_totals_caption": {
+        "it": "Imprese, unità locali e addetti del Comune di Milano per categoria del programma, anni {years} "
+              "(ATECO 2007). La fonte è un totale cittadino: non ha dettaglio per NIL o Municipio.",
+        "en": "Firms, local units and employees in the Comune di Milano by programme category, years {years} "
+              "(ATECO 2007). The source is a city total: it has no NIL or Municipio detail.",
+    },
+    "th_firm_totals_no_nil": {
+        "it": "I conteggi ds171 qui sopra sono per l'intera città: non si possono ripartire per NIL.",
+        "en": "The ds171 counts above are for the whole city: they cannot be split by NIL.",
+    },
+    "th_firm_totals_measure": {"it": "Misura del grafico", "en": "Chart measure"},
+    "th_chart_firm_totals": {"it": "Milano: {measure} per categoria e anno", "en": "Milan: {measure} by category and year"},
+    "th_col_firms": {"it": "Imprese", "en": "Firms"},
+    "th_col_employees_firms": {"it": "Addetti delle imprese", "en": "Employees of firms"},
+    "th_col_employees_units": {"it": "Addetti delle unità locali", "en": "Employees of local units"},
+    "th_col_codes": {"it": "Codici ATECO", "en": "ATECO codes"},
     "th_over_time_title": {"it": "Nel tempo", "en": "Over time"},
     "th_col_category": {"it": "Categoria", "en": "Category"},
     "th_col_units": {"it": "Unità locali", "en": "Local units"},

@@ -18,6 +18,7 @@ The ETL modules are imported lazily, so a page that does not need them does not 
 from __future__ import annotations
 
 import functools
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,7 +32,7 @@ from plotly.subplots import make_subplots
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_date, fmt_number, t
-from osservatorio.views import trust_label
+from osservatorio.views import former_use, ownership_assumed, place_attributes, plain, plain_column, record_links, trust_label
 
 ALL = "*"  # the "no filter" option of every selector
 PERIPHERY_ORDER = ("centro", "semicentro", "periferia")
@@ -57,6 +58,7 @@ FIRM_MAP_INDICATORS = ("firms_dm_per_1k", "firms_dm_share", "firms_dm_units", "f
 CURRENT_PERIOD = "corrente"  # URL value of the undated (current) period
 MAP_FIT_HEIGHT = 470  # px used to fit the zoom: the 560 px map minus title and legend, so the selection is not cut
 NEAR_COLOR = "#08306b"  # near-maker points on the opportunity map: dark blue, readable on the yellow-red scale
+YEAR_AXIS = {"tickformat": "d", "dtick": 1}  # data years as whole numbers (no 2,007.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,8 +73,8 @@ def latest_snapshot(snapshots: pd.DataFrame) -> str | None:
 
 
 def nil_label(nil_id: object, name: object) -> str:
-    """'12 · Bovisa' (the label used in every table and hover)."""
-    return f"{nil_id} · {name}"
+    """'12 · Bovisa' (the label used in every table and hover; bidi controls removed from the name)."""
+    return f"{nil_id} · {plain(name)}"
 
 
 def nil_names(stats: pd.DataFrame) -> dict[int, str]:
@@ -227,7 +229,7 @@ def _place_hover(frame: pd.DataFrame, names: Mapping[int, str], lang: str, extra
     nil = _nil_column(frame, names, lang)
     out = []
     for k, (name, address, n) in enumerate(zip(frame["name"], frame["address"], nil, strict=True)):
-        parts = [str(name) if pd.notna(name) else "–", str(address) if pd.notna(address) else "", n]
+        parts = [html.escape(plain(name)) or "–", html.escape(plain(address)), html.escape(plain(n))]
         if extra is not None:
             parts.append(extra[k])
         out.append("<br>".join(p for p in parts if p))
@@ -286,9 +288,9 @@ def maker_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame,
     """The places table as shown and exported (one row per place, translated headers)."""
     names = nil_names(stats)
     return pd.DataFrame({
-        t("col_name", lang): frame["name"].to_numpy(),
+        t("col_name", lang): plain_column(frame["name"]),
         t("th_col_kind", lang): [kind_label(th, c, lang) for th, c in zip(frame["theme"], frame["category"], strict=True)],
-        t("th_col_address", lang): frame["address"].to_numpy(),
+        t("th_col_address", lang): plain_column(frame["address"]),
         t("th_col_nil", lang): _nil_column(frame, names, lang),
         t("col_municipio", lang): frame["municipio"].astype("Int64").to_numpy(),
         t("th_col_class", lang): _class_column(frame, classes),
@@ -427,11 +429,43 @@ def status_name(status: object, lang: str) -> str:
     return status if isinstance(status, str) and status else t("no_data", lang)
 
 
-def ownership_name(ownership: object, lang: str) -> str:
-    """Translated ownership ('public' -> 'pubblica')."""
+def ownership_name(ownership: object, lang: str, assumed: bool = False) -> str:
+    """Translated ownership ('public' -> 'pubblica'; 'pubblica (assunta)' when it rests on an assumption)."""
     if isinstance(ownership, str) and ownership in ("public", "private"):
-        return t(f"th_owner_{ownership}", lang)
+        return t(f"th_owner_{ownership}", lang) + (f" ({t('th_assumed', lang)})" if assumed else "")
     return t("no_data", lang)
+
+
+def _attrs(frame: pd.DataFrame) -> list[dict]:
+    return [place_attributes(a) for a in (frame["attributes"] if "attributes" in frame else [None] * len(frame))]
+
+
+def _former_uses(frame: pd.DataFrame, attrs: list[dict] | None = None) -> list[str]:
+    attrs = _attrs(frame) if attrs is None else attrs
+    return [former_use(c, a) for c, a in zip(frame["category"], attrs, strict=True)]
+
+
+def _owners(frame: pd.DataFrame, lang: str, attrs: list[dict] | None = None) -> list[str]:
+    attrs = _attrs(frame) if attrs is None else attrs
+    return [ownership_name(o, lang, ownership_assumed(a)) for o, a in zip(frame["ownership"], attrs, strict=True)]
+
+
+def _trust_with_origin(frame: pd.DataFrame, lang: str) -> list[str]:
+    """Trust label, marking the secondary sources (derived: a third party's list, e.g. places.json)."""
+    return [trust_label(x, lang) + (f" ({t('th_secondary', lang)})" if x == "derived" else "") for x in frame["trust"]]
+
+
+def public_assumption(frame: pd.DataFrame) -> tuple[int, int]:
+    """(public places, of which with an assumed ownership) in a vacant-places frame."""
+    public = frame["ownership"].eq("public").fillna(False).astype(bool).to_numpy()
+    assumed = [ownership_assumed(a) for a in _attrs(frame)]
+    return int(public.sum()), int(sum(1 for p, a in zip(public, assumed, strict=True) if p and a))
+
+
+def secondary_count(frame: pd.DataFrame) -> tuple[int, list[str]]:
+    """(places from secondary sources (trust 'derived'), their source ids)."""
+    part = frame[frame["trust"].eq("derived").fillna(False).astype(bool)]
+    return len(part), sorted({str(x) for x in part["source_id"]})
 
 
 def status_options(frame: pd.DataFrame) -> list[str]:
@@ -495,18 +529,22 @@ def near_targets_known(near: pd.DataFrame) -> bool:
 
 def vacant_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, near: pd.DataFrame | None,
                  lang: str) -> pd.DataFrame:
-    """The vacant-spaces table as shown and exported; `near` (from near_makers) adds the 1 km flag."""
+    """The vacant-spaces table as shown and exported; `near` (from near_makers) adds the 1 km flag.
+
+    'Tipologia' is the former use (never the condition); m² from the footprint where known; the
+    official record sheet as a link; ownership marked when assumed; secondary sources marked."""
     names = nil_names(stats)
     ids = place_ids(frame)
+    attrs = _attrs(frame)
     out = pd.DataFrame({
-        t("col_name", lang): frame["name"].to_numpy(),
-        t("th_col_address", lang): frame["address"].to_numpy(),
+        t("col_name", lang): plain_column(frame["name"]),
+        t("th_col_address", lang): plain_column(frame["address"]),
         t("th_col_nil", lang): _nil_column(frame, names, lang),
         t("col_municipio", lang): frame["municipio"].astype("Int64").to_numpy(),
         t("th_col_class", lang): _class_column(frame, classes),
-        t("th_col_typology", lang): frame["category"].to_numpy(),
+        t("th_col_typology", lang): _former_uses(frame, attrs),
         t("col_status", lang): [status_name(s, lang) for s in frame["status"]],
-        t("th_col_ownership", lang): [ownership_name(o, lang) for o in frame["ownership"]],
+        t("th_col_ownership", lang): _owners(frame, lang, attrs),
         t("th_col_m2", lang): _round(frame["area_m2"], 0).to_numpy(),
     })
     if near is not None:
@@ -515,8 +553,9 @@ def vacant_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame
         yes, no = t("th_yes", lang), t("th_no", lang)
         out[t("th_col_near", lang)] = [("–" if i not in flag else yes if flag[i] else no) for i in ids]
         out[t("th_col_dist_m", lang)] = _round(pd.Series([dist.get(i, np.nan) for i in ids], dtype=float), 0).to_numpy()
+    out[t("th_col_record", lang)] = [(record_links(a) or [None])[0] for a in attrs]
     out[t("col_source", lang)] = frame["source_id"].to_numpy()
-    out[t("col_trust", lang)] = [trust_label(x, lang) for x in frame["trust"]]
+    out[t("col_trust", lang)] = _trust_with_origin(frame, lang)
     out[t("th_col_place_id", lang)] = ids.to_numpy()
     return out
 
@@ -525,8 +564,8 @@ def vacant_breakdown(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Counts and known m² by status, ownership and typology (long format, one row per value)."""
     dims = (
         (t("col_status", lang), [status_name(s, lang) for s in frame["status"]]),
-        (t("th_col_ownership", lang), [ownership_name(o, lang) for o in frame["ownership"]]),
-        (t("th_col_typology", lang), [c if isinstance(c, str) and c else t("no_data", lang) for c in frame["category"]]),
+        (t("th_col_ownership", lang), _owners(frame, lang)),
+        (t("th_col_typology", lang), [c or t("no_data", lang) for c in _former_uses(frame)]),
     )
     area = pd.to_numeric(frame["area_m2"], errors="coerce").astype(float).to_numpy()
     rows = []
@@ -570,8 +609,7 @@ def vacant_map(geojson: Mapping[str, Any], frame: pd.DataFrame, stats: pd.DataFr
 
 
 def _add_vacant_layer(fig: go.Figure, part: pd.DataFrame, name: str, color: str, names: Mapping[int, str], lang: str) -> None:
-    extra = [f"{c if isinstance(c, str) else ''} · {ownership_name(o, lang)}"
-             for c, o in zip(part["category"], part["ownership"], strict=True)]
+    extra = [html.escape(f"{c} · {o}" if c else o) for c, o in zip(_former_uses(part), _owners(part, lang), strict=True)]
     maps.add_points(fig, part, name, "vacant", hover=_place_hover(part, names, lang, extra))
     fig.data[-1].marker.color = color
 
@@ -583,13 +621,13 @@ def near_table(near: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, l
     nearest = [t("th_kind_makerspace", lang) if pd.notna(m) and (pd.isna(f) or m <= f) else t("th_nearest_firm", lang)
                for m, f in zip(part["dist_maker_m"], part["dist_firm_m"], strict=True)]
     return pd.DataFrame({
-        t("col_name", lang): part["name"].to_numpy(),
-        t("th_col_address", lang): part["address"].to_numpy(),
+        t("col_name", lang): plain_column(part["name"]),
+        t("th_col_address", lang): plain_column(part["address"]),
         t("th_col_nil", lang): _nil_column(part, names, lang),
         t("col_municipio", lang): part["municipio"].astype("Int64").to_numpy(),
-        t("th_col_typology", lang): part["category"].to_numpy(),
+        t("th_col_typology", lang): _former_uses(part),
         t("col_status", lang): [status_name(s, lang) for s in part["status"]],
-        t("th_col_ownership", lang): [ownership_name(o, lang) for o in part["ownership"]],
+        t("th_col_ownership", lang): _owners(part, lang),
         t("th_col_m2", lang): _round(part["area_m2"], 0).to_numpy(),
         t("th_col_dist_maker", lang): _round(part["dist_maker_m"], 0).to_numpy(),
         t("th_col_dist_firm", lang): _round(part["dist_firm_m"], 0).to_numpy(),
@@ -916,8 +954,8 @@ def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, st
     """Point-level firms as exported with the map's point layer (all of them, not the drawn sample)."""
     names = nil_names(stats)
     return pd.DataFrame({
-        t("col_name", lang): frame["name"].to_numpy(),
-        t("th_col_address", lang): frame["address"].to_numpy(),
+        t("col_name", lang): plain_column(frame["name"]),
+        t("th_col_address", lang): plain_column(frame["address"]),
         t("th_col_nil", lang): _nil_column(frame, names, lang),
         t("col_municipio", lang): frame["municipio"].astype("Int64").to_numpy(),
         t("th_col_category", lang): [_category_name(c, labels, lang) for c in frame["category"]],
@@ -940,7 +978,7 @@ def firms_map(geojson: Mapping[str, Any], table: pd.DataFrame, points: pd.DataFr
     fig = maps.choropleth(dict(geojson), frame, value_col, label_col, str(value_col), "", map_style=map_style,
                           hover_value=hover)
     if points is not None and not points.empty:
-        text = [f"{n}<br>ATECO {c} ({e})"
+        text = [f"{html.escape(plain(n))}<br>ATECO {html.escape(plain(c))} ({html.escape(plain(e))})"
                 for n, c, e in zip(points["name"], points["ateco_code"], points["ateco_edition"], strict=True)]
         maps.add_points(fig, points, points_name, "firm", hover=text, size=5)
     return fig
@@ -967,6 +1005,7 @@ def units_timeline(units: pd.DataFrame, labels: Mapping[str, str], lang: str) ->
                                      mode="lines+markers"))
     fig.update_layout(height=340, margin={"l": 0, "r": 0, "t": 30, "b": 0}, barmode="group",
                       yaxis_title=t("th_col_units", lang), legend={"orientation": "h", "y": -0.2},
+                      xaxis=YEAR_AXIS, separators=",." if lang == "it" else ".,",
                       title={"text": t("th_chart_units_time", lang), "font": {"size": 14}})
     return fig, table
 
@@ -988,7 +1027,7 @@ def starts_timeline(points: pd.DataFrame, labels: Mapping[str, str], lang: str) 
         fig.add_trace(go.Scatter(x=part["start_year"].astype(int).tolist(), y=part["firms"].tolist(),
                                  name=_category_name(k, labels, lang), mode="lines+markers"))
     fig.update_layout(height=340, margin={"l": 0, "r": 0, "t": 30, "b": 0}, yaxis_title=t("th_col_points", lang),
-                      legend={"orientation": "h", "y": -0.2},
+                      legend={"orientation": "h", "y": -0.2}, xaxis=YEAR_AXIS, separators=",." if lang == "it" else ".,",
                       title={"text": t("th_chart_starts", lang), "font": {"size": 14}})
     return fig, table
 
@@ -1174,9 +1213,12 @@ def progress_chart(frame: pd.DataFrame, catalogue: pd.DataFrame, names: Mapping[
 def trend_chart(history: pd.DataFrame, row: Mapping[str, Any], unit: str, lang: str) -> go.Figure:
     """A target's value across snapshots with the straight expected path from baseline to target."""
     fig = go.Figure()
-    known = history[history["current_value"].notna()]
+    known = trend_points(history)
+    known = known[known["current_value"].notna()]
     fig.add_trace(go.Scatter(x=[pd.Timestamp(d) for d in known["created_at"]], y=known["current_value"].tolist(),
-                             mode="lines+markers", name=t("th_col_current", lang),
+                             mode="markers+text" if len(known) == 1 else "lines+markers", name=t("th_col_current", lang),
+                             text=[_num(v, lang) for v in known["current_value"]] if len(known) == 1 else None,
+                             textposition="top center",
                              marker={"size": 9, "color": [STATUS_COLORS.get(str(s), "#9e9e9e") for s in known["status"]]},
                              line={"color": "#1f77b4"}))
     base, base_date, deadline = row.get("baseline"), _as_date(row.get("baseline_date")), _as_date(row["deadline"])
@@ -1187,13 +1229,28 @@ def trend_chart(history: pd.DataFrame, row: Mapping[str, Any], unit: str, lang: 
         fig.add_trace(go.Scatter(x=[pd.Timestamp(deadline)], y=[float(row["target_value"])], mode="markers",
                                  name=t("th_col_target", lang), marker={"symbol": "star", "size": 16, "color": "#333333"}))
     fig.update_layout(height=380, margin={"l": 0, "r": 0, "t": 30, "b": 0}, yaxis_title=unit,
-                      legend={"orientation": "h", "y": -0.2},
-                      title={"text": t("th_chart_trend", lang, target=row["target_id"]), "font": {"size": 14}})
+                      legend={"orientation": "h", "y": -0.2}, separators=",." if lang == "it" else ".,",
+                      xaxis={"type": "date", "tickformat": DATE_TICKS[lang if lang in DATE_TICKS else "it"],
+                             "hoverformat": DATE_TICKS[lang if lang in DATE_TICKS else "it"]},
+                      title={"text": t("th_chart_trend", lang, target=html.escape(plain(row["target_id"]))),
+                             "font": {"size": 14}})
     return fig
+
+
+#: Date ticks in the page language (numbers only: Plotly's month names would be English).
+DATE_TICKS = {"it": "%d/%m/%Y", "en": "%Y-%m-%d"}
+
+
+def trend_points(history: pd.DataFrame) -> pd.DataFrame:
+    """A target's history without the snapshots whose inputs equal an earlier one (`same_as`: no new point)."""
+    if "same_as" not in history or history.empty:
+        return history
+    return history[history["same_as"].isna()]
 
 
 def trend_table(history: pd.DataFrame, row: Mapping[str, Any], lang: str) -> pd.DataFrame:
     """The trend chart's data: one row per snapshot, plus the baseline and deadline points of the path."""
+    history = trend_points(history)
     snaps = pd.DataFrame({
         t("th_col_date", lang): [_as_date(d) for d in history["created_at"]],
         t("th_col_point", lang): t("th_point_snapshot", lang),
@@ -1227,3 +1284,65 @@ def target_option_label(row: Mapping[str, Any], catalogue: pd.DataFrame, names: 
 def as_of_date(value: object) -> date | None:
     """A snapshot's creation time as a date (None when unknown)."""
     return _as_date(value)
+
+
+# --- City-wide firm counts (ds171 layout: firm_totals) ------------------------------------------
+
+
+FIRM_TOTAL_MEASURES = ("firms", "units", "employees_units")
+
+
+def firm_totals_table(totals: pd.DataFrame, labels: Mapping[str, str], lang: str) -> pd.DataFrame:
+    """Firms, local units and employees per programme category and year for the whole city (no NIL)."""
+    keys = _category_order(list(totals["category"]), labels)
+    order = {k: i for i, k in enumerate(keys)}
+    frame = totals.assign(_o=[order.get(c, len(order)) for c in totals["category"]]).sort_values(["year", "_o"])
+    return pd.DataFrame({
+        t("col_year", lang): frame["year"].astype(int).to_numpy(),
+        t("th_col_category", lang): [_category_name(c, labels, lang) for c in frame["category"]],
+        t("th_col_firms", lang): pd.array([_int_or_none(v) for v in frame["firms"]], dtype="Int64"),
+        t("th_col_units", lang): pd.array([_int_or_none(v) for v in frame["units"]], dtype="Int64"),
+        t("th_col_employees_firms", lang): _round(frame["employees_firms"], 0).to_numpy(),
+        t("th_col_employees_units", lang): _round(frame["employees_units"], 0).to_numpy(),
+        t("th_col_codes", lang): frame["codes"].astype("Int64").to_numpy(),
+        t("col_trust", lang): [", ".join(trust_label(x.strip(), lang) for x in str(v).split(",")) for v in frame["trust"]],
+    })
+
+
+def firm_totals_chart(totals: pd.DataFrame, labels: Mapping[str, str], lang: str, measure: str = "units") -> go.Figure:
+    """One line per programme category over the data years (city-wide), markers only for a single year."""
+    keys = _category_order(list(totals["category"]), labels)
+    titles = {"firms": "th_col_firms", "units": "th_col_units", "employees_units": "th_col_employees_units"}
+    fig = go.Figure()
+    for k in keys:
+        part = totals[totals["category"] == k].sort_values("year")
+        fig.add_trace(go.Scatter(x=part["year"].astype(int).tolist(), y=pd.to_numeric(part[measure]).tolist(),
+                                 name=_category_name(k, labels, lang),
+                                 mode="markers" if len(part) == 1 else "lines+markers"))
+    years = sorted({int(y) for y in totals["year"]})
+    fig.update_layout(height=360, margin={"l": 0, "r": 0, "t": 30, "b": 0}, yaxis_title=t(titles[measure], lang),
+                      xaxis={"tickmode": "array", "tickvals": years, "ticktext": [str(y) for y in years]},
+                      legend={"orientation": "h", "y": -0.2}, separators=",." if lang == "it" else ".,",
+                      title={"text": t("th_chart_firm_totals", lang, measure=t(titles[measure], lang).lower()),
+                             "font": {"size": 14}})
+    return fig
+
+
+def area_counts_table(counts: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Per-NIL counts published without the points behind them (data.area_counts), with their provenance:
+    one row per NIL of the city (a NIL the source does not list shows '–', not 0)."""
+    names = nil_names(stats)
+    by_nil = {int(d): r for d, r in zip(counts["district_id"], counts.to_dict("records"), strict=True)}
+    klass = dict(zip(classes["nil_id"], classes["class_name"], strict=True))
+    ids = [int(i) for i in stats["id"]]
+    return pd.DataFrame({
+        t("col_id", lang): ids,
+        t("th_col_nil", lang): [names[i] for i in ids],
+        t("col_municipio", lang): stats["municipio"].astype("Int64").to_numpy(),
+        t("th_col_class", lang): [klass.get(i) for i in ids],
+        t("th_col_count", lang): pd.array([_int_or_none(by_nil[i]["count"]) if i in by_nil else None for i in ids],
+                                          dtype="Int64"),
+        t("col_year", lang): pd.array([_int_or_none(by_nil[i]["year"]) if i in by_nil else None for i in ids], dtype="Int64"),
+        t("col_source", lang): [plain(by_nil[i]["source_id"]) if i in by_nil else "" for i in ids],
+        t("col_trust", lang): [trust_label(by_nil[i]["trust"], lang) if i in by_nil else "" for i in ids],
+    })

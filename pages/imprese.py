@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui
+from osservatorio import downloads, queries, theme_views, ui, views
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
 
@@ -13,6 +13,24 @@ labels = theme_views.category_labels(lang)
 st.write(t("th_firms_intro", lang))
 st.info(t("th_categories_note", lang) + " " + theme_views.editions_caption(queries.firm_editions(ctx.key), lang), icon="ℹ️")
 
+# --- the whole city, per year (ds171: firms, local units and employees; no NIL detail in that source)
+st.subheader(t("th_firm_totals_title", lang))
+totals = queries.firm_totals_by_category(ctx.key)
+totals_state = ui.theme_notice(ctx.key, "firm_totals", lang)
+if not totals.empty:
+    years = sorted({int(y) for y in totals["year"]})
+    span = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
+    st.caption(t("th_firm_totals_caption", lang, years=span))
+    measure = st.radio(t("th_firm_totals_measure", lang), list(theme_views.FIRM_TOTAL_MEASURES), index=1, horizontal=True,
+                       key="firm_totals_measure",
+                       format_func=lambda m: t({"firms": "th_col_firms", "units": "th_col_units",
+                                                "employees_units": "th_col_employees_units"}[m], lang))
+    st.plotly_chart(theme_views.firm_totals_chart(totals, labels, lang, measure), width="stretch", key="firm_totals_chart")
+    totals_table = theme_views.firm_totals_table(totals, labels, lang)
+    ui.table(totals_table, lang)
+    downloads.download_menu(totals_table, downloads.page_spec(ctx, "imprese_citta_anni"), lang, key="firm_totals_dl")
+
+# --- per NIL (ds201 local units, or point-located firms)
 nil_options = {str(k): n for k, n in theme_views.nil_names(stats).items()}
 nil = ui.url_choice(t("th_filter_nil", lang), [ALL, *nil_options], "nil", lang,
                     format_func=lambda v: theme_views.option_label(v, lang, "th_all_city", nil_options))
@@ -21,13 +39,21 @@ units = queries.firm_units_by_category(ctx.key, nil_id)
 points = queries.firm_points_by_category(ctx.key, nil_id)
 filters = {k: v for k, v in {"nil": nil}.items() if v != ALL}
 if units.empty and points.empty:
-    st.info(t("th_no_firms", lang))
+    st.subheader(t("th_by_district_title", lang))
+    units_state = ui.theme_state(ctx.key, "firm_units")
+    points_state = ui.theme_state(ctx.key, "firm")
+    if not units_state.loaded and points_state.places == 0:
+        st.info(views.theme_state_text(units_state, lang))
+        if not totals.empty:
+            st.caption(t("th_firm_totals_no_nil", lang))
+    else:
+        st.info(t("th_no_firms", lang))
     st.stop()
 
 st.subheader(t("th_by_category_title", lang))
 by_category = theme_views.category_table(units, points, labels, lang)
 st.plotly_chart(theme_views.category_chart(by_category, lang), width="stretch", key="firms_categories")
-st.dataframe(by_category, hide_index=True, width="stretch")
+ui.table(by_category, lang)
 downloads.download_menu(by_category, downloads.page_spec(ctx, "imprese_categorie", filters), lang, key="firms_categories_dl")
 
 st.subheader(t("th_by_district_title", lang))
@@ -65,7 +91,7 @@ else:
             geojson = queries.map_geojson(ctx.key, "nil")
             st.plotly_chart(theme_views.firms_map(geojson, district, sample, lang, ctx.map_style, layer), width="stretch",
                             key="firms_map")
-            st.dataframe(district, hide_index=True, width="stretch")
+            ui.table(district, lang)
             downloads.download_menu(district, downloads.page_spec(ctx, f"imprese_{indicator}", {"periodo": period}), lang,
                                     geojson=geojson, id_col=t("col_id", lang), key="firms_district_dl")
             if not firms.empty:

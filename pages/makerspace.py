@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui
+from osservatorio import downloads, queries, theme_views, ui, views
+from osservatorio import indicator_views as iv
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
 
@@ -12,8 +13,9 @@ lang = ctx.lang
 st.write(t("th_makers_intro", lang))
 
 c1, c2, c3 = st.columns(3)
+states = {k: ui.theme_state(ctx.key, k) for k in theme_views.MAKER_THEMES}
 with c1:
-    theme_names = {k: t(f"th_theme_{k}", lang) for k in theme_views.MAKER_THEMES}
+    theme_names = {k: iv.choice_label(t(f"th_theme_{k}", lang), states[k].loaded, lang) for k in theme_views.MAKER_THEMES}
     theme = ui.url_choice(t("th_filter_theme", lang), [ALL, *theme_views.MAKER_THEMES], "tema", lang,
                           format_func=lambda v: theme_views.option_label(v, lang, "th_all_themes", theme_names))
 with c2:
@@ -23,8 +25,16 @@ with c3:
 
 makers = queries.places(ctx.key, "makerspace")
 coworking = queries.places(ctx.key, "coworking")
+# A theme without a loaded source is said so (with the dataset that would fill it), never counted as zero.
+for k in (theme_views.MAKER_THEMES if theme == ALL else (theme,)):
+    if text := views.theme_state_text(states[k], lang):
+        (st.warning if states[k].failed else st.info)(f"**{t(f'th_theme_{k}', lang)}** · {text}")
+if states["coworking"].state == "counts" and theme in (ALL, "coworking"):
+    counts_table = theme_views.area_counts_table(queries.area_counts(ctx.key, "coworking"), stats, classes, lang)
+    with st.expander(t("th_counts_only_table", lang, what=t("th_theme_coworking", lang), n=len(counts_table))):
+        ui.table(counts_table, lang)
+        downloads.download_menu(counts_table, downloads.page_spec(ctx, "coworking_conteggi_nil"), lang, key="cowork_counts")
 if makers.empty and coworking.empty:
-    st.info(t("th_no_makers", lang))
     st.stop()
 shown = theme_views.filter_places(theme_views.maker_places(makers, coworking, theme), classes, municipio, klass)
 selected = theme_views.selected_nil(stats, classes, municipio, klass)
@@ -38,7 +48,7 @@ else:
     geojson = queries.map_geojson(ctx.key, "nil")
     st.plotly_chart(theme_views.maker_map(geojson, shown, stats, selected, lang, ctx.map_style), width="stretch",
                     key="makers_map")
-    st.dataframe(table, hide_index=True, width="stretch")
+    ui.table(table, lang)
     id_col = t("th_col_place_id", lang)
     downloads.download_menu(table, downloads.page_spec(ctx, "makerspace_coworking", filters), lang,
                             geojson=theme_views.points_geojson(shown, table[id_col].tolist()), id_col=id_col, key="makers_places")
@@ -59,5 +69,5 @@ values = {i: queries.indicator_values(ctx.key, snapshot, i, level) for i in indi
 city = {i: theme_views.city_value(queries.indicator_values(ctx.key, snapshot, i, "city")) for i in indicators}
 ranking = theme_views.indicator_ranking(values, catalogue, areas, lang, city)
 st.caption(t(f"th_ranking_caption_{level}", lang))
-st.dataframe(ranking, hide_index=True, width="stretch")
+ui.table(ranking, lang)
 downloads.download_menu(ranking, downloads.page_spec(ctx, "makerspace_indicatori", filters), lang, key="makers_ranking")

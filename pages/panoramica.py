@@ -47,9 +47,11 @@ else:
     downloads.download_menu(headline_data, headline_spec, lang, key="overview_headlines")
 
 # --- one map: population density by default, or any NIL indicator
-options = iv.overview_map_options(metas)
+valued = iv.valued_indicators(queries.indicator_coverage(ctx.key, snapshot.snapshot_id), ("nil",)) if snapshot else set()
+options = [iv.DENSITY, *iv.with_values_first(iv.overview_map_options(metas)[1:], valued)]
 choice = ui.url_choice(t("overview_map_choice", lang), options, "mappa", lang, default=iv.DENSITY,
-                       format_func=lambda i: t("map_density_title", lang) if i == iv.DENSITY else metas[i].name)
+                       format_func=lambda i: t("map_density_title", lang) if i == iv.DENSITY
+                       else iv.choice_label(metas[i].name, i in valued, lang))
 st.caption(t("overview_map_why", lang))
 if choice == iv.DENSITY or snapshot is None:
     st.plotly_chart(views.density_map(stats, geojson, lang, ctx.map_style), width="stretch", key="density_map")
@@ -60,13 +62,13 @@ else:
     st.caption(iv.map_caption(frame, meta, lang))
     values = iv.values_table(frame, meta, "nil", lang)
     with st.expander(t("map_values_title", lang, indicator=meta.name, level=t("level_nil", lang))):
-        st.dataframe(values, hide_index=True, width="stretch")
+        ui.table(values, lang, decimals={t("col_value", lang): meta.decimals})
     values_spec = downloads.page_spec(ctx, f"panoramica_{choice}", metadata=iv.export_metadata(meta, snapshot, lang))
     downloads.download_menu(values, values_spec, lang, geojson=geojson, id_col=t("col_area_id", lang), key="overview_map_values")
 
 st.subheader(t("districts_table", lang))
 table = views.districts_table(stats, lang)
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, lang, decimals={t("col_area_km2", lang): 3, t("col_density", lang): 1})
 spec = downloads.page_spec(ctx, "nil_popolazione", metadata={t("meta_trust", lang): caption})
 downloads.download_menu(table, spec, lang, geojson=geojson, id_col=t("col_id", lang), key="nil_table")
 
@@ -76,12 +78,16 @@ sources_col, places_col = st.columns(2)
 with sources_col:
     st.markdown(f"**{t('recent_sources', lang)}**")
     recent = iv.recent_sources(queries.sources(ctx.key), lang)
-    st.dataframe(recent, hide_index=True, width="stretch")
+    ui.table(recent, lang)
     downloads.download_menu(recent, downloads.page_spec(ctx, "panoramica_fonti_recenti"), lang, key="overview_sources")
 with places_col:
     st.markdown(f"**{t('places_by_theme', lang)}**")
-    counts = iv.place_counts_table(queries.place_counts(ctx.key), lang)
-    st.dataframe(counts, hide_index=True, width="stretch")
+    states = {th: ui.theme_state(ctx.key, th) for th in iv.POINT_THEMES}
+    counts = iv.place_counts_table(queries.place_counts(ctx.key), lang, states)
+    ui.table(counts, lang)
+    for theme, state in states.items():  # a theme without a source is not a zero: say which dataset would fill it
+        if text := views.theme_state_text(state, lang):
+            st.caption(f"**{t(f'theme_{theme}', lang)}**: {text}")
     downloads.download_menu(counts, downloads.page_spec(ctx, "panoramica_luoghi"), lang, key="overview_places")
 st.markdown(f"**{t('taxonomy_changes_title', lang)}**")
 if snapshot is None:
@@ -91,5 +97,5 @@ else:
     if taxonomy.empty:
         st.info(t("taxonomy_none", lang))
     else:
-        st.dataframe(taxonomy, hide_index=True, width="stretch")
+        ui.table(taxonomy, lang)
         downloads.download_menu(taxonomy, downloads.page_spec(ctx, "panoramica_cambi_tassonomia"), lang, key="overview_taxonomy")

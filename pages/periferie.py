@@ -28,7 +28,7 @@ geojson = queries.map_geojson(ctx.key, "nil")
 st.plotly_chart(iv.class_map(geojson, detail, nil_stats, lang, ctx.map_style), key="class_map", width="stretch")
 classes = iv.class_table(detail, nil_stats, lang)
 with st.expander(t("class_table_title", lang)):
-    st.dataframe(classes, hide_index=True, width="stretch")
+    ui.table(classes, lang, decimals={t("col_distance_km", lang): 2})
 spec = downloads.page_spec(ctx, "periferie_classificazione",
                            metadata={t("meta_periphery_version", lang): snapshot.periphery_version or "–"})
 downloads.download_menu(classes, spec, lang, geojson=geojson, id_col=t("col_id", lang), key="periphery_classes")
@@ -42,25 +42,27 @@ if profile.empty:
 else:
     st.caption(t("groups_caption", lang))
     comparison = iv.group_comparison_table(profile, metas, areas, names, lang)
-    st.dataframe(comparison, hide_index=True, width="stretch")
+    ui.table(comparison, lang)
     comparison_spec = downloads.page_spec(ctx, "periferie_confronto", metadata=iv.export_metadata(None, snapshot, lang))
     downloads.download_menu(comparison, comparison_spec, lang, key="periphery_groups")
     notes = iv.group_notes_table(profile, metas, names, lang)
     with st.expander(t("group_notes_title", lang, n=len(notes))):
-        st.dataframe(notes, hide_index=True, width="stretch")
+        ui.table(notes, lang)
         notes_spec = downloads.page_spec(ctx, "periferie_note", metadata=iv.export_metadata(None, snapshot, lang))
         downloads.download_menu(notes, notes_spec, lang, key="periphery_notes")
 
 # --- ranking of the NIL of one class on one indicator (direction-aware)
 st.subheader(t("ranking_title", lang))
-choices = iv.trend_options(metas)
+valued = iv.valued_indicators(queries.indicator_coverage(ctx.key, snapshot.snapshot_id), ("nil",))
+choices = iv.with_values_first(iv.trend_options(metas), valued)
 if not choices:
     st.info(t("no_indicators", lang))
     st.stop()
 left, right = st.columns([3, 1])
 with left:
-    indicator = ui.url_choice(t("choose_indicator", lang), choices, "indicatore", lang, default="opportunity_score",
-                              format_func=lambda i: metas[i].name)
+    indicator = ui.url_choice(t("choose_indicator", lang), choices, "indicatore", lang,
+                              default=iv.default_choice(choices, valued, "opportunity_score"),
+                              format_func=lambda i: iv.choice_label(metas[i].name, i in valued, lang))
 with right:
     class_id = ui.url_choice(t("choose_class", lang), iv.class_options(detail), "classe", lang, default=iv.PERIPHERY,
                              format_func=lambda c: iv.class_name(c, lang))
@@ -69,7 +71,7 @@ st.caption(iv.indicator_caption(meta, lang))
 st.caption(iv.ranking_caption(meta, lang))
 ranked = iv.ranking(queries.indicator_values(ctx.key, snapshot.snapshot_id, indicator, "nil"), nil_stats, detail, meta, lang,
                     class_id)
-st.dataframe(ranked, hide_index=True, width="stretch")
+ui.table(ranked, lang, decimals={t("col_value", lang): meta.decimals})
 ranking_spec = downloads.page_spec(ctx, f"periferie_classifica_{indicator}", filters={t("col_class", lang): class_id},
                                    metadata=iv.export_metadata(meta, snapshot, lang))
 downloads.download_menu(ranked, ranking_spec, lang, geojson=iv.subset_geojson(geojson, ranked[t("col_id", lang)]),
