@@ -298,7 +298,15 @@ def unusable_reason(path: Path) -> tuple[str, str] | None:
                     "sostituire il collegamento con il file vero o toglierlo dalla cartella")
         return (f"file non accessibile ({exc.strerror or exc})", "controllare che il file esista e i permessi")
     if stat.S_ISDIR(st.st_mode):
-        return ("è una cartella, non un file", "mettere nella cartella il file del dataset, non una cartella con il suo nome")
+        # A folder named like a file (x.csv/) is a mistake; a plain folder is a file set that some
+        # sources load as one (e.g. one JSON per NIL).
+        if Path(path).suffix.lower() in DATA_SUFFIXES:
+            return ("è una cartella, non un file", "mettere nella cartella il file del dataset, non una cartella con il suo nome")
+        try:
+            empty = not any(os.scandir(path))
+        except OSError as exc:
+            return (f"cartella non leggibile ({exc.strerror or exc})", "controllare i permessi della cartella")
+        return ("la cartella è vuota", "copiarvi i file del dataset") if empty else None
     if not stat.S_ISREG(st.st_mode):
         return ("non è un file regolare (dispositivo, pipe o socket)", "sostituirlo con il file scaricato")
     if st.st_size == 0:
@@ -389,6 +397,7 @@ def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Sourc
     ctx = BuildContext()
     manifest = _read_manifest(raw_dir, progress)
     claimed: set[str] = set()
+    claimed_dirs: set[str] = set()  # file sets: everything under them is claimed
     for source in sources:
         try:
             found = source.find(raw_dir)
@@ -403,6 +412,7 @@ def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Sourc
             continue
         files = list(dict.fromkeys(Path(f) for f in found))
         claimed.update(os.path.abspath(f) for f in files)
+        claimed_dirs.update(os.path.abspath(f) for f in files if os.path.isdir(f))
         if not files:
             progress(f"[{source.source_id}] nessun file trovato in {raw_dir}")
             if source.source_id == "nil_boundaries":
@@ -439,7 +449,7 @@ def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Sourc
             report.summaries.append(_summary(source.source_id, str(path), "loaded", result))
         if source.source_id == "nil_boundaries" and loaded is None:
             raise errors[0]  # without NIL nothing can be built
-    _record_unrecognised(con, raw_dir, claimed, report, manifest)
+    _record_unrecognised(con, raw_dir, claimed, claimed_dirs, report, manifest)
 
 
 def _relative(path: Path, raw_dir: Path) -> str:
@@ -492,12 +502,12 @@ def data_files(raw_dir: Path) -> list[Path]:
     return out
 
 
-def _record_unrecognised(con: duckdb.DuckDBPyConnection, raw_dir: Path, claimed: set[str], report: BuildReport,
-                         manifest: dict[str, dict[str, Any]]) -> None:
+def _record_unrecognised(con: duckdb.DuckDBPyConnection, raw_dir: Path, claimed: set[str], claimed_dirs: set[str],
+                         report: BuildReport, manifest: dict[str, dict[str, Any]]) -> None:
     claimed_shapefiles = {os.path.splitext(p)[0] for p in claimed if p.lower().endswith(".shp")}
     for path in data_files(raw_dir):
         absolute = os.path.abspath(path)
-        if absolute in claimed:
+        if absolute in claimed or any(absolute.startswith(d + os.sep) for d in claimed_dirs):
             continue
         lower = absolute.lower()
         if any(lower.endswith(s) for s in SHAPEFILE_SIDECARS) and os.path.splitext(absolute)[0] in claimed_shapefiles:
