@@ -600,6 +600,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_owner_private": {"it": "privata", "en": "private"},
     "th_col_typology": {"it": "Tipologia (uso precedente)", "en": "Typology (former use)"},
     "th_col_record": {"it": "Scheda ufficiale", "en": "Official record sheet"},
+    "th_secondary_caption": {
+        "it": "{n} dei {total} luoghi vengono da una fonte secondaria (affidabilità «derivato»: {sources}), cioè una "
+              "lista rielaborata da terzi, non il file del Comune: sono segnati «fonte secondaria» in tabella.",
+        "en": "{n} of the {total} places come from a secondary source (trust “derived”: {sources}), a list reworked "
+              "by a third party, not the Comune's file: they are marked “secondary source” in the table.",
+    },
+    "th_public_assumed": {
+        "it": "Proprietà pubblica: {public} luoghi, di cui {assumed} con proprietà assunta (non dichiarata dalla fonte, "
+              "segnati «pubblica (assunta)») e {declared} dichiarati dalla fonte. La quota pubblica per NIL li conta tutti.",
+        "en": "Public ownership: {public} places, {assumed} of them with an assumed ownership (not stated by the source, "
+              "marked “public (assumed)”) and {declared} stated by the source. The public share per NIL counts them all.",
+    },
     "th_assumed": {"it": "assunta", "en": "assumed"},
     "th_secondary": {"it": "fonte secondaria", "en": "secondary source"},
     "th_col_ownership": {"it": "Proprietà", "en": "Ownership"},

@@ -1,9 +1,11 @@
 """Obiettivi: objectives and targets — status per target with the rule in words, current vs expected
 vs target, and each target's trend toward its deadline across snapshots."""
 
+import pandas as pd
 import streamlit as st
 
 from osservatorio import downloads, queries, theme_views, ui
+from osservatorio import indicator_views as iv
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
 
@@ -43,15 +45,19 @@ if shown.empty:
     st.stop()
 
 table = theme_views.targets_table(shown, catalogue, names, as_of, lang)
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, lang)
 downloads.download_menu(table, downloads.page_spec(ctx, "obiettivi", filters), lang, key="targets_dl")
 st.plotly_chart(theme_views.progress_chart(shown, catalogue, names, lang), width="stretch", key="targets_progress")
 st.caption(t("th_progress_caption", lang))
 
 st.subheader(t("th_trend_title", lang))
 rows = {str(r["target_id"]): r for r in shown.to_dict("records")}
-target_id = ui.url_choice(t("th_col_target_id", lang), list(rows), "target", lang,
-                          format_func=lambda v: theme_views.target_option_label(rows[v], catalogue, names, lang))
+with_value = {k for k, r in rows.items() if pd.notna(r["current_value"])}
+target_ids = iv.with_values_first(list(rows), with_value)  # targets without a current value last, marked
+target_id = ui.url_choice(t("th_col_target_id", lang), target_ids, "target", lang,
+                          default=iv.default_choice(target_ids, with_value),
+                          format_func=lambda v: iv.choice_label(theme_views.target_option_label(rows[v], catalogue, names, lang),
+                                                                v in with_value, lang))
 row = rows[target_id]
 history = queries.target_history(ctx.key, target_id)
 unit = theme_views.indicator_unit(catalogue, str(row["indicator_id"]))

@@ -3,8 +3,9 @@ opportunity map with adjustable weights (re-weighting runs in a fragment: only t
 
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui
-from osservatorio.i18n import t
+from osservatorio import downloads, queries, theme_views, ui, views
+from osservatorio import indicator_views as iv
+from osservatorio.i18n import fmt_number, t
 from osservatorio.theme_views import ALL
 
 page = ui.theme_page_start("page_vacant")
@@ -26,9 +27,15 @@ filters = {k: v for k, v in {"municipio": municipio, "periferia": klass, "stato"
 peripheral = theme_views.peripheral_nil(classes)
 near = queries.vacant_near_makers(ctx.key, frozenset(peripheral)) if peripheral and not vacant.empty else None
 
+vacant_state = ui.theme_notice(ctx.key, "vacant", lang)  # no source / a refused source: said, never a zero
 if vacant.empty:
-    st.info(t("th_no_vacant", lang))
+    if vacant_state.loaded:
+        st.info(t("th_no_vacant", lang))
 else:
+    n_secondary, secondary_ids = theme_views.secondary_count(vacant)
+    if n_secondary:
+        st.caption(t("th_secondary_caption", lang, n=fmt_number(n_secondary, lang), total=fmt_number(len(vacant), lang),
+                     sources=views.md_text(", ".join(secondary_ids))))
     shown = theme_views.filter_status(theme_views.filter_places(vacant, classes, municipio, klass), status)
     selected = theme_views.selected_nil(stats, classes, municipio, klass)
     st.subheader(t("th_vacant_title", lang, n=len(shown)))
@@ -40,13 +47,17 @@ else:
                         width="stretch",
                         key="vacant_map")
         table = theme_views.vacant_table(shown, stats, classes, near, lang)
-        st.dataframe(table, hide_index=True, width="stretch")
+        ui.table(table, lang, links=(t("th_col_record", lang),))
         id_col = t("th_col_place_id", lang)
         downloads.download_menu(table, downloads.page_spec(ctx, "spazi_vuoti", filters), lang,
                                 geojson=theme_views.points_geojson(shown, table[id_col].tolist()), id_col=id_col,
                                 key="vacant_places")
         st.subheader(t("th_breakdown_title", lang))
         breakdown = theme_views.vacant_breakdown(shown, lang)
+        public, assumed = theme_views.public_assumption(shown)
+        if public:
+            st.caption(t("th_public_assumed", lang, public=fmt_number(public, lang), assumed=fmt_number(assumed, lang),
+                         declared=fmt_number(public - assumed, lang)))
         st.plotly_chart(queries.figure(("vacant_breakdown", ctx.key, snapshot, municipio, klass, status, lang),
                                        lambda: theme_views.breakdown_chart(breakdown, lang)),
                         width="stretch", key="vacant_breakdown")
@@ -65,7 +76,7 @@ else:
         if near_list.empty:
             st.info(t("th_near_none", lang))
         else:
-            st.dataframe(near_list, hide_index=True, width="stretch")
+            ui.table(near_list, lang)
             id_col = t("th_col_place_id", lang)
             near_points = near_shown[near_shown["near"]]
             downloads.download_menu(near_list, downloads.page_spec(ctx, "spazi_vuoti_vicini_maker", filters), lang,
@@ -100,8 +111,10 @@ def opportunity() -> None:
     st.write(t("th_opportunity_intro", lang))
     for c in components:
         st.session_state.setdefault(f"w_{c.indicator}", initial[c.indicator])
+    valued = iv.valued_indicators(queries.indicator_coverage(ctx.key, snapshot), ("nil",))
     for column, c in zip(st.columns(len(components)), components, strict=True):
-        column.slider(theme_views.indicator_name(catalogue, c.indicator, lang), 0, theme_views.WEIGHT_MAX, step=5,
+        column.slider(iv.choice_label(theme_views.indicator_name(catalogue, c.indicator, lang), c.indicator in valued, lang),
+                      0, theme_views.WEIGHT_MAX, step=5,
                       key=f"w_{c.indicator}", help=t(f"th_dir_{c.direction}", lang))
     weights = {c.indicator: int(st.session_state[f"w_{c.indicator}"]) for c in components}
     st.button(t("th_weights_reset", lang), on_click=_reset_weights, args=(defaults,), key="w_reset")
@@ -109,7 +122,7 @@ def opportunity() -> None:
         st.query_params["pesi"] = theme_views.format_weights(weights, components)
     st.caption(theme_views.weights_caption(components, weights, catalogue, lang))
     weights_table = theme_views.weights_table(components, weights, catalogue, lang)
-    st.dataframe(weights_table, hide_index=True, width="stretch")
+    ui.table(weights_table, lang)
     matrix, reasons = theme_views.component_matrix(
         {c.indicator: queries.indicator_values(ctx.key, snapshot, c.indicator, "nil") for c in components}, stats["id"].tolist())
     scores = theme_views.reweighted_scores(matrix, reasons, weights, {c.indicator: c.direction for c in components})
@@ -120,7 +133,7 @@ def opportunity() -> None:
                                                                                  ctx.map_style)), width="stretch",
                     key="opportunity_map")
     table = theme_views.opportunity_table(scores, matrix, stats, classes, catalogue, lang)
-    st.dataframe(table, hide_index=True, width="stretch")
+    ui.table(table, lang)
     caption = theme_views.weights_caption(components, weights, catalogue, lang)
     spec = downloads.page_spec(ctx, "punteggio_opportunita", {"pesi": theme_views.format_weights(weights, components)},
                                metadata={t("th_col_weight", lang): caption})
