@@ -51,8 +51,10 @@ def ctx(h: Helpers) -> BuildContext:
 
 def test_population_files_are_one_source_with_the_documented_year(tmp_path: Path, ctx: BuildContext) -> None:
     folder = write_export(tmp_path)
-    assert platform_nil.POPULATION.find(tmp_path) == [folder]
+    assert platform_nil.POPULATION.find(tmp_path) == [folder]  # the folder is the file set
     result = platform_nil.POPULATION.load(folder, ctx)
+    assert result.frame.equals(platform_nil.POPULATION.load(folder / "1.json", ctx).frame)  # any file of the set
+    assert "7 file <id>.json letti come un'unica fonte (cartella data-api/nil/)" in result.notes
     assert dict(zip(result.frame["district_id"], result.frame["residents"], strict=True)) == POP
     assert set(result.frame["year"]) == {2021}
     assert result.trust == "derived"
@@ -125,10 +127,11 @@ def test_real_export(real_dir: Path) -> None:
         pytest.skip("milano-platform export or NIL_WM.zip not in the real folder")
     ctx = BuildContext(nil=nil.SOURCE.load(zip_path, BuildContext()).frame[["id", "name", "geometry"]])
     assert platform_nil.POPULATION.find(real_dir) == [folder]
+    assert platform_nil.COWORKING.find(real_dir) == [folder]
     pop = platform_nil.POPULATION.load(folder, ctx)
     assert len(pop.frame) == 88 and int(pop.frame["residents"].sum()) == 1_386_285
     assert set(pop.frame["year"]) == {2021}
     assert [(r.row_number, r.action, r.reason.split(":")[0]) for r in pop.rejects] == [(8, "warning", "8.json")]
-    cowo = platform_nil.COWORKING.load(folder, ctx)
+    cowo = platform_nil.COWORKING.load(platform_nil.COWORKING.find(real_dir)[0], ctx)
     assert len(cowo.frame) == 88 and int(cowo.frame["count"].sum()) == 110
     assert int((cowo.frame["count"] == 0).sum()) == 43

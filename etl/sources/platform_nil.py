@@ -4,9 +4,11 @@ The export (`data-api/`) was produced by a pipeline over Comune di Milano open d
 - `nil/<id>.json`, one object per NIL: `id_nil`, `popolazione_totale`, ... -> `population`;
 - `nil/<id>/commercio.json`: `nilId`, `coworking`, ... -> `area_counts` (theme coworking).
 
-The 88 files of each kind are one source file set: `find()` returns the `nil` folder and
-`load()` reads all of them in one go, so the folder is the recorded path. Every figure is
-`derived` (a third party's reshaping). Files are recognised by their keys, not their names.
+The 88 files of each kind are one source file set: `find()` returns the `nil` folder (the
+build accepts a folder as a file set and counts everything under it as claimed) and `load()`
+reads all of them in one go, so the folder is the recorded path (`load()` also accepts any
+file of the set). Every figure is `derived` (a third party's reshaping). Files are recognised
+by their keys, not their names.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ ORIGIN = "GitHub giusenico/Milano-Platform-v-1.0, commit 0619b592"
 ATTRIBUTION = "Comune di Milano (elaborazione di terzi: Milano-Platform)"
 DOCUMENTED_POPULATION_YEAR = 2021  # SOURCES.md: the export's data-overview.json gives 2021
 OVERVIEW = "data-overview.json"
+COMMERCE = "commercio.json"
+POPULATION_KEYS = {"id_nil", "popolazione_totale"}
+COWORKING_KEYS = {"nilId", "coworking"}
 
 
 def _read_json(path: Path) -> Any:
@@ -70,6 +75,14 @@ def _nil_folders(raw_dir: Path, member: str | None, wanted: set[str]) -> list[Pa
     return sorted(out)
 
 
+def _set_folder(path: Path, member: str | None) -> Path:
+    """The `nil` folder of a file set, from the folder itself or any file of the set."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent if member is None else path.parent.parent
+
+
 def _files(folder: Path, member: str | None) -> list[tuple[int, Path]]:
     """(id from the name, file) for every per-NIL file of the folder, by id."""
     if member is None:
@@ -87,6 +100,11 @@ def _count(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def _label(folder: Path) -> str:
+    """'data-api/nil/' for notes (the folder and its parent, not the machine path)."""
+    return f"{folder.parent.name}/{folder.name}/"
 
 
 def _fmt(n: int) -> str:
@@ -186,12 +204,10 @@ class PlatformPopulationSource:
     single: bool = True
 
     def find(self, raw_dir: Path) -> list[Path]:
-        return _nil_folders(raw_dir, None, {"id_nil", "popolazione_totale"})
+        return _nil_folders(raw_dir, None, POPULATION_KEYS)
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        folder = Path(path)
-        if folder.is_file():
-            folder = folder.parent
+        folder = _set_folder(path, None)
         pairs, rejects, n_files = _per_nil(folder, None, "id_nil", "popolazione_totale", ctx, "numero di residenti",
                                           warn=zero_population_doubt)
         year, why = overview_population_year(folder)
@@ -203,7 +219,7 @@ class PlatformPopulationSource:
                               "reference_date": pd.NaT, "residents": [v for _, v in pairs]})
         frame["year"] = frame["year"].astype("Int64")
         frame["reference_date"] = frame["reference_date"].astype("datetime64[s]")
-        notes = [f"{n_files} file <id>.json letti come un'unica fonte (cartella {folder.name}/)",
+        notes = [f"{n_files} file <id>.json letti come un'unica fonte (cartella {_label(folder)})",
                  f"campo popolazione_totale; {why}",
                  f"somma residenti {_fmt(total)}",
                  "dato derivato: export di terzi da open data del Comune di Milano (probabilmente ds205)"]
@@ -224,18 +240,16 @@ class PlatformCoworkingSource:
     single: bool = True
 
     def find(self, raw_dir: Path) -> list[Path]:
-        return _nil_folders(raw_dir, "commercio.json", {"nilId", "coworking"})
+        return _nil_folders(raw_dir, COMMERCE, COWORKING_KEYS)
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        folder = Path(path)
-        if folder.is_file():
-            folder = folder.parent.parent if folder.parent.name.isdigit() else folder.parent
-        pairs, rejects, n_files = _per_nil(folder, "commercio.json", "nilId", "coworking", ctx, "conteggio")
+        folder = _set_folder(path, COMMERCE)
+        pairs, rejects, n_files = _per_nil(folder, COMMERCE, "nilId", "coworking", ctx, "conteggio")
         total = sum(v for _, v in pairs)
         zeros = sum(1 for _, v in pairs if v == 0)
         frame = pd.DataFrame({"level": "nil", "district_id": [i for i, _ in pairs], "theme": "coworking",
                               "year": pd.array([None] * len(pairs), dtype="Int64"), "count": [v for _, v in pairs]})
-        notes = [f"{n_files} file <id>/commercio.json letti come un'unica fonte (cartella {folder.name}/)",
+        notes = [f"{n_files} file <id>/commercio.json letti come un'unica fonte (cartella {_label(folder)})",
                  "campo coworking: derivato dall'elenco ufficiale dei coworking con un'assegnazione punto-in-NIL "
                  "fatta da terzi",
                  f"totale {total} coworking; {zeros} NIL con 0 (zero reale: l'elenco è stato caricato)",
