@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from etl.base import Reject, SourceError
-from etl.readers import decode_bytes, normalise_header, parse_int, parse_number, read_table, sniff_separator, unique_names
+from etl.readers import (
+    INT32_MAX,
+    decode_bytes,
+    normalise_header,
+    parse_int,
+    parse_number,
+    read_table,
+    sniff_separator,
+    unique_names,
+)
 
 if TYPE_CHECKING:
     from conftest import Helpers
@@ -143,7 +152,7 @@ def _error(path: Path, **kwargs: object) -> SourceError:
         read_table(path, **kwargs)  # type: ignore[arg-type]
     err = info.value
     assert err.path == str(path)
-    assert str(err).startswith(f"{path}: ")  # the message names the file first
+    assert str(err).startswith(f"{path}: " if err.row is None else f"{path}, riga {err.row}: ")  # file first
     assert "Cosa fare:" in str(err)
     return err
 
@@ -196,3 +205,74 @@ def test_reject_raw_json_keeps_accents() -> None:
     reject = Reject(2, {"nil": "Città Studi", "n": 3}, "motivo")
     assert reject.raw_json() == '{"nil": "Città Studi", "n": 3}'
     assert reject.action == "rejected"
+
+
+# --- files the csv module reads wrongly or not at all ------------------------------------------------
+
+def test_cells_over_the_csv_default_limit(tmp_path: Path) -> None:
+    """A real NIL polygon as WKT is 139 KB; the csv module's default limit is 131,072 characters."""
+    ring = ", ".join(f"9.{i:06d} 45.{i:06d}" for i in range(7000))  # about 140 KB
+    wkt = f"POLYGON (({ring}, 9.000000 45.000000))"
+    big = "x" * 1_000_000  # a 1 MB text cell
+    path = tmp_path / "grande.csv"
+    path.write_text(f'ID_NIL;WKT;NOTE\n1;"{wkt}";"{big}"\n2;POINT (9 45);breve\n', encoding="utf-8")
+    assert len(wkt) > 131_072
+    table = read_table(path)
+    assert table.frame["wkt"].tolist() == [wkt, "POINT (9 45)"]
+    assert table.frame["note"].str.len().tolist() == [1_000_000, 5]
+
+
+@pytest.mark.parametrize("newline", ["\r", "mixed"], ids=["cr-only", "mixed"])
+def test_cr_only_and_mixed_line_endings(tmp_path: Path, newline: str) -> None:
+    lines = ["IdNIL;NIL;Residenti", "1;Duomo;100", '2;"Brera\rcentro";200', "3;Isola;300"]
+    if newline == "mixed":
+        data = lines[0] + "\r\n" + lines[1] + "\n" + lines[2] + "\r" + lines[3] + "\r\n"
+    else:
+        data = "\r".join(lines) + "\r"
+    path = tmp_path / "righe.csv"
+    path.write_bytes(data.encode("cp1252"))
+    table = read_table(path)
+    assert table.frame.values.tolist() == [["1", "Duomo", "100"], ["2", "Brera\ncentro", "200"], ["3", "Isola", "300"]]
+    assert table.frame.attrs["ragged_rows"] == []
+
+
+def test_header_and_rows_with_different_separators(tmp_path: Path, h: Helpers) -> None:
+    path = h.write_text(tmp_path / "misto.csv", ["IdNIL;NIL;Residenti", "1,Duomo,100", "2,Brera,200", "3,Isola,300"])
+    err = _error(path)
+    assert err.problem == "l'intestazione è separata da ';' ma le righe di dati da ',' (3 righe su 3 non hanno 3 campi)"
+    assert err.row == 1
+
+
+def test_unterminated_quote_merging_rows_is_refused(tmp_path: Path, h: Helpers) -> None:
+    lines = ["IdNIL;NIL;Residenti", "1;Duomo;100", '2;"Brera;200'] + [f"{i};NIL {i};{i}00" for i in range(3, 40)]
+    path = h.write_text(tmp_path / "virgolette.csv", lines, newline="\n")
+    err = _error(path)
+    assert err.problem.startswith("virgolette non chiuse: ")
+    assert err.row == 2  # the row where the quote opens
+
+
+def test_unterminated_quote_in_the_last_column_is_refused(tmp_path: Path, h: Helpers) -> None:
+    lines = ["IdNIL;Note", '1;"inizio'] + [f"{i};nota {i}" for i in range(2, 12)]
+    path = h.write_text(tmp_path / "virgolette2.csv", lines, newline="\n")
+    err = _error(path)
+    assert err.problem.startswith("virgolette non chiuse: ")
+    assert err.row == 1
+
+
+def test_a_quoted_multiline_address_is_kept(tmp_path: Path, h: Helpers) -> None:
+    lines = ["Nome;Indirizzo;Municipio", 'Fablab;"Via Roma 1\nscala B, piano 2";1', "Officina;Via Po 2;2"]
+    path = h.write_text(tmp_path / "indirizzi.csv", lines, newline="\n")
+    assert read_table(path).frame["indirizzo"].tolist() == ["Via Roma 1\nscala B, piano 2", "Via Po 2"]
+
+
+def test_parse_int_bounds() -> None:
+    assert parse_int("3.000.000.000") == 3_000_000_000  # no bounds: parsed exactly
+    assert parse_int("9007199254740993") == 9007199254740993  # above 2**53: no float rounding
+    assert parse_int("2147483647", lo=0, hi=INT32_MAX) == INT32_MAX
+    with pytest.raises(ValueError, match="fuori dall'intervallo ammesso"):
+        parse_int("3.000.000.000", lo=0, hi=INT32_MAX)  # 3 billion residents / seats
+    with pytest.raises(ValueError, match="fuori dall'intervallo ammesso"):
+        parse_int("2147483648", hi=INT32_MAX)  # would wrap to a negative 32-bit id
+    with pytest.raises(ValueError, match="fuori dall'intervallo ammesso"):
+        parse_int("-1", lo=0)
+    assert parse_int("", lo=0, hi=10) is None
