@@ -1,11 +1,12 @@
 """Tests of the three 'vacant' sources: degraded buildings list, ds147 confiscated assets, aree dismesse.
 
 Fixtures are written by the tests into temporary folders; districts are the demo tessellation
-(real NIL ids and Municipi). The real-data test reads ../shared/data/real in place.
+(real NIL ids and Municipi). The real-data tests read the real folder (fixture `real_dir`) in place.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from etl.base import BuildContext, LoadResult, SourceError
 from etl.demo import demo_districts
 from etl.demo_reference import NIL_REFERENCE
 from etl.sources import REGISTRY, aree_dismesse, confiscated, municipi, nil, vacant_buildings
+from etl.sources.vacant_common import FORMER_USES
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 # Interior points of demo NIL (id: lon, lat) and their Municipio.
 SEED = {r[0]: (r[3], r[4]) for r in NIL_REFERENCE}
 MUNICIPIO = {r[0]: r[2] for r in NIL_REFERENCE}
@@ -121,23 +122,34 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     assert (result.frame["theme"] == "vacant").all()
 
     a1 = frame.loc["A001"]
-    assert (a1["status"], a1["ownership"], a1["category"]) == ("degraded", "private", "Degrado/Inutilizzo")
+    assert (a1["status"], a1["category"]) == ("degraded", "produttivo")  # former use, not the condition
+    assert pd_isna(a1["ownership"])  # the collective's 'privato' is not a declared ownership
     assert (a1["nil_id"], a1["municipio"], a1["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
     attrs = json.loads(a1["attributes"])
     assert attrs["typology"] == "Produttivo" and attrs["condition_desc"] == "Ex Via Uno 1"
+    assert attrs["condition"] == "Degrado/Inutilizzo"
     assert attrs["panoId"] == "pano" and attrs["zona"] == "1" and attrs["category"] == "privato"
+    assert attrs["ownership_assumed"] == "private" and "added_by" not in attrs
     assert frame.loc["R002", "status"] == "regeneration"
-    assert frame.loc["A005", "ownership"] == "public"  # 'Pubblico' with a capital letter
-    assert pd_isna(frame.loc["A011", "ownership"])  # 'rurale' says nothing about ownership
+    assert json.loads(frame.loc["A005", "attributes"])["ownership_assumed"] == "public"  # 'Pubblico', capital P
+    assert result.frame["ownership"].isna().all()
+    assert "ownership_assumed" not in json.loads(frame.loc["A011", "attributes"])  # 'rurale' says nothing
+    assert result.reference_date == dt.date(2016, 1, 1)
+    assert result.licence is None and "non indicata" in vacant_buildings.SOURCE.licence
+    assert result.origin is None  # a fixture, not the known copy of scandaglio/molo
 
     # The two added yards share name and address but lie kilometres apart: both kept, keys stable.
     added = result.frame[result.frame["source_key"].str.startswith("molo-")]
     assert len(added) == 2
-    assert set(added["ownership"]) == {"public"}
+    assert set(added["category"]) == {"scalo_ferroviario"}
+    assert added["status"].isna().all()  # 'Semi utilizzo' and 'Utilizzato': no clear status
+    added_attrs = [json.loads(a) for a in added["attributes"]]
+    assert {a["added_by"] for a in added_attrs} == {"scandaglio/PianoTerra"}
+    assert {a["ownership_assumed"] for a in added_attrs} == {"public"}
     assert added["name"].str.contains(r"\(Scalo Sud\)").sum() == 1
-    assert all(json.loads(a)["ownership_nota"].startswith("proprietà pubblica assunta") for a in added["attributes"])
     assert set(added["municipio"]) == {MUNICIPIO[22], MUNICIPIO[61]}  # zona 10 ignored, position used
     assert any("stesso nome e indirizzo della riga 3" in r for r in reasons(result, "warning")[4])
+    assert any("nessun elenco ufficiale" in n for n in result.notes)
     again = vacant_buildings.SOURCE.load(path, ctx)
     assert sorted(again.frame["source_key"]) == sorted(result.frame["source_key"])
 
@@ -194,19 +206,23 @@ def test_vacant_buildings_find(tmp_path: Path) -> None:
     assert found == ["scandaglio-molo/places.json", "edifici_in_degrado.geojson"]
 
 
-@pytest.mark.real
-def test_real_places_json() -> None:
-    places = REAL / "scandaglio-molo" / "places.json"
-    if not REAL.is_dir() or not places.is_file():
-        pytest.skip(f"dati reali assenti: manca {places}")
+def real_context(real_dir: Path) -> BuildContext:
+    """The real NIL (ds964) and Municipi (ds379), as the pipeline puts them in the context."""
     real_ctx = BuildContext()
-    mun = municipi.SOURCE.load(REAL / "comune-milano-municipi" / "Municipi.shp", real_ctx).frame
-    nil_frame = nil.SOURCE.load(REAL / "comune-milano-nil" / "NIL_WM.zip", real_ctx).frame
+    mun = municipi.SOURCE.load(real_dir / "comune-milano-municipi" / "Municipi.shp", real_ctx).frame
+    nil_frame = nil.SOURCE.load(real_dir / "comune-milano-nil" / "NIL_WM.zip", real_ctx).frame
     real_ctx.municipi = mun[["id", "name", "geometry"]].copy()
     real_ctx.nil = nil_frame[["id", "name", "geometry"]].copy()
     real_ctx.nil["municipio"] = geo.parent_by_overlap(nil_frame, real_ctx.municipi).to_numpy()
+    return real_ctx
 
-    assert vacant_buildings.SOURCE.find(REAL) == [places]
+
+@pytest.mark.real
+def test_real_places_json(real_dir: Path) -> None:
+    """places.json alone (no official list in the context): every place loads."""
+    places = real_dir / "scandaglio-molo" / "places.json"
+    real_ctx = real_context(real_dir)
+    assert vacant_buildings.SOURCE.find(real_dir) == [places]
     result = vacant_buildings.SOURCE.load(places, real_ctx)
     frame = result.frame
     assert result.rows_read == 192
@@ -223,7 +239,16 @@ def test_real_places_json() -> None:
     assert (frame["assignment"] == "point_in_polygon").all()
     # Lambrate and Rogoredo yards are both filed under "Piazza Enrico Bottini": both kept.
     assert (frame["address"] == "Piazza Enrico Bottini").sum() == 2
-    assert set(frame["ownership"].dropna()) == {"public", "private"}
+    # Ownership is never set from the collective's category; the assumption stays in the attributes.
+    assert frame["ownership"].isna().all()
+    assumed = [json.loads(a).get("ownership_assumed") for a in frame["attributes"]]
+    assert sum(a == "public" for a in assumed) == 19 and sum(a == "private" for a in assumed) == 16
+    added = frame[keys.str.startswith("molo-")]
+    assert set(added["category"]) == {"scalo_ferroviario", "caserma"}
+    assert (added["status"] == "vacant").sum() == 1 and added["status"].isna().sum() == 11  # only Romana 'Inutilizzato'
+    assert set(frame["category"]) <= set(FORMER_USES) and frame["category"].notna().all()
+    assert result.reference_date == dt.date(2016, 1, 1) and result.origin is not None
+    assert "scandaglio/molo" in result.origin
 
 
 # ----------------------------------------------------------------------------------- confiscated
@@ -273,6 +298,10 @@ def test_confiscated_municipio_only(tmp_path: Path, ctx: BuildContext) -> None:
     # Two units at the same address are two assets, not duplicates.
     assert (frame["address"] == "Via Padova 10").sum() == 2
 
+    assert result.reference_date == dt.date(2026, 1, 31)  # edition 01_2026 in the name: last day of January
+    assert any("edizione 01/2026 indicata nel nome del file" in n for n in result.notes)
+    assert result.origin is None  # not the known copy
+
     rejected = reasons(result, "rejected")
     assert set(rejected) == {4, 5, 6}
     assert "municipio '12' non valido" in rejected[4][0]
@@ -294,7 +323,45 @@ def test_confiscated_errors_and_find(tmp_path: Path, ctx: BuildContext) -> None:
         confiscated.SOURCE.load(no_mun, ctx)
     older = write_ds147(tmp_path / "raw" / "ds147_elenco-beni-immobili-confiscati-06_2025.csv")
     newer = write_ds147(tmp_path / "raw" / "ds147_elenco-beni-immobili-confiscati-01_2026.csv")
-    assert confiscated.SOURCE.find(tmp_path / "raw") == [newer, older]
+    renamed = write_ds147(tmp_path / "raw" / "export_portale.csv")  # recognised by its header
+    other = tmp_path / "raw" / "confiscati_statistiche.csv"  # the name matches, the content does not
+    other.write_text("anno;numero_beni\n2025;12\n", encoding="utf-8")
+    assert confiscated.SOURCE.find(tmp_path / "raw") == [newer, older, renamed]
+
+
+def test_confiscated_reference_date_from_periodo(tmp_path: Path) -> None:
+    ref, notes = confiscated.reference_date(tmp_path / "beni_confiscati.csv", ["marzo 2026", "marzo 2026", None])
+    assert ref == dt.date(2026, 3, 31) and "colonna 'periodo'" in notes[0]
+    ref, notes = confiscated.reference_date(tmp_path / "ds147-03_2026.csv", ["febbraio 2026"])
+    assert ref == dt.date(2026, 3, 31) and any("diverso dall'edizione" in n for n in notes)
+    ref, notes = confiscated.reference_date(tmp_path / "beni_confiscati.csv", ["", "n.d."])
+    assert ref is None and "reference_date vuota" in notes[0]
+
+
+@pytest.mark.real
+def test_real_ds147_march_2026(real_dir: Path) -> None:
+    """The March 2026 edition: 267 rows, ';' and doubled quotes inside quoted cells, no coordinates."""
+    path = real_dir / "comune-milano-ds147" / "ds147_elenco-beni-immobili-confiscati-03_2026.csv"
+    assert confiscated.SOURCE.find(real_dir) == [path]
+    result = confiscated.SOURCE.load(path, real_context(real_dir))
+    frame = result.frame
+    assert result.rows_read == 267 and len(frame) == 267 and result.rows_rejected == 0
+    assert not [r for r in result.rejects if "numero di campi" in r.reason]  # no ragged row
+    assert result.encoding == "utf-8" and result.file_format == "csv sep=';'"
+    assert (frame["assignment"] == "municipio_only").all() and frame["nil_id"].isna().all()
+    assert frame["municipio"].value_counts().sort_index().to_dict() == {1: 12, 2: 41, 3: 44, 4: 18, 5: 32, 6: 27,
+                                                                        7: 17, 8: 25, 9: 51}
+    assert frame["source_key"].is_unique
+    assert result.reference_date == dt.date(2026, 3, 31)
+    assert any("la colonna 'periodo' conferma l'edizione" in n for n in result.notes)
+    assert result.origin is not None and "tommif13/test" in result.origin
+    attrs = [json.loads(a) for a in frame["attributes"]]
+    assert {a.get("periodo") for a in attrs} == {"marzo 2026"}  # the last column is intact in every row
+    first = attrs[0]  # doubled quotes inside a quoted cell, read back as one quote
+    assert first["utilizzazione"].startswith('Progetto: Casa Chiaravalle, da luogo per uno a luogo per tutti". ')
+    with_semicolon = [a for a in attrs if any(";" in str(v) for v in a.values())]
+    assert len(with_semicolon) == 1  # the one cell with ';' inside quotes stays one cell
+    assert (frame["status"] == "assigned").sum() == 132
 
 
 # --------------------------------------------------------------------------------- aree dismesse
@@ -460,7 +527,10 @@ def test_build_end_to_end(tmp_path: Path) -> None:
                        "AND (geom_wkb IS NULL OR area_m2 IS NULL OR nil_id IS NULL)").fetchall() == [(0,)]
         statuses = dict(con.sql("SELECT status, count(*) FROM places WHERE source_id = 'vacant_buildings' "
                                 "GROUP BY status").fetchall())
-        assert statuses == {"degraded": 6, "regeneration": 1}
+        assert statuses == {"degraded": 4, "regeneration": 1, None: 2}  # the two added yards: no clear status
+        refs = dict(con.sql("SELECT source_id, reference_date FROM sources WHERE source_id IN "
+                            "('vacant_buildings', 'confiscated')").fetchall())
+        assert refs == {"vacant_buildings": dt.date(2016, 1, 1), "confiscated": dt.date(2026, 1, 31)}
         outside = con.sql("SELECT count(*) FROM rejects WHERE action = 'rejected' "
                           "AND reason LIKE '%fuori dal Comune di Milano%'").fetchall()[0][0]
         assert outside == 2  # one building point, one regional polygon

@@ -19,6 +19,8 @@ from etl.sources import (
     population,
     population_xlsx,
     vacant_buildings,
+    vacant_ds503,
+    vacant_footprints,
 )
 
 REGISTRY: list[Source] = [
@@ -32,6 +34,8 @@ REGISTRY: list[Source] = [
     coworking.SOURCE,
     platform_nil.COWORKING,
     historic_shops.SOURCE,
+    vacant_ds503.SOURCE,  # the official list first: places.json must not count its buildings twice
+    vacant_footprints.SOURCE,
     vacant_buildings.SOURCE,
     confiscated.SOURCE,
     aree_dismesse.SOURCE,

@@ -17,6 +17,8 @@ Mapping into `places` (theme 'vacant'):
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
+from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
 from etl.places import finalise_places
-from etl.readers import parse_number, pick_column, read_table
+from etl.readers import parse_number, peek_columns, pick_column, read_table
 from etl.sources.vacant_common import attributes_json, clean_text, remap_rejects, stable_key
 
 THEME = "vacant"
@@ -37,6 +39,15 @@ MUNICIPIO_COLUMNS = ["municipio", "municipio_di_riferimento", "mun", "zona"]
 ADDRESS_COLUMNS = ["indirizzo", "ubicazione", "via"]
 TYPE_COLUMNS = ["tipologia", "tipologia_immobile", "tipo"]
 UNIT_COLUMNS = ["unita_immobiliare", "n_unita_immobiliare", "id", "n"]
+# Header of the portal's file: enough of it to recognise ds147 whatever the file is called.
+SIGNATURE = {"unita_immobiliare", "consistenza", "foglio", "mappale", "subalterno", "utilizzazione"}
+_MONTHS = {m: i for i, m in enumerate(["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+                                       "settembre", "ottobre", "novembre", "dicembre"], start=1)}
+KNOWN_COPIES = {
+    "fe3f4598959d774e9cd0bae568d52950114ce581a1ffc72ff9091191d0471638":
+        "copia da GitHub tommif13/test @ 63db2c65e45e1d097c8e2ea686a8965cc48c0342, "
+        "data/ds147_elenco-beni-immobili-confiscati-03_2026.csv; dataset ufficiale ds147 del portale dati.comune.milano.it",
+}
 
 _M2 = r"(?:mq|m2|m²|m\.q\.|metri\s+quadr[a-z]*)"
 _NUM = r"(\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:[.,]\d+)?)"
@@ -59,12 +70,22 @@ class ConfiscatedSource:
     dataset: str | None = "ds147"
     licence: str = "CC BY 4.0 – Comune di Milano"
     table: str = "places"
+    attribution: str = "Comune di Milano"
     single: bool = True  # the portal republishes the whole list: load only the newest file
 
     def find(self, raw_dir: Path) -> list[Path]:
-        """CSV files named like ds147… or …confiscat…, newest edition first (MM_YYYY in the name)."""
-        hits = [p for p in Path(raw_dir).rglob("*") if p.is_file() and p.suffix.lower() == ".csv"
-                and _FILE_RX.search(p.stem)]
+        """CSV files with the ds147 header, or named ds147…/…confiscat… with a Municipio and an address column;
+        newest edition first (MM_YYYY in the name)."""
+        hits = []
+        for p in Path(raw_dir).rglob("*"):
+            if not p.is_file() or p.suffix.lower() != ".csv":
+                continue
+            columns = set(peek_columns(p))
+            by_header = SIGNATURE <= columns
+            by_name = bool(_FILE_RX.search(p.stem)) and (not columns or (
+                bool(columns & set(MUNICIPIO_COLUMNS)) and bool(columns & set(ADDRESS_COLUMNS))))
+            if by_header or by_name:
+                hits.append(p)
         return sorted(hits, key=lambda p: (_edition(p.stem), str(p)), reverse=True)
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
@@ -137,9 +158,50 @@ class ConfiscatedSource:
             f"{int(places['status'].isna().sum())} non determinabili (testo originale negli attributi)",
             f"superficie in m² ricavata da 'consistenza' solo se espressa in mq: {area_parsed} su {len(rows)}",
         ]
+        reference, date_notes = reference_date(path, [rec.get("periodo") for rec in records])
+        notes += date_notes
         trust: Trust = "official"
         return LoadResult(table="places", frame=places, rows_read=len(records), trust=trust, rejects=rejects,
-                          notes=notes, crs=None, encoding=table.encoding, file_format=f"csv sep={table.separator!r}")
+                          notes=notes, crs=None, encoding=table.encoding, file_format=f"csv sep={table.separator!r}",
+                          reference_date=reference, attribution=self.attribution, origin=_origin(path))
+
+
+def reference_date(path: Path, periods: list[object]) -> tuple[dt.date | None, list[str]]:
+    """Last day of the edition month in the file name (…-03_2026 -> 2026-03-31), checked against `periodo`."""
+    year, month = _edition(Path(path).stem)
+    stated = {_period(v) for v in periods if clean_text(v)}
+    stated.discard(None)
+    notes = []
+    if year and month:
+        ref = dt.date(year, month, calendar.monthrange(year, month)[1])
+        notes.append(f"reference_date {ref.isoformat()}: ultimo giorno del mese dell'edizione {month:02d}/{year} "
+                     "indicata nel nome del file (il giorno non è indicato)")
+        if stated and stated != {(year, month)}:
+            found = ", ".join(f"{m:02d}/{y}" for y, m in sorted(s for s in stated if s))
+            notes.append(f"attenzione: la colonna 'periodo' indica {found}, diverso dall'edizione nel nome del file")
+        elif stated:
+            notes.append("la colonna 'periodo' conferma l'edizione")
+        return ref, notes
+    if len(stated) == 1:
+        y, m = next(iter(stated))  # type: ignore[misc]
+        ref = dt.date(y, m, calendar.monthrange(y, m)[1])
+        return ref, [f"reference_date {ref.isoformat()}: dalla colonna 'periodo' (nome del file senza edizione)"]
+    return None, ["edizione non indicata né nel nome del file né nella colonna 'periodo': reference_date vuota"]
+
+
+def _period(value: object) -> tuple[int, int] | None:
+    """('marzo 2026') -> (2026, 3); None when not a month and a year."""
+    m = re.fullmatch(r"([a-z]+)\s+(20\d\d)", _plain(clean_text(value) or ""))
+    if m and m.group(1) in _MONTHS:
+        return int(m.group(2)), _MONTHS[m.group(1)]
+    return None
+
+
+def _origin(path: Path) -> str | None:
+    try:
+        return KNOWN_COPIES.get(sha256_of(path))
+    except OSError:
+        return None
 
 
 def parse_municipio(value: object) -> tuple[int | None, str | None]:

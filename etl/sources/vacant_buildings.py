@@ -1,22 +1,32 @@
-"""Buildings and areas in a state of degradation and abandonment (Comune di Milano list, 2016).
+"""Buildings and areas in a state of degradation and abandonment (Comune di Milano list, 2016), secondary source.
 
 The file is the GeoJSON that the scandaglio/PianoTerra collective made from the Comune's
 Google My Map (`scandaglio/molo`, `_data/places.json`): 192 points, 163 with code A… (degraded),
 17 R… (under regeneration) and 12 without a code that the collective added (railway yards and
-barracks). See SOURCES.md, section 4.
+barracks). See SOURCES.md, section 4. A third-party copy of a 2016 list: trust 'derived'.
+
+The official list (ds503, else the geoportale export) is loaded first and recorded in
+`ctx.extra[vacant_common.OFFICIAL_LIST_KEY]`; a building it already counts is never counted
+twice: same code, or same address (street words and house number) within SAME_BUILDING_M, is a
+'warning' reject ("stesso edificio già caricato da ds503 …"); a code the official files show as
+dropped from ds503 is rejected as not current. Other codes load as derived.
 
 Mapping into `places` (theme 'vacant'):
-- source_key = cod_prog; for the added places a stable key from name and coordinates;
-- category = the raw `condition` text; status 'regeneration' (R… or 'Riqualificazione') else
-  'degraded';
-- ownership from the collective's category: pubblico -> public, privato -> private; caserma
-  and scalo -> public (an assumption, said in the notes and in the attributes);
-- typology, condition_desc, zona, category, panoId, cod_prog go into `attributes`. The old
-  `zona` 1-9 equals today's Municipio; 10 is the collective's placeholder, not a Municipio.
+- source_key = cod_prog; for the added places a stable key from name and coordinates, with
+  attributes `added_by` = 'scandaglio/PianoTerra';
+- category = former use from `typology` (shared vocabulary `vacant_common.FORMER_USES`), never the
+  condition; the raw `condition` goes to attributes;
+- status 'regeneration' (R… or condition 'Riqualificazione'), 'degraded' for the Comune's coded
+  places; for the added places 'vacant' only when the condition says 'Inutilizzato', else NULL;
+- ownership is NOT set: the collective's `category` (pubblico/privato, caserma/scalo) is its
+  own classification, kept as `ownership_assumed` (+ `ownership_assumed_from`) in attributes;
+- typology, condition, condition_desc, zona, category, panoId, cod_prog go into `attributes`.
+  The old `zona` 1-9 equals today's Municipio; 10 is the collective's placeholder.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -30,11 +40,15 @@ import shapely.geometry
 from pyproj import CRS, Transformer
 
 from etl import geo
-from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
+from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
 from etl.places import finalise_places, normalise_text
 from etl.sources.vacant_common import (
+    OFFICIAL_LIST_KEY,
+    OfficialList,
     attributes_json,
     clean_text,
+    distance_m,
+    former_use,
     remap_rejects,
     separate_far_homonyms,
     stable_key,
@@ -43,8 +57,17 @@ from etl.sources.vacant_common import (
 THEME = "vacant"
 PLACEHOLDER_ZONA = 10
 _NAME_RX = re.compile(r"(edifici.*degrado|degrado.*edifici|abbandon)", re.IGNORECASE)
-_OWNERSHIP = {"pubblico": "public", "pubblica": "public", "privato": "private", "privata": "private"}
-_ASSUMED_PUBLIC = {"caserma", "scalo"}
+_OWNERSHIP = {"pubblico": "public", "pubblica": "public", "privato": "private", "privata": "private",
+              "caserma": "public", "scalo": "public"}
+ADDED_BY = "scandaglio/PianoTerra"
+SAME_BUILDING_M = 100.0  # same address this close to an official building: the same building
+NEAR_BUILDING_M = 50.0  # a different address this close: loaded, with a warning
+REFERENCE_DATE = dt.date(2016, 1, 1)  # the list is "del 2016": only the year is known
+KNOWN_COPIES = {
+    "febc113b3f91a54a1383c64e648420cf798d0da892eee9e733235409f803b383":
+        "copia da GitHub scandaglio/molo @ f278bee66182da2a001d56b69591ca27b4308c4c (2017-01-29), _data/places.json; "
+        "esportazione della Google My Map del Comune (lista 2016), ricategorizzata dal collettivo scandaglio/PianoTerra",
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +77,8 @@ class VacantBuildingsSource:
     source_id: str = "vacant_buildings"
     title: str = "Edifici e aree in stato di degrado e abbandono (lista Comune di Milano 2016, via scandaglio/molo)"
     dataset: str | None = None  # never on the open-data portal
-    licence: str = ("GPL-3.0 (repository scandaglio/molo); lista originale Comune di Milano 2016 "
-                    "senza licenza esplicita — verificare prima di ridistribuire")
+    licence: str = "non indicata (repository GPL-3.0; l'elenco 2016 del Comune non ha licenza aperta esplicita)"
+    attribution: str = "Comune di Milano (lista 2016); elaborazione scandaglio/PianoTerra (scandaglio/molo)"
     table: str = "places"
     single: bool = True  # one list per build: two copies would only duplicate it
 
@@ -72,13 +95,16 @@ class VacantBuildingsSource:
         return sorted(hits, key=lambda p: (0 if p.name.lower() == "places.json" else 1, str(p)))
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        """Read the FeatureCollection, map its properties, assign NIL/Municipio by position."""
+        """Read the FeatureCollection, drop what the official list already counts, assign NIL/Municipio."""
         features, crs_label, notes = read_point_features(path)
         rows: list[dict[str, Any]] = []
         raws: list[dict[str, Any]] = []
         positions: list[int] = []
         rejects: list[Reject] = []
-        counts = {"added": 0, "assumed_public": 0, "zona_placeholder": 0, "non_point": 0}
+        counts = {"added": 0, "assumed": 0, "zona_placeholder": 0, "non_point": 0, "same_code": 0, "same_address": 0,
+                  "not_current": 0, "unknown_use": 0}
+        official = ctx.extra.get(OFFICIAL_LIST_KEY)
+        official = official if isinstance(official, OfficialList) else None
         for i, feature in enumerate(features, start=1):
             raw = _raw_record(feature)
             if not isinstance(feature, dict) or not isinstance(feature.get("properties") or {}, dict):
@@ -89,22 +115,88 @@ class VacantBuildingsSource:
                 counts["non_point"] += 1
                 rejects.append(Reject(i, raw, geom_note, "warning"))
             row = map_properties(feature.get("properties") or {}, lon, lat, counts)
+            if official is not None:
+                verdict = official_verdict(row, official)
+                if verdict is not None:
+                    kind, action, reason = verdict
+                    counts[kind] += 1
+                    rejects.append(Reject(i, raw, reason, action))  # type: ignore[arg-type]
+                    continue
             rows.append(row)
             raws.append(raw)
             positions.append(i)
         if not rows:
+            if official is not None and features:
+                raise SourceError(path, "nessun luogo da caricare: tutti già nell'elenco ufficiale o scartati",
+                                  "nessuna azione: l'elenco ufficiale li conta già")
             raise SourceError(path, "nessun luogo utilizzabile nel file", "controllare che sia il GeoJSON della lista")
         frame = pd.DataFrame(rows)
         frame, homonyms = separate_far_homonyms(frame, raws, detail_col="condition_desc")
-        places, place_rejects = finalise_places(frame.drop(columns=["condition_desc", "zona"]), ctx, raws, THEME)
+        helper_columns = ["condition_desc", "zona", "near_note", "attributes_code"]
+        places, place_rejects = finalise_places(frame.drop(columns=helper_columns), ctx, raws, THEME)
         rejects += remap_rejects(homonyms + place_rejects, positions)
         rejects += _zona_mismatches(places, frame, raws, positions)
+        rejects += [Reject(positions[j], raws[j], note, "warning") for j, note in enumerate(frame["near_note"])
+                    if isinstance(note, str) and note and frame.at[j, "source_key"] in set(places["source_key"])]
         rejects.sort(key=lambda r: (r.row_number or 0))
 
-        notes += _notes(frame, places, counts)
+        notes += _notes(frame, places, counts, official, len(features), sum(r.action == "rejected" for r in rejects))
         trust: Trust = "derived"
         return LoadResult(table="places", frame=places, rows_read=len(features), trust=trust, rejects=rejects,
-                          notes=notes, crs=crs_label, encoding="utf-8", file_format="geojson")
+                          notes=notes, crs=crs_label, encoding="utf-8", file_format="geojson",
+                          reference_date=REFERENCE_DATE, attribution=self.attribution, origin=_origin(path))
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Same house number(s) and the street words of one contained in the other's (word order ignored)."""
+    ta, tb = a.split(), b.split()
+    na, nb = {t for t in ta if t.isdigit()}, {t for t in tb if t.isdigit()}
+    wa, wb = {t for t in ta if not t.isdigit()}, {t for t in tb if not t.isdigit()}
+    if not na or not nb or not (na & nb) or not wa or not wb:
+        return False
+    return wa <= wb or wb <= wa
+
+
+def official_verdict(row: dict[str, Any], official: OfficialList) -> tuple[str, str, str] | None:
+    """(counter, action, reason) when the official list already counts this place or dropped it; None to load it.
+
+    Sets row['near_note'] when an official building with another address is very close.
+    """
+    code = str(row["attributes_code"] or "")
+    label = official.label
+    if code and code in official.loaded:
+        return "same_code", "warning", f"stesso edificio già caricato da {label} (codice {code}): non contato due volte"
+    if code and code in official.dropped:
+        return "not_current", "rejected", f"{code}: {official.dropped[code]}; non contato come attuale"
+    if code and code in official.listed:
+        return "same_code", "warning", (f"codice {code} presente in {label} ma scartato lì (vedi gli scarti di {label}): "
+                                        "non contato due volte")
+    lon, lat = row["lon"], row["lat"]
+    if np.isnan(lon) or np.isnan(lat):
+        return None
+    address = normalise_text(row["address"])
+    best: tuple[float, str] | None = None
+    for other, (olon, olat, oaddr) in official.loaded.items():
+        if np.isnan(olon):
+            continue
+        d = distance_m(lon, lat, olon, olat)
+        if d <= SAME_BUILDING_M and address and oaddr and _same_address(address, oaddr):
+            own = f"; codice 2016 {code}" if code else ""
+            return "same_address", "warning", (f"stesso edificio già caricato da {label} (codice {other}, stesso indirizzo "
+                                               f"a {d:.0f} m{own}): non contato due volte")
+        if d <= NEAR_BUILDING_M and (best is None or d < best[0]):
+            best = (d, other)
+    if best is not None:
+        row["near_note"] = (f"a {best[0]:.0f} m dall'edificio {best[1]} di {label} con un altro indirizzo: "
+                            "caricato, possibile stesso edificio da verificare")
+    return None
+
+
+def _origin(path: Path) -> str | None:
+    try:
+        return KNOWN_COPIES.get(sha256_of(path))
+    except OSError:
+        return None
 
 
 def read_point_features(path: Path) -> tuple[list[Any], str, list[str]]:
@@ -222,16 +314,22 @@ def _raw_record(feature: Any) -> dict[str, Any]:
 def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[str, int]) -> dict[str, Any]:
     """One `places` row (before district assignment) from a feature's properties."""
     cod = clean_text(props.get("cod_prog"))
+    cod = cod.upper() if cod else None
     name = clean_text(props.get("name"))
     address = clean_text(props.get("address"))
     condition = clean_text(props.get("condition"))
     condition_desc = clean_text(props.get("condition_desc"))
     project_cat = clean_text(props.get("category"))
+    typology = clean_text(props.get("typology"))
     zona_raw = clean_text(props.get("zona"))
     zona = _zona(zona_raw)
+    category, known = former_use(typology)
+    if not known:
+        counts["unknown_use"] += 1
     attributes: dict[str, Any] = {
         "cod_prog": cod,
-        "typology": clean_text(props.get("typology")),
+        "typology": typology,
+        "condition": condition,
         "condition_desc": condition_desc,
         "zona": zona_raw,
         "category": project_cat,
@@ -241,20 +339,26 @@ def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[s
         counts["added"] += 1
         coords = "" if np.isnan(lon) or np.isnan(lat) else f"{lon:.5f},{lat:.5f}"
         key = stable_key("molo", normalise_text(name or address), coords)
+        attributes["added_by"] = ADDED_BY
         attributes["origine"] = "aggiunto dal collettivo scandaglio/PianoTerra (non nella lista del Comune)"
     else:
-        key = cod.upper()
+        key = cod
         attributes["origine"] = "lista Comune di Milano 2016"
     if zona == PLACEHOLDER_ZONA:
         counts["zona_placeholder"] += 1
         attributes["zona_nota"] = "zona 10: segnaposto del collettivo, non un Municipio"
-    cat_norm = (project_cat or "").lower()
-    ownership = _OWNERSHIP.get(cat_norm)
-    if cat_norm in _ASSUMED_PUBLIC:
-        ownership = "public"
-        counts["assumed_public"] += 1
-        attributes["ownership_nota"] = "proprietà pubblica assunta (caserma/scalo ferroviario), non dichiarata dalla fonte"
-    regeneration = (cod or "").upper().startswith("R") or (condition or "").lower() == "riqualificazione"
+    assumed = _OWNERSHIP.get((project_cat or "").lower())
+    if assumed:
+        counts["assumed"] += 1
+        attributes["ownership_assumed"] = assumed
+        attributes["ownership_assumed_from"] = f"categoria del collettivo «{project_cat}» (non una proprietà dichiarata)"
+    cond = (condition or "").lower()
+    if (cod or "").startswith("R") or cond == "riqualificazione":
+        status: str | None = "regeneration"
+    elif cod is not None:
+        status = "degraded"
+    else:
+        status = "vacant" if cond in ("inutilizzato", "inutilizzo", "non utilizzato") else None
     return {
         "source_key": key,
         "name": name or address or condition_desc,
@@ -262,14 +366,16 @@ def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[s
         "lon": lon,
         "lat": lat,
         "municipio_file": zona if zona is not None and 1 <= zona <= 9 else None,
-        "category": condition,
-        "status": "regeneration" if regeneration else "degraded",
-        "ownership": ownership,
+        "category": category,
+        "status": status,
+        "ownership": None,
         "area_m2": np.nan,
         "attributes": attributes_json(attributes),
         "geom_wkb": None,
         "condition_desc": condition_desc,
         "zona": zona,
+        "near_note": None,
+        "attributes_code": cod,
     }
 
 
@@ -296,26 +402,40 @@ def _zona_mismatches(places: pd.DataFrame, frame: pd.DataFrame, raws: list[dict[
     return out
 
 
-def _notes(frame: pd.DataFrame, places: pd.DataFrame, counts: dict[str, int]) -> list[str]:
+def _notes(frame: pd.DataFrame, places: pd.DataFrame, counts: dict[str, int], official: OfficialList | None,
+           read: int, rejected: int) -> list[str]:
     notes = [
-        "lista del Comune del 2016 ricategorizzata da terzi: lo stato attuale dei luoghi può essere cambiato",
-        "category = condizione originale ('condition'); status 'regeneration' per cod_prog R… o condizione "
-        f"'Riqualificazione', altrimenti 'degraded' ({int((places['status'] == 'regeneration').sum())} regeneration, "
-        f"{int((places['status'] == 'degraded').sum())} degraded caricati)",
+        "lista del Comune del 2016 ricategorizzata da terzi (fonte secondaria): lo stato attuale dei luoghi può essere "
+        "cambiato; reference_date 2016-01-01 perché è noto solo l'anno",
+        "category = uso precedente ('typology', vocabolario comune con ds503), non la condizione (negli attributi); "
+        f"status: {int((places['status'] == 'regeneration').sum())} regeneration, "
+        f"{int((places['status'] == 'degraded').sum())} degraded, {int((places['status'] == 'vacant').sum())} vacant, "
+        f"{int(places['status'].isna().sum())} non indicati",
     ]
+    if official is None:
+        notes.append("nessun elenco ufficiale (ds503 o geoportale) caricato prima: nessun controllo dei doppioni con "
+                     "l'elenco del Comune")
+    else:
+        avoided = counts["same_code"] + counts["same_address"]
+        notes.append(f"doppioni evitati: {avoided} luoghi già contati da {official.label} ({counts['same_code']} per "
+                     f"codice, {counts['same_address']} per indirizzo e posizione con codice diverso), registrati come "
+                     f"avvisi e non caricati; codici non più nell'elenco ds503, scartati: {counts['not_current']}; "
+                     f"{read} letti = {len(places)} caricati + {avoided} doppioni + {rejected} scartati")
+        coded = int((~places["source_key"].str.startswith("molo-")).sum())
+        notes.append(f"{coded} codici della lista 2016 assenti dall'elenco ufficiale caricati come derived (possono non "
+                     "essere più attuali)")
     if counts["added"]:
-        notes.append(f"{counts['added']} luoghi aggiunti dal collettivo senza cod_prog: chiave stabile "
-                     "'molo-…' calcolata da nome e coordinate")
+        notes.append(f"{counts['added']} luoghi aggiunti dal collettivo senza cod_prog (attributes added_by = "
+                     f"'{ADDED_BY}'): chiave stabile 'molo-…' calcolata da nome e coordinate")
     if counts["zona_placeholder"]:
         notes.append(f"{counts['zona_placeholder']} luoghi con zona 10 (segnaposto del collettivo, non un Municipio): "
                      "Municipio ricavato dalla posizione")
-    if counts["assumed_public"]:
-        notes.append(f"proprietà pubblica assunta per {counts['assumed_public']} caserme/scali ferroviari "
-                     "(categoria del collettivo, non dichiarata dalla fonte)")
+    notes.append(f"proprietà (ownership) non impostata: per {counts['assumed']} luoghi la categoria del collettivo "
+                 "(pubblico/privato, caserma/scalo) è solo un'ipotesi, in attributes.ownership_assumed")
+    if counts["unknown_use"]:
+        notes.append(f"{counts['unknown_use']} tipologie non riconosciute: category 'altro'")
     if counts["non_point"]:
         notes.append(f"{counts['non_point']} geometrie non puntuali ridotte a un punto interno")
-    unknown = int(places["ownership"].isna().sum())
-    notes.append(f"proprietà non indicata per {unknown} luoghi (categoria del collettivo assente o non di proprietà)")
     return notes
 
 

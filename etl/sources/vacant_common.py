@@ -6,6 +6,16 @@ Status vocabulary of theme 'vacant' (column `places.status`):
 - 'vacant'       : clearly not in use (confiscated asset "non utilizzato", disused area);
 - 'assigned'     : confiscated asset assigned to an entity (ente_assegnatario present);
 - NULL           : the source does not say it unambiguously.
+
+Former-use vocabulary (column `places.category` for the lists of degraded buildings: ds503,
+the geoportale export, places.json), shared so that the lists can be counted together:
+produttivo, terziario, residenziale, commercio, area_libera, rurale, scalo_ferroviario, caserma,
+parcheggio, altro. A condition ("RUDERE", "CANTIERI SOSPESI") is not a former use: 'altro', with
+the raw value kept in the attributes.
+
+The official list of a build (ds503, else the geoportale export) is recorded in
+`ctx.extra[OFFICIAL_LIST_KEY]` (an `OfficialList`), so that a later, secondary list (places.json)
+never counts the same building twice.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +37,63 @@ from etl.places import normalise_text
 
 # Same name and address but farther apart than this: two places, not a duplicate.
 HOMONYM_DISTANCE_M = 150.0
+
+FORMER_USES = ("produttivo", "terziario", "residenziale", "commercio", "area_libera", "rurale", "scalo_ferroviario",
+               "caserma", "parcheggio", "altro")
+# Raw former-use labels (ds503/geoportale TIPO_MACRO, places.json typology), accent-free lower case.
+# Services, hotels and venues are 'terziario' as in places.json's typology for the same codes
+# (SERVIZI and RICETTIVO buildings are 'Terziario' there); INDUSTRIALE is 'produttivo'.
+_FORMER_USE = {
+    "produttivo": "produttivo", "industriale": "produttivo", "artigianale": "produttivo",
+    "terziario": "terziario", "servizi": "terziario", "ricettivo": "terziario", "spettacolo": "terziario",
+    "uffici": "terziario",
+    "residenziale": "residenziale", "residenza": "residenziale",
+    "commerciale": "commercio", "commercio": "commercio",
+    "area libera": "area_libera", "area_libera": "area_libera",
+    "rurale": "rurale", "edifici rurali": "rurale", "cascina": "rurale",
+    "scalo ferroviario": "scalo_ferroviario", "scalo": "scalo_ferroviario",
+    "caserma": "caserma",
+    "parcheggi": "parcheggio", "parcheggi interrati": "parcheggio", "parcheggio": "parcheggio",
+    "indefinito/misto": "altro", "misto": "altro", "rudere": "altro", "cantieri sospesi": "altro",
+}
+# Raw labels that describe the condition, not the former use.
+CONDITION_LABELS = frozenset({"rudere", "cantieri sospesi"})
+
+
+def it_number(value: float, decimals: int = 0) -> str:
+    """A number with Italian separators: 1234567.8 -> '1.234.568' (decimals=0), '1.234.567,8' (decimals=1)."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
+def former_use(raw: object) -> tuple[str | None, bool]:
+    """(category in FORMER_USES or None, known): the normalised former use of a raw label.
+
+    Unknown labels give ('altro', False) so that the caller can warn; empty gives (None, True).
+    """
+    text = clean_text(raw)
+    if text is None:
+        return None, True
+    key = " ".join(text.lower().replace("_", " ").split())
+    if key in _FORMER_USE:
+        return _FORMER_USE[key], True
+    return "altro", False
+
+
+@dataclass
+class OfficialList:
+    """The official list of degraded buildings loaded in this build (see the module docstring)."""
+
+    source_id: str                      # 'vacant_ds503' or 'vacant_footprints'
+    label: str                          # 'ds503' or 'geoportale 2019-06-03', for messages
+    listed: set[str] = field(default_factory=set)  # every code in the list's file (loaded or rejected)
+    # code -> (lon, lat, normalised address) of every building counted from the official list
+    loaded: dict[str, tuple[float, float, str]] = field(default_factory=dict)
+    # codes that an older official export has and the current list dropped -> reason
+    dropped: dict[str, str] = field(default_factory=dict)
+
+
+OFFICIAL_LIST_KEY = "vacant_official_list"
 
 
 def json_safe(value: Any) -> Any:
