@@ -798,7 +798,7 @@ def trend_caption(trend: pd.DataFrame, lang: str) -> str:
     parts = [t("trend_snapshots", lang, n=snaps)]
     if years:
         parts.append(t("trend_years", lang, first=years[0], last=years[-1], n=len(years)))
-    if len(trend) < 2:
+    if snaps < 2:
         parts.append(t("trend_one_snapshot", lang))
     return " ".join(parts)
 

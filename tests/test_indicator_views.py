@@ -7,10 +7,12 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from osservatorio import data, views
 from osservatorio import indicator_views as iv
 from osservatorio.i18n import LANGS, TEXTS
 from osservatorio.url_state import format_multi, parse_multi
@@ -336,7 +338,7 @@ def test_trend_frame(metas: dict[str, iv.IndicatorMeta]) -> None:
                                                 "the next updates.")
     fig = iv.trend_chart(trend, metas["count_x"], "1 · Uno", "it")
     assert [tr.name for tr in fig.data] == ["per anno dei dati", "per snapshot"]
-    assert "dati insufficienti" in fig.data[1].text[1]
+    assert "dati insufficienti" in fig.data[1].hovertext[1]
     table = iv.trend_table(trend, metas["count_x"], "it")
     assert table["Serie"].tolist() == ["per anno dei dati"] * 2 + ["per snapshot"] * 2
     assert iv.trend_frame(history().iloc[0:0], "it").empty
@@ -474,8 +476,12 @@ def test_latest_snapshot_and_captions() -> None:
 def test_place_counts_and_sources() -> None:
     counts = pd.DataFrame({"theme": ["vacant"], "places": [3], "with_nil": [2], "with_coords": [1], "trust": ["demo, official"]})
     table = iv.place_counts_table(counts, "it")
-    assert table["Tema"].tolist() == ["Makerspace e fablab", "Coworking", "Spazi vuoti e dismessi", "Imprese"]
-    assert table["Luoghi"].tolist() == [0, 0, 3, 0] and table["Affidabilità"][2] == "dimostrativo, ufficiale"
+    assert table["Tema"].tolist() == ["Makerspace e fablab", "Coworking", "Spazi vuoti e dismessi", "Botteghe storiche",
+                                      "Imprese"]
+    # a theme with no rows is not a zero: '–' (NA) and the state of its source
+    assert table["Luoghi"].isna().tolist() == [True, True, False, True, True] and table["Luoghi"][2] == 3
+    assert table["Affidabilità"][2] == "dimostrativo, ufficiale"
+    assert table["Stato della fonte"].tolist() == ["nessuna fonte caricata"] * 2 + ["caricato"] + ["nessuna fonte caricata"] * 2
     sources = pd.DataFrame({"source_id": ["a", "b", "c"], "title": ["A", "B", "C"], "status": ["loaded", "skipped", "loaded"],
                             "loaded_at": [datetime(2026, 1, 1), datetime(2026, 3, 1), datetime(2026, 2, 1)],
                             "rows_loaded": [1, 0, 2], "trust": ["official", "demo", "derived"]})
@@ -516,3 +522,190 @@ def test_every_key_is_translated() -> None:
     keys |= {key for key, _ in iv._UNITS.values()}
     missing = sorted(k for k in keys if k not in TEXTS or any(not TEXTS[k].get(lang) for lang in LANGS))
     assert missing == []
+
+
+# --- untrusted text ------------------------------------------------------------------------------------------
+
+
+# What Markdown (st.markdown / st.info / st.header / st.caption) would turn into a link, an image, a Streamlit
+# directive, LaTeX or HTML when the text is NOT escaped: an unescaped bracket or '!', an unescaped scheme or
+# 'www.', a ':name[' directive, '$' or '<'.
+ACTIVE_MARKDOWN = re.compile(r"(?<!\\)[\[\]!<$]|(?<!\\)https?(?<!\\):|www(?<!\\)\.|(?<!\\):[a-z/]+(?<!\\)\[")
+
+
+@pytest.mark.parametrize("hostile", ["![x](http://host/x.png)", "[Accedi](http://x)", "<img src=x onerror=alert(1)>",
+                                     ":red[ALLARME] :material/warning:", "$x^2$", "www.example.com", "**grassetto**"])
+def test_md_text_leaves_nothing_active(hostile: str) -> None:
+    assert ACTIVE_MARKDOWN.search(hostile) or "*" in hostile  # the raw value would render (the check can fail)
+    escaped = views.md_text(hostile)
+    assert not ACTIVE_MARKDOWN.search(escaped)
+    assert "**" not in escaped.replace("\\*", "")
+    assert re.sub(r"\\(.)", r"\1", escaped) == hostile  # shown literally: the same characters once unescaped
+
+
+def test_plain_removes_bidi_controls_and_newlines() -> None:
+    name = "Via \u202eanoliM\u202c 1\nriga\u2066x\u2069"
+    assert views.plain(name) == "Via anoliM 1 rigax"
+    assert not any(c in views.md_text(name) for c in views.BIDI_CONTROLS)
+    assert views.plain(None) == "" and views.plain(float("nan")) == ""
+    header = iv.district_header(pd.DataFrame({"id": [7], "name": ["Q\u202eRE"], "municipio": [2], "residents": [None],
+                                              "population_year": [None], "population_trust": [None]}),
+                                iv.empty_groups(), 7, "it")
+    assert header.label == "7 · QRE"
+
+
+def test_url_value_message_is_escaped() -> None:
+    from osservatorio.i18n import t
+
+    value = "![x](http://host/x.png)"
+    raw = t("url_value_unknown", "it", param="indicatore", value=value, fallback="A")
+    safe = t("url_value_unknown", "it", param="indicatore", value=views.md_text(value), fallback="A")
+    assert ACTIVE_MARKDOWN.search(raw) and not ACTIVE_MARKDOWN.search(safe)
+
+
+# --- source states (schema 2 tables on a fixture warehouse) ----------------------------------------------------
+
+def fixture_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse with only the schema-2 rows these tests need (no build)."""
+    from etl.pipeline import create_schema
+
+    con = duckdb.connect(str(path))
+    create_schema(con)
+    con.execute("""INSERT INTO source_catalogue VALUES
+        ('makerspaces', '["makerspace"]', 'ds744', 'FabLab Milano',
+         'https://dati.comune.milano.it/dataset/x/ds744_fablab_milano.csv', 'ds744_fablab_milano.csv', 'CC BY 4.0', 'absent'),
+        ('coworking', '["coworking"]', NULL, 'Coworking – elenco qualificato', NULL, 'coworking.csv', NULL, 'absent'),
+        ('platform_nil', '["coworking", "population"]', NULL, 'Conteggi per NIL', NULL, NULL, NULL, 'loaded'),
+        ('vacant_ds503', '["vacant"]', 'ds503', 'Aree ed edifici degradati', NULL, 'ds503_*.csv', NULL, 'failed'),
+        ('firms_ds171', '["firm_totals"]', 'ds171', 'Imprese per ATECO', NULL, NULL, NULL, 'loaded')""")
+    con.execute("""INSERT INTO sources (source_id, dataset, title, path, rows_read, rows_loaded, rows_rejected, loaded_at,
+                                        licence, trust, status, notes)
+                   VALUES ('vacant_ds503', 'ds503', 'Aree ed edifici degradati', 'x.csv', 0, 0, 0, now(), 'CC BY 4.0',
+                           'official', 'failed', 'colonna COD_PROG assente: [clic](http://evil)')""")
+    con.execute("""INSERT INTO area_counts VALUES ('nil', 1, 'coworking', 2024, 3, 'platform_nil', 'c.json', 'derived'),
+                                                  ('nil', 2, 'coworking', 2024, 0, 'platform_nil', 'c.json', 'derived'),
+                                                  ('nil', 2, 'coworking', 2023, 5, 'platform_nil', 'c.json', 'derived')""")
+    con.execute("""INSERT INTO firm_totals VALUES
+        ('city', 'milano', 2007, '01.62.0', '2007', 'x', 'other', 10, 12, 30, 33, 'ds171', 'f.csv', 'official'),
+        ('city', 'milano', 2007, '25.62.0', '2007', 'y', 'digital_manufacturing', 4, 5, 20, 21, 'ds171', 'f.csv', 'official'),
+        ('city', 'milano', 2010, '25.62.0', '2007', 'y', 'digital_manufacturing', 6, 7, 25, 26, 'ds171', 'f.csv', 'official'),
+        ('city', 'milano', 2010, '25.61.0', '2007', 'z', 'digital_manufacturing', 1, 1, NULL, 2, 'ds171', 'f.csv', 'official')""")
+    con.execute("""INSERT INTO snapshots (snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
+                                          source_versions, same_as) VALUES
+        ('A', '2026-01-01', 'real', 'c', 'p', 't', '{}', NULL), ('B', '2026-02-01', 'real', 'c', 'p', 't', '{}', 'A')""")
+    con.execute("""INSERT INTO indicator_values (snapshot_id, indicator_id, level, area_id, period, value, reason, trust) VALUES
+        ('A', 'k', 'nil', '1', NULL, 2, NULL, 'official'), ('B', 'k', 'nil', '1', NULL, 2, NULL, 'official'),
+        ('B', 'k', 'nil', '2', NULL, NULL, 'nessuna fonte', 'official'),
+        ('B', 'e', 'nil', '1', NULL, NULL, 'nessuna fonte', 'official'),
+        ('B', 'e', 'city', 'milano', NULL, 4, NULL, 'official')""")
+    return con
+
+
+def test_schema2_queries(tmp_path: Path) -> None:
+    con = fixture_warehouse(tmp_path / "w.duckdb")
+    try:
+        counts = data.area_counts(con, "coworking")
+        assert counts[["district_id", "year", "count"]].values.tolist() == [[1, 2024, 3], [2, 2024, 0]]  # latest year
+        totals = data.firm_totals_by_category(con)
+        dm10 = totals[(totals["year"] == 2010) & (totals["category"] == "digital_manufacturing")].iloc[0]
+        assert (dm10["firms"], dm10["units"], dm10["employees_units"], dm10["codes"]) == (7, 8, 28.0, 2)
+        cov = data.indicator_coverage(con, "B")
+        assert cov[["indicator_id", "level", "with_value", "areas"]].values.tolist() == [
+            ["e", "city", 1, 1], ["e", "nil", 0, 1], ["k", "nil", 1, 2]]
+        assert iv.valued_indicators(cov) == {"k"} and iv.valued_indicators(cov, ("city",)) == {"e"}
+        assert data.nil_value_counts(con, "B").values.tolist() == [[1, 1], [2, 0]]
+        history = data.indicator_history(con, "k", "nil", "1")
+        assert history["same_as"].tolist()[1] == "A"
+        trend = iv.trend_frame(history, "it")
+        assert trend["snapshot_id"].tolist() == ["A"]  # B repeats A's inputs: no second point
+        snaps = data.snapshots(con)
+        assert snaps["same_as"].iloc[0] == "A" and pd.isna(snaps["same_as"].iloc[1])
+        assert list(data.sources(con).columns)[-3:] == ["reference_date", "attribution", "origin"]
+        catalogue, sources = data.source_catalogue(con), data.sources(con)
+    finally:
+        con.close()
+
+    absent = views.theme_state("makerspace", catalogue, sources, 0, None)
+    assert absent.state == "absent" and not absent.loaded
+    text = views.theme_state_text(absent, "it")
+    assert text.startswith("Nessuna fonte caricata per i makerspace e fablab")
+    assert "ds744 «FabLab Milano» del portale del Comune lo fornirebbe" in text and "scaricarlo e ricostruire i dati" in text
+    assert "https://dati.comune.milano.it/dataset/x/ds744_fablab_milano.csv" in text
+    assert "Dataset ds744 “FabLab Milano”" in views.theme_state_text(absent, "en")
+
+    failed = views.theme_state("vacant", catalogue, sources, 0, None)
+    assert failed.state == "failed" and failed.failed[0].reason.startswith("colonna COD_PROG assente")
+    text = views.theme_state_text(failed, "it")
+    assert "non è stato caricato perché il file è stato rifiutato: colonna COD\\_PROG assente" in text
+    assert not ACTIVE_MARKDOWN.search(text)  # the reason's link is inert (no download address to show here)
+    assert "\\[clic\\]\\(http\\:\\/\\/evil\\)" in text
+    # a refused second source next to a loaded one: the places are there, the refusal is still said
+    both = views.theme_state("vacant", catalogue, sources, 192, None)
+    assert both.state == "points" and "rifiutato" in views.theme_state_text(both, "it")
+
+    cw = views.theme_state("coworking", catalogue, sources, 0, counts)
+    assert cw.state == "counts" and cw.counts_total == 3 and cw.counts_districts == 2 and cw.loaded
+    text = views.theme_state_text(cw, "it")
+    assert "solo conteggi per NIL: 3 in 2 NIL (fonte platform\\_nil, derivato)" in text
+    assert "Non c'è un elenco dei singoli luoghi" in text and "Coworking – elenco qualificato" in text
+
+    totals_state = views.theme_state("firm_totals", catalogue, sources, len(totals), None)
+    assert totals_state.state == "points" and views.theme_state_text(totals_state, "it") == ""
+    nothing = views.theme_state("historic_shop", catalogue, sources, 0, None)
+    assert views.theme_state_text(nothing, "en").endswith("No source registered in this build provides it.")
+    table = iv.place_counts_table(pd.DataFrame(columns=["theme", "places", "with_nil", "with_coords", "trust"]), "it",
+                                  {"coworking": cw, "makerspace": absent})
+    row = table[table["Tema"] == "Coworking"].iloc[0]
+    assert row["Luoghi"] == 3 and row["con coordinate"] == 0 and row["Stato della fonte"] == "solo conteggi per NIL"
+    assert pd.isna(table[table["Tema"] == "Makerspace e fablab"].iloc[0]["Luoghi"])
+
+
+def test_schema2_queries_on_an_older_warehouse(tmp_path: Path) -> None:
+    """A warehouse without the schema-2 tables gives empty frames, not an error."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        con.execute("CREATE TABLE sources (source_id VARCHAR, dataset VARCHAR, title VARCHAR, path VARCHAR, status VARCHAR, "
+                    "trust VARCHAR, rows_read INT, rows_loaded INT, rows_rejected INT, rows_repaired INT, loaded_at TIMESTAMP, "
+                    "licence VARCHAR, crs VARCHAR, encoding VARCHAR, sha256 VARCHAR, notes VARCHAR)")
+        assert data.source_catalogue(con).empty and data.firm_totals_by_category(con).empty
+        assert data.area_counts(con, "coworking").empty
+        assert data.sources(con).columns[-1] == "origin"
+    finally:
+        con.close()
+
+
+# --- defaults that open on values ----------------------------------------------------------------------------
+
+def test_pickers_put_indicators_with_values_first() -> None:
+    assert iv.with_values_first(["a", "b", "c", "d"], {"c", "a"}) == ["a", "c", "b", "d"]
+    assert iv.default_choice(["a", "b", "c"], {"c"}, preferred="a") == "c"  # the preferred one has no values
+    assert iv.default_choice(["a", "b", "c"], {"a", "c"}, preferred="c") == "c"
+    assert iv.default_choice(["a", "b"], set(), preferred="b") == "a"
+    assert iv.choice_label("Coworking", False, "it") == "Coworking — senza dati"
+    assert iv.choice_label("Coworking", False, "en") == "Coworking — no data" and iv.choice_label("X", True, "it") == "X"
+
+
+def test_default_nil_is_peripheral_with_data() -> None:
+    nil_stats = pd.DataFrame({"id": [1, 2, 3, 4, 5], "name": list("ABCDE")})
+    grp = pd.DataFrame({"group_level": ["periphery_class"] * 5, "group_id": ["centro", "semicentro", "periferia", "periferia",
+                                                                             "periferia"],
+                        "group_name": ["C", "S", "P", "P", "P"], "nil_id": [1, 2, 3, 4, 5]})
+    counts = pd.DataFrame({"nil_id": [1, 3, 4, 5], "with_value": [20, 8, 10, 10]})
+    places_by_nil = pd.DataFrame({"nil_id": [4, 5, 5], "theme": ["vacant", "vacant", "makerspace"], "places": [1, 1, 1]})
+    assert iv.default_nil(nil_stats, grp, counts, places_by_nil) == "5"  # 10 values like NIL 4, more places
+    assert iv.default_nil(nil_stats, grp, counts) == "4"  # tie without places: the lowest id
+    assert iv.default_nil(nil_stats, iv.empty_groups(), counts) == "1"  # no classes: the NIL with most values
+
+
+def test_trend_single_point_is_one_labelled_marker(metas: dict[str, iv.IndicatorMeta]) -> None:
+    one = pd.DataFrame({"snapshot_id": ["A"], "created_at": [datetime(2026, 12, 1, 9, 41)],
+                        "period": pd.array([None], dtype="Int64"), "value": [3.0], "reason": [None], "trust": ["official"],
+                        "same_as": [None]})
+    fig = iv.trend_chart(iv.trend_frame(one, "it"), metas["count_x"], "1 · Uno", "it")
+    assert fig.data[0].mode == "markers+text" and list(fig.data[0].text) == ["3 numero"]
+    assert list(fig.layout.xaxis.ticktext) == ["01/12/2026"] and len(fig.layout.xaxis.tickvals) == 1
+    start, end = fig.layout.xaxis.range
+    assert pd.Timestamp(end) - pd.Timestamp(start) > pd.Timedelta(days=300)  # a year around it, not milliseconds
+    yearly = one.assign(period=pd.array([2022], dtype="Int64"))
+    fig = iv.trend_chart(iv.trend_frame(yearly, "en"), metas["count_x"], "1 · Uno", "en")
+    assert list(fig.layout.xaxis.ticktext) == ["2022"]

@@ -228,9 +228,9 @@ def test_vacant_breakdown_by_status_ownership_typology() -> None:
         ("Proprietà", "dato non disponibile", 1, None, 0),
         ("Proprietà", "privata", 2, 250.0, 1),
         ("Proprietà", "pubblica", 1, 1000.0, 1),
-        ("Tipologia", "Produttivo", 2, 1000.0, 1),
-        ("Tipologia", "Residenza", 1, 250.0, 1),
-        ("Tipologia", "dato non disponibile", 1, None, 0),
+        ("Tipologia (uso precedente)", "Produttivo", 2, 1000.0, 1),
+        ("Tipologia (uso precedente)", "Residenza", 1, 250.0, 1),
+        ("Tipologia (uso precedente)", "dato non disponibile", 1, None, 0),
     ]
     assert tv.status_options(vacant_frame()) == [ALL, "degraded", "regeneration"]
     assert tv.filter_status(vacant_frame(), "degraded")["source_key"].tolist() == ["1", "3"]
