@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 
 from etl.base import BuildContext
-from etl.sources import census, makerspaces, nil
+from etl.sources import census, coworking, makerspaces, nil
 
 if TYPE_CHECKING:
     from conftest import Helpers
@@ -76,6 +76,12 @@ def test_official_file_found_before_the_area_list(tmp_path: Path, h: Helpers) ->
     assert makerspaces.SOURCE.find(tmp_path) == [official, area]
 
 
+def test_ds744_found_by_header_whatever_its_name(tmp_path: Path, h: Helpers) -> None:
+    renamed = h.write_text(tmp_path / "elenco_laboratori.csv", [DS744_HEADER, "X;Via A 1" + ";" * 20], encoding="cp1252")
+    h.write_text(tmp_path / "elenco_spazi.csv", ["NOMINATIVO;INDIRIZZO", "X;Via A 1"])  # too generic to claim
+    assert makerspaces.SOURCE.find(tmp_path) == [renamed]
+
+
 @pytest.mark.real
 def test_real_area_list(real_dir: Path) -> None:
     path = real_dir / "fablab-milano-area" / "fablab_milano_area.csv"
@@ -90,3 +96,12 @@ def test_real_area_list(real_dir: Path) -> None:
     assert len(outside) == 15
     assert all(r.reason.startswith("fuori dal comune di Milano (zona: ") for r in outside)
     assert sum("comune: Cinisello Balsamo (MI)" in r.reason for r in outside) == 2
+
+
+def test_coworking_list_found_by_header_whatever_its_name(tmp_path: Path, h: Helpers) -> None:
+    renamed = h.write_text(tmp_path / "elenco_qualificato.csv", [
+        "SPAZIO,TIPOLOGIA,SEDE,NUMERO POSTAZIONI,ID,LONG_X_4326,LAT_Y_4326", "Cowo,Coworking,Via A 1,10,1,9.12,45.43"],
+        newline="\n")
+    h.write_text(tmp_path / "spazi.csv", ["SPAZIO,SEDE", "X,Via A 1"], newline="\n")  # too generic to claim
+    assert coworking.SOURCE.find(tmp_path) == [renamed]
+    assert makerspaces.SOURCE.find(tmp_path) == []

@@ -4,6 +4,8 @@ The portal CSV (`coworking__joined__f.csv`) has one row per space: SPAZIO, TIPOL
 contacts, APERTO DA, ORARIO DI APERTURA, NUMERO POSTAZIONI, ACCESSIBILITA, SERVIZI,
 DESCRIZIONE BREVE, ID, CAP, MUNICIPIO, ID_NIL, NIL, LONG_X_4326, LAT_Y_4326, Location.
 Seats written as a range ("20-30") keep the lower bound, with a warning in `rejects`.
+Found by name (`*coworking*.csv`) or, whatever the name, by the list's own header
+(`SPAZIO`, `SEDE`, `NUMERO POSTAZIONI`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.base import BuildContext, LoadResult
+from etl.readers import peek_columns
 from etl.sources.point_files import (
     PORTAL_LOCATION_CANDIDATES,
     build_places,
@@ -31,6 +34,7 @@ CANDIDATES: dict[str, list[str]] = {
     "seats": ["numero_postazioni", "n_postazioni", "postazioni", "numero_di_postazioni", "posti"],
     **PORTAL_LOCATION_CANDIDATES,
 }
+HEADER_SIGNATURE = {"spazio", "sede", "numero_postazioni"}
 OFFICIAL_COLUMNS = {
     "spazio", "tipologia", "sede", "e_mail", "email", "telefono_1", "telefono_2", "web", "aperto_da",
     "orario_di_apertura", "numero_postazioni", "accessibilita", "servizi", "descrizione_breve", "id", "cap",
@@ -51,7 +55,8 @@ class CoworkingSource:
         from etl.sources.census import claimed_by_census
 
         hits = [p for p in candidate_files(raw_dir, (".csv",))
-                if NAME_RE.search(p.stem) and not claimed_by_census(p, raw_dir)]
+                if (NAME_RE.search(p.stem) or HEADER_SIGNATURE <= set(peek_columns(p)))
+                and not claimed_by_census(p, raw_dir)]
         return sorted(hits, key=lambda p: (-p.stat().st_mtime, str(p)))
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:

@@ -45,6 +45,7 @@ OFFICIAL_COLUMNS = {
     "municipio", "id_nil", "nil", "long_x_4326", "lat_y_4326", "location",
 }
 OFFICIAL_SIGNATURE = {"nominativo", "indirizzo"}  # ds744's own name column
+DS744_HEADER_SIGNATURE = {"nominativo", "mq_complessivi", "macchine"}  # found by header whatever the file name
 AREA_LIST_SIGNATURE = {"nome", "indirizzo", "zona", "longitudine", "latitudine"}
 AREA_LIST_LICENCE = "non indicata"
 AREA_LIST_ORIGIN = ("GitHub Shpizzi/teseo, src/mock/fablab-milano.ts, commit 5ca084ab "
@@ -76,7 +77,8 @@ class MakerspacesSource:
         from etl.sources.census import claimed_by_census
 
         hits = [p for p in candidate_files(raw_dir, (".csv",))
-                if NAME_RE.search(p.stem) and not claimed_by_census(p, raw_dir)]
+                if (NAME_RE.search(p.stem) or DS744_HEADER_SIGNATURE <= set(peek_columns(p)))
+                and not claimed_by_census(p, raw_dir)]
         return sorted(hits, key=lambda p: (layout_of(peek_columns(p)) != "official",
                                            "ds744" not in p.name.lower().replace("_", "").replace("-", ""),
                                            -p.stat().st_mtime, str(p)))
