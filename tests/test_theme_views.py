@@ -509,3 +509,93 @@ def test_trend_table_and_chart() -> None:
     fig = tv.trend_chart(history, row, "n", "it")
     assert [tr.name for tr in fig.data] == ["Attuale", "Percorso atteso", "Valore target"]
     assert list(fig.data[1].y) == [10.0, 30.0]
+
+
+# --- vacant places: former use, footprints, record sheets, assumed ownership, secondary sources ------------------
+
+
+def vacant_real_like() -> pd.DataFrame:
+    """Rows shaped like the real loaders: ds503 (official, TIPO_MACRO, record sheet) and places.json (derived)."""
+    frame = places([
+        place(source_id="ds503", source_key="A120", name="Via \u202eX\u202c 1", category="TERZIARIO", status="degraded",
+              ownership="public", area_m2=1234.6, trust="official"),
+        place(source_id="molo", source_key="A121", category="Degrado/Inutilizzo", status="degraded", ownership="public",
+              trust="derived"),
+        place(source_id="molo", source_key="A122", category=None, status="degraded", ownership=None, trust="derived"),
+    ])
+    frame["attributes"] = [
+        '{"LinkPdfVIG": "https://geoportale.comune.milano.it/schede/A120.pdf", "LinkPdfVAR": "javascript:alert(1)"}',
+        '{"typology": "Produttivo", "condition_desc": "Ex officina", "ownership_assumed": true}',
+        "not json",
+    ]
+    return frame
+
+
+def test_vacant_table_shows_former_use_record_sheet_and_assumptions() -> None:
+    table = tv.vacant_table(vacant_real_like(), stats(), tv.periphery_classes(groups()), None, "it")
+    assert table["Tipologia (uso precedente)"].tolist() == ["Terziario", "Produttivo", ""]  # never the condition
+    assert table["Scheda ufficiale"].tolist()[0] == "https://geoportale.comune.milano.it/schede/A120.pdf"
+    assert table["Scheda ufficiale"].isna().tolist()[1:] == [True, True]  # no javascript: link, nothing invented
+    assert table["Proprietà"].tolist() == ["pubblica", "pubblica (assunta)", "dato non disponibile"]
+    assert table["Affidabilità"].tolist() == ["ufficiale", "derivato (fonte secondaria)", "derivato (fonte secondaria)"]
+    assert table["Nome"][0] == "Via X 1" and table["m²"][0] == 1235.0
+    assert tv.public_assumption(vacant_real_like()) == (2, 1)
+    assert tv.secondary_count(vacant_real_like()) == (2, ["molo"])
+    breakdown = tv.vacant_breakdown(vacant_real_like(), "en")
+    owners = breakdown[breakdown["Dimension"] == "Ownership"]
+    assert sorted(owners["Value"]) == ["no data", "public", "public (assumed)"]
+    hover = tv._place_hover(vacant_real_like(), tv.nil_names(stats()), "it")
+    assert "\u202e" not in hover[0] and hover[0].startswith("Via X 1")
+
+
+def test_place_hover_escapes_html() -> None:
+    frame = places([place(name="<a href='http://x'>clic</a>", address="Via <b>Y</b>")])
+    hover = tv._place_hover(frame, tv.nil_names(stats()), "it")[0]
+    assert "<a " not in hover and "&lt;a href=" in hover and "&lt;b&gt;Y" in hover
+
+
+# --- city-wide firm counts (ds171) ------------------------------------------------------------------------------
+
+
+def totals() -> pd.DataFrame:
+    return pd.DataFrame({"year": [2007, 2007, 2010, 2010], "category": ["other", "digital_manufacturing"] * 2,
+                         "firms": [10, 4, 12, 7], "units": [12, 5, 13, 8], "employees_firms": [30.0, 20.0, 31.0, 25.4],
+                         "employees_units": [33.0, 21.0, 35.0, 28.0], "codes": [1, 1, 1, 2],
+                         "trust": ["official"] * 4, "source_id": ["ds171"] * 4})
+
+
+def test_firm_totals_table_and_chart() -> None:
+    labels = {"digital_manufacturing": "Manifattura digitale", "other": "Altro"}
+    table = tv.firm_totals_table(totals(), labels, "it")
+    assert list(table.columns) == ["Anno", "Categoria", "Imprese", "Unità locali", "Addetti delle imprese",
+                                   "Addetti delle unità locali", "Codici ATECO", "Affidabilità"]
+    assert table["Anno"].tolist() == [2007, 2007, 2010, 2010]
+    assert table["Categoria"].tolist() == ["Manifattura digitale", "Altro"] * 2  # config order
+    assert table["Unità locali"].tolist() == [5, 12, 8, 13] and table["Addetti delle imprese"].tolist()[2] == 25.0
+    fig = tv.firm_totals_chart(totals(), labels, "it", "units")
+    assert [tr.name for tr in fig.data] == ["Manifattura digitale", "Altro"]
+    assert list(fig.data[0].x) == [2007, 2010] and list(fig.data[0].y) == [5, 8] and fig.data[0].mode == "lines+markers"
+    assert list(fig.layout.xaxis.ticktext) == ["2007", "2010"]  # data years, not 2,007.5
+    one = tv.firm_totals_chart(totals()[totals()["year"] == 2010], labels, "en", "firms")
+    assert one.data[0].mode == "markers" and one.layout.separators == ".,"
+
+
+def test_area_counts_table_says_missing_not_zero() -> None:
+    counts = pd.DataFrame({"district_id": [1, 3], "year": [2024, 2024], "count": [2, 0], "source_id": ["p", "p"],
+                           "trust": ["derived", "derived"]})
+    table = tv.area_counts_table(counts, stats(), tv.periphery_classes(groups()), "it")
+    assert table["Numero"].tolist()[0] == 2 and table["Numero"].tolist()[2] == 0
+    assert table["Numero"].isna().tolist() == [False, True, False, True]  # NIL 2 and 4 are not in the source
+    assert table["Affidabilità"].tolist() == ["derivato", "", "derivato", ""]
+
+
+def test_target_trend_drops_same_as_and_draws_one_point() -> None:
+    row = targets().to_dict("records")[0]
+    history = pd.DataFrame({"created_at": [datetime(2026, 1, 1, 9), datetime(2026, 2, 1, 9)],
+                            "current_value": [22.0, 22.0], "expected_value": [20.0, 21.0], "target_value": [30.0, 30.0],
+                            "deadline": [date(2028, 1, 1)] * 2, "status": ["on_track", "on_track"], "same_as": [None, "S1"]})
+    fig = tv.trend_chart(history, row, "n", "it")
+    assert len(fig.data[0].x) == 1 and fig.data[0].mode == "markers+text"  # the rebuild adds no point
+    assert fig.layout.xaxis.tickformat == "%d/%m/%Y"
+    assert tv.trend_chart(history, row, "n", "en").layout.xaxis.tickformat == "%Y-%m-%d"
+    assert len(tv.trend_table(history, row, "it")) == 1 + 2  # one snapshot + baseline and deadline
