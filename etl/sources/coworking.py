@@ -50,6 +50,8 @@ class CoworkingSource:
     licence: str = "CC BY 4.0 – Comune di Milano"
     table: str = "places"
     single: bool = True  # one current list per build: the newest file
+    themes: tuple[str, ...] = ("coworking",)
+    file_hint: str = "coworking__joined__f.csv (o un CSV con SPAZIO, SEDE, NUMERO POSTAZIONI)"
 
     def find(self, raw_dir: Path) -> list[Path]:
         from etl.sources.census import claimed_by_census

@@ -79,6 +79,8 @@ class HistoricShopsSource:
     table: str = "places"
     attribution: str = ATTRIBUTION
     single: bool = True  # one list per build: the official CSV first, else the export
+    themes: tuple[str, ...] = ("historic_shop",)
+    file_hint: str = "ds290_economia_botteghe_storiche_2024.csv (TARGA, GENERE MERCEOLOGICO, STATO) o botteghe-storiche.json"
 
     def find(self, raw_dir: Path) -> list[Path]:
         from etl.sources.census import claimed_by_census

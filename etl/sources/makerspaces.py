@@ -72,6 +72,8 @@ class MakerspacesSource:
     licence: str = "CC BY 4.0 – Comune di Milano"
     table: str = "places"
     single: bool = True  # one current list per build: the official file, else the newest
+    themes: tuple[str, ...] = ("makerspace",)
+    file_hint: str = "ds744_fablab_milano.csv (o un CSV con NOMINATIVO, MQ COMPLESSIVI, MACCHINE)"
 
     def find(self, raw_dir: Path) -> list[Path]:
         from etl.sources.census import claimed_by_census

@@ -202,6 +202,8 @@ class PlatformPopulationSource:
     attribution: str = ATTRIBUTION
     origin: str = ORIGIN
     single: bool = True
+    themes: tuple[str, ...] = ("population",)
+    file_hint: str = "cartella data-api/nil/ con <id>.json (id_nil, popolazione_totale)"
 
     def find(self, raw_dir: Path) -> list[Path]:
         return _nil_folders(raw_dir, None, POPULATION_KEYS)
@@ -238,6 +240,8 @@ class PlatformCoworkingSource:
     attribution: str = ATTRIBUTION
     origin: str = ORIGIN
     single: bool = True
+    themes: tuple[str, ...] = ("coworking",)
+    file_hint: str = "cartella data-api/nil/ con <id>/commercio.json (nilId, coworking)"
 
     def find(self, raw_dir: Path) -> list[Path]:
         return _nil_folders(raw_dir, COMMERCE, COWORKING_KEYS)

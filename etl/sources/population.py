@@ -68,6 +68,8 @@ class ResearchPopulationSource:
     table: str = "population"
     origin: str = RESEARCH_ORIGIN
     single: bool = True
+    themes: tuple[str, ...] = ("population",)
+    file_hint: str = "NILS_DataCluster.csv o Services.csv (IdNIL, Residenti / Population)"
 
     def find(self, raw_dir: Path) -> list[Path]:
         hits = [(p, research_layout(cols)) for p, cols in _population_csvs(raw_dir)]

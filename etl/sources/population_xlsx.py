@@ -144,6 +144,8 @@ class PopulationXlsxSource:
     table: str = "population"
     attribution: str = ATTRIBUTION
     single: bool = False  # one file per date: every edition found is kept (a dated series)
+    themes: tuple[str, ...] = ("population",)
+    file_hint: str = "XLSX 'Popolazione residente ... al GG/MM/AAAA' per NIL e sesso (es. NIL_sesso_2022.xlsx)"
 
     def find(self, raw_dir: Path) -> list[Path]:
         """XLSX files whose first sheet has the title and header above (by content).
