@@ -110,6 +110,23 @@ def check_warehouse(con: duckdb.DuckDBPyConnection) -> None:
         raise BadWarehouse("la build non è terminata", "wh_unfinished")
 
 
+HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers
+
+
+def check_size(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """A truncated file opens and lists its tables (the catalogue is near the start) but fails on the
+    first read of a lost block: compare the file size with the blocks the database says it has."""
+    rows = con.sql("SELECT block_size, total_blocks FROM pragma_database_size()").fetchall()
+    if not rows:
+        return
+    block_size, total_blocks = rows[0]
+    expected = HEADER_BYTES + int(block_size) * int(total_blocks)
+    actual = os.path.getsize(path)
+    if actual < expected:
+        raise BadWarehouse(f"file troncato: {actual} byte, ne servono {expected}", "wh_unreadable",
+                           error=f"truncated: {actual} < {expected} bytes")
+
+
 def open_checked(path: str) -> duckdb.DuckDBPyConnection:
     """A read-only connection to a checked warehouse; BadWarehouse (connection closed) otherwise."""
     try:
@@ -117,6 +134,7 @@ def open_checked(path: str) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise BadWarehouse(f"file non leggibile da DuckDB: {exc}", "wh_unreadable", error=_short(exc)) from exc
     try:
+        check_size(con, path)
         check_warehouse(con)
     except BadWarehouse:
         con.close()
