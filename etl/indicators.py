@@ -482,21 +482,38 @@ def _pop_of(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> str | None
 
 
 def _residents(inp: Inputs, atoms: _Atoms) -> list[dict[str, Any]]:
-    """Residents per NIL and year; undated figures only when no dated figure exists (an undated row
-    would otherwise look like the current one next to dated years)."""
+    """Residents per NIL and year (period = year).
+
+    Undated figures only when no dated figure exists (an undated row would otherwise look like the
+    current one next to dated years). In the latest year, a NIL without a figure of that year takes
+    its current figure (view population_current, e.g. an older derived year) and says so, so that the
+    current total is complete and its mixed years are listed ("NIL 8: popolazione 2021 (derivata)").
+    """
     rows = []
     pop = inp.population
     dated = sorted({int(y) for y in pop["year"] if _isnum(y)})
     years: list[int | None] = list(dated) if dated else [None]
     by_key = {(int(r.district_id), None if not _isnum(r.year) else int(r.year)): (float(r.residents), str(r.trust))
               for r in pop.itertuples()}
+    current = {int(r.district_id): (float(r.residents), r.year, str(r.trust))
+               for r in inp.population_current.itertuples() if _isnum(r.residents)}
+    latest = dated[-1] if dated else None
     for year in years:
+        fill = year is not None and year == latest and any(
+            (atoms.nil_id[k], year) not in by_key and atoms.nil_id[k] in current for k in atoms.nil_keys)
         for k in atoms.nil_keys:
-            got = by_key.get((atoms.nil_id[k], year))  # type: ignore[arg-type]
-            if got is None:
-                rows.append(_row("residents", k, year, state="missing", reason=R_NO_POP, trust=combine_trust(pop["trust"])))
+            nil = int(atoms.nil_id[k])  # type: ignore[arg-type]
+            got = by_key.get((nil, year))
+            if got is not None:
+                rows.append(_row("residents", k, year, num=got[0], trust=got[1],
+                                 pop=pop_label(year, got[1]) if fill else None))
+            elif fill and nil in current:
+                res, cur_year, trust = current[nil]
+                label = pop_label(cur_year, trust)
+                rows.append(_row("residents", k, year, num=res, trust=trust, pop=label,
+                                 note=f"dato {year} non presente: usato l'anno più recente disponibile"))
             else:
-                rows.append(_row("residents", k, year, num=got[0], trust=got[1]))
+                rows.append(_row("residents", k, year, state="missing", reason=R_NO_POP, trust=combine_trust(pop["trust"])))
     return rows
 
 
@@ -1025,7 +1042,8 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
         num=("_num", "sum"), den=("_den", "sum"), n_known=("_nk", "sum"), n_unknown=("_nu", "sum"), n_ok=("_ok", "sum"),
         n_ok_nil=("_ok_nil", "sum"), n_missing=("_missing", "sum"), n_applicable_nil=("_applicable_nil", "sum"),
         pseudo=("_pseudo", "sum"), trust=("trust", combine_trust))
-    notes = f[ok & f["note"].notna()].groupby(keys, dropna=False)["note"].agg(lambda x: sorted(set(x)))
+    notes = {_norm_key(k): sorted({part for text in part_["note"] for part in str(text).split("; ")})  # type: ignore[arg-type]
+             for k, part_ in f[ok & f["note"].notna()].groupby(keys, dropna=False)}
     pop_notes: dict[tuple[Any, ...], str | None] = {}
     with_pop = f[ok & f["pop"].notna() & is_nil]
     for key, part in with_pop.groupby(keys, dropna=False):
@@ -1042,7 +1060,7 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
         period = None if pd.isna(key[1]) else int(key[1])
         pop_note = pop_notes.get(_norm_key(key))
         out.append(_aggregate_one(spec, str(key[2]), str(key[3]), period, r, missing_by.get(tuple(key), {}),
-                                  notes.get(key, []) + ([pop_note] if isinstance(pop_note, str) else [])))
+                                  notes.get(_norm_key(key), []) + ([pop_note] if isinstance(pop_note, str) else [])))
     # Areas without any member NIL (e.g. a ring no NIL falls in): NULL with the reason.
     combos = atoms_frame[["indicator_id", "period"]].drop_duplicates().itertuples(index=False)
     areas = [(lv, a) for lv, a, keys_ in members if not keys_] + list(empty_groups)

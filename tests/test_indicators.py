@@ -25,6 +25,7 @@ firm_units (ds201 layout, 2010): NIL 1 dm 3 units x 2.0 employees, other 7 x 1.0
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -591,65 +592,144 @@ def _build_with_indicators(raw: Path | None, out: Path) -> None:
         con.close()
 
 
-# Additive indicators -> SQL for what places without a NIL add to a Municipio / the city.
-ADDITIVE_EXTRA = {
-    "residents": None,
-    "makerspaces_count": "theme = 'makerspace'",
-    "makerspaces_lab_m2": ("theme = 'makerspace'", "area_m2"),
-    "coworking_count": "theme = 'coworking'",
-    "coworking_seats": ("theme = 'coworking'", "seats"),
-    "vacant_count": "theme = 'vacant'",
-    "vacant_known_m2": ("theme = 'vacant'", "area_m2"),
-    "vacant_public_count": "theme = 'vacant' AND ownership = 'public'",
-    "vacant_private_count": "theme = 'vacant' AND ownership = 'private'",
-    "firms_dm_units": "theme = 'firm' AND category = 'digital_manufacturing'",
-    "firms_am_units": "theme = 'firm' AND category = 'artisan_manufacturing'",
+# Additive place indicators -> (theme, SQL filter, measure) recomputed from `places` by Municipio.
+PLACE_SUMS = {
+    "makerspaces_count": ("makerspace", "TRUE", "1"),
+    "makerspaces_lab_m2": ("makerspace", "TRUE", "area_m2"),
+    "coworking_count": ("coworking", "TRUE", "1"),
+    "coworking_seats": ("coworking", "TRUE", "seats"),
+    "vacant_count": ("vacant", "TRUE", "1"),
+    "vacant_known_m2": ("vacant", "TRUE", "area_m2"),
 }
+
+
+def _value(con: duckdb.DuckDBPyConnection, ind: str, level: str, area: str, period: object = None) -> Any:
+    rows = con.sql("SELECT value FROM indicator_values WHERE indicator_id = $i AND level = $l AND area_id = $a "
+                   "AND period IS NOT DISTINCT FROM $p", params={"i": ind, "l": level, "a": area, "p": period}).fetchall()
+    assert len(rows) == 1, (ind, level, area, period, rows)
+    return rows[0][0]
+
+
+def _period(con: duckdb.DuckDBPyConnection, ind: str) -> Any:
+    """The current period of an indicator at city level (undated first, else the latest year)."""
+    return con.sql("SELECT period FROM indicator_values WHERE indicator_id = $i AND level = 'city' "
+                   "ORDER BY period DESC NULLS FIRST LIMIT 1", params={"i": ind}).fetchall()[0][0]
 
 
 @pytest.mark.real
 def test_real_city_totals_equal_sum_of_districts(real_dir: Path, tmp_path: Path) -> None:
+    """Real files: totals recomputed independently (from places by Municipio of position, from NIL by
+    parent for residents, from firm_totals for the city), ratios from counts, no NULL without reason."""
     out = tmp_path / "real.duckdb"
     _build_with_indicators(real_dir, out)
     con = duckdb.connect(str(out), read_only=True)
     try:
         parent = dict(con.sql("SELECT id, municipio FROM districts WHERE level = 'nil'").fetchall())
-        values = con.sql("SELECT indicator_id, level, area_id, period, value FROM indicator_values").df()
-        assert len(values) > 0
+        municipi = [str(m) for (m,) in con.sql("SELECT id FROM districts WHERE level = 'municipio' ORDER BY id").fetchall()]
         assert con.sql("SELECT count(*) FROM indicator_values WHERE value IS NULL AND reason IS NULL").fetchall() == [(0,)]
         checked = 0
-        for ind, extra in ADDITIVE_EXTRA.items():
-            for period, part in values[values["indicator_id"] == ind].groupby("period", dropna=False):
-                nil = part[part["level"] == "nil"]
-                city = part[part["level"] == "city"]["value"].iloc[0]
-                if pd.isna(city):
-                    continue
-                no_nil = _extra(con, extra, None) if (extra and pd.isna(period)) else {}
-                nil_sum = nil["value"].fillna(0.0).sum()  # known-m2 NIL with no known value add nothing
-                assert city == pytest.approx(nil_sum + sum(no_nil.values()), rel=1e-9), (ind, period)
-                for m, mpart in part[part["level"] == "municipio"].groupby("area_id"):
-                    members = nil[nil["area_id"].astype(int).map(parent) == int(m)]
-                    exp = members["value"].fillna(0.0).sum() + no_nil.get(int(m), 0.0)
-                    assert mpart["value"].iloc[0] == pytest.approx(exp, rel=1e-9), (ind, period, m)
-                mun_sum = part[part["level"] == "municipio"]["value"].sum()
-                assert city == pytest.approx(mun_sum + no_nil.get(-1, 0.0), rel=1e-9), (ind, period)
-                checked += 1
-        assert checked >= 3  # at least residents and the vacant-space counts of the real files
+        # Residents: Municipio = Σ its NIL (by parent), city = Σ NIL, in every year.
+        values = con.sql("SELECT level, area_id, period, value FROM indicator_values WHERE indicator_id = 'residents'").df()
+        for period, part in values.groupby("period"):
+            nil = part[part["level"] == "nil"]
+            assert nil["value"].notna().all(), period
+            city = part.loc[part["level"] == "city", "value"].iloc[0]
+            assert city == pytest.approx(nil["value"].sum(), rel=1e-12)
+            for m in municipi:
+                exp = nil.loc[nil["area_id"].astype(int).map(parent) == int(m), "value"].sum()
+                assert part.loc[(part["level"] == "municipio") & (part["area_id"] == m), "value"].iloc[0] == exp
+            checked += 1
+        # Places: a Municipio counts the places of its polygon (position), whatever their NIL's parent.
+        for ind, (theme, where, measure) in PLACE_SUMS.items():
+            n_theme = con.sql("SELECT count(*) FROM places WHERE theme = $t", params={"t": theme}).fetchall()[0][0]
+            if n_theme == 0:
+                continue
+            period = _period(con, ind)
+            by_mun = dict(con.sql(f"SELECT municipio::VARCHAR, sum({measure}) FROM places WHERE theme = $t AND {where} "  # noqa: S608
+                                  "GROUP BY 1", params={"t": theme}).fetchall())
+            total = con.sql(f"SELECT sum({measure}) FROM places WHERE theme = $t", params={"t": theme}).fetchall()[0][0]  # noqa: S608
+            city = _value(con, ind, "city", "milano", period)
+            if total is None:
+                assert city is None
+                continue
+            assert city == pytest.approx(float(total), rel=1e-9), ind
+            for m in municipi:
+                got = _value(con, ind, "municipio", m, period)
+                assert (got or 0.0) == pytest.approx(float(by_mun.get(m) or 0.0), rel=1e-9), (ind, m)
+            checked += 1
+        assert checked >= 3
         # Ratios are recomputed from counts, not averaged: city share = Σ numerators / Σ denominators.
-        for ind in ("vacant_regeneration_share", "vacant_public_share"):
-            rows = con.sql("SELECT sum(numerator), sum(denominator) FROM indicator_values WHERE indicator_id = $i "
-                           "AND level = 'nil'", params={"i": ind}).fetchall()[0]
-            (city,), = con.sql("SELECT value FROM indicator_values WHERE indicator_id = $i AND level = 'city'",
-                               params={"i": ind}).fetchall()
-            if city is not None:
-                assert city == pytest.approx(100 * rows[0] / rows[1], rel=1e-9)
+        period = _period(con, "population_density")
+        rows = con.sql("SELECT sum(numerator), sum(denominator) FROM indicator_values WHERE indicator_id = "
+                       "'population_density' AND level = 'nil' AND period IS NOT DISTINCT FROM $p",
+                       params={"p": period}).fetchall()[0]
+        assert _value(con, "population_density", "city", "milano", period) == pytest.approx(rows[0] / rows[1], rel=1e-9)
+        vacant = con.sql("SELECT status, ownership, attributes FROM places WHERE theme = 'vacant'").df()
+        if len(vacant):
+            assumed = vacant["attributes"].map(
+                lambda t: bool(json.loads(t).get("ownership_assumed")) if isinstance(t, str) else False).astype(bool)
+            owner = vacant["ownership"].where(~assumed)
+            status = vacant["status"]
+            expected = {"vacant_regeneration_share": ((status == "regeneration").sum(), status.notna().sum()),
+                        "vacant_public_share": ((owner == "public").sum(), owner.notna().sum())}
+            for ind, (num, den) in expected.items():
+                city = _value(con, ind, "city", "milano", _period(con, ind))
+                assert (city is None) == (den == 0), ind
+                if den:
+                    assert city == pytest.approx(100.0 * num / den, rel=1e-9), ind
     finally:
         con.close()
 
 
-def _extra(con: duckdb.DuckDBPyConnection, extra: str | tuple[str, str], _: object) -> dict[int, float]:
-    """What places without a NIL add: Municipio -> amount (-1 = known to the city only)."""
-    where, measure = (extra, "1") if isinstance(extra, str) else extra
-    rows = con.sql(f"SELECT coalesce(municipio, -1), sum({measure}) FROM places WHERE nil_id IS NULL AND {where} "  # noqa: S608
-                   "GROUP BY 1").fetchall()
-    return {int(m): float(v or 0.0) for m, v in rows}
+@pytest.mark.real
+def test_real_every_indicator_with_input_has_a_value(real_dir: Path, tmp_path: Path) -> None:
+    """The acceptance test on the real folder: each indicator whose input is loaded has values."""
+    out = tmp_path / "real.duckdb"
+    _build_with_indicators(real_dir, out)
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        def q(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+            return con.sql(sql, params=params).fetchall()
+
+        def n_nil(ind: str) -> int:
+            period = _period(con, ind)
+            return int(q("SELECT count(value) FROM indicator_values WHERE indicator_id = $i AND level = 'nil' "
+                         "AND period IS NOT DISTINCT FROM $p", {"i": ind, "p": period})[0][0])
+
+        n_districts = q("SELECT count(*) FROM districts WHERE level = 'nil'")[0][0]
+        has = {t for (t,) in q("SELECT DISTINCT theme FROM places")}
+        assert n_nil("population_density") == n_districts
+        if "makerspace" in has:
+            for ind in ("makerspaces_count", "makerspace_distance_m"):
+                assert n_nil(ind) == n_districts, ind
+        if "vacant" in has:
+            assert n_nil("vacant_count") == n_districts
+            assert _value(con, "vacant_count", "city", "milano", _period(con, "vacant_count")) == \
+                q("SELECT count(*) FROM places WHERE theme = 'vacant'")[0][0]
+        cow = q("SELECT count(*), sum(count) FROM area_counts WHERE theme = 'coworking' AND level = 'nil'")[0]
+        if "coworking" not in has and cow[0]:
+            assert n_nil("coworking_count") == cow[0]
+            assert _value(con, "coworking_count", "city", "milano", _period(con, "coworking_count")) == cow[1]
+            (reason,) = q("SELECT DISTINCT reason FROM indicator_values WHERE indicator_id = 'coworking_seats'")[0]
+            assert reason == indicators.R_NO_SEATS
+        years = [y for (y,) in q("SELECT DISTINCT year FROM firm_totals WHERE level = 'city' ORDER BY 1")]
+        if years and not q("SELECT count(*) FROM firm_units")[0][0]:
+            for ind in indicators.FIRM_IDS:
+                got = q("SELECT period FROM indicator_values WHERE indicator_id = $i AND level = 'city' "
+                        "AND value IS NOT NULL ORDER BY 1", {"i": ind})
+                assert [p for (p,) in got] == years, ind
+            for y in years:
+                (units,) = q("SELECT sum(units) FROM firm_totals WHERE level = 'city' AND year = $y", {"y": y})[0]
+                (den,) = q("SELECT denominator FROM indicator_values WHERE indicator_id = 'firms_dm_share' "
+                           "AND level = 'city' AND period = $y", {"y": y})[0]
+                assert den == units
+            if 2010 in years:
+                assert q("SELECT sum(units) FROM firm_totals WHERE year = 2010")[0][0] == 186_472
+            reasons = q("SELECT DISTINCT reason FROM indicator_values WHERE indicator_id = 'firms_dm_units' AND level = 'nil'")
+            assert len(reasons) == 1 and "per l'intera città" in reasons[0][0]
+        # Per-capita values name the population year; a total mixing years lists the exceptions.
+        for (reason,) in q("SELECT reason FROM indicator_values WHERE indicator_id = 'makerspaces_per_100k' "
+                           "AND value IS NOT NULL"):
+            assert re.search(r"popolazione (\d{4}|senza anno)", reason or ""), reason
+    finally:
+        con.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -576,3 +577,68 @@ def test_build_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         ("coworking", 1, 1, 0, 0, "official", "utf-8"),
         ("makerspaces", 5, 3, 2, 1, "official", "cp1252"),
     ]
+
+
+# --- Municipio by position; file districts checked with a border tolerance -----------------------------------------
+
+def _ctx_not_nested() -> BuildContext:
+    """NIL 1 west (parent 1) and NIL 2 east (parent 3) of lon 9.20; the Municipi polygons are an older
+    version whose border is at lon 9.21: the west strip of NIL 2 (9.20-9.21) lies in Municipio 1."""
+    nil = gpd.GeoDataFrame({"id": [1, 2], "name": ["Uno", "Due"], "municipio": [1, 3]},
+                           geometry=[shapely.box(*BOXES[1]), shapely.box(*BOXES[2])], crs="EPSG:4326")
+    municipi = gpd.GeoDataFrame({"id": [1, 3], "name": ["Municipio 1", "Municipio 3"]},
+                                geometry=[shapely.box(9.15, 45.44, 9.21, 45.48), shapely.box(9.21, 45.44, 9.25, 45.48)],
+                                crs="EPSG:4326")
+    return BuildContext(nil=nil, municipi=municipi)
+
+
+def test_municipio_comes_from_position_not_from_nil_parent() -> None:
+    from etl.places import finalise_places
+
+    ctx = _ctx_not_nested()
+    frame = pd.DataFrame({"source_key": ["a", "b", "c", "d"], "name": ["A", "B", "C", "D"], "address": ["x", "y", "z", "w"],
+                          "lon": [9.205, 9.23, 9.17, None], "lat": [45.46, 45.46, 45.46, None],
+                          "nil_id_file": [None, None, None, 2], "municipio_file": [None, None, None, 1]})
+    rows, rejects = finalise_places(frame, ctx, None, "vacant")
+    got = {k: (int(n), int(m)) for k, n, m in zip(rows["source_key"], rows["nil_id"], rows["municipio"], strict=True)}
+    # a: NIL 2 (parent Municipio 3) but inside the Municipio 1 polygon -> Municipio 1.
+    assert got == {"a": (2, 1), "b": (2, 3), "c": (1, 1), "d": (2, 1)}  # d: no point -> the file's own Municipio
+    assert rejects == []
+
+
+def test_file_district_warnings_only_beyond_border_tolerance() -> None:
+    from etl.places import BORDER_TOLERANCE_M, finalise_places
+
+    ctx = _ctx_not_nested()
+    metres_per_deg = 111_320 * np.cos(np.radians(45.46))
+    near = 9.20 + 0.5 * BORDER_TOLERANCE_M / metres_per_deg   # inside NIL 2, ~12 m from NIL 1
+    far = 9.20 + 4 * BORDER_TOLERANCE_M / metres_per_deg      # inside NIL 2, ~100 m from NIL 1
+    frame = pd.DataFrame({"source_key": ["near", "far", "mun_near", "mun_far"], "name": list("abcd"), "address": list("wxyz"),
+                          "lon": [near, far, 9.21 + 0.5 * BORDER_TOLERANCE_M / metres_per_deg, 9.24],
+                          "lat": [45.46, 45.47, 45.45, 45.45],
+                          "nil_id_file": [1, 1, None, None], "municipio_file": [None, None, 1, 1]})
+    _, rejects = finalise_places(frame, ctx, None, "vacant")
+    assert [(r.row_number, r.action) for r in rejects] == [(2, "warning")]
+    assert "NIL nel file (1) diverso da quello della posizione (2)" in rejects[0].reason
+    _, rejects = finalise_places(frame, ctx, None, "vacant", check_municipio=True)
+    assert [r.row_number for r in rejects] == [2, 4]
+    assert "Municipio nel file (1) diverso da quello della posizione (3)" in rejects[1].reason
+
+
+@pytest.mark.real
+def test_real_vacant_zona_warnings_blame_only_real_disagreements(real_dir: Path, tmp_path: Path) -> None:
+    """places.json's zona agrees with the Municipi polygons except one place (A401, zona 7, in Municipio 6)."""
+    from etl.pipeline import build
+
+    out = tmp_path / "real.duckdb"
+    build(real_dir, out, progress=lambda _m: None)
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        rows = con.sql("SELECT reason FROM rejects WHERE action = 'warning' AND (reason LIKE 'zona nel file%' "
+                       "OR reason LIKE 'Municipio nel file%' OR reason LIKE 'NIL nel file%')").fetchall()
+        # Before positions were used, 11 warnings blamed the file (10 were the NIL-parent's fault).
+        assert len(rows) <= 2, rows
+        n_places = con.sql("SELECT count(*) FROM places WHERE lon IS NOT NULL AND municipio IS NOT NULL").fetchall()[0][0]
+        assert n_places > 100
+    finally:
+        con.close()
