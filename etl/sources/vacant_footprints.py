@@ -59,6 +59,17 @@ _UTM_MILAN = (480_000.0, 5_000_000.0, 540_000.0, 5_070_000.0)
 
 
 @dataclass
+class MergedResult(LoadResult):
+    """A file read only to enrich another source's rows: no rows of its own, by design (not a failure).
+
+    `merged_into` names the source whose rows carry this file's data. The pipeline must write its
+    lineage and rejects as 'loaded' instead of refusing it for having no rows.
+    """
+
+    merged_into: str = ""
+
+
+@dataclass
 class Footprints:
     """The export as read: one row per code of the footprint layer, plus the points layer."""
 
@@ -339,9 +350,10 @@ class VacantFootprintsSource:
         rejects.sort(key=lambda r: (r.row_number or 0))
         empty = pd.DataFrame(columns=PLACE_COLUMNS)
         trust: Trust = "official"
-        return LoadResult(table="places", frame=empty, rows_read=len(fp.raws), trust=trust, rejects=rejects, notes=notes,
-                          crs=fp.crs_label, encoding="ascii (dBASE)", file_format="shapefile (zip)",
-                          reference_date=fp.reference_date, attribution=self.attribution, origin=origin_of(path))
+        return MergedResult(merged_into="vacant_ds503", table="places", frame=empty, rows_read=len(fp.raws), trust=trust,
+                            rejects=rejects, notes=notes,
+                            crs=fp.crs_label, encoding="ascii (dBASE)", file_format="shapefile (zip)",
+                            reference_date=fp.reference_date, attribution=self.attribution, origin=origin_of(path))
 
     def _as_list(self, path: Path, ctx: BuildContext) -> LoadResult:
         """The zip alone: one place per footprint code (position from the export's point)."""
