@@ -78,7 +78,7 @@ def _raw_dir(args: argparse.Namespace) -> tuple[Path | None, str | None]:
         return None, None
     if args.raw_dir is not None:
         return args.raw_dir, None
-    if bundle.available():
+    if bundle.available(bundle.BUNDLE_DIR):
         return bundle.BUNDLE_DIR, None
     return None, (f"nessun dato da cui costruire: il bundle incorporato ({bundle.BUNDLE_DIR}) non c'è. "
                   "Cosa fare: indicare una cartella di file ufficiali con --raw-dir PERCORSO, "
