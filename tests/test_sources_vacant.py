@@ -129,9 +129,10 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     assert attrs["typology"] == "Produttivo" and attrs["condition_desc"] == "Ex Via Uno 1"
     assert attrs["condition"] == "Degrado/Inutilizzo"
     assert attrs["panoId"] == "pano" and attrs["zona"] == "1" and attrs["category"] == "privato"
-    assert attrs["ownership_assumed"] == "private" and "added_by" not in attrs
+    assert attrs["ownership_assumed"] is True and attrs["ownership_assumed_value"] == "private"
+    assert "added_by" not in attrs
     assert frame.loc["R002", "status"] == "regeneration"
-    assert json.loads(frame.loc["A005", "attributes"])["ownership_assumed"] == "public"  # 'Pubblico', capital P
+    assert json.loads(frame.loc["A005", "attributes"])["ownership_assumed_value"] == "public"  # 'Pubblico', capital P
     assert result.frame["ownership"].isna().all()
     assert "ownership_assumed" not in json.loads(frame.loc["A011", "attributes"])  # 'rurale' says nothing
     assert result.reference_date == dt.date(2016, 1, 1)
@@ -145,7 +146,7 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     assert added["status"].isna().all()  # 'Semi utilizzo' and 'Utilizzato': no clear status
     added_attrs = [json.loads(a) for a in added["attributes"]]
     assert {a["added_by"] for a in added_attrs} == {"scandaglio/PianoTerra"}
-    assert {a["ownership_assumed"] for a in added_attrs} == {"public"}
+    assert {a["ownership_assumed_value"] for a in added_attrs} == {"public"}
     assert added["name"].str.contains(r"\(Scalo Sud\)").sum() == 1
     assert set(added["municipio"]) == {MUNICIPIO[22], MUNICIPIO[61]}  # zona 10 ignored, position used
     assert any("stesso nome e indirizzo della riga 3" in r for r in reasons(result, "warning")[4])
@@ -241,7 +242,7 @@ def test_real_places_json(real_dir: Path) -> None:
     assert (frame["address"] == "Piazza Enrico Bottini").sum() == 2
     # Ownership is never set from the collective's category; the assumption stays in the attributes.
     assert frame["ownership"].isna().all()
-    assumed = [json.loads(a).get("ownership_assumed") for a in frame["attributes"]]
+    assumed = [json.loads(a).get("ownership_assumed_value") for a in frame["attributes"]]
     assert sum(a == "public" for a in assumed) == 19 and sum(a == "private" for a in assumed) == 16
     added = frame[keys.str.startswith("molo-")]
     assert set(added["category"]) == {"scalo_ferroviario", "caserma"}

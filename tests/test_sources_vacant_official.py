@@ -26,6 +26,7 @@ from etl.demo import demo_districts
 from etl.demo_reference import NIL_REFERENCE
 from etl.sources import REGISTRY, municipi, nil, vacant_buildings, vacant_ds503, vacant_footprints
 from etl.sources.vacant_common import FORMER_USES, OFFICIAL_LIST_KEY, OfficialList, former_use
+from osservatorio.views import ownership_assumed, record_links
 
 SEED = {r[0]: (r[3], r[4]) for r in NIL_REFERENCE}
 MUNICIPIO = {r[0]: r[2] for r in NIL_REFERENCE}
@@ -242,9 +243,10 @@ def check_enriched(ds: LoadResult, fp: LoadResult) -> None:
     assert polygon.geom_type == "Polygon" and 9.0 < polygon.centroid.x < 9.4  # stored in EPSG:4326
     assert polygon.contains(shapely.Point(a1["lon"], a1["lat"]))
     attrs = json.loads(a1["attributes"])
-    assert attrs["scheda_vig"] == "https://geoportale.example/PDF_VIG/VIG_A001.pdf"  # '\' made '/'
-    assert attrs["scheda_var"].endswith("/VAR_A001.pdf") and attrs["shape_area_m2"] == 10_000.0
+    assert attrs["link_pdf_vig"] == "https://geoportale.example/PDF_VIG/VIG_A001.pdf"  # '\' made '/'
+    assert attrs["link_pdf_var"].endswith("/VAR_A001.pdf") and attrs["shape_area_m2"] == 10_000.0
     assert attrs["sagoma"] == "geoportale 2019-06-03" and attrs["indirizzo_geoportale"] == "VIA A001"
+    assert record_links(a1["attributes"]) == [attrs["link_pdf_vig"], attrs["link_pdf_var"]]  # what the app links to
     r2 = frame.loc["R002"]
     assert r2["area_m2"] == pytest.approx(10_000, rel=1e-6)  # computed, not the file's 12 000
     assert json.loads(r2["attributes"])["tipo_macro_geoportale"] == "RURALE"
@@ -363,7 +365,8 @@ def test_places_json_after_official_list(tmp_path: Path, ctx: BuildContext) -> N
     assert any("possibile stesso edificio" in r and "S003" in r for r in warnings[5])
     rejected = reasons(result, "rejected")
     assert list(rejected) == [3] and "A099: non più nell'elenco ds503" in rejected[3][0]
-    assert json.loads(frame.loc["A200", "attributes"])["ownership_assumed"] == "private"
+    assert json.loads(frame.loc["A200", "attributes"])["ownership_assumed_value"] == "private"
+    assert ownership_assumed(frame.loc["A200", "attributes"])  # the flag the app reads
     assert isna(frame.loc["A200", "ownership"])
     added = result.frame[result.frame["source_key"].str.startswith("molo-")].iloc[0]
     assert (added["category"], added["status"]) == ("caserma", "vacant")

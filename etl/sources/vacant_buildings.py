@@ -19,7 +19,8 @@ Mapping into `places` (theme 'vacant'):
 - status 'regeneration' (R… or condition 'Riqualificazione'), 'degraded' for the Comune's coded
   places; for the added places 'vacant' only when the condition says 'Inutilizzato', else NULL;
 - ownership is NOT set: the collective's `category` (pubblico/privato, caserma/scalo) is its
-  own classification, kept as `ownership_assumed` (+ `ownership_assumed_from`) in attributes;
+  own classification, kept in attributes as `ownership_assumed` = true (the flag the app and the
+  indicators read), `ownership_assumed_value` ('public'/'private') and `ownership_assumed_from`;
 - typology, condition, condition_desc, zona, category, panoId, cod_prog go into `attributes`.
   The old `zona` 1-9 equals today's Municipio; 10 is the collective's placeholder.
 """
@@ -350,7 +351,8 @@ def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[s
     assumed = _OWNERSHIP.get((project_cat or "").lower())
     if assumed:
         counts["assumed"] += 1
-        attributes["ownership_assumed"] = assumed
+        attributes["ownership_assumed"] = True
+        attributes["ownership_assumed_value"] = assumed
         attributes["ownership_assumed_from"] = f"categoria del collettivo «{project_cat}» (non una proprietà dichiarata)"
     cond = (condition or "").lower()
     if (cod or "").startswith("R") or cond == "riqualificazione":
@@ -431,7 +433,8 @@ def _notes(frame: pd.DataFrame, places: pd.DataFrame, counts: dict[str, int], of
         notes.append(f"{counts['zona_placeholder']} luoghi con zona 10 (segnaposto del collettivo, non un Municipio): "
                      "Municipio ricavato dalla posizione")
     notes.append(f"proprietà (ownership) non impostata: per {counts['assumed']} luoghi la categoria del collettivo "
-                 "(pubblico/privato, caserma/scalo) è solo un'ipotesi, in attributes.ownership_assumed")
+                 "(pubblico/privato, caserma/scalo) è solo un'ipotesi (attributes.ownership_assumed, valore in "
+                 "ownership_assumed_value)")
     if counts["unknown_use"]:
         notes.append(f"{counts['unknown_use']} tipologie non riconosciute: category 'altro'")
     if counts["non_point"]:

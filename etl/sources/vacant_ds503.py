@@ -146,7 +146,7 @@ class VacantDs503Source:
             if match is not None:
                 area = float(areas[code])
                 geom = wkb[code]
-                attrs.update({"scheda_vig": match.link_vig, "scheda_var": match.link_var,
+                attrs.update({"link_pdf_vig": match.link_vig, "link_pdf_var": match.link_var,
                               "shape_area_m2": vacant_footprints.round_or_none(match.shape_area),
                               "sagoma": f"geoportale {vacant_footprints.date_text(fp.reference_date if fp else None)}"})
                 if match.tipo_macro and match.tipo_macro != attrs["tipo_macro"]:

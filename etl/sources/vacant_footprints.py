@@ -380,8 +380,8 @@ class VacantFootprintsSource:
                 "category": category, "status": status_of_code(code), "ownership": None,
                 "area_m2": float(areas[code]), "geom_wkb": wkb[code],
                 "attributes": attributes_json({
-                    "cod_prog": code, "tipo_macro": rec.tipo_macro, "scheda_vig": rec.link_vig,
-                    "scheda_var": rec.link_var, "shape_area_m2": round_or_none(rec.shape_area),
+                    "cod_prog": code, "tipo_macro": rec.tipo_macro, "link_pdf_vig": rec.link_vig,
+                    "link_pdf_var": rec.link_var, "shape_area_m2": round_or_none(rec.shape_area),
                     "elenco": f"geoportale {date_text(fp.reference_date)}",
                 }),
             })
