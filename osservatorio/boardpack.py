@@ -11,7 +11,9 @@ and Edge refuse on a page opened from file:// (maplibre-gl-js issue #3680), so a
 opened from a downloads folder would show empty maps. SVG maps also print crisply in the PDF.
 
 The PDF is the same HTML printed by Debian's chromium through Playwright (`page.pdf`);
-`pdf_status()` says whether that is possible here and why not.
+`pdf_status()` says whether that is possible here and why not. A render is a ~10 s chromium run, so
+it is bounded: off in read-only mode, one at a time per process and one per browser session every
+PDF_COOLDOWN_S (`pdf_slot`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +57,8 @@ COLORSCALE = "YlOrRd"
 MISSING_COLOR = "#d9d9d9"
 ASSESS_COLORS = {"better": "#2ca02c", "worse": "#d62728", "neutral": "#7f7f7f"}
 STATUS_COLORS = {"on_track": "#2ca02c", "at_risk": "#ff7f0e", "off_track": "#d62728", "no_data": "#9e9e9e"}
+PDF_COOLDOWN_S = 60.0
+_PDF_SLOT = threading.BoundedSemaphore(1)  # one chromium per server process
 CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'")
 
@@ -60,9 +66,10 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 
 class PdfUnavailable(RuntimeError):
     """The PDF cannot be made here; `code` is the i18n key of the reason."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: str, **params: object) -> None:
         super().__init__(message)
         self.code = code
+        self.params: dict[str, object] = params
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,7 @@ def e(value: object) -> str:
     """Escape any value for HTML text or attribute context."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return html.escape(str(value), quote=True)
+    return html.escape(review.plain_text(value), quote=True)
 
 
 def _cell(value: object, lang: str, pct: bool) -> tuple[str, str]:
@@ -527,8 +534,10 @@ def chromium_path() -> Path:
     return Path(os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM)
 
 
-def pdf_status(executable: Path | None = None) -> tuple[bool, str]:
+def pdf_status(executable: Path | None = None, read_only: bool = False) -> tuple[bool, str]:
     """(True, "") when a PDF can be made here, else (False, i18n key of the reason)."""
+    if read_only:
+        return False, "rv_pdf_read_only"
     path = executable or chromium_path()
     try:
         import playwright.sync_api  # noqa: F401
@@ -537,6 +546,22 @@ def pdf_status(executable: Path | None = None) -> tuple[bool, str]:
     if not (path.is_file() and os.access(path, os.X_OK)):
         return False, "rv_pdf_no_chromium"
     return True, ""
+
+
+@contextmanager
+def pdf_slot(last_started: float | None, now: float, cooldown_s: float = PDF_COOLDOWN_S) -> Iterator[None]:
+    """Permission for one PDF render: PdfUnavailable("rv_pdf_cooldown", seconds=) when this session
+    started one less than `cooldown_s` ago, PdfUnavailable("rv_pdf_busy") while another render runs
+    in this process. Times are time.monotonic() values."""
+    if last_started is not None and now - last_started < cooldown_s:
+        wait = math.ceil(cooldown_s - (now - last_started))
+        raise PdfUnavailable(f"PDF appena preparato: riprovare tra {wait} s", "rv_pdf_cooldown", seconds=wait)
+    if not _PDF_SLOT.acquire(blocking=False):
+        raise PdfUnavailable("un altro PDF è in preparazione", "rv_pdf_busy")
+    try:
+        yield
+    finally:
+        _PDF_SLOT.release()
 
 
 def html_to_pdf(document: str, executable: Path | None = None, timeout_ms: int = 120_000) -> bytes:

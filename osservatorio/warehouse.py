@@ -116,11 +116,11 @@ HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers
 def check_size(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """A truncated file opens and lists its tables (the catalogue is near the start) but fails on the
     first read of a lost block: compare the file size with the blocks the database says it has."""
-    rows = con.sql("SELECT block_size, total_blocks FROM pragma_database_size()").fetchall()
+    rows = con.sql("SELECT block_size, used_blocks FROM pragma_database_size()").fetchall()
     if not rows:
         return
-    block_size, total_blocks = rows[0]
-    expected = HEADER_BYTES + int(block_size) * int(total_blocks)
+    block_size, used_blocks = rows[0]  # free blocks at the end may be cut off: count only used ones
+    expected = HEADER_BYTES + int(block_size) * int(used_blocks)
     actual = os.path.getsize(path)
     if actual < expected:
         raise BadWarehouse(f"file troncato: {actual} byte, ne servono {expected}", "wh_unreadable",
@@ -336,7 +336,7 @@ def default_raw_dir() -> Path | None:
     """What a fresh machine builds from: the committed bundle of official files, else None (the demo)."""
     from etl import bundle
 
-    return bundle.BUNDLE_DIR if bundle.available() else None
+    return bundle.BUNDLE_DIR if bundle.available(bundle.BUNDLE_DIR) else None
 
 
 def ensure_warehouse(path: Path, wait_s: float = BUILD_WAIT_S, progress: Callable[[str], None] | None = None) -> str | None:

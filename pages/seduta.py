@@ -3,11 +3,14 @@ attach notes and decisions, download the board pack (HTML, PDF).
 
 Widgets only: the comparison is osservatorio.review, the notes live in osservatorio.board_store (read
 fresh on every run, never cached), the board pack is osservatorio.boardpack. Warehouse reads go
-through the cached osservatorio.queries. With OSSERVATORIO_READ_ONLY=1 every form is hidden.
+through the cached osservatorio.queries. With OSSERVATORIO_READ_ONLY=1 every form is hidden and the
+PDF is off. User text (titles, names, notes) is plain text: st.text, or Markdown-escaped where a
+Markdown element is needed, bidi controls removed (ui.md_escape, review.plain_text).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pandas as pd
@@ -22,8 +25,8 @@ NONE = "-"  # "no snapshot to compare with"
 
 def error_text(exc: BoardStoreError, lang: str) -> str:
     """A store error in the user's language (the Italian message when the code has no translation)."""
-    text = t(exc.code, lang, **exc.params)
-    return str(exc) if text == exc.code else text
+    text = t(exc.code, lang, **{k: ui.md_escape(str(v)) for k, v in exc.params.items()})
+    return ui.md_escape(str(exc)) if text == exc.code else text
 
 
 def flash(kind: str, text: str) -> None:
@@ -67,7 +70,8 @@ def create_session(store: BoardStore, reader: queries.CachedReader, snapshots: p
         if param in st.query_params:
             del st.query_params[param]
     st.query_params["seduta"] = str(session.session_id)
-    flash("success", t("rv_session_created", lang, title=session.title))
+    flash("success", t("rv_session_duplicate" if session.duplicate else "rv_session_created", lang,
+                       title=ui.md_escape(session.title)))
 
 
 def add_note(store: BoardStore, session_id: int, target_kind: str, target_ref: str | None, lang: str) -> None:
@@ -76,13 +80,13 @@ def add_note(store: BoardStore, session_id: int, target_kind: str, target_ref: s
     try:
         if target_ref is None:
             raise BoardStoreError("nessun elemento da annotare", "rv_note_no_ref")
-        store.add_note(session_id, state.get("rv_note_kind", "note"), target_kind, target_ref,
-                       state.get("rv_note_body", ""), author())
+        note = store.add_note(session_id, state.get("rv_note_kind", "note"), target_kind, target_ref,
+                              state.get("rv_note_body", ""), author())
     except BoardStoreError as exc:
         flash("error", error_text(exc, lang))
         return
     state["rv_note_body"] = ""
-    flash("success", t("rv_note_added", lang))
+    flash("success", t("rv_note_duplicate" if note.duplicate else "rv_note_added", lang))
 
 
 def save_snapshots(store: BoardStore, session_id: int, snapshot_id: str | None, compare_id: str | None,
@@ -163,9 +167,9 @@ if st.session_state.get("rv_last_session") not in (None, chosen):  # another ses
         st.session_state.pop(key, None)
 st.session_state["rv_last_session"] = chosen
 
-st.subheader(session.title)
-st.text(t("rv_session_facts", lang, date=fmt_date(session.held_on, lang), people=", ".join(session.participants) or "–",
-          author=session.created_by))  # user text: st.text never interprets it
+st.subheader(ui.md_escape(session.title), anchor=False)  # user text: escaped, never a link or an image
+st.text(review.plain_text(t("rv_session_facts", lang, date=fmt_date(session.held_on, lang),
+                            people=", ".join(session.participants) or "–", author=session.created_by)))
 
 if not snap_ids:
     st.info(t("rv_no_snapshots", lang))
@@ -335,8 +339,8 @@ with tab_notes:
         with st.container(border=True, key=f"rv_note_{note.note_id}"):
             st.badge(t(f"rv_kind_{note.kind}", lang), color="blue" if note.kind == "decision" else "gray")
             # User text is shown with st.text: never interpreted as markdown or HTML.
-            st.text(f"{note_label} · {note.author} · {review.fmt_timestamp(note.created_at, lang)}")
-            st.text(note.body)
+            st.text(review.plain_text(f"{note_label} · {note.author} · {review.fmt_timestamp(note.created_at, lang)}"))
+            st.text(review.plain_text(note.body))
     if notes:
         table = review.notes_table(notes, note_labels, by_id, lang)
         spec = downloads.page_spec(ctx, "note_seduta", filters={t("rv_session", lang): str(session.session_id)})
@@ -352,19 +356,22 @@ with tab_pack:
     st.download_button(t("rv_pack_html", lang), data=build_html, file_name=boardpack.filename(session, "html"),
                        mime="text/html", on_click="ignore", key="rv_pack_html", icon=":material/download:",
                        help=t("rv_pack_html_help", lang))
-    pdf_ok, pdf_reason = boardpack.pdf_status()
+    pdf_ok, pdf_reason = boardpack.pdf_status(read_only=store.read_only)
     pdf_key = (session.session_id, snapshot_id, compare_id, lang)
     if not pdf_ok:
         st.button(t("rv_pack_pdf_make", lang), disabled=True, key="rv_pack_pdf_make")
         st.info(t(pdf_reason, lang, path=str(boardpack.chromium_path())))
     else:
         if st.button(t("rv_pack_pdf_make", lang), key="rv_pack_pdf_make", icon=":material/picture_as_pdf:"):
-            with st.spinner(t("rv_pack_pdf_wait", lang)):
-                try:
-                    document = boardpack.render_html(boardpack.assemble(reader, store, session, comparison, lang))
-                    st.session_state["rv_pdf"] = (pdf_key, boardpack.html_to_pdf(document))
-                except boardpack.PdfUnavailable as exc:
-                    st.error(t(exc.code, lang, path=str(boardpack.chromium_path())))
+            try:  # one chromium at a time per process, one PDF per session every PDF_COOLDOWN_S
+                with boardpack.pdf_slot(st.session_state.get("rv_pdf_started"), time.monotonic()):
+                    st.session_state["rv_pdf_started"] = time.monotonic()
+                    with st.spinner(t("rv_pack_pdf_wait", lang)):
+                        document = boardpack.render_html(boardpack.assemble(reader, store, session, comparison, lang))
+                        st.session_state["rv_pdf"] = (pdf_key, boardpack.html_to_pdf(document))
+            except boardpack.PdfUnavailable as exc:
+                (st.info if exc.code in ("rv_pdf_busy", "rv_pdf_cooldown") else st.error)(
+                    t(exc.code, lang, path=str(boardpack.chromium_path()), **exc.params))
         ready = st.session_state.get("rv_pdf")
         if ready and ready[0] == pdf_key:
             st.download_button(t("rv_pack_pdf", lang), data=ready[1], file_name=boardpack.filename(session, "pdf"),
