@@ -291,7 +291,8 @@ def read_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
         "UNION SELECT DISTINCT municipio FROM districts WHERE level = 'nil' AND municipio IS NOT NULL ORDER BY 1"
     ).fetchall()]
     population = con.sql(transform("indicator_population_by_year")).df()
-    current = con.sql("SELECT district_id, year, residents, trust FROM population_current WHERE level = 'nil'").df()
+    current = con.sql("SELECT district_id, coalesce(year, year(reference_date)) AS year, residents, trust "
+                      "FROM population_current WHERE level = 'nil'").df()
     places = con.sql("SELECT theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats, "
                      "employees, trust, source_id, attributes FROM places").df()
     firm_units = con.sql("SELECT nil_id, year, category, units, avg_employees, trust FROM firm_units").df()
@@ -969,6 +970,9 @@ def _collapse_sub_atoms(atoms_frame: pd.DataFrame, atoms: _Atoms) -> pd.DataFram
         main.at[i, "n_known"] = float(main.at[i, "n_known"]) + float(r.n_known)
         main.at[i, "n_unknown"] = float(main.at[i, "n_unknown"]) + float(r.n_unknown)
         main.at[i, "trust"] = combine_trust([main.at[i, "trust"], r.trust])
+        if isinstance(r.note, str):
+            parts = [str(main.at[i, "note"])] if isinstance(main.at[i, "note"], str) else []
+            main.at[i, "note"] = "; ".join(dict.fromkeys(p for text in [*parts, r.note] for p in text.split("; ")))
     return main
 
 

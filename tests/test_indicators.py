@@ -579,6 +579,139 @@ def test_catalogue_errors() -> None:
         indicators.parse_catalogue(bad_dir)
 
 
+# --- density, per-NIL counts, city-wide firm totals, population years, positions, editions -----------------------
+
+def test_density_uses_area_of_the_same_nil(get: Getter) -> None:
+    """Σ residents / Σ area of the NIL that have residents (NIL 4 has none: its km² are not counted)."""
+    check(get, "population_density", {("nil", 1): 10000.0, ("nil", 4): NO_POP, ("municipio", 1): 15000.0,
+                                      ("municipio", 2): 5000.0, ("city", "milano"): 35000 / 3,
+                                      ("periphery_class", "periferia"): 5000.0})
+    _, num, den, reason, _ = get("population_density", "municipio", 2)
+    assert (num, den) == (5000.0, 1.0)
+    assert "esclusi NIL 4" in reason and "popolazione 2021" in reason
+
+
+def test_district_density_transform_matches_numerator_and_denominator(tmp_path: Path) -> None:
+    """The Municipio polygon (here 3 km²) is not the area of its NIL (2 km²): density uses the NIL's."""
+    from etl.sql import transform
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    build_city(con, firms=False)
+    con.execute(transform("rollup_population_municipio"))
+    con.execute("UPDATE districts SET area_m2 = 3e6 WHERE level = 'municipio' AND id = 1")
+    rows = {(lv, i): (r, a, d) for lv, i, r, _y, a, d in con.sql(transform("district_density")).fetchall()}
+    assert rows[("municipio", 1)] == (30000, 2e6, 15000.0)
+    assert rows[("nil", 1)] == (10000, 1e6, 10000.0)
+    assert rows[("municipio", 2)][0] is None and rows[("municipio", 2)][2] is None  # NIL 4 has no figure: no rollup
+
+
+def _city_extra(con: duckdb.DuckDBPyConnection) -> None:
+    """The tiny city without firm data and coworking points, plus: per-NIL coworking counts (NIL 4
+    absent), ds171-like city totals for 2009-2010, official 2022 residents for NIL 1-2 only, a vacant
+    place of NIL 3 lying in Municipio 1 with an assumed ownership, list editions in `sources`."""
+    build_city(con, firms=False)
+    con.execute("DELETE FROM places WHERE theme = 'coworking'")
+    _insert(con, "area_counts", [{"level": "nil", "district_id": n, "theme": "coworking", "year": None, "count": c,
+                                  "source_id": "coworking_counts", "path": "/fixture/nil.json", "trust": "derived"}
+                                 for n, c in [(1, 0), (2, 2), (3, 1)]])
+    totals = [(2009, "digital_manufacturing", 8, 24.0), (2009, "artisan_manufacturing", 4, None), (2009, "other", 88, 100.0),
+              (2010, "digital_manufacturing", 10, 30.0), (2010, "artisan_manufacturing", 5, 9.0), (2010, "other", 85, 90.0)]
+    _insert(con, "firm_totals", [{"level": "city", "area_id": "milano", "year": y, "ateco_code": f"{j:02d}.00.0",
+                                  "ateco_edition": "2007", "category": c, "firms": u, "units": u, "employees_firms": e,
+                                  "employees_units": e, "source_id": "firms_city", "path": "/fixture/ds171.csv",
+                                  "trust": "official"} for j, (y, c, u, e) in enumerate(totals)])
+    _insert(con, "population", [{"level": "nil", "district_id": n, "year": 2022, "reference_date": date(2022, 12, 31),
+                                 "residents": r, "source_id": "population_xlsx", "path": "/fixture/2022.xlsx",
+                                 "trust": "official"} for n, r in [(1, 11000), (2, 21000)]])
+    _insert(con, "places", [place("vacant", "V5", 3, 1, (6000, -300), ownership="public",
+                                  attributes=json.dumps({"ownership_assumed": True}))])
+    for sid, path, dataset, ref in [("src_vacant", "/fixture/vacant.csv", "ds503", date(2016, 6, 30)),
+                                    ("firms_city", "/fixture/ds171.csv", "ds171", None)]:
+        con.execute("INSERT INTO sources (source_id, dataset, title, path, sha256, bytes, file_format, crs, encoding, "
+                    "rows_read, rows_loaded, rows_rejected, rows_repaired, loaded_at, licence, trust, status, notes, "
+                    "reference_date) VALUES (?, ?, ?, ?, 'x', 1, 'csv', NULL, NULL, 1, 1, 0, 0, now()::TIMESTAMP, "
+                    "'CC BY 4.0', 'official', 'loaded', NULL, ?)", [sid, dataset, sid, path, ref])
+    con.execute("UPDATE sources SET reference_date = DATE '2024-03-01' WHERE source_id = 'src_makerspace'")
+
+
+@pytest.fixture(scope="module")
+def extra(tmp_path_factory: pytest.TempPathFactory) -> Getter:
+    folder = tmp_path_factory.mktemp("city_extra")
+    con = duckdb.connect(str(folder / "w.duckdb"))
+    _city_extra(con)
+    run(con, write_configs(folder / "config"))
+    return getter(con)
+
+
+def test_coworking_from_per_nil_counts(extra: Getter) -> None:
+    check(extra, "coworking_count", {("nil", 1): 0, ("nil", 2): 2, ("nil", 3): 1,
+                                     ("nil", 4): f"^{indicators.R_NOT_IN_COUNTS}$", ("municipio", 1): 2,
+                                     ("periphery_class", "semicentro"): 2, ("city", "milano"): "^somma incompleta"})
+    assert indicators.R_AREA_COUNTS in extra("coworking_count", "municipio", 1)[3]
+    assert extra("coworking_count", "nil", 2)[4] == "derived"
+    check(extra, "coworking_per_1k", {("nil", 2): 2 / 21000 * 1000, ("municipio", 1): 2 / 32000 * 1000,
+                                      ("city", "milano"): 3 / 37000 * 1000})
+    check(extra, "coworking_periphery_share", {("nil", 3): 100.0, ("nil", 1): "^nessun coworking nell'area",
+                                               ("nil", 2): 0.0, ("city", "milano"): 100 / 3})
+    for ind in indicators.SEAT_IDS:
+        check(extra, ind, {("nil", 2): f"^{indicators.R_NO_SEATS}$", ("city", "milano"): f"^{indicators.R_NO_SEATS}$"})
+
+
+def test_city_firm_totals_per_year(extra: Getter) -> None:
+    for year, (dm, am, total, emp) in {2009: (8, 4, 100, 24.0), 2010: (10, 5, 100, 30.0)}.items():
+        check(extra, "firms_dm_units", {("city", "milano"): dm, ("nil", 1): r"^dati per NIL non disponibili \(ds171",
+                                        ("municipio", 1): "per l'intera città"}, period=year)
+        check(extra, "firms_am_units", {("city", "milano"): am}, period=year)
+        check(extra, "firms_dm_share", {("city", "milano"): 100 * dm / total}, period=year)
+        check(extra, "firms_dm_avg_employees", {("city", "milano"): emp / dm}, period=year)
+        # NIL 4 has no population: no city rate rather than a rate over part of the city.
+        check(extra, "firms_dm_per_1k", {("city", "milano"): r"^popolazione della città incompleta \(NIL 4\)$"},
+              period=year)
+        assert extra("firms_dm_units", "city", "milano", year)[4] == "official"
+    with pytest.raises(AssertionError):
+        extra("firms_dm_units", "city", "milano", None)  # no undated row next to the years
+
+
+def test_population_years_are_said(extra: Getter) -> None:
+    check(extra, "residents", {("nil", 1): 11000, ("nil", 3): 5000, ("nil", 4): NO_POP, ("municipio", 1): 32000,
+                               ("city", "milano"): "^somma incompleta"}, period=2022)
+    assert "dato 2022 non presente" in extra("residents", "nil", 3, 2022)[3]
+    assert "popolazione 2021" in extra("residents", "nil", 3, 2022)[3]
+    check(extra, "makerspaces_per_100k", {("city", "milano"): 3 / 37000 * 1e5, ("nil", 1): 1 / 11000 * 1e5}, period=2024)
+    assert "popolazione 2022; NIL 3: popolazione 2021" in extra("makerspaces_per_100k", "city", "milano", 2024)[3]
+    assert extra("makerspaces_per_100k", "nil", 1, 2024)[3] == "popolazione 2022"
+    assert extra("makerspaces_per_100k", "municipio", 1, 2024)[3] == "popolazione 2022"
+
+
+def test_place_counts_in_the_municipio_of_its_position(extra: Getter) -> None:
+    """V5 is in NIL 3 (parent Municipio 2) but its position is in Municipio 1."""
+    check(extra, "vacant_count", {("nil", 3): 3, ("municipio", 1): 2, ("municipio", 2): 3, ("city", "milano"): 5,
+                                  ("periphery_class", "periferia"): 4}, period=2016)
+    # Assumed ownership is not ownership: V5 counts as unknown.
+    check(extra, "vacant_public_count", {("nil", 3): 1, ("municipio", 1): 0, ("city", "milano"): 1}, period=2016)
+    check(extra, "vacant_public_share", {("nil", 3): 50.0, ("city", "milano"): 100 / 3}, period=2016)
+    assert indicators.R_ASSUMED in extra("vacant_public_share", "nil", 3, 2016)[3]
+    assert indicators.R_ASSUMED in extra("vacant_public_count", "municipio", 1, 2016)[3]
+
+
+def test_period_is_the_edition_of_the_list(extra: Getter) -> None:
+    check(extra, "makerspaces_count", {("nil", 1): 1, ("city", "milano"): 3}, period=2024)
+    check(extra, "makerspace_distance_m", {("nil", 1): 500.0}, period=2024)
+    with pytest.raises(AssertionError):
+        extra("makerspaces_count", "city", "milano", None)
+
+
+def test_theme_period_and_population_notes() -> None:
+    assert indicators.theme_period(["a", "b"], {"a": 2016, "b": 2026}) == (
+        2026, "edizioni diverse delle fonti: a 2016, b 2026")
+    assert indicators.theme_period(["a"], {"a": 2016}) == (2016, None)
+    assert indicators.theme_period(["a", "c"], {"a": 2016})[0] == 2016
+    assert indicators.theme_period(["c"], {}) == (None, None)
+    assert indicators._pop_note({1: "2022", 2: "2022", 8: "2021 (derivata)"}) == (
+        "popolazione 2022; NIL 8: popolazione 2021 (derivata)")
+    assert indicators.pop_label(None, "derived") == "senza anno (derivata)"
+
+
 # --- real files ------------------------------------------------------------------------------------------------------
 
 def _build_with_indicators(raw: Path | None, out: Path) -> None:

@@ -336,3 +336,40 @@ def test_target_status_stored_per_snapshot(tmp_path: Path) -> None:
     assert rows["late"][4] == "off_track" and "scadenza 2026-06-30 passata" in rows["late"][5]
     # The first snapshot kept its own status rows.
     assert con.sql("SELECT count(*) FROM target_status WHERE snapshot_id = 'b1'").fetchall() == [(4,)]
+
+
+# --- same inputs, same configuration: no new trend point ---------------------------------------------------------
+
+def test_rebuilding_the_same_folder_marks_same_as(tmp_path: Path, h: object) -> None:
+    """Build twice from the same folder -> the second snapshot has same_as = the first; a changed file
+    (or a changed configuration) makes a real new point again."""
+    raw = h.write_raw_dir(tmp_path / "raw")  # type: ignore[attr-defined]
+    out = tmp_path / "warehouse.duckdb"
+    first = build(raw, out, progress=lambda _m: None).build_id
+    second = build(raw, out, progress=lambda _m: None).build_id
+    lines = list(h.population_lines)  # type: ignore[attr-defined]
+    lines[2] = "2;Brera;2100;21,0"
+    h.write_text(raw / "popolazione" / "popolazione_residenti.csv", lines, encoding="cp1252")  # type: ignore[attr-defined]
+    third = build(raw, out, progress=lambda _m: None).build_id
+    fourth = build(raw, out, progress=lambda _m: None).build_id
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        rows = dict(con.sql("SELECT snapshot_id, same_as FROM snapshots").fetchall())
+    finally:
+        con.close()
+    assert rows == {first: None, second: first, third: None, fourth: third}
+
+
+def test_same_as_compares_every_input() -> None:
+    from etl.snapshots import SnapshotInfo, same_as_previous
+
+    new = SnapshotInfo("b2", datetime(2026, 1, 2), "real", "cat", "v1", "ph", "tax", "tgt", {"s": ["x"]}, {})
+    prev = {"snapshot_id": "b1", "mode": "real", "catalogue_version": "cat", "periphery_version": "v1",
+            "periphery_hash": "ph", "taxonomy_version": "tax", "targets_version": "tgt",
+            "source_versions": json.dumps({"s": ["x"]}), "ateco_editions": "{}"}
+    assert same_as_previous(prev, new) == "b1"
+    assert same_as_previous(None, new) is None
+    for name, other in [("catalogue_version", "cat2"), ("periphery_hash", "ph2"), ("targets_version", None),
+                        ("source_versions", json.dumps({"s": ["y"]})), ("ateco_editions", json.dumps({"f": ["2007"]})),
+                        ("mode", "demo")]:
+        assert same_as_previous({**prev, name: other}, new) is None, name
