@@ -182,6 +182,19 @@ class ThemeState:
         return self.state in ("points", "counts")
 
 
+#: Sources whose catalogue entry says only ["places"] (the table, not the theme): their theme by source id.
+PLACES_SOURCE_THEMES = {"vacant_ds503": "vacant", "vacant_footprints": "vacant", "vacant_buildings": "vacant",
+                        "confiscated": "vacant", "aree_dismesse": "vacant", "firms_points": "firm", "makerspaces": "makerspace",
+                        "coworking": "coworking", "historic_shops": "historic_shop"}
+
+
+def _entry_themes(source_id: str, text: object) -> set[str]:
+    themes = set(_parse_themes(text))
+    if "places" in themes and source_id in PLACES_SOURCE_THEMES:
+        themes.add(PLACES_SOURCE_THEMES[source_id])
+    return themes
+
+
 def _parse_themes(text: object) -> tuple[str, ...]:
     if not isinstance(text, str):
         return ()
@@ -214,9 +227,9 @@ def theme_state(theme: str, catalogue: pd.DataFrame, sources: pd.DataFrame, plac
     failed_ids = set(reasons)
     entries = []
     for row in catalogue.to_dict("records"):
-        if not words & set(_parse_themes(row.get("themes"))):
-            continue
         sid = str(row["source_id"])
+        if not words & _entry_themes(sid, row.get("themes")):
+            continue
         state = "failed" if sid in failed_ids else plain(row.get("state")) or "absent"
         entries.append(CatalogueEntry(source_id=sid, dataset=plain(row.get("dataset")), title=plain(row.get("title")),
                                       portal_url=plain(row.get("portal_url")), file_hint=plain(row.get("file_hint")),

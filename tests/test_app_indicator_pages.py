@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -52,6 +54,30 @@ def build_with_indicators(path: Path, previous: Path | None = None) -> Path:
     return path
 
 
+def modified_copy(source: Path, target: Path, statements: list[str]) -> Path:
+    """`source` with `statements` applied, rewritten into a fresh file (COPY FROM DATABASE) so that the
+    file has no free blocks left by the deletes."""
+    scratch = target.with_suffix(".scratch.duckdb")
+    shutil.copy(source, scratch)
+    con = duckdb.connect(str(scratch))
+    try:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    con = duckdb.connect(str(target))
+    try:
+        con.execute(f"ATTACH '{scratch}' AS src (READ_ONLY)")
+        con.execute(f"COPY FROM DATABASE src TO {target.stem}")
+        con.execute("DETACH src")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    scratch.unlink()
+    return target
+
+
 @pytest.fixture(scope="module")
 def warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Warehouses built once: one snapshot, two snapshots, none (indicator tables emptied), and an old
@@ -72,27 +98,19 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-    none = folder / "none.duckdb"
-    shutil.copy(one, none)
-    con = duckdb.connect(str(none))
-    try:
-        for table in ("snapshots", "indicator_values", "indicator_catalogue", "district_groups", "taxonomy_changes",
-                      "target_status"):
-            con.execute(f"DELETE FROM {table}")  # noqa: S608 fixed table names
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    old = folder / "old.duckdb"
-    shutil.copy(none, old)
-    con = duckdb.connect(str(old))
-    try:
-        for table in ("snapshots", "indicator_values", "indicator_catalogue", "district_groups", "taxonomy_changes",
-                      "target_status"):
-            con.execute(f"DROP TABLE {table}")  # noqa: S608 fixed table names
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return {"one": one, "two": two, "none": none, "old": old}
+    tables = ("snapshots", "indicator_values", "indicator_catalogue", "district_groups", "taxonomy_changes", "target_status")
+    none = modified_copy(one, folder / "none.duckdb", [f"DELETE FROM {t}" for t in tables])  # noqa: S608 fixed names
+    old = modified_copy(none, folder / "old.duckdb", [f"DROP TABLE {t}" for t in tables])  # noqa: S608 fixed names
+    # No makerspace source in this build (ds744 registered, absent) and coworking only as counts per NIL.
+    nosource = modified_copy(one, folder / "nosource.duckdb", [
+        "DELETE FROM places WHERE theme IN ('makerspace', 'coworking')",
+        "UPDATE source_catalogue SET state = 'absent' WHERE source_id = 'makerspaces'",  # the build's own entry
+        "INSERT INTO area_counts SELECT 'nil', id, 'coworking', 2024, id % 3, 'platform_nil', 'c.json', 'derived' "
+        "FROM districts WHERE level = 'nil'",
+        "UPDATE indicator_values SET value = NULL, reason = 'nessuna fonte dei makerspace' "
+        "WHERE indicator_id IN ('makerspaces_count', 'makerspaces_per_100k')",
+    ])
+    return {"one": one, "two": two, "none": none, "old": old, "nosource": nosource}
 
 
 @pytest.fixture
@@ -145,6 +163,27 @@ def choropleth_locations(spec: dict) -> list[int]:
 
 def infos(at: AppTest) -> list[str]:
     return [i.value for i in at.info]
+
+
+def unescape(markdown: str) -> str:
+    """Text escaped with views.md_text, as the reader sees it."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def peripheral_with_most_values(path: Path) -> set[str]:
+    """The peripheral NIL with the most indicator values in the latest snapshot (the district page opens on one)."""
+    from osservatorio import data
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        snapshot = str(data.snapshots(con)["snapshot_id"].iloc[0])
+        groups = data.district_groups(con, snapshot)
+        counts = data.nil_value_counts(con, snapshot)
+    finally:
+        con.close()
+    peripheral = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"), "nil_id"])
+    counts = counts[counts["nil_id"].isin(peripheral)]
+    return {str(i) for i in counts.loc[counts["with_value"] == counts["with_value"].max(), "nil_id"]}
 
 
 # --- every page renders ------------------------------------------------------------------------------------------
@@ -300,7 +339,7 @@ def test_district_from_url(use: Callable[[str], Path]) -> None:
     at = open_page("district", nil="12")
     ok(at)
     assert at.selectbox(key="url_nil").value == "12"
-    header = at.header[0].value
+    header = unescape(at.header[0].value)
     assert header.startswith("12 · ")
     profile = at.dataframe[0].value
     assert header in profile.columns and "Milano (città)" in profile.columns
@@ -308,7 +347,7 @@ def test_district_from_url(use: Callable[[str], Path]) -> None:
     assert any(c.startswith("Classe: ") for c in profile.columns)
     assert "Affidabilità" in profile.columns and set(profile["Affidabilità"]) <= {"dimostrativo", ""}
     titles = [s.value for s in at.subheader]
-    assert titles == ["Indicatori del quartiere", "Makerspace e spazi dismessi nel quartiere",
+    assert titles == ["Indicatori del quartiere", "Luoghi del programma nel quartiere",
                       "Imprese per categoria del programma", "Andamento"]
     assert len(at.get("plotly_chart")) == 3  # NIL map, firm mix, trend
 
@@ -317,7 +356,7 @@ def test_district_unknown_nil_falls_back(use: Callable[[str], Path]) -> None:
     at = open_page("district", nil="999")
     ok(at)
     assert any("'999'" in i for i in infos(at))
-    assert at.selectbox(key="url_nil").value == "1"
+    assert at.selectbox(key="url_nil").value in peripheral_with_most_values(use("one"))  # not "1 · DUOMO"
 
 
 def test_district_trend_indicator(use: Callable[[str], Path]) -> None:
@@ -406,3 +445,56 @@ def test_warm_rerun_reads_nothing_again(use: Callable[[str], Path], monkeypatch:
     at.checkbox(key="url_strati_coworking").uncheck().run()
     ok(at)
     assert calls == []
+
+
+# --- untrusted text, sources that were never loaded, defaults with values ------------------------------------------
+
+# What Markdown would render as a link, an image, a directive, LaTeX or HTML if left unescaped.
+ACTIVE_MARKDOWN = re.compile(r"(?<!\\)[\[\]!<$]|(?<!\\)https?(?<!\\):|www(?<!\\)\.|(?<!\\):[a-z/]+(?<!\\)\[")
+
+
+def test_url_values_are_shown_as_text(use: Callable[[str], Path]) -> None:
+    at = open_page("map", indicatore="![x](http://host/x.png)", strati="[Accedi](http://x)")
+    ok(at)
+    messages = [i for i in infos(at) if "non è valido" in i]
+    assert len(messages) == 2, infos(at)
+    for message in messages:
+        assert not ACTIVE_MARKDOWN.search(message), message  # no remote image, no link
+    assert "![x](http://host/x.png)" in unescape(messages[0]) and "[Accedi](http://x)" in unescape(messages[1])
+
+
+def test_theme_without_source_is_not_a_zero(use: Callable[[str], Path]) -> None:
+    use("nosource")
+    at = open_page("district", nil="5")
+    ok(at)
+    texts = infos(at)
+    assert any(t.startswith("Nessuna fonte caricata per i makerspace e fablab") and "ds744 «FabLab Milano»" in t
+               and "scaricarlo e ricostruire i dati" in t for t in texts), texts
+    assert not any("Nessun elemento (makerspace" in c.value for c in at.caption)
+    assert any("conteggio per NIL" in t and "platform\\_nil" in t for t in texts), texts  # coworking: counts, no list
+    at = open_page("map", strati="makerspace,coworking")
+    ok(at)
+    assert [tr["name"] for tr in chart(at)["data"] if tr["type"] == "scattermap"] == []  # no empty layers drawn
+    assert any("Nessuna fonte caricata per i makerspace" in t for t in infos(at))
+    assert any("Per gli spazi di coworking ci sono solo conteggi per NIL" in t for t in infos(at))
+    assert at.checkbox(key="url_strati_makerspace").label.endswith("— senza dati")
+    at = open_page("overview")
+    ok(at)
+    counts = next(d.value for d in at.dataframe if "Stato della fonte" in d.value.columns)
+    row = counts[counts["Tema"] == "Makerspace e fablab"].iloc[0]
+    assert pd.isna(row["Luoghi"]) and row["Stato della fonte"] == "nessuna fonte caricata"
+    assert counts[counts["Tema"] == "Coworking"].iloc[0]["Stato della fonte"] == "solo conteggi per NIL"
+
+
+def test_default_indicator_has_values(use: Callable[[str], Path]) -> None:
+    use("nosource")
+    at = open_page("map")
+    ok(at)
+    box = at.selectbox(key="url_indicatore")
+    assert box.value not in ("makerspaces_per_100k", "makerspaces_count")  # the usual default has no values here
+    labels = list(box.options)  # as shown
+    assert sorted(labels[-2:]) == ["Makerspace e fablab — senza dati", "Makerspace ogni 100.000 residenti — senza dati"]
+    assert sum(label.endswith("— senza dati") for label in labels) == 2  # marked, and last
+    at = open_page("periphery", indicatore="makerspaces_count")
+    ok(at)  # chosen by link: shown, and marked
+    assert at.selectbox(key="url_indicatore").value == "makerspaces_count"
