@@ -229,8 +229,8 @@ def test_files_claimed_only_by_their_loader(tmp_path: Path) -> None:
     for source_id, found in claims.items():
         if source_id not in ("vacant_ds503", "vacant_footprints"):
             assert not found & {ds503, export}, source_id
-    assert vacant_footprints.SOURCE.plan[export] == ds503  # the zip knows that ds503 is the list
-    assert vacant_ds503.SOURCE.plan[ds503] == export
+    assert vacant_footprints.SOURCE.plan[export.resolve()] == ds503  # the zip knows that ds503 is the list
+    assert vacant_ds503.SOURCE.plan[ds503.resolve()] == export
 
 
 # --------------------------------------------------------------------------- ds503 + footprints
@@ -288,7 +288,7 @@ def test_footprints_alone_are_the_list(tmp_path: Path, ctx: BuildContext) -> Non
     raw = tmp_path / "raw"
     zip_path = write_export(raw / "geoportale.zip")
     src = vacant_footprints.VacantFootprintsSource()
-    assert src.find(raw) == [zip_path] and src.plan[zip_path] is None
+    assert src.find(raw) == [zip_path] and src.plan[zip_path.resolve()] is None
     result = src.load(zip_path, ctx)
     frame = result.frame.set_index("source_key")
     assert sorted(frame.index) == ["A001", "A099", "R002"] and result.trust == "official"
@@ -301,6 +301,18 @@ def test_footprints_alone_are_the_list(tmp_path: Path, ctx: BuildContext) -> Non
     assert any("è l'elenco ufficiale" in n for n in result.notes)
     official = ctx.extra[OFFICIAL_LIST_KEY]
     assert official.source_id == "vacant_footprints" and set(official.loaded) == {"A001", "A099", "R002"}
+
+
+def test_footprints_fall_back_to_list_when_ds503_is_unreadable(tmp_path: Path, ctx: BuildContext) -> None:
+    raw = tmp_path / "raw"
+    ds_path = write_ds503(raw / "ds503.csv")
+    zip_path = write_export(raw / "geoportale.zip")
+    src = vacant_footprints.VacantFootprintsSource()
+    assert src.find(raw) == [zip_path]
+    ds_path.write_bytes(b"")  # broken after find: ds503 fails in the build
+    result = src.load(zip_path, ctx)
+    assert len(result.frame) == 3 and "non leggibile" in result.notes[0]
+    assert ctx.extra[OFFICIAL_LIST_KEY].source_id == "vacant_footprints"
 
 
 def test_footprints_crs_and_content_errors(tmp_path: Path, ctx: BuildContext) -> None:

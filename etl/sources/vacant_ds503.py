@@ -97,7 +97,7 @@ class VacantDs503Source:
         hits = find_ds503(raw_dir)
         exports = vacant_footprints.find_exports(raw_dir)
         for p in hits:
-            self.plan[p] = exports[0] if exports else None
+            self.plan[p.resolve()] = exports[0] if exports else None
         return hits
 
     def load(self, path: Path, ctx: BuildContext, footprints: Path | None = None) -> LoadResult:
@@ -105,7 +105,7 @@ class VacantDs503Source:
         path = Path(path)
         table = read_table(path, required_any={c: [c] for c in (*SIGNATURE, "indirizzo")})
         records: list[dict[str, Any]] = table.frame.to_dict("records")
-        fp_path = footprints if footprints is not None else self.plan.get(path)
+        fp_path = footprints if footprints is not None else self.plan.get(path.resolve())
         notes: list[str] = ["data di riferimento non indicata nel file né nel nome: reference_date vuota"]
         fp: vacant_footprints.Footprints | None = None
         if fp_path is not None:

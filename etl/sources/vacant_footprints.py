@@ -315,20 +315,27 @@ class VacantFootprintsSource:
         hits = find_exports(raw_dir)
         lists = vacant_ds503.find_ds503(raw_dir)
         for p in hits:
-            self.plan[p] = lists[0] if lists else None
+            self.plan[p.resolve()] = lists[0] if lists else None
         return hits
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
         """Enrichment role when ds503 is (or will be) loaded in this build, else the zip is the list."""
         path = Path(path)
         official = ctx.extra.get(OFFICIAL_LIST_KEY)
-        ds503_path = self.plan.get(path)
+        ds503_path = self.plan.get(path.resolve())
         if isinstance(official, OfficialList) and official.source_id == "vacant_ds503":
             return self._enrichment(path, set(official.listed), ctx)
         if ds503_path is not None:
             from etl.sources import vacant_ds503
 
-            return self._enrichment(path, vacant_ds503.read_codes(ds503_path), ctx)
+            try:
+                codes = vacant_ds503.read_codes(ds503_path)
+            except SourceError as exc:  # ds503 unusable: the export is the list after all
+                result = self._as_list(path, ctx)
+                result.notes.insert(0, f"file ds503 presente ma non leggibile ({exc.problem}): l'esportazione del "
+                                       "geoportale è usata come elenco")
+                return result
+            return self._enrichment(path, codes, ctx)
         return self._as_list(path, ctx)
 
     def _enrichment(self, path: Path, ds503_codes: set[str], ctx: BuildContext) -> LoadResult:
