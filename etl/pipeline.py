@@ -343,7 +343,9 @@ def _load_checked(source: Source, path: Path, ctx: BuildContext) -> LoadResult:
         raise SourceError(path, f"errore imprevisto nella lettura ({type(exc).__name__}: {exc})",
                           "controllare che il file sia completo e nel formato atteso (riaprirlo e salvarlo di nuovo); "
                           "se il file è corretto, segnalare questo messaggio") from exc
-    if len(result.frame) == 0:
+    # No usable row: every row was rejected. A file read only to enrich another source's rows
+    # (`merged_into`, e.g. footprints added to ds503) has no rows of its own by design.
+    if len(result.frame) == 0 and result.rows_rejected >= result.rows_read and not getattr(result, "merged_into", ""):
         first = next((r for r in result.rejects if r.action == "rejected"), None)
         why = f"; la prima: riga {first.row_number}: {first.reason}" if first else ""
         raise _NoUsableRows(path, f"nessuna riga utilizzabile ({result.rows_read} lette, "

@@ -266,6 +266,22 @@ def test_file_with_every_row_rejected_fails_and_keeps_its_rejects(raw: Path, out
         (i, "fuori dal Comune di Milano (Roma)") for i in (1, 2, 3)]
 
 
+@dataclass
+class _Merged(LoadResult):
+    merged_into: str = ""
+
+
+def test_file_merged_into_another_source_is_loaded_without_rows(raw: Path, out: Path, h: Helpers) -> None:
+    """A file read only to enrich another source's rows has none of its own: not a failure."""
+    rejects = [Reject(4, {"cod": "R1"}, "non più nell'elenco")]
+    result = _Merged(table="places", frame=_places([]).iloc[0:0], rows_read=5, trust="official", rejects=rejects,
+                     merged_into="population_nil")
+    report = build(raw, out, sources=[*BASE, FixedResult(result)], progress=h.quiet)
+    assert not report.failed
+    assert h.fetch(out, "SELECT status, rows_read, rows_loaded, rows_rejected FROM sources WHERE source_id = 'fixed'") == [
+        ("loaded", 5, 0, 1)]
+
+
 def test_real_point_loader_with_every_point_outside_milan(raw: Path, out: Path, h: Helpers,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     path = h.write_text(raw / "makers" / "ds744_makerspace_fablab.csv", [
