@@ -29,12 +29,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from etl.indicators import FIRM_IDS
+
 Progress = Callable[[str], None]
 HISTORY_TABLES = ("snapshots", "taxonomy_changes", "district_groups", "indicator_catalogue", "indicator_values",
                   "target_status")
 PREV = "ind_prev"
-FIRM_DEPENDENT = ["firms_dm_units", "firms_dm_per_1k", "firms_dm_share", "firms_dm_avg_employees", "firms_am_units",
-                  "vacant_near_makers_periphery", "opportunity_score"]
+FIRM_DEPENDENT = [*FIRM_IDS, "vacant_near_makers_periphery", "opportunity_score"]
 PERIPHERY_DEPENDENT = ["level:periphery_class", "level:priority_area", "vacant_near_makers_periphery",
                        "opportunity_score"]
 
