@@ -216,7 +216,7 @@ def test_files_claimed_only_by_their_loader(tmp_path: Path) -> None:
     """ds503 and the geoportale zip are claimed by their own loaders and by no other source."""
     raw = tmp_path / "raw"
     ds503 = write_ds503(raw / "a" / "ds503.csv")
-    export = write_export(raw / "b" / "immobili.zip")
+    export = write_export(raw / "b" / "AreeDismesse_immobili_degradati.zip")  # the name looks regional
     other_zip = raw / "c" / "nil.zip"
     other_zip.parent.mkdir(parents=True)
     gpd.GeoDataFrame({"ID_NIL": [1]}, geometry=[square(*SEED[1])], crs="EPSG:7791").to_file(tmp_path / "nil.shp")
@@ -282,6 +282,21 @@ def test_ds503_with_footprints_either_order(tmp_path: Path, ctx: BuildContext) -
     ds2 = ds_src.load(ds_path, fresh)
     check_enriched(ds2, fp2)
     assert fp2.frame.empty and len(ds2.frame) == len(ds.frame)
+
+
+def test_ds503_point_far_from_footprint_and_unknown_letter(tmp_path: Path, ctx: BuildContext) -> None:
+    lon, lat = SEED[1]
+    ds_path = write_ds503(tmp_path / "ds503.csv", [ds503_line(1, "A001", "VIA UNO 1", "PRODUTTIVO", 1, lon, lat),
+                                                   ds503_line(2, "C002", "VIA DUE 2", "PRODUTTIVO", 1, lon, lat + 0.001)])
+    far = [{"code": "A001", "centre": (lon + 0.002, lat), "shape_area": 10_000.0, "tipo": "PRODUTTIVO"}]  # ~156 m east
+    zip_path = write_export(tmp_path / "geoportale.zip", far)
+    result = vacant_ds503.VacantDs503Source().load(ds_path, ctx, footprints=zip_path)
+    warnings = reasons(result, "warning")
+    assert any("punto di ds503 a 106 m dalla sagoma" in r for r in warnings[1])
+    assert result.frame.set_index("source_key").loc["A001", "area_m2"] == pytest.approx(10_000, rel=1e-6)  # kept
+    assert any("lettera del codice C002 non nota" in r for r in warnings[2])
+    assert isna(result.frame.set_index("source_key").loc["C002", "status"])
+    assert any("distanza mediana 156" in n for n in result.notes)  # the export's point vs ds503's
 
 
 def test_footprints_alone_are_the_list(tmp_path: Path, ctx: BuildContext) -> None:

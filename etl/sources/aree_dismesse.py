@@ -76,9 +76,12 @@ class AreeDismesseSource:
     single: bool = True  # one export per build (GeoJSON preferred over the other formats)
 
     def find(self, raw_dir: Path) -> list[Path]:
-        """Files named like *aree*dismesse*, GeoJSON first."""
+        """Files named like *aree*dismesse*, GeoJSON first; never the Comune's geoportale export of degraded
+        buildings (its own loader, `vacant_footprints`, recognises it by content)."""
+        from etl.sources import vacant_footprints
+
         hits = [p for p in Path(raw_dir).rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIX_RANK
-                and _FILE_RX.search(p.stem)]
+                and _FILE_RX.search(p.stem) and not (p.suffix.lower() == ".zip" and vacant_footprints.is_export(p))]
         return sorted(hits, key=lambda p: (_SUFFIX_RANK.index(p.suffix.lower()), str(p)))
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
