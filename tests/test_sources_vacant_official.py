@@ -402,6 +402,18 @@ def test_places_json_after_official_list(tmp_path: Path, ctx: BuildContext) -> N
                and "7 letti = 3 caricati + 3 doppioni + 1 scartati" in n for n in result.notes)
 
 
+def test_places_json_all_already_official(tmp_path: Path, ctx: BuildContext) -> None:
+    vacant_ds503.SOURCE.load(write_ds503(tmp_path / "ds503.csv"), ctx)
+    doc = places_doc()
+    doc["features"] = doc["features"][:2]  # A001 (same code) and A137 (same address as A004)
+    path = tmp_path / "places.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = vacant_buildings.SOURCE.load(path, ctx)
+    assert result.frame.empty and result.rows_read == 2 and result.rows_rejected == 0
+    assert [r.action for r in result.rejects] == ["warning", "warning"]
+    assert any("nessuna riga nuova" in n for n in result.notes)
+
+
 def test_build_official_and_secondary(tmp_path: Path) -> None:
     """The pipeline with ds503, the zip and places.json: each building counted once, lineage per file."""
     raw = tmp_path / "raw"

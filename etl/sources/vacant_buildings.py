@@ -42,7 +42,7 @@ from pyproj import CRS, Transformer
 
 from etl import geo
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
-from etl.places import finalise_places, normalise_text
+from etl.places import PLACE_COLUMNS, finalise_places, normalise_text
 from etl.sources.vacant_common import (
     OFFICIAL_LIST_KEY,
     OfficialList,
@@ -126,10 +126,15 @@ class VacantBuildingsSource:
             rows.append(row)
             raws.append(raw)
             positions.append(i)
+        if not rows and official is not None and any(r.action == "warning" for r in rejects):
+            # Every place is already counted by the official list: nothing new, not a broken file.
+            rejects.sort(key=lambda r: (r.row_number or 0))
+            notes.append(f"tutti i luoghi sono già nell'elenco ufficiale ({official.label}) o scartati: nessuna riga nuova")
+            return LoadResult(table="places", frame=pd.DataFrame(columns=PLACE_COLUMNS), rows_read=len(features),
+                              trust="derived", rejects=rejects, notes=notes, crs=crs_label, encoding="utf-8",
+                              file_format="geojson", reference_date=REFERENCE_DATE, attribution=self.attribution,
+                              origin=_origin(path))
         if not rows:
-            if official is not None and features:
-                raise SourceError(path, "nessun luogo da caricare: tutti già nell'elenco ufficiale o scartati",
-                                  "nessuna azione: l'elenco ufficiale li conta già")
             raise SourceError(path, "nessun luogo utilizzabile nel file", "controllare che sia il GeoJSON della lista")
         frame = pd.DataFrame(rows)
         frame, homonyms = separate_far_homonyms(frame, raws, detail_col="condition_desc")
