@@ -250,6 +250,20 @@ def test_geojson_crs_inside_properties_is_not_a_declaration(tmp_path: Path, h: H
     assert crs.startswith("EPSG:7791") and notes
 
 
+def test_nil_wkt_csv_with_a_polygon_over_the_csv_field_limit(raw: Path, out: Path, h: Helpers) -> None:
+    """The real ds964 WKT CSV has a 139 KB polygon; the csv module refuses fields over 131,072 characters by default."""
+    (raw / "nil" / "ds964_nil_wm.zip").unlink()
+    grid = h.nil_grid()
+    dense = [shapely.segmentize(g, 0.000015) for _, g in grid]  # every polygon densified
+    lines = ["ID_NIL;NIL;WKT"] + [f'{i};NIL {i};"{shapely.to_wkt(g, rounding_precision=7)}"' for (i, _), g in zip(grid, dense,
+                                                                                                              strict=True)]
+    assert max(len(x) for x in lines) > 139_000
+    path = h.write_text(raw / "nil" / "ds964_nil_wm_4326.csv", lines)
+    report = build(raw, out, progress=h.quiet)
+    assert not report.failed
+    assert h.fetch(out, "SELECT status, rows_loaded FROM sources WHERE path = ?", [str(path)]) == [("loaded", 8)]
+
+
 # --- a point file with no usable row ---------------------------------------------------------------------------
 
 def test_file_with_every_row_rejected_fails_and_keeps_its_rejects(raw: Path, out: Path, h: Helpers,
