@@ -84,7 +84,11 @@ def test_the_repo_bundle_builds_real_milan(tmp_path: Path, h: Any) -> None:
     manifest = bundle.read_manifest(bundle.BUNDLE_DIR)
     used = {Path(s.path).resolve().relative_to(bundle.BUNDLE_DIR).as_posix() for s in report.summaries}
     assert used <= set(manifest), f"a loader claimed a file that is not official data: {used - set(manifest)}"
-    assert {"comune-milano-nil/NIL_WM.zip", "comune-milano-municipi/Municipi.shp"} <= used
+    loaded = {Path(s.path).resolve().relative_to(bundle.BUNDLE_DIR).as_posix() for s in report.summaries
+              if s.status == "loaded"}
+    sidecars = {rel for rel in manifest if rel.endswith((".shx", ".dbf", ".prj"))}  # read with their .shp
+    assert loaded == set(manifest) - sidecars, f"bundled but not loaded: {set(manifest) - sidecars - loaded}"
+    assert h.fetch(out, "SELECT count(*), sum(residents) FROM population WHERE level = 'nil'") == [(87, 1_396_673)]
 
 
 # --- writing a bundle (tiny fake originals) -------------------------------------------------------------
