@@ -269,9 +269,10 @@ def _note_fingerprint(session_id: int, kind: str, target_kind: str, ref: str, bo
     return fingerprint("note", int(session_id), kind, target_kind, ref, body, author)
 
 
-def _session_fingerprint(held_on: str, title: str, participants: str, snapshot_id: str | None,
-                         compare_id: str | None, author: str) -> str:
-    return fingerprint("session", held_on, title, participants, snapshot_id, compare_id, author)
+def _session_fingerprint(held_on: str, title: str, participants: str, author: str) -> str:
+    """Date, title, participants and author: the snapshots are left out, because the form's
+    "automatic" comparison resolves differently once the first click has created the session."""
+    return fingerprint("session", held_on, title, participants, author)
 
 
 def _since(created: str) -> str:
@@ -417,7 +418,7 @@ class BoardStore:
         snap, comp = _clean_snapshot(snapshot_id), _clean_snapshot(compare_id)
         created = _now()
         people_json = json.dumps(list(people), ensure_ascii=False)
-        mark = _session_fingerprint(day.isoformat(), clean_title, people_json, snap, comp, who)
+        mark = _session_fingerprint(day.isoformat(), clean_title, people_json, who)
         with self._write() as con:
             same = con.execute(
                 """SELECT session_id, held_on, title, participants, snapshot_id, compare_id, created_by, created_at
@@ -550,10 +551,10 @@ def _migrate_2(con: sqlite3.Connection) -> None:
         columns = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}  # fixed table names
         if "fingerprint" not in columns:
             con.execute(statement)
-    for row in con.execute("""SELECT session_id, held_on, title, participants, snapshot_id, compare_id, created_by
+    for row in con.execute("""SELECT session_id, held_on, title, participants, created_by
                               FROM sessions WHERE fingerprint IS NULL""").fetchall():
         con.execute("UPDATE sessions SET fingerprint = ? WHERE session_id = ?",
-                    (_session_fingerprint(row[1], row[2], row[3], row[4], row[5], row[6]), row[0]))
+                    (_session_fingerprint(row[1], row[2], row[3], row[4]), row[0]))
     for row in con.execute("""SELECT note_id, session_id, kind, target_kind, target_ref, body, author
                               FROM notes WHERE fingerprint IS NULL""").fetchall():
         con.execute("UPDATE notes SET fingerprint = ? WHERE note_id = ?",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -318,3 +319,71 @@ def test_switching_session_shows_its_own_snapshots(env: Callable[..., Path], see
     at.selectbox(key="url_seduta").set_value("2").run()
     assert (at.selectbox(key="url_snapshot").value, at.selectbox(key="url_confronto").value) == (
         seeded.current, seeded.previous)  # not the "-" chosen before for this session
+
+
+# --- repeated submits, plain text -------------------------------------------------------------------------
+
+def test_a_double_click_on_aggiungi_stores_the_note_once(env: Callable[..., Path], seeded: Seeded) -> None:
+    """The second click of a double click sends the same form values again (the browser has not yet
+    received the cleared box): one note, and the page says the repeat was not stored."""
+    store = BoardStore(Path(env()))
+    at = create_session(open_page())
+    ok(at)
+    at.selectbox(key="rv_note_target_kind").set_value("session").run()
+    for _click in range(2):
+        at.text_area(key="rv_note_body").input("Nota cliccata due volte")
+        button(at, "Aggiungi").click()
+        at.run()
+        ok(at)
+    assert [n.body for n in store.list_notes()] == ["Nota cliccata due volte"]
+    assert [s.value for s in at.success] == ["Questa nota era già stata salvata (invio ripetuto): non è stata duplicata."]
+    assert [x.value for x in at.text].count("Nota cliccata due volte") == 1
+
+
+def test_a_double_click_on_crea_creates_one_session(env: Callable[..., Path]) -> None:
+    store = BoardStore(Path(env()))
+    at = create_session(open_page())
+    ok(at)
+    at = create_session(at)  # same values again
+    ok(at)
+    assert len(store.list_sessions()) == 1
+    assert at.success[0].value.startswith("Questa seduta era già stata creata")
+
+
+MARKDOWN_TITLE = "Seduta [clicca](http://example.com) ![x](http://example.com/a.png) **forte** www.example.com"
+BIDI_TITLE = "Verbale \u202egpj.exe\u202c \u2066isolato\u2069"
+
+
+def test_titles_and_notes_are_plain_text(env: Callable[..., Path]) -> None:
+    store = BoardStore(Path(env()))
+    at = create_session(open_page(), title=MARKDOWN_TITLE)
+    ok(at)
+    [session] = store.list_sessions()
+    assert session.title == MARKDOWN_TITLE  # stored as typed
+    heading = [h.value for h in at.subheader]
+    assert heading, "the session title is shown"
+    shown = heading[-1]
+    # Every Markdown special character is escaped: no link, no image, no emphasis, no autolink.
+    assert "](" not in shown and "**" not in shown and "www.example" not in shown and "http://" not in shown
+    assert re.sub(r"\\(.)", r"\1", shown) == MARKDOWN_TITLE
+    flash = at.success[0].value
+    assert "](" not in flash and re.sub(r"\\(.)", r"\1", flash) == f"Seduta «{MARKDOWN_TITLE}» creata."
+
+    store.add_note(session.session_id, "note", "session", str(session.session_id), f"Nota {BIDI_TITLE}", "Eve\u202e")
+    at.run()
+    ok(at)
+    texts = [x.value for x in at.text]
+    assert "Nota Verbale gpj.exe isolato" in texts
+    assert not any(ch in x for x in texts for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def test_bidi_controls_are_removed_from_session_titles(env: Callable[..., Path]) -> None:
+    store = BoardStore(Path(env()))
+    store.create_session("2026-11-20", BIDI_TITLE, ["Ana\u2067"], None, None, "Ada")
+    at = open_page()
+    ok(at)
+    shown = re.sub(r"\\(.)", r"\1", at.subheader[-1].value)
+    assert shown == "Verbale gpj.exe isolato"
+    options = at.selectbox(key="url_seduta").options
+    assert options and not any(ch in o for o in options for ch in "\u202e\u202c\u2066\u2069")
+    assert not any("\u2067" in x.value for x in at.text)

@@ -335,3 +335,83 @@ def test_timestamps_are_utc(store: BoardStore) -> None:
     note = store.add_note(session.session_id, "note", "session", "1", "t", "Ada")
     assert before <= note.created_at <= datetime.now(UTC)
     assert store.list_notes()[0].created_at == note.created_at
+
+
+# --- repeated submits and the schema-2 migration --------------------------------------------------------
+
+def test_a_repeated_submit_does_not_duplicate_a_note(store: BoardStore) -> None:
+    """A double click on "Aggiungi" sends the same note twice: it is stored once."""
+    session = store.create_session("2026-11-20", "Doppio clic", [], None, None, "Ada")
+    first = store.add_note(session.session_id, "note", "session", str(session.session_id), "Stessa nota", "Ada")
+    again = store.add_note(session.session_id, "note", "session", str(session.session_id), "Stessa nota", "Ada")
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert again.note_id == first.note_id and again == first
+    assert [n.body for n in store.list_notes()] == ["Stessa nota"]
+    # Anything different is a different note: another author, kind, target or text.
+    store.add_note(session.session_id, "note", "session", str(session.session_id), "Stessa nota", "Bruno")
+    store.add_note(session.session_id, "decision", "session", str(session.session_id), "Stessa nota", "Ada")
+    store.add_note(session.session_id, "note", "session", str(session.session_id), "Stessa nota.", "Ada")
+    assert len(store.list_notes()) == 4
+
+
+def test_the_same_note_later_is_a_new_note(store: BoardStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = store.create_session("2026-11-20", "Più tardi", [], None, None, "Ada")
+    store.add_note(session.session_id, "note", "session", str(session.session_id), "Ripetuta", "Ada")
+    monkeypatch.setattr(board_store, "DEDUP_WINDOW_S", 0)
+    later = store.add_note(session.session_id, "note", "session", str(session.session_id), "Ripetuta", "Ada")
+    assert not later.duplicate and len(store.list_notes()) == 2
+
+
+def test_a_repeated_submit_does_not_duplicate_a_session(store: BoardStore) -> None:
+    one = store.create_session("2026-11-20", "Seduta", ["Ada"], "s1", None, "Ada")
+    two = store.create_session("2026-11-20", "Seduta", ["Ada"], "s1", None, "Ada")
+    assert two.duplicate and two.session_id == one.session_id
+    assert len(store.list_sessions()) == 1
+
+
+def test_concurrent_identical_submits_store_one_note(store: BoardStore) -> None:
+    """Two server threads handling the two clicks at the same moment: one note."""
+    session = store.create_session("2026-11-20", "Gara", [], None, None, "Ada")
+    barrier = threading.Barrier(6)
+    results: list[bool] = []
+
+    def click() -> None:
+        barrier.wait()
+        results.append(BoardStore(store.path).add_note(session.session_id, "note", "session", "1", "Clic", "Ada").duplicate)
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True, True, True, True, True]
+    assert len(store.list_notes()) == 1
+
+
+def test_a_schema_1_store_is_migrated_and_keeps_its_notes(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    con = sqlite3.connect(path)
+    try:
+        for statement in board_store._SCHEMA:
+            con.execute(statement)
+        con.execute("""INSERT INTO sessions (held_on, title, participants, snapshot_id, compare_id, created_by, created_at)
+                       VALUES ('2026-10-01', 'Vecchia', '["Ada"]', NULL, NULL, 'Ada', '2026-10-01T10:00:00+00:00')""")
+        con.execute("""INSERT INTO notes (session_id, kind, target_kind, target_ref, body, author, created_at)
+                       VALUES (1, 'decision', 'session', '1', 'Decisione storica', 'Ada', '2026-10-01T10:05:00+00:00')""")
+        con.execute("PRAGMA user_version = 1")
+        con.commit()
+    finally:
+        con.close()
+    store = BoardStore(path)
+    assert [n.body for n in store.list_notes()] == ["Decisione storica"]
+    assert store.schema_version() == board_store.SCHEMA_VERSION == 2
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("SELECT count(*) FROM notes WHERE fingerprint IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM sessions WHERE fingerprint IS NULL").fetchone()[0] == 0
+    finally:
+        con.close()
+    # The migrated note's fingerprint works: repeating it now is new (outside the window), not an error.
+    again = store.add_note(1, "decision", "session", "1", "Decisione storica", "Ada")
+    assert not again.duplicate and len(store.list_notes()) == 2
+    assert BoardStore(path).list_sessions()[0].title == "Vecchia"

@@ -228,3 +228,8 @@ def test_browser_opens_the_file_and_draws_the_maps(pack: Pack) -> None:
         finally:
             browser.close()
     assert problems == []
+
+
+def test_bidi_controls_never_reach_the_board_pack() -> None:
+    assert boardpack.e("Verbale \u202egpj.exe\u202c <b>") == "Verbale gpj.exe &lt;b&gt;"
+    assert boardpack.e("\u2066x\u2069") == "x"

@@ -333,3 +333,11 @@ def test_compare_on_the_seeded_warehouse(seeded: Seeded, tmp_path: Path) -> None
         assert nothing.snapshot is None and nothing.targets.empty
     finally:
         con.close()
+
+
+def test_plain_text_removes_bidi_controls() -> None:
+    controls = "".join(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+    assert review.plain_text(f"a{controls}b") == "ab"
+    assert review.plain_text("exe.\u202egpj") == "exe.gpj"
+    assert review.plain_text("città «ok» \u200d") == "città «ok» \u200d"  # other characters stay
+    assert review.plain_text(None) == ""
