@@ -11,8 +11,12 @@ Status rule (stored in words with every row, see RULE):
 - no_data   if the current value is NULL;
 - on or after the deadline: on_track only if the target is reached, otherwise off_track.
 Baseline: given in the file (with its date), else the first snapshot of the history in which
-the indicator has a value (its date = the snapshot date). Current value: the undated value of
-the current snapshot if any, else the latest period (as the pages do).
+the indicator has a value (not counting snapshots marked `same_as`, which repeat an earlier one);
+its date is the data's date (31 December of the value's period) when the value has a period,
+else the snapshot date. Current value: the undated value of the current snapshot if any, else
+the latest period (as the pages do); when it has a period, the expected value is taken at the
+data's date (not later than the evaluation date): old data is judged against where the line
+was when the data were collected, not against today.
 """
 
 from __future__ import annotations
@@ -187,15 +191,22 @@ def evaluate(current: float | None, baseline: float | None, baseline_date: date 
 
 
 def _series(con: duckdb.DuckDBPyConnection, t: Target) -> pd.DataFrame:
-    """Per snapshot (oldest first): date and the current-period value of the target's indicator/area."""
+    """Per snapshot (oldest first): date, same_as and the current-period value (with its period)."""
     return con.sql(
-        """SELECT v.snapshot_id, s.created_at, v.value
+        """SELECT v.snapshot_id, s.created_at, s.same_as, v.period, v.value
            FROM indicator_values v JOIN snapshots s USING (snapshot_id)
            WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
            QUALIFY row_number() OVER (PARTITION BY v.snapshot_id ORDER BY v.period DESC NULLS FIRST) = 1
            ORDER BY s.created_at, v.snapshot_id""",
         params={"i": t.indicator_id, "l": t.level, "a": t.area_id},
     ).df()
+
+
+def data_date(period: object, fallback: date) -> date:
+    """31 December of a value's period (not later than `fallback`), or `fallback` when undated."""
+    if period is None or pd.isna(period):  # type: ignore[arg-type]
+        return fallback
+    return min(date(int(period), 12, 31), fallback)  # type: ignore[call-overload]
 
 
 def evaluate_targets(con: duckdb.DuckDBPyConnection, snapshot_id: str, cfg: TargetsConfig, cat: Catalogue,
@@ -209,13 +220,16 @@ def evaluate_targets(con: duckdb.DuckDBPyConnection, snapshot_id: str, cfg: Targ
         series = _series(con, t)
         cur = series[series["snapshot_id"] == snapshot_id]
         current = None if cur.empty or pd.isna(cur["value"].iloc[0]) else float(cur["value"].iloc[0])
+        at = data_date(cur["period"].iloc[0], today) if current is not None else today
         baseline, baseline_date = t.baseline, t.baseline_date
         if baseline is None:
-            known = series[series["value"].notna()]
+            known = series[series["value"].notna() & series["same_as"].isna()]
             if not known.empty:
                 baseline = float(known["value"].iloc[0])
-                baseline_date = pd.Timestamp(known["created_at"].iloc[0]).date()
-        ev = evaluate(current, baseline, baseline_date, t.target_value, t.deadline, today, cat.spec(t.indicator_id).direction)
+                baseline_date = data_date(known["period"].iloc[0], pd.Timestamp(known["created_at"].iloc[0]).date())
+        if baseline_date is not None and at < baseline_date:
+            at = baseline_date
+        ev = evaluate(current, baseline, baseline_date, t.target_value, t.deadline, at, cat.spec(t.indicator_id).direction)
         rows.append({"target_id": t.target_id, "objective": t.objective, "indicator_id": t.indicator_id,
                      "level": t.level, "area_id": t.area_id, "baseline": baseline, "baseline_date": baseline_date,
                      "target_value": t.target_value, "deadline": t.deadline, "current_value": current,

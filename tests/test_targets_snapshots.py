@@ -373,3 +373,29 @@ def test_same_as_compares_every_input() -> None:
                         ("source_versions", json.dumps({"s": ["y"]})), ("ateco_editions", json.dumps({"f": ["2007"]})),
                         ("mode", "demo")]:
         assert same_as_previous({**prev, name: other}, new) is None, name
+
+
+def test_target_dates_come_from_the_data(tmp_path: Path) -> None:
+    """A list dated 2024 (sources.reference_date): the baseline is dated 31/12/2024, not the build day,
+    and the current value is judged where the line was at the data's date."""
+    targets = """
+[[target]]
+id = "makers"
+objective = "Makerspace in città"
+indicator = "makerspaces_count"
+level = "city"
+area = "milano"
+target = 9.0
+deadline = "2030-12-31"
+"""
+    cfg = write_configs(tmp_path / "cfg", targets=targets)
+    con = _city(tmp_path / "w.duckdb")
+    con.execute("UPDATE sources SET reference_date = DATE '2024-03-01' WHERE source_id = 'src_makerspace'")
+    run(con, cfg, today=date(2026, 11, 21))
+    (base, bdate, cur, exp, status, rule), = con.sql(
+        "SELECT baseline, baseline_date, current_value, expected_value, status, rule FROM target_status").fetchall()
+    assert (base, bdate, cur, exp, status) == (3.0, date(2024, 12, 31), 3.0, 3.0, "on_track")
+    assert "al 2024-12-31" in rule
+    assert targets.data_date(None, date(2026, 1, 1)) == date(2026, 1, 1)
+    assert targets.data_date(2030, date(2026, 1, 1)) == date(2026, 1, 1)  # never later than the evaluation
+    assert targets.data_date(2016, date(2026, 1, 1)) == date(2016, 12, 31)
