@@ -147,7 +147,11 @@ def build_lock(out: Path, wait: float = 0.0, command: str | None = None) -> Iter
     started = time.monotonic()
     deadline = started + max(float(wait), 0.0)
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SourceError(lock_path, f"impossibile aprire il file di lock della build ({exc.strerror or exc})",
+                              "controllare che la cartella del warehouse esista e sia scrivibile") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
