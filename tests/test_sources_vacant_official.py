@@ -95,7 +95,9 @@ def footprint_specs() -> list[dict[str, Any]]:
 
 
 def write_export(path: Path, specs: list[dict[str, Any]] | None = None, prj: str | None = ESRI_PRJ,
-                 lonlat: bool = False, with_points: bool = True) -> Path:
+                 lonlat: bool = False, with_points: bool = True,
+                 stems: tuple[str, str] = ("Immobili_abbandonati_e_degradati_aree",
+                                           "Immobili_abbandonati_e_degradati_punti")) -> Path:
     """A zip like OpenData_ImmDegrado.zip: points and footprints shapefiles, entries dated 2019-06-03."""
     specs = footprint_specs() if specs is None else specs
     work = path.parent / f"_{path.stem}"
@@ -114,10 +116,10 @@ def write_export(path: Path, specs: list[dict[str, Any]] | None = None, prj: str
         polys = list(gpd.GeoSeries(polys, crs=crs).to_crs(4326))
         points = list(gpd.GeoSeries(points, crs=crs).to_crs(4326))
         crs = "EPSG:4326"
-    layers = {"Immobili_abbandonati_e_degradati_aree": gpd.GeoDataFrame(
+    layers = {f"{stems[0]}": gpd.GeoDataFrame(
         {**attrs, "Shape_Area": [s["shape_area"] for s in specs]}, geometry=polys, crs=crs)}
     if with_points:
-        layers["Immobili_abbandonati_e_degradati_punti"] = gpd.GeoDataFrame(attrs, geometry=points, crs=crs)
+        layers[stems[1]] = gpd.GeoDataFrame(attrs, geometry=points, crs=crs)
     with zipfile.ZipFile(path, "w") as zf:
         for stem, frame in layers.items():
             frame.to_file(work / f"{stem}.shp")
@@ -331,6 +333,9 @@ def test_footprints_fall_back_to_list_when_ds503_is_unreadable(tmp_path: Path, c
 
 
 def test_footprints_crs_and_content_errors(tmp_path: Path, ctx: BuildContext) -> None:
+    renamed = write_export(tmp_path / "r" / "EXPORT.ZIP", stems=("layer_b", "layer_a"))  # layers told by geometry
+    assert vacant_footprints.find_exports(tmp_path / "r") == [renamed]
+    assert len(vacant_footprints.VacantFootprintsSource().load(renamed, ctx).frame) == 3
     no_prj = write_export(tmp_path / "a" / "senza_prj.zip", prj=None, with_points=False)
     result = vacant_footprints.VacantFootprintsSource().load(no_prj, ctx)
     assert any(".prj assente" in n and "EPSG:7791" in n for n in result.notes)

@@ -120,21 +120,26 @@ def is_export(path: Path) -> bool:
 
 def find_exports(raw_dir: Path) -> list[Path]:
     """Zip files of this export in a raw folder (by content), in path order."""
-    return sorted(p for p in Path(raw_dir).rglob("*.zip") if p.is_file() and is_export(p))
+    return sorted(p for p in Path(raw_dir).rglob("*") if p.is_file() and p.suffix.lower() == ".zip" and is_export(p))
 
 
 def _layers(path: Path) -> tuple[str | None, str | None, dt.date | None]:
-    """(footprint .shp member, point .shp member, date of the newest member) of the zip."""
+    """(footprint .shp member, point .shp member, date of the newest member) of the zip, by geometry type."""
+    import pyogrio
+
     with zipfile.ZipFile(path) as zf:
         infos = [i for i in zf.infolist() if not i.filename.startswith("__MACOSX")]
-        shps = [i.filename for i in infos if i.filename.lower().endswith(".shp")]
+        shps = sorted(i.filename for i in infos if i.filename.lower().endswith(".shp"))
         dates = [dt.date(*i.date_time[:3]) for i in infos if i.date_time[0] >= 1990]
     polygons = points = None
     for name in shps:
-        stem = name.lower()
-        if "aree" in stem or "area" in stem or "poligon" in stem or "sagom" in stem:
+        try:
+            kind = str(pyogrio.read_info(f"zip://{Path(path).resolve()}!{name}").get("geometry_type") or "")
+        except Exception:  # pyogrio raises several types for an unreadable member: read_export reports it
+            kind = "Polygon" if "aree" in name.lower() else "Point" if "punt" in name.lower() else ""
+        if "polygon" in kind.lower():
             polygons = polygons or name
-        elif "punt" in stem or "point" in stem:
+        elif "point" in kind.lower():
             points = points or name
     return polygons, points, (max(dates) if dates else None)
 
