@@ -378,7 +378,7 @@ def test_same_as_compares_every_input() -> None:
 def test_target_dates_come_from_the_data(tmp_path: Path) -> None:
     """A list dated 2024 (sources.reference_date): the baseline is dated 31/12/2024, not the build day,
     and the current value is judged where the line was at the data's date."""
-    targets = """
+    toml = """
 [[target]]
 id = "makers"
 objective = "Makerspace in città"
@@ -388,7 +388,7 @@ area = "milano"
 target = 9.0
 deadline = "2030-12-31"
 """
-    cfg = write_configs(tmp_path / "cfg", targets=targets)
+    cfg = write_configs(tmp_path / "cfg", targets=toml)
     con = _city(tmp_path / "w.duckdb")
     con.execute("UPDATE sources SET reference_date = DATE '2024-03-01' WHERE source_id = 'src_makerspace'")
     run(con, cfg, today=date(2026, 11, 21))
