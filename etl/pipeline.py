@@ -159,7 +159,7 @@ def build_lock(out: Path, wait: float = 0.0, command: str | None = None) -> Iter
             os.close(fd)
             now = time.monotonic()
             if now >= deadline:
-                raise BuildLocked(lock_path, holder, waited=now - started) from None
+                raise BuildLocked(lock_path, holder, waited=now - started if wait > 0 else 0.0) from None
             time.sleep(min(LOCK_POLL_S, deadline - now))
             continue
         except BaseException:
