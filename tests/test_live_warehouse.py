@@ -413,3 +413,88 @@ def test_running_server_serves_the_new_build(tmp_path: Path, demo_warehouse: Pat
         assert proc.poll() is None
     finally:
         _stop(proc)
+
+
+# --- the default build on a fresh machine ------------------------------------------------------------------
+
+def test_default_build_is_the_committed_bundle(tmp_path: Path) -> None:
+    """No warehouse: the official bundle is built (through the build's own lock: no outer lock to deadlock on)."""
+    from etl import bundle
+
+    if not bundle.available(bundle.BUNDLE_DIR):
+        pytest.skip(f"no embedded bundle at {bundle.BUNDLE_DIR}")
+    path = tmp_path / "w.duckdb"
+    assert warehouse.ensure_warehouse(path) == "bundle"
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.sql("SELECT mode, raw_dir FROM build").fetchall() == [("real", str(bundle.BUNDLE_DIR))]
+    finally:
+        con.close()
+    assert warehouse.ensure_warehouse(path) is None  # there is one now: nothing is built
+    assert not path.with_name(path.name + ".lock").exists()
+
+
+def test_default_build_without_a_bundle_is_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl import bundle
+
+    monkeypatch.setattr(bundle, "BUNDLE_DIR", tmp_path / "no_bundle")
+    path = tmp_path / "w.duckdb"
+    assert warehouse.ensure_warehouse(path) == "demo"
+    assert build_id_of(path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.sql("SELECT mode FROM build").fetchall() == [("demo",)]
+    finally:
+        con.close()
+
+
+def test_sessions_arriving_together_build_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl import bundle
+
+    monkeypatch.setattr(bundle, "BUNDLE_DIR", tmp_path / "no_bundle")  # the demo: quicker
+    path = tmp_path / "w.duckdb"
+    barrier = threading.Barrier(4)
+    results: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def visit() -> None:
+        barrier.wait()
+        try:
+            results.append(warehouse.ensure_warehouse(path))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=visit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert errors == []
+    assert len(results) == 4 and results.count("demo") == 1 and results.count(None) == 3
+
+
+def test_a_build_running_elsewhere_is_waited_for_not_repeated(tmp_path: Path, demo_warehouse: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holds the build lock: the visit waits for its file instead of building again."""
+    from etl import bundle, pipeline
+
+    monkeypatch.setattr(bundle, "BUNDLE_DIR", tmp_path / "no_bundle")
+    path = tmp_path / "w.duckdb"
+    outcome: dict[str, object] = {}
+
+    def visit() -> None:
+        try:
+            outcome["result"] = warehouse.ensure_warehouse(path, wait_s=60)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+
+    with pipeline.build_lock(path, command="test: the other build"):
+        worker = threading.Thread(target=visit)
+        worker.start()
+        time.sleep(1.0)  # the visit is now waiting on the lock
+        assert worker.is_alive() and not path.exists()
+        shutil.copy(demo_warehouse, path.with_name("other.tmp"))
+        os.replace(path.with_name("other.tmp"), path)  # the other build swaps its file in
+    worker.join(60)
+    assert outcome == {"result": None}
+    assert build_id_of(path) == build_id_of(demo_warehouse)  # not rebuilt
