@@ -5,8 +5,18 @@ A source module exposes one object `SOURCE` with:
 - `find(raw_dir) -> list[Path]`: the files of this source in a raw folder, best first;
 - `load(path, ctx) -> LoadResult`: read, validate and normalise one file.
 
-`load` never writes to the warehouse: the pipeline does, inside one transaction.
-Row problems become `Reject`s; a file that cannot be used raises `SourceError`.
+Optional attributes the pipeline reads: `single` (load only the first file that works; the
+others are recorded as skipped), `themes` (tuple of place themes, for `source_catalogue`;
+default: the `table`), `file_hint` (file names it recognises, in words), `attribution`, `origin`.
+
+`load` never writes to the warehouse: the pipeline does, one transaction per file.
+Row problems become `Reject`s; a file that cannot be used raises `SourceError` (the pipeline
+records it as 'failed' and goes on; any other exception from `load` is recorded the same way,
+with its type). A result whose frame is empty because every row was rejected is 'failed' too,
+unless it has a truthy `merged_into` attribute (its data enrich another source's rows).
+A loader may set `frame.attrs["row_numbers"]` (the file's 1-based rows, aligned with the
+frame) so that an integer out of range is reported at the file's row. Use
+`etl.readers.parse_int(text, lo, hi)` to reject implausible counts and ids row by row.
 """
 
 from __future__ import annotations
