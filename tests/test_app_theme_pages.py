@@ -242,7 +242,7 @@ def test_makerspace_url_round_trip_and_unknown_value(demo: Path) -> None:
     at = open_page("makerspace", {"municipio": "99", "tema": "<script>"})
     messages = infos(at)
     assert any("'99'" in m and "municipio" in m for m in messages), messages
-    assert any("'<script>'" in m and "tema" in m for m in messages), messages
+    assert any("'\\<script\\>'" in m and "tema" in m for m in messages), messages  # escaped: shown, not run
     assert at.selectbox(key="url_municipio").value == theme_views.ALL
     assert len(frame_by_column(at, "Postazioni")) == 134  # 24 makerspaces + 110 coworking: no filter
 
@@ -320,7 +320,7 @@ def test_near_list_matches_the_etl_indicator(warehouse: Path) -> None:
 
 def test_vacant_filters_and_near_list(demo: Path) -> None:
     at = open_page("vacant", {"stato": "regeneration", "periferia": "periferia"})
-    table = frame_by_column(at, "Tipologia")
+    table = frame_by_column(at, "Tipologia (uso precedente)")
     assert set(table["Stato"]) == {"in rigenerazione"}
     assert set(table["Classe di periferia"]) == {"Periferia"}
     near = frame_by_column(at, "Più vicino")
@@ -369,7 +369,13 @@ def test_targets_statuses_and_trend(demo: Path) -> None:
     trend = chart(at, "Target T3")
     names = [t["name"] for t in trend["data"]]
     assert names == ["Attuale", "Percorso atteso", "Valore target"]
-    assert len(trend["data"][0]["x"]) == 2  # one point per snapshot
+    con = duckdb.connect(str(demo), read_only=True)
+    try:
+        snaps = con.sql("SELECT count(*), count(*) FILTER (WHERE same_as IS NULL) FROM snapshots").fetchall()[0]
+    finally:
+        con.close()
+    assert snaps[0] == 2  # two builds
+    assert len(trend["data"][0]["x"]) == snaps[1]  # one point per snapshot with new inputs (a plain rebuild adds none)
     at.selectbox(key="url_target").set_value("T1").run()
     assert chart(at, "Target T1")
     assert at.query_params["target"] == "T1"
@@ -413,7 +419,7 @@ def test_vacant_page_without_makers(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     use(monkeypatch, path)
     at = open_page("vacant")
     assert any("la vicinanza non è misurabile" in m for m in infos(at)), infos(at)
-    assert len(frame_by_column(at, "Tipologia")) == 190
+    assert len(frame_by_column(at, "Tipologia (uso precedente)")) == 190
 
 
 def test_targets_page_without_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -426,3 +432,84 @@ def test_targets_page_without_targets(tmp_path: Path, monkeypatch: pytest.Monkey
     use(monkeypatch, path)
     at = open_page("targets")
     assert any("config/targets.toml" in m for m in infos(at))
+
+
+# --- schema 2: city-wide firm counts, refused sources, assumed ownership ------------------------------------------
+
+
+def modified_copy(source: Path, target: Path, statements: list[str]) -> Path:
+    """`source` with `statements` applied, rewritten into a fresh file (COPY FROM DATABASE: no free blocks)."""
+    scratch = target.with_suffix(".scratch.duckdb")
+    shutil.copy(source, scratch)
+    con = duckdb.connect(str(scratch))
+    try:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    con = duckdb.connect(str(target))
+    try:
+        con.execute(f"ATTACH '{scratch}' AS src (READ_ONLY)")
+        con.execute(f"COPY FROM DATABASE src TO {target.stem}")
+        con.execute("DETACH src")
+    finally:
+        con.close()
+    scratch.unlink()
+    return target
+
+
+@pytest.fixture(scope="module")
+def schema2_warehouse(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo warehouse with ds171 city totals, no per-NIL firm data, a refused ds503 file and three vacant
+    places from a file with former use, record sheet and an assumed public ownership."""
+    totals = ", ".join(f"('city', 'milano', {y}, '{code}', '2007', 'x', '{cat}', {f}, {u}, {e}, {e + 1}, 'firms_city', "
+                       f"'ds171.csv', 'official')"
+                       for y in (2007, 2008, 2009, 2010)
+                       for code, cat, f, u, e in (("25.62.0", "digital_manufacturing", 100 + y % 10, 120 + y % 10, 900),
+                                                  ("47.11.0", "other", 5000, 5200, 30000)))
+    return modified_copy(warehouse, tmp_path_factory.mktemp("schema2") / "schema2.duckdb", [
+        f"INSERT INTO firm_totals VALUES {totals}",  # noqa: S608 literal test rows
+        "DELETE FROM firm_units",
+        "DELETE FROM places WHERE theme = 'firm'",
+        "UPDATE source_catalogue SET state = 'failed' WHERE source_id = 'vacant_ds503'",
+        """INSERT INTO sources (source_id, dataset, title, path, rows_read, rows_loaded, rows_rejected, loaded_at, licence,
+                                trust, status, notes)
+           VALUES ('vacant_ds503', 'ds503', 'Aree ed edifici degradati', 'ds503.csv', 0, 0, 0, now(), 'CC BY 4.0',
+                   'official', 'failed', 'manca la colonna COD_PROG')""",
+        """UPDATE places SET ownership = 'public',
+                  attributes = '{"TIPO_MACRO": "PRODUTTIVO", "LinkPdfVIG": "https://geoportale.example/A1.pdf",
+                                 "ownership_assumed": true}'
+           WHERE theme = 'vacant' AND source_key IN (SELECT source_key FROM places WHERE theme = 'vacant'
+                                                     ORDER BY source_key LIMIT 3)""",
+    ])
+
+
+def test_firms_city_totals_without_nil_detail(schema2_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, schema2_warehouse)
+    at = open_page("firms")
+    assert [s.value for s in at.subheader][:2] == ["In tutta la città, per anno (ds171)", "Per NIL"]
+    table = frame_by_column(at, "Addetti delle unità locali")
+    assert table["Anno"].tolist() == [2007, 2007, 2008, 2008, 2009, 2009, 2010, 2010]
+    dm = table[table["Categoria"] == "Manifattura digitale e meccatronica"]
+    assert dm["Unità locali"].tolist() == [127, 128, 129, 120]
+    assert any("non ha dettaglio per NIL" in c.value for c in at.caption)
+    spec = chart(at, "Milano: unità locali per categoria e anno")
+    assert spec["data"][0]["x"] == [2007, 2008, 2009, 2010] and spec["layout"]["xaxis"]["ticktext"][0] == "2007"
+    assert any("Nessuna fonte caricata per le unità locali per NIL" in m and "ds201" in m for m in infos(at)), infos(at)
+    assert not any("Nessun dato sulle imprese per questa selezione" in m for m in infos(at))
+    en = open_page("firms", {"lang": "en"})
+    assert "Whole city, by year (ds171)" in [s.value for s in en.subheader]
+
+
+def test_vacant_former_use_assumed_ownership_and_refused_source(schema2_warehouse: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, schema2_warehouse)
+    at = open_page("vacant")
+    warnings = [w.value for w in at.warning]
+    assert any("ds503" in w and "rifiutato" in w and "manca la colonna COD\\_PROG" in w for w in warnings), warnings
+    table = frame_by_column(at, "Tipologia (uso precedente)")
+    assert (table["Tipologia (uso precedente)"] == "Produttivo").sum() >= 3
+    assert (table["Proprietà"] == "pubblica (assunta)").sum() == 3
+    assert (table["Scheda ufficiale"] == "https://geoportale.example/A1.pdf").sum() == 3
+    assert any("di cui 3 con proprietà assunta" in c.value for c in at.caption), [c.value for c in at.caption]
