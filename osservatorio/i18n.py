@@ -613,6 +613,13 @@ TEXTS: dict[str, dict[str, str]] = {
               "marked “public (assumed)”) and {declared} stated by the source. The public share per NIL counts them all.",
     },
     "th_assumed": {"it": "assunta", "en": "assumed"},
+    "th_owner_guess": {"it": "non indicata (ipotesi: {guess})", "en": "not stated (guess: {guess})"},
+    "th_public_guessed": {
+        "it": "Altri {n} luoghi hanno una proprietà pubblica solo ipotizzata da una fonte secondaria (segnati «non indicata "
+              "(ipotesi: pubblica)»): sono esclusi dalla quota pubblica, che conta solo le proprietà indicate.",
+        "en": "Another {n} places have a public ownership only guessed by a secondary source (marked “not stated (guess: "
+              "public)”): they are left out of the public share, which counts stated ownership only.",
+    },
     "th_secondary": {"it": "fonte secondaria", "en": "secondary source"},
     "th_col_ownership": {"it": "Proprietà", "en": "Ownership"},
     "th_col_near": {"it": "Entro 1 km da maker (periferia)", "en": "Within 1 km of makers (periphery)"},

@@ -32,7 +32,16 @@ from plotly.subplots import make_subplots
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_date, fmt_number, t
-from osservatorio.views import former_use, ownership_assumed, place_attributes, plain, plain_column, record_links, trust_label
+from osservatorio.views import (
+    assumed_ownership_value,
+    former_use,
+    ownership_assumed,
+    place_attributes,
+    plain,
+    plain_column,
+    record_links,
+    trust_label,
+)
 
 ALL = "*"  # the "no filter" option of every selector
 PERIPHERY_ORDER = ("centro", "semicentro", "periferia")
@@ -429,10 +438,13 @@ def status_name(status: object, lang: str) -> str:
     return status if isinstance(status, str) and status else t("no_data", lang)
 
 
-def ownership_name(ownership: object, lang: str, assumed: bool = False) -> str:
-    """Translated ownership ('public' -> 'pubblica'; 'pubblica (assunta)' when it rests on an assumption)."""
+def ownership_name(ownership: object, lang: str, assumed: bool = False, guess: str | None = None) -> str:
+    """Translated ownership ('public' -> 'pubblica'; 'pubblica (assunta)' when it rests on an assumption;
+    'dato non disponibile (ipotesi: pubblica)' when the source only guessed it and left it unset)."""
     if isinstance(ownership, str) and ownership in ("public", "private"):
         return t(f"th_owner_{ownership}", lang) + (f" ({t('th_assumed', lang)})" if assumed else "")
+    if guess in ("public", "private"):
+        return t("th_owner_guess", lang, guess=t(f"th_owner_{guess}", lang))
     return t("no_data", lang)
 
 
@@ -447,7 +459,8 @@ def _former_uses(frame: pd.DataFrame, attrs: list[dict] | None = None) -> list[s
 
 def _owners(frame: pd.DataFrame, lang: str, attrs: list[dict] | None = None) -> list[str]:
     attrs = _attrs(frame) if attrs is None else attrs
-    return [ownership_name(o, lang, ownership_assumed(a)) for o, a in zip(frame["ownership"], attrs, strict=True)]
+    return [ownership_name(o, lang, ownership_assumed(a), assumed_ownership_value(a))
+            for o, a in zip(frame["ownership"], attrs, strict=True)]
 
 
 def _trust_with_origin(frame: pd.DataFrame, lang: str) -> list[str]:
@@ -455,11 +468,16 @@ def _trust_with_origin(frame: pd.DataFrame, lang: str) -> list[str]:
     return [trust_label(x, lang) + (f" ({t('th_secondary', lang)})" if x == "derived" else "") for x in frame["trust"]]
 
 
-def public_assumption(frame: pd.DataFrame) -> tuple[int, int]:
-    """(public places, of which with an assumed ownership) in a vacant-places frame."""
+def public_assumption(frame: pd.DataFrame) -> tuple[int, int, int]:
+    """In a vacant-places frame: (public places, of which with an assumed ownership (counted as public),
+    places whose public ownership is only a guess left unset (not counted as public))."""
+    attrs = _attrs(frame)
     public = frame["ownership"].eq("public").fillna(False).astype(bool).to_numpy()
-    assumed = [ownership_assumed(a) for a in _attrs(frame)]
-    return int(public.sum()), int(sum(1 for p, a in zip(public, assumed, strict=True) if p and a))
+    assumed = [ownership_assumed(a) for a in attrs]
+    guessed = [assumed_ownership_value(a) == "public" for a in attrs]
+    unset = frame["ownership"].isna().to_numpy()
+    return (int(public.sum()), int(sum(1 for p, a in zip(public, assumed, strict=True) if p and a)),
+            int(sum(1 for u, g in zip(unset, guessed, strict=True) if u and g)))
 
 
 def secondary_count(frame: pd.DataFrame) -> tuple[int, list[str]]:

@@ -337,3 +337,12 @@ def ownership_assumed(attributes: object) -> bool:
     if isinstance(value, bool):
         return value
     return plain(value).strip().lower() in _TRUE
+
+
+def assumed_ownership_value(attributes: object) -> str | None:
+    """The ownership a source only guessed ('public' / 'private', attributes 'ownership_assumed_value'), if any."""
+    attrs = attributes if isinstance(attributes, dict) else place_attributes(attributes)
+    if not ownership_assumed(attrs):
+        return None
+    value = plain(attrs.get("ownership_assumed_value")).strip().lower()
+    return value if value in ("public", "private") else None

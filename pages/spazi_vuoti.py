@@ -54,10 +54,12 @@ else:
                                 key="vacant_places")
         st.subheader(t("th_breakdown_title", lang))
         breakdown = theme_views.vacant_breakdown(shown, lang)
-        public, assumed = theme_views.public_assumption(shown)
+        public, assumed, guessed = theme_views.public_assumption(shown)
         if public:
             st.caption(t("th_public_assumed", lang, public=fmt_number(public, lang), assumed=fmt_number(assumed, lang),
                          declared=fmt_number(public - assumed, lang)))
+        if guessed:
+            st.caption(t("th_public_guessed", lang, n=fmt_number(guessed, lang)))
         st.plotly_chart(queries.figure(("vacant_breakdown", ctx.key, snapshot, municipio, klass, status, lang),
                                        lambda: theme_views.breakdown_chart(breakdown, lang)),
                         width="stretch", key="vacant_breakdown")

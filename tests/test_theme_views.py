@@ -539,7 +539,7 @@ def test_vacant_table_shows_former_use_record_sheet_and_assumptions() -> None:
     assert table["Proprietà"].tolist() == ["pubblica", "pubblica (assunta)", "dato non disponibile"]
     assert table["Affidabilità"].tolist() == ["ufficiale", "derivato (fonte secondaria)", "derivato (fonte secondaria)"]
     assert table["Nome"][0] == "Via X 1" and table["m²"][0] == 1235.0
-    assert tv.public_assumption(vacant_real_like()) == (2, 1)
+    assert tv.public_assumption(vacant_real_like()) == (2, 1, 0)
     assert tv.secondary_count(vacant_real_like()) == (2, ["molo"])
     breakdown = tv.vacant_breakdown(vacant_real_like(), "en")
     owners = breakdown[breakdown["Dimension"] == "Ownership"]
@@ -599,3 +599,12 @@ def test_target_trend_drops_same_as_and_draws_one_point() -> None:
     assert fig.layout.xaxis.tickformat == "%d/%m/%Y"
     assert tv.trend_chart(history, row, "n", "en").layout.xaxis.tickformat == "%Y-%m-%d"
     assert len(tv.trend_table(history, row, "it")) == 1 + 2  # one snapshot + baseline and deadline
+
+
+def test_guessed_public_ownership_is_left_out_and_said() -> None:
+    frame = places([place(source_key="g1", ownership=None, trust="derived"), place(source_key="g2", ownership="private")])
+    frame["attributes"] = ['{"ownership_assumed": true, "ownership_assumed_value": "public"}',
+                           '{"ownership_assumed": false}']
+    assert tv.public_assumption(frame) == (0, 0, 1)
+    table = tv.vacant_table(frame, stats(), tv.periphery_classes(groups()), None, "it")
+    assert table["Proprietà"].tolist() == ["non indicata (ipotesi: pubblica)", "privata"]
