@@ -1,11 +1,12 @@
 -- name: rollup_population_municipio
--- Municipio residents = sum of its NIL, only when every NIL of the Municipio has a figure
--- from the same file and year (otherwise the sum would silently undercount).
-INSERT INTO population (level, district_id, year, residents, source_id, path, trust)
+-- Municipio residents = sum of its NIL (by parent), only when every NIL of the Municipio has a
+-- figure from the same file and year (otherwise the sum would silently undercount). Its density
+-- must divide by the area of those NIL (transform district_density), not by the Municipio polygon.
+INSERT INTO population (level, district_id, year, reference_date, residents, source_id, path, trust)
 WITH nil_count AS (
     SELECT municipio, count(*) AS n FROM districts WHERE level = 'nil' GROUP BY municipio
 )
-SELECT 'municipio', d.municipio, p.year, sum(p.residents)::INTEGER, p.source_id, p.path,
+SELECT 'municipio', d.municipio, p.year, max(p.reference_date), sum(p.residents)::INTEGER, p.source_id, p.path,
        CASE WHEN max(p.trust) = 'demo' THEN 'demo' ELSE 'derived' END
 FROM population p
 JOIN districts d ON d.level = 'nil' AND d.id = p.district_id
