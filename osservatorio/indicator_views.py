@@ -19,7 +19,15 @@ import plotly.graph_objects as go
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_date, fmt_number, t
-from osservatorio.views import former_use, ownership_assumed, place_attributes, plain, plain_column, record_links
+from osservatorio.views import (
+    assumed_ownership_value,
+    former_use,
+    ownership_assumed,
+    place_attributes,
+    plain,
+    plain_column,
+    record_links,
+)
 
 MAP_LEVELS = ("nil", "municipio")
 POINT_THEMES = ("makerspace", "coworking", "vacant", "historic_shop", "firm")
@@ -551,7 +559,8 @@ def places_table(frame: pd.DataFrame, theme: str, lang: str) -> pd.DataFrame:
         out[t("th_col_typology", lang)] = [former_use(c, a) for c, a in zip(frame["category"], attrs, strict=True)]
         out[t("col_status", lang)] = [status_label(s, lang) if _text(s) else "" for s in frame["status"]]
         out[t("col_ownership", lang)] = [
-            (t(f"ownership_{o}", lang) + (f" ({t('th_assumed', lang)})" if ownership_assumed(a) else "")) if _text(o) else ""
+            (t(f"ownership_{o}", lang) + (f" ({t('th_assumed', lang)})" if ownership_assumed(a) else "")) if _text(o) else
+            t("th_owner_guess", lang, guess=t(f"ownership_{g}", lang)) if (g := assumed_ownership_value(a)) else ""
             for o, a in zip(frame["ownership"], attrs, strict=True)]
     else:
         out[t("col_category", lang)] = [category_label(c, lang) if _text(c) else "" for c in frame["category"]]
