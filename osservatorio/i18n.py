@@ -52,6 +52,8 @@ TEXTS: dict[str, dict[str, str]] = {
                    "en": "schema {version} of an older version: {names} missing"},
     "wh_unfinished": {"it": "la build non è terminata", "en": "the build did not finish"},
     "data_origin": {"it": "Dati: {origin}.", "en": "Data: {origin}."},
+    "licence_not_stated": {"it": "licenza non indicata", "en": "licence not stated"},
+    "licence_to_check": {"it": "da verificare", "en": "to be checked"},
     "data_origin_unknown": {"it": "Dati: fonti ufficiali senza licenza registrata (vedere la pagina Dati).",
                             "en": "Data: official sources with no licence recorded (see the Data page)."},
     "kpi_residents": {"it": "Residenti", "en": "Residents"},
@@ -258,6 +260,10 @@ TEXTS: dict[str, dict[str, str]] = {
               "Non c'è un elenco dei singoli luoghi né la loro posizione.",
         "en": "For {what} there are only counts per NIL: {total} in {districts} NIL (source {sources}, {trust}). "
               "There is no list of the individual places and no positions.",
+    },
+    "src_firm_totals_only": {
+        "it": "Sono caricati solo i totali cittadini ds171 (pagina Imprese): senza posizione né NIL.",
+        "en": "Only the ds171 city totals are loaded (Firms page): no positions and no NIL.",
     },
     "src_state_points": {"it": "caricato", "en": "loaded"},
     "src_state_counts": {"it": "solo conteggi per NIL", "en": "counts per NIL only"},
@@ -714,6 +720,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_editions_firm_points": {
         "it": "Imprese puntuali: {editions} (anni di inizio attività {years}).",
         "en": "Point-level firms: {editions} (start years {years}).",
+    },
+    "th_editions_firm_totals": {
+        "it": "Totali cittadini (ds171): {editions} (anni dei dati {years}).",
+        "en": "City totals (ds171): {editions} (data years {years}).",
     },
     "th_editions_none": {"it": "Nessun dato sulle imprese caricato.", "en": "No firm data loaded."},
     "th_edition_unknown": {"it": "edizione non indicata", "en": "edition not stated"},

@@ -78,7 +78,7 @@ def page_start(title_key: str) -> PageContext:
         st.warning(t("demo_banner", lang), icon="⚠️")
         st.sidebar.warning(t("demo_badge", lang))
     else:
-        line = provenance_line(queries.provenance(key))
+        line = provenance_line(queries.provenance(key), lang)
         st.caption(t("data_origin", lang, origin=md_escape(line)) if line else t("data_origin_unknown", lang))
     return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -388,26 +389,58 @@ def provenance(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "ORDER BY dataset NULLS LAST, source_id").df()
 
 
-def provenance_line(frame: pd.DataFrame, limit: int = 5) -> str | None:
-    """'Comune di Milano (ds964, ds379, …), CC BY 4.0; …' from `provenance`; None when nothing official.
+_LICENCE = re.compile(r"\b(CC[ -]BY(?:-(?:SA|NC|ND))*(?: \d\.\d)?|CC0(?: 1\.0)?|IODL(?: v?\d\.\d)?|ODbL(?: \d\.\d)?"
+                      r"|GPL-\d\.\d|MIT)\b", re.IGNORECASE)
 
-    Sources are named by dataset code (their title when they have none); sources without an
-    attribution (older builds) are listed under their licence alone.
+
+def short_licence(text: str, lang: str = "it") -> str:
+    """'CC BY 4.0 (licenza predefinita del portale; da verificare)' -> 'CC BY 4.0 (da verificare)';
+    a licence stated as missing ('non indicata (dati di origine ..., CC BY 4.0)') stays missing."""
+    from osservatorio.i18n import t
+
+    clean = _text(text)
+    found = _LICENCE.search(clean)
+    if not clean or clean.lower().startswith(("non indicat", "not stated", "unknown", "sconosciut")) or not found:
+        return t("licence_not_stated", lang)
+    name = found.group(1)
+    return f"{name} ({t('licence_to_check', lang)})" if "verific" in clean.lower() else name
+
+
+def short_attribution(attribution: str, licence: str) -> str:
+    """The publisher part of an attribution ('Comune di Milano (elaborazione ...)' -> 'Comune di Milano');
+    without one, the holder named after a dash in the licence ('CC BY 4.0 – Comune di Milano')."""
+    text = _text(attribution)
+    if not text:
+        parts = re.split(r"\s[–-]\s", _text(licence), maxsplit=1)
+        text = parts[1] if len(parts) == 2 else ""
+    return re.split(r"\s*[(;]", text, maxsplit=1)[0].strip()
+
+
+def provenance_line(frame: pd.DataFrame, lang: str = "it", limit: int = 4) -> str | None:
+    """'Comune di Milano (ds964, ds379, ds147), CC BY 4.0; …' from `provenance`; None when nothing official.
+
+    Grouped by publisher and (short) licence; sources are named by dataset code, those without a
+    code are counted ('+2'); the full attribution and licence of each source are on the Data page.
     """
     if frame.empty:
         return None
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for row in frame.itertuples(index=False):
-        attribution = _text(row.attribution)
-        licence = _text(row.licence) or "?"
-        name = _text(row.dataset) or _text(row.title) or str(row.source_id)
-        bucket = groups.setdefault((attribution, licence), [])
-        if name not in bucket:
-            bucket.append(name)
+        licence = short_licence(row.licence, lang)
+        who = short_attribution(row.attribution, row.licence)
+        codes, others = groups.setdefault((who, licence), ([], []))
+        code = _text(row.dataset)
+        if code and code not in codes:
+            codes.append(code)
+        elif not code:
+            others.append(_text(row.title) or str(row.source_id))
     parts = []
-    for (attribution, licence), names in groups.items():
-        listed = ", ".join(names[:limit]) + (", …" if len(names) > limit else "")
-        parts.append(f"{attribution} ({listed}), {licence}" if attribution else f"{listed}: {licence}")
+    for (who, licence), (codes, others) in groups.items():
+        names = codes[:limit] + (["…"] if len(codes) > limit else [])
+        if others:
+            names.append(f"+{len(others)}" if names else (others[0][:40] + (f" +{len(others) - 1}" if len(others) > 1 else "")))
+        listed = ", ".join(names)
+        parts.append(f"{who} ({listed}), {licence}" if who else f"{listed}: {licence}")
     return "; ".join(parts)
 
 

@@ -317,21 +317,28 @@ def test_real_build_pages_show_attribution_and_licence(app_env: Callable[..., No
         assert not [w for w in at.warning if "dimostrativ" in w.value or "Demo data" in w.value]
 
 
-def test_provenance_line_groups_by_attribution_and_licence() -> None:
+def test_provenance_line_groups_by_publisher_and_licence() -> None:
     import pandas as pd
 
-    frame = pd.DataFrame({
-        "source_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
-        "dataset": ["ds964", "ds379", "ds1", "ds2", "ds3", "ds4", None, "ds9"],
-        "title": ["NIL", "Municipi", "x", "y", "z", "w", "Censimento", "Vecchia"],
-        "licence": ["CC BY 4.0"] * 6 + ["IODL 2.0", "CC BY 4.0"],
-        "trust": ["official"] * 8,
-        "attribution": ["Comune di Milano"] * 6 + ["ISTAT", None],
-        "reference_date": [None] * 8,
-    })
-    line = warehouse.provenance_line(frame)
-    assert line == ("Comune di Milano (ds964, ds379, ds1, ds2, ds3, …), CC BY 4.0; ISTAT (Censimento), IODL 2.0; "
-                    "ds9: CC BY 4.0")
+    rows = [  # source_id, dataset, title, licence, attribution
+        ("a", "ds964", "NIL", "CC BY 4.0 – Comune di Milano", None),  # older build: no attribution column value
+        ("b", "ds379", "Municipi", "CC BY 4.0", "Comune di Milano"),
+        ("c", "ds1", "x", "CC BY 4.0", "Comune di Milano"),
+        ("d", "ds2", "y", "CC BY 4.0", "Comune di Milano"),
+        ("e", "ds3", "z", "CC BY 4.0", "Comune di Milano"),
+        ("f", "ds171", "w", "CC BY 4.0 (licenza predefinita del portale; da verificare)", "Comune di Milano"),
+        ("g", None, "Censimento", "IODL 2.0", "ISTAT"),
+        ("h", None, "Popolazione", "non indicata (dati di origine Comune di Milano, CC BY 4.0)",
+         "Comune di Milano (elaborazione di terzi: Milano-Platform)"),
+        ("i", "ds9", "Vecchia", "CC BY 4.0", None),
+    ]
+    frame = pd.DataFrame(rows, columns=["source_id", "dataset", "title", "licence", "attribution"]).assign(
+        trust="official", reference_date=None)
+    assert warehouse.provenance_line(frame) == (
+        "Comune di Milano (ds964, ds379, ds1, ds2, …), CC BY 4.0; Comune di Milano (ds171), CC BY 4.0 (da verificare); "
+        "ISTAT (Censimento), IODL 2.0; Comune di Milano (Popolazione), licenza non indicata; ds9: CC BY 4.0")
+    english = warehouse.provenance_line(frame, "en")
+    assert english is not None and "(to be checked)" in english and "licence not stated" in english
     assert warehouse.provenance_line(frame.iloc[0:0]) is None
 
 
