@@ -383,8 +383,9 @@ def read_toml(path: str) -> dict:
 
 def firm_editions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """ATECO editions of the firm data (theme pages): kind 'firm_units' (ds201 layout; years = data
-    years) or 'firm_points' (point-level firms; years = start years), source, edition, rows."""
-    return con.sql(
+    years), 'firm_points' (point-level firms; years = start years) or 'firm_totals' (ds171 city totals;
+    years = data years), source, edition, rows."""
+    frame = con.sql(
         """SELECT 'firm_units' AS kind, source_id, ateco_edition, count(*) AS rows,
                   min(year) AS first_year, max(year) AS last_year
            FROM firm_units GROUP BY ALL
@@ -394,6 +395,14 @@ def firm_editions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
            FROM places WHERE theme = 'firm' GROUP BY ALL
            ORDER BY kind, source_id, ateco_edition NULLS LAST"""
     ).df()
+    if has_table(con, "firm_totals"):
+        totals = con.sql(
+            """SELECT 'firm_totals' AS kind, source_id, ateco_edition, count(*) AS rows,
+                      min(year) AS first_year, max(year) AS last_year
+               FROM firm_totals GROUP BY ALL ORDER BY source_id, ateco_edition NULLS LAST"""
+        ).df()
+        frame = pd.concat([frame, totals], ignore_index=True) if len(totals) else frame
+    return frame
 
 
 def snapshots_if_any(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

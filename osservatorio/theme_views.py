@@ -1055,7 +1055,7 @@ def editions_caption(editions: pd.DataFrame, lang: str) -> str:
     if editions.empty:
         return t("th_editions_none", lang)
     parts = []
-    for kind in ("firm_units", "firm_points"):
+    for kind in ("firm_totals", "firm_units", "firm_points"):
         part = editions[editions["kind"] == kind]
         if part.empty:
             continue

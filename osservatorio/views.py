@@ -176,6 +176,7 @@ class ThemeState:
     counts_trust: tuple[str, ...]
     candidates: tuple[CatalogueEntry, ...]
     failed: tuple[CatalogueEntry, ...]
+    loaded_themes: tuple[str, ...] = ()  # catalogue themes of the loaded sources that match (e.g. firm_totals)
 
     @property
     def loaded(self) -> bool:
@@ -250,7 +251,9 @@ def theme_state(theme: str, catalogue: pd.DataFrame, sources: pd.DataFrame, plac
         counts_districts=0 if not has_counts else int(counts["district_id"].nunique()),  # type: ignore[index]
         counts_sources=() if not has_counts else tuple(dict.fromkeys(plain(s) for s in counts["source_id"])),  # type: ignore[index]
         counts_trust=() if not has_counts else tuple(dict.fromkeys(plain(s) for s in counts["trust"])),  # type: ignore[index]
-        candidates=tuple(e for e in entries if e.state != "loaded"), failed=failed)
+        candidates=tuple(e for e in entries if e.state != "loaded"), failed=failed,
+        loaded_themes=tuple(sorted({th for row in catalogue.to_dict("records") if plain(row.get("state")) == "loaded"
+                                    for th in _entry_themes(str(row["source_id"]), row.get("themes")) & words})))
 
 
 def _dataset_phrase(entry: CatalogueEntry, lang: str) -> str:
@@ -272,6 +275,8 @@ def theme_state_text(state: ThemeState, lang: str) -> str:
                        trust=", ".join(trust_label(x, lang) for x in state.counts_trust)))
     elif state.state in ("absent", "failed"):
         parts.append(t("src_none_loaded", lang, what=what))
+        if state.theme == "firm" and "firm_totals" in state.loaded_themes:
+            parts.append(t("src_firm_totals_only", lang))
     for entry in state.failed:
         reason = md_text(entry.reason) if entry.reason else t("src_no_reason", lang)
         parts.append(t("src_failed", lang, dataset=md_text(_dataset_phrase(entry, lang)), reason=reason))

@@ -80,9 +80,13 @@ if level == "nil":
         st.switch_page("pages/quartiere.py", query_params={"nil": clicked, "lang": lang})
     st.caption(t("click_hint", lang))
 
-nil_names = {k: views.plain(v) for k, v in iv.nil_options(queries.district_stats(ctx.key, "nil")).items()}
+nil_stats = queries.district_stats(ctx.key, "nil")
+nil_names = {k: views.plain(v) for k, v in iv.nil_options(nil_stats).items()}
+opening = iv.default_nil(nil_stats, queries.district_groups(ctx.key, snapshot.snapshot_id),
+                         queries.nil_value_counts(ctx.key, snapshot.snapshot_id), queries.place_counts_by_nil(ctx.key))
 pick_col, link_col = st.columns([3, 1], vertical_alignment="bottom")
-picked = pick_col.selectbox(t("open_profile", lang), list(nil_names), format_func=nil_names.get, key="map_profile_pick")
+picked = pick_col.selectbox(t("open_profile", lang), list(nil_names), format_func=nil_names.get, key="map_profile_pick",
+                            index=list(nil_names).index(opening) if opening in nil_names else 0)
 link_col.page_link("pages/quartiere.py", label=t("open_profile_link", lang), icon=":material/arrow_forward:",
                    query_params={"nil": picked, "lang": lang})
 

@@ -709,3 +709,13 @@ def test_trend_single_point_is_one_labelled_marker(metas: dict[str, iv.Indicator
     yearly = one.assign(period=pd.array([2022], dtype="Int64"))
     fig = iv.trend_chart(iv.trend_frame(yearly, "en"), metas["count_x"], "1 · Uno", "en")
     assert list(fig.layout.xaxis.ticktext) == ["2022"]
+
+
+def test_firm_layer_without_points_names_the_city_totals() -> None:
+    catalogue = pd.DataFrame({"source_id": ["firms_city", "firms_points"], "themes": ['["firm_totals"]', '["places"]'],
+                              "dataset": ["ds171", None], "title": ["Imprese per ATECO", "Imprese puntuali"],
+                              "portal_url": [None, None], "file_hint": [None, None], "licence": [None, None],
+                              "state": ["loaded", "absent"]})
+    state = views.theme_state("firm", catalogue, pd.DataFrame(columns=["source_id", "status", "notes"]), 0, None)
+    text = views.theme_state_text(state, "it")
+    assert state.state == "absent" and "solo i totali cittadini ds171" in text and "«Imprese puntuali»" in text

@@ -608,3 +608,9 @@ def test_guessed_public_ownership_is_left_out_and_said() -> None:
     assert tv.public_assumption(frame) == (0, 0, 1)
     table = tv.vacant_table(frame, stats(), tv.periphery_classes(groups()), None, "it")
     assert table["Proprietà"].tolist() == ["non indicata (ipotesi: pubblica)", "privata"]
+
+
+def test_editions_caption_names_the_city_totals() -> None:
+    editions = pd.DataFrame({"kind": ["firm_totals"], "source_id": ["firms_city"], "ateco_edition": ["2007"], "rows": [3115],
+                             "first_year": [2007], "last_year": [2010]})
+    assert tv.editions_caption(editions, "it") == "Totali cittadini (ds171): ATECO 2007 (anni dei dati 2007–2010)."
