@@ -520,16 +520,21 @@ def _residents(inp: Inputs, atoms: _Atoms) -> list[dict[str, Any]]:
 
 def _density(inp: Inputs, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
              nil_trust: dict[str, str]) -> list[dict[str, Any]]:
-    """Residents per km²: Σ residents / Σ area of the SAME NIL that have a population figure."""
+    """Residents per km²: Σ residents / Σ area of the SAME NIL that have a population figure.
+
+    Period = the latest population year among the NIL (older years are named per NIL in the reason).
+    """
     rows = []
     area = {f"nil:{int(i)}": float(a) for i, a in zip(inp.nil["id"], inp.nil["area_m2"], strict=True) if _isnum(a)}
+    years = [int(y) for _, y, _ in pop_cur.values() if _isnum(y)]
+    period = max(years) if years else None
     for k in atoms.nil_keys:
         got = pop_cur.get(k)
         if got is None or k not in area:
-            rows.append(_row("population_density", k, state="missing", reason=R_NO_POP, trust=nil_trust[k]))
+            rows.append(_row("population_density", k, period, state="missing", reason=R_NO_POP, trust=nil_trust[k]))
         else:
-            rows.append(_row("population_density", k, num=got[0], den=area[k] / 1e6, pop=pop_label(got[1], got[2]),
-                             trust=combine_trust([got[2], nil_trust[k]])))
+            rows.append(_row("population_density", k, period, num=got[0], den=area[k] / 1e6,
+                             pop=pop_label(got[1], got[2]), trust=combine_trust([got[2], nil_trust[k]])))
     return rows
 
 

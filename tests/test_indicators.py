@@ -585,8 +585,8 @@ def test_density_uses_area_of_the_same_nil(get: Getter) -> None:
     """Σ residents / Σ area of the NIL that have residents (NIL 4 has none: its km² are not counted)."""
     check(get, "population_density", {("nil", 1): 10000.0, ("nil", 4): NO_POP, ("municipio", 1): 15000.0,
                                       ("municipio", 2): 5000.0, ("city", "milano"): 35000 / 3,
-                                      ("periphery_class", "periferia"): 5000.0})
-    _, num, den, reason, _ = get("population_density", "municipio", 2)
+                                      ("periphery_class", "periferia"): 5000.0}, period=2021)
+    _, num, den, reason, _ = get("population_density", "municipio", 2, 2021)
     assert (num, den) == (5000.0, 1.0)
     assert "esclusi NIL 4" in reason and "popolazione 2021" in reason
 
