@@ -618,7 +618,7 @@ def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[st
             sk = get(status_known, k)
             out.append(_row("vacant_regeneration_share", k, num=get(regen, k), den=sk, n_known=sk, n_unknown=n - sk,
                             trust=trust))
-            note = R_ASSUMED if get(n_assumed, k) > 0 else None
+            note = f"{R_ASSUMED}: {int(get(n_assumed, k))}" if get(n_assumed, k) > 0 else None
             out.append(_row("vacant_public_count", k, num=get(public, k), trust=trust, note=note))
             out.append(_row("vacant_private_count", k, num=get(private, k), trust=trust, note=note))
             ok = get(owner_known, k)
@@ -977,8 +977,30 @@ def _collapse_sub_atoms(atoms_frame: pd.DataFrame, atoms: _Atoms) -> pd.DataFram
         main.at[i, "trust"] = combine_trust([main.at[i, "trust"], r.trust])
         if isinstance(r.note, str):
             parts = [str(main.at[i, "note"])] if isinstance(main.at[i, "note"], str) else []
-            main.at[i, "note"] = "; ".join(dict.fromkeys(p for text in [*parts, r.note] for p in text.split("; ")))
+            main.at[i, "note"] = "; ".join(merge_notes([*parts, r.note]))
     return main
+
+
+# Notes whose trailing count is summed when rows are combined ("<label>: 3" + "<label>: 2" -> "<label>: 5").
+SUMMED_NOTES = (R_ASSUMED,)
+
+
+def merge_notes(texts: Iterable[object]) -> list[str]:
+    """The distinct parts of several notes ("a; b"), in order, with the counts of SUMMED_NOTES added up."""
+    out: dict[str, None] = {}
+    sums: dict[str, int] = {}
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        for part in text.split("; "):
+            label, _, count = part.rpartition(": ")
+            if label in SUMMED_NOTES and count.isdigit():
+                if label not in sums:
+                    out[label] = None
+                sums[label] = sums.get(label, 0) + int(count)
+            else:
+                out[part] = None
+    return [f"{p}: {sums[p]}" if p in sums else p for p in out]
 
 
 def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.DataFrame:
@@ -1051,7 +1073,7 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
         num=("_num", "sum"), den=("_den", "sum"), n_known=("_nk", "sum"), n_unknown=("_nu", "sum"), n_ok=("_ok", "sum"),
         n_ok_nil=("_ok_nil", "sum"), n_missing=("_missing", "sum"), n_applicable_nil=("_applicable_nil", "sum"),
         pseudo=("_pseudo", "sum"), trust=("trust", combine_trust))
-    notes = {_norm_key(k): sorted({part for text in part_["note"] for part in str(text).split("; ")})  # type: ignore[arg-type]
+    notes = {_norm_key(k): sorted(merge_notes(part_["note"]))  # type: ignore[arg-type]
              for k, part_ in f[ok & f["note"].notna()].groupby(keys, dropna=False)}
     pop_notes: dict[tuple[Any, ...], str | None] = {}
     with_pop = f[ok & f["pop"].notna() & is_nil]

@@ -690,8 +690,10 @@ def test_place_counts_in_the_municipio_of_its_position(extra: Getter) -> None:
     # Assumed ownership is not ownership: V5 counts as unknown.
     check(extra, "vacant_public_count", {("nil", 3): 1, ("municipio", 1): 0, ("city", "milano"): 1}, period=2016)
     check(extra, "vacant_public_share", {("nil", 3): 50.0, ("city", "milano"): 100 / 3}, period=2016)
-    assert indicators.R_ASSUMED in extra("vacant_public_share", "nil", 3, 2016)[3]
-    assert indicators.R_ASSUMED in extra("vacant_public_count", "municipio", 1, 2016)[3]
+    assert f"{indicators.R_ASSUMED}: 1" in extra("vacant_public_share", "nil", 3, 2016)[3]
+    assert f"{indicators.R_ASSUMED}: 1" in extra("vacant_public_count", "municipio", 1, 2016)[3]
+    assert indicators.merge_notes([f"a; {indicators.R_ASSUMED}: 2", f"{indicators.R_ASSUMED}: 3; a", "b"]) == [
+        "a", f"{indicators.R_ASSUMED}: 5", "b"]
 
 
 def test_period_is_the_edition_of_the_list(extra: Getter) -> None:
