@@ -39,9 +39,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "no_warehouse_ro": {
         "it": "Nessun dato: il warehouse {path} non esiste e l'app è in sola lettura, quindi non lo costruisce. "
-              "Costruirlo con `python -m etl build --out {path}` e ricaricare la pagina.",
+              "Costruirlo con `python -m etl build --out {code_path}` e ricaricare la pagina.",
         "en": "No data: the warehouse {path} does not exist and the app is read-only, so it does not build it. "
-              "Build it with `python -m etl build --out {path}` and reload the page.",
+              "Build it with `python -m etl build --out {code_path}` and reload the page.",
     },
     "wh_unreadable": {"it": "il file non è un database DuckDB integro: {error}",
                       "en": "the file is not an intact DuckDB database: {error}"},

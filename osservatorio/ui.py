@@ -11,7 +11,7 @@ import streamlit as st
 
 from osservatorio import queries, theme_views, views
 from osservatorio.data import BuildInfo, WarehouseError
-from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, t
+from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
 from osservatorio.review import plain_text
 from osservatorio.settings import Settings, load_settings
 from osservatorio.warehouse import BadWarehouse, NoWarehouse, WarehouseKey, key_for, provenance_line
@@ -87,7 +87,8 @@ def warehouse_problem(exc: WarehouseError, settings: Settings, lang: str) -> str
     """What is wrong with the warehouse and what to do, in the user's language."""
     path = md_escape(str(settings.warehouse))
     if isinstance(exc, NoWarehouse) or key_for(settings.warehouse) is None:
-        return t("no_warehouse_ro" if settings.read_only else "no_warehouse", lang, path=path)
+        code_path = str(settings.warehouse).replace("`", "")  # inside a code span: shown as is, never a link
+        return t("no_warehouse_ro" if settings.read_only else "no_warehouse", lang, path=path, code_path=code_path)
     if isinstance(exc, BadWarehouse):
         problem = t(exc.code, lang, **{k: md_escape(str(v)) for k, v in exc.params.items()})
     else:
@@ -96,12 +97,18 @@ def warehouse_problem(exc: WarehouseError, settings: Settings, lang: str) -> str
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:@&=\"'$%^,;?/])")
+# GFM turns bare URLs and e-mail addresses into links after Markdown is parsed, escapes or not: a
+# WORD JOINER (U+2060, invisible) after the scheme, "www" or "@" stops it.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www|@)(?=[:./\w-])")
+WORD_JOINER = "\u2060"
 
 
 def md_escape(text: str) -> str:
     """Text shown through Markdown (st.markdown, st.error, st.caption, headers) as plain text: every
-    ASCII punctuation is backslash-escaped (no link, image, emphasis or autolink), bidi controls removed."""
-    return _MD_SPECIAL.sub(r"\\\1", plain_text(text)).replace("\n", "  \n")
+    ASCII punctuation is backslash-escaped (no link, image or emphasis), bare URLs and addresses are
+    not linked, bidi controls are removed."""
+    unlinked = _AUTOLINK.sub(lambda m: m.group(1) + WORD_JOINER, plain_text(text))
+    return _MD_SPECIAL.sub(r"\\\1", unlinked).replace("\n", "  \n")
 
 
 def url_choice(label: str, options: list[str], param: str, lang: str, default: str | None = None,
@@ -202,30 +209,51 @@ CODE_COLUMNS = ("col_id", "col_year", "col_period", "col_municipio", "col_area_i
                 "col_rank", "th_col_rank", "col_cell", "th_col_year")
 
 
-def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None) -> pd.io.formats.style.Styler:
-    """The frame with numbers written in the language (1.234,5 / 1,234.5), codes (ids, years, lon/lat)
-    as they are, and every missing value as '–' (never None or nan). Sorting keeps the numbers."""
+def _number_text(value: object, decimals: int, lang: str, code: bool) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "–"
+    if code:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return fmt_number(float(value), lang, decimals)  # type: ignore[arg-type]
+
+
+def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, keep: tuple[str, ...] = ()
+           ) -> tuple[pd.io.formats.style.Styler, dict[str, object]]:
+    """The frame as shown: numbers written in the language (1.234,5 / 1,234.5), codes (ids, years, lon/lat)
+    as they are, every missing value as '–' (never None or nan). A numeric column without gaps stays
+    numeric (it sorts as numbers); one with gaps becomes right-aligned text (the grid would print None).
+    Returns the Styler and the column_config that keeps the alignment."""
     codes = {t(k, lang) for k in CODE_COLUMNS} | {"lon", "lat"}
     thousands, decimal = (".", ",") if lang == "it" else (",", ".")
-    styler = frame.style.format(na_rep="–")
+    shown = frame.copy()
+    config: dict[str, object] = {}
+    numeric_full: list[tuple[str, int]] = []
     for column in frame.columns:
         series = frame[column]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        if column in keep:  # e.g. link columns: an empty cell stays empty (no '–' link)
             continue
-        if column in codes:
-            styler = styler.format(lambda v: "–" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v),
-                                   subset=[column])
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            if series.isna().any():
+                shown[column] = [("–" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v) for v in series]
             continue
         d = (decimals or {}).get(column)
         if d is None:
             values = pd.to_numeric(series, errors="coerce").dropna().astype(float)
             d = 0 if values.empty or bool((values == values.round()).all()) else 2
-        styler = styler.format(precision=d, thousands=thousands, decimal=decimal, na_rep="–", subset=[column])
-    return styler
+        if series.isna().any():
+            shown[column] = [_number_text(v, d, lang, column in codes) for v in series]
+            config[column] = st.column_config.TextColumn(column, alignment="right")
+        elif column not in codes:
+            numeric_full.append((column, d))
+    styler = shown.style
+    for column, d in numeric_full:
+        styler = styler.format(precision=d, thousands=thousands, decimal=decimal, subset=[column])
+    return styler, config
 
 
 def table(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, links: tuple[str, ...] = (),
           key: str | None = None) -> None:
     """st.dataframe with `styled` numbers and `links` columns as plain links (http/https only)."""
-    config = {c: st.column_config.LinkColumn(c) for c in links if c in frame.columns}
-    st.dataframe(styled(frame, lang, decimals), hide_index=True, width="stretch", column_config=config or None, key=key)
+    styler, config = styled(frame, lang, decimals, keep=links)
+    config |= {c: st.column_config.LinkColumn(c) for c in links if c in frame.columns}
+    st.dataframe(styler, hide_index=True, width="stretch", column_config=config or None, key=key)
