@@ -12,7 +12,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -482,7 +481,7 @@ def test_theme_without_source_is_not_a_zero(use: Callable[[str], Path]) -> None:
     ok(at)
     counts = next(d.value for d in at.dataframe if "Stato della fonte" in d.value.columns)
     row = counts[counts["Tema"] == "Makerspace e fablab"].iloc[0]
-    assert pd.isna(row["Luoghi"]) and row["Stato della fonte"] == "nessuna fonte caricata"
+    assert row["Luoghi"] == "–" and row["Stato della fonte"] == "nessuna fonte caricata"  # shown as missing, not 0
     assert counts[counts["Tema"] == "Coworking"].iloc[0]["Stato della fonte"] == "solo conteggi per NIL"
 
 

@@ -719,3 +719,20 @@ def test_firm_layer_without_points_names_the_city_totals() -> None:
     state = views.theme_state("firm", catalogue, pd.DataFrame(columns=["source_id", "status", "notes"]), 0, None)
     text = views.theme_state_text(state, "it")
     assert state.state == "absent" and "solo i totali cittadini ds171" in text and "«Imprese puntuali»" in text
+
+
+def test_tables_write_numbers_in_the_page_language_and_no_none() -> None:
+    from osservatorio import ui
+
+    frame = pd.DataFrame({"ID NIL": [1, 2], "Anno": pd.array([2022, None], dtype="Int64"), "Valore": [1234.5, None],
+                          "Unità locali": [186472, 5], "Scheda ufficiale": ["https://x/a.pdf", None], "Nome": ["A", None]})
+    styler, config = ui.styled(frame, "it", keep=("Scheda ufficiale",))
+    shown = styler.data
+    assert shown["Valore"].tolist() == ["1.234,50", "–"] and shown["Anno"].tolist() == ["2022", "–"]  # no None, no nan
+    assert shown["Nome"].tolist() == ["A", "–"] and shown["Scheda ufficiale"].isna().tolist() == [False, True]
+    assert shown["Unità locali"].tolist() == [186472, 5]  # a full numeric column stays numeric (sorts as numbers) ...
+    html_text = styler.to_html()
+    assert "186.472" in html_text and "186,472" not in html_text  # ... written with Italian separators
+    assert set(config) == {"Anno", "Valore"}
+    en, _ = ui.styled(frame, "en")
+    assert en.data["Valore"].tolist() == ["1,234.50", "–"] and "186,472" in en.to_html()
