@@ -15,14 +15,15 @@ ALLOWED_MAP_STYLES = ("white-bg", "carto-positron", "open-street-map", "carto-vo
 class Settings:
     warehouse: Path
     map_style: str
-    auto_demo: bool  # build the demo bundle when no warehouse exists
-    read_only: bool = False  # public deployment: every write (board sessions, notes) is off
+    auto_demo: bool  # build the default warehouse (the bundle, or the demo) when none exists
+    read_only: bool = False  # public deployment: nothing is written (no build, no store writes, no PDF)
 
 
 def load_settings() -> Settings:
     """OSSERVATORIO_WAREHOUSE, OSSERVATORIO_MAP_STYLE ('white-bg' offline; a tile style online),
-    OSSERVATORIO_AUTO_DEMO ('0' to disable the automatic demo build), OSSERVATORIO_READ_ONLY ('1' turns
-    every write off: review sessions and notes can be read, not created)."""
+    OSSERVATORIO_AUTO_DEMO ('0' to disable the automatic build of the bundle or demo), OSSERVATORIO_READ_ONLY
+    ('1' turns every write off: no warehouse build, the app-state store opened immutable, review sessions
+    and notes can be read, not created, no PDF render)."""
     style = os.environ.get("OSSERVATORIO_MAP_STYLE", OFFLINE_MAP_STYLE)
     if style not in ALLOWED_MAP_STYLES:
         style = OFFLINE_MAP_STYLE
