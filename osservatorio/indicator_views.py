@@ -842,12 +842,14 @@ def trend_chart(trend: pd.DataFrame, meta: IndicatorMeta, label: str, lang: str)
             text=[format_value(v, meta, lang) for v in part["value"]] if single else None, textposition="top center",
             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
     ticks = trend.drop_duplicates("x")
+    labels = [point_tick(s, p, c, lang) for s, p, c in zip(ticks["series"], ticks["period"], ticks["created_at"], strict=True)]
+    if len(set(labels)) < len(labels):  # two snapshots of the same day: add the time
+        labels = [f"{lab} {pd.Timestamp(c):%H:%M}" if s == "snapshot" else lab
+                  for lab, s, c in zip(labels, ticks["series"], ticks["created_at"], strict=True)]
     fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 40, "b": 0},
                       title={"text": f"{html.escape(meta.name)} – {html.escape(plain(label))}", "font": {"size": 14}},
                       yaxis={"title": {"text": meta.unit}, "rangemode": "tozero"}, legend={"orientation": "h", "y": -0.2},
-                      xaxis={"tickmode": "array", "tickvals": list(ticks["x"]),
-                             "ticktext": [point_tick(s, p, c, lang) for s, p, c in
-                                          zip(ticks["series"], ticks["period"], ticks["created_at"], strict=True)]},
+                      xaxis={"tickmode": "array", "tickvals": list(ticks["x"]), "ticktext": labels},
                       separators=separators(lang))
     if len(ticks) == 1:  # a lone point: a window of a year around it, not milliseconds
         x0 = pd.Timestamp(ticks["x"].iloc[0])
@@ -856,8 +858,8 @@ def trend_chart(trend: pd.DataFrame, meta: IndicatorMeta, label: str, lang: str)
 
 
 def trend_table(trend: pd.DataFrame, meta: IndicatorMeta, lang: str) -> pd.DataFrame:
-    """The trend's points as a table (and download)."""
-    return pd.DataFrame({
+    """The trend's points as a table (and download); no data-year column when no point has one."""
+    return _drop_empty_period(pd.DataFrame({
         t("col_series", lang): trend["series_label"],
         t("col_period", lang): trend["period"].astype("Int64"),
         t("col_snapshot", lang): trend["snapshot_id"],
@@ -866,7 +868,7 @@ def trend_table(trend: pd.DataFrame, meta: IndicatorMeta, lang: str) -> pd.DataF
         t("col_unit", lang): meta.unit,
         t("col_note", lang): [_text(r) for r in trend["reason"]],
         t("col_trust", lang): [trust_label(x, lang) for x in trend["trust"]],
-    })
+    }), lang)
 
 
 # --------------------------------------------------------------------------------------------------

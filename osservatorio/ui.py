@@ -209,12 +209,18 @@ CODE_COLUMNS = ("col_id", "col_year", "col_period", "col_municipio", "col_area_i
                 "col_rank", "th_col_rank", "col_cell", "th_col_year")
 
 
-def _number_text(value: object, decimals: int, lang: str, code: bool) -> str:
+def _number_text(value: object, decimals: int | None, lang: str, code: bool) -> str:
+    """One cell: '–' when missing; codes as written; else the language's separators with `decimals`
+    (None: up to 2 decimals, trailing zeros dropped, for columns that mix units row by row)."""
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return "–"
     if code:
         return f"{value:g}" if isinstance(value, float) else str(value)
-    return fmt_number(float(value), lang, decimals)  # type: ignore[arg-type]
+    if decimals is not None:
+        return fmt_number(float(value), lang, decimals)  # type: ignore[arg-type]
+    text = fmt_number(float(value), lang, 2)  # type: ignore[arg-type]
+    sep = "," if lang == "it" else "."
+    return text.rstrip("0").rstrip(sep) if sep in text else text
 
 
 def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, keep: tuple[str, ...] = ()
@@ -239,7 +245,7 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
         d = (decimals or {}).get(column)
         if d is None:
             values = pd.to_numeric(series, errors="coerce").dropna().astype(float)
-            d = 0 if values.empty or bool((values == values.round()).all()) else 2
+            d = 0 if values.empty or bool((values == values.round()).all()) else None
         if series.isna().any():
             shown[column] = [_number_text(v, d, lang, column in codes) for v in series]
             config[column] = st.column_config.TextColumn(column, alignment="right")
@@ -247,7 +253,10 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
             numeric_full.append((column, d))
     styler = shown.style
     for column, d in numeric_full:
-        styler = styler.format(precision=d, thousands=thousands, decimal=decimal, subset=[column])
+        if d is None:  # display only: the cell keeps its number (sorting, downloads)
+            styler = styler.format(lambda v, _lang=lang: _number_text(v, None, _lang, False), subset=[column])
+        else:
+            styler = styler.format(precision=d, thousands=thousands, decimal=decimal, subset=[column])
     return styler, config
 
 
