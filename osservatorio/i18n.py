@@ -43,6 +43,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "No data: the warehouse {path} does not exist and the app is read-only, so it does not build it. "
               "Build it with `python -m etl build --out {code_path}` and reload the page.",
     },
+    "build_failed": {
+        "it": "Il warehouse {path} non esiste e la costruzione automatica non è riuscita: {error}. "
+              "Costruirlo con `python -m etl build` (il messaggio dice quale file correggere) e ricaricare la pagina.",
+        "en": "The warehouse {path} does not exist and the automatic build failed: {error}. "
+              "Build it with `python -m etl build` (its message says which file to fix) and reload the page.",
+    },
     "wh_unreadable": {"it": "il file non è un database DuckDB integro: {error}",
                       "en": "the file is not an intact DuckDB database: {error}"},
     "wh_not_ours": {"it": "il database non è un warehouse dell'Osservatorio (manca la tabella build dell'ETL)",
@@ -741,6 +747,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The ds171 counts above are for the whole city: they cannot be split by NIL.",
     },
     "th_firm_totals_measure": {"it": "Misura del grafico", "en": "Chart measure"},
+    "th_firm_totals_other": {
+        "it": "Il grafico mostra le categorie del programma; «Altre attività» (circa 9 unità locali su 10) è nella "
+              "tabella.",
+        "en": "The chart shows the programme categories; “Other activities” (about 9 local units in 10) is in the table.",
+    },
+    "th_detail_title": {"it": "Dettaglio per NIL (ds201 e imprese puntuali)", "en": "Detail by NIL (ds201 and point firms)"},
     "th_chart_firm_totals": {"it": "Milano: {measure} per categoria e anno", "en": "Milan: {measure} by category and year"},
     "th_col_firms": {"it": "Imprese", "en": "Firms"},
     "th_col_employees_firms": {"it": "Addetti delle imprese", "en": "Employees of firms"},

@@ -1329,7 +1329,7 @@ def firm_totals_table(totals: pd.DataFrame, labels: Mapping[str, str], lang: str
 
 def firm_totals_chart(totals: pd.DataFrame, labels: Mapping[str, str], lang: str, measure: str = "units") -> go.Figure:
     """One line per programme category over the data years (city-wide), markers only for a single year."""
-    keys = _category_order(list(totals["category"]), labels)
+    keys = [k for k in _category_order(list(totals["category"]), labels) if k != "other"]  # "other" is about 90%: table only
     titles = {"firms": "th_col_firms", "units": "th_col_units", "employees_units": "th_col_employees_units"}
     fig = go.Figure()
     for k in keys:
@@ -1339,6 +1339,7 @@ def firm_totals_chart(totals: pd.DataFrame, labels: Mapping[str, str], lang: str
                                  mode="markers" if len(part) == 1 else "lines+markers"))
     years = sorted({int(y) for y in totals["year"]})
     fig.update_layout(height=360, margin={"l": 0, "r": 0, "t": 30, "b": 0}, yaxis_title=t(titles[measure], lang),
+                      yaxis={"tickformat": ",d", "rangemode": "tozero"},
                       xaxis={"tickmode": "array", "tickvals": years, "ticktext": [str(y) for y in years]},
                       legend={"orientation": "h", "y": -0.2}, separators=",." if lang == "it" else ".,",
                       title={"text": t("th_chart_firm_totals", lang, measure=t(titles[measure], lang).lower()),

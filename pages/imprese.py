@@ -26,11 +26,13 @@ if not totals.empty:
                        format_func=lambda m: t({"firms": "th_col_firms", "units": "th_col_units",
                                                 "employees_units": "th_col_employees_units"}[m], lang))
     st.plotly_chart(theme_views.firm_totals_chart(totals, labels, lang, measure), width="stretch", key="firm_totals_chart")
+    st.caption(t("th_firm_totals_other", lang))
     totals_table = theme_views.firm_totals_table(totals, labels, lang)
     ui.table(totals_table, lang)
     downloads.download_menu(totals_table, downloads.page_spec(ctx, "imprese_citta_anni"), lang, key="firm_totals_dl")
 
 # --- per NIL (ds201 local units, or point-located firms)
+st.subheader(t("th_detail_title", lang))
 nil_options = {str(k): n for k, n in theme_views.nil_names(stats).items()}
 nil = ui.url_choice(t("th_filter_nil", lang), [ALL, *nil_options], "nil", lang,
                     format_func=lambda v: theme_views.option_label(v, lang, "th_all_city", nil_options))
@@ -39,7 +41,6 @@ units = queries.firm_units_by_category(ctx.key, nil_id)
 points = queries.firm_points_by_category(ctx.key, nil_id)
 filters = {k: v for k, v in {"nil": nil}.items() if v != ALL}
 if units.empty and points.empty:
-    st.subheader(t("th_by_district_title", lang))
     units_state = ui.theme_state(ctx.key, "firm_units")
     points_state = ui.theme_state(ctx.key, "firm")
     if not units_state.loaded and points_state.places == 0:
