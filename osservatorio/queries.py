@@ -37,7 +37,10 @@ def warehouse_key() -> WarehouseKey:
     if key is None:
         REGISTRY.forget(settings.warehouse)  # keep no handle on a deleted file
         raise NoWarehouse(str(settings.warehouse))
+    before = REGISTRY.current_key(settings.warehouse)
     REGISTRY.check(key)  # switches to a new build (closing the old one first); BadWarehouse if unusable
+    if before is not None and REGISTRY.current_key(settings.warehouse) != before:
+        st.cache_data.clear()  # results of the old build are never asked for again: free them
     return key
 
 

@@ -14,7 +14,7 @@ from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
 from osservatorio.review import plain_text
 from osservatorio.settings import Settings, load_settings
-from osservatorio.warehouse import BadWarehouse, NoWarehouse, WarehouseKey, key_for, provenance_line
+from osservatorio.warehouse import BadWarehouse, BuildFailed, NoWarehouse, WarehouseKey, key_for, provenance_line
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,8 @@ def page_start(title_key: str) -> PageContext:
 def warehouse_problem(exc: WarehouseError, settings: Settings, lang: str) -> str:
     """What is wrong with the warehouse and what to do, in the user's language."""
     path = md_escape(str(settings.warehouse))
+    if isinstance(exc, BuildFailed):
+        return t("build_failed", lang, path=path, error=md_escape(exc.reason))
     if isinstance(exc, NoWarehouse) or key_for(settings.warehouse) is None:
         code_path = str(settings.warehouse).replace("`", "")  # inside a code span: shown as is, never a link
         return t("no_warehouse_ro" if settings.read_only else "no_warehouse", lang, path=path, code_path=code_path)

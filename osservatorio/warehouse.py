@@ -81,6 +81,14 @@ class NoWarehouse(WarehouseError):
     """There is no warehouse file (and none was built: read-only mode, automatic build off)."""
 
 
+class BuildFailed(NoWarehouse):
+    """There is no warehouse file and the automatic build did not produce one (`reason` says why)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 # --- schema check ----------------------------------------------------------------------------------------
 
 def check_warehouse(con: duckdb.DuckDBPyConnection) -> None:
@@ -365,13 +373,16 @@ def ensure_warehouse(path: Path, wait_s: float = BUILD_WAIT_S, progress: Callabl
             pipeline.build(raw, path, **kwargs)  # type: ignore[arg-type]
         except SourceError as exc:
             if locked is None or not isinstance(exc, locked):
-                raise WarehouseError(f"costruzione non riuscita: {exc}") from exc
+                raise BuildFailed(f"costruzione non riuscita: {exc}", _short(exc, 300)) from exc
             deadline = time.monotonic() + wait_s
             while not path.exists():
                 if time.monotonic() > deadline:
-                    raise WarehouseError(f"un'altra costruzione di {path} è ancora in corso") from exc
+                    raise BuildFailed(f"un'altra costruzione di {path} è ancora in corso", _short(exc, 300)) from exc
                 time.sleep(0.5)
             return None
+        except Exception as exc:  # a broken configuration must not become a traceback on the page
+            log.exception("automatic build of %s failed", path)
+            raise BuildFailed(f"costruzione non riuscita: {exc}", _short(exc, 300)) from exc
         return "demo" if raw is None else "bundle"
 
 

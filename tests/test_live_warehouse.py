@@ -505,3 +505,22 @@ def test_a_build_running_elsewhere_is_waited_for_not_repeated(tmp_path: Path, de
     worker.join(60)
     assert outcome == {"result": None}
     assert build_id_of(path) == build_id_of(demo_warehouse)  # not rebuilt
+
+
+def test_a_failed_automatic_build_is_a_message(app_env: Callable[..., None], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle that cannot be built (no NIL boundaries in it): the page says so, no traceback, no file."""
+    from etl import bundle
+
+    broken = tmp_path / "bundle"
+    broken.mkdir()
+    (broken / bundle.MANIFEST).write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(bundle, "BUNDLE_DIR", broken)
+    path = tmp_path / "data" / "w.duckdb"
+    app_env(path, auto=True)
+    at = run_page("pages/panoramica.py")
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [unescape(e.value) for e in at.error]
+    assert len(errors) == 1 and "la costruzione automatica non è riuscita" in errors[0], errors
+    assert "NIL" in errors[0] and "python -m etl build" in errors[0]
+    assert not path.exists()
