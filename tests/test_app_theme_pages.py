@@ -488,7 +488,8 @@ def schema2_warehouse(warehouse: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_firms_city_totals_without_nil_detail(schema2_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use(monkeypatch, schema2_warehouse)
     at = open_page("firms")
-    assert [s.value for s in at.subheader][:2] == ["In tutta la città, per anno (ds171)", "Per NIL"]
+    assert [s.value for s in at.subheader][:2] == ["In tutta la città, per anno (ds171)",
+                                                   "Dettaglio per NIL (ds201 e imprese puntuali)"]
     table = frame_by_column(at, "Addetti delle unità locali")
     assert table["Anno"].tolist() == [2007, 2007, 2008, 2008, 2009, 2009, 2010, 2010]
     dm = table[table["Categoria"] == "Manifattura digitale e meccatronica"]
