@@ -362,7 +362,10 @@ with tab_pack:
         st.button(t("rv_pack_pdf_make", lang), disabled=True, key="rv_pack_pdf_make")
         st.info(t(pdf_reason, lang, path=str(boardpack.chromium_path())))
     else:
-        if st.button(t("rv_pack_pdf_make", lang), key="rv_pack_pdf_make", icon=":material/picture_as_pdf:"):
+        # The click sets a flag (a callback runs before the script): it survives a rerun of the page.
+        st.button(t("rv_pack_pdf_make", lang), key="rv_pack_pdf_make", icon=":material/picture_as_pdf:",
+                  on_click=lambda: st.session_state.update(rv_pdf_requested=True))
+        if st.session_state.pop("rv_pdf_requested", False):
             try:  # one chromium at a time per process, one PDF per session every PDF_COOLDOWN_S
                 with boardpack.pdf_slot(st.session_state.get("rv_pdf_started"), time.monotonic()):
                     st.session_state["rv_pdf_started"] = time.monotonic()

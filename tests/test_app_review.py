@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from osservatorio import review
+from osservatorio import boardpack, review
 from osservatorio.board_store import BoardStore, PlaceKey
 
 try:
@@ -391,3 +392,28 @@ def test_bidi_controls_are_removed_from_session_titles(env: Callable[..., Path])
     options = at.selectbox(key="url_seduta").options
     assert options and not any(ch in o for o in options for ch in "\u202e\u202c\u2066\u2069")
     assert not any("\u2067" in x.value for x in at.text)
+
+
+@pytest.mark.skipif(not boardpack.pdf_status()[0], reason="no chromium/Playwright here: the PDF button is disabled")
+def test_pdf_render_is_bounded(env: Callable[..., Path]) -> None:
+    """A session that just made a PDF waits for the cooldown; while another render runs, the button says
+    so. Neither starts chromium."""
+    at = create_session(open_page())
+    ok(at)
+    at.session_state["rv_pdf_started"] = time.monotonic()
+    button(at, "Prepara il PDF").click()
+    at.run()
+    ok(at)
+    assert any(i.value.startswith("Un PDF è appena stato preparato: il prossimo tra ") for i in at.info), \
+        [i.value for i in at.info]
+    assert "rv_pdf" not in at.session_state
+    at.session_state["rv_pdf_started"] = time.monotonic() - 3600
+    assert boardpack._PDF_SLOT.acquire(blocking=False)  # another session's render is running
+    try:
+        button(at, "Prepara il PDF").click()
+        at.run()
+    finally:
+        boardpack._PDF_SLOT.release()
+    ok(at)
+    assert any(i.value.startswith("Un altro PDF è in preparazione") for i in at.info), [i.value for i in at.info]
+    assert "rv_pdf" not in at.session_state
