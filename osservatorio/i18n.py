@@ -365,6 +365,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "place_status_degraded": {"it": "degradato", "en": "degraded"},
     "place_status_regeneration": {"it": "in rigenerazione", "en": "under regeneration"},
     "place_status_active": {"it": "attiva", "en": "active"},
+    "place_status_vacant": {"it": "inutilizzato", "en": "unused"},
+    "place_status_assigned": {"it": "assegnato", "en": "assigned"},
     "cmp_better": {"it": "meglio", "en": "better"},
     "cmp_worse": {"it": "peggio", "en": "worse"},
     "cmp_higher": {"it": "più alto", "en": "higher"},
@@ -608,6 +610,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_vacant_title": {"it": "Spazi vuoti e dismessi ({n})", "en": "Vacant and disused spaces ({n})"},
     "th_vstatus_degraded": {"it": "degradato", "en": "degraded"},
     "th_vstatus_regeneration": {"it": "in rigenerazione", "en": "under regeneration"},
+    "th_vstatus_vacant": {"it": "inutilizzato", "en": "unused"},
+    "th_vstatus_assigned": {"it": "assegnato", "en": "assigned"},
     "th_owner_public": {"it": "pubblica", "en": "public"},
     "th_owner_private": {"it": "privata", "en": "private"},
     "th_col_typology": {"it": "Tipologia (uso precedente)", "en": "Typology (former use)"},
@@ -620,10 +624,15 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "th_public_assumed": {
         "it": "Proprietà pubblica: {public} luoghi, di cui {assumed} con proprietà assunta (non dichiarata dalla fonte, "
-              "segnati «pubblica (assunta)») e {declared} dichiarati dalla fonte. La quota pubblica per NIL li conta tutti.",
+              "segnati «pubblica (assunta)», contati come pubblici) e {declared} dichiarati dalla fonte.",
         "en": "Public ownership: {public} places, {assumed} of them with an assumed ownership (not stated by the source, "
-              "marked “public (assumed)”) and {declared} stated by the source. The public share per NIL counts them all.",
+              "marked “public (assumed)”, counted as public) and {declared} stated by the source.",
     },
+    "th_public_declared": {
+        "it": "Proprietà pubblica: {public} luoghi, tutti dichiarati dalla fonte (nessuna proprietà assunta).",
+        "en": "Public ownership: {public} places, all stated by the source (no assumed ownership).",
+    },
+    "th_other_values": {"it": "altri ({n} valori)", "en": "others ({n} values)"},
     "th_assumed": {"it": "assunta", "en": "assumed"},
     "th_owner_guess": {"it": "non indicata (ipotesi: {guess})", "en": "not stated (guess: {guess})"},
     "th_public_guessed": {

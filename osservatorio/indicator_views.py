@@ -529,7 +529,7 @@ def points_geojson(table: pd.DataFrame, id_col: str, lon_col: str = "lon", lat_c
 # Places (map layers and district page)
 
 
-PLACE_STATUSES = ("degraded", "regeneration", "active")
+PLACE_STATUSES = ("degraded", "regeneration", "vacant", "assigned", "active")
 
 
 def status_label(status: str, lang: str) -> str:

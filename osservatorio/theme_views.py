@@ -55,8 +55,10 @@ STATUS_BADGE = {  # emoji for table cells, colour for st.badge
     "no_data": ("⚪", "gray"),
 }
 STATUS_COLORS = {"on_track": "#2ca02c", "at_risk": "#ff7f0e", "off_track": "#d62728", "no_data": "#9e9e9e"}
-VACANT_STATUS_COLORS = {"degraded": "#7f3c8d", "regeneration": "#11a579"}
+VACANT_STATUS_COLORS = {"degraded": "#7f3c8d", "regeneration": "#11a579", "vacant": "#e68310", "assigned": "#3969ac"}
 VACANT_OTHER_COLOR = "#a5aa99"
+VACANT_STATUSES = ("degraded", "regeneration", "vacant", "assigned")  # as written by the vacant loaders
+BREAKDOWN_TOP = 12  # bars per breakdown panel (the rest in one 'other' bar; the table keeps every value)
 MAX_FIRM_POINTS = 1500  # point layers above this size are sampled (and the page says so)
 WEIGHT_MAX = 100  # sliders run 0..100; weights are relative, so only their ratios matter
 MAKER_INDICATORS: dict[str, tuple[str, ...]] = {
@@ -433,9 +435,9 @@ def _unit_is_count(catalogue: pd.DataFrame, indicator_id: str) -> bool:
 
 def status_name(status: object, lang: str) -> str:
     """Translated vacant-space status ('degraded' -> 'degradato'); unknown values as they are."""
-    if isinstance(status, str) and status in ("degraded", "regeneration"):
+    if isinstance(status, str) and status in VACANT_STATUSES:
         return t(f"th_vstatus_{status}", lang)
-    return status if isinstance(status, str) and status else t("no_data", lang)
+    return plain(status) if isinstance(status, str) and status else t("no_data", lang)
 
 
 def ownership_name(ownership: object, lang: str, assumed: bool = False, guess: str | None = None) -> str:
@@ -489,7 +491,7 @@ def secondary_count(frame: pd.DataFrame) -> tuple[int, list[str]]:
 def status_options(frame: pd.DataFrame) -> list[str]:
     """Selector options for the vacant status: ALL, then the statuses present (known ones first)."""
     present = {s for s in frame["status"].dropna().astype(str)}
-    known = [s for s in ("degraded", "regeneration") if s in present]
+    known = [s for s in VACANT_STATUSES if s in present]
     return [ALL, *known, *sorted(present - set(known))]
 
 
@@ -602,10 +604,15 @@ def breakdown_chart(breakdown: pd.DataFrame, lang: str) -> go.Figure:
     dims = list(dict.fromkeys(breakdown[dim_col]))
     fig = make_subplots(rows=1, cols=max(len(dims), 1), subplot_titles=dims or [""])
     for col, dim in enumerate(dims, start=1):
-        part = breakdown[breakdown[dim_col] == dim]
-        fig.add_trace(go.Bar(x=part[val_col].tolist(), y=part[n_col].tolist(), name=dim, showlegend=False,
+        part = breakdown[breakdown[dim_col] == dim].sort_values(n_col, ascending=False, kind="stable")
+        labels, counts = part[val_col].tolist(), part[n_col].tolist()
+        if len(labels) > BREAKDOWN_TOP:  # many former uses: the largest, then one bar for the rest
+            rest = sum(counts[BREAKDOWN_TOP - 1:])
+            labels = [*labels[:BREAKDOWN_TOP - 1], t("th_other_values", lang, n=len(labels) - BREAKDOWN_TOP + 1)]
+            counts = [*counts[:BREAKDOWN_TOP - 1], rest]
+        fig.add_trace(go.Bar(x=labels, y=counts, name=dim, showlegend=False,
                              marker_color=maps.THEME_COLORS["vacant"]), row=1, col=col)
-    fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    fig.update_layout(height=340, margin={"l": 0, "r": 0, "t": 40, "b": 0}, separators=",." if lang == "it" else ".,")
     return fig
 
 
@@ -615,8 +622,8 @@ def vacant_map(geojson: Mapping[str, Any], frame: pd.DataFrame, stats: pd.DataFr
     fig = outline_map(geojson, stats, selected, t("th_map_vacant", lang), lang, map_style)
     names = nil_names(stats)
     statuses = frame["status"].astype(object).where(frame["status"].notna(), None)
-    for status in [*[s for s in ("degraded", "regeneration") if (statuses == s).any()],
-                   *sorted({s for s in statuses.dropna() if s not in ("degraded", "regeneration")})]:
+    for status in [*[s for s in VACANT_STATUSES if (statuses == s).any()],
+                   *sorted({s for s in statuses.dropna() if s not in VACANT_STATUSES})]:
         part = frame[(statuses == status).to_numpy()]
         _add_vacant_layer(fig, part, status_name(status, lang), VACANT_STATUS_COLORS.get(str(status), VACANT_OTHER_COLOR),
                           names, lang)

@@ -310,13 +310,16 @@ def place_attributes(text: object) -> dict:
 
 
 def former_use(category: object, attributes: object) -> str:
-    """The former use of a vacant place ('Produttivo', 'Terziario', 'Residenziale'…): the source's own
-    former-use column when the attributes keep one, else places.category; '' when unknown."""
+    """The former use of a vacant place ('Produttivo', 'Terziario', 'Residenziale'…): places.category (the
+    loaders write the former use there), else the source's own former-use column kept in the attributes;
+    '' when unknown."""
+    if plain(category):  # the loaders write the former use here, in one vocabulary across sources
+        return _sentence_case(plain(category))
     attrs = attributes if isinstance(attributes, dict) else place_attributes(attributes)
     for key in _FORMER_USE_KEYS:
         if plain(attrs.get(key)):
             return _sentence_case(plain(attrs[key]))
-    return _sentence_case(plain(category))
+    return ""
 
 
 def _sentence_case(text: str) -> str:

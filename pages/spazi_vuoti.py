@@ -55,9 +55,11 @@ else:
         st.subheader(t("th_breakdown_title", lang))
         breakdown = theme_views.vacant_breakdown(shown, lang)
         public, assumed, guessed = theme_views.public_assumption(shown)
-        if public:
+        if public and assumed:
             st.caption(t("th_public_assumed", lang, public=fmt_number(public, lang), assumed=fmt_number(assumed, lang),
                          declared=fmt_number(public - assumed, lang)))
+        elif public:
+            st.caption(t("th_public_declared", lang, public=fmt_number(public, lang)))
         if guessed:
             st.caption(t("th_public_guessed", lang, n=fmt_number(guessed, lang)))
         st.plotly_chart(queries.figure(("vacant_breakdown", ctx.key, snapshot, municipio, klass, status, lang),

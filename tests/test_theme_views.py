@@ -519,8 +519,8 @@ def vacant_real_like() -> pd.DataFrame:
     frame = places([
         place(source_id="ds503", source_key="A120", name="Via \u202eX\u202c 1", category="TERZIARIO", status="degraded",
               ownership="public", area_m2=1234.6, trust="official"),
-        place(source_id="molo", source_key="A121", category="Degrado/Inutilizzo", status="degraded", ownership="public",
-              trust="derived"),
+        place(source_id="molo", source_key="A121", category=None, status="degraded", ownership="public",
+              trust="derived"),  # no category: the former use kept in the attributes
         place(source_id="molo", source_key="A122", category=None, status="degraded", ownership=None, trust="derived"),
     ])
     frame["attributes"] = [
@@ -534,6 +534,7 @@ def vacant_real_like() -> pd.DataFrame:
 def test_vacant_table_shows_former_use_record_sheet_and_assumptions() -> None:
     table = tv.vacant_table(vacant_real_like(), stats(), tv.periphery_classes(groups()), None, "it")
     assert table["Tipologia (uso precedente)"].tolist() == ["Terziario", "Produttivo", ""]  # never the condition
+    assert tv.status_name("vacant", "it") == "inutilizzato" and tv.status_name("assigned", "en") == "assigned"
     assert table["Scheda ufficiale"].tolist()[0] == "https://geoportale.comune.milano.it/schede/A120.pdf"
     assert table["Scheda ufficiale"].isna().tolist()[1:] == [True, True]  # no javascript: link, nothing invented
     assert table["Proprietà"].tolist() == ["pubblica", "pubblica (assunta)", "dato non disponibile"]
