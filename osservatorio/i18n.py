@@ -633,6 +633,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Public ownership: {public} places, all stated by the source (no assumed ownership).",
     },
     "th_other_values": {"it": "altri ({n} valori)", "en": "others ({n} values)"},
+    "th_weights_dropped": {
+        "it": "Escluse dal punteggio perché senza dati in questo snapshot (il loro peso non conta): {names}.",
+        "en": "Left out of the score because they have no data in this snapshot (their weight does not count): {names}.",
+    },
     "th_assumed": {"it": "assunta", "en": "assumed"},
     "th_owner_guess": {"it": "non indicata (ipotesi: {guess})", "en": "not stated (guess: {guess})"},
     "th_public_guessed": {

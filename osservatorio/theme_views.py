@@ -770,10 +770,17 @@ def reweighted_scores(matrix: pd.DataFrame, reasons: pd.DataFrame, weights: Mapp
                          "reason": detail["reason"].to_numpy()})
 
 
+def effective_weights(weights: Mapping[str, float], valued: set[str]) -> dict[str, float]:
+    """The weights the score really applies: a component without any value is dropped by the ETL's scoring
+    function (etl.indicators.opportunity_score_detail), so its weight counts as 0."""
+    return {k: (float(v) if k in valued else 0.0) for k, v in weights.items()}
+
+
 def weights_table(components: Sequence[ScoreComponent], weights: Mapping[str, float], catalogue: pd.DataFrame,
-                  lang: str) -> pd.DataFrame:
-    """The weights as used: chosen, normalised share (%), default share (%), direction and why."""
-    shares = normalised_weights(weights)
+                  lang: str, valued: set[str] | None = None) -> pd.DataFrame:
+    """The weights as used: chosen, normalised share (%) of the components with data (`valued`; None = all),
+    default share (%), direction and why."""
+    shares = normalised_weights(weights if valued is None else effective_weights(weights, valued))
     defaults = normalised_weights({c.indicator: c.weight for c in components})
     return pd.DataFrame({
         t("th_col_component", lang): [indicator_name(catalogue, c.indicator, lang, with_unit=True) for c in components],

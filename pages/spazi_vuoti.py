@@ -124,8 +124,13 @@ def opportunity() -> None:
     st.button(t("th_weights_reset", lang), on_click=_reset_weights, args=(defaults,), key="w_reset")
     if weights != defaults or "pesi" in st.query_params:
         st.query_params["pesi"] = theme_views.format_weights(weights, components)
-    st.caption(theme_views.weights_caption(components, weights, catalogue, lang))
-    weights_table = theme_views.weights_table(components, weights, catalogue, lang)
+    effective = theme_views.effective_weights(weights, valued)  # components without data are dropped by the score
+    st.caption(theme_views.weights_caption(components, effective, catalogue, lang))
+    dropped = [theme_views.indicator_name(catalogue, c.indicator, lang) for c in components
+               if c.indicator not in valued and weights[c.indicator] > 0]
+    if dropped:
+        st.caption(t("th_weights_dropped", lang, names="; ".join(dropped)))
+    weights_table = theme_views.weights_table(components, weights, catalogue, lang, valued)
     ui.table(weights_table, lang)
     matrix, reasons = theme_views.component_matrix(
         {c.indicator: queries.indicator_values(ctx.key, snapshot, c.indicator, "nil") for c in components}, stats["id"].tolist())
@@ -138,7 +143,7 @@ def opportunity() -> None:
                     key="opportunity_map")
     table = theme_views.opportunity_table(scores, matrix, stats, classes, catalogue, lang)
     ui.table(table, lang)
-    caption = theme_views.weights_caption(components, weights, catalogue, lang)
+    caption = theme_views.weights_caption(components, effective, catalogue, lang)
     spec = downloads.page_spec(ctx, "punteggio_opportunita", {"pesi": theme_views.format_weights(weights, components)},
                                metadata={t("th_col_weight", lang): caption})
     downloads.download_menu(table, spec, lang, geojson=geojson, id_col=t("col_id", lang), key="opportunity_dl")

@@ -616,3 +616,16 @@ def test_editions_caption_names_the_city_totals() -> None:
     editions = pd.DataFrame({"kind": ["firm_totals"], "source_id": ["firms_city"], "ateco_edition": ["2007"], "rows": [3115],
                              "first_year": [2007], "last_year": [2010]})
     assert tv.editions_caption(editions, "it") == "Totali cittadini (ds171): ATECO 2007 (anni dei dati 2007–2010)."
+
+
+def test_components_without_data_do_not_count_in_the_shares() -> None:
+    comps = (ScoreComponent("a", "higher", 0.4, "A"), ScoreComponent("b", "higher", 0.3, "B"),
+             ScoreComponent("c", "lower", 0.3, "C"))
+    weights = {"a": 40, "b": 30, "c": 30}
+    assert tv.effective_weights(weights, {"a", "c"}) == {"a": 40.0, "b": 0.0, "c": 30.0}
+    cat = pd.DataFrame({"indicator_id": ["a", "b", "c"], "name_it": ["A", "B", "C"], "unit": ["n", "n", "m"],
+                        "direction": ["higher_better", "higher_better", "lower_better"]})
+    table = tv.weights_table(comps, weights, cat, "it", valued={"a", "c"})
+    assert table["Peso scelto"].tolist() == [40, 30, 30]  # as chosen ...
+    assert table["Peso normalizzato (%)"].tolist() == [57.1, 0.0, 42.9]  # ... and as the score applies them
+    assert "B" not in tv.weights_caption(comps, tv.effective_weights(weights, {"a", "c"}), cat, "it")
