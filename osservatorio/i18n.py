@@ -246,8 +246,12 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "src_dataset_phrase": {"it": "Il dataset {code}«{title}»", "en": "Dataset {code}“{title}”"},
     "src_would_fill": {
-        "it": "{dataset} del portale del Comune lo fornirebbe ({where}{hint}): scaricarlo e ricostruire i dati.",
-        "en": "{dataset} of the Comune's portal would provide it ({where}{hint}): download it and rebuild the data.",
+        "it": "{dataset} del portale del Comune lo fornirebbe: {where}{hint}. Scaricarlo e ricostruire i dati.",
+        "en": "{dataset} of the Comune's portal would provide it: {where}{hint}. Download it and rebuild the data.",
+    },
+    "src_would_fill_other": {
+        "it": "{dataset} lo fornirebbe: {where}{hint}. Procurarlo e ricostruire i dati.",
+        "en": "{dataset} would provide it: {where}{hint}. Obtain it and rebuild the data.",
     },
     "src_portal": {"it": "scaricabile da {url}", "en": "download from {url}"},
     "src_portal_unknown": {"it": "indirizzo di download non registrato", "en": "download address not recorded"},

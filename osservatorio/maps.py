@@ -73,7 +73,7 @@ def choropleth(
         geojson=geojson, locations=present["id"], z=present[value_col], colorscale="YlOrRd", reversescale=reverse,
         marker_line_width=0.6, marker_line_color="white", marker_opacity=0.85,
         text=present[label_col], customdata=[t for t, ok in zip(text, has_value, strict=True) if ok],
-        colorbar={"title": {"text": unit}}, name=title,
+        colorbar={"title": {"text": unit}, "tickformat": ",~g"}, name=title,  # 25.000, not 25k (separators per page)
         hovertemplate="%{text}<br>%{customdata}<extra></extra>",
     ))
     fig.update_layout(map={"style": map_style, "center": center, "zoom": zoom},

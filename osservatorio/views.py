@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 
@@ -37,9 +38,11 @@ def density_map(stats: pd.DataFrame, geojson: dict, lang: str, map_style: str) -
     """Choropleth of population density per NIL; districts without population stay grey."""
     hover = [f"{fmt_number(d, lang)} {t('density_unit', lang)} · {fmt_number(r, lang)} {t('kpi_residents', lang).lower()}"
              if pd.notna(d) else t("no_data", lang) for d, r in zip(stats["density_km2"], stats["residents"], strict=True)]
-    labels = stats.assign(label=[f"{i} · {n}" for i, n in zip(stats["id"], stats["name"], strict=True)])
-    return maps.choropleth(geojson, labels, "density_km2", "label", t("map_density_title", lang),
-                           t("density_unit", lang), map_style=map_style, hover_value=hover)
+    labels = stats.assign(label=[f"{i} · {html.escape(plain(n))}" for i, n in zip(stats["id"], stats["name"], strict=True)])
+    fig = maps.choropleth(geojson, labels, "density_km2", "label", t("map_density_title", lang),
+                          t("density_unit", lang), map_style=map_style, hover_value=hover)
+    fig.update_layout(separators=",." if lang == "it" else ".,")
+    return fig
 
 
 def districts_table(stats: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -286,7 +289,9 @@ def theme_state_text(state: ThemeState, lang: str) -> str:
             hint = t("src_file_hint", lang, hint=md_text(entry.file_hint)) if entry.file_hint else ""
             url = entry.portal_url if entry.portal_url.startswith(("https://", "http://")) else ""
             where = t("src_portal", lang, url=url) if url else t("src_portal_unknown", lang)
-            parts.append(t("src_would_fill", lang, dataset=md_text(_dataset_phrase(entry, lang)), where=where, hint=hint))
+            on_portal = entry.dataset.lower().startswith("ds") or "dati.comune.milano.it" in url
+            parts.append(t("src_would_fill" if on_portal else "src_would_fill_other", lang,
+                           dataset=md_text(_dataset_phrase(entry, lang)), where=where, hint=hint))
         if not would and not state.failed and state.state != "counts":
             parts.append(t("src_no_catalogue", lang))
     return " ".join(p for p in parts if p)

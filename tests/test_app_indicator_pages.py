@@ -468,7 +468,7 @@ def test_theme_without_source_is_not_a_zero(use: Callable[[str], Path]) -> None:
     ok(at)
     texts = infos(at)
     assert any(t.startswith("Nessuna fonte caricata per i makerspace e fablab") and "ds744 «FabLab Milano»" in t
-               and "scaricarlo e ricostruire i dati" in t for t in texts), texts
+               and "Scaricarlo e ricostruire i dati" in t for t in texts), texts
     assert not any("Nessun elemento (makerspace" in c.value for c in at.caption)
     assert any("conteggio per NIL" in t and "platform\\_nil" in t for t in texts), texts  # coworking: counts, no list
     at = open_page("map", strati="makerspace,coworking")

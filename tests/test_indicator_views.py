@@ -629,7 +629,7 @@ def test_schema2_queries(tmp_path: Path) -> None:
     assert absent.state == "absent" and not absent.loaded
     text = views.theme_state_text(absent, "it")
     assert text.startswith("Nessuna fonte caricata per i makerspace e fablab")
-    assert "ds744 «FabLab Milano» del portale del Comune lo fornirebbe" in text and "scaricarlo e ricostruire i dati" in text
+    assert "ds744 «FabLab Milano» del portale del Comune lo fornirebbe" in text and "Scaricarlo e ricostruire i dati" in text
     assert "https://dati.comune.milano.it/dataset/x/ds744_fablab_milano.csv" in text
     assert "Dataset ds744 “FabLab Milano”" in views.theme_state_text(absent, "en")
 
