@@ -43,6 +43,7 @@ from osservatorio.board_store import BoardStore, Note, Session
 from osservatorio.data import BuildInfo
 from osservatorio.i18n import fmt_date, t
 from osservatorio.review import Comparison, WarehouseReader
+from osservatorio.warehouse import provenance_line
 
 CHROMIUM_ENV = "OSSERVATORIO_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -279,7 +280,11 @@ def _cover(pack: BoardPack) -> str:
         (t("rv_cover_generated", lang), review.fmt_timestamp(pack.generated_at, lang)),
     ]
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-    demo = f"<p class=\"warning\">{e(t('demo_banner', lang))}</p>" if pack.build.is_demo else ""
+    if pack.build.is_demo:
+        demo = f"<p class=\"warning\">{e(t('demo_banner', lang))}</p>"
+    else:  # attribution and licence of the official sources (CC BY asks for it wherever the data go)
+        origin = provenance_line(pack.sources, lang)
+        demo = f"<p class=\"origin\">{e(t('data_origin', lang, origin=origin))}</p>" if origin else ""
     toc = "".join(f"<li><a href=\"#{sid}\">{e(t(f'rv_section_{sid}', lang))}</a></li>" for sid in SECTIONS[1:])
     return (f"<section id=\"cover\" class=\"cover\"><p class=\"kicker\">{e(t('app_title', lang))} · "
             f"{e(t('rv_pack_kicker', lang))}</p><h1>{e(s.title)}</h1>{demo}<table class=\"facts\">{facts}</table>"

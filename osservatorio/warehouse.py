@@ -433,14 +433,18 @@ def provenance_line(frame: pd.DataFrame, lang: str = "it", limit: int = 4) -> st
     Grouped by publisher and (short) licence; sources are named by dataset code, those without a
     code are counted ('+2'); the full attribution and licence of each source are on the Data page.
     """
+    if "status" in frame.columns:  # a full `sources` table (the board pack): only the official files loaded
+        frame = frame[frame["status"] == "loaded"]
+    if "trust" in frame.columns:
+        frame = frame[frame["trust"] != "demo"]
     if frame.empty:
         return None
     groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for row in frame.itertuples(index=False):
         licence = short_licence(row.licence, lang)
-        who = short_attribution(row.attribution, row.licence)
+        who = short_attribution(getattr(row, "attribution", None), row.licence)
         codes, others = groups.setdefault((who, licence), ([], []))
-        code = _text(row.dataset)
+        code = _text(getattr(row, "dataset", None))
         if code and code not in codes:
             codes.append(code)
         elif not code:

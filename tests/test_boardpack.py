@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import json
@@ -233,3 +234,27 @@ def test_browser_opens_the_file_and_draws_the_maps(pack: Pack) -> None:
 def test_bidi_controls_never_reach_the_board_pack() -> None:
     assert boardpack.e("Verbale \u202egpj.exe\u202c <b>") == "Verbale gpj.exe &lt;b&gt;"
     assert boardpack.e("\u2066x\u2069") == "x"
+
+
+def test_cover_of_a_real_build_names_publisher_and_licence(tmp_path: Path) -> None:
+    """The board pack leaves the app: a real build's cover carries the attribution and licence line."""
+    seeded = seed_review_warehouse(tmp_path)
+    store = BoardStore(tmp_path / "appstate.sqlite")
+    con = duckdb.connect(str(seeded.path), read_only=True)
+    try:
+        reader = review.ConnectionReader(con)
+        session = store.create_session("2026-11-20", "Reale", [], seeded.current, seeded.previous, "Ada")
+        comparison = review.compare(reader, seeded.current, seeded.previous, store.snapshot_places)
+        demo = boardpack.assemble(reader, store, session, comparison, "it", GENERATED)
+    finally:
+        con.close()
+    assert "Dati dimostrativi" in section(boardpack.render_html(demo), "cover")
+    real = dataclasses.replace(
+        demo, build=dataclasses.replace(demo.build, mode="real"),
+        sources=demo.sources.assign(trust="official", status="loaded", licence="CC BY 4.0 – Comune di Milano",
+                                    dataset=[f"ds{900 + i}" for i in range(len(demo.sources))]))
+    assert len(real.sources) >= 2
+    cover = section(boardpack.render_html(real), "cover")
+    assert "Dati dimostrativi" not in cover
+    assert '<p class="origin">Dati: Comune di Milano (ds900, ds901' in cover, cover[:600]
+    assert "), CC BY 4.0.</p>" in cover
