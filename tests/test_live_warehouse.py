@@ -146,6 +146,27 @@ def test_a_switch_waits_for_queries_in_flight(demo_warehouse: Path, tmp_path: Pa
     registry.close_all()
 
 
+def test_a_plain_cursor_holds_its_lease_until_it_is_dropped(demo_warehouse: Path, tmp_path: Path) -> None:
+    """`queries._cursor` (for query functions not yet using `_q`): the lease ends when the cursor goes."""
+    path = tmp_path / "w.duckdb"
+    shutil.copy(demo_warehouse, path)
+    registry = Registry(drain_timeout_s=0.5)
+    first = key_for(path)
+    assert first is not None
+    cur = registry.cursor(first)
+    assert cur.sql("SELECT count(*) FROM build").fetchall() == [(1,)]
+    del cur  # CPython frees it at once: the lease ends
+    new_id = build(None, path, progress=quiet).build_id
+    second = key_for(path)
+    assert second is not None
+    started = time.monotonic()
+    with registry.lease(second) as fresh:
+        assert fresh.sql("SELECT build_id FROM build").fetchall()[0][0] == new_id
+    assert time.monotonic() - started < 0.4  # no wait for a lease that had ended
+    assert (registry.opened, registry.closed) == (2, 1)
+    registry.close_all()
+
+
 # --- the app (AppTest) -------------------------------------------------------------------------------------
 
 @pytest.fixture
