@@ -432,9 +432,9 @@ def test_running_server_serves_the_new_build(tmp_path: Path, demo_warehouse: Pat
                     text = page.locator('[data-testid="stMain"]').inner_text()
                     if new_id in text:
                         break
-                    assert time.monotonic() - started < 30, f"still showing {old_id}: {text[:500]}"
+                    assert time.monotonic() - started < 15, f"still showing {old_id}: {text[:500]}"
                 assert old_id not in text
-                assert time.monotonic() - started < 30
+                print(f"new build shown {time.monotonic() - started:.1f} s after the rebuild")
             finally:
                 browser.close()
         assert deleted_handles(proc.pid, path.name) == []
