@@ -541,6 +541,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_theme_coworking": {"it": "Coworking", "en": "Coworking"},
     "th_theme_vacant": {"it": "Spazi vuoti", "en": "Vacant spaces"},
     "th_theme_firm": {"it": "Imprese", "en": "Firms"},
+    "th_counts_from_area_counts": {
+        "it": "Coworking: somme dei conteggi per NIL della fonte derivata (nessun elenco dei luoghi); i filtri per "
+              "Municipio e classe valgono sui NIL.",
+        "en": "Coworking: sums of the derived source's per-NIL counts (no list of places); the Municipio and class "
+              "filters apply to the NIL.",
+    },
     "th_counts_only_table": {
         "it": "{what}: conteggi per NIL senza elenco dei luoghi ({n} NIL)",
         "en": "{what}: counts per NIL without a list of places ({n} NIL)",

@@ -93,17 +93,21 @@ def nil_names(stats: pd.DataFrame) -> dict[int, str]:
     return {int(i): nil_label(i, n) for i, n in zip(stats["id"], stats["name"], strict=True)}
 
 
-def periphery_classes(groups: pd.DataFrame | None) -> pd.DataFrame:
+def periphery_classes(groups: pd.DataFrame | None, lang: str | None = None) -> pd.DataFrame:
     """One row per NIL with its periphery class: columns nil_id, class_id, class_name (empty
     when there is no snapshot, i.e. `groups` is None)."""
     if groups is None or groups.empty:
         return pd.DataFrame({"nil_id": pd.Series(dtype=int), "class_id": pd.Series(dtype=str),
                              "class_name": pd.Series(dtype=str)})
     part = groups[groups["group_level"] == "periphery_class"]
+    ids = part["group_id"].astype(str).to_numpy()
+    names = part["group_name"].astype(str).to_numpy()
+    if lang is not None:  # the known classes in the page language (the warehouse stores the Italian names)
+        names = [t(f"class_{i}", lang) if i in PERIPHERY_ORDER else n for i, n in zip(ids, names, strict=True)]
     return pd.DataFrame({
         "nil_id": part["nil_id"].astype(int).to_numpy(),
-        "class_id": part["group_id"].astype(str).to_numpy(),
-        "class_name": part["group_name"].astype(str).to_numpy(),
+        "class_id": ids,
+        "class_name": names,
     })
 
 
@@ -255,7 +259,11 @@ def indicator_name(catalogue: pd.DataFrame, indicator_id: str, lang: str, with_u
     i = int(hits[0])
     column = f"name_{lang}" if f"name_{lang}" in catalogue.columns else "name_it"
     name = str(catalogue[column].iat[i])
-    return f"{name} ({catalogue['unit'].iat[i]})" if with_unit else name
+    if not with_unit:
+        return name
+    from osservatorio.indicator_views import unit_label
+
+    return f"{name} ({unit_label(str(catalogue['unit'].iat[i]), lang)})"
 
 
 def indicator_unit(catalogue: pd.DataFrame, indicator_id: str) -> str:
@@ -1379,3 +1387,24 @@ def area_counts_table(counts: pd.DataFrame, stats: pd.DataFrame, classes: pd.Dat
         t("col_source", lang): [plain(by_nil[i]["source_id"]) if i in by_nil else "" for i in ids],
         t("col_trust", lang): [trust_label(by_nil[i]["trust"], lang) if i in by_nil else "" for i in ids],
     })
+
+
+def area_count_rows(counts: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, lang: str, theme: str,
+                    selected: set[int] | None = None) -> pd.DataFrame:
+    """Per-NIL counts without points (data.area_counts) summed per Municipio and periphery class, in the long
+    format of `place_counts` (so the chart shows the counts, not a zero for a theme with no point list)."""
+    in_sel = stats if selected is None else stats[stats["id"].isin(list(selected))]
+    by_nil = dict(zip(pd.to_numeric(counts["district_id"]).astype(int), pd.to_numeric(counts["count"]), strict=True))
+    municipio = dict(zip(in_sel["id"].astype(int), in_sel["municipio"], strict=True))
+    klass = dict(zip(classes["nil_id"], classes["class_id"], strict=True))
+    names = class_names(classes)
+    rows: list[tuple[str, str, str, int]] = []
+    for m in sorted({int(v) for v in in_sel["municipio"].dropna()}):
+        n = sum(int(c) for i, c in by_nil.items() if i in municipio and pd.notna(municipio[i]) and int(municipio[i]) == m)
+        rows.append((t("col_municipio", lang), f"{t('col_municipio', lang)} {m}", _theme_name(theme, lang), n))
+    present = {klass.get(i) for i in municipio}
+    for c in [c for c in class_options(classes) if c != ALL and c in present]:
+        n = sum(int(v) for i, v in by_nil.items() if i in municipio and klass.get(i) == c)
+        rows.append((t("th_col_class", lang), names.get(c, c), _theme_name(theme, lang), n))
+    return pd.DataFrame(rows, columns=[t("th_col_grouping", lang), t("th_col_group", lang), t("th_col_theme", lang),
+                                       t("th_col_count", lang)])

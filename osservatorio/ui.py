@@ -171,7 +171,7 @@ def theme_page_start(title_key: str) -> ThemePage:
         st.info(t("empty_warehouse", ctx.lang))
         st.stop()
     snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
-    classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None)
+    classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None, ctx.lang)
     return ThemePage(ctx, stats, snapshot, classes)
 
 

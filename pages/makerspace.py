@@ -1,5 +1,6 @@
 """Makerspace: makerspaces, fablabs and coworking spaces — map, table, counts, related indicators."""
 
+import pandas as pd
 import streamlit as st
 
 from osservatorio import downloads, queries, theme_views, ui, views
@@ -54,7 +55,12 @@ else:
                             geojson=theme_views.points_geojson(shown, table[id_col].tolist()), id_col=id_col, key="makers_places")
 
 st.subheader(t("th_counts_title", lang))
-counts = theme_views.place_counts(shown, stats, classes, lang, theme_views.MAKER_THEMES if theme == ALL else (theme,), selected)
+wanted = theme_views.MAKER_THEMES if theme == ALL else (theme,)
+counts = theme_views.place_counts(shown, stats, classes, lang, [k for k in wanted if states[k].state == "points"], selected)
+if "coworking" in wanted and states["coworking"].state == "counts":  # counts per NIL, summed: not a zero
+    counts = pd.concat([counts, theme_views.area_count_rows(queries.area_counts(ctx.key, "coworking"), stats, classes, lang,
+                                                            "coworking", selected)], ignore_index=True)
+    st.caption(t("th_counts_from_area_counts", lang))
 st.plotly_chart(theme_views.counts_chart(counts, lang), width="stretch", key="makers_counts")
 downloads.download_menu(counts, downloads.page_spec(ctx, "makerspace_conteggi", filters), lang, key="makers_counts_dl")
 

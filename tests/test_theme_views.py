@@ -347,7 +347,7 @@ def test_weights_table_and_caption() -> None:
                         "direction": ["higher_better", "lower_better"]})
     table = tv.weights_table(COMPONENTS, {"a": 10, "b": 30}, cat, "it")
     assert table.values.tolist() == [
-        ["Alfa (n)", "più alto è meglio", 10, 25.0, 40.0, "perché A"],
+        ["Alfa (numero)", "più alto è meglio", 10, 25.0, 40.0, "perché A"],
         ["Beta (m)", "più basso è meglio", 30, 75.0, 60.0, "perché B"],
     ]
     assert tv.weights_table(COMPONENTS, {"a": 10, "b": 30}, cat, "en")["Why"].tolist() == ["Alpha desc", "Beta desc"]
@@ -629,3 +629,17 @@ def test_components_without_data_do_not_count_in_the_shares() -> None:
     assert table["Peso scelto"].tolist() == [40, 30, 30]  # as chosen ...
     assert table["Peso normalizzato (%)"].tolist() == [57.1, 0.0, 42.9]  # ... and as the score applies them
     assert "B" not in tv.weights_caption(comps, tv.effective_weights(weights, {"a", "c"}), cat, "it")
+
+
+def test_counts_without_points_are_summed_per_municipio_and_class() -> None:
+    classes = tv.periphery_classes(groups(), "en")
+    assert classes["class_name"].tolist() == ["Centre", "Semi-centre", "Periphery", "Periphery"]  # page language
+    counts = pd.DataFrame({"district_id": [1, 2, 3, 4], "count": [2, 0, 5, 1]})
+    rows = tv.area_count_rows(counts, stats(), classes, "it", "coworking")
+    assert rows.values.tolist() == [
+        ["Municipio", "Municipio 1", "Coworking", 2], ["Municipio", "Municipio 2", "Coworking", 6],
+        ["Classe di periferia", "Centre", "Coworking", 2], ["Classe di periferia", "Semi-centre", "Coworking", 0],
+        ["Classe di periferia", "Periphery", "Coworking", 6]]
+    assert tv.area_count_rows(counts, stats(), classes, "it", "coworking", {3})["Numero"].tolist() == [5, 5]
+    cat = pd.DataFrame({"indicator_id": ["x"], "name_it": ["X"], "name_en": ["X"], "unit": ["per 100.000 ab."]})
+    assert tv.indicator_name(cat, "x", "en", with_unit=True) == "X (per 100,000 res.)"
