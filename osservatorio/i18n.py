@@ -163,6 +163,28 @@ TEXTS: dict[str, dict[str, str]] = {
     "action_warning": {"it": "segnalata", "en": "flagged"},
     "status_loaded": {"it": "caricato", "en": "loaded"},
     "status_skipped": {"it": "non usato", "en": "not used"},
+    "status_failed": {"it": "rifiutato", "en": "refused"},
+    "catalogue_title": {"it": "Fonti registrate e stato in questa build",
+                        "en": "Registered sources and their state in this build"},
+    "catalogue_intro": {
+        "it": "Ogni fonte che il programma sa leggere, con i temi che riempie: «assente» vuol dire che nessun file di "
+              "quella fonte era nella cartella dei dati (il tema non è zero: manca); «rifiutato» che il file c'era ma non "
+              "era utilizzabile (motivo nella tabella sopra). Per riempire un tema: scaricare il file dal portale e "
+              "ricostruire i dati con `python -m etl build`.",
+        "en": "Every source the program can read, with the themes it fills: “absent” means no file of that source was in "
+              "the data folder (the theme is not zero: it is missing); “refused” that the file was there but could not be "
+              "used (reason in the table above). To fill a theme: download the file from the portal and rebuild the data "
+              "with `python -m etl build`.",
+    },
+    "catalogue_state_loaded": {"it": "caricata", "en": "loaded"},
+    "catalogue_state_failed": {"it": "rifiutata", "en": "refused"},
+    "catalogue_state_absent": {"it": "assente", "en": "absent"},
+    "col_themes": {"it": "Temi", "en": "Themes"},
+    "col_portal": {"it": "Pagina o download", "en": "Page or download"},
+    "col_file_hint": {"it": "File riconosciuti", "en": "Files recognised"},
+    "col_reference_date": {"it": "Data dei dati", "en": "Data date"},
+    "col_attribution": {"it": "Attribuzione", "en": "Attribution"},
+    "col_origin": {"it": "Provenienza della copia", "en": "Origin of the copy"},
     "build_caption": {"it": "Build {build} ({mode}) del {built}.", "en": "Build {build} ({mode}) of {built}."},
     # Indicator pages (pages/mappa.py, quartiere.py, periferie.py, panoramica.py; osservatorio/indicator_views.py)
     "page_map": {"it": "Mappa", "en": "Map"},

@@ -89,7 +89,32 @@ def sources_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         t("col_path", lang): frame["path"],
         "sha256": frame["sha256"],
         t("col_notes", lang): frame["notes"],
+        t("col_reference_date", lang): pd.to_datetime(frame["reference_date"]).dt.date if "reference_date" in frame else None,
+        t("col_attribution", lang): frame["attribution"] if "attribution" in frame else None,
+        t("col_origin", lang): frame["origin"] if "origin" in frame else None,
     })
+
+
+def catalogue_table(catalogue: pd.DataFrame, sources: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Every registered source with its themes, state in this build (loaded / refused / absent), dataset,
+    download page and the files it recognises; loaded first, then refused, then absent."""
+    failed = set(_failure_reasons(sources))
+    states = ["failed" if str(s) in failed else plain(st) or "absent" for s, st in zip(catalogue["source_id"], catalogue["state"],
+                                                                                       strict=True)]
+    order = {"loaded": 0, "failed": 1, "absent": 2}
+    out = pd.DataFrame({
+        t("col_source", lang): catalogue["source_id"].astype(str).to_numpy(),
+        t("col_themes", lang): [", ".join(sorted(_entry_themes(str(s), th) - {"places"}) or _parse_themes(th))
+                                for s, th in zip(catalogue["source_id"], catalogue["themes"], strict=True)],
+        t("col_dataset", lang): plain_column(catalogue["dataset"]),
+        t("col_title", lang): plain_column(catalogue["title"]),
+        t("col_status", lang): [t(f"catalogue_state_{s}", lang) if s in order else s for s in states],
+        t("col_portal", lang): [u if plain(u).startswith(("https://", "http://")) else None for u in catalogue["portal_url"]],
+        t("col_file_hint", lang): plain_column(catalogue["file_hint"]),
+        t("col_licence", lang): plain_column(catalogue["licence"]),
+        "_order": [order.get(s, 3) for s in states],
+    })
+    return out.sort_values(["_order", t("col_source", lang)], kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
 def rejects_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:

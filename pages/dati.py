@@ -11,7 +11,15 @@ st.caption(t("build_caption", ctx.lang, build=ctx.info.build_id, mode=ctx.info.m
 
 st.subheader(t("sources_title", ctx.lang))
 sources = queries.sources(ctx.key)
-st.dataframe(views.sources_table(sources, ctx.lang), hide_index=True, width="stretch")
+ui.table(views.sources_table(sources, ctx.lang), ctx.lang)
+
+st.subheader(t("catalogue_title", ctx.lang))
+st.caption(t("catalogue_intro", ctx.lang))
+catalogue = queries.source_catalogue(ctx.key)
+if catalogue.empty:
+    st.info(t("src_no_catalogue", ctx.lang))
+else:
+    ui.table(views.catalogue_table(catalogue, sources, ctx.lang), ctx.lang, links=(t("col_portal", ctx.lang),))
 
 st.subheader(t("rejects_title", ctx.lang))
 options = ["*", *sorted(set(sources["source_id"]))]
@@ -21,4 +29,4 @@ rejects = queries.rejects(ctx.key, None if chosen == "*" else chosen)
 if rejects.empty:
     st.info(t("rejects_none", ctx.lang))
 else:
-    st.dataframe(views.rejects_table(rejects, ctx.lang), hide_index=True, width="stretch")
+    ui.table(views.rejects_table(rejects, ctx.lang), ctx.lang)

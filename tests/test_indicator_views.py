@@ -736,3 +736,16 @@ def test_tables_write_numbers_in_the_page_language_and_no_none() -> None:
     assert set(config) == {"Anno", "Valore"}
     en, _ = ui.styled(frame, "en")
     assert en.data["Valore"].tolist() == ["1,234.5", "–"] and "186,472" in en.to_html()
+
+
+def test_catalogue_table_lists_states(tmp_path: Path) -> None:
+    con = fixture_warehouse(tmp_path / "w.duckdb")
+    try:
+        table = views.catalogue_table(data.source_catalogue(con), data.sources(con), "it")
+        sources = views.sources_table(data.sources(con), "it")
+    finally:
+        con.close()
+    assert table["Stato"].tolist() == ["caricata", "caricata", "rifiutata", "assente", "assente"]
+    assert table["Fonte"].tolist() == ["firms_ds171", "platform_nil", "vacant_ds503", "coworking", "makerspaces"]
+    assert table["Pagina o download"].tolist()[-1].startswith("https://dati.comune.milano.it/")
+    assert sources["Stato"].tolist() == ["rifiutato"] and "Data dei dati" in sources.columns
