@@ -305,6 +305,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "theme_historic_shop": {"it": "Botteghe storiche", "en": "Historic shops"},
     "theme_hub": {"it": "Hub", "en": "Hubs"},
     "no_values_suffix": {"it": "— senza dati", "en": "— no data"},
+    "counts_only_suffix": {"it": "— solo conteggi per NIL", "en": "— counts per NIL only"},
     "layer_table": {"it": "{layer}: {n} elementi (tabella e download)", "en": "{layer}: {n} items (table and download)"},
     "firm_cell_hover": {  # a Plotly hover template: customdata = [firms, digital, artisan]
         "it": "%{customdata[0]:,d} imprese in questa cella<br>manifattura digitale: %{customdata[1]:,d}"

@@ -37,7 +37,8 @@ with right:
 states = {th: ui.theme_state(ctx.key, th) for th in iv.POINT_THEMES}
 layers = url_state.url_checkboxes(
     t("layers", lang), list(iv.POINT_THEMES), "strati", lang, default=iv.DEFAULT_LAYERS,
-    format_func=lambda th: iv.choice_label(t(f"theme_{th}", lang), states[th].state == "points", lang),
+    format_func=lambda th: f"{t(f'theme_{th}', lang)} {t('counts_only_suffix', lang)}" if states[th].state == "counts"
+    else iv.choice_label(t(f"theme_{th}", lang), states[th].state == "points", lang),
     help=t("layers_help", lang))
 st.caption(iv.indicator_caption(meta, lang))
 
