@@ -238,7 +238,8 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
     numeric_full: list[tuple[str, int]] = []
     for column in frame.columns:
         series = frame[column]
-        if column in keep:  # e.g. link columns: an empty cell stays empty (no '–' link)
+        if column in keep:  # link columns: a missing link is an empty cell (not a '–' link, not 'None')
+            shown[column] = ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in series]
             continue
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             if series.isna().any():

@@ -729,7 +729,7 @@ def test_tables_write_numbers_in_the_page_language_and_no_none() -> None:
     styler, config = ui.styled(frame, "it", keep=("Scheda ufficiale",))
     shown = styler.data
     assert shown["Valore"].tolist() == ["1.234,5", "–"] and shown["Anno"].tolist() == ["2022", "–"]  # no None, no nan
-    assert shown["Nome"].tolist() == ["A", "–"] and shown["Scheda ufficiale"].isna().tolist() == [False, True]
+    assert shown["Nome"].tolist() == ["A", "–"] and shown["Scheda ufficiale"].tolist() == ["https://x/a.pdf", ""]
     assert shown["Unità locali"].tolist() == [186472, 5]  # a full numeric column stays numeric (sorts as numbers) ...
     html_text = styler.to_html()
     assert "186.472" in html_text and "186,472" not in html_text  # ... written with Italian separators
