@@ -353,7 +353,7 @@ def former_use(category: object, attributes: object) -> str:
 
 
 def _sentence_case(text: str) -> str:
-    text = text.strip()
+    text = text.replace("_", " ").strip()  # 'area_libera' (a loader's vocabulary word) -> 'Area libera'
     return text[:1].upper() + text[1:].lower() if text.isupper() or text.islower() else text
 
 

@@ -535,6 +535,7 @@ def test_vacant_table_shows_former_use_record_sheet_and_assumptions() -> None:
     table = tv.vacant_table(vacant_real_like(), stats(), tv.periphery_classes(groups()), None, "it")
     assert table["Tipologia (uso precedente)"].tolist() == ["Terziario", "Produttivo", ""]  # never the condition
     assert tv.status_name("vacant", "it") == "inutilizzato" and tv.status_name("assigned", "en") == "assigned"
+    assert tv.former_use("area_libera", None) == "Area libera" and tv.former_use("PRODUTTIVO", None) == "Produttivo"
     assert table["Scheda ufficiale"].tolist()[0] == "https://geoportale.comune.milano.it/schede/A120.pdf"
     assert table["Scheda ufficiale"].isna().tolist()[1:] == [True, True]  # no javascript: link, nothing invented
     assert table["Proprietà"].tolist() == ["pubblica", "pubblica (assunta)", "dato non disponibile"]
