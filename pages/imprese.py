@@ -33,6 +33,13 @@ if not totals.empty:
 
 # --- per NIL (ds201 local units, or point-located firms)
 st.subheader(t("th_detail_title", lang))
+units_state = ui.theme_state(ctx.key, "firm_units")
+points_state = ui.theme_state(ctx.key, "firm")
+if not units_state.loaded and points_state.places == 0:  # no per-NIL firm data in this build: no NIL filter either
+    st.info(views.theme_state_text(units_state, lang))
+    if not totals.empty:
+        st.caption(t("th_firm_totals_no_nil", lang))
+    st.stop()
 nil_options = {str(k): n for k, n in theme_views.nil_names(stats).items()}
 nil = ui.url_choice(t("th_filter_nil", lang), [ALL, *nil_options], "nil", lang,
                     format_func=lambda v: theme_views.option_label(v, lang, "th_all_city", nil_options))
@@ -41,14 +48,7 @@ units = queries.firm_units_by_category(ctx.key, nil_id)
 points = queries.firm_points_by_category(ctx.key, nil_id)
 filters = {k: v for k, v in {"nil": nil}.items() if v != ALL}
 if units.empty and points.empty:
-    units_state = ui.theme_state(ctx.key, "firm_units")
-    points_state = ui.theme_state(ctx.key, "firm")
-    if not units_state.loaded and points_state.places == 0:
-        st.info(views.theme_state_text(units_state, lang))
-        if not totals.empty:
-            st.caption(t("th_firm_totals_no_nil", lang))
-    else:
-        st.info(t("th_no_firms", lang))
+    st.info(t("th_no_firms", lang))
     st.stop()
 
 st.subheader(t("th_by_category_title", lang))
