@@ -420,6 +420,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The ds171 firm figures are counts for the whole city, with no NIL detail: see the Firms page.",
     },
     "district_no_places": {"it": "Nessun elemento ({layer}) in questo NIL.", "en": "No items ({layer}) in this NIL."},
+    "district_no_places_in": {
+        "it": "Nessun elemento ({layer}) in questo NIL nell'elenco caricato: {sources}.",
+        "en": "No items ({layer}) in this NIL in the loaded list: {sources}.",
+    },
     "firm_mix_title": {"it": "Imprese per categoria del programma", "en": "Firms by programme category"},
     "firm_mix_caption": {
         "it": "Unità locali (ds201, ultimo anno disponibile) e imprese georeferenziate, per categoria del programma "

@@ -230,7 +230,7 @@ def outline_map(geojson: Mapping[str, Any], stats: pd.DataFrame, selected: set[i
         geojson=dict(geojson), locations=stats["id"].astype(int).tolist(), z=[1 if s else 0 for s in in_sel],
         zmin=0, zmax=1, colorscale=[[0, "#f7f7f7"], [1, "#dbe9f6"]], showscale=False,
         marker_line_width=0.6, marker_line_color="#8c8c8c", marker_opacity=0.7,
-        text=[nil_label(i, n) for i, n in zip(stats["id"], stats["name"], strict=True)],
+        text=[html.escape(nil_label(i, n)) for i, n in zip(stats["id"], stats["name"], strict=True)],
         hovertemplate="%{text}<extra></extra>", name=t("th_layer_nil", lang), showlegend=False,
     ))
     center, zoom = maps.center_zoom(_selected_bounds(geojson, selected), height_px=MAP_FIT_HEIGHT)
@@ -822,7 +822,7 @@ def opportunity_map(geojson: Mapping[str, Any], scores: pd.DataFrame, stats: pd.
                     lang: str, map_style: str) -> go.Figure:
     """Choropleth of the (re-weighted) score per NIL; peripheral vacant spaces near makers on top."""
     frame = stats[["id", "name"]].merge(scores, on="id", how="left")
-    frame = frame.assign(label=[nil_label(i, n) for i, n in zip(frame["id"], frame["name"], strict=True)])
+    frame = frame.assign(label=[html.escape(nil_label(i, n)) for i, n in zip(frame["id"], frame["name"], strict=True)])
     hover = [f"{t('th_score', lang)}: {fmt_number(s, lang, 1)}" if pd.notna(s) else t("no_data", lang) for s in frame["score"]]
     fig = maps.choropleth(dict(geojson), frame, "score", "label", t("th_map_opportunity", lang), t("th_score_unit", lang),
                           map_style=map_style, hover_value=hover)
@@ -1014,6 +1014,7 @@ def firms_map(geojson: Mapping[str, Any], table: pd.DataFrame, points: pd.DataFr
     """Choropleth of the district table's indicator column (5th) with an optional firm point layer."""
     id_col, label_col, _, _, value_col = table.columns[:5]
     frame = table.rename(columns={id_col: "id"})
+    frame[label_col] = [html.escape(plain(v)) for v in frame[label_col]]  # NIL names from a file: text in the hover
     hover = [fmt_number(v, lang, 2) if pd.notna(v) else t("no_data", lang) for v in frame[value_col]]
     fig = maps.choropleth(dict(geojson), frame, value_col, label_col, str(value_col), "", map_style=map_style,
                           hover_value=hover)

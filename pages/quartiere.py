@@ -74,8 +74,11 @@ for theme in themes:
     if text := views.theme_state_text(state, lang):
         st.warning(text)
     places = found[theme]
-    if places.empty:
-        st.caption(t("district_no_places", lang, layer=t(f"theme_{theme}", lang).lower()))
+    if places.empty:  # a real zero of the loaded list: say which list
+        city = queries.places(ctx.key, theme)
+        lists = ", ".join(f"{s} ({views.trust_label(x, lang)})" for s, x in
+                          city[["source_id", "trust"]].drop_duplicates().itertuples(index=False))
+        st.caption(t("district_no_places_in", lang, layer=t(f"theme_{theme}", lang).lower(), sources=views.md_text(lists)))
         continue
     places_table = iv.places_table(places, theme, lang)
     ui.table(places_table, lang, links=(t("th_col_record", lang),))

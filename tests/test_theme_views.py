@@ -644,3 +644,14 @@ def test_counts_without_points_are_summed_per_municipio_and_class() -> None:
     assert tv.area_count_rows(counts, stats(), classes, "it", "coworking", {3})["Numero"].tolist() == [5, 5]
     cat = pd.DataFrame({"indicator_id": ["x"], "name_it": ["X"], "name_en": ["X"], "unit": ["per 100.000 ab."]})
     assert tv.indicator_name(cat, "x", "en", with_unit=True) == "X (per 100,000 res.)"
+
+
+def test_map_hovers_show_nil_names_as_text() -> None:
+    hostile = pd.DataFrame({"id": [1, 2], "name": ["<a href='http://x'>A</a>", "B\u202e"],
+                            "municipio": pd.array([1, 1], dtype="Int64")})
+    geo = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": i, "properties": {},
+         "geometry": {"type": "Polygon", "coordinates": [[[9.1 + i / 100, 45.4], [9.11 + i / 100, 45.4],
+                                                          [9.11 + i / 100, 45.41], [9.1 + i / 100, 45.4]]]}} for i in (1, 2)]}
+    fig = tv.outline_map(geo, hostile, None, "T", "it", "white-bg")
+    assert list(fig.data[0].text) == ["1 · &lt;a href=&#x27;http://x&#x27;&gt;A&lt;/a&gt;", "2 · B"]
