@@ -514,3 +514,32 @@ def test_vacant_former_use_assumed_ownership_and_refused_source(schema2_warehous
     assert (table["Proprietà"] == "pubblica (assunta)").sum() == 3
     assert (table["Scheda ufficiale"] == "https://geoportale.example/A1.pdf").sum() == 3
     assert any("di cui 3 con proprietà assunta" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+# --- the real folder ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_warehouse(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("real") / "warehouse.duckdb"
+    build(real_dir, path, progress=quiet)
+    return path
+
+
+@pytest.mark.real
+def test_real_build_pages_tell_the_truth(real_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real files: ds171 city totals on Imprese (186.472 local units in 2010, no NIL detail), vacant places
+    with former use and record sheets, coworking known only as per-NIL counts."""
+    use(monkeypatch, real_warehouse)
+    at = open_page("firms")
+    table = frame_by_column(at, "Addetti delle unità locali")
+    assert int(table.loc[table["Anno"] == 2010, "Unità locali"].sum()) == 186_472
+    assert sorted(set(table["Anno"])) == [2007, 2008, 2009, 2010]
+    assert any("ds201" in m for m in infos(at))  # no per-NIL detail: the dataset that would give it is named
+    at = open_page("vacant")
+    places = frame_by_column(at, "Tipologia (uso precedente)")
+    assert {"Produttivo", "Residenziale", "Terziario"} <= set(places["Tipologia (uso precedente)"])
+    assert not set(places["Tipologia (uso precedente)"]) & {"Degrado/Inutilizzo", "Riqualificazione"}  # never the condition
+    assert (places["Scheda ufficiale"].astype(str).str.startswith("https://geoportale.comune.milano.it/")).sum() >= 170
+    at = open_page("makerspace")
+    assert any("solo conteggi per NIL" in m and "110" in m for m in infos(at)), infos(at)
