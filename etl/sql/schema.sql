@@ -106,15 +106,47 @@ FROM (
 WHERE rk = 1;
 
 -- Per-district headline figures used by the pages.
+-- NIL: its current population figure over its own area. Municipio: the sum of its NIL's current
+-- figures over the area of the same NIL (the 2016 Municipi and the 2020 NIL do not nest, so the
+-- Municipio polygon's area would be wrong by up to ±19%); NULL when any of its NIL has no figure.
+-- population_year is the latest year among the figures, population_year_min the earliest
+-- (they differ when a NIL falls back to an older figure, e.g. NIL 8 absent from the 2022 file).
 CREATE VIEW district_stats AS
+WITH nil AS (
+    SELECT d.id, d.name, d.municipio, d.area_m2, p.residents, p.year AS population_year,
+           d.trust AS geometry_trust, p.trust AS population_trust,
+           d.source_id AS geometry_source, p.source_id AS population_source
+    FROM districts d
+    LEFT JOIN population_current p ON p.level = 'nil' AND p.district_id = d.id
+    WHERE d.level = 'nil'
+),
+mun AS (
+    SELECT municipio AS id, sum(area_m2) AS nil_area_m2, count(*) AS n_nil,
+           count(residents) AS n_with_pop, sum(residents) AS residents,
+           max(population_year) AS population_year, min(population_year) AS population_year_min,
+           CASE WHEN bool_or(population_trust = 'demo') THEN 'demo'
+                WHEN bool_and(population_trust = 'official') THEN 'official' ELSE 'derived' END AS population_trust,
+           string_agg(DISTINCT population_source, ', ' ORDER BY population_source) AS population_source
+    FROM nil WHERE municipio IS NOT NULL GROUP BY municipio
+)
+SELECT 'nil' AS level, id, name, municipio, area_m2, residents, population_year,
+       population_year AS population_year_min,
+       CASE WHEN residents IS NULL OR area_m2 = 0 THEN NULL ELSE residents / (area_m2 / 1e6) END AS density_km2,
+       geometry_trust, population_trust, geometry_source, population_source
+FROM nil
+UNION ALL
 SELECT d.level, d.id, d.name, d.municipio, d.area_m2,
-       p.residents, p.year AS population_year,
-       CASE WHEN p.residents IS NULL THEN NULL
-            ELSE p.residents / (d.area_m2 / 1e6) END AS density_km2,
-       d.trust AS geometry_trust, p.trust AS population_trust,
-       d.source_id AS geometry_source, p.source_id AS population_source
+       CASE WHEN m.n_with_pop = m.n_nil THEN m.residents END AS residents,
+       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_year END AS population_year,
+       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_year_min END AS population_year_min,
+       CASE WHEN m.n_with_pop = m.n_nil AND m.nil_area_m2 > 0 THEN m.residents / (m.nil_area_m2 / 1e6) END AS density_km2,
+       d.trust AS geometry_trust,
+       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_trust END AS population_trust,
+       d.source_id AS geometry_source,
+       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_source END AS population_source
 FROM districts d
-LEFT JOIN population_current p ON p.level = d.level AND p.district_id = d.id;
+LEFT JOIN mun m ON m.id = d.id
+WHERE d.level = 'municipio';
 
 -- Point (or small-area) entities the programme monitors: makerspaces, coworking spaces,
 -- vacant/disused spaces and individual firms. One row per entity per source file.
