@@ -454,6 +454,8 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
     counts = inp.area_counts
     for theme in PLACE_THEME_IDS:
         part = places[places["theme"] == theme]
+        if theme == "vacant":
+            part = part[~in_use(part)]
         nil_counts = counts[(counts["level"] == "nil") & (counts["theme"] == theme)] if len(counts) else counts
         if theme == "coworking" and part.empty and len(nil_counts):
             rows += _coworking_counts(nil_counts, atoms, pop_cur, nil_trust, periferia, inp.source_years)
@@ -465,6 +467,14 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
     frame = pd.DataFrame(rows, columns=list(_row("x", "x").keys()))
     frame["period"] = frame["period"].astype("Int64")
     return frame, atoms
+
+
+def in_use(places: pd.DataFrame) -> pd.Series:
+    """Places of the vacant theme that are in use: a confiscated property already assigned to an
+    organisation is a public asset, not a vacant space, so the vacant indicators leave it out."""
+    if places.empty or "status" not in places:
+        return pd.Series(False, index=places.index)
+    return (places["status"].astype("string") == "assigned").fillna(False).astype(bool)
 
 
 def _pop_den(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> tuple[float | None, str | None]:

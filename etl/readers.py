@@ -216,6 +216,23 @@ def parse_number(value: object, decimal_comma: bool | None = None) -> float | No
     return float(s)
 
 
+# Upper bound for the residents of one district: more than any city of the EU. A larger figure is a
+# unit or typing error in the file (e.g. 3.000.000.000), rejected with its row, never loaded.
+MAX_DISTRICT_RESIDENTS = 10_000_000
+
+
+def implausible_residents(value: int | None) -> str | None:
+    """Why a residents figure cannot be loaded (negative or over the bound), or None if it can."""
+    if value is None:
+        return None
+    if value < 0:
+        return f"residenti negativi ({value})"
+    if value > MAX_DISTRICT_RESIDENTS:
+        return (f"residenti fuori scala ({value:,} per un solo quartiere, oltre {MAX_DISTRICT_RESIDENTS:,})"
+                .replace(",", "."))
+    return None
+
+
 def parse_int(value: object, lo: int | None = None, hi: int | None = None) -> int | None:
     """Parse an integer, accepting '1.234' thousands dots and '12.0'.
 

@@ -225,3 +225,14 @@ def real_dir() -> Path:
         pytest.skip(f"real open-data files not found at {path} ({origin}); "
                     "set OSSERVATORIO_REAL_DATA to the folder that holds SOURCES.md")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _close_app_connections() -> Iterator[None]:
+    """Each test starts and ends with no warehouse connection held by the app's process-wide registry
+    (a test that rewrites a warehouse in place must not be served the old build by a previous test)."""
+    from osservatorio.warehouse import REGISTRY
+
+    REGISTRY.close_all()
+    yield
+    REGISTRY.close_all()

@@ -868,3 +868,11 @@ def test_real_every_indicator_with_input_has_a_value(real_dir: Path, tmp_path: P
             assert re.search(r"popolazione (\d{4}|senza anno)", reason or ""), reason
     finally:
         con.close()
+
+
+def test_assigned_confiscated_property_is_in_use_not_vacant() -> None:
+    from etl.indicators import in_use
+
+    frame = pd.DataFrame({"status": ["assigned", None, "degraded", "vacant"]})
+    assert in_use(frame).tolist() == [True, False, False, False]
+    assert in_use(pd.DataFrame({"status": []})).tolist() == []

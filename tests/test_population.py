@@ -240,3 +240,16 @@ def test_population_current_prefers_official_dated_latest(tmp_path: Path) -> Non
         (6, 2022, "2022-12-31", 61, "b", "official"),
         (8, 2021, None, 0, "platform", "derived"),
     ]
+
+
+def test_three_billion_residents_is_a_rejected_row_not_a_load(tmp_path: Path) -> None:
+    """A residents figure beyond any district (3.000.000.000) is rejected with its row and reason."""
+    from etl.base import BuildContext
+    from etl.sources import population
+
+    path = tmp_path / "popolazione_nil.csv"
+    path.write_text("IdNIL;Residenti\n1;1200\n2;3000000000\n", encoding="utf-8")
+    result = population.SOURCE.load(path, BuildContext())
+    assert result.frame["residents"].tolist() == [1200]
+    assert [r.row_number for r in result.rejects] == [2]
+    assert "fuori scala" in result.rejects[0].reason

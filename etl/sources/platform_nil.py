@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError
+from etl.readers import implausible_residents
 
 LICENCE = "non indicata (dati di origine Comune di Milano, CC BY 4.0)"
 ORIGIN = "GitHub giusenico/Milano-Platform-v-1.0, commit 0619b592"
@@ -147,7 +148,7 @@ def _per_nil(folder: Path, member: str | None, id_key: str, value_key: str, ctx:
             rejects.append(Reject(n, raw, f"NIL {nil_id} sconosciuto: non è tra i NIL caricati"))
             continue
         value = _count(doc.get(value_key))
-        if value is None or value < 0:
+        if value is None or value < 0 or (what == "numero di residenti" and implausible_residents(value)):
             rejects.append(Reject(n, raw, f"{rel}: {value_key}={doc.get(value_key)!r} non è un {what} valido"))
             continue
         doubt = warn(doc) if warn else None

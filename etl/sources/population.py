@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.readers import parse_int, peek_columns, read_table
+from etl.readers import implausible_residents, parse_int, peek_columns, read_table
 
 ID_COLUMNS = ["id_nil", "idnil", "nil_id", "id_quartiere", "quartiere", "nil", "id"]
 RESIDENT_COLUMNS = ["residenti", "totale", "popolazione_totale", "popolazione", "population",
@@ -148,8 +148,8 @@ def load_population_csv(path: Path, ctx: BuildContext) -> LoadResult:
         if residents is None:
             rejects.append(Reject(i, rec, f"{res_col} mancante"))
             continue
-        if residents < 0:
-            rejects.append(Reject(i, rec, f"{res_col} negativo ({residents})"))
+        if (why := implausible_residents(residents)) is not None:
+            rejects.append(Reject(i, rec, f"{res_col}: {why}"))
             continue
         if (nil_id, year) in seen:
             rejects.append(Reject(i, rec, f"NIL {nil_id} anno {year} duplicato: tenuta la prima riga"))

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError
-from etl.readers import normalise_header
+from etl.readers import implausible_residents, normalise_header
 from etl.sources.point_files import candidate_files
 
 TITLE_RE = re.compile(r"popolazione\s+residente.*?\bal\s+(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", re.IGNORECASE | re.DOTALL)
@@ -213,8 +213,9 @@ class PopulationXlsxSource:
                 rejects.append(Reject(n, raw, f"NIL {nil_id} sconosciuto: non è tra i NIL caricati"))
                 continue
             total = _int_cell(cells[layout.total_col])
-            if total is None or total < 0:
-                rejects.append(Reject(n, raw, f"Totale residenti non valido ({cells[layout.total_col]!r})"))
+            if total is None or implausible_residents(total) is not None:
+                why = implausible_residents(total) or "non è un numero"
+                rejects.append(Reject(n, raw, f"Totale residenti non valido ({cells[layout.total_col]!r}: {why})"))
                 continue
             if nil_id in seen:
                 rejects.append(Reject(n, raw, f"NIL {nil_id} duplicato: tenuta la prima riga"))
