@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import pandas as pd
 import streamlit as st
@@ -225,6 +226,25 @@ def _number_text(value: object, decimals: int | None, lang: str, code: bool) -> 
     return text.rstrip("0").rstrip(sep) if sep in text else text
 
 
+def _is_date_column(series: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return True
+    if series.dtype != object:
+        return False
+    values = [v for v in series if v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)]
+    return bool(values) and all(isinstance(v, (date, datetime)) for v in values)
+
+
+def _date_text(value: object, lang: str) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime) and (value.hour, value.minute, value.second) != (0, 0, 0):
+        return f"{fmt_date(value, lang)} {value:%H:%M}"
+    return fmt_date(value, lang)  # type: ignore[arg-type]
+
+
 def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, keep: tuple[str, ...] = ()
            ) -> tuple[pd.io.formats.style.Styler, dict[str, object]]:
     """The frame as shown: numbers written in the language (1.234,5 / 1,234.5), codes (ids, years, lon/lat)
@@ -236,8 +256,15 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
     shown = frame.copy()
     config: dict[str, object] = {}
     numeric_full: list[tuple[str, int]] = []
+    dates: list[str] = []
     for column in frame.columns:
         series = frame[column]
+        if _is_date_column(series):  # dd/mm/yyyy in Italian, yyyy-mm-dd in English (display only: sorts as dates)
+            if series.isna().any():
+                shown[column] = [_date_text(v, lang) for v in series]
+            else:
+                dates.append(column)
+            continue
         if column in keep:  # link columns: a missing link is an empty cell (not a '–' link, not 'None')
             shown[column] = ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in series]
             continue
@@ -255,6 +282,8 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
         elif column not in codes:
             numeric_full.append((column, d))
     styler = shown.style
+    for column in dates:
+        styler = styler.format(lambda v, _lang=lang: _date_text(v, _lang), subset=[column])
     for column, d in numeric_full:
         if d is None:  # display only: the cell keeps its number (sorting, downloads)
             styler = styler.format(lambda v, _lang=lang: _number_text(v, None, _lang, False), subset=[column])

@@ -749,3 +749,18 @@ def test_catalogue_table_lists_states(tmp_path: Path) -> None:
     assert table["Fonte"].tolist() == ["firms_ds171", "platform_nil", "vacant_ds503", "coworking", "makerspaces"]
     assert table["Pagina o download"].tolist()[-1].startswith("https://dati.comune.milano.it/")
     assert sources["Stato"].tolist() == ["rifiutato"] and "Data dei dati" in sources.columns
+
+
+def test_table_dates_in_the_page_language() -> None:
+    from datetime import date as d
+
+    from osservatorio import ui
+
+    frame = pd.DataFrame({"Data": [d(2026, 12, 1), d(2025, 1, 31)], "Scadenza": [d(2030, 12, 31), None],
+                          "Caricato il": pd.to_datetime(["2026-12-01 09:41", "2026-12-01 00:00"])})
+    styler, _ = ui.styled(frame, "it")
+    html_text = styler.to_html()
+    assert "01/12/2026" in html_text and "31/01/2025" in html_text and "2026-12-01" not in html_text
+    assert styler.data["Scadenza"].tolist() == ["31/12/2030", "–"]
+    assert "01/12/2026 09:41" in html_text
+    assert "2030-12-31" in ui.styled(frame, "en")[0].data["Scadenza"].tolist()
