@@ -436,6 +436,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "trend_none": {"it": "Nessun valore storico per questo indicatore e questo NIL.",
                    "en": "No history for this indicator and NIL."},
     "trend_snapshots": {"it": "Snapshot: {n}.", "en": "Snapshots: {n}."},
+    "trend_snapshot_dates": {
+        "it": "I valori senza anno dei dati sono datati con il giorno dello snapshot (quando i dati sono stati "
+              "costruiti), non con la data delle fonti (vedi pagina Dati); gli snapshot con gli stessi dati non "
+              "aggiungono punti.",
+        "en": "Values without a data year are dated by the snapshot's day (when the data were built), not by the "
+              "sources' own date (see the Data page); snapshots with the same data add no point.",
+    },
     "trend_years": {"it": "Anni dei dati: {first}–{last} ({n}).", "en": "Data years: {first}–{last} ({n})."},
     "trend_one_snapshot": {
         "it": "Un solo snapshot: l'andamento tra snapshot comparirà con i prossimi aggiornamenti.",

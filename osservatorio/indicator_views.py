@@ -809,6 +809,8 @@ def trend_caption(trend: pd.DataFrame, lang: str) -> str:
         parts.append(t("trend_years", lang, first=years[0], last=years[-1], n=len(years)))
     if snaps < 2:
         parts.append(t("trend_one_snapshot", lang))
+    if (trend["series"] == "snapshot").any():
+        parts.append(t("trend_snapshot_dates", lang))
     return " ".join(parts)
 
 

@@ -332,10 +332,9 @@ def test_trend_frame(metas: dict[str, iv.IndicatorMeta]) -> None:
     assert years["x"].tolist() == [pd.Timestamp(2019, 7, 1), pd.Timestamp(2020, 7, 1)]
     snaps = trend[trend["series"] == "snapshot"]
     assert snaps["snapshot_id"].tolist() == ["A", "B"] and snaps["value"].tolist()[0] == 10.0 and pd.isna(snaps["value"].iloc[1])
-    assert iv.trend_caption(trend, "it") == "Snapshot: 2. Anni dei dati: 2019–2020 (2)."
+    assert iv.trend_caption(trend, "it").startswith("Snapshot: 2. Anni dei dati: 2019–2020 (2). I valori senza anno")
     one = iv.trend_frame(history().iloc[:3], "en")
-    assert iv.trend_caption(one, "en").endswith("Only one snapshot: the trend across snapshots will appear with "
-                                                "the next updates.")
+    assert "Only one snapshot: the trend across snapshots will appear with the next updates." in iv.trend_caption(one, "en")
     fig = iv.trend_chart(trend, metas["count_x"], "1 · Uno", "it")
     assert [tr.name for tr in fig.data] == ["per anno dei dati", "per snapshot"]
     assert "dati insufficienti" in fig.data[1].hovertext[1]
