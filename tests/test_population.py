@@ -81,7 +81,7 @@ def test_row_problems_each_get_a_reason(tmp_path: Path, h: Helpers, ctx: BuildCo
     assert rows(result) == [(1, None, 100), (6, None, 1000)]
     assert reasons(result) == [
         (2, "residenti mancante"),
-        (3, "residenti negativo (-5)"),
+        (3, "residenti: residenti negativi (-5)"),
         (4, "valore non numerico: 'molti' non è un numero"),
         (5, "valore non numerico: '12,5' non è un numero intero"),
         (6, "idnil='Totale': riga non riferita a un NIL (id non numerico)"),

@@ -73,7 +73,7 @@ class AreeDismesseSource:
     dataset: str | None = "r_lombar:37d5d480-ef27-44e4-acc3-9ab924786018"
     licence: str = "Regione Lombardia – verificare licenza del Geoportale (IODL/CC BY)"
     table: str = "places"
-    themes: tuple[str, ...] = ('vacant',)
+    themes: tuple[str, ...] = ("vacant",)
     single: bool = True  # one export per build (GeoJSON preferred over the other formats)
 
     def find(self, raw_dir: Path) -> list[Path]:

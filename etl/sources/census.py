@@ -167,7 +167,7 @@ class CensusSource:
     dataset: str | None = None
     licence: str = "indicata per ogni file in config/census.toml (vedere le note)"
     table: str = "places"
-    themes: tuple[str, ...] = ('makerspace', 'coworking', 'vacant', 'firm')
+    themes: tuple[str, ...] = ("makerspace", "coworking", "vacant", "firm")
     single: bool = False  # every configured census file found is loaded
     config: Path | None = None  # None: $OSSERVATORIO_CENSUS_CONFIG, else config/census.toml
 

@@ -70,7 +70,7 @@ class ConfiscatedSource:
     dataset: str | None = "ds147"
     licence: str = "CC BY 4.0 – Comune di Milano"
     table: str = "places"
-    themes: tuple[str, ...] = ('vacant',)
+    themes: tuple[str, ...] = ("vacant",)
     attribution: str = "Comune di Milano"
     single: bool = True  # the portal republishes the whole list: load only the newest file
 

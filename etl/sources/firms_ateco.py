@@ -102,7 +102,7 @@ class FirmsAtecoSource:
     dataset: str | None = "ds201"
     licence: str = "CC BY 4.0 – Comune di Milano"
     table: str = "firm_units"
-    themes: tuple[str, ...] = ('firm',)
+    themes: tuple[str, ...] = ("firm", "firm_units")
     single: bool = False  # every file found is loaded (e.g. one per year)
     config_path: Path = ateco_map.DEFAULT_CONFIG
 

@@ -116,7 +116,7 @@ class FirmsCitySource:
     dataset: str | None = "ds171"
     licence: str = "CC BY 4.0 (licenza predefinita del portale; da verificare)"
     table: str = "firm_totals"
-    themes: tuple[str, ...] = ('firm',)
+    themes: tuple[str, ...] = ("firm", "firm_totals")
     single: bool = False  # every file found is loaded (e.g. one per period)
     config_path: Path = ateco_map.DEFAULT_CONFIG
 

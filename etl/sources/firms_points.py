@@ -72,7 +72,7 @@ class FirmPointsSource:
     licence: str = ("da verificare: gli estratti del Registro Imprese hanno condizioni d'uso InfoCamere/CCIAA, "
                     "non una licenza aperta")
     table: str = "places"
-    themes: tuple[str, ...] = ('firm',)
+    themes: tuple[str, ...] = ("firm",)
     single: bool = False
     config_path: Path = ateco_map.DEFAULT_CONFIG
     default_edition: str | None = None  # e.g. "2025"; None -> config [firm_points].default_edition

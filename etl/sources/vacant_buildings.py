@@ -81,7 +81,7 @@ class VacantBuildingsSource:
     licence: str = "non indicata (repository GPL-3.0; l'elenco 2016 del Comune non ha licenza aperta esplicita)"
     attribution: str = "Comune di Milano (lista 2016); elaborazione scandaglio/PianoTerra (scandaglio/molo)"
     table: str = "places"
-    themes: tuple[str, ...] = ('vacant',)
+    themes: tuple[str, ...] = ("vacant",)
     single: bool = True  # one list per build: two copies would only duplicate it
 
     def find(self, raw_dir: Path) -> list[Path]:

@@ -87,7 +87,7 @@ class VacantDs503Source:
     dataset: str | None = "ds503"
     licence: str = "CC BY 4.0 (licenza predefinita del portale; da verificare sulla pagina del dataset)"
     table: str = "places"
-    themes: tuple[str, ...] = ('vacant',)
+    themes: tuple[str, ...] = ("vacant",)
     attribution: str = "Comune di Milano"
     single: bool = True  # one list per build
     # ds503 path -> geoportale export found in the same raw folder by find() (None: no footprints)

@@ -308,7 +308,7 @@ class VacantFootprintsSource:
     licence: str = ("CC BY 4.0 (licenza non dichiarata nello zip: si assume quella predefinita del portale, come per "
                     "ds503; da verificare)")
     table: str = "places"
-    themes: tuple[str, ...] = ('vacant',)
+    themes: tuple[str, ...] = ("vacant",)
     attribution: str = "Comune di Milano"
     single: bool = True  # one export per build
     # path -> ds503 file found in the same raw folder by find() (None: the zip is the list)
