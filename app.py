@@ -9,8 +9,17 @@ lang = current_lang()
 st.set_page_config(page_title=t("app_title", lang), page_icon="🏭", layout="wide")
 # Each url_path equals its file name: Streamlit first matches a deep link (/mappa?...) against the
 # files in pages/ before st.navigation runs, and shows "Page not found" when they differ.
+overview = st.Page("pages/panoramica.py", title=t("page_overview", lang), url_path="panoramica")
+
+
+def _home() -> None:
+    """The root URL opens the overview at its own address, so /panoramica is a real deep link too."""
+    st.switch_page(overview, query_params=st.query_params.to_dict())
+
+
 pages = [
-    st.Page("pages/panoramica.py", title=t("page_overview", lang), url_path="panoramica", default=True),
+    st.Page(_home, title=t("page_overview", lang), url_path="home", default=True, visibility="hidden"),
+    overview,
     # indicator pages
     st.Page("pages/mappa.py", title=t("page_map", lang), url_path="mappa"),
     st.Page("pages/quartiere.py", title=t("page_district", lang), url_path="quartiere"),
