@@ -1,0 +1,193 @@
+"""Evaluation of an action: a difference in differences on its NIL's indicator (pure, typed functions).
+
+Method (written out on the page, `METHOD`):
+- the treated area is the action's NIL; the comparison areas are the NIL of the same periphery class
+  with no action of the register and with a value both before and after the start;
+- before = the latest observation dated before the start date; after = the latest observation
+  dated on or after it (an observation's date is the data's date: 31 December of its period, or the
+  snapshot's day for undated values);
+- change = after − before; effect = change in the action's NIL − mean change in the comparison NIL.
+Caveats in plain words: no value before or after the start (nothing to say), fewer than MIN_AREAS
+comparison areas, a single observation before the start (the trends before the action cannot be
+compared), comparison areas observed at other dates than the action's NIL.
+
+Actions are read through a small adapter (`ActionRef`: action id, NIL id, start date, indicator ids),
+so the function does not depend on how the register stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from statistics import fmean
+from typing import Any
+
+MIN_AREAS = 5
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """What the evaluation needs of an action."""
+
+    action_id: str
+    nil_id: int
+    start: date
+    indicator_ids: tuple[str, ...]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One NIL's value of one indicator at a data date."""
+
+    nil_id: int
+    day: date
+    value: float
+
+
+@dataclass(frozen=True)
+class AreaChange:
+    nil_id: int
+    before_day: date
+    before: float
+    after_day: date
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class DidResult:
+    """The difference in differences for one action and one indicator."""
+
+    action_id: str
+    indicator_id: str
+    nil_id: int
+    start: date
+    treated: AreaChange | None
+    comparison: tuple[AreaChange, ...]
+    comparison_class: str | None
+    points_before: int
+    points_after: int
+    caveats: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_comparison(self) -> int:
+        return len(self.comparison)
+
+    @property
+    def comparison_change(self) -> float | None:
+        return fmean(c.change for c in self.comparison) if self.comparison else None
+
+    @property
+    def effect(self) -> float | None:
+        """Change in the action's NIL minus the mean change in the comparison NIL (None when unknown)."""
+        if self.treated is None or self.comparison_change is None:
+            return None
+        return self.treated.change - self.comparison_change
+
+    @property
+    def conclusive(self) -> bool:
+        """True when the numbers can be read: a change in the NIL and at least MIN_AREAS comparison areas."""
+        return self.effect is not None and not {"no_before", "no_after", "few_areas", "no_class"} & set(self.caveats)
+
+    @property
+    def data_dates(self) -> tuple[date, ...]:
+        """Every data date used (action's NIL and comparison areas), sorted."""
+        days = {d for c in ((self.treated,) if self.treated else ()) + self.comparison for d in (c.before_day, c.after_day)}
+        return tuple(sorted(days))
+
+
+def actions_from_rows(rows: Iterable[tuple[Any, Any, Any, Sequence[str]] | tuple[Any, Any, Any, Sequence[str], str]]
+                      ) -> list[ActionRef]:
+    """The adapter: (action id, NIL id, start date, indicator ids[, title]) rows → ActionRef; rows without a
+    NIL or a start date are left out (they cannot be evaluated)."""
+    out = []
+    for row in rows:
+        action_id, nil_id, start, indicators = row[0], row[1], row[2], row[3]
+        if nil_id in (None, "") or start in (None, ""):
+            continue
+        day = _day(start)
+        out.append(ActionRef(str(action_id), int(nil_id), day, tuple(str(i) for i in indicators or ()),
+                             str(row[4]) if len(row) > 4 else ""))  # type: ignore[misc]
+    return out
+
+
+def _day(value: Any) -> date:
+    """A date from a date, a datetime / pandas Timestamp or ISO text."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _change(obs: Sequence[Observation], start: date) -> tuple[AreaChange | None, int, int]:
+    before = sorted((o for o in obs if o.day < start), key=lambda o: o.day)
+    after = sorted((o for o in obs if o.day >= start), key=lambda o: o.day)
+    if not before or not after:
+        return None, len(before), len(after)
+    b, a = before[-1], after[-1]
+    return AreaChange(b.nil_id, b.day, b.value, a.day, a.value), len(before), len(after)
+
+
+def did(action: ActionRef, indicator_id: str, observations: Iterable[Observation], classes: Mapping[int, str],
+        treated_nils: Iterable[int] = ()) -> DidResult:
+    """The difference in differences of one action on one indicator (see the module docstring)."""
+    by_nil: dict[int, list[Observation]] = {}
+    for o in observations:
+        by_nil.setdefault(int(o.nil_id), []).append(o)
+    treated, n_before, n_after = _change(by_nil.get(action.nil_id, []), action.start)
+    caveats: list[str] = []
+    if n_before == 0:
+        caveats.append("no_before")
+    if n_after == 0:
+        caveats.append("no_after")
+    klass = classes.get(action.nil_id)
+    excluded = {int(n) for n in treated_nils} | {action.nil_id}
+    comparison: list[AreaChange] = []
+    if klass is None:
+        caveats.append("no_class")
+    else:
+        for nil, obs in sorted(by_nil.items()):
+            if nil in excluded or classes.get(nil) != klass:
+                continue
+            change, _, _ = _change(obs, action.start)
+            if change is not None:
+                comparison.append(change)
+        if len(comparison) < MIN_AREAS:
+            caveats.append("few_areas")
+    if treated is not None and n_before == 1:
+        caveats.append("single_before")
+    if treated is not None and any((c.before_day, c.after_day) != (treated.before_day, treated.after_day) for c in comparison):
+        caveats.append("other_dates")
+    return DidResult(action.action_id, indicator_id, action.nil_id, action.start, treated, tuple(comparison), klass,
+                     n_before, n_after, tuple(caveats))
+
+
+def evaluate_actions(actions: Sequence[ActionRef], observations: Mapping[str, Sequence[Observation]],
+                     classes: Mapping[int, str]) -> list[DidResult]:
+    """Every (action, indicator) pair; the comparison leaves out every NIL that has an action of the register."""
+    treated = {a.nil_id for a in actions}
+    return [did(a, ind, observations.get(ind, ()), classes, treated) for a in actions for ind in a.indicator_ids]
+
+
+def observations_from_rows(rows: Iterable[tuple[Any, Any, Any]]) -> list[Observation]:
+    """(NIL id, data date, value) rows → observations; missing values are left out (never a zero); the same
+    NIL and date given twice keeps the last row (a later snapshot of the same data)."""
+    kept: dict[tuple[int, date], Observation] = {}
+    for nil, day, value in rows:
+        if value is None or nil is None or day is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if number != number:  # NaN
+            continue
+        d = _day(day)
+        kept[(int(nil), d)] = Observation(int(nil), d, number)
+    return list(kept.values())

@@ -1,0 +1,109 @@
+"""Difference in differences of an action (osservatorio.evaluation) on fixtures whose answer is known."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from osservatorio.evaluation import (
+    MIN_AREAS,
+    ActionRef,
+    Observation,
+    actions_from_rows,
+    did,
+    evaluate_actions,
+    observations_from_rows,
+)
+
+START = date(2022, 6, 1)
+BEFORE, AFTER = date(2021, 12, 31), date(2023, 12, 31)
+
+
+def panel(n_comparison: int = 6) -> tuple[list[Observation], dict[int, str]]:
+    """NIL 1 (the action's) goes 10 → 16; comparison NIL 2.. (periphery) go v → v + 2, 3 (mean 2.5);
+    NIL 90 is central and moves by 100 (must be ignored); NIL 50 has another action (ignored)."""
+    obs = [Observation(1, date(2020, 12, 31), 9.0), Observation(1, BEFORE, 10.0), Observation(1, AFTER, 16.0)]
+    classes = {1: "periferia", 90: "centro", 50: "periferia"}
+    for k in range(n_comparison):
+        nil = 2 + k
+        classes[nil] = "periferia"
+        step = 2.0 if k % 2 == 0 else 3.0
+        obs += [Observation(nil, date(2020, 12, 31), 4.0 + k), Observation(nil, BEFORE, 5.0 + k),
+                Observation(nil, AFTER, 5.0 + k + step)]
+    obs += [Observation(90, BEFORE, 0.0), Observation(90, AFTER, 100.0), Observation(50, BEFORE, 0.0),
+            Observation(50, AFTER, 50.0)]
+    return obs, classes
+
+
+def test_known_answer() -> None:
+    obs, classes = panel()
+    action = ActionRef("A1", 1, START, ("x",))
+    result = did(action, "x", obs, classes, treated_nils=[1, 50])
+    assert result.treated is not None and result.treated.change == pytest.approx(6.0)
+    assert result.n_comparison == 6
+    assert sorted(c.nil_id for c in result.comparison) == [2, 3, 4, 5, 6, 7]
+    assert result.comparison_change == pytest.approx(2.5)
+    assert result.effect == pytest.approx(3.5)
+    assert result.data_dates == (BEFORE, AFTER)
+    assert result.caveats == ()
+    assert result.conclusive
+    assert (result.points_before, result.points_after) == (2, 1)
+
+
+def test_other_actions_nil_left_out_only_when_listed() -> None:
+    obs, classes = panel()
+    result = did(ActionRef("A1", 1, START, ("x",)), "x", obs, classes)
+    assert result.n_comparison == 7  # NIL 50 counted when it has no action
+    assert result.comparison_change == pytest.approx((2 + 3 + 2 + 3 + 2 + 3 + 50) / 7)
+
+
+def test_few_areas_caveat() -> None:
+    obs, classes = panel(n_comparison=MIN_AREAS - 1)
+    result = did(ActionRef("A1", 1, START, ("x",)), "x", obs, classes, treated_nils=[50])
+    assert result.n_comparison == MIN_AREAS - 1
+    assert "few_areas" in result.caveats and not result.conclusive
+    assert result.effect is not None  # the number is there, with its caveat
+
+
+def test_no_point_before_or_after() -> None:
+    obs, classes = panel()
+    late = did(ActionRef("A1", 1, date(2019, 1, 1), ("x",)), "x", obs, classes)
+    assert late.treated is None and late.effect is None and "no_before" in late.caveats
+    future = did(ActionRef("A1", 1, date(2025, 1, 1), ("x",)), "x", obs, classes)
+    assert future.treated is None and "no_after" in future.caveats and not future.conclusive
+
+
+def test_single_point_before_and_other_dates() -> None:
+    obs, classes = panel()
+    obs = [o for o in obs if not (o.nil_id == 1 and o.day.year == 2020)]
+    obs = [o for o in obs if not (o.nil_id == 2 and o.day == AFTER)] + [Observation(2, date(2022, 12, 31), 7.0)]
+    result = did(ActionRef("A1", 1, START, ("x",)), "x", obs, classes, treated_nils=[50])
+    assert "single_before" in result.caveats and "other_dates" in result.caveats
+    assert date(2022, 12, 31) in result.data_dates
+
+
+def test_unknown_class() -> None:
+    obs, classes = panel()
+    extra = [Observation(999, BEFORE, 1), Observation(999, AFTER, 2)]
+    result = did(ActionRef("A1", 999, START, ("x",)), "x", obs + extra, classes)
+    assert "no_class" in result.caveats and result.n_comparison == 0 and result.effect is None
+
+
+def test_adapter_and_batch() -> None:
+    rows = [("A1", 1, "2022-06-01", ["x"], "Fablab"), ("A2", None, "2022-06-01", ["x"]),
+            ("A3", "50", date(2022, 6, 1), ("x", "y"))]
+    actions = actions_from_rows(rows)
+    assert [a.action_id for a in actions] == ["A1", "A3"] and actions[0].title == "Fablab" and actions[1].nil_id == 50
+    obs, classes = panel()
+    results = evaluate_actions(actions, {"x": obs}, classes)
+    assert [(r.action_id, r.indicator_id) for r in results] == [("A1", "x"), ("A3", "x"), ("A3", "y")]
+    assert results[0].effect == pytest.approx(3.5)  # NIL 50 has an action: left out of A1's comparison
+    assert results[2].treated is None and "no_before" in results[2].caveats
+
+
+def test_observations_missing_values_are_not_zero() -> None:
+    rows = [(1, "2021-12-31", None), (1, "2021-12-31", float("nan")), (2, "2021-12-31", "x"), (3, "2021-12-31", 4),
+            (3, "2021-12-31", 5)]
+    obs = observations_from_rows(rows)
+    assert obs == [Observation(3, date(2021, 12, 31), 5.0)]
