@@ -57,6 +57,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "wh_missing": {"it": "schema {version} di una versione precedente: mancano {names}",
                    "en": "schema {version} of an older version: {names} missing"},
     "wh_unfinished": {"it": "la build non è terminata", "en": "the build did not finish"},
+    "origin_other_publishers": {"it": "altre fonti", "en": "other sources"},
+    "origin_to_check": {"it": "licenza da verificare per {n} dataset", "en": "licence to be checked for {n} datasets"},
+    "origin_unstated": {"it": "licenza non indicata per {n} dataset", "en": "licence not stated for {n} datasets"},
+    "origin_to_check_one": {"it": "licenza da verificare per 1 dataset", "en": "licence to be checked for 1 dataset"},
+    "origin_unstated_one": {"it": "licenza non indicata per 1 dataset", "en": "licence not stated for 1 dataset"},
+    "origin_other_licences": {"it": "anche {licences}", "en": "also {licences}"},
     "data_origin": {"it": "Dati: {origin}.", "en": "Data: {origin}."},
     "licence_not_stated": {"it": "licenza non indicata", "en": "licence not stated"},
     "licence_to_check": {"it": "da verificare", "en": "to be checked"},
@@ -266,6 +272,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Nessuna fonte caricata per {what} in questa build: il dato manca, non è uno zero.",
         "en": "No source loaded for {what} in this build: the data is missing, it is not a zero.",
     },
+    "src_counts_short": {
+        "it": "Per {what} ci sono solo conteggi per NIL ({total} in {districts} NIL), senza elenco né posizione.",
+        "en": "For {what} there are only counts per NIL ({total} in {districts} NIL), no list and no positions.",
+    },
+    "src_failed_short": {"it": "Un file di questo tema è stato rifiutato: vedere i dettagli.",
+                         "en": "A file of this theme was refused: see the details."},
+    "src_would_short": {"it": "Come ottenerlo: vedere i dettagli.", "en": "How to obtain it: see the details."},
+    "src_details": {"it": "Dettagli: quali dataset lo fornirebbero", "en": "Details: which datasets would provide it"},
     "src_dataset_phrase": {"it": "Il dataset {code}«{title}»", "en": "Dataset {code}“{title}”"},
     "src_would_fill": {
         "it": "{dataset} del portale del Comune lo fornirebbe: {where}{hint}. Scaricarlo e ricostruire i dati.",
@@ -945,6 +959,54 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Modalità sola lettura: sedute e note si possono consultare, non modificare.",
         "en": "Read-only mode: sessions and notes can be read, not changed.",
     },
+    "rv_sign_in_to_write": {
+        "it": "Per creare sedute e note serve l'accesso con il ruolo di redattore (barra laterale).",
+        "en": "Creating sessions and notes needs signing in with the editor role (sidebar).",
+    },
+    "rv_note_correct": {"it": "Correggi", "en": "Correct"},
+    "rv_note_withdraw": {"it": "Ritira", "en": "Withdraw"},
+    "rv_note_corrected": {"it": "Nota corretta: il testo precedente resta nella cronologia.",
+                          "en": "Note corrected: the earlier text is kept in the history."},
+    "rv_note_withdrawn": {"it": "Nota ritirata: resta nella cronologia.", "en": "Note withdrawn: it stays in the history."},
+    "rv_note_new_text": {"it": "Testo corretto", "en": "Corrected text"},
+    "rv_note_save": {"it": "Salva la correzione", "en": "Save the correction"},
+    "rv_note_edited": {"it": "corretta da {who} il {when}", "en": "corrected by {who} on {when}"},
+    "rv_note_history": {"it": "Cronologia ({n} versioni precedenti)", "en": "History ({n} earlier versions)"},
+    "rv_note_version": {"it": "{when} · {who} · {change}", "en": "{when} · {who} · {change}"},
+    "rv_change_correct": {"it": "sostituita da una correzione", "en": "replaced by a correction"},
+    "rv_change_withdraw": {"it": "ritirata", "en": "withdrawn"},
+    "rv_show_withdrawn": {"it": "Mostra le note ritirate", "en": "Show withdrawn notes"},
+    "rv_kind_withdrawn": {"it": "Ritirata", "en": "Withdrawn"},
+    # sign-in and roles (osservatorio/auth.py)
+    "auth_sign_in": {"it": "Accedi", "en": "Sign in"},
+    "auth_sign_in_help": {
+        "it": "Accesso con l'identità del Comune: serve per scrivere note e caricare dati. Senza accesso si consulta tutto.",
+        "en": "Sign in with the City's identity: needed to write notes and upload data. Everything can be read without it.",
+    },
+    "auth_sign_out": {"it": "Esci", "en": "Sign out"},
+    "auth_signed_in_as": {"it": "Accesso: {who} · ruolo {role}", "en": "Signed in: {who} · role {role}"},
+    "auth_role_viewer": {"it": "lettore", "en": "viewer"},
+    "auth_role_editor": {"it": "redattore", "en": "editor"},
+    "auth_role_admin": {"it": "amministratore", "en": "admin"},
+    "auth_no_idp": {
+        "it": "Accesso non configurato: l'app è in sola lettura per tutti.",
+        "en": "Sign-in is not configured: the app is read-only for everyone.",
+    },
+    "auth_no_idp_short": {"it": "Sola lettura (accesso non configurato)", "en": "Read-only (sign-in not configured)"},
+    "auth_roles_problem": {
+        "it": "Il file dei ruoli non è utilizzabile, nessuno ha permessi di scrittura: {problem}",
+        "en": "The roles file cannot be used, nobody may write: {problem}",
+    },
+    "auth_forbidden_no_idp": {
+        "it": "Accesso non configurato: l'app è in sola lettura, questa funzione non è disponibile.",
+        "en": "Sign-in is not configured: the app is read-only, this function is not available.",
+    },
+    "auth_forbidden_sign_in": {
+        "it": "Questa funzione richiede l'accesso (barra laterale).", "en": "This function needs signing in (sidebar)."},
+    "auth_forbidden_role": {
+        "it": "Il tuo ruolo ({role}) non permette questa funzione.", "en": "Your role ({role}) does not allow this function."},
+    "store_forbidden": {
+        "it": "Operazione non permessa a {who} (ruolo {role}).", "en": "Not allowed for {who} (role {role})."},
     "rv_new_session": {"it": "Nuova seduta", "en": "New session"},
     "rv_date": {"it": "Data della seduta", "en": "Session date"},
     "rv_title": {"it": "Titolo", "en": "Title"},
@@ -1254,11 +1316,15 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+_MISSING_SUFFIXES = ("_nan", "_None", "_NaT", "_<NA>", "_")
+
+
 def t(key: str, lang: str = DEFAULT_LANG, **values: object) -> str:
     """Translated text for `key`; unknown keys show themselves so that gaps are visible."""
     entry = TEXTS.get(key)
     if entry is None:
-        return key
+        # a label looked up for a missing value ('trust_nan', 'status_None'): the missing mark, never the raw key
+        return "–" if key.endswith(_MISSING_SUFFIXES) else key
     text = entry.get(lang) or entry[DEFAULT_LANG]
     return text.format(**values) if values else text
 

@@ -15,7 +15,7 @@ from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
 from osservatorio.review import plain_text
 from osservatorio.settings import Settings, load_settings
-from osservatorio.warehouse import BadWarehouse, BuildFailed, NoWarehouse, WarehouseKey, key_for, provenance_line
+from osservatorio.warehouse import BadWarehouse, BuildFailed, NoWarehouse, WarehouseKey, key_for, short_attribution, short_licence
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,59 @@ def page_start(title_key: str) -> PageContext:
         st.warning(t("demo_banner", lang), icon="⚠️")
         st.sidebar.warning(t("demo_badge", lang))
     else:
-        line = provenance_line(queries.provenance(key), lang)
+        line = origin_line(queries.provenance(key), lang)
         st.caption(t("data_origin", lang, origin=md_escape(line)) if line else t("data_origin_unknown", lang))
     return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style)
+
+
+def _source_name(row: object, lang: str) -> str:
+    """A source as named in the origin line: its dataset code, else the first words of its title and its year."""
+    code = views.plain(getattr(row, "dataset", None))
+    if code:
+        return code
+    title = views.user_title(views.plain(getattr(row, "title", None)))
+    title = re.split(r"\s*[(:–—]\s*|\s+-\s+", title, maxsplit=1)[0]
+    words = title.split()
+    name = " ".join(words[:4]) if words else views.plain(getattr(row, "source_id", ""))
+    name = name[:1].lower() + name[1:] if name[:1].isupper() and not name[1:2].isupper() else name
+    when = getattr(row, "reference_date", None)
+    year = str(pd.Timestamp(when).year) if when is not None and not pd.isna(when) else ""
+    return f"{name} {year}".strip()
+
+
+def origin_line(frame: pd.DataFrame, lang: str, limit: int = 7) -> str | None:
+    """One clear line per publisher: 'Comune di Milano (ds964, ds379, popolazione residente per NIL 2022) —
+    CC BY 4.0; licenza da verificare per 2 dataset'. The detail of every source is on the Data page."""
+    if "trust" in frame.columns:
+        frame = frame[frame["trust"] != "demo"]
+    if frame.empty:
+        return None
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for row in frame.itertuples(index=False):
+        who = re.split(r"\s*[,;(]|\s[—–-]\s", short_attribution(getattr(row, "attribution", None), row.licence),
+                       maxsplit=1)[0].strip() or t("origin_other_publishers", lang)
+        licence = short_licence(row.licence, lang)
+        groups.setdefault(who, []).append((_source_name(row, lang), licence))
+    parts = []
+    unstated = t("licence_not_stated", lang)
+    for who, items in groups.items():
+        names = list(dict.fromkeys(n for n, _ in items))
+        listed = ", ".join(names[:limit]) + (f", +{len(names) - limit}" if len(names) > limit else "")
+        to_check = sum(1 for _, lic in items if lic.endswith(f"({t('licence_to_check', lang)})"))
+        missing = sum(1 for _, lic in items if lic == unstated)
+        stated = [lic.split(" (")[0] for _, lic in items if lic != unstated]
+        main = max(set(stated), key=stated.count) if stated else unstated
+        text = f"{who} ({listed}) — {main}"
+        notes = []
+        if to_check:
+            notes.append(t("origin_to_check" + ("_one" if to_check == 1 else ""), lang, n=to_check))
+        if missing and stated:
+            notes.append(t("origin_unstated" + ("_one" if missing == 1 else ""), lang, n=missing))
+        others = sorted({lic.split(" (")[0] for _, lic in items if lic != unstated} - {main})
+        if others:
+            notes.append(t("origin_other_licences", lang, licences=", ".join(others)))
+        parts.append("; ".join([text, *notes]))
+    return " · ".join(parts)
 
 
 def warehouse_problem(exc: WarehouseError, settings: Settings, lang: str) -> str:
@@ -200,11 +250,28 @@ def theme_state(key: WarehouseKey, theme: str) -> views.ThemeState:
 def theme_notice(key: WarehouseKey, theme: str, lang: str, container: object = None) -> views.ThemeState:
     """Say, before a theme's map/table, when it has no loaded source, a refused one, or counts only."""
     state = theme_state(key, theme)
-    text = views.theme_state_text(state, lang)
-    if text:
-        target = container if container is not None else st
-        (target.warning if state.failed else target.info)(text, icon="⚠️" if state.failed else "ℹ️")  # type: ignore[attr-defined]
+    theme_message(state, lang, container)
     return state
+
+
+def theme_message(state: views.ThemeState, lang: str, container: object = None, style: str = "box",
+                  label: str = "") -> bool:
+    """A theme's state in one line (info/warning box, or a caption with style='caption'), the detail (which
+    dataset would fill it, where to get it) in an expander below. False when there is nothing to say."""
+    line = views.theme_state_summary(state, lang)
+    if not line:
+        return False
+    target = container if container is not None else st
+    line = f"**{label}**: {line}" if label else line
+    if style == "caption":
+        target.caption(line)  # type: ignore[attr-defined]
+    else:
+        (target.warning if state.failed else target.info)(line, icon="⚠️" if state.failed else "ℹ️")  # type: ignore[attr-defined]
+    detail = views.theme_state_text(state, lang)
+    if detail:
+        with target.expander(t("src_details", lang) + (f" · {label}" if label else "")):  # type: ignore[attr-defined]
+            st.caption(detail)
+    return True
 
 
 #: Headers (translation keys) of numeric columns that are codes, not quantities: no thousands separator.

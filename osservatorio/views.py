@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -20,7 +21,7 @@ class Kpi:
 
 
 def trust_label(trust: str | None, lang: str) -> str:
-    return t(f"trust_{trust}", lang) if trust else t("no_data", lang)
+    return t(f"trust_{trust}", lang) if isinstance(trust, str) and trust else t("no_data", lang)
 
 
 def overview_kpis(summary: dict, lang: str) -> list[Kpi]:
@@ -284,9 +285,37 @@ def theme_state(theme: str, catalogue: pd.DataFrame, sources: pd.DataFrame, plac
                                     for th in _entry_themes(str(row["source_id"]), row.get("themes")) & words})))
 
 
+_FILE_WORDS = re.compile(r"\s*\([^()]*(?:/|\.toml|\.csv|\.py)[^()]*\)")
+
+
+def user_title(title: str) -> str:
+    """A catalogue title without the developer's file hints: 'Censimento comunale (file descritti in
+    config/census.toml)' -> 'Censimento comunale'."""
+    return _FILE_WORDS.sub("", title).strip()
+
+
 def _dataset_phrase(entry: CatalogueEntry, lang: str) -> str:
     code = f"{entry.dataset} " if entry.dataset else ""
-    return t("src_dataset_phrase", lang, code=code, title=entry.title or entry.source_id)
+    return t("src_dataset_phrase", lang, code=code, title=user_title(entry.title) or entry.source_id)
+
+
+def theme_state_summary(state: ThemeState, lang: str) -> str:
+    """One line for a theme without loaded points ('' when it has them and nothing failed); the detail
+    (which dataset would fill it, where to get it) is `theme_state_text`, shown in an expander."""
+    what = t(f"src_theme_{state.theme}", lang) if f"src_theme_{state.theme}" in TEXTS else md_text(state.theme)
+    if state.state == "counts":
+        line = t("src_counts_short", lang, what=what, total=fmt_number(state.counts_total, lang),
+                 districts=fmt_number(state.counts_districts, lang))
+    elif state.state in ("absent", "failed"):
+        line = t("src_none_loaded", lang, what=what)
+    elif state.failed:
+        line = t("src_failed_short", lang, n=len(state.failed))
+    else:
+        return ""
+    would = [e for e in state.candidates if e.state == "absent"]
+    if state.state != "points" and would:
+        line += " " + t("src_would_short", lang, n=len(would))
+    return line
 
 
 def theme_state_text(state: ThemeState, lang: str) -> str:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui, views
+from osservatorio import downloads, queries, theme_views, ui
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
 
@@ -36,7 +36,7 @@ st.subheader(t("th_detail_title", lang))
 units_state = ui.theme_state(ctx.key, "firm_units")
 points_state = ui.theme_state(ctx.key, "firm")
 if not units_state.loaded and points_state.places == 0:  # no per-NIL firm data in this build: no NIL filter either
-    st.info(views.theme_state_text(units_state, lang))
+    ui.theme_message(units_state, lang)
     if not totals.empty:
         st.caption(t("th_firm_totals_no_nil", lang))
     st.stop()

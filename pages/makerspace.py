@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui, views
+from osservatorio import downloads, queries, theme_views, ui
 from osservatorio import indicator_views as iv
 from osservatorio.i18n import t
 from osservatorio.theme_views import ALL
@@ -28,8 +28,7 @@ makers = queries.places(ctx.key, "makerspace")
 coworking = queries.places(ctx.key, "coworking")
 # A theme without a loaded source is said so (with the dataset that would fill it), never counted as zero.
 for k in (theme_views.MAKER_THEMES if theme == ALL else (theme,)):
-    if text := views.theme_state_text(states[k], lang):
-        (st.warning if states[k].failed else st.info)(f"**{t(f'th_theme_{k}', lang)}** · {text}")
+    ui.theme_message(states[k], lang, label=t(f"th_theme_{k}", lang))
 if states["coworking"].state == "counts" and theme in (ALL, "coworking"):
     counts_table = theme_views.area_counts_table(queries.area_counts(ctx.key, "coworking"), stats, classes, lang)
     with st.expander(t("th_counts_only_table", lang, what=t("th_theme_coworking", lang), n=len(counts_table))):

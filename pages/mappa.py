@@ -56,7 +56,7 @@ figure = iv.indicator_map(geojson, frame, meta, lang, ctx.map_style)
 layer_tables = []
 for theme in layers:
     if states[theme].state != "points":  # no point list: say which source would fill it, never an empty layer
-        st.info(f"**{t(f'theme_{theme}', lang)}** · {views.theme_state_text(states[theme], lang)}")
+        ui.theme_message(states[theme], lang, label=t(f"theme_{theme}", lang))
         continue
     if theme == "firm":
         cells = queries.firm_cells(ctx.key, FIRM_CELL_M)
@@ -70,8 +70,7 @@ for theme in layers:
         places = queries.places(ctx.key, theme)
         iv.add_place_layer(figure, places, theme, lang)
         layer_tables.append((theme, iv.places_table(places, theme, lang), t("col_place_id", lang)))
-        if text := views.theme_state_text(states[theme], lang):  # a refused second source of the theme
-            st.warning(text)
+        ui.theme_message(states[theme], lang, label=t(f"theme_{theme}", lang))  # a refused second source of the theme
 
 event = st.plotly_chart(figure, key=f"map_{level}", on_select="rerun", selection_mode="points", width="stretch")
 st.caption(iv.map_caption(frame, meta, lang))

@@ -86,8 +86,7 @@ with places_col:
     counts = iv.place_counts_table(queries.place_counts(ctx.key), lang, states)
     ui.table(counts, lang)
     for theme, state in states.items():  # a theme without a source is not a zero: say which dataset would fill it
-        if text := views.theme_state_text(state, lang):
-            st.caption(f"**{t(f'theme_{theme}', lang)}**: {text}")
+        ui.theme_message(state, lang, style="caption", label=t(f"theme_{theme}", lang))
     downloads.download_menu(counts, downloads.page_spec(ctx, "panoramica_luoghi"), lang, key="overview_places")
 st.markdown(f"**{t('taxonomy_changes_title', lang)}**")
 if snapshot is None:

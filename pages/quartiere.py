@@ -69,10 +69,9 @@ for theme in themes:
                   trust=", ".join(views.trust_label(x, lang) for x in state.counts_trust)))
         continue
     if state.state != "points":
-        st.info(views.theme_state_text(state, lang))
+        ui.theme_message(state, lang)
         continue
-    if text := views.theme_state_text(state, lang):
-        st.warning(text)
+    ui.theme_message(state, lang)
     places = found[theme]
     if places.empty:  # a real zero of the loaded list: say which list
         city = queries.places(ctx.key, theme)
@@ -91,7 +90,8 @@ st.subheader(t("firm_mix_title", lang))
 mix = iv.firm_mix_table(queries.firm_units_by_category(ctx.key, nil_id), queries.firm_points_by_category(ctx.key, nil_id), lang)
 if mix.empty:
     firm_state = ui.theme_state(ctx.key, "firm_units")
-    st.info(views.theme_state_text(firm_state, lang) if not firm_state.loaded else t("firm_mix_none", lang))
+    if firm_state.loaded or not ui.theme_message(firm_state, lang):
+        st.info(t("firm_mix_none", lang))
     if ui.theme_state(ctx.key, "firm_totals").loaded:
         st.caption(t("firm_mix_city_only", lang))
 else:
