@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from etl import __version__, geo
+from etl import __version__, geo, programme
 from etl.base import BuildContext, LoadResult, Source, SourceError, sha256_of
 from etl.indicators import compute_all
 from etl.readers import INT32_MAX, INT32_MIN, peek_columns
@@ -272,6 +272,7 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
             write_catalogue(con, used, progress)
             con.execute(transform("rollup_population_municipio"))
             compute_all(con, report.build_id, mode, out, progress)
+            programme.write_programme(con, progress=progress)  # lines, objectives, envelope (config/programme.toml)
             con.execute("UPDATE build SET finished_at = ? WHERE build_id = ?", [_now(), report.build_id])
             con.execute("CHECKPOINT")
         finally:

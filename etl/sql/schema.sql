@@ -313,3 +313,31 @@ CREATE TABLE target_status (
     status       VARCHAR NOT NULL CHECK (status IN ('on_track', 'at_risk', 'off_track', 'no_data')),
     rule         VARCHAR NOT NULL     -- the rule applied, in words
 );
+
+-- The programme's lines of intervention and objectives (config/programme.toml, written by
+-- etl/programme.py at every build). The envelope (e.g. 10 M euro) sits on its line.
+CREATE TABLE programme_lines (
+    line_id        VARCHAR PRIMARY KEY,
+    sort_order     INTEGER NOT NULL,
+    name_it        VARCHAR NOT NULL,
+    name_en        VARCHAR NOT NULL,
+    description_it VARCHAR NOT NULL,
+    description_en VARCHAR NOT NULL,
+    source         VARCHAR NOT NULL,   -- where the line comes from
+    envelope_eur   DOUBLE,             -- the programme's envelope when it belongs to this line, else NULL
+    envelope_funding VARCHAR,          -- JSON list of funding sources counted against the envelope
+    envelope_source VARCHAR,           -- where the envelope comes from
+    config_version VARCHAR NOT NULL,   -- version declared in config/programme.toml
+    config_hash    VARCHAR NOT NULL    -- hash of the file
+);
+
+CREATE TABLE programme_objectives (
+    objective_id VARCHAR PRIMARY KEY,
+    line_id      VARCHAR NOT NULL,
+    sort_order   INTEGER NOT NULL,
+    name_it      VARCHAR NOT NULL,
+    name_en      VARCHAR NOT NULL,
+    indicators   VARCHAR NOT NULL,     -- JSON list of indicator ids (config/indicators.toml)
+    targets      VARCHAR NOT NULL,     -- JSON list of target ids (config/targets.toml)
+    basis        VARCHAR NOT NULL      -- where the objective comes from (e.g. a proposal to confirm)
+);
