@@ -249,8 +249,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "unit_per_1k": {"it": "per 1.000 ab.", "en": "per 1,000 res."},
     "unit_points": {"it": "punti (0-100)", "en": "points (0-100)"},
     "indicator_caption": {
-        "it": "{description} Formula: {formula}. Unità: {unit}; {direction}.",
-        "en": "{description} Formula: {formula}. Unit: {unit}; {direction}.",
+        "it": "{description} Unità: {unit}; {direction}.",
+        "en": "{description} Unit: {unit}; {direction}.",
     },
     "layers": {"it": "Strati di punti", "en": "Point layers"},
     "layers_help": {
@@ -441,9 +441,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "firm_mix_title": {"it": "Imprese per categoria del programma", "en": "Firms by programme category"},
     "firm_mix_caption": {
         "it": "Unità locali (ds201, ultimo anno disponibile) e imprese georeferenziate, per categoria del programma "
-              "(config/ateco_categories.toml). Le due fonti non si sommano.",
+              "(codici ATECO raggruppati dal programma). Le due fonti non si sommano.",
         "en": "Local units (ds201, latest year available) and geolocated firms, by programme category "
-              "(config/ateco_categories.toml). The two sources are not added together.",
+              "(ATECO codes grouped by the programme). The two sources are not added together.",
     },
     "firm_mix_none": {"it": "Nessun dato sulle imprese per questo NIL.", "en": "No firm data for this NIL."},
     "trend_title": {"it": "Andamento", "en": "Trend"},
@@ -491,9 +491,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "groups_title": {"it": "Classi e aree prioritarie a confronto", "en": "Classes and priority areas compared"},
     "groups_caption": {
-        "it": "Valori calcolati dai conteggi dei NIL (Σ numeratori / Σ denominatori), non come media dei rapporti. "
+        "it": "Valori calcolati sommando i conteggi dei NIL del gruppo (somma dei numeratori divisa per la somma dei "
+              "denominatori), non come media dei rapporti. "
               "Celle vuote: valore non disponibile (motivi nelle note).",
-        "en": "Values computed from the NIL counts (Σ numerators / Σ denominators), not as averages of ratios. "
+        "en": "Values computed by adding up the counts of the group's NIL (sum of numerators divided by sum of "
+              "denominators), not as averages of ratios. "
               "Empty cells: no value (reasons in the notes).",
     },
     "group_notes_title": {"it": "Note e motivi ({n})", "en": "Notes and reasons ({n})"},
@@ -666,6 +668,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_col_rank": {"it": "Pos.", "en": "Rank"},
     "th_col_area": {"it": "Area", "en": "Area"},
     "th_vacant_title": {"it": "Spazi vuoti e dismessi ({n})", "en": "Vacant and disused spaces ({n})"},
+    "th_vacant_assigned_note": {
+        "it": "{n} luoghi, di cui {assigned} beni confiscati già assegnati (in uso): non contati negli indicatori, "
+              "che contano {counted} spazi vuoti o dismessi.",
+        "en": "{n} places, of which {assigned} confiscated properties already assigned (in use): not counted in the "
+              "indicators, which count {counted} vacant or disused spaces.",
+    },
     "th_vstatus_degraded": {"it": "degradato", "en": "degraded"},
     "th_vstatus_regeneration": {"it": "in rigenerazione", "en": "under regeneration"},
     "th_vstatus_vacant": {"it": "inutilizzato", "en": "unused"},
@@ -718,13 +726,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "th_near_caption": {
         "it": "Spazi georeferenziati nei NIL della classe «periferia» entro 1.000 m in linea d'aria da un makerspace o "
-              "da un'impresa puntuale di manifattura digitale. Il warehouse conserva solo il conteggio per NIL "
-              "(indicatore «Spazi dismessi in periferia vicini a maker»): l'elenco è ricavato nella pagina con la "
-              "stessa regola e le stesse coordinate (metri in EPSG:7791), quindi i conteggi coincidono.",
+              "da un'impresa di manifattura digitale con indirizzo noto. L'elenco segue la stessa regola dell'indicatore "
+              "«Spazi dismessi in periferia vicini a maker», quindi i conteggi coincidono.",
         "en": "Geolocated spaces in NIL of the «periferia» class within 1,000 m straight-line distance of a makerspace "
-              "or a point-located digital-manufacturing firm. The warehouse stores only the count per NIL (indicator "
-              "«Peripheral vacant spaces near makers»): the list is derived in the page with the same rule and "
-              "coordinates (metres in EPSG:7791), so the counts match.",
+              "or a digital-manufacturing firm with a known address. The list follows the rule of the indicator "
+              "«Peripheral vacant spaces near makers», so the counts match.",
     },
     "th_near_unavailable": {
         "it": "Elenco non disponibile: servono uno snapshot con le classi di periferia e spazi dismessi caricati.",
@@ -749,13 +755,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Il punteggio (0-100) è la somma pesata delle componenti, ciascuna normalizzata min-max sui NIL "
               "(invertita se «meno è meglio»). I pesi sono relativi: ognuno è diviso per la loro somma, quindi conta "
               "solo il rapporto tra i cursori; peso 0 = componente ignorata. Un NIL a cui manca una componente con "
-              "peso positivo resta grigio (con la componente «vicini a maker», i NIL non periferici). Il calcolo usa "
-              "la stessa funzione della build (etl.indicators.opportunity_score) sui valori salvati nello snapshot.",
+              "peso positivo resta grigio (con la componente «vicini a maker», i NIL non periferici). Il calcolo è lo "
+              "stesso dell'aggiornamento dei dati, sui valori dell'ultimo aggiornamento.",
         "en": "The score (0-100) is the weighted sum of the components, each min-max normalised across NIL (inverted "
               "when «lower is better»). Weights are relative: each is divided by their sum, so only the ratio between "
               "the sliders matters; weight 0 = component ignored. A NIL missing a positively weighted component stays "
-              "grey (with the «near makers» component, the non-peripheral NIL). It uses the build's own function "
-              "(etl.indicators.opportunity_score) on the values stored in the snapshot.",
+              "grey (with the «near makers» component, the non-peripheral NIL). The calculation is the one of the data "
+              "update, on the values of the latest update.",
     },
     "th_no_components": {
         "it": "Componenti del punteggio non disponibili (config/indicators.toml): {error}",
@@ -785,10 +791,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_map_opportunity": {"it": "Punteggio di opportunità per NIL", "en": "Opportunity score by NIL"},
     "th_categories_note": {
         "it": "Le categorie del programma (manifattura digitale, artigiana, servizi digitali, altro) sono definite "
-              "sui codici ATECO in config/ateco_categories.toml, sempre nell'edizione ATECO in cui il codice è "
+              "raggruppando i codici ATECO, sempre nell'edizione ATECO in cui il codice è "
               "pubblicato.",
         "en": "The programme categories (digital manufacturing, artisan, digital services, other) are defined on ATECO "
-              "codes in config/ateco_categories.toml, always in the ATECO edition the code is published in.",
+              "codes, always in the ATECO edition the code is published in.",
     },
     "th_editions_firm_units": {
         "it": "Unità locali: {editions} (anni dei dati {years}).",
@@ -934,12 +940,225 @@ TEXTS: dict[str, dict[str, str]] = {
               "tick is where it should be now. The values are in the downloadable table above.",
     },
     "th_trend_title": {"it": "Andamento verso la scadenza", "en": "Trend toward the deadline"},
+    # Target calibration (osservatorio.calibration) and evaluation of actions (osservatorio.evaluation)
+    "cal_title": {"it": "Calibrazione del target", "en": "Target calibration"},
+    "cal_intro": {
+        "it": "Una revisione (nuovo valore e/o nuova scadenza) ha una motivazione e vale da una data; è proposta da "
+              "chi modifica e decisa (approvata o respinta) dal comitato in una seduta. Tutte le revisioni restano "
+              "nello storico. Lo stato è calcolato contro il target in vigore a ogni data, con la stessa regola e la "
+              "stessa base.",
+        "en": "A revision (new value and/or new deadline) has a reason and applies from a date; an editor proposes it "
+              "and the board decides it (approves or rejects it) in a session. Every revision stays in the history. "
+              "The status is computed against the target in force at each date, with the same rule and baseline.",
+    },
+    "cal_none": {"it": "Nessuna revisione per questo target: vale il target originale.",
+                 "en": "No revision of this target: the original target applies."},
+    "cal_chart_title": {"it": "Target originale e calibrato", "en": "Original and calibrated target"},
+    "cal_line_original": {"it": "Retta originale", "en": "Original line"},
+    "cal_line_calibrated": {"it": "Retta calibrata (revisioni approvate)", "en": "Calibrated line (approved revisions)"},
+    "cal_history_title": {"it": "Stato contro il target in vigore a ogni data",
+                          "en": "Status against the target in force at each date"},
+    "cal_history_help": {
+        "it": "Per ogni snapshot: lo stato salvato dalla build (target originale) e lo stato ricalcolato contro il "
+              "target in vigore alla data dello snapshot.",
+        "en": "For each snapshot: the status stored by the build (original target) and the status recomputed against "
+              "the target in force on the snapshot's date.",
+    },
+    "cal_col_original": {"it": "Target originale", "en": "Original target"},
+    "cal_col_status_original": {"it": "Stato (originale)", "en": "Status (original)"},
+    "cal_col_in_force": {"it": "Target in vigore", "en": "Target in force"},
+    "cal_col_deadline_in_force": {"it": "Scadenza in vigore", "en": "Deadline in force"},
+    "cal_col_status_in_force": {"it": "Stato (in vigore)", "en": "Status (in force)"},
+    "cal_col_revision": {"it": "Revisione", "en": "Revision"},
+    "cal_col_new_value": {"it": "Nuovo valore", "en": "New value"},
+    "cal_col_new_deadline": {"it": "Nuova scadenza", "en": "New deadline"},
+    "cal_col_effective": {"it": "In vigore dal", "en": "In force from"},
+    "cal_col_reason": {"it": "Motivazione", "en": "Reason"},
+    "cal_col_proposed_by": {"it": "Proposta da", "en": "Proposed by"},
+    "cal_col_state": {"it": "Stato della revisione", "en": "Revision state"},
+    "cal_col_decision_reason": {"it": "Motivazione della decisione", "en": "Reason for the decision"},
+    "cal_col_session": {"it": "Seduta", "en": "Session"},
+    "cal_state_pending": {"it": "in attesa", "en": "pending"},
+    "cal_state_approved": {"it": "approvata", "en": "approved"},
+    "cal_state_rejected": {"it": "respinta", "en": "rejected"},
+    "cal_propose_title": {"it": "Proponi una revisione", "en": "Propose a revision"},
+    "cal_change_value": {"it": "Cambia il valore", "en": "Change the value"},
+    "cal_change_deadline": {"it": "Cambia la scadenza", "en": "Change the deadline"},
+    "cal_new_value": {"it": "Nuovo valore", "en": "New value"},
+    "cal_new_deadline": {"it": "Nuova scadenza", "en": "New deadline"},
+    "cal_effective": {"it": "In vigore dal", "en": "In force from"},
+    "cal_reason": {"it": "Motivazione (obbligatoria)", "en": "Reason (required)"},
+    "cal_submit": {"it": "Proponi", "en": "Propose"},
+    "cal_proposed": {"it": "Revisione proposta: sarà decisa in una seduta.",
+                     "en": "Revision proposed: it will be decided in a session."},
+    "cal_editors_only": {"it": "Solo chi ha il ruolo di redazione può proporre revisioni.",
+                         "en": "Only editors can propose revisions."},
+    "cal_reason_required": {"it": "La motivazione è obbligatoria.", "en": "A reason is required."},
+    "cal_reason_too_long": {"it": "Motivazione troppo lunga: {length} caratteri, al massimo {max}.",
+                            "en": "Reason too long: {length} characters, at most {max}."},
+    "cal_nothing_changed": {"it": "Indicare un nuovo valore o una nuova scadenza.",
+                            "en": "Give a new value or a new deadline."},
+    "cal_deadline_before_start": {"it": "La nuova scadenza deve seguire la data di decorrenza.",
+                                  "en": "The new deadline must follow the date it applies from."},
+    "cal_bad_value": {"it": "Valore non valido.", "en": "Invalid value."},
+    "cal_already_decided": {"it": "La revisione {revision} è già stata decisa.",
+                            "en": "Revision {revision} was already decided."},
+    "cal_revision_missing": {"it": "La revisione {revision} non esiste.", "en": "Revision {revision} does not exist."},
+    "cal_tab": {"it": "Revisioni dei target", "en": "Target revisions"},
+    "cal_pending_title": {"it": "Revisioni da decidere", "en": "Revisions to decide"},
+    "cal_no_pending": {"it": "Nessuna revisione in attesa di decisione.", "en": "No revision awaiting a decision."},
+    "cal_decided_title": {"it": "Revisioni decise in questa seduta", "en": "Revisions decided in this session"},
+    "cal_decision": {"it": "Decisione", "en": "Decision"},
+    "cal_decision_approved": {"it": "Approva", "en": "Approve"},
+    "cal_decision_rejected": {"it": "Respingi", "en": "Reject"},
+    "cal_decision_reason": {"it": "Motivazione della decisione (obbligatoria)", "en": "Reason for the decision (required)"},
+    "cal_decide": {"it": "Registra la decisione", "en": "Record the decision"},
+    "cal_decided": {"it": "Decisione registrata.", "en": "Decision recorded."},
+    "cal_revision_label": {"it": "#{id} · {target}: {change} dal {start}", "en": "#{id} · {target}: {change} from {start}"},
+    "cal_pack_title": {"it": "Revisioni dei target", "en": "Target revisions"},
+    "cal_pack_proposed": {"it": "In attesa di decisione", "en": "Awaiting a decision"},
+    "cal_pack_decided": {"it": "Decise in questa seduta", "en": "Decided in this session"},
+    "ev_title": {"it": "Valutazione delle azioni", "en": "Evaluation of actions"},
+    "ev_method": {
+        "it": "Metodo (differenza nelle differenze): per un'azione con un NIL e una data di inizio, si prende il valore "
+              "dell'indicatore nel NIL prima dell'inizio (l'ultimo dato con data precedente) e dopo (l'ultimo dato con "
+              "data uguale o successiva) e se ne calcola la variazione; lo stesso nei NIL confrontabili: stessa classe "
+              "di periferia, nessuna azione nel registro, un valore prima e dopo. Effetto stimato = variazione nel NIL "
+              "dell'azione − variazione media dei NIL di confronto. La data di un dato è il 31 dicembre del suo anno, "
+              "o il giorno dello snapshot se il dato non ha anno. Con meno di {min} aree di confronto, con un solo "
+              "dato prima dell'inizio o senza dati prima o dopo, il risultato non permette di concludere.",
+        "en": "Method (difference in differences): for an action with a NIL and a start date, take the indicator's "
+              "value in the NIL before the start (the latest data dated before it) and after (the latest data dated on "
+              "or after it) and compute the change; the same in comparable NIL: same periphery class, no action in "
+              "the register, a value before and after. Estimated effect = change in the action's NIL − mean change in "
+              "the comparison NIL. A value is dated 31 December of its year, or the snapshot's day when it has no "
+              "year. With fewer than {min} comparison areas, a single value before the start, or no value before or "
+              "after, the result does not allow a conclusion.",
+    },
+    "ev_no_actions": {
+        "it": "Il registro delle azioni non contiene ancora azioni con un NIL e una data di inizio. Si può provare il "
+              "metodo su un NIL e una data scelti qui (nessuna azione viene registrata).",
+        "en": "The action register has no action with a NIL and a start date yet. You can try the method on a NIL and "
+              "a date chosen here (no action is recorded).",
+    },
+    "ev_action": {"it": "Azione", "en": "Action"},
+    "ev_try": {"it": "Prova del metodo (NIL e data scelti qui)", "en": "Try the method (NIL and date chosen here)"},
+    "ev_nil": {"it": "NIL", "en": "NIL"},
+    "ev_start": {"it": "Data di inizio", "en": "Start date"},
+    "ev_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "ev_metric_treated": {"it": "Variazione nel NIL", "en": "Change in the NIL"},
+    "ev_metric_comparison": {"it": "Variazione media di confronto", "en": "Mean change, comparison"},
+    "ev_metric_effect": {"it": "Differenza nelle differenze", "en": "Difference in differences"},
+    "ev_metric_areas": {"it": "Aree di confronto", "en": "Comparison areas"},
+    "ev_line_treated": {"it": "NIL dell'azione: {before} ({before_day}) → {after} ({after_day}), variazione {change}.",
+                        "en": "Action's NIL: {before} ({before_day}) → {after} ({after_day}), change {change}."},
+    "ev_line_comparison": {"it": "{n} NIL di confronto (classe {klass}): variazione media {change}.",
+                           "en": "{n} comparison NIL (class {klass}): mean change {change}."},
+    "ev_line_no_comparison": {"it": "Nessun NIL di confronto utilizzabile (classe {klass}).",
+                              "en": "No usable comparison NIL (class {klass})."},
+    "ev_line_effect": {"it": "Differenza nelle differenze: {effect}.", "en": "Difference in differences: {effect}."},
+    "ev_line_dates": {"it": "Date dei dati usati: {dates}.", "en": "Dates of the data used: {dates}."},
+    "ev_caveat_no_before": {"it": "Nessun dato prima dell'inizio nel NIL dell'azione: non si può dire nulla.",
+                            "en": "No data before the start in the action's NIL: nothing can be said."},
+    "ev_caveat_no_after": {"it": "Nessun dato dopo l'inizio nel NIL dell'azione: non si può ancora dire nulla.",
+                           "en": "No data after the start in the action's NIL: nothing can be said yet."},
+    "ev_caveat_few_areas": {"it": "Solo {n} aree di confronto (ne servono almeno {min}): il confronto non è affidabile.",
+                            "en": "Only {n} comparison areas (at least {min} needed): the comparison is not reliable."},
+    "ev_caveat_single_before": {
+        "it": "Un solo dato prima dell'inizio: non si può verificare che i NIL avessero lo stesso andamento prima.",
+        "en": "A single value before the start: it cannot be checked that the NIL moved alike before.",
+    },
+    "ev_caveat_other_dates": {"it": "Alcune aree di confronto hanno dati di altre date.",
+                              "en": "Some comparison areas have data of other dates."},
+    "ev_caveat_no_class": {"it": "Il NIL non ha una classe di periferia: nessun confronto possibile.",
+                           "en": "The NIL has no periphery class: no comparison is possible."},
     "th_chart_trend": {
         "it": "Target {target}: valori negli snapshot e percorso atteso",
         "en": "Target {target}: values across snapshots and expected path",
     },
     "th_expected_path": {"it": "Percorso atteso", "en": "Expected path"},
     # --- pages: themes (makerspace, vacant, firms, targets) ---
+    # --- pages: upload (Carica dati) ---
+    "page_upload": {"it": "Carica dati", "en": "Upload data"},
+    "up_read_only": {"it": "Questa installazione è in sola lettura: i caricamenti sono disattivati e nulla viene scritto.",
+                     "en": "This installation is read-only: uploads are off and nothing is written."},
+    "up_not_allowed": {"it": "Per caricare dati serve l'accesso come editor o amministratore.",
+                       "en": "Uploading data needs an editor or admin sign-in."},
+    "up_no_base": {"it": "Il warehouse attuale è dimostrativo e non c'è una cartella di dati grezzi: i caricamenti non sono "
+                         "possibili. Costruire prima il warehouse dai file ufficiali.",
+                   "en": "The current warehouse is a demo and there is no raw folder: uploads are not possible. Build the "
+                         "warehouse from the official files first."},
+    "up_intro": {"it": "Caricare un CSV, un XLSX, un GeoJSON o uno shapefile compresso (.zip), al massimo {mb} MB. "
+                       "Prima di pubblicare si vede una prova: righe caricate, corrette e scartate, i punti sulla mappa, "
+                       "i quartieri e che cosa cambierebbe negli indicatori. Il warehouse pubblicato non cambia finché "
+                       "un amministratore non pubblica.",
+                 "en": "Upload a CSV, XLSX, GeoJSON or zipped shapefile (.zip), at most {mb} MB. Before anything is "
+                       "published a dry run shows the rows loaded, repaired and rejected, the points on the map, the "
+                       "districts and what would change in the indicators. The published warehouse does not change "
+                       "until an admin publishes."},
+    "up_base": {"it": "La prova usa i file di {folder} più il file caricato; la pubblicazione lo conserva in {raw}.",
+                "en": "The dry run uses the files of {folder} plus the upload; publishing keeps it in {raw}."},
+    "up_file": {"it": "File da caricare", "en": "File to upload"},
+    "up_refused": {"it": "File rifiutato: {error}", "en": "File refused: {error}"},
+    "up_checked": {"it": "{name}: {kb} kB, sha256 {sha}…, righe lette: {rows}",
+                   "en": "{name}: {kb} kB, sha256 {sha}…, rows read: {rows}"},
+    "up_recognised": {"it": "Fonte riconosciuta dal contenuto: {sources}", "en": "Source recognised from its content: {sources}"},
+    "up_unknown_geo": {"it": "Nessuna fonte riconosce questo file geografico. Per un elenco di luoghi caricare un CSV o un "
+                             "XLSX e indicare le colonne.",
+                       "en": "No source recognises this geographic file. For a list of places upload a CSV or XLSX "
+                             "and map its columns."},
+    "up_unknown": {"it": "Nessuna fonte riconosce il file: indicare il tema e quali colonne usare (come una voce di "
+                         "config/census.toml).",
+                   "en": "No source recognises the file: choose the theme and which columns to use (like an entry "
+                         "of config/census.toml)."},
+    "up_theme": {"it": "Tema", "en": "Theme"},
+    "up_mapping_incomplete": {"it": "Corrispondenza delle colonne incompleta: {problem}",
+                              "en": "Column mapping incomplete: {problem}"},
+    "up_mapping_toml": {"it": "Voce di configurazione che verrà salvata", "en": "Configuration entry that will be saved"},
+    "up_dry_running": {"it": "Prova in corso (build temporanea)…", "en": "Dry run in progress (temporary build)…"},
+    "up_dry_failed": {"it": "La prova non è riuscita: {error}", "en": "The dry run failed: {error}"},
+    "up_dry_title": {"it": "Prova: che cosa entrerebbe nei dati", "en": "Dry run: what would enter the data"},
+    "up_status_failed": {"it": "Il file verrebbe rifiutato dalla build (motivo sotto): non si può pubblicare.",
+                         "en": "The build would refuse the file (reason below): it cannot be published."},
+    "up_status_skipped": {"it": "Il file non verrebbe usato: per questa fonte c'è già un file preferito (note sotto).",
+                          "en": "The file would not be used: this source already has a preferred file (notes below)."},
+    "up_status_unrecognised": {"it": "La build non riconosce il file.", "en": "The build does not recognise the file."},
+    "up_rows_read": {"it": "Righe lette", "en": "Rows read"},
+    "up_rows_loaded": {"it": "Caricate", "en": "Loaded"},
+    "up_rows_repaired": {"it": "Corrette", "en": "Repaired"},
+    "up_rows_rejected": {"it": "Scartate", "en": "Rejected"},
+    "up_rejects": {"it": "Righe scartate, corrette o segnalate", "en": "Rows rejected, repaired or flagged"},
+    "up_col_row": {"it": "Riga", "en": "Row"},
+    "up_col_action": {"it": "Esito", "en": "Outcome"},
+    "up_col_reason": {"it": "Motivo", "en": "Reason"},
+    "up_col_raw": {"it": "Valori", "en": "Values"},
+    "up_map_title": {"it": "Luoghi del file per quartiere", "en": "Places of the file per district"},
+    "up_places": {"it": "Luoghi", "en": "Places"},
+    "up_districts": {"it": "Quartieri in cui cadono", "en": "Districts they fall in"},
+    "up_changes": {"it": "Che cosa cambierebbe negli indicatori (valori attuali)",
+                   "en": "What would change in the indicators (current values)"},
+    "up_no_changes": {"it": "Nessun indicatore cambierebbe.", "en": "No indicator would change."},
+    "up_col_indicator": {"it": "Indicatore", "en": "Indicator"},
+    "up_col_level": {"it": "Livello", "en": "Level"},
+    "up_col_area": {"it": "Area", "en": "Area"},
+    "up_col_before": {"it": "Ora", "en": "Now"},
+    "up_col_after": {"it": "Dopo", "en": "After"},
+    "up_other_failed": {"it": "Altro file non caricato nella prova (anche oggi): {what}",
+                        "en": "Other file not loaded in the dry run (as today): {what}"},
+    "up_publish_title": {"it": "Pubblicazione", "en": "Publish"},
+    "up_cannot_publish": {"it": "Correggere il file e caricarlo di nuovo: così non si può pubblicare.",
+                          "en": "Fix the file and upload it again: it cannot be published as it is."},
+    "up_admin_only": {"it": "Solo un amministratore può pubblicare: la prova è pronta per lui.",
+                      "en": "Only an admin can publish: the dry run is ready for them."},
+    "up_publish": {"it": "Pubblica (nuova build)", "en": "Publish (new build)"},
+    "up_publishing": {"it": "Build in corso…", "en": "Build running…"},
+    "up_publish_done": {"it": "Build terminata", "en": "Build finished"},
+    "up_publish_failed": {"it": "Build non riuscita", "en": "Build failed"},
+    "up_published": {"it": "Pubblicato: {name} è nella nuova build, che l'app usa da ora.",
+                     "en": "Published: {name} is in the new build, which the app now serves."},
+    "up_publish_error": {"it": "Pubblicazione non riuscita, il warehouse pubblicato non è cambiato: {error}",
+                         "en": "Publishing failed, the published warehouse did not change: {error}"},
+    "up_new": {"it": "Caricare un altro file", "en": "Upload another file"},
     # --- pages: review (board sessions) ---
     "page_review": {"it": "Seduta", "en": "Review session"},
     "rv_intro": {
@@ -1280,6 +1499,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "store_read_only": {
         "it": "Modalità sola lettura: le modifiche sono disattivate.", "en": "Read-only mode: changes are turned off."},
     "store_session_missing": {"it": "La seduta {session} non esiste.", "en": "Session {session} does not exist."},
+    "store_note_missing": {"it": "La nota {note} non esiste.", "en": "Note {note} does not exist."},
+    "store_note_withdrawn": {"it": "La nota {note} è già stata ritirata.", "en": "Note {note} has already been withdrawn."},
     "store_bad_text": {"it": "Testo non valido ({field}).", "en": "Invalid text ({field})."},
     "store_author_required": {
         "it": "Indicare il proprio nome (autore) nella barra laterale.", "en": "Enter your name (author) in the sidebar."},
