@@ -32,5 +32,6 @@ pages = [
     # review pages
     st.Page("pages/dati.py", title=t("page_data", lang), url_path="dati"),
     st.Page("pages/seduta.py", title=t("page_review", lang), url_path="seduta"),
+    st.Page("pages/carica.py", title=t("page_upload", lang), url_path="carica"),
 ]
 st.navigation(pages).run()
