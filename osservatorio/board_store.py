@@ -17,6 +17,13 @@ A small SQLite file (stdlib `sqlite3`) kept apart from the DuckDB warehouse, so 
   same fingerprint (sha256 of its content and author) as one written in the last
   DEDUP_WINDOW_S seconds is not written again; the existing one comes back with `duplicate=True`.
   Schema 2 added the fingerprint columns; a schema-1 file is migrated in place (notes kept).
+- Authors are identities: the app passes the signed-in `osservatorio.auth.User` as `author`; the
+  store refuses it (PermissionDenied) unless the user may write, and stores `User.label` (the
+  e-mail). A plain string is accepted from trusted code (command line, tests) and stored as given.
+- Notes and decisions can be corrected or withdrawn by their author or an admin (schema 3): the
+  earlier text goes to `note_history` with who replaced it and when; a withdrawn note keeps its
+  text and is left out of `list_notes` unless asked for. A schema-2 file is migrated in place;
+  a read-only store reads a schema-2 file as is (no history, every note active).
 
 Errors raised for bad input are `ValidationError`s carrying an i18n key (`code`) and its values
 (`params`), so the UI can show them in the user's language; `str(error)` is an Italian message.
@@ -35,9 +42,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
+from osservatorio.auth import User
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEDUP_WINDOW_S = 600  # a repeated submit of the same content within 10 minutes is the same submit
 DEFAULT_PATH = PROJECT_ROOT / "data" / "appstate.sqlite"
 ENV_PATH = "OSSERVATORIO_APPSTATE"
@@ -106,6 +114,28 @@ _INDEXES_2: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS sessions_by_fingerprint ON sessions (fingerprint, created_at)",
     "CREATE INDEX IF NOT EXISTS notes_by_fingerprint ON notes (fingerprint, created_at)",
 )
+# Schema 3 (corrections and withdrawals): the note's state and last change, and every earlier version.
+_MIGRATION_3: tuple[tuple[str, str], ...] = (
+    ("status", "ALTER TABLE notes ADD COLUMN status TEXT NOT NULL DEFAULT 'active'"),
+    ("changed_by", "ALTER TABLE notes ADD COLUMN changed_by TEXT"),
+    ("changed_at", "ALTER TABLE notes ADD COLUMN changed_at TEXT"),
+)
+_SCHEMA_3: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS note_history (
+           history_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+           note_id      INTEGER NOT NULL REFERENCES notes(note_id),
+           kind         TEXT NOT NULL,
+           body         TEXT NOT NULL,      -- the text as it was before the change
+           written_by   TEXT NOT NULL,      -- who wrote that text (author or last corrector)
+           written_at   TEXT NOT NULL,
+           change       TEXT NOT NULL CHECK (change IN ('correct', 'withdraw')),
+           changed_by   TEXT NOT NULL,
+           changed_at   TEXT NOT NULL
+       )""",
+    "CREATE INDEX IF NOT EXISTS history_by_note ON note_history (note_id, history_id)",
+)
+NOTE_COLUMNS = "note_id, session_id, kind, target_kind, target_ref, body, author, created_at, status, changed_by, changed_at"
+NOTE_COLUMNS_2 = ("note_id, session_id, kind, target_kind, target_ref, body, author, created_at, 'active', NULL, NULL")
 
 
 class BoardStoreError(Exception):
@@ -136,6 +166,12 @@ class NotFoundError(BoardStoreError, LookupError):
     code = "store_session_missing"
 
 
+class PermissionDenied(BoardStoreError, PermissionError):
+    """The user may not do this (a viewer writing, someone else's note): nothing was written."""
+
+    code = "store_forbidden"
+
+
 @dataclass(frozen=True)
 class Session:
     """A review session of the advisory board."""
@@ -164,6 +200,27 @@ class Note:
     author: str
     created_at: datetime  # UTC, timezone-aware
     duplicate: bool = field(default=False, compare=False)  # add_note found it already written (repeated submit)
+    status: str = "active"  # 'active' or 'withdrawn'
+    changed_by: str | None = None  # who last corrected or withdrew it
+    changed_at: datetime | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.status == "withdrawn"
+
+
+@dataclass(frozen=True)
+class NoteVersion:
+    """An earlier text of a note: who wrote it and when, and who replaced or withdrew it."""
+
+    note_id: int
+    kind: str
+    body: str
+    written_by: str
+    written_at: datetime
+    change: str  # 'correct' or 'withdraw'
+    changed_by: str
+    changed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -197,6 +254,17 @@ def _clean_line(value: object, what: str, max_chars: int, required: bool = True)
 def clean_author(value: object) -> str:
     """The author's name: trimmed, required, at most MAX_AUTHOR_CHARS characters, one line."""
     return _clean_line(value, "author", MAX_AUTHOR_CHARS)
+
+
+def actor(author: User | str, action: str = "write") -> str:
+    """The name stored for a write: a User's label once their role allows `action` (else
+    PermissionDenied), or a trusted caller's string."""
+    if isinstance(author, User):
+        if not author.signed_in or not author.can(action):
+            raise PermissionDenied(f"operazione non permessa a {author.label} (ruolo {author.role})",
+                                   who=author.label, role=author.role)
+        return clean_author(author.label)
+    return clean_author(author)
 
 
 def clean_body(value: object) -> str:
@@ -344,6 +412,10 @@ class BoardStore:
                     _migrate_2(con)
                 for statement in _INDEXES_2:
                     con.execute(statement)
+                if version < 3:
+                    _migrate_3(con)
+                for statement in _SCHEMA_3:
+                    con.execute(statement)
                 if version < SCHEMA_VERSION:
                     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 con.execute("COMMIT")
@@ -409,12 +481,12 @@ class BoardStore:
     # -- sessions
 
     def create_session(self, held_on: date | str, title: str, participants: Sequence[str] | str,
-                       snapshot_id: str | None, compare_id: str | None, author: str) -> Session:
+                       snapshot_id: str | None, compare_id: str | None, author: User | str) -> Session:
         """A new review session; returns it with its id."""
+        who = actor(author)
         day = _as_date(held_on)
         clean_title = _clean_line(title, "title", MAX_TITLE_CHARS)
         people = clean_participants(participants)
-        who = clean_author(author)
         snap, comp = _clean_snapshot(snapshot_id), _clean_snapshot(compare_id)
         created = _now()
         people_json = json.dumps(list(people), ensure_ascii=False)
@@ -435,8 +507,11 @@ class BoardStore:
             session_id = int(cursor.lastrowid or 0)
         return Session(session_id, day, clean_title, people, snap, comp, who, _parse_ts(created))
 
-    def set_snapshots(self, session_id: int, snapshot_id: str | None, compare_id: str | None) -> Session:
-        """Change the snapshots a session reviews and compares with."""
+    def set_snapshots(self, session_id: int, snapshot_id: str | None, compare_id: str | None,
+                      by: User | str | None = None) -> Session:
+        """Change the snapshots a session reviews and compares with (`by`: the user, checked when given)."""
+        if by is not None:
+            actor(by)
         snap, comp = _clean_snapshot(snapshot_id), _clean_snapshot(compare_id)
         with self._write() as con:
             changed = con.execute("UPDATE sessions SET snapshot_id = ?, compare_id = ? WHERE session_id = ?",
@@ -461,13 +536,13 @@ class BoardStore:
     # -- notes
 
     def add_note(self, session_id: int, kind: NoteKind | str, target_kind: TargetKind | str, target_ref: str | int,
-                 body: str, author: str) -> Note:
+                 body: str, author: User | str) -> Note:
         """Attach a note or a decision to an indicator, a district, a target or the session."""
+        who = actor(author)
         clean_kind = _clean_choice(kind, NOTE_KINDS, "kind")
         clean_target = _clean_choice(target_kind, TARGET_KINDS, "target_kind")
         ref = _clean_line(str(target_ref) if target_ref is not None else "", "ref", MAX_REF_CHARS)
         text = clean_body(body)
-        who = clean_author(author)
         created = _now()
         mark = _note_fingerprint(int(session_id), clean_kind, clean_target, ref, text, who)
         with self._write() as con:
@@ -487,12 +562,19 @@ class BoardStore:
             note_id = int(cursor.lastrowid or 0)
         return Note(note_id, int(session_id), clean_kind, clean_target, ref, text, who, _parse_ts(created))
 
+    def _columns(self) -> str:
+        """The note columns to select: a read-only schema-2 file has no state columns (every note active)."""
+        return NOTE_COLUMNS_2 if self.read_only and 0 < self.schema_version() < 3 else NOTE_COLUMNS
+
     def list_notes(self, session_id: int | None = None, kind: str | None = None, target_kind: str | None = None,
-                   target_ref: str | None = None, author: str | None = None, text: str | None = None) -> list[Note]:
+                   target_ref: str | None = None, author: str | None = None, text: str | None = None,
+                   include_withdrawn: bool = False) -> list[Note]:
         """Notes and decisions, oldest first, filtered by any of the given fields (None = any).
 
-        `text` matches case-insensitively inside the body (a literal match, no wildcards).
+        `text` matches case-insensitively inside the body (a literal match, no wildcards). Withdrawn
+        notes are left out unless `include_withdrawn`.
         """
+        columns = self._columns()
         conditions: list[str] = []
         params: list[Any] = []
         for column, value in (("session_id", session_id), ("kind", kind), ("target_kind", target_kind),
@@ -503,11 +585,66 @@ class BoardStore:
         if text:
             conditions.append("instr(lower(body), lower(?)) > 0")
             params.append(text)
+        if not include_withdrawn and columns == NOTE_COLUMNS:
+            conditions.append("status = 'active'")
         where = " AND ".join(conditions) or "1 = 1"
-        rows = self._read(
-            "SELECT note_id, session_id, kind, target_kind, target_ref, body, author, created_at FROM notes "  # noqa: S608
-            f"WHERE {where} ORDER BY note_id", params)
-        return [Note(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], _parse_ts(r[7])) for r in rows]
+        rows = self._read(f"SELECT {columns} FROM notes WHERE {where} ORDER BY note_id", params)  # noqa: S608
+        return [_note(r) for r in rows]
+
+    def get_note(self, note_id: int) -> Note | None:
+        """One note (withdrawn or not), or None."""
+        rows = self._read(f"SELECT {self._columns()} FROM notes WHERE note_id = ?", (int(note_id),))  # noqa: S608
+        return _note(rows[0]) if rows else None
+
+    def note_history(self, note_id: int) -> list[NoteVersion]:
+        """The earlier versions of a note, oldest first (empty when it was never changed)."""
+        if self.read_only and 0 < self.schema_version() < 3:
+            return []
+        rows = self._read("""SELECT note_id, kind, body, written_by, written_at, change, changed_by, changed_at
+                             FROM note_history WHERE note_id = ? ORDER BY history_id""", (int(note_id),))
+        return [NoteVersion(int(r[0]), r[1], r[2], r[3], _parse_ts(r[4]), r[5], r[6], _parse_ts(r[7])) for r in rows]
+
+    def may_change(self, note: Note, user: User) -> bool:
+        """Whether `user` may correct or withdraw `note`: its author or an admin, with the right to write."""
+        return (user.signed_in and user.can("write") and not note.withdrawn
+                and (user.role == "admin" or note.author == user.label))
+
+    def _change(self, note_id: int, by: User | str, change: str, new_body: str | None) -> Note:
+        who = actor(by)
+        changed = _now()
+        with self._write() as con:
+            row = con.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE note_id = ?", (int(note_id),)).fetchone()  # noqa: S608
+            if not row:
+                raise NotFoundError(f"nota {note_id} inesistente", "store_note_missing", note=note_id)
+            note = _note(row)
+            if isinstance(by, User) and not self.may_change(note, by):
+                raise PermissionDenied(f"solo l'autore ({note.author}) o un amministratore può modificare la nota {note_id}",
+                                       who=by.label, role=by.role)
+            if note.withdrawn:
+                raise ValidationError(f"la nota {note_id} è già ritirata", "store_note_withdrawn", note=note_id)
+            if change == "correct" and new_body == note.body:
+                return note  # the same text again (a repeated submit): nothing to keep
+            con.execute(
+                """INSERT INTO note_history (note_id, kind, body, written_by, written_at, change, changed_by, changed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (note.note_id, note.kind, note.body, note.changed_by or note.author,
+                 (note.changed_at or note.created_at).isoformat(timespec="microseconds"), change, who, changed))
+            if change == "correct":
+                con.execute("""UPDATE notes SET body = ?, changed_by = ?, changed_at = ?, fingerprint = NULL
+                               WHERE note_id = ?""", (new_body, who, changed, note.note_id))
+            else:
+                con.execute("""UPDATE notes SET status = 'withdrawn', changed_by = ?, changed_at = ?, fingerprint = NULL
+                               WHERE note_id = ?""", (who, changed, note.note_id))
+            row = con.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE note_id = ?", (note.note_id,)).fetchone()  # noqa: S608
+        return _note(row)
+
+    def correct_note(self, note_id: int, body: str, by: User | str) -> Note:
+        """Replace a note's text (its author or an admin); the earlier text is kept in the history."""
+        return self._change(note_id, by, "correct", clean_body(body))
+
+    def withdraw_note(self, note_id: int, by: User | str) -> Note:
+        """Withdraw a note (its author or an admin): it keeps its text and history, and leaves the lists."""
+        return self._change(note_id, by, "withdraw", None)
 
     # -- places per snapshot
 
@@ -543,6 +680,19 @@ def _session(row: tuple[Any, ...], duplicate: bool = False) -> Session:
     people = tuple(str(p) for p in json.loads(row[3] or "[]"))
     return Session(int(row[0]), date.fromisoformat(row[1]), row[2], people, row[4], row[5], row[6], _parse_ts(row[7]),
                    duplicate=duplicate)
+
+
+def _note(row: tuple[Any, ...]) -> Note:
+    return Note(int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], row[6], _parse_ts(row[7]),
+                status=row[8] or "active", changed_by=row[9], changed_at=_parse_ts(row[10]) if row[10] else None)
+
+
+def _migrate_3(con: sqlite3.Connection) -> None:
+    """Schema 2 -> 3 inside the schema transaction: note state columns (every existing note active)."""
+    columns = {r[1] for r in con.execute("PRAGMA table_info(notes)")}
+    for column, statement in _MIGRATION_3:
+        if column not in columns:
+            con.execute(statement)
 
 
 def _migrate_2(con: sqlite3.Connection) -> None:

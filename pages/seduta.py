@@ -4,8 +4,11 @@ attach notes and decisions, download the board pack (HTML, PDF).
 Widgets only: the comparison is osservatorio.review, the notes live in osservatorio.board_store (read
 fresh on every run, never cached), the board pack is osservatorio.boardpack. Warehouse reads go
 through the cached osservatorio.queries. With OSSERVATORIO_READ_ONLY=1 every form is hidden and the
-PDF is off. User text (titles, names, notes) is plain text: st.text, or Markdown-escaped where a
-Markdown element is needed, bidi controls removed (ui.md_escape, review.plain_text).
+PDF is off. Writing needs the editor role (osservatorio.auth): the forms are shown only to those who
+may write, and every callback passes the signed-in user to the store, which checks the role again
+(the author is the signed-in e-mail, never a typed name). A note's author or an admin can correct or
+withdraw it; the earlier text stays in its history. User text (titles, names, notes) is plain text:
+st.text, or Markdown-escaped where a Markdown element is needed, bidi controls removed (ui.md_escape, review.plain_text).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from osservatorio import board_store, boardpack, downloads, maps, queries, review, ui
-from osservatorio.board_store import BoardStore, BoardStoreError, Session
+from osservatorio import auth, board_store, boardpack, downloads, maps, queries, review, ui
+from osservatorio.board_store import BoardStore, BoardStoreError, Note, Session
 from osservatorio.i18n import fmt_date, t
 
 NONE = "-"  # "no snapshot to compare with"
@@ -33,8 +36,9 @@ def flash(kind: str, text: str) -> None:
     st.session_state["rv_flash"] = (kind, text)
 
 
-def author() -> str:
-    return str(st.session_state.get("rv_author", ""))
+def author() -> auth.User:
+    """The signed-in user, read again in every callback (the store checks their role)."""
+    return auth.current_user()
 
 
 def capture_places(store: BoardStore, reader: queries.CachedReader, snapshot_ids: list[str], build_id: str) -> None:
@@ -92,37 +96,79 @@ def add_note(store: BoardStore, session_id: int, target_kind: str, target_ref: s
 def save_snapshots(store: BoardStore, session_id: int, snapshot_id: str | None, compare_id: str | None,
                    lang: str) -> None:
     try:
-        store.set_snapshots(session_id, snapshot_id, compare_id)
+        store.set_snapshots(session_id, snapshot_id, compare_id, by=author())
     except BoardStoreError as exc:
         flash("error", error_text(exc, lang))
         return
     flash("success", t("rv_snapshots_saved", lang))
 
 
+def correct_note(store: BoardStore, note_id: int, lang: str) -> None:
+    """Form callback: replace the note's text (the store checks author or admin)."""
+    try:
+        store.correct_note(note_id, st.session_state.get(f"rv_fix_body_{note_id}", ""), author())
+    except BoardStoreError as exc:
+        flash("error", error_text(exc, lang))
+        return
+    st.session_state.pop(f"rv_fixing_{note_id}", None)
+    flash("success", t("rv_note_corrected", lang))
+
+
+def withdraw_note(store: BoardStore, note_id: int, lang: str) -> None:
+    try:
+        store.withdraw_note(note_id, author())
+    except BoardStoreError as exc:
+        flash("error", error_text(exc, lang))
+        return
+    flash("success", t("rv_note_withdrawn", lang))
+
+
+def note_actions(store: BoardStore, note: Note, user: auth.User, lang: str) -> None:
+    """Correct / withdraw for the note's author or an admin; the earlier versions in an expander."""
+    if writable and store.may_change(note, user):
+        a, b, _ = st.columns([1, 1, 4])
+        a.button(t("rv_note_correct", lang), key=f"rv_fix_{note.note_id}", icon=":material/edit:",
+                 on_click=lambda: st.session_state.update({f"rv_fixing_{note.note_id}": True}))
+        b.button(t("rv_note_withdraw", lang), key=f"rv_withdraw_{note.note_id}", icon=":material/delete:",
+                 on_click=withdraw_note, args=(store, note.note_id, lang))
+        if st.session_state.get(f"rv_fixing_{note.note_id}"):
+            with st.form(f"rv_fix_form_{note.note_id}", border=False):
+                st.text_area(t("rv_note_new_text", lang), value=note.body, key=f"rv_fix_body_{note.note_id}", height=120)
+                st.form_submit_button(t("rv_note_save", lang), type="primary", on_click=correct_note,
+                                      args=(store, note.note_id, lang))
+    history = store.note_history(note.note_id)
+    if history:
+        with st.expander(t("rv_note_history", lang, n=len(history))):
+            for version in history:
+                st.text(review.plain_text(t("rv_note_version", lang, when=review.fmt_timestamp(version.written_at, lang),
+                                            who=version.written_by, change=t(f"rv_change_{version.change}", lang))))
+                st.text(review.plain_text(version.body))
+
+
 # --- page ---------------------------------------------------------------------------------------------------
 
 ctx = ui.page_start("page_review")
 lang = ctx.lang
+user = auth.sidebar(lang)
 store = BoardStore.from_env()
 reader = queries.CachedReader(ctx.key)
-writable = not store.read_only
+writable = not store.read_only and user.can("write")
 st.write(t("rv_intro", lang))
 
 if "rv_flash" in st.session_state:
     kind, text = st.session_state.pop("rv_flash")
     (st.success if kind == "success" else st.error)(text)
 
-if writable:
-    st.sidebar.text_input(t("rv_author", lang), key="rv_author", max_chars=board_store.MAX_AUTHOR_CHARS,
-                          help=t("rv_author_help", lang))
-else:
+if store.read_only:
     st.sidebar.info(t("rv_read_only", lang))
+elif not writable and auth.auth_configured():
+    st.sidebar.info(t("rv_sign_in_to_write", lang))
 
 snapshots = reader.snapshots()
 snap_ids = review.snapshot_ids(snapshots)
 try:
     sessions = store.list_sessions()
-    if writable:
+    if not store.read_only:  # bookkeeping of the build's place keys, not a user's write
         capture_places(store, reader, snap_ids, ctx.info.build_id)
 except BoardStoreError as exc:
     st.error(error_text(exc, lang))
@@ -319,6 +365,7 @@ with tab_notes:
     st.markdown(f"**{t('rv_notes_list', lang)}**")
     f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
     only_session = f1.toggle(t("rv_filter_this_session", lang), value=True, key="rv_filter_session")
+    show_withdrawn = f1.toggle(t("rv_show_withdrawn", lang), value=False, key="rv_filter_withdrawn")
     kind_filter = f2.selectbox(t("rv_filter_kind", lang), ["*", *board_store.NOTE_KINDS], key="rv_filter_kind",
                                format_func=lambda k: t("rv_all", lang) if k == "*" else t(f"rv_kind_{k}", lang))
     target_filter = f3.selectbox(t("rv_filter_target", lang), ["*", *kinds], key="rv_filter_target",
@@ -327,7 +374,8 @@ with tab_notes:
     try:
         notes = store.list_notes(session_id=session.session_id if only_session else None,
                                  kind=None if kind_filter == "*" else kind_filter,
-                                 target_kind=None if target_filter == "*" else target_filter, text=text_filter or None)
+                                 target_kind=None if target_filter == "*" else target_filter, text=text_filter or None,
+                                 include_withdrawn=show_withdrawn)
     except BoardStoreError as exc:
         st.error(error_text(exc, lang))
         notes = []
@@ -338,9 +386,15 @@ with tab_notes:
     for note, note_label in zip(reversed(notes), reversed(note_labels), strict=True):
         with st.container(border=True, key=f"rv_note_{note.note_id}"):
             st.badge(t(f"rv_kind_{note.kind}", lang), color="blue" if note.kind == "decision" else "gray")
+            if note.withdrawn:
+                st.badge(t("rv_kind_withdrawn", lang), color="red")
             # User text is shown with st.text: never interpreted as markdown or HTML.
             st.text(review.plain_text(f"{note_label} · {note.author} · {review.fmt_timestamp(note.created_at, lang)}"))
+            if note.changed_by and note.changed_at:
+                st.caption(ui.md_escape(t("rv_note_edited", lang, who=note.changed_by,
+                                          when=review.fmt_timestamp(note.changed_at, lang))))
             st.text(review.plain_text(note.body))
+            note_actions(store, note, user, lang)
     if notes:
         table = review.notes_table(notes, note_labels, by_id, lang)
         spec = downloads.page_spec(ctx, "note_seduta", filters={t("rv_session", lang): str(session.session_id)})

@@ -404,7 +404,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_notes(tmp_path: Path) -> Non
         con.close()
     store = BoardStore(path)
     assert [n.body for n in store.list_notes()] == ["Decisione storica"]
-    assert store.schema_version() == board_store.SCHEMA_VERSION == 2
+    assert store.schema_version() == board_store.SCHEMA_VERSION == 3
     con = sqlite3.connect(path)
     try:
         assert con.execute("SELECT count(*) FROM notes WHERE fingerprint IS NULL").fetchone()[0] == 0
