@@ -7,6 +7,20 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+# Colours readable with colour-vision deficiencies (tests/test_accessibility.py simulates protan-,
+# deutan- and tritanopia and requires every pair of a palette to stay apart).
+#: Sequential scale of the choropleths: ColorBrewer YlOrRd, lightness falls monotonically with the value,
+#: so it reads in every colour-vision type and in greyscale print.
+SEQUENTIAL = "YlOrRd"
+#: Districts without a value (drawn, never as a zero; the hover says why).
+MISSING_COLOR = "#d9d9d9"
+#: Point layers: Okabe-Ito colours (was green coworking beside goldenrod shops and a red hub: 4 ΔE apart for protanopes).
+THEME_COLORS = {"makerspace": "#0072B2", "coworking": "#E69F00", "vacant": "#CC79A7", "firm": "#555555",
+                "historic_shop": "#009E73", "hub": "#D55E00"}
+#: Target status and better/worse marks: blue / orange / dark red instead of green / red (7 ΔE for deuteranopes).
+STATUS_COLORS = {"on_track": "#2166AC", "at_risk": "#E69F00", "off_track": "#B2182B", "no_data": "#BDBDBD"}
+ASSESS_COLORS = {"better": "#2166AC", "worse": "#B2182B", "neutral": "#9E9E9E"}
+
 
 def bounds_of(geojson: dict) -> tuple[float, float, float, float]:
     """(min lon, min lat, max lon, max lat) of a FeatureCollection."""
@@ -64,13 +78,13 @@ def choropleth(
         missing = frame[~has_value]
         fig.add_trace(go.Choroplethmap(
             geojson=geojson, locations=missing["id"], z=[0] * len(missing),
-            colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], showscale=False, marker_line_width=0.6,
+            colorscale=[[0, MISSING_COLOR], [1, MISSING_COLOR]], showscale=False, marker_line_width=0.6,
             marker_line_color="white", text=missing[label_col], name="n.d.",
             hovertemplate="%{text}<br>n.d.<extra></extra>",
         ))
     present = frame[has_value]
     fig.add_trace(go.Choroplethmap(
-        geojson=geojson, locations=present["id"], z=present[value_col], colorscale="YlOrRd", reversescale=reverse,
+        geojson=geojson, locations=present["id"], z=present[value_col], colorscale=SEQUENTIAL, reversescale=reverse,
         marker_line_width=0.6, marker_line_color="white", marker_opacity=0.85,
         text=present[label_col], customdata=[t for t, ok in zip(text, has_value, strict=True) if ok],
         colorbar={"title": {"text": unit}, "tickformat": ",~g"}, name=title,  # 25.000, not 25k (separators per page)
@@ -82,8 +96,6 @@ def choropleth(
     return fig
 
 
-THEME_COLORS = {"makerspace": "#1f77b4", "coworking": "#2ca02c", "vacant": "#7f3c8d", "firm": "#555555",
-                "historic_shop": "#b8860b", "hub": "#d62728"}
 
 
 def add_points(fig: go.Figure, frame: pd.DataFrame, name: str, theme: str, hover: list[str] | None = None,
