@@ -1,0 +1,171 @@
+"""Carica dati (osservatorio/upload.py): checks on fixture files, recognition, dry run, publish."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from etl.base import SourceError
+from etl.pipeline import BuildLocked, build, build_lock
+from osservatorio import upload
+
+# A ds744-like list (found by its header): one point in NIL 1, one in NIL 7, one outside the city.
+DS744 = (b"NOMINATIVO;INDIRIZZO;LONG_X_4326;LAT_Y_4326;ID_NIL;MQ_COMPLESSIVI;MACCHINE\n"
+         b"Lab Uno;Via Roma 1;9.12;45.43;;100;stampante\n"
+         b"Lab Due;Via Po 2;9.20;45.48;;80;laser\n"
+         b"Fuori;Via X;12.5;41.9;;50;cnc\n")
+# A list no source knows: the editor maps its columns.
+OWN = ("Denominazione;Via;Lon;Lat\n"
+       "Spazio Città;Via Uno 1;9.13;45.44\n"
+       "Spazio B;Via Due 2;9.24;45.49\n").encode("cp1252")
+
+
+@pytest.fixture
+def raw(tmp_path: Path, h) -> Path:  # noqa: ANN001 - the conftest helpers
+    return h.write_raw_dir(tmp_path / "base")
+
+
+@pytest.fixture
+def live(tmp_path: Path, raw: Path, h) -> Path:  # noqa: ANN001
+    out = tmp_path / "live" / "warehouse.duckdb"
+    build(raw, out, progress=h.quiet)
+    return out
+
+
+def test_good_csv_is_checked_and_recognised_by_content() -> None:
+    checked = upload.check_upload("../../elenco laboratori.csv", DS744)
+    assert checked.name == "elenco_laboratori.csv"  # no folders, no spaces
+    assert checked.kind == "csv" and checked.rows == 3 and checked.columns[0] == "NOMINATIVO"
+    assert upload.recognise(checked) == ["makerspaces"]  # by header: the name says nothing
+
+
+def test_unknown_layout_is_claimed_by_no_source() -> None:
+    checked = upload.check_upload("spazi.csv", OWN)
+    assert checked.encoding == "cp1252"
+    assert upload.recognise(checked) == []
+
+
+def test_bad_encoding_is_refused() -> None:
+    with pytest.raises(SourceError, match="codifica"):
+        upload.check_upload("x.csv", b"a;b\n\x81\x8d;\x90\n")
+
+
+def test_wrong_separator_names_the_row() -> None:
+    with pytest.raises(SourceError) as err:
+        upload.check_upload("x.csv", b"a;b;c\n1,2,3\n4,5,6\n7,8,9\n")
+    assert "separat" in err.value.problem and err.value.row == 1
+
+
+def test_one_column_is_refused() -> None:
+    with pytest.raises(SourceError, match="una sola colonna"):
+        upload.check_upload("x.csv", b"nome indirizzo\nuno due\n")
+
+
+def test_corrupt_xlsx_is_refused() -> None:
+    with pytest.raises(SourceError, match="Excel"):
+        upload.check_upload("x.xlsx", b"PK\x03\x04 not really a workbook")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("hello.txt", "a zip, not a workbook")
+    with pytest.raises(SourceError, match="Excel"):
+        upload.check_upload("x.xlsx", buf.getvalue())
+
+
+def test_good_xlsx_reads_its_columns() -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Denominazione", "Lon", "Lat"])
+    sheet.append(["Spazio", 9.13, 45.44])
+    buf = io.BytesIO()
+    book.save(buf)
+    checked = upload.check_upload("elenco.xlsx", buf.getvalue())
+    assert checked.columns == ("Denominazione", "Lon", "Lat") and checked.rows == 1
+
+
+def test_too_big_type_and_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upload, "MAX_BYTES", 100)
+    with pytest.raises(SourceError, match="troppo grande"):
+        upload.check_upload("x.csv", b"a;b\n" + b"1;2\n" * 40)
+    with pytest.raises(SourceError, match="tipo di file"):
+        upload.check_upload("x.exe", b"MZ")
+    with pytest.raises(SourceError, match="vuoto"):
+        upload.check_upload("x.csv", b"")
+
+
+def test_zip_without_shapefile_and_bad_geojson() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("nil.shp", b"x")
+    with pytest.raises(SourceError, match="mancano"):
+        upload.check_upload("nil.zip", buf.getvalue())
+    with pytest.raises(SourceError, match="JSON non valido") as err:
+        upload.check_upload("x.geojson", b'{"type": "FeatureCollection",\n "features": [}')
+    assert err.value.row == 2
+
+
+def test_dry_run_counts_points_districts_and_changes(raw: Path, live: Path, tmp_path: Path) -> None:
+    before = sorted(p.name for p in (tmp_path / "live").iterdir())
+    result = upload.dry_run(upload.check_upload("laboratori.csv", DS744), raw, live)
+    assert result.status == "loaded" and result.source_ids == ["makerspaces"]
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 2, 1)
+    assert result.rejects["row_number"].tolist() == [3]
+    assert sorted(result.points["nil_id"].tolist()) == [1, 7]
+    assert sorted(result.districts["places"].tolist()) == [1, 1]
+    city = result.changes[(result.changes["indicator_id"] == "makerspaces_count") & (result.changes["level"] == "city")]
+    assert city["after"].tolist() == [2.0]  # the live build has no makerspace list: before is missing, not zero
+    assert city["before"].isna().all()
+    assert sorted(p.name for p in (tmp_path / "live").iterdir()) == before  # the live folder is untouched
+    assert not (raw / upload.UPLOAD_DIR).exists()
+
+
+def test_dry_run_with_a_column_mapping(raw: Path, live: Path) -> None:
+    checked = upload.check_upload("spazi.csv", OWN)
+    with pytest.raises(SourceError, match="name"):
+        upload.census_entry(checked, "makerspace", {"lon": "Lon", "lat": "Lat"})
+    entry = upload.census_entry(checked, "makerspace", {"name": "Denominazione", "address": "Via", "lon": "Lon", "lat": "Lat"})
+    assert 'name = "Denominazione"' in upload.entry_toml(entry)
+    result = upload.dry_run(checked, raw, live, entry)
+    assert result.status == "loaded" and result.source_ids == ["census"]
+    assert sorted(result.points["nil_id"].tolist()) == [1, 8]
+
+
+def test_publish_keeps_the_upload_and_serves_a_new_build(raw: Path, live: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    keep = tmp_path / "raw"
+    monkeypatch.setenv(upload.RAW_ENV, str(keep))
+    old = duckdb.connect(str(live), read_only=True)
+    old_id = old.sql("SELECT build_id FROM build").fetchall()[0][0]
+    old.close()
+    checked = upload.check_upload("laboratori.csv", DS744)
+    job = upload.PublishJob(checked, "ada@comune.milano.it", live, raw)
+    assert job.wait(120) and job.error is None and job.fraction == 1.0
+    assert job.target is not None and job.target.is_relative_to(keep / upload.UPLOAD_DIR)
+    assert job.target.read_bytes() == DS744
+    meta = json.loads(job.target.with_name(job.target.name + upload.META_SUFFIX).read_text(encoding="utf-8"))
+    assert meta["sha256"] == checked.sha256 and meta["uploaded_by"] == "ada@comune.milano.it" and meta["uploaded_at"]
+    assert upload.uploads(keep)[0]["file"] == "laboratori.csv"
+    assert (keep / "nil" / "ds964_nil_wm.zip").is_file()  # the empty raw folder was seeded from the base
+    con = duckdb.connect(str(live), read_only=True)
+    try:
+        new_id, raw_dir = con.sql("SELECT build_id, raw_dir FROM build").fetchall()[0]
+        loaded = con.sql("SELECT count(*) FROM places WHERE path = ?", params=[str(job.target)]).fetchall()[0][0]
+        unrecognised = con.sql("SELECT count(*) FROM sources WHERE source_id = 'unrecognised'").fetchall()[0][0]
+    finally:
+        con.close()
+    assert new_id != old_id and raw_dir == str(keep) and loaded == 2
+    assert unrecognised == 0  # the sidecar is not taken for a data file
+
+
+def test_publish_while_another_build_runs_keeps_nothing(raw: Path, live: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    keep = tmp_path / "raw"
+    monkeypatch.setenv(upload.RAW_ENV, str(keep))
+    with build_lock(live), pytest.raises(BuildLocked, match="un'altra build"):
+        upload.publish(upload.check_upload("laboratori.csv", DS744), "ada", live, raw)
+    assert not keep.exists()
