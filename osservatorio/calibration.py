@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -368,3 +368,96 @@ def calibrated_path(baseline: float | None, baseline_date: date | None, original
         line = new
     points.append((line.deadline, line.value))
     return points
+
+
+# --- views (pandas / plotly, no Streamlit) ----------------------------------------------------------------
+
+def _day(value: Any) -> date | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+        return pd.Timestamp(value).date()
+    except (TypeError, ValueError):
+        return None
+
+
+def history_in_force(history: Any, row: Mapping[str, Any], revisions: Sequence[Revision], direction: str,
+                     lang: str) -> Any:
+    """A target's snapshots with the status stored by the build (original target) and the status against
+    the target in force at each snapshot's date (recomputed with the same rule)."""
+    import pandas as pd
+
+    from osservatorio.i18n import t
+    from osservatorio.theme_views import status_text
+
+    base = None if row.get("baseline") is None or pd.isna(row.get("baseline")) else float(row["baseline"])
+    base_day = _day(row.get("baseline_date"))
+    original, deadline = float(row["target_value"]), _day(row["deadline"])
+    out = []
+    for rec in history.to_dict("records"):
+        day = _day(rec["created_at"])
+        if day is None or deadline is None:
+            continue
+        current = None if pd.isna(rec["current_value"]) else float(rec["current_value"])
+        line, ev = status_at(current, base, base_day, original, deadline, revisions, day, direction, str(row["target_id"]))
+        out.append({t("th_col_date", lang): day, t("th_col_current", lang): current,
+                    t("cal_col_original", lang): original, t("cal_col_status_original", lang): status_text(rec["status"], lang),
+                    t("cal_col_in_force", lang): line.value, t("cal_col_deadline_in_force", lang): line.deadline,
+                    t("th_col_expected", lang): ev.expected, t("cal_col_status_in_force", lang): status_text(ev.status, lang),
+                    t("cal_col_revision", lang): "–" if line.revision_id is None else f"#{line.revision_id}"})
+    return pd.DataFrame(out)
+
+
+def revisions_table(revisions: Sequence[Revision], lang: str, with_target: bool = False) -> Any:
+    """Revisions with their reason, state and decision (user text as typed: shown as plain text by the table)."""
+    import pandas as pd
+
+    from osservatorio.i18n import t
+
+    rows = []
+    for r in revisions:
+        rec: dict[str, Any] = {"#": r.revision_id}
+        if with_target:
+            rec[t("th_col_target_id", lang)] = r.target_id
+        rec.update({
+            t("cal_col_new_value", lang): r.new_value, t("cal_col_new_deadline", lang): r.new_deadline,
+            t("cal_col_effective", lang): r.effective_from, t("cal_col_reason", lang): r.reason,
+            t("cal_col_proposed_by", lang): r.proposed_by, t("cal_col_state", lang): t(f"cal_state_{r.state}", lang),
+            t("cal_col_decision_reason", lang): r.decision_reason or "",
+            t("cal_col_session", lang): "" if r.session_id is None else str(r.session_id),
+        })
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def path_figure(row: Mapping[str, Any], revisions: Sequence[Revision], history: Any, unit: str, lang: str) -> Any:
+    """The original target line and the calibrated one (dashed), with the snapshots' values."""
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from osservatorio.i18n import t
+    from osservatorio.theme_views import DATE_TICKS
+
+    fig = go.Figure()
+    base = None if row.get("baseline") is None or pd.isna(row.get("baseline")) else float(row["baseline"])
+    base_day, deadline = _day(row.get("baseline_date")), _day(row["deadline"])
+    known = history[history["current_value"].notna()]
+    fig.add_trace(go.Scatter(x=[pd.Timestamp(d) for d in known["created_at"]], y=known["current_value"].tolist(),
+                             mode="lines+markers", name=t("th_col_current", lang), line={"color": "#1f77b4"}))
+    if base is not None and base_day is not None and deadline is not None:
+        fig.add_trace(go.Scatter(x=[pd.Timestamp(base_day), pd.Timestamp(deadline)], y=[base, float(row["target_value"])],
+                                 mode="lines", name=t("cal_line_original", lang), line={"color": "#888888"}))
+        path = calibrated_path(base, base_day, float(row["target_value"]), deadline, revisions, str(row["target_id"]))
+        if len(path) > 2:
+            fig.add_trace(go.Scatter(x=[pd.Timestamp(d) for d, _ in path], y=[v for _, v in path], mode="lines+markers",
+                                     name=t("cal_line_calibrated", lang), line={"color": "#d62728", "dash": "dash"}))
+    ticks = DATE_TICKS[lang if lang in DATE_TICKS else "it"]
+    fig.update_layout(height=360, margin={"l": 0, "r": 0, "t": 30, "b": 0}, yaxis_title=unit,
+                      legend={"orientation": "h", "y": -0.2}, separators=",." if lang == "it" else ".,",
+                      xaxis={"type": "date", "tickformat": ticks, "hoverformat": ticks},
+                      title={"text": t("cal_chart_title", lang), "font": {"size": 14}})
+    return fig

@@ -180,7 +180,7 @@ def observations_from_rows(rows: Iterable[tuple[Any, Any, Any]]) -> list[Observa
     NIL and date given twice keeps the last row (a later snapshot of the same data)."""
     kept: dict[tuple[int, date], Observation] = {}
     for nil, day, value in rows:
-        if value is None or nil is None or day is None:
+        if _missing(value) or nil is None or day is None:
             continue
         try:
             number = float(value)
@@ -191,3 +191,66 @@ def observations_from_rows(rows: Iterable[tuple[Any, Any, Any]]) -> list[Observa
         d = _day(day)
         kept[(int(nil), d)] = Observation(int(nil), d, number)
     return list(kept.values())
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN
+    except TypeError:  # pandas.NA
+        return True
+
+
+def observations_from_snapshots(frames: Iterable[tuple[date, Any]]) -> list[Observation]:
+    """Observations from (snapshot day, values frame with area_id / period / value), oldest snapshot first:
+    a value with a period is dated 31 December of it (not later than the snapshot), an undated one by the
+    snapshot's day; the same NIL and date in a later snapshot replaces the earlier one."""
+    rows: list[tuple[Any, Any, Any]] = []
+    for snap_day, frame in frames:
+        for area, period, value in zip(frame["area_id"], frame["period"], frame["value"], strict=True):
+            if not str(area).isdigit():
+                continue
+            if _missing(period):  # None / NaN / NA: undated
+                day = snap_day
+            else:
+                day = min(date(int(period), 12, 31), snap_day)
+            rows.append((int(area), day, value))
+    return observations_from_rows(rows)
+
+
+def summary_lines(result: DidResult, lang: str, fmt: Any = str) -> list[str]:
+    """The result in words (the page language): changes, effect, comparison areas, data dates, caveats."""
+    from osservatorio.i18n import fmt_date, t
+
+    lines = []
+    if result.treated is not None:
+        tr = result.treated
+        lines.append(t("ev_line_treated", lang, before=fmt(tr.before), before_day=fmt_date(tr.before_day, lang),
+                       after=fmt(tr.after), after_day=fmt_date(tr.after_day, lang), change=fmt(tr.change)))
+    if result.comparison_change is not None:
+        lines.append(t("ev_line_comparison", lang, n=result.n_comparison, change=fmt(result.comparison_change),
+                       klass=result.comparison_class or "–"))
+    else:
+        lines.append(t("ev_line_no_comparison", lang, n=result.n_comparison, klass=result.comparison_class or "–"))
+    if result.effect is not None:
+        lines.append(t("ev_line_effect", lang, effect=fmt(result.effect)))
+    if result.data_dates:
+        lines.append(t("ev_line_dates", lang, dates=", ".join(fmt_date(d, lang) for d in result.data_dates)))
+    lines += [t(f"ev_caveat_{c}", lang, min=MIN_AREAS, n=result.n_comparison) for c in result.caveats]
+    return lines
+
+
+def register_actions() -> list[ActionRef]:
+    """Actions of the programme register that have a NIL and a start date ([] while the register is absent).
+
+    The register (osservatorio.programme_store) is built separately; this is the only place that reads it.
+    """
+    try:
+        from osservatorio import programme_store  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    rows = getattr(programme_store, "evaluation_rows", None)
+    if rows is None:
+        return []
+    return actions_from_rows(rows())

@@ -1,12 +1,15 @@
 """Obiettivi: objectives and targets — status per target with the rule in words, current vs expected
 vs target, and each target's trend toward its deadline across snapshots."""
 
+from datetime import date
+
 import pandas as pd
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui
+from osservatorio import auth, calibration, downloads, evaluation, queries, theme_views, ui
 from osservatorio import indicator_views as iv
-from osservatorio.i18n import t
+from osservatorio.board_store import BoardStoreError
+from osservatorio.i18n import fmt_number, t
 from osservatorio.theme_views import ALL
 
 ctx = ui.page_start("page_targets")
@@ -66,3 +69,90 @@ st.caption(theme_views.target_explanation(row, as_of, lang))
 trend = theme_views.trend_table(history, row, lang)
 downloads.download_menu(trend, downloads.page_spec(ctx, "obiettivo_andamento", {"target": target_id}), lang,
                         key="targets_trend_dl")
+
+# --- calibration of the chosen target (osservatorio.calibration) -------------------------------------------
+st.subheader(t("cal_title", lang))
+st.caption(t("cal_intro", lang))
+cal_store = calibration.CalibrationStore.from_env()
+try:
+    revisions = cal_store.revisions(target_id=target_id)
+except BoardStoreError as exc:
+    st.error(ui.md_escape(str(exc)))
+    revisions = []
+if "cal_flash" in st.session_state:
+    flash_kind, flash_text = st.session_state.pop("cal_flash")
+    (st.success if flash_kind == "success" else st.error)(flash_text)
+direction = str(catalogue.loc[catalogue["indicator_id"] == row["indicator_id"], "direction"].iloc[0]) \
+    if (catalogue["indicator_id"] == row["indicator_id"]).any() else "higher_better"
+if not revisions:
+    st.caption(t("cal_none", lang))
+else:
+    st.plotly_chart(calibration.path_figure(row, revisions, theme_views.trend_points(history), unit, lang), width="stretch",
+                    key="cal_path")
+    ui.table(calibration.revisions_table(revisions, lang), lang)
+    st.markdown(f"**{t('cal_history_title', lang)}**")
+    st.caption(t("cal_history_help", lang))
+    ui.table(calibration.history_in_force(theme_views.trend_points(history), row, revisions, direction, lang), lang)
+user = auth.current_user()
+if cal_store.read_only or not user.can("write"):
+    st.caption(t("cal_editors_only", lang))
+else:
+    def propose_revision() -> None:
+        s = st.session_state
+        try:
+            cal_store.propose(target_id, s["cal_value"] if s.get("cal_use_value") else None,
+                              s["cal_deadline"] if s.get("cal_use_deadline") else None, s["cal_effective"],
+                              s.get("cal_reason", ""), user.label)
+        except BoardStoreError as exc:
+            text = t(exc.code, lang, **exc.params)
+            st.session_state["cal_flash"] = ("error", ui.md_escape(str(exc)) if text == exc.code else text)
+            return
+        s["cal_reason"] = ""
+        st.session_state["cal_flash"] = ("success", t("cal_proposed", lang))
+
+    with st.form("cal_form", border=True):
+        st.markdown(f"**{t('cal_propose_title', lang)}**")
+        v1, v2, v3 = st.columns(3)
+        v1.checkbox(t("cal_change_value", lang), key="cal_use_value", value=True)
+        v1.number_input(t("cal_new_value", lang), key="cal_value", value=float(row["target_value"]), format="%.2f")
+        v2.checkbox(t("cal_change_deadline", lang), key="cal_use_deadline")
+        v2.date_input(t("cal_new_deadline", lang), key="cal_deadline", value=pd.Timestamp(row["deadline"]).date(),
+                      format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+        v3.date_input(t("cal_effective", lang), key="cal_effective", value=date.today(),
+                      format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+        st.text_area(t("cal_reason", lang), key="cal_reason", height=80)
+        st.form_submit_button(t("cal_submit", lang), on_click=propose_revision)
+
+# --- evaluation of actions on the chosen target's indicator (osservatorio.evaluation) ------------------------
+st.subheader(t("ev_title", lang))
+st.caption(t("ev_method", lang, min=evaluation.MIN_AREAS))
+indicator_id = str(row["indicator_id"])
+actions = [a for a in evaluation.register_actions() if indicator_id in a.indicator_ids]
+nil_names = {int(i): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
+if actions:
+    by_action = {a.action_id: a for a in actions}
+    chosen_action = by_action[st.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
+                                           format_func=lambda a: f"{a} · {by_action[a].title}")]
+else:
+    st.info(t("ev_no_actions", lang))
+    e1, e2 = st.columns(2)
+    nil_choice = e1.selectbox(t("ev_nil", lang), sorted(nil_names), key="ev_nil",
+                              format_func=lambda i: f"{i} · {nil_names[i]}")
+    start_choice = e2.date_input(t("ev_start", lang), key="ev_start", value=date(date.today().year - 1, 1, 1),
+                                 format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+    chosen_action = evaluation.ActionRef("prova", int(nil_choice), start_choice, (indicator_id,))
+groups = queries.district_groups(ctx.key, snapshot)
+klass = groups[groups["group_level"] == "periphery_class"]
+classes = {int(n): str(g) for n, g in zip(klass["nil_id"], klass["group_id"], strict=True)}
+frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, "nil", True))
+          for s in snapshots.sort_values("created_at").to_dict("records")
+          if (day := theme_views.as_of_date(s["created_at"])) is not None]
+result = evaluation.did(chosen_action, indicator_id, evaluation.observations_from_snapshots(frames), classes,
+                        [a.nil_id for a in actions])
+num = lambda v: fmt_number(v, lang, 2)  # noqa: E731
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(t("ev_metric_treated", lang), num(result.treated.change) if result.treated else "–")
+m2.metric(t("ev_metric_comparison", lang), num(result.comparison_change))
+m3.metric(t("ev_metric_effect", lang), num(result.effect))
+m4.metric(t("ev_metric_areas", lang), result.n_comparison)
+st.text("\n".join(evaluation.summary_lines(result, lang, num)))
