@@ -51,6 +51,12 @@ def _leave_legacy_pages_mode() -> None:
         st.rerun()
 
 
+#: Metric labels wrap onto a second line instead of being cut with an ellipsis (a style only: no element shown).
+METRIC_LABELS_WRAP = ("<style>[data-testid='stMetricLabel'], [data-testid='stMetricLabel'] * "
+                      "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important;"
+                      " height: auto !important;}</style>")
+
+
 def page_start(title_key: str) -> PageContext:
     """Draw the common header; stop the page with a clear message if there is no usable warehouse.
 
@@ -60,6 +66,7 @@ def page_start(title_key: str) -> PageContext:
     """
     _leave_legacy_pages_mode()
     lang = current_lang()
+    st.html(METRIC_LABELS_WRAP)  # a long indicator name is read whole, never 'Unità locali di manifattur…'
     choice = st.sidebar.selectbox(t("language", lang), LANGS, index=LANGS.index(lang),
                                   format_func=lambda x: {"it": "Italiano", "en": "English"}[x], key="lang_select")
     if choice != lang:

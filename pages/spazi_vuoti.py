@@ -38,7 +38,11 @@ else:
                      sources=views.md_text(", ".join(secondary_ids))))
     shown = theme_views.filter_status(theme_views.filter_places(vacant, classes, municipio, klass), status)
     selected = theme_views.selected_nil(stats, classes, municipio, klass)
-    st.subheader(t("th_vacant_title", lang, n=len(shown)))
+    st.subheader(t("th_vacant_title", lang, n=fmt_number(len(shown), lang)))
+    n_assigned = int((shown["status"] == "assigned").sum()) if "status" in shown.columns else 0
+    if n_assigned:  # the vacant indicators leave these out: the page says why its count is larger
+        st.caption(t("th_vacant_assigned_note", lang, n=fmt_number(len(shown), lang), assigned=fmt_number(n_assigned, lang),
+                     counted=fmt_number(len(shown) - n_assigned, lang)))
     if shown.empty:
         st.info(t("th_no_places_selection", lang))
     else:
@@ -135,8 +139,9 @@ def opportunity() -> None:
     matrix, reasons = theme_views.component_matrix(
         {c.indicator: queries.indicator_values(ctx.key, snapshot, c.indicator, "nil") for c in components}, stats["id"].tolist())
     scores = theme_views.reweighted_scores(matrix, reasons, weights, {c.indicator: c.direction for c in components})
-    if scores["score"].isna().all():
+    if scores["score"].isna().all():  # one line instead of an all-grey map and an empty table
         st.info(t("th_score_none", lang))
+        return
     fingerprint = ("opportunity_map", ctx.key, snapshot, tuple(sorted(weights.items())), lang, ctx.map_style)
     st.plotly_chart(queries.figure(fingerprint, lambda: theme_views.opportunity_map(geojson, scores, stats, near, lang,
                                                                                  ctx.map_style)), width="stretch",
@@ -147,7 +152,6 @@ def opportunity() -> None:
     spec = downloads.page_spec(ctx, "punteggio_opportunita", {"pesi": theme_views.format_weights(weights, components)},
                                metadata={t("th_col_weight", lang): caption})
     downloads.download_menu(table, spec, lang, geojson=geojson, id_col=t("col_id", lang), key="opportunity_dl")
-    downloads.download_menu(weights_table, downloads.page_spec(ctx, "punteggio_pesi"), lang, key="opportunity_weights_dl")
 
 
 opportunity()

@@ -8,6 +8,7 @@ from etl.indicators.compute_all: called here only if etl.pipeline.build does not
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -535,7 +536,7 @@ def test_real_build_pages_tell_the_truth(real_warehouse: Path, monkeypatch: pyte
     table = frame_by_column(at, "Addetti delle unità locali")
     assert int(table.loc[table["Anno"] == 2010, "Unità locali"].sum()) == 186_472
     assert sorted(set(table["Anno"])) == [2007, 2008, 2009, 2010]
-    assert any("ds201" in m for m in infos(at))  # no per-NIL detail: the dataset that would give it is named
+    assert any("ds201" in m for m in [*infos(at), *(c.value for c in at.caption)])  # the dataset that would give NIL detail
     at = open_page("vacant")
     places = frame_by_column(at, "Tipologia (uso precedente)")
     assert {"Produttivo", "Residenziale", "Terziario"} <= set(places["Tipologia (uso precedente)"])
@@ -543,3 +544,44 @@ def test_real_build_pages_tell_the_truth(real_warehouse: Path, monkeypatch: pyte
     assert (places["Scheda ufficiale"].astype(str).str.startswith("https://geoportale.comune.milano.it/")).sum() >= 170
     at = open_page("makerspace")
     assert any("solo conteggi per NIL" in m and "110" in m for m in infos(at)), infos(at)
+
+
+ALL_PAGES = ("pages/panoramica.py", "pages/mappa.py", "pages/quartiere.py", "pages/periferie.py", "pages/makerspace.py",
+             "pages/spazi_vuoti.py", "pages/imprese.py", "pages/dati.py", "pages/seduta.py", "pages/obiettivi.py")
+# What must never reach a user: raw keys of missing values, file names of the code, developer words.
+LEAKS = re.compile(r"\b(?:trust|status|cat|class|place_status|th_vstatus|th_owner|level|theme)_(?:nan|None|NaT)\b|"
+                   r"config/|\.toml\b|\betl\.|EPSG:|\bwarehouse\b|\[composite|count\(|\bNone\b|\bnan\b")
+
+
+def shown_text(at: AppTest) -> list[str]:
+    """Every text a user reads on the page: Markdown, captions, boxes, metric labels, table headers and cells."""
+    texts = [e.value for kind in (at.markdown, at.caption, at.info, at.warning, at.error, at.subheader, at.title)
+             for e in kind]
+    texts += [m.label for m in at.metric] + [str(m.value) for m in at.metric]
+    for frame in at.dataframe:
+        value = frame.value
+        texts += [str(c) for c in value.columns]
+        texts += [v for col in value.columns if value[col].dtype == object for v in value[col].tolist() if isinstance(v, str)]
+    return texts
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_real_build_shows_no_raw_keys_or_developer_words(real_warehouse: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         lang: str) -> None:
+    """Every page on the real build, in both languages: no 'trust_nan', no None/nan, no config file or module
+    name; one clear data-origin line per publisher; a theme without data says so in one short line."""
+    use(monkeypatch, real_warehouse)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if lang == "en":
+        at.query_params["lang"] = "en"
+    at.run()
+    for page in ALL_PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        leaks = [(page, text[:200]) for text in shown_text(at) if LEAKS.search(text.replace("\\", ""))]
+        assert not leaks, leaks
+        origin = [c.value for c in at.caption if c.value.startswith(("Dati:", "Data:"))]
+        assert len(origin) == 1 and origin[0].count("Comune di Milano") == 1, (page, origin)
+        for box in [*at.info, *at.warning]:
+            assert len(box.value) <= 260, (page, box.value)  # one line; the detail is in an expander
