@@ -461,3 +461,16 @@ def path_figure(row: Mapping[str, Any], revisions: Sequence[Revision], history: 
                       xaxis={"type": "date", "tickformat": ticks, "hoverformat": ticks},
                       title={"text": t("cal_chart_title", lang), "font": {"size": 14}})
     return fig
+
+
+def revision_label(r: Revision, lang: str) -> str:
+    """One line naming a revision: id, target, what changes, from when (plain text)."""
+    from osservatorio.i18n import fmt_date, fmt_number, t
+
+    parts = []
+    if r.new_value is not None:
+        parts.append(f"{t('cal_col_new_value', lang)} {fmt_number(r.new_value, lang, 2)}")
+    if r.new_deadline is not None:
+        parts.append(f"{t('cal_col_new_deadline', lang)} {fmt_date(r.new_deadline, lang)}")
+    return t("cal_revision_label", lang, id=r.revision_id, target=r.target_id, change=", ".join(parts),
+             start=fmt_date(r.effective_from, lang))

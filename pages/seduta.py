@@ -19,7 +19,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from osservatorio import auth, board_store, boardpack, downloads, maps, queries, review, ui
+from osservatorio import auth, board_store, boardpack, calibration, downloads, maps, queries, review, ui
 from osservatorio.board_store import BoardStore, BoardStoreError, Note, Session
 from osservatorio.i18n import fmt_date, t
 
@@ -257,9 +257,9 @@ metrics = [  # (label, value, help)
 for column, (label, value, help_key) in zip(st.columns(len(metrics)), metrics, strict=True):
     column.metric(t(label, lang), value, help=t(help_key, lang))
 
-tab_moves, tab_targets, tab_places, tab_data, tab_notes, tab_pack = st.tabs(
+tab_moves, tab_targets, tab_places, tab_data, tab_notes, tab_revisions, tab_pack = st.tabs(
     [t("rv_tab_moves", lang), t("rv_tab_targets", lang), t("rv_tab_places", lang), t("rv_tab_data", lang),
-     t("rv_tab_notes", lang), t("rv_tab_pack", lang)])
+     t("rv_tab_notes", lang), t("cal_tab", lang), t("rv_tab_pack", lang)])
 names = comparison.district_names
 
 with tab_moves:
@@ -399,6 +399,46 @@ with tab_notes:
         table = review.notes_table(notes, note_labels, by_id, lang)
         spec = downloads.page_spec(ctx, "note_seduta", filters={t("rv_session", lang): str(session.session_id)})
         downloads.download_menu(table, spec, lang, key="rv_notes_dl")
+
+with tab_revisions:  # target revisions (osservatorio.calibration): decided here, in this session
+    cal_store = calibration.CalibrationStore.from_env()
+    user = auth.current_user()
+    try:
+        pending, decided = cal_store.revisions(state="pending"), cal_store.revisions(session_id=session.session_id)
+    except BoardStoreError as exc:
+        st.error(error_text(exc, lang))
+        pending, decided = [], []
+    st.markdown(f"**{t('cal_pending_title', lang)}**")
+    if not pending:
+        st.caption(t("cal_no_pending", lang))
+    else:
+        ui.table(calibration.revisions_table(pending, lang, with_target=True), lang)
+        if writable and not cal_store.read_only and user.can("write"):
+            def decide_revision() -> None:
+                s = st.session_state
+                try:
+                    cal_store.decide(int(s["cal_rev_choice"]), session.session_id, s.get("cal_rev_decision", "approved"),
+                                     s.get("cal_rev_reason", ""), user.label)
+                except BoardStoreError as exc:
+                    flash("error", error_text(exc, lang))
+                    return
+                s["cal_rev_reason"] = ""
+                flash("success", t("cal_decided", lang))
+
+            labels = {str(r.revision_id): calibration.revision_label(r, lang) for r in pending}
+            with st.form("cal_decide_form", border=True):
+                st.selectbox(t("cal_col_revision", lang), list(labels), key="cal_rev_choice", format_func=labels.get)
+                st.radio(t("cal_decision", lang), list(calibration.DECISIONS), key="cal_rev_decision", horizontal=True,
+                         format_func=lambda d: t(f"cal_decision_{d}", lang))
+                st.text_area(t("cal_decision_reason", lang), key="cal_rev_reason", height=80)
+                st.form_submit_button(t("cal_decide", lang), type="primary", on_click=decide_revision)
+        else:
+            st.caption(t("cal_editors_only", lang))
+    st.markdown(f"**{t('cal_decided_title', lang)}**")
+    if decided:
+        ui.table(calibration.revisions_table(decided, lang, with_target=True), lang)
+    else:
+        st.caption(t("rv_none", lang))
 
 with tab_pack:
     st.write(t("rv_pack_intro", lang))
