@@ -1,0 +1,231 @@
+"""The programme: configuration into the warehouse, the actions register (audit trail, concurrent edits,
+repeated submits, read-only), and the funds ledger on a fixture whose answer is worked out by hand."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from etl import programme as etl_programme
+from etl.base import SourceError
+from etl.pipeline import create_schema
+from osservatorio import programme as pg
+from osservatorio.programme_store import (
+    Action,
+    ConflictError,
+    PlaceRef,
+    ProgrammeStore,
+    ReadOnlyError,
+    ValidationError,
+    clean_action,
+    demo_path,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+def test_config_has_the_six_lines_of_2017_and_the_envelope(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        create_schema(con)
+        etl_programme.write_programme(con, ROOT / "config" / "programme.toml", progress=lambda _m: None)
+        lines = pg.read_lines(con)
+        objectives = pg.read_objectives(con)
+    finally:
+        con.close()
+    assert list(lines["line_id"]) == ["studio", "comunicazione", "laboratori", "spazi", "investimento", "formazione"]
+    assert all("13/04/2017" in s for s in lines["source"])
+    amount, funding = pg.envelope(lines)
+    assert amount == 10_000_000 and funding == ("comune",)
+    assert set(objectives["line_id"]) == set(lines["line_id"])  # every line has at least one objective
+    assert all("proposta" in b for b in objectives["basis"])  # objectives are marked as a proposal to confirm
+
+
+def test_bad_config_names_the_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "programme.toml"
+    bad.write_text('[[line]]\nid = "x"\nname_it = "X"\n', encoding="utf-8")
+    with pytest.raises(SourceError, match="name_en"):
+        etl_programme.load_programme(bad)
+    bad.write_text('[envelope]\namount_eur = -5\nline = "x"\nfunding_sources=["comune"]\nsource="s"\n'
+                   '[[line]]\nid="x"\nname_it="X"\nname_en="X"\ndescription_it="d"\ndescription_en="d"\nsource="s"\n',
+                   encoding="utf-8")
+    with pytest.raises(SourceError, match="amount_eur"):
+        etl_programme.load_programme(bad)
+    assert etl_programme.load_programme(tmp_path / "missing.toml") is None
+
+
+def test_build_stores_the_programme(demo_con: duckdb.DuckDBPyConnection) -> None:
+    assert len(pg.read_lines(demo_con)) == 6
+    assert pg.envelope(pg.read_lines(demo_con))[0] == 10_000_000
+
+
+# --- register --------------------------------------------------------------------------------------
+
+def _action(**extra: object) -> Action:
+    values: dict[str, object] = {"title": "Fablab a Quarto Oggiaro", "line": "laboratori", "places": [("nil", "5")],
+                                 "budget_allocated": "1000", "status": "proposed"}
+    values.update(extra)
+    return clean_action(values, lines=["laboratori", "spazi"])
+
+
+def test_create_edit_and_audit_trail(tmp_path: Path) -> None:
+    store = ProgrammeStore(tmp_path / "p.sqlite")
+    first = store.create(_action(), "ana@comune.milano.it", "prima versione")
+    assert (first.action_id, first.version, first.duplicate) == (1, 1, False)
+    second = store.edit(1, 1, _action(status="approved", budget_committed=800), "bruno@comune.milano.it", "approvata in seduta")
+    assert second.version == 2 and set(second.fields) == {"status", "budget_committed"}
+    current = store.get(1)
+    assert current is not None and current.status == "approved" and current.budget_committed == 800
+    assert current.created_by == "ana@comune.milano.it" and current.updated_by == "bruno@comune.milano.it"
+    trail = store.history(1)
+    assert [(c.version, c.changed_by, c.reason) for c in trail] == [
+        (1, "ana@comune.milano.it", "prima versione"), (2, "bruno@comune.milano.it", "approvata in seduta")]
+    assert trail[0].action.status == "proposed"  # the old version is kept, not overwritten
+    con = sqlite3.connect(tmp_path / "p.sqlite")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="non si sovrascrivono"):
+            con.execute("UPDATE action_changes SET reason = 'x'")
+        with pytest.raises(sqlite3.DatabaseError, match="non si cancella"):
+            con.execute("DELETE FROM action_changes")
+    finally:
+        con.close()
+
+
+def test_edit_needs_a_reason_and_a_change(tmp_path: Path) -> None:
+    store = ProgrammeStore(tmp_path / "p.sqlite")
+    store.create(_action(), "ana")
+    with pytest.raises(ValidationError) as err:
+        store.edit(1, 1, _action(status="approved"), "ana", "  ")
+    assert err.value.code == "pg_reason_required"
+    with pytest.raises(ValidationError) as err:
+        store.edit(1, 1, _action(), "ana", "nulla")
+    assert err.value.code == "pg_no_change"
+    assert len(store.history()) == 1
+
+
+def test_concurrent_edits_from_two_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    ProgrammeStore(path).create(_action(), "ana")
+    one, two = ProgrammeStore(path), ProgrammeStore(path)  # two browser sessions, both opened version 1
+    one.edit(1, 1, _action(status="approved"), "ana", "approvata")
+    with pytest.raises(ConflictError) as err:
+        two.edit(1, 1, _action(budget_allocated=5000), "bruno", "più budget")
+    assert err.value.params["who"] == "ana" and err.value.params["version"] == 2
+    assert ProgrammeStore(path).get(1).budget_allocated == 1000  # type: ignore[union-attr]
+    # Two threads racing on the same version: exactly one wins.
+    outcomes: list[str] = []
+
+    def attempt(who: str, amount: int) -> None:
+        try:
+            ProgrammeStore(path).edit(1, 2, _action(status="approved", budget_allocated=amount), who, "gara")
+            outcomes.append("ok")
+        except ConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=attempt, args=(f"u{i}", 2000 + i)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "ok"]
+    assert [c.version for c in ProgrammeStore(path).history(1)] == [1, 2, 3]
+
+
+def test_double_submit_stores_one_change(tmp_path: Path) -> None:
+    store = ProgrammeStore(tmp_path / "p.sqlite")
+    a, b = store.create(_action(), "ana"), store.create(_action(), "ana")
+    assert b.duplicate and b.action_id == a.action_id
+    e1 = store.edit(1, 1, _action(status="running"), "ana", "partita")
+    e2 = store.edit(1, 1, _action(status="running"), "ana", "partita")  # same click again, same base version
+    assert e2.duplicate and e2.version == e1.version == 2
+    assert len(store.history()) == 2
+
+
+def test_validation(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as err:
+        _action(line="inesistente")
+    assert err.value.code == "pg_bad_line"
+    for bad, code in (({"title": ""}, "pg_required"), ({"status": "x"}, "pg_bad_status"),
+                      ({"budget_spent": -1}, "pg_bad_amount"), ({"funding_source": "bank"}, "pg_bad_funding"),
+                      ({"start_date": "2025-05-01", "end_date": "2025-01-01"}, "pg_dates_order"),
+                      ({"places": [("castle", "1")]}, "pg_bad_place"), ({"places": [("nil", "x")]}, "pg_bad_place")):
+        with pytest.raises(ValidationError) as err:
+            _action(**bad)
+        assert err.value.code == code, bad
+
+
+def test_read_only_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    ro = ProgrammeStore(path, read_only=True)
+    assert ro.actions() == []
+    with pytest.raises(ReadOnlyError):
+        ro.create(_action(), "ana")
+    assert list(tmp_path.iterdir()) == []
+    ProgrammeStore(path).create(_action(), "ana")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert [a.title for a in ProgrammeStore(path, read_only=True).actions()] == ["Fablab a Quarto Oggiaro"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert demo_path(path).name == "p.demo.sqlite"
+
+
+# --- ledger on a fixture with a known answer -------------------------------------------------------
+
+PLACES = pd.DataFrame([
+    {"kind": "nil", "ref": "1", "name": "Uno", "nil_id": 1, "municipio": 1, "lon": 9.1, "lat": 45.4},
+    {"kind": "nil", "ref": "5", "name": "Cinque", "nil_id": 5, "municipio": 2, "lon": 9.2, "lat": 45.5},
+    {"kind": "municipio", "ref": "2", "name": "Municipio 2", "nil_id": None, "municipio": 2, "lon": 9.2, "lat": 45.5},
+    {"kind": "vacant", "ref": "v:9", "name": "Capannone", "nil_id": 1, "municipio": 1, "lon": 9.11, "lat": 45.41},
+])
+CLASSES = pd.DataFrame({"nil_id": [1, 5], "class_id": ["periferia", "centro"]})
+
+
+def _ledger_actions() -> list[Action]:
+    return [
+        Action(title="A1", line="spazi", places=(PlaceRef("nil", "1"), PlaceRef("nil", "5")), budget_allocated=1000,
+               budget_committed=600, budget_spent=100, funding_source="comune", private_investment=300, action_id=1),
+        Action(title="A2", line="laboratori", budget_allocated=200, budget_committed=200, funding_source="private",
+               action_id=2),
+        Action(title="A3", line="spazi", places=(PlaceRef("municipio", "2"),), budget_allocated=400, budget_committed=400,
+               budget_spent=400, funding_source="regione", private_investment=100, action_id=3),
+    ]
+
+
+def test_ledger_sums() -> None:
+    alloc = pg.allocations(_ledger_actions(), PLACES, CLASSES)
+    by_mun = pg.ledger(alloc, "municipio").set_index("group")
+    assert by_mun.loc["1", ["allocated", "committed", "spent"]].tolist() == [500, 300, 50]
+    assert by_mun.loc["2", ["allocated", "committed", "spent"]].tolist() == [900, 700, 450]
+    assert by_mun.loc[pg.NO_PLACE, ["allocated", "committed"]].tolist() == [200, 200]
+    by_class = pg.ledger(alloc, "class").set_index("group")
+    assert by_class.loc["periferia", "committed"] == 300 and by_class.loc["centro", "committed"] == 300
+    assert by_class.loc[pg.NO_PLACE, "committed"] == 600  # a Municipio has no class; A2 has no place
+    by_line = pg.ledger(alloc, "line").set_index("group")
+    assert by_line.loc["spazi", ["allocated", "actions"]].tolist() == [1400, 2]
+    for frame in (by_mun, by_class, by_line):  # every view adds up to the register's totals
+        assert frame["allocated"].sum() == 1600 and frame["committed"].sum() == 1200 and frame["spent"].sum() == 500
+    lev = pg.leverage(_ledger_actions())
+    assert (lev.private_eur, lev.public_eur) == (600, 1000) and lev.ratio == pytest.approx(0.6)
+    use = pg.envelope_use(_ledger_actions(), 10_000, ("comune",))
+    assert (use.allocated, use.committed, use.spent, use.available) == (1000, 600, 100, 9000)
+    pvc = pg.periphery_vs_centre(alloc)
+    assert list(pvc["group"]) == ["centro", "periferia", pg.NO_PLACE]
+    assert pvc["share"].tolist() == [0.25, 0.25, 0.5]
+
+
+def test_leverage_without_public_money_is_none() -> None:
+    assert pg.leverage([Action(title="x", line="spazi", private_investment=5)]).ratio is None
+    assert pg.ledger(pg.allocations([], PLACES, CLASSES), "line").empty
+
+
+def test_filters_by_place() -> None:
+    actions = _ledger_actions()
+    assert [a.title for a in pg.filter_actions(actions, municipio=2, places=PLACES)] == ["A1", "A3"]
+    assert [a.title for a in pg.filter_actions(actions, nil_id=1, places=PLACES)] == ["A1"]
+    assert [a.title for a in pg.filter_actions(actions, line="spazi", status="proposed")] == ["A1", "A3"]
