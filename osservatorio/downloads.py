@@ -12,32 +12,162 @@ with many menus costs nothing until something is downloaded; a click does not re
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
 from osservatorio import exports
-from osservatorio.exports import ExportSpec
+from osservatorio.exports import ExportSpec, SourceRef
 from osservatorio.i18n import fmt_date, fmt_number, t
 from osservatorio.ui import PageContext
+from osservatorio.warehouse import REGISTRY, WarehouseKey, short_licence
 
 _ICON = ":material/download:"
 
 
+# --------------------------------------------------------------------------------------------------
+# Sources behind a download (read from what the build stored, never from config files)
+
+
+@dataclass(frozen=True)
+class SourceCatalogue:
+    """The loaded sources of a build, the themes each one fills and the sources of each indicator."""
+
+    sources: tuple[SourceRef, ...] = ()
+    themes: Mapping[str, frozenset[str]] = field(default_factory=dict)  # source_id -> themes
+    indicators: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # indicator_id -> source ids
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    rows = con.sql("SELECT lower(table_name), lower(column_name) FROM information_schema.columns "
+                   "WHERE table_schema = 'main'").fetchall()
+    out: dict[str, set[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, set()).add(column)
+    return out
+
+
+_YEAR_TABLES = ("population", "firm_totals", "firm_units", "area_counts")  # fixed names: tables with (source_id, year)
+
+
+def export_catalogue(con: duckdb.DuckDBPyConnection) -> SourceCatalogue:
+    """Every source loaded in this build (one entry per source, its latest reference date, the years its
+    rows state), the themes of `source_catalogue` and the sources of the newest indicator catalogue."""
+    tables = _tables(con)
+    if "sources" not in tables:
+        return SourceCatalogue()
+    optional = [c if c in tables["sources"] else f"NULL AS {c}" for c in ("reference_date", "attribution", "origin")]
+    has_catalogue = {"source_id", "portal_url", "themes"} <= tables.get("source_catalogue", set())
+    url = "c.portal_url" if has_catalogue else "NULL"
+    join = "LEFT JOIN source_catalogue c ON c.source_id = s.source_id" if has_catalogue else ""
+    rows = con.sql(
+        f"""SELECT s.source_id, arg_max(s.title, s.rows_loaded), arg_max(s.licence, s.rows_loaded),
+                   CASE WHEN bool_or(s.trust = 'official') THEN 'official'
+                        WHEN bool_or(s.trust = 'derived') THEN 'derived' ELSE 'demo' END,
+                   arg_max(s.dataset, s.rows_loaded), arg_max(s.attribution, s.rows_loaded),
+                   arg_max(s.origin, s.rows_loaded), any_value({url}), max(s.reference_date)
+            FROM (SELECT source_id, title, licence, trust, dataset, rows_loaded, status, {", ".join(optional)}
+                  FROM sources) s {join}
+            WHERE s.status = 'loaded' AND s.source_id <> 'unrecognised'
+            GROUP BY s.source_id ORDER BY s.source_id"""  # noqa: S608 - fixed names only
+    ).fetchall()
+    years: dict[str, tuple[int, int]] = {}
+    for table in _YEAR_TABLES:
+        if {"source_id", "year"} <= tables.get(table, set()):
+            for source_id, first, last in con.sql(
+                    f"SELECT source_id, min(year), max(year) FROM {table} WHERE year IS NOT NULL "  # noqa: S608
+                    "GROUP BY source_id").fetchall():
+                old = years.get(source_id)
+                years[source_id] = (min(first, old[0]), max(last, old[1])) if old else (int(first), int(last))
+    sources = tuple(
+        SourceRef(source_id=r[0], title=r[1], licence=r[2] or "", trust=r[3], dataset=r[4], attribution=r[5],
+                  origin=r[6], url=r[7], reference_date=r[8], years=None if r[8] else years.get(r[0]))
+        for r in rows)
+    themes: dict[str, frozenset[str]] = {}
+    if has_catalogue:
+        for source_id, raw in con.sql("SELECT source_id, themes FROM source_catalogue").fetchall():
+            try:
+                themes[source_id] = frozenset(str(x) for x in json.loads(raw or "[]"))
+            except (ValueError, TypeError):
+                themes[source_id] = frozenset()
+    indicators: dict[str, tuple[str, ...]] = {}
+    if {"indicator_id", "sources", "snapshot_id"} <= tables.get("indicator_catalogue", set()):
+        for indicator_id, raw in con.sql("SELECT indicator_id, arg_max(sources, snapshot_id) FROM indicator_catalogue "
+                                         "GROUP BY indicator_id").fetchall():
+            try:
+                indicators[indicator_id] = tuple(str(x) for x in json.loads(raw or "[]"))
+            except (ValueError, TypeError):
+                continue
+    return SourceCatalogue(sources, themes, indicators)
+
+
+@st.cache_data(show_spinner=False)
+def _cached_catalogue(key: WarehouseKey) -> SourceCatalogue:
+    with REGISTRY.lease(key) as cursor:
+        return export_catalogue(cursor)
+
+
+# Words of an export's base name -> the themes (source_catalogue.themes) its data come from.
+_BASE_THEMES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("vuoti", frozenset({"vacant"})), ("vacant", frozenset({"vacant"})),
+    ("imprese", frozenset({"firm"})), ("firm", frozenset({"firm"})),
+    ("maker", frozenset({"makerspace"})), ("coworking", frozenset({"coworking"})),
+    ("historic_shop", frozenset({"historic_shop"})), ("botteghe", frozenset({"historic_shop"})),
+    ("popolazione", frozenset({"population"})), ("periferie", frozenset({"population"})),
+)
+_NO_SOURCES = ("note_",)  # user-written content (session notes): no data source behind it
+
+
+def select_sources(catalogue: SourceCatalogue, base: str, sources: Iterable[str] | None = None,
+                   themes: Iterable[str] | None = None) -> tuple[SourceRef, ...]:
+    """The loaded sources behind an export: the given source ids or themes; else those of the indicator
+    named in `base` (`mappa_population_density`) and of the theme words in it (`spazi_vuoti` -> vacant),
+    with the district boundaries; all the build's sources when the name says nothing (overviews)."""
+    if sources is not None:
+        wanted = set(sources)
+        return tuple(s for s in catalogue.sources if s.source_id in wanted)
+    if base.startswith(_NO_SOURCES):
+        return ()
+    theme_set = set(themes or ())
+    wanted = set()
+    if not theme_set:
+        for indicator_id in sorted(catalogue.indicators, key=len, reverse=True):
+            if indicator_id in base:
+                wanted.update(catalogue.indicators[indicator_id])
+                break
+        if "punteggio" in base:
+            wanted.update(catalogue.indicators.get("opportunity_score", ()))
+        for word, found in _BASE_THEMES:
+            if word in base:
+                theme_set |= found
+    if not wanted and not theme_set:
+        return tuple(catalogue.sources)
+    theme_set.add("districts")
+    wanted |= {sid for sid, fills in catalogue.themes.items() if fills & theme_set}
+    return tuple(s for s in catalogue.sources if s.source_id in wanted)
+
+
 def page_spec(ctx: PageContext, base: str, filters: Mapping[str, str] | None = None,
-              metadata: Mapping[str, str] | None = None) -> ExportSpec:
-    """The ExportSpec of a page's export: snapshot date = the build's date; the build id and, for
-    demo builds, a demo warning are added after the page's own metadata (already translated)."""
+              metadata: Mapping[str, str] | None = None, *, sources: Sequence[str] | None = None,
+              themes: Sequence[str] | None = None) -> ExportSpec:
+    """The ExportSpec of a page's export: file-name date = the build's date; the build id and, for demo
+    builds, a demo warning are added after the page's own metadata (already translated); `sources`
+    (source ids) or `themes` name the data behind it, else `select_sources` finds them from `base`."""
     extra = dict(metadata or {})
     extra[t("meta_build", ctx.lang)] = ctx.info.build_id
     if ctx.info.is_demo:
         extra[t("meta_demo", ctx.lang)] = t("meta_demo_note", ctx.lang)
     snapshot = ctx.info.finished_at.date() if ctx.info.finished_at else None
-    return ExportSpec(base=base, filters=dict(filters or {}), snapshot_date=snapshot, metadata=extra)
+    catalogue = _cached_catalogue(ctx.key) if ctx.key is not None else SourceCatalogue()
+    chosen = select_sources(catalogue, base, sources, themes)
+    return ExportSpec(base=base, filters=dict(filters or {}), snapshot_date=snapshot, metadata=extra, sources=chosen)
 
 
 def _format_snapshot(value: date | str | None, lang: str) -> str:
@@ -51,19 +181,91 @@ def _format_snapshot(value: date | str | None, lang: str) -> str:
         return value
 
 
+def source_date(source: SourceRef, lang: str) -> str:
+    """The data's own date of a source in words: '31/12/2022'; '2016' for a 1 January date (the ETL's
+    convention when only the year is known); 'anno 2021' / 'anni 2007–2010' from the rows; else 'not stated'."""
+    ref = source.reference_date
+    if ref is not None:
+        return str(ref.year) if (ref.month, ref.day) == (1, 1) else fmt_date(ref, lang)
+    if source.years:
+        first, last = source.years
+        return t("meta_year", lang).format(year=first) if first == last else \
+            t("meta_years", lang).format(first=first, last=last)
+    return t("meta_date_not_stated", lang)
+
+
+def _source_name(source: SourceRef) -> str:
+    return f"{source.title} ({source.dataset})" if source.dataset and source.dataset not in source.title else source.title
+
+
+def sources_table(spec: ExportSpec, lang: str) -> list[list[str]]:
+    """Header + one row per source: name, attribution, licence, data date, trust, address, copy's origin."""
+    header = [t(k, lang) for k in ("meta_source", "meta_attribution", "meta_licence", "meta_data_date",
+                                    "meta_trust", "meta_url", "meta_origin")]
+    rows = [[_source_name(s), s.attribution or "", s.licence, source_date(s, lang), t(f"trust_{s.trust}", lang),
+             s.url or "", s.origin or ""] for s in spec.sources]
+    return [header, *rows] if rows else []
+
+
 def export_info(spec: ExportSpec, lang: str, rows: int, generated_at: datetime | None = None) -> dict[str, str]:
-    """Translated label -> value rows of the XLSX "Info" sheet (and GeoJSON "metadata")."""
+    """Translated label -> value rows of the XLSX "Info" sheet (and GeoJSON "metadata", the readme):
+    the data's own dates per source, licences, then the build's date as "Elaborazione del"."""
     now = generated_at or datetime.now(exports.LOCAL_TZ)
     filters = "; ".join(f"{k} = {spec.filters[k]}" for k in sorted(spec.filters)) or t("meta_no_filters", lang)
-    info = {
-        t("meta_dataset", lang): spec.base,
-        t("meta_filters", lang): filters,
-        t("meta_snapshot", lang): _format_snapshot(spec.snapshot_date, lang),
-    }
+    info = {t("meta_dataset", lang): spec.base, t("meta_filters", lang): filters}
+    if spec.sources:
+        info[t("meta_data_dates", lang)] = "; ".join(f"{_source_name(s)}: {source_date(s, lang)}" for s in spec.sources)
+        licences = dict.fromkeys(short_licence(s.licence, lang) for s in spec.sources)
+        info[t("meta_licences", lang)] = "; ".join(licences)
+    else:
+        info[t("meta_data_dates", lang)] = t("meta_no_sources", lang)
     info.update({str(k): str(v) for k, v in spec.metadata.items()})
     info[t("meta_rows", lang)] = fmt_number(rows, lang)
+    info[t("meta_processed", lang)] = _format_snapshot(spec.snapshot_date, lang)
     info[t("meta_generated_at", lang)] = f"{fmt_date(now, lang)} {now:%H:%M}"
     return info
+
+
+_UNIT = re.compile(r"\(([^()]{1,40})\)\s*$")
+
+
+def field_descriptions(frame: pd.DataFrame, lang: str) -> dict[str, str]:
+    """Column -> description for the Table Schema: the header, with its unit when the header ends in '(unit)'."""
+    out = {}
+    for column in frame.columns:
+        found = _UNIT.search(str(column))
+        if found:
+            out[str(column)] = t("meta_unit_of", lang).format(unit=found.group(1))
+    return out
+
+
+def readme_text(spec: ExportSpec, lang: str, info: Mapping[str, str], csv_name: str) -> str:
+    """The plain-text note in the zip: what the files are, then the Info rows and the sources."""
+    lines = [t("dp_readme_intro", lang).format(csv=csv_name), ""]
+    lines += [f"{k}: {v}" for k, v in info.items()]
+    table = sources_table(spec, lang)
+    if table:
+        lines += ["", t("meta_sources", lang) + ":"]
+        for row in table[1:]:
+            lines.append("- " + row[0])
+            lines += [f"    {label}: {value}" for label, value in zip(table[0][1:], row[1:], strict=True) if value]
+    return "\n".join(lines) + "\n"
+
+
+def data_package_zip(frame: pd.DataFrame, spec: ExportSpec, lang: str, dialect: exports.Dialect,
+                     generated_at: datetime | None = None) -> bytes:
+    """The CSV of `frame` in `dialect`, zipped with its `datapackage.json` and a readme (built on click)."""
+    now = generated_at or datetime.now(exports.LOCAL_TZ)
+    variant = "excel_it" if dialect == "excel_it" else ""
+    csv_name = spec.filename("csv", variant=variant)
+    info = export_info(spec, lang, len(frame), generated_at=now)
+    filters = info[t("meta_filters", lang)]
+    title = t("dp_title", lang).format(data=spec.base, filters=filters)
+    description = t("dp_description", lang).format(processed=info[t("meta_processed", lang)])
+    return exports.to_data_package_zip(
+        frame, dialect, name=csv_name.removesuffix(".csv"), title=title, csv_name=csv_name,
+        created=now, sources=spec.sources, description=description, descriptions=field_descriptions(frame, lang),
+        readme=(t("dp_readme_name", lang), readme_text(spec, lang, info, csv_name)))
 
 
 def _default_key(spec: ExportSpec) -> str:
@@ -97,9 +299,11 @@ def export_files(frame: pd.DataFrame, spec: ExportSpec, lang: str, geojson: Mapp
         return ExportFile(kind, t(label_key, lang), t(f"{label_key}_help", lang), name, mime, build)
 
     files = [
-        entry("csv", "dl_csv", "csv", exports.CSV_MIME, lambda: exports.to_csv(frame, "standard")),
-        entry("csv_it", "dl_csv_excel_it", "csv", exports.CSV_MIME, lambda: exports.to_csv(frame, "excel_it")),
-        entry("xlsx", "dl_xlsx", "xlsx", exports.XLSX_MIME, lambda: exports.to_xlsx(frame, spec.base, info())),
+        entry("csv", "dl_csv", "zip", exports.DATAPACKAGE_MIME, lambda: data_package_zip(frame, spec, lang, "standard")),
+        entry("csv_it", "dl_csv_excel_it", "zip", exports.DATAPACKAGE_MIME,
+              lambda: data_package_zip(frame, spec, lang, "excel_it")),
+        entry("xlsx", "dl_xlsx", "xlsx", exports.XLSX_MIME,
+              lambda: exports.to_xlsx(frame, spec.base, info(), sources_table(spec, lang))),
     ]
     if geojson is not None:
         if id_col is None:

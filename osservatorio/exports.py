@@ -16,7 +16,8 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -249,9 +250,11 @@ def _autosize(sheet: Any, widths: Mapping[int, int]) -> None:
         sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 8), 60)
 
 
-def to_xlsx(frame: pd.DataFrame, sheet_name: str, metadata: Mapping[str, str]) -> bytes:
+def to_xlsx(frame: pd.DataFrame, sheet_name: str, metadata: Mapping[str, str],
+            sources: Sequence[Sequence[str]] | None = None) -> bytes:
     """An Excel workbook: sheet `sheet_name` with a bold, frozen header row and filters, then a sheet
-    "Info" with one row per metadata entry (label, value) in the given order.
+    "Info" with one row per metadata entry (label, value) in the given order and, when `sources` is
+    given (a header row, then one row per source), that table after an empty row.
 
     Text is neutralised (an apostrophe before formula-like text, visible in the cell), numbers stay
     numbers, dates are real Excel dates shown as dd/mm/yyyy, missing values are empty cells.
@@ -295,7 +298,19 @@ def to_xlsx(frame: pd.DataFrame, sheet_name: str, metadata: Mapping[str, str]) -
         for column in (1, 2):
             info.cell(row=info.max_row, column=column).data_type = "s"
         key_width, value_width = max(key_width, len(label)), max(value_width, len(value))
-    _autosize(info, {1: key_width, 2: value_width + 10})
+    widths = {1: key_width, 2: value_width + 10}
+    if sources:
+        info.append([])
+        for number, row in enumerate(sources):
+            texts = [_xlsx_text(neutralise_text(str(v))) for v in row]
+            info.append(texts)
+            for column, text in enumerate(texts, start=1):
+                cell = info.cell(row=info.max_row, column=column)
+                cell.data_type = "s"
+                if number == 0:
+                    cell.font = bold
+                widths[column] = min(max(widths.get(column, 10), len(text)), 58)
+    _autosize(info, widths)
 
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -447,6 +462,22 @@ def export_filename(base: str, filters: Mapping[str, object], snapshot_date: dat
 
 
 @dataclass(frozen=True)
+class SourceRef:
+    """One source behind a download, as the build stored it (`sources` and `source_catalogue`)."""
+
+    source_id: str
+    title: str
+    licence: str
+    trust: str  # 'official' / 'derived' / 'demo'
+    dataset: str | None = None
+    attribution: str | None = None
+    origin: str | None = None  # where the copy came from when not the publisher
+    url: str | None = None  # the publisher's dataset page, when known
+    reference_date: date | None = None  # the data's own date (edition, 'al 31/12/2022')
+    years: tuple[int, int] | None = None  # first and last year the loaded rows state, when no reference date
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     """What a download is: a base name, the active filters, the data snapshot, extra Info rows.
 
@@ -459,6 +490,7 @@ class ExportSpec:
     filters: Mapping[str, str] = field(default_factory=dict)
     snapshot_date: date | str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    sources: tuple[SourceRef, ...] = ()  # where the data come from (licence, date, trust), as the build stored them
 
     def filename(self, ext: str, variant: str = "") -> str:
         """The file name for this export with extension `ext`; a `variant` is appended to the base
@@ -466,3 +498,165 @@ class ExportSpec:
         base = f"{self.base}_{variant}" if variant else self.base
         return export_filename(base, self.filters, self.snapshot_date, ext)
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Frictionless Data Package (CSV + datapackage.json in one zip)
+
+DATAPACKAGE_MIME = "application/zip"
+
+_LICENCES = (  # (pattern, Open Definition id, URL)
+    (re.compile(r"\bCC[ -]?BY[ -]4\.0\b", re.IGNORECASE), "CC-BY-4.0", "https://creativecommons.org/licenses/by/4.0/"),
+    (re.compile(r"\bCC[ -]?BY-SA[ -]4\.0\b", re.IGNORECASE), "CC-BY-SA-4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
+    (re.compile(r"\bCC0\b", re.IGNORECASE), "CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+    (re.compile(r"\bODbL\b", re.IGNORECASE), "ODbL-1.0", "https://opendatacommons.org/licenses/odbl/1-0/"),
+    (re.compile(r"\bIODL[ v]*2\.0\b", re.IGNORECASE), "IODL-2.0", "https://www.dati.gov.it/iodl/2.0/"),
+)
+_NOT_STATED = ("non indicat", "sconosciut", "not stated", "unknown", "da verificare:")
+
+
+def licence_descriptor(text: str) -> dict[str, str]:
+    """A Data Package licence: the Open Definition id and URL when the text names a known licence,
+    'notspecified' when it says there is none; `title` always keeps the build's full wording."""
+    clean = " ".join(str(text or "").split())
+    if not clean or clean.lower().startswith(_NOT_STATED):
+        return {"name": "notspecified", "title": clean or "non indicata"}
+    for pattern, name, url in _LICENCES:
+        if pattern.search(clean):
+            return {"name": name, "path": url, "title": clean}
+    return {"name": "notspecified", "title": clean}
+
+
+def _value_type(values: list[object]) -> str:
+    """Table Schema type of an object column from its non-missing values."""
+    present = [v for v in values if not _is_missing(v)]
+    if not present:
+        return "string"
+    if all(isinstance(v, bool | np.bool_) for v in present):
+        return "boolean"
+    if any(isinstance(v, bool | np.bool_) for v in present):
+        return "string"
+    if all(isinstance(v, int | np.integer) for v in present):
+        return "integer"
+    if all(isinstance(v, int | np.integer | float | np.floating | Decimal) for v in present):
+        return "number"
+    if all(isinstance(v, datetime) for v in present):
+        return "datetime"
+    if all(isinstance(v, date) for v in present):
+        return "date"
+    return "string"
+
+
+def table_schema(frame: pd.DataFrame, dialect: Dialect = "standard",
+                 descriptions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Frictionless Table Schema of the CSV `to_csv(frame, dialect)` writes: one field per column (name =
+    the header as written, neutralised), its type, the formats of the dialect, missing values = empty."""
+    safe = neutralise(frame)
+    fields: list[dict[str, Any]] = []
+    for position in range(safe.shape[1]):
+        series = safe.iloc[:, position]
+        name = _label(safe.columns[position])
+        dtype = series.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            kind = "boolean"
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = "integer"
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = "number"
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            kind = "date" if _dates_only(series) else "datetime"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            kind = "number"
+        else:
+            kind = _value_type(series.tolist())
+        descriptor: dict[str, Any] = {"name": name, "type": kind}
+        if kind == "number" and dialect == "excel_it":
+            descriptor["decimalChar"] = ","
+        if kind == "date" and dialect == "excel_it":
+            descriptor["format"] = "%d/%m/%Y"
+        if kind == "datetime":
+            descriptor["format"] = "%d/%m/%Y %H:%M:%S" if dialect == "excel_it" else "any"
+        if kind == "boolean":
+            descriptor["trueValues"], descriptor["falseValues"] = ["TRUE"], ["FALSE"]
+        text = (descriptions or {}).get(str(frame.columns[position]))
+        if text:
+            descriptor["description"] = text
+        fields.append(descriptor)
+    return {"fields": fields, "missingValues": [""]}
+
+
+def _source_descriptor(source: SourceRef) -> dict[str, Any]:
+    """A Data Package `sources` entry: title and URL, plus the build's own facts about the source."""
+    title = source.title + (f" ({source.dataset})" if source.dataset and source.dataset not in source.title else "")
+    out: dict[str, Any] = {"title": title}
+    if source.url and source.url.startswith(("https://", "http://")):
+        out["path"] = source.url
+    out["licence"] = source.licence
+    if source.attribution:
+        out["attribution"] = source.attribution
+    if source.origin:
+        out["origin"] = source.origin
+    out["reference_date"] = source.reference_date.isoformat() if source.reference_date else None
+    if source.years:
+        out["years"] = list(source.years)
+    out["trust"] = source.trust
+    out["source_id"] = source.source_id
+    return out
+
+
+def _package_name(text: str) -> str:
+    return (slugify(text, "a-z0-9_.-").replace("_", "-")[:100] or "export").strip("-.") or "export"
+
+
+def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
+                 created: datetime, sources: Sequence[SourceRef], description: str = "",
+                 descriptions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The `datapackage.json` descriptor of one CSV: name, title, licences and sources of the data
+    (with their reference dates and trust), created, and one tabular resource with its schema."""
+    licences: list[dict[str, str]] = []
+    for source in sources:
+        licence = licence_descriptor(source.licence)
+        if licence not in licences:
+            licences.append(licence)
+    stamp = created if created.tzinfo else created.replace(tzinfo=LOCAL_TZ)
+    resource: dict[str, Any] = {
+        "name": _package_name(csv_name.rsplit(".", 1)[0]),
+        "path": csv_name,
+        "profile": "tabular-data-resource",
+        "format": "csv",
+        "mediatype": CSV_MIME,
+        "encoding": "utf-8-sig" if dialect == "excel_it" else "utf-8",
+        "dialect": {"delimiter": ";" if dialect == "excel_it" else ",", "lineTerminator": "\r\n"},
+        "schema": table_schema(frame, dialect, descriptions),
+    }
+    package: dict[str, Any] = {"name": _package_name(name), "title": title}
+    if description:
+        package["description"] = description
+    package["licenses"] = licences or [licence_descriptor("")]
+    package["sources"] = [_source_descriptor(s) for s in sources]
+    package["created"] = stamp.isoformat(timespec="seconds")
+    package["resources"] = [resource]
+    return package
+
+
+def to_data_package_zip(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
+                        created: datetime, sources: Sequence[SourceRef], description: str = "",
+                        descriptions: Mapping[str, str] | None = None,
+                        readme: tuple[str, str] | None = None) -> bytes:
+    """A zip with `datapackage.json`, the CSV (`to_csv(frame, dialect)`) named `csv_name` and, when given,
+    a (file name, text) readme. Entries are dated `created`, so equal inputs give equal bytes."""
+    descriptor = data_package(frame, dialect, name=name, title=title, csv_name=csv_name, created=created,
+                              sources=sources, description=description, descriptions=descriptions)
+    stamp = _to_local_naive(created).timetuple()[:6]
+    entries = [("datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2).encode("utf-8")),
+               (csv_name, to_csv(frame, dialect))]
+    if readme is not None:
+        entries.append((readme[0], readme[1].replace("\n", "\r\n").encode("utf-8")))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for entry_name, payload in entries:
+            info = zipfile.ZipInfo(entry_name, date_time=max(stamp, (1980, 1, 1, 0, 0, 0)))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, payload)
+    return buffer.getvalue()

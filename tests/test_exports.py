@@ -8,6 +8,7 @@ import io
 import json
 import re
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -23,9 +24,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from osservatorio import data, downloads, exports, views  # noqa: E402
-from osservatorio.exports import ExportSpec, export_filename, neutralise, to_csv, to_geojson, to_xlsx  # noqa: E402
+from osservatorio.exports import ExportSpec, SourceRef, export_filename, neutralise, to_csv, to_geojson, to_xlsx  # noqa: E402
 from osservatorio.i18n import TEXTS, t  # noqa: E402
 from osservatorio.ui import PageContext  # noqa: E402
+from osservatorio.warehouse import key_for  # noqa: E402
 
 
 def golden_frame() -> pd.DataFrame:
@@ -283,17 +285,35 @@ def test_new_texts_have_both_languages() -> None:
     for key in ("dl_csv", "dl_csv_excel_it", "dl_xlsx", "dl_geojson", "dl_csv_help", "dl_csv_excel_it_help",
                 "dl_xlsx_help", "dl_geojson_help", "meta_dataset", "meta_filters", "meta_no_filters", "meta_snapshot",
                 "meta_rows", "meta_generated_at", "meta_source", "meta_trust", "meta_build", "meta_demo",
-                "meta_demo_note"):
+                "meta_demo_note", "meta_data_dates", "meta_licences", "meta_no_sources", "meta_processed", "meta_sources",
+                "meta_attribution", "meta_licence", "meta_data_date", "meta_url", "meta_origin", "meta_year", "meta_years",
+                "meta_date_not_stated", "meta_unit_of", "dp_title", "dp_description", "dp_readme_name", "dp_readme_intro"):
         assert set(TEXTS[key]) == {"it", "en"}, key
 
 
 def test_export_info_rows() -> None:
-    spec = ExportSpec("nil_popolazione", {"livello": "nil"}, date(2026, 11, 21), {"Affidabilità": "ufficiale"})
+    source = ExportSpec("x").sources  # no sources: said so, never a date
+    assert source == ()
+    spec = ExportSpec("nil_popolazione", {"livello": "nil"}, date(2026, 11, 21), {"Affidabilità": "ufficiale"},
+                      sources=(SourceRef("population_nil_xlsx", "Popolazione residente per NIL", "CC BY 4.0 – Comune di Milano",
+                                         "official", reference_date=date(2022, 12, 31)),
+                               SourceRef("vacant_buildings", "Lista 2016", "non indicata", "derived",
+                                         reference_date=date(2016, 1, 1)),
+                               SourceRef("platform_population", "Export Milano-Platform", "non indicata", "derived",
+                                         years=(2021, 2021)),
+                               SourceRef("firms_city", "Imprese", "CC BY 4.0", "official", dataset="ds171", years=(2007, 2010)),
+                               SourceRef("x", "Senza data", "non indicata", "derived")))
     info = downloads.export_info(spec, "it", 1234, generated_at=datetime(2026, 11, 22, 9, 5))
-    assert info == {"Dati": "nil_popolazione", "Filtri": "livello = nil", "Dati aggiornati al": "21/11/2026",
-                    "Affidabilità": "ufficiale", "Righe": "1.234", "File generato il": "22/11/2026 09:05"}
+    assert info == {"Dati": "nil_popolazione", "Filtri": "livello = nil",
+                    "Data dei dati (per fonte)": "Popolazione residente per NIL: 31/12/2022; Lista 2016: 2016; "
+                                                 "Export Milano-Platform: anno 2021; Imprese (ds171): anni 2007–2010; "
+                                                 "Senza data: non indicata dalla fonte",
+                    "Licenze": "CC BY 4.0; licenza non indicata", "Affidabilità": "ufficiale", "Righe": "1.234",
+                    "Elaborazione del": "21/11/2026", "File generato il": "22/11/2026 09:05"}
+    assert "Dati aggiornati al" not in info  # the build date is never presented as the data's date
     empty = downloads.export_info(ExportSpec("x"), "en", 1, generated_at=datetime(2026, 11, 22, 9, 5))
-    assert empty["Filters"] == "none" and empty["Data as of"] == "no data"
+    assert empty["Filters"] == "none" and empty["Processed on"] == "no data"
+    assert empty["Data date (per source)"] == "no data source (content entered in the app)"
 
 
 @pytest.fixture(scope="module")
@@ -347,16 +367,18 @@ def test_overview_files_from_demo_data(warehouse: Path) -> None:
         layer_ = data.map_geojson(con, "nil")
     finally:
         con.close()
-    ctx = PageContext(lang="it", key=None, info=info, map_style="white-bg")  # type: ignore[arg-type]
+    ctx = PageContext(lang="it", key=key_for(warehouse), info=info, map_style="white-bg")  # type: ignore[arg-type]
     table = views.districts_table(stats, "it")
     spec = downloads.page_spec(ctx, "nil_popolazione", metadata={t("meta_trust", "it"): "caption"})
     files = {f.kind: f for f in downloads.export_files(table, spec, "it", layer_, t("col_id", "it"))}
     assert info.finished_at is not None
     day = info.finished_at.date().isoformat()
-    assert files["csv"].file_name == f"nil_popolazione__{day}.csv"
-    assert files["csv_it"].file_name == f"nil_popolazione_excel_it__{day}.csv"
+    assert files["csv"].file_name == f"nil_popolazione__{day}.zip"
+    assert files["csv_it"].file_name == f"nil_popolazione_excel_it__{day}.zip"
 
-    csv_it = files["csv_it"].build()
+    archive = zipfile.ZipFile(io.BytesIO(files["csv_it"].build()))
+    assert sorted(archive.namelist()) == sorted(["datapackage.json", f"nil_popolazione_excel_it__{day}.csv", "LEGGIMI.txt"])
+    csv_it = archive.read(f"nil_popolazione_excel_it__{day}.csv")
     assert csv_it.startswith("\ufeffID NIL;Nome;Municipio;".encode())
     back = pd.read_csv(io.BytesIO(csv_it), sep=";", decimal=",", encoding="utf-8-sig")
     assert len(back) == len(table)
@@ -364,9 +386,12 @@ def test_overview_files_from_demo_data(warehouse: Path) -> None:
     assert b".0;" not in csv_it  # whole numbers (ids, residents, years) never print as 123.0
 
     workbook = openpyxl.load_workbook(io.BytesIO(files["xlsx"].build()))
-    info_rows = dict(workbook["Info"].iter_rows(values_only=True))
+    info_rows = {row[0]: row[1] for row in workbook["Info"].iter_rows(values_only=True) if row[0] is not None}
+    assert spec.sources and all(s.title in info_rows["Data dei dati (per fonte)"] for s in spec.sources)
+    assert info_rows["Fonte"] == "Attribuzione" and info_rows["Licenze"]  # the sources table follows the rows
     assert info_rows["Affidabilità"] == "caption" and info_rows["Build"] == info.build_id
-    assert info_rows["Dati aggiornati al"] == info.finished_at.strftime("%d/%m/%Y")
+    assert info_rows["Elaborazione del"] == info.finished_at.strftime("%d/%m/%Y")
+    assert "Dati aggiornati al" not in info_rows
     assert workbook["nil_popolazione"].max_row == len(table) + 1
 
     collection = json.loads(files["geojson"].build())
