@@ -763,3 +763,44 @@ def test_table_dates_in_the_page_language() -> None:
     assert styler.data["Scadenza"].tolist() == ["31/12/2030", "–"]
     assert "01/12/2026 09:41" in html_text
     assert "2030-12-31" in ui.styled(frame, "en")[0].data["Scadenza"].tolist()
+
+
+# --- the data-origin line, labels of missing values, users' words -------------------------------------------------
+
+
+def test_origin_line_one_group_per_publisher() -> None:
+    """One line per publisher with its datasets and main licence; sources to check or without a licence counted;
+    an attribution that repeats the licence ('Comune di Milano — dati aperti, CC BY 4.0') is the same publisher."""
+    from osservatorio.ui import origin_line
+
+    frame = pd.DataFrame({
+        "source_id": ["nil", "municipi", "vac", "pop", "fab"],
+        "dataset": ["ds964", "ds379", "ds503", None, "ds744"],
+        "title": ["NIL", "Municipi", "Aree degradate", "Popolazione residente per NIL e sesso (Comune, config/x.toml)", "FabLab"],
+        "licence": ["CC BY 4.0", "CC BY 4.0", "CC BY 4.0 (licenza predefinita; da verificare)",
+                    "CC BY 4.0 (da verificare)", "non indicata"],
+        "trust": ["official", "official", "official", "official", "derived"],
+        "attribution": ["Comune di Milano — dati aperti, CC BY 4.0", "Comune di Milano", "Comune di Milano",
+                        "Comune di Milano", None],
+        "reference_date": [None, None, None, pd.Timestamp("2022-12-31"), None],
+    })
+    line = origin_line(frame, "it")
+    assert line == ("Comune di Milano (ds964, ds379, ds503, popolazione residente per NIL 2022) — CC BY 4.0; "
+                    "licenza da verificare per 2 dataset · altre fonti (ds744) — licenza non indicata")
+    assert "licence to be checked for 2 datasets" in origin_line(frame, "en")
+    assert origin_line(frame[frame["trust"] == "demo"], "it") is None
+
+
+def test_missing_value_labels_are_a_dash() -> None:
+    """A label looked up for a missing value is the missing mark (was 'trust_nan' in the NIL table)."""
+    from osservatorio.i18n import t
+
+    assert views.trust_label(float("nan"), "it") == "dato non disponibile"
+    assert views.trust_label(None, "en") == "no data"
+    assert t("trust_nan", "it") == "–" and t("status_None", "en") == "–"
+    assert t("no_such_key_here", "it") == "no_such_key_here"  # a real gap still shows itself
+
+
+def test_catalogue_titles_and_short_theme_lines_in_users_words() -> None:
+    assert views.user_title("Censimento comunale (file descritti in config/census.toml)") == "Censimento comunale"
+    assert views.user_title("Coworking – elenco (Comune di Milano)") == "Coworking – elenco (Comune di Milano)"
