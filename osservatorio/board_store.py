@@ -617,11 +617,11 @@ class BoardStore:
             if not row:
                 raise NotFoundError(f"nota {note_id} inesistente", "store_note_missing", note=note_id)
             note = _note(row)
+            if note.withdrawn:
+                raise ValidationError(f"la nota {note_id} è già ritirata", "store_note_withdrawn", note=note_id)
             if isinstance(by, User) and not self.may_change(note, by):
                 raise PermissionDenied(f"solo l'autore ({note.author}) o un amministratore può modificare la nota {note_id}",
                                        who=by.label, role=by.role)
-            if note.withdrawn:
-                raise ValidationError(f"la nota {note_id} è già ritirata", "store_note_withdrawn", note=note_id)
             if change == "correct" and new_body == note.body:
                 return note  # the same text again (a repeated submit): nothing to keep
             con.execute(

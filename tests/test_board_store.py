@@ -15,12 +15,14 @@ import pytest
 
 from etl.pipeline import build
 from osservatorio import board_store, boardpack
+from osservatorio.auth import ANONYMOUS, User
 from osservatorio.board_store import (
     MAX_AUTHOR_CHARS,
     MAX_NOTE_CHARS,
     BoardStore,
     BoardStoreError,
     NotFoundError,
+    PermissionDenied,
     PlaceKey,
     ReadOnlyError,
     ValidationError,
@@ -415,3 +417,98 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_notes(tmp_path: Path) -> Non
     again = store.add_note(1, "decision", "session", "1", "Decisione storica", "Ada")
     assert not again.duplicate and len(store.list_notes()) == 2
     assert BoardStore(path).list_sessions()[0].title == "Vecchia"
+
+
+# --- identities, corrections and withdrawals -------------------------------------------------------------
+
+EDITOR = User("eddie@comune.milano.it", "Eddie", "editor")
+OTHER_EDITOR = User("olga@comune.milano.it", "Olga", "editor")
+ADMIN = User("anna@comune.milano.it", "Anna", "admin")
+VIEWER = User("vera@example.com", "Vera", "viewer")
+
+
+def test_author_is_the_signed_in_identity_and_viewers_are_refused(store: BoardStore) -> None:
+    session = store.create_session("2026-11-20", "Seduta", [], None, None, EDITOR)
+    assert session.created_by == "eddie@comune.milano.it"
+    note = store.add_note(session.session_id, "note", "session", "1", "Testo", EDITOR)
+    assert note.author == "eddie@comune.milano.it"
+    for who in (VIEWER, ANONYMOUS):
+        with pytest.raises(PermissionDenied) as info:
+            store.add_note(session.session_id, "note", "session", "1", "Intruso", who)
+        assert info.value.code == "store_forbidden"
+        with pytest.raises(PermissionDenied):
+            store.create_session("2026-11-21", "Intrusa", [], None, None, who)
+        with pytest.raises(PermissionDenied):
+            store.set_snapshots(session.session_id, "x", None, by=who)
+        with pytest.raises(PermissionDenied):
+            store.correct_note(note.note_id, "Cambiato", who)
+        with pytest.raises(PermissionDenied):
+            store.withdraw_note(note.note_id, who)
+    assert [n.body for n in store.list_notes()] == ["Testo"] and len(store.list_sessions()) == 1
+    assert store.get_session(session.session_id).snapshot_id is None  # type: ignore[union-attr]
+
+
+def test_author_corrects_and_the_earlier_text_is_kept(store: BoardStore) -> None:
+    session = store.create_session("2026-11-20", "Seduta", [], None, None, EDITOR)
+    note = store.add_note(session.session_id, "decision", "session", "1", "Prima versione", EDITOR)
+    with pytest.raises(PermissionDenied):
+        store.correct_note(note.note_id, "Di Olga", OTHER_EDITOR)  # someone else's note
+    fixed = store.correct_note(note.note_id, "Seconda versione", EDITOR)
+    assert (fixed.body, fixed.author, fixed.changed_by, fixed.status) == (
+        "Seconda versione", "eddie@comune.milano.it", "eddie@comune.milano.it", "active")
+    assert store.correct_note(note.note_id, "Seconda versione", EDITOR) == fixed  # same text again: nothing kept
+    by_admin = store.correct_note(note.note_id, "Terza versione", ADMIN)
+    assert by_admin.changed_by == "anna@comune.milano.it" and by_admin.author == "eddie@comune.milano.it"
+    history = store.note_history(note.note_id)
+    assert [(v.body, v.written_by, v.change, v.changed_by) for v in history] == [
+        ("Prima versione", "eddie@comune.milano.it", "correct", "eddie@comune.milano.it"),
+        ("Seconda versione", "eddie@comune.milano.it", "correct", "anna@comune.milano.it"),
+    ]
+    assert history[0].written_at == note.created_at
+    with pytest.raises(ValidationError):
+        store.correct_note(note.note_id, "   ", EDITOR)
+    with pytest.raises(NotFoundError):
+        store.correct_note(999, "x", ADMIN)
+
+
+def test_withdrawn_note_leaves_the_lists_and_keeps_its_history(store: BoardStore) -> None:
+    session = store.create_session("2026-11-20", "Seduta", [], None, None, EDITOR)
+    mine = store.add_note(session.session_id, "note", "session", "1", "Da ritirare", EDITOR)
+    other = store.add_note(session.session_id, "note", "session", "1", "Di Olga", OTHER_EDITOR)
+    with pytest.raises(PermissionDenied):
+        store.withdraw_note(other.note_id, EDITOR)
+    gone = store.withdraw_note(mine.note_id, EDITOR)
+    assert gone.withdrawn and gone.body == "Da ritirare" and gone.changed_by == EDITOR.label
+    assert [n.note_id for n in store.list_notes()] == [other.note_id]
+    assert [n.note_id for n in store.list_notes(include_withdrawn=True)] == [mine.note_id, other.note_id]
+    assert [(v.body, v.change) for v in store.note_history(mine.note_id)] == [("Da ritirare", "withdraw")]
+    assert not store.may_change(gone, ADMIN)
+    with pytest.raises(ValidationError):
+        store.withdraw_note(mine.note_id, ADMIN)  # already withdrawn
+    store.withdraw_note(other.note_id, ADMIN)  # an admin may withdraw anyone's note
+    assert store.list_notes() == []
+    again = store.add_note(session.session_id, "note", "session", "1", "Da ritirare", EDITOR)
+    assert not again.duplicate  # a withdrawn note is not a duplicate of a new one
+
+
+def test_a_schema_2_store_is_migrated_to_3_and_read_as_is_when_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    con = sqlite3.connect(path)
+    try:
+        for statement in (*board_store._SCHEMA, *board_store._MIGRATION_2):
+            con.execute(statement)
+        con.execute("""INSERT INTO sessions (held_on, title, participants, snapshot_id, compare_id, created_by, created_at)
+                       VALUES ('2026-10-01', 'Vecchia', '[]', NULL, NULL, 'Ada', '2026-10-01T10:00:00+00:00')""")
+        con.execute("""INSERT INTO notes (session_id, kind, target_kind, target_ref, body, author, created_at)
+                       VALUES (1, 'note', 'session', '1', 'Nota del 2', 'Ada', '2026-10-01T10:05:00+00:00')""")
+        con.execute("PRAGMA user_version = 2")
+        con.commit()
+    finally:
+        con.close()
+    frozen = BoardStore(path, read_only=True)
+    assert [(n.body, n.status) for n in frozen.list_notes()] == [("Nota del 2", "active")]
+    assert frozen.note_history(1) == [] and frozen.schema_version() == 2
+    store = BoardStore(path)
+    assert [n.body for n in store.list_notes()] == ["Nota del 2"] and store.schema_version() == 3
+    store.correct_note(1, "Nota corretta", "Ada")  # trusted caller (a string): stored as given
+    assert [v.body for v in store.note_history(1)] == ["Nota del 2"]
