@@ -40,6 +40,7 @@ from plotly.colors import sample_colorscale
 
 from osservatorio import exports, maps, review
 from osservatorio.board_store import BoardStore, Note, Session
+from osservatorio.calibration import CalibrationStore, Revision, revisions_table
 from osservatorio.data import BuildInfo
 from osservatorio.i18n import fmt_date, t
 from osservatorio.review import Comparison, WarehouseReader
@@ -100,10 +101,12 @@ class BoardPack:
     geojson: dict
     maps: list[MapLayer] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    revisions_pending: list[Revision] = field(default_factory=list)  # target revisions awaiting a decision
+    revisions_decided: list[Revision] = field(default_factory=list)  # decided in this session
 
 
 def assemble(reader: WarehouseReader, store: BoardStore, session: Session, comparison: Comparison, lang: str,
-             generated_at: datetime | None = None) -> BoardPack:
+             generated_at: datetime | None = None, calibration_store: CalibrationStore | None = None) -> BoardPack:
     """Read what the board pack needs: the session's notes, the sources, key indicator values per NIL."""
     sessions = {s.session_id: s for s in store.list_sessions()}
     notes = store.list_notes(session_id=session.session_id)
@@ -111,6 +114,7 @@ def assemble(reader: WarehouseReader, store: BoardStore, session: Session, compa
     labels = [review.note_target_label(n, comparison.catalogue, comparison.district_names, targets, sessions, lang)
               for n in notes]
     stats = reader.district_stats("nil")
+    cal = calibration_store or CalibrationStore.from_env()
     maps: list[MapLayer] = []
     if comparison.snapshot_id is not None and comparison.snapshot is not None:
         for indicator in review.key_indicators(comparison, MAX_MAPS):
@@ -128,7 +132,9 @@ def assemble(reader: WarehouseReader, store: BoardStore, session: Session, compa
                                  reverse=bool(len(direction)) and direction.iloc[0] == "lower_better"))
     return BoardPack(lang=lang, session=session, comparison=comparison, snapshots=reader.snapshots(), notes=notes,
                      note_labels=labels, sessions=sessions, sources=reader.sources(), build=reader.build_info(),
-                     geojson=reader.map_geojson("nil"), maps=maps, generated_at=generated_at or datetime.now(UTC))
+                     geojson=reader.map_geojson("nil"), maps=maps, generated_at=generated_at or datetime.now(UTC),
+                     revisions_pending=cal.revisions(state="pending"),
+                     revisions_decided=cal.revisions(session_id=session.session_id))
 
 
 def _float(value: object) -> float:
@@ -377,6 +383,17 @@ def _targets(pack: BoardPack) -> str:
     return "".join(parts) + "</section>"
 
 
+def _revisions(pack: BoardPack) -> str:
+    """Target revisions: those awaiting a decision and those decided in this session, with their reasons."""
+    lang = pack.lang
+    parts = [f"<section id=\"revisions\"><h2>{e(t('cal_pack_title', lang))}</h2>"]
+    for key, revisions in (("cal_pack_proposed", pack.revisions_pending), ("cal_pack_decided", pack.revisions_decided)):
+        parts.append(f"<h3>{e(t(key, lang))}</h3>")
+        parts.append(_table(revisions_table(revisions, lang, with_target=True), lang) if revisions
+                     else _p(t("rv_none", lang), "muted"))
+    return "".join(parts) + "</section>"
+
+
 def _maps(pack: BoardPack, figures: dict[str, Any]) -> str:
     lang = pack.lang
     parts = [f"<section id=\"maps\"><h2>{e(t('rv_section_maps', lang))}</h2>"]
@@ -511,7 +528,7 @@ def render_html(pack: BoardPack) -> str:
     """The board pack as one self-contained HTML document (UTF-8 text)."""
     lang = pack.lang
     figures: dict[str, Any] = {}
-    body = "".join([_cover(pack), _changes(pack, figures), _targets(pack), _maps(pack, figures), _notes(pack),
+    body = "".join([_cover(pack), _changes(pack, figures), _targets(pack), _revisions(pack), _maps(pack, figures), _notes(pack),
                     _sources(pack)])
     title = f"{t('rv_pack_kicker', lang)} · {pack.session.title} · {fmt_date(pack.session.held_on, lang)}"
     plotly_js = plotly.offline.get_plotlyjs().replace("</script", "<\\/script")

@@ -219,10 +219,10 @@ class CalibrationStore:
             con.close()
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if self.read_only:
-            if not self.path.exists():
-                return []
-        else:
+        """Rows of one query; reading never creates the file (a missing store has no revisions)."""
+        if not self.path.exists():
+            return []
+        if not self.read_only:
             self._ensure_schema()
         con = self._open(write=False)
         try:
