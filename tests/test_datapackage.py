@@ -1,0 +1,272 @@
+"""Downloads a journalist can cite: the zipped Frictionless Data Package behind the CSV buttons and the
+XLSX Info sheet carry the sources, licences, the data's own dates and trust labels, read from what the
+build stored (a hand-written fixture warehouse; the real build in the `real` test)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+from frictionless import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from osservatorio import downloads, exports  # noqa: E402
+from osservatorio.exports import ExportSpec  # noqa: E402
+
+BUILT = datetime(2026, 11, 30, 18, 0)
+CLICKED = datetime(2026, 12, 1, 9, 30)
+POP_URL = "https://dati.comune.milano.it/dataset/ds-pop"
+SOURCES = [  # source_id, dataset, title, path, licence, trust, status, reference_date, attribution, origin
+    ("nil_boundaries", "ds964", "NIL vigenti", "nil.zip", "CC BY 4.0 – Comune di Milano", "official", "loaded", None,
+     None, None),
+    ("population_nil_xlsx", None, "Popolazione residente per NIL", "pop.xlsx", "CC BY 4.0 (da verificare)", "official",
+     "loaded", date(2022, 12, 31), "Comune di Milano", None),
+    ("platform_population", None, "Popolazione (export di terzi)", "nil/", "non indicata", "derived", "loaded", None,
+     "Milano-Platform", "GitHub giusenico/Milano-Platform"),
+    ("vacant_buildings", None, "Lista edifici abbandonati 2016", "places.json", "non indicata (repository GPL-3.0)",
+     "derived", "loaded", date(2016, 1, 1), "Comune di Milano (lista 2016)", "GitHub scandaglio/molo"),
+    ("confiscated", "ds147", "Beni confiscati", "ds147.csv", "CC BY 4.0 – Comune di Milano", "official", "failed",
+     date(2026, 3, 31), None, None),  # refused: never named as a source of the data
+]
+CATALOGUE = [  # source_id, themes, dataset, title, portal_url, licence, state
+    ("nil_boundaries", '["districts"]', "ds964", "NIL vigenti", "https://dati.comune.milano.it/dataset/ds964", "CC BY 4.0",
+     "loaded"),
+    ("population_nil_xlsx", '["population"]', None, "Popolazione residente per NIL", POP_URL, "CC BY 4.0", "loaded"),
+    ("platform_population", '["population"]', None, "Popolazione (export di terzi)", None, "non indicata", "loaded"),
+    ("vacant_buildings", '["vacant"]', None, "Lista 2016", None, "non indicata", "loaded"),
+    ("confiscated", '["vacant"]', "ds147", "Beni confiscati", None, "CC BY 4.0", "failed"),
+]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    """A temp warehouse with the real schema and a few sources, population years and one indicator."""
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        con.execute((ROOT / "etl" / "sql" / "schema.sql").read_text(encoding="utf-8"))
+        con.execute("INSERT INTO build VALUES ('b1', 'real', ?, ?, 'raw', 'test', 1)", [BUILT, BUILT])
+        for row in SOURCES:
+            con.execute("""INSERT INTO sources (source_id, dataset, title, path, rows_read, rows_loaded, rows_rejected,
+                                                loaded_at, licence, trust, status, reference_date, attribution, origin)
+                           VALUES (?, ?, ?, ?, 10, 10, 0, ?, ?, ?, ?, ?, ?, ?)""",
+                        [*row[:4], BUILT, *row[4:]])
+        for row in CATALOGUE:
+            con.execute("INSERT INTO source_catalogue (source_id, themes, dataset, title, portal_url, licence, state) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", list(row))
+        con.execute("""INSERT INTO population VALUES
+                         ('nil', 1, 2021, NULL, 100, 'platform_population', 'nil/', 'derived'),
+                         ('nil', 2, 2019, NULL, 100, 'platform_population', 'nil/', 'derived'),
+                         ('nil', 1, 2022, '2022-12-31', 90, 'population_nil_xlsx', 'p', 'official')""")
+        con.execute("""INSERT INTO indicator_catalogue VALUES
+                         ('b1', 'population_density', 'population', 'Densità', 'Density', 'd', 'd', 'residents / km2',
+                          'ab./km²', 'neutral', '["population_nil_xlsx", "nil_boundaries"]', '["nil"]')""")
+    finally:
+        con.close()
+    return path
+
+
+def catalogue(path: Path) -> downloads.SourceCatalogue:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return downloads.export_catalogue(con)
+    finally:
+        con.close()
+
+
+def frame() -> pd.DataFrame:
+    """Ids, a name with a formula, a unit in a header, a missing number, dates and a boolean."""
+    return pd.DataFrame({
+        "ID NIL": [1, 2, 3],
+        "Nome": ["=HYPERLINK(\"http://x\")", "Città Studi", "-3"],
+        "Densità (ab./km²)": [7212.5, None, 11.81],
+        "Residenti": pd.array([1000, None, 2342], dtype="Int64"),
+        "Data": [date(2022, 12, 31), None, date(2016, 1, 1)],
+        "Periferia": [True, False, True],
+    })
+
+
+def unpack(raw: bytes, folder: Path) -> dict:
+    """Extract a download's zip into `folder` (made here); the parsed datapackage.json."""
+    folder.mkdir()
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        assert archive.testzip() is None
+        archive.extractall(folder)
+    return json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+
+
+def errors(report: object) -> list[str]:
+    return [e.message for e in report.errors] + [e.message for task in report.tasks for e in task.errors]  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the build stored
+
+
+def test_catalogue_reads_the_build(warehouse: Path) -> None:
+    found = catalogue(warehouse)
+    by_id = {s.source_id: s for s in found.sources}
+    # the refused ds147 is not named as a source of the data
+    assert set(by_id) == {"nil_boundaries", "population_nil_xlsx", "platform_population", "vacant_buildings"}
+    assert by_id["population_nil_xlsx"].reference_date == date(2022, 12, 31) and by_id["population_nil_xlsx"].url == POP_URL
+    assert by_id["platform_population"].years == (2019, 2021) and by_id["platform_population"].reference_date is None
+    assert by_id["vacant_buildings"].origin == "GitHub scandaglio/molo" and by_id["vacant_buildings"].trust == "derived"
+    assert found.indicators["population_density"] == ("population_nil_xlsx", "nil_boundaries")
+
+
+def test_sources_chosen_by_the_export(warehouse: Path) -> None:
+    found = catalogue(warehouse)
+
+    def ids(base: str, **kwargs: object) -> list[str]:
+        return [s.source_id for s in downloads.select_sources(found, base, **kwargs)]  # type: ignore[arg-type]
+
+    assert ids("mappa_population_density") == ["nil_boundaries", "population_nil_xlsx"]  # the indicator's own sources
+    assert ids("spazi_vuoti") == ["nil_boundaries", "vacant_buildings"]
+    assert ids("nil_popolazione") == ["nil_boundaries", "platform_population", "population_nil_xlsx"]
+    assert ids("panoramica_indicatori") == ["nil_boundaries", "platform_population", "population_nil_xlsx", "vacant_buildings"]
+    assert ids("note_seduta") == []  # notes written in the app have no data source
+    assert ids("x", sources=["vacant_buildings", "confiscated"]) == ["vacant_buildings"]
+    assert ids("x", themes=["vacant"]) == ["nil_boundaries", "vacant_buildings"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The data package
+
+
+@pytest.mark.parametrize("dialect", ["standard", "excel_it"])
+def test_data_package_is_valid_and_cites_its_sources(warehouse: Path, tmp_path: Path, dialect: str) -> None:
+    out = tmp_path / "zip"
+    chosen = downloads.select_sources(catalogue(warehouse), "nil_popolazione")
+    spec = ExportSpec("nil_popolazione", {"livello": "nil"}, BUILT.date(), {"Build": "b1"}, sources=chosen)
+    raw = downloads.data_package_zip(frame(), spec, "it", dialect, generated_at=CLICKED)  # type: ignore[arg-type]
+    assert raw == downloads.data_package_zip(frame(), spec, "it", dialect, generated_at=CLICKED)  # type: ignore[arg-type]
+    package = unpack(raw, out)
+    suffix = "_excel_it" if dialect == "excel_it" else ""
+    csv_name = f"nil_popolazione{suffix}__livello-nil__2026-11-30.csv"
+    assert sorted(p.name for p in out.iterdir()) == sorted(["datapackage.json", csv_name, "LEGGIMI.txt"])
+
+    report = validate(str(out / "datapackage.json"))
+    assert report.valid, errors(report)
+    assert report.tasks[0].stats["rows"] == 3
+
+    assert package["name"] == f"nil-popolazione{suffix.replace('_', '-')}-livello-nil-2026-11-30"
+    assert package["created"] == "2026-12-01T09:30:00+01:00"  # the file's date ...
+    assert "30/11/2026" in package["description"]  # ... and the build's, each called what it is
+    assert package["licenses"] == [
+        {"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/", "title": "CC BY 4.0 – Comune di Milano"},
+        {"name": "notspecified", "title": "non indicata"},
+        {"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/", "title": "CC BY 4.0 (da verificare)"},
+    ]
+    sources = {s["source_id"]: s for s in package["sources"]}
+    assert list(sources) == ["nil_boundaries", "platform_population", "population_nil_xlsx"]
+    assert sources["population_nil_xlsx"]["reference_date"] == "2022-12-31"
+    assert sources["population_nil_xlsx"]["path"] == POP_URL and sources["population_nil_xlsx"]["trust"] == "official"
+    assert sources["population_nil_xlsx"]["attribution"] == "Comune di Milano"
+    assert sources["platform_population"]["reference_date"] is None and sources["platform_population"]["years"] == [2019, 2021]
+    assert sources["platform_population"]["origin"] == "GitHub giusenico/Milano-Platform"
+    assert sources["nil_boundaries"]["title"] == "NIL vigenti (ds964)"
+
+    resource = package["resources"][0]
+    assert resource["path"] == csv_name and resource["schema"]["missingValues"] == [""]
+    fields = {f["name"]: f for f in resource["schema"]["fields"]}
+    assert [f["type"] for f in fields.values()] == ["integer", "string", "number", "integer", "date", "boolean"]
+    assert fields["Densità (ab./km²)"]["description"] == "unità di misura: ab./km²"
+    if dialect == "excel_it":
+        assert fields["Densità (ab./km²)"]["decimalChar"] == "," and fields["Data"]["format"] == "%d/%m/%Y"
+        assert resource["dialect"]["delimiter"] == ";"
+
+    text = (out / csv_name).read_bytes()
+    assert text == exports.to_csv(frame(), dialect)  # type: ignore[arg-type]
+    assert b"'=HYPERLINK" in text and b"'-3" in text  # formula-looking cells are still neutralised
+    readme = (out / "LEGGIMI.txt").read_text(encoding="utf-8")
+    assert "Popolazione residente per NIL: 31/12/2022" in readme and "Elaborazione del: 30/11/2026" in readme
+    assert "Popolazione (export di terzi): anni 2019–2021" in readme and "Affidabilità: derivato" in readme
+
+
+def test_validation_catches_a_wrong_schema(warehouse: Path, tmp_path: Path) -> None:
+    """The validator reads the data: a CSV that does not match its schema is reported (the test above can fail)."""
+    out = tmp_path / "zip"
+    spec = ExportSpec("x", sources=catalogue(warehouse).sources)
+    package = unpack(downloads.data_package_zip(frame(), spec, "en", "standard", generated_at=CLICKED), out)
+    package["resources"][0]["schema"]["fields"][1]["type"] = "integer"  # "Nome" holds names
+    (out / "datapackage.json").write_text(json.dumps(package), encoding="utf-8")
+    report = validate(str(out / "datapackage.json"))
+    assert not report.valid and any("type" in e.lower() for e in errors(report))
+    assert (out / "README.txt").exists()
+
+
+def test_empty_and_unsourced_export_is_still_valid(tmp_path: Path) -> None:
+    out = tmp_path / "zip"
+    empty = pd.DataFrame({"Nota": pd.Series([], dtype="str"), "Quando": pd.Series([], dtype="datetime64[s]")})
+    package = unpack(downloads.data_package_zip(empty, ExportSpec("note_seduta"), "it", "standard", generated_at=CLICKED),
+                     out)
+    assert package["sources"] == [] and package["licenses"] == [{"name": "notspecified", "title": "non indicata"}]
+    report = validate(str(out / "datapackage.json"))
+    assert report.valid, errors(report)
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("CC BY 4.0 – Comune di Milano", "CC-BY-4.0"),
+    ("CC BY 4.0 (licenza predefinita del portale; da verificare)", "CC-BY-4.0"),
+    ("non indicata (dati di origine Comune di Milano, CC BY 4.0)", "notspecified"),  # the copy has none
+    ("da verificare: gli estratti del Registro Imprese hanno condizioni d'uso InfoCamere", "notspecified"),
+    ("IODL 2.0", "IODL-2.0"),
+    ("", "notspecified"),
+])
+def test_licence_names(text: str, name: str) -> None:
+    licence = exports.licence_descriptor(text)
+    assert licence["name"] == name and licence["title"] == (text or "non indicata")
+
+
+# ---------------------------------------------------------------------------------------------
+# The XLSX Info sheet
+
+
+def test_xlsx_info_gives_the_data_dates_not_the_build_date(warehouse: Path) -> None:
+    chosen = downloads.select_sources(catalogue(warehouse), "spazi_vuoti")
+    spec = ExportSpec("spazi_vuoti", {}, BUILT.date(), {"Build": "b1"}, sources=chosen)
+    info = downloads.export_info(spec, "it", 3, generated_at=CLICKED)
+    raw = exports.to_xlsx(frame(), "spazi_vuoti", info, downloads.sources_table(spec, "it"))
+    workbook = openpyxl.load_workbook(io.BytesIO(raw))
+    rows = list(workbook["Info"].iter_rows(values_only=True))
+    pairs = {r[0]: r[1] for r in rows if r[0] is not None}
+    assert "Dati aggiornati al" not in pairs
+    assert pairs["Data dei dati (per fonte)"] == \
+        "NIL vigenti (ds964): non indicata dalla fonte; Lista edifici abbandonati 2016: 2016"
+    assert pairs["Elaborazione del"] == "30/11/2026" and pairs["File generato il"] == "01/12/2026 09:30"
+    assert pairs["Licenze"] == "CC BY 4.0; licenza non indicata"
+    header = rows.index(("Fonte", "Attribuzione", "Licenza", "Data dei dati", "Affidabilità", "Pagina del dataset",
+                         "Provenienza della copia"))
+    assert rows[header + 1:] == [
+        ("NIL vigenti (ds964)", None, "CC BY 4.0 – Comune di Milano", "non indicata dalla fonte", "ufficiale",
+         "https://dati.comune.milano.it/dataset/ds964", None),
+        ("Lista edifici abbandonati 2016", "Comune di Milano (lista 2016)", "non indicata (repository GPL-3.0)", "2016",
+         "derivato", None, "GitHub scandaglio/molo"),
+    ]
+    assert all(v is None for v in rows[header - 1])  # an empty row between the rows and the table
+    assert all(c.data_type != "f" for row in workbook["Info"].iter_rows() for c in row)
+    assert workbook["spazi_vuoti"]["B2"].value == "'=HYPERLINK(\"http://x\")"  # still neutralised
+
+
+def test_menu_offers_the_zips(warehouse: Path) -> None:
+    spec = ExportSpec("nil_popolazione", {}, BUILT.date(), sources=catalogue(warehouse).sources)
+    files = downloads.export_files(frame(), spec, "en")
+    assert [(f.label, f.file_name, f.mime) for f in files] == [
+        ("CSV", "nil_popolazione__2026-11-30.zip", "application/zip"),
+        ("CSV for Italian Excel", "nil_popolazione_excel_it__2026-11-30.zip", "application/zip"),
+        ("Excel (XLSX)", "nil_popolazione__2026-11-30.xlsx", exports.XLSX_MIME),
+    ]
+    with zipfile.ZipFile(io.BytesIO(files[1].build())) as archive:
+        assert archive.read("nil_popolazione_excel_it__2026-11-30.csv").startswith("\ufeffID NIL;".encode())
+        assert "Data date (per source)" in archive.read("README.txt").decode("utf-8")
