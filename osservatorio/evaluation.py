@@ -241,16 +241,26 @@ def summary_lines(result: DidResult, lang: str, fmt: Any = str) -> list[str]:
     return lines
 
 
-def register_actions() -> list[ActionRef]:
-    """Actions of the programme register that have a NIL and a start date ([] while the register is absent).
+def action_rows(actions: Iterable[Any]) -> list[tuple[str, int | None, date | None, tuple[str, ...], str]]:
+    """(action id, NIL id, start date, indicator ids, title) of register actions (osservatorio.programme_store
+    Action objects): the NIL is the first place of kind 'nil' (None when the action names no NIL)."""
+    rows = []
+    for a in actions:
+        nil = next((p.ref for p in getattr(a, "places", ()) if p.kind == "nil" and str(p.ref).isdigit()), None)
+        rows.append((str(a.action_id), None if nil is None else int(nil), a.start_date, tuple(a.indicators),
+                     str(a.title)))
+    return rows
 
-    The register (osservatorio.programme_store) is built separately; this is the only place that reads it.
-    """
+
+def register_actions(demo: bool = False) -> list[ActionRef]:
+    """Actions of the programme register (osservatorio.programme_store) with a NIL and a start date;
+    [] when the register is absent or cannot be read (the page then offers to try the method)."""
     try:
-        from osservatorio import programme_store  # type: ignore[attr-defined]
+        from osservatorio.board_store import BoardStoreError
+        from osservatorio.programme_store import ProgrammeStore
     except ImportError:
         return []
-    rows = getattr(programme_store, "evaluation_rows", None)
-    if rows is None:
+    try:
+        return actions_from_rows(action_rows(ProgrammeStore.from_env(demo=demo).actions()))
+    except BoardStoreError:
         return []
-    return actions_from_rows(rows())

@@ -127,7 +127,8 @@ else:
 st.subheader(t("ev_title", lang))
 st.caption(t("ev_method", lang, min=evaluation.MIN_AREAS))
 indicator_id = str(row["indicator_id"])
-actions = [a for a in evaluation.register_actions() if indicator_id in a.indicator_ids]
+register = evaluation.register_actions(demo=ctx.info.is_demo)
+actions = [a for a in register if indicator_id in a.indicator_ids]
 nil_names = {int(i): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
 if actions:
     by_action = {a.action_id: a for a in actions}
@@ -148,7 +149,7 @@ frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id
           for s in snapshots.sort_values("created_at").to_dict("records")
           if (day := theme_views.as_of_date(s["created_at"])) is not None]
 result = evaluation.did(chosen_action, indicator_id, evaluation.observations_from_snapshots(frames), classes,
-                        [a.nil_id for a in actions])
+                        [a.nil_id for a in register])
 num = lambda v: fmt_number(v, lang, 2)  # noqa: E731
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(t("ev_metric_treated", lang), num(result.treated.change) if result.treated else "–")

@@ -107,3 +107,23 @@ def test_observations_missing_values_are_not_zero() -> None:
             (3, "2021-12-31", 5)]
     obs = observations_from_rows(rows)
     assert obs == [Observation(3, date(2021, 12, 31), 5.0)]
+
+
+def test_register_adapter_reads_the_programme_store(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    programme_store = pytest.importorskip("osservatorio.programme_store")
+    from osservatorio.evaluation import register_actions
+
+    monkeypatch.setenv("OSSERVATORIO_PROGRAMME", str(tmp_path / "programme.sqlite"))
+    monkeypatch.delenv("OSSERVATORIO_READ_ONLY", raising=False)
+    assert register_actions() == []  # no register yet: nothing, and no file created
+    assert not (tmp_path / "programme.sqlite").exists()
+    store = programme_store.ProgrammeStore(tmp_path / "programme.sqlite")
+    Action, PlaceRef = programme_store.Action, programme_store.PlaceRef
+    store.create(Action(title="Fablab di quartiere", line="laboratori", places=(PlaceRef("nil", "1"),),
+                        start_date=START, indicators=("x",)), "ed@comune.it", "prima azione")
+    store.create(Action(title="Senza luogo", line="laboratori", start_date=START, indicators=("x",)), "ed@comune.it", "x")
+    (action,) = register_actions()
+    assert (action.nil_id, action.start, action.indicator_ids, action.title) == (1, START, ("x",), "Fablab di quartiere")
+    obs, classes = panel()
+    result = evaluate_actions([action], {"x": obs}, classes)[0]
+    assert result.effect == pytest.approx((16 - 10) - (2 + 3 + 2 + 3 + 2 + 3 + 50) / 7)
