@@ -244,22 +244,24 @@ if comparison.same_snapshot:
 elif snap_ids and not comparison.comparable:
     st.info(t("rv_no_comparison", lang))
 places_known = comparison.places.available
+compared = comparison.comparable and not comparison.same_snapshot  # without a comparison, a change count is '–', never 5
 metrics = [  # (label, value, help)
-    ("rv_metric_movements", summary["movements"], "rv_sum_movements"),
-    ("rv_metric_targets_changed", summary["targets_changed"], "rv_sum_targets_changed"),
-    ("rv_metric_targets_worsened", summary["targets_worsened"], "rv_sum_targets_worsened"),
+    ("rv_metric_movements", summary["movements"] if compared else "–", "rv_sum_movements"),
+    ("rv_metric_targets_changed", summary["targets_changed"] if compared else "–", "rv_sum_targets_changed"),
+    ("rv_metric_targets_worsened", summary["targets_worsened"] if compared else "–", "rv_sum_targets_worsened"),
     ("rv_metric_makerspaces", f"+{summary['makerspaces_new']} / −{summary['makerspaces_lost']}" if places_known else "–",
      "rv_places_title"),
     ("rv_metric_vacant", f"+{summary['vacant_new']} / −{summary['vacant_lost']}" if places_known else "–",
      "rv_places_title"),
-    ("rv_metric_sources", summary["sources_changed"], "rv_sum_sources_changed"),
+    ("rv_metric_sources", summary["sources_changed"] if compared else "–", "rv_sum_sources_changed"),
 ]
 for column, (label, value, help_key) in zip(st.columns(len(metrics)), metrics, strict=True):
     column.metric(t(label, lang), value, help=t(help_key, lang))
 
 tab_moves, tab_targets, tab_places, tab_data, tab_notes, tab_revisions, tab_pack = st.tabs(
     [t("rv_tab_moves", lang), t("rv_tab_targets", lang), t("rv_tab_places", lang), t("rv_tab_data", lang),
-     t("rv_tab_notes", lang), t("cal_tab", lang), t("rv_tab_pack", lang)])
+     t("rv_tab_notes", lang), t("cal_tab", lang), t("rv_tab_pack", lang)],
+    key="rv_tab", on_change="rerun")  # the open tab is kept across reruns: after "Aggiungi" or "Prepara il PDF"
 names = comparison.district_names
 
 with tab_moves:

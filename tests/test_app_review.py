@@ -417,3 +417,27 @@ def test_pdf_render_is_bounded(env: Callable[..., Path]) -> None:
     ok(at)
     assert any(i.value.startswith("Un altro PDF è in preparazione") for i in at.info), [i.value for i in at.info]
     assert "rv_pdf" not in at.session_state
+
+
+def test_open_tab_is_kept_and_no_change_counts_without_a_comparison(env: Callable[..., Path], seeded: Seeded) -> None:
+    """The tabs carry a key: the open tab survives a rerun (after 'Aggiungi' or 'Prepara il PDF' the page stays
+    on it); with no snapshot to compare, the change counts are '–', not a number beside 'no comparison'."""
+    store = BoardStore(Path(env()))
+    session = store.create_session("2026-11-30", "Seduta", ["Anna Rossi"], seeded.current, None, "Ada Lovelace")
+    at = open_page(seduta=str(session.session_id), confronto="-")
+    ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Target cambiati"] == "–" and metrics["Movimenti"] == "–", metrics
+    assert tab_container_ids(at._tree) == ["rv_tab"]  # keyed: the browser's open tab is state, not position
+
+
+def tab_container_ids(node: object) -> list[str]:
+    """The keys of the tab containers on the page (a tab container without a key has an id without one)."""
+    found = []
+    proto = getattr(node, "proto", None)
+    if proto is not None and "tab_container" in {f.name for f, _ in proto.ListFields()}:
+        found.append(proto.tab_container.id.rsplit("-", 1)[-1] if "-" in proto.tab_container.id else "")
+    children = getattr(node, "children", None)
+    for child in (children.values() if isinstance(children, dict) else []):
+        found += tab_container_ids(child)
+    return found
