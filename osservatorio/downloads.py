@@ -226,16 +226,27 @@ def export_info(spec: ExportSpec, lang: str, rows: int, generated_at: datetime |
     return info
 
 
-_UNIT = re.compile(r"\(([^()]{1,40})\)\s*$")
+_UNIT = re.compile(r"\(([^()]{1,30})\)\s*$")
+# What a unit looks like (a header's last parentheses can also be a qualifier: "(uso precedente)", "(periferia)").
+_UNIT_WORDS = re.compile(r"[²³%/€°]|\d|\b(?:m|km|ha|ab\.|n\.?|anni|euro|punti|addetti|postazioni|per)\b", re.IGNORECASE)
+_BARE_UNITS = {"m²", "km²", "%", "m", "km", "ha"}
 
 
-def field_descriptions(frame: pd.DataFrame, lang: str) -> dict[str, str]:
-    """Column -> description for the Table Schema: the header, with its unit when the header ends in '(unit)'."""
+def field_descriptions(frame: pd.DataFrame, lang: str, metadata: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Column -> description for the Table Schema: its unit, when the header is one ('m²') or ends in one
+    ('Densità (ab./km²)'), and for an indicator's "Valore" column the unit of the export's metadata
+    (indicator_views.export_metadata); columns without a recognisable unit get no description."""
     out = {}
+    indicator_unit = (metadata or {}).get(t("col_unit", lang))
+    if indicator_unit and t("col_value", lang) in frame.columns:
+        out[t("col_value", lang)] = t("meta_unit_of", lang).format(unit=indicator_unit)
     for column in frame.columns:
-        found = _UNIT.search(str(column))
-        if found:
-            out[str(column)] = t("meta_unit_of", lang).format(unit=found.group(1))
+        header = str(column).strip()
+        found = _UNIT.search(header)
+        unit = found.group(1).strip() if found and _UNIT_WORDS.search(found.group(1)) else ""
+        unit = header if header in _BARE_UNITS else unit
+        if unit:
+            out[str(column)] = t("meta_unit_of", lang).format(unit=unit)
     return out
 
 
@@ -264,7 +275,7 @@ def data_package_zip(frame: pd.DataFrame, spec: ExportSpec, lang: str, dialect: 
     description = t("dp_description", lang).format(processed=info[t("meta_processed", lang)])
     return exports.to_data_package_zip(
         frame, dialect, name=csv_name.removesuffix(".csv"), title=title, csv_name=csv_name,
-        created=now, sources=spec.sources, description=description, descriptions=field_descriptions(frame, lang),
+        created=now, sources=spec.sources, description=description, descriptions=field_descriptions(frame, lang, spec.metadata),
         readme=(t("dp_readme_name", lang), readme_text(spec, lang, info, csv_name)))
 
 

@@ -270,3 +270,13 @@ def test_menu_offers_the_zips(warehouse: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(files[1].build())) as archive:
         assert archive.read("nil_popolazione_excel_it__2026-11-30.csv").startswith("\ufeffID NIL;".encode())
         assert "Data date (per source)" in archive.read("README.txt").decode("utf-8")
+
+
+def test_units_in_field_descriptions() -> None:
+    columns = ["Tipologia (uso precedente)", "Entro 1 km da maker (periferia)", "Distanza (m)", "m²", "Densità (ab./km²)",
+               "Quota (%)", "Valore", "Nome"]
+    found = downloads.field_descriptions(pd.DataFrame(columns=columns), "it", {"Unità": "per 1.000 ab."})
+    assert found == {"Distanza (m)": "unità di misura: m", "m²": "unità di misura: m²",
+                     "Densità (ab./km²)": "unità di misura: ab./km²", "Quota (%)": "unità di misura: %",
+                     "Valore": "unità di misura: per 1.000 ab."}  # qualifiers in brackets are not units
+    assert downloads.field_descriptions(pd.DataFrame(columns=["Value"]), "en") == {}  # no unit known: none invented
