@@ -29,6 +29,7 @@ pages = [
     st.Page("pages/spazi_vuoti.py", title=t("page_vacant", lang), url_path="spazi_vuoti"),
     st.Page("pages/imprese.py", title=t("page_firms", lang), url_path="imprese"),
     st.Page("pages/obiettivi.py", title=t("page_targets", lang), url_path="obiettivi"),
+    st.Page("pages/programma.py", title=t("page_programme", lang), url_path="programma"),
     # review pages
     st.Page("pages/dati.py", title=t("page_data", lang), url_path="dati"),
     st.Page("pages/seduta.py", title=t("page_review", lang), url_path="seduta"),

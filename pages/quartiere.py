@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, ui, views
+from osservatorio import downloads, programme_views, queries, ui, views
 from osservatorio import indicator_views as iv
 from osservatorio.i18n import fmt_number, t
 
@@ -84,6 +84,9 @@ for theme in themes:
     place_spec = downloads.page_spec(ctx, f"quartiere_{theme}", filters={"nil": nil})
     downloads.download_menu(places_table, place_spec, lang, geojson=iv.points_geojson(places_table, t("col_place_id", lang)),
                             id_col=t("col_place_id", lang), key=f"district_{theme}")
+
+# --- the programme's actions in this NIL or on its Municipio
+programme_views.district_actions(ctx, nil_id, header.municipio)
 
 # --- firm mix by programme category (ds201 per NIL, or point-located firms)
 st.subheader(t("firm_mix_title", lang))

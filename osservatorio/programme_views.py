@@ -1,0 +1,324 @@
+"""The Streamlit side of the programme (Programma page, the district profile's actions section).
+
+Widgets and rendering only: the register is osservatorio.programme_store (read fresh on every run,
+never cached), the sums are osservatorio.programme, warehouse reads go through `queries._q`.
+Who may write: `auth.current_user().can("write")`, never in read-only mode; the author of a
+change is `current_user().label`. User text (titles, partners, reasons) is shown as plain text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from osservatorio import auth, downloads, maps, queries, ui, views
+from osservatorio import programme as pg
+from osservatorio.board_store import BoardStoreError
+from osservatorio.i18n import fmt_number, t
+from osservatorio.programme_store import FUNDING_SOURCES, STATUSES, Action, ProgrammeStore, clean_action
+from osservatorio.theme_views import ALL, latest_snapshot, nil_names, outline_map, periphery_classes
+from osservatorio.ui import PageContext
+from osservatorio.warehouse import WarehouseKey
+
+DEMO_AUTHOR = "demo"
+
+
+# --- warehouse reads (cached per build) --------------------------------------------------------------
+
+@st.cache_data(show_spinner=False)
+def lines(key: WarehouseKey) -> pd.DataFrame:
+    return queries._q(key, pg.read_lines)
+
+
+@st.cache_data(show_spinner=False)
+def objectives(key: WarehouseKey) -> pd.DataFrame:
+    return queries._q(key, pg.read_objectives)
+
+
+@st.cache_data(show_spinner=False)
+def place_index(key: WarehouseKey) -> pd.DataFrame:
+    return queries._q(key, pg.read_place_index)
+
+
+def classes(key: WarehouseKey, lang: str) -> pd.DataFrame:
+    snapshot = latest_snapshot(queries.snapshots_if_any(key))
+    return periphery_classes(queries.district_groups(key, snapshot) if snapshot else None, lang)
+
+
+# --- the register -----------------------------------------------------------------------------------
+
+def open_store(ctx: PageContext) -> ProgrammeStore:
+    """The real register, or the demo register when the warehouse is a demo (seeded once with example
+    actions, only when writes are allowed)."""
+    store = ProgrammeStore.from_env(demo=ctx.info.is_demo)
+    if ctx.info.is_demo and not store.read_only and not store.path.exists():
+        for action in pg.demo_actions(place_index(ctx.key), list(lines(ctx.key)["line_id"])):
+            store.create(action, DEMO_AUTHOR, "esempio dei dati dimostrativi", demo=True)
+    return store
+
+
+def error_text(exc: BoardStoreError, lang: str) -> str:
+    text = t(exc.code, lang, **{k: views.md_text(v) for k, v in exc.params.items()})
+    return views.md_text(str(exc)) if text == exc.code else text
+
+
+def line_name(frame: pd.DataFrame, line_id: str, lang: str) -> str:
+    hit = frame[frame["line_id"] == line_id]
+    return views.plain(hit[f"name_{lang}"].iloc[0]) if len(hit) else views.plain(line_id)
+
+
+def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str) -> str:
+    hit = index[(index["kind"] == kind) & (index["ref"] == ref)]
+    name = views.plain(hit["name"].iloc[0]) if len(hit) else ""
+    if kind in ("nil", "municipio"):
+        head = t(f"pg_place_{kind}", lang, ref=ref)
+        return f"{head} · {name}" if name and kind == "nil" else head
+    return f"{t(f'pg_place_{kind}', lang)} · {name or ref}"
+
+
+def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The register as shown and exported (translated headers, plain text)."""
+    return pd.DataFrame({
+        t("col_id", lang): [a.action_id for a in actions],
+        t("pg_col_action", lang): [views.plain(a.title) for a in actions],
+        t("pg_col_line", lang): [line_name(line_frame, a.line, lang) for a in actions],
+        t("pg_col_status", lang): [t(f"pg_status_{a.status}", lang) for a in actions],
+        t("pg_col_start", lang): [a.start_date for a in actions],
+        t("pg_col_end", lang): [a.end_date for a in actions],
+        t("pg_col_funding", lang): [t(f"pg_fund_{a.funding_source}", lang) for a in actions],
+        t("pg_col_allocated", lang): [a.budget_allocated for a in actions],
+        t("pg_col_committed", lang): [a.budget_committed for a in actions],
+        t("pg_col_spent", lang): [a.budget_spent for a in actions],
+        t("pg_col_private", lang): [a.private_investment for a in actions],
+        t("pg_col_places", lang): ["; ".join(place_label(p.kind, p.ref, index, lang) for p in a.places) for a in actions],
+        t("pg_col_partners", lang): ["; ".join(views.plain(p) for p in a.partners) for a in actions],
+        t("pg_col_indicators", lang): [", ".join(a.indicators) for a in actions],
+        t("pg_col_version", lang): [a.version for a in actions],
+        t("pg_col_updated_by", lang): [views.plain(a.updated_by) for a in actions],
+        t("pg_col_updated_at", lang): [a.updated_at.replace(tzinfo=None) if a.updated_at else None for a in actions],
+        t("pg_col_demo", lang): [t("demo_badge", lang) if a.demo else "" for a in actions],
+    })
+
+
+def lines_table(line_frame: pd.DataFrame, objective_frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    rows = []
+    for line in line_frame.to_dict("records"):
+        objs = objective_frame[objective_frame["line_id"] == line["line_id"]].to_dict("records") or [None]
+        for obj in objs:
+            rows.append({
+                t("pg_col_line", lang): f"{int(line['sort_order'])}. {line[f'name_{lang}']}",
+                t("pg_col_description", lang): line[f"description_{lang}"],
+                t("pg_col_objective", lang): obj[f"name_{lang}"] if obj else "",
+                t("pg_col_indicators", lang): ", ".join(json.loads(obj["indicators"])) if obj else "",
+                t("pg_col_targets", lang): ", ".join(json.loads(obj["targets"])) if obj else "",
+                t("pg_col_basis", lang): obj["basis"] if obj else "",
+            })
+    return pd.DataFrame(rows)
+
+
+def group_label(by: str, group: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str) -> str:
+    if group == pg.NO_PLACE:
+        return t("pg_no_place", lang)
+    if by == "line":
+        return line_name(line_frame, group, lang)
+    if by == "municipio":
+        return t("pg_place_municipio", lang, ref=group)
+    names = dict(zip(class_frame["class_id"], class_frame["class_name"], strict=True))
+    return names.get(group, group)
+
+
+def ledger_table(frame: pd.DataFrame, by: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str,
+                 share: bool = False) -> pd.DataFrame:
+    out = pd.DataFrame({
+        t("pg_col_group", lang): [group_label(by, g, line_frame, class_frame, lang) for g in frame["group"]],
+        t("pg_col_actions_n", lang): frame["actions"].astype(int).tolist(),
+        t("pg_col_allocated", lang): frame["allocated"], t("pg_col_committed", lang): frame["committed"],
+        t("pg_col_spent", lang): frame["spent"], t("pg_col_private", lang): frame["private"],
+    })
+    if share:
+        out[t("pg_col_share", lang)] = (frame["share"] * 100).round(1).tolist()
+    return out
+
+
+def history_table(store: ProgrammeStore, action_id: int, lang: str) -> pd.DataFrame:
+    trail = store.history(action_id)
+    return pd.DataFrame({
+        t("pg_col_version", lang): [c.version for c in trail],
+        t("pg_col_updated_at", lang): [c.changed_at.replace(tzinfo=None) for c in trail],
+        t("pg_col_updated_by", lang): [views.plain(c.changed_by) for c in trail],
+        t("pg_col_reason", lang): [views.plain(c.reason) for c in trail],
+        t("pg_col_fields", lang): [", ".join(c.fields) for c in trail],
+        t("pg_col_status", lang): [t(f"pg_status_{c.action.status}", lang) for c in trail],
+        t("pg_col_committed", lang): [c.action.budget_committed for c in trail],
+    })
+
+
+def actions_map(ctx: PageContext, alloc: pd.DataFrame, index: pd.DataFrame, line_frame: pd.DataFrame) -> None:
+    """NIL outlines with one point per (action, place) that has coordinates."""
+    lang = ctx.lang
+    pts = alloc[alloc["lon"].notna() & alloc["lat"].notna()]
+    if pts.empty:
+        st.caption(t("pg_map_none", lang))
+        return
+    stats = queries.district_stats(ctx.key, "nil")
+    geojson = queries.map_geojson(ctx.key, "nil")
+    fig = outline_map(geojson, stats, None, t("pg_map_title", lang), lang, ctx.map_style)
+    import html
+
+    hover = []
+    for r in pts.to_dict("records"):
+        where = place_label(r["kind"], r["place"].split(":", 1)[1], index, lang)
+        hover.append(f"{html.escape(views.plain(r['title']))}<br>{html.escape(where)}<br>"
+                     f"{html.escape(line_name(line_frame, r['line'], lang))} · {t('pg_status_' + r['status'], lang)}")
+    maps.add_points(fig, pts, t("pg_layer_actions", lang), "hub", hover=hover, size=12)
+    st.plotly_chart(fig, key="pg_map", width="stretch")
+
+
+# --- forms ------------------------------------------------------------------------------------------
+
+def _flash(kind: str, text: str) -> None:
+    st.session_state["pg_flash"] = (kind, text)
+
+
+def place_options(index: pd.DataFrame, lang: str) -> dict[str, str]:
+    """'kind:ref' -> label, NIL and Municipi first, then makerspaces and vacant spaces."""
+    order = {"nil": 0, "municipio": 1, "makerspace": 2, "vacant": 3}
+    rows = sorted(index.to_dict("records"), key=lambda r: (order.get(r["kind"], 9), r["kind"],
+                                                           int(r["ref"]) if str(r["ref"]).isdigit() else 0, str(r["name"])))
+    return {f"{r['kind']}:{r['ref']}": place_label(r["kind"], str(r["ref"]), index, lang) for r in rows}
+
+
+def _form_values(prefix: str) -> dict[str, Any]:
+    s = st.session_state
+    return {
+        "title": s.get(f"{prefix}_title", ""), "line": s.get(f"{prefix}_line", ""),
+        "description": s.get(f"{prefix}_description", ""),
+        "places": [tuple(k.split(":", 1)) for k in s.get(f"{prefix}_places", [])],
+        "partners": s.get(f"{prefix}_partners", ""), "start_date": s.get(f"{prefix}_start"),
+        "end_date": s.get(f"{prefix}_end"), "status": s.get(f"{prefix}_status", "proposed"),
+        "budget_allocated": s.get(f"{prefix}_allocated", 0), "budget_committed": s.get(f"{prefix}_committed", 0),
+        "budget_spent": s.get(f"{prefix}_spent", 0), "funding_source": s.get(f"{prefix}_funding", "comune"),
+        "private_investment": s.get(f"{prefix}_private", 0), "indicators": s.get(f"{prefix}_indicators", []),
+    }
+
+
+def _submit_create(store: ProgrammeStore, prefix: str, line_ids: list[str], indicators: list[str], lang: str) -> None:
+    try:
+        action = clean_action(_form_values(prefix), line_ids, indicators)
+        change = store.create(action, auth.current_user().label, st.session_state.get(f"{prefix}_reason", ""))
+    except BoardStoreError as exc:
+        _flash("error", error_text(exc, lang))
+        return
+    for field in ("title", "description", "partners", "reason"):
+        st.session_state[f"{prefix}_{field}"] = ""
+    st.query_params["azione"] = str(change.action_id)
+    _flash("success", t("pg_duplicate", lang) if change.duplicate else t("pg_created", lang, id=change.action_id))
+
+
+def _submit_edit(store: ProgrammeStore, prefix: str, action_id: int, base_version: int, line_ids: list[str],
+                 indicators: list[str], lang: str) -> None:
+    """`base_version` is bound when the form is drawn: the version the official was looking at."""
+    try:
+        action = clean_action(_form_values(prefix), line_ids, indicators)
+        change = store.edit(action_id, base_version, action, auth.current_user().label,
+                            st.session_state.get(f"{prefix}_reason", ""))
+    except BoardStoreError as exc:
+        _flash("error", error_text(exc, lang))
+        return
+    _flash("success", t("pg_duplicate", lang) if change.duplicate else
+           t("pg_saved", lang, id=change.action_id, version=change.version))
+
+
+def action_form(store: ProgrammeStore, ctx: PageContext, line_frame: pd.DataFrame, index: pd.DataFrame,
+                indicator_names: dict[str, str], action: Action | None) -> None:
+    """The create form (action None) or the edit form of `action` at its current version."""
+    lang = ctx.lang
+    prefix = "pg_new" if action is None else f"pg_edit_{action.action_id}_v{action.version}"
+    line_ids = list(line_frame["line_id"])
+    places = place_options(index, lang)
+    indicators = list(indicator_names)
+    a = action or Action(title="", line=line_ids[0] if line_ids else "")
+    fmt = "DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD"
+    with st.form(f"{prefix}_form", clear_on_submit=False, border=False):
+        st.text_input(t("pg_f_title", lang), value=a.title, key=f"{prefix}_title", max_chars=200)
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox(t("pg_col_line", lang), line_ids, index=line_ids.index(a.line) if a.line in line_ids else 0,
+                     format_func=lambda v: line_name(line_frame, v, lang), key=f"{prefix}_line")
+        c2.selectbox(t("pg_col_status", lang), STATUSES, index=STATUSES.index(a.status),
+                     format_func=lambda v: t(f"pg_status_{v}", lang), key=f"{prefix}_status")
+        c3.selectbox(t("pg_col_funding", lang), FUNDING_SOURCES, index=FUNDING_SOURCES.index(a.funding_source),
+                     format_func=lambda v: t(f"pg_fund_{v}", lang), key=f"{prefix}_funding")
+        st.text_area(t("pg_f_description", lang), value=a.description, key=f"{prefix}_description", max_chars=5000)
+        st.multiselect(t("pg_f_places", lang), list(places), default=[p.key() for p in a.places if p.key() in places],
+                       format_func=lambda k: places.get(k, k), key=f"{prefix}_places")
+        d1, d2 = st.columns(2)
+        d1.date_input(t("pg_col_start", lang), value=a.start_date, key=f"{prefix}_start", format=fmt,
+                      min_value=date(2015, 1, 1), max_value=date(2040, 12, 31))
+        d2.date_input(t("pg_col_end", lang), value=a.end_date, key=f"{prefix}_end", format=fmt,
+                      min_value=date(2015, 1, 1), max_value=date(2040, 12, 31))
+        m1, m2, m3, m4 = st.columns(4)
+        for col, field, value in ((m1, "allocated", a.budget_allocated), (m2, "committed", a.budget_committed),
+                                  (m3, "spent", a.budget_spent), (m4, "private", a.private_investment)):
+            col.number_input(t(f"pg_col_{field}", lang), min_value=0.0, max_value=1e12, value=float(value), step=1000.0,
+                             key=f"{prefix}_{field}")
+        st.text_area(t("pg_f_partners", lang), value="\n".join(a.partners), key=f"{prefix}_partners")
+        st.multiselect(t("pg_f_indicators", lang), indicators, default=[i for i in a.indicators if i in indicator_names],
+                       format_func=lambda i: indicator_names.get(i, i), key=f"{prefix}_indicators")
+        st.text_input(t("pg_f_reason_new" if action is None else "pg_f_reason", lang), key=f"{prefix}_reason",
+                      max_chars=1000)
+        if action is None:
+            st.form_submit_button(t("pg_create", lang), type="primary", on_click=_submit_create,
+                                  args=(store, prefix, line_ids, indicators, lang))
+        else:
+            st.form_submit_button(t("pg_save", lang), type="primary", on_click=_submit_edit,
+                                  args=(store, prefix, action.action_id, action.version, line_ids, indicators, lang))
+
+
+def show_flash() -> None:
+    if "pg_flash" in st.session_state:
+        kind, text = st.session_state.pop("pg_flash")
+        (st.success if kind == "success" else st.error)(text)
+
+
+# --- the district profile's section --------------------------------------------------------------
+
+def district_actions(ctx: PageContext, nil_id: int, municipio: int | None) -> None:
+    """Actions with a place in this NIL or on its whole Municipio (the district profile calls this)."""
+    lang = ctx.lang
+    st.subheader(t("pg_district_title", lang))
+    try:
+        store = ProgrammeStore.from_env(demo=ctx.info.is_demo)
+        actions = store.actions()
+    except BoardStoreError as exc:
+        st.error(error_text(exc, lang))
+        return
+    index = place_index(ctx.key)
+    alloc = pg.allocations(actions, index, pd.DataFrame({"nil_id": [], "class_id": []}))
+    here = alloc["nil_id"].eq(nil_id).fillna(False).astype(bool)
+    if municipio is not None:
+        here |= (alloc["kind"].eq("municipio") & alloc["municipio"].eq(municipio)).fillna(False).astype(bool)
+    ids = set(alloc.loc[here, "action_id"])
+    chosen = [a for a in actions if a.action_id in ids]
+    if not chosen:
+        st.caption(t("pg_district_none", lang))
+        return
+    st.caption(t("pg_district_caption", lang))
+    table = actions_table(chosen, lines(ctx.key), index, lang)
+    ui.table(table, lang)
+    downloads.download_menu(table, downloads.page_spec(ctx, "quartiere_azioni", {"nil": str(nil_id)}), lang,
+                            key="district_actions_dl")
+    st.page_link("pages/programma.py", label=t("page_programme", lang), icon=":material/flag:",
+                 query_params={"lang": lang})
+
+
+def fmt_eur(value: float, lang: str) -> str:
+    return f"{fmt_number(value, lang)} €"
+
+
+__all__ = ["ALL", "actions_map", "actions_table", "district_actions", "fmt_eur", "ledger_table", "lines_table",
+           "nil_names", "open_store"]
