@@ -1,7 +1,6 @@
 """Carica dati: an editor uploads a file and sees a dry run; an admin publishes it (osservatorio.upload)."""
 
 import json
-import time
 
 import pandas as pd
 import streamlit as st
@@ -34,7 +33,10 @@ job: upload.PublishJob | None = st.session_state.get("carica_job")
 if file is None and job is None:
     st.stop()
 
-if job is not None:  # a publish in progress (or just finished) in this session
+
+
+def show_job(job: upload.PublishJob) -> None:
+    """Progress of a publish in this session until it ends, then its outcome; the page stops here."""
     bar = st.progress(job.fraction, text=t("up_publishing", lang))
     while not job.wait(0.5):
         bar.progress(job.fraction, text=f"{t('up_publishing', lang)} {views.plain(job.message)[:120]}")
@@ -47,6 +49,10 @@ if job is not None:  # a publish in progress (or just finished) in this session
         del st.session_state["carica_job"]
         st.rerun()
     st.stop()
+
+
+if job is not None:  # a publish in progress (or just finished) in this session
+    show_job(job)
 
 assert file is not None
 try:
@@ -139,11 +145,13 @@ for failed in result.build_failed:
     st.caption(t("up_other_failed", lang, what=views.md_text(failed)))
 
 st.subheader(t("up_publish_title", lang))
+# The click is recorded by a callback (before the run), so a rerun of the page does not lose it.
+requested = st.session_state.pop("carica_publish_requested", None) == checked.sha256
 if result.status != "loaded":
     st.info(t("up_cannot_publish", lang))
 elif not user.can("publish"):
     st.info(t("up_admin_only", lang))
-elif st.button(t("up_publish", lang), type="primary", key="carica_publish"):
+elif st.button(t("up_publish", lang), type="primary", key="carica_publish",
+               on_click=lambda: st.session_state.__setitem__("carica_publish_requested", checked.sha256)) or requested:
     st.session_state["carica_job"] = upload.PublishJob(checked, user.label, settings.warehouse, base, entry)
-    time.sleep(0.1)
-    st.rerun()
+    show_job(st.session_state["carica_job"])
