@@ -604,10 +604,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_col_basis": {"it": "Base", "en": "Basis"},
     "pg_col_description": {"it": "Descrizione", "en": "Description"},
     "pg_actions_title": {"it": "Azioni", "en": "Actions"},
-    "pg_empty_register": {"it": "Il registro delle azioni è vuoto. Registrare la prima azione test con il modulo «Nuova azione» qui sotto.",
-                          "en": "The actions register is empty. Register the first test action with the «New action» form below."},
-    "pg_empty_register_ro": {"it": "Il registro delle azioni è vuoto. Per registrare la prima azione serve un accesso con ruolo di redattore.",
-                             "en": "The actions register is empty. Registering the first action needs a sign-in with the editor role."},
+    "pg_empty_register": {"it": "Il registro delle azioni è vuoto. Registrare la prima azione test con il modulo "
+                                "«Nuova azione» qui sotto.",
+                          "en": "The actions register is empty. Register the first test action with the «New action» "
+                                "form below."},
+    "pg_empty_register_ro": {"it": "Il registro delle azioni è vuoto. Per registrare la prima azione serve un accesso con "
+                                   "ruolo di redattore.",
+                             "en": "The actions register is empty. Registering the first action needs a sign-in with the "
+                                   "editor role."},
     "pg_no_actions_selection": {"it": "Nessuna azione con questi filtri.", "en": "No action matches these filters."},
     "pg_demo_store": {"it": "Azioni di esempio dei dati dimostrativi (registro demo, separato da quello reale).",
                       "en": "Example actions of the demo data (demo register, kept apart from the real one)."},
@@ -681,7 +685,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_choose_action": {"it": "Azione", "en": "Action"},
     "pg_f_title": {"it": "Titolo", "en": "Title"},
     "pg_f_description": {"it": "Descrizione", "en": "Description"},
-    "pg_f_places": {"it": "Luoghi (spazio vuoto, makerspace, NIL o Municipio)", "en": "Places (vacant space, makerspace, NIL or Municipio)"},
+    "pg_f_places": {"it": "Luoghi (spazio vuoto, makerspace, NIL o Municipio)",
+                    "en": "Places (vacant space, makerspace, NIL or Municipio)"},
     "pg_f_partners": {"it": "Partner (uno per riga)", "en": "Partners (one per line)"},
     "pg_f_indicators": {"it": "Indicatori che dovrebbe muovere", "en": "Indicators it should move"},
     "pg_f_reason": {"it": "Motivo della modifica (obbligatorio)", "en": "Reason for the change (required)"},
@@ -713,7 +718,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_bad_line": {"it": "Linea sconosciuta.", "en": "Unknown line."},
     "pg_dates_order": {"it": "La data di fine precede quella di inizio.", "en": "The end date is before the start date."},
     "pg_bad_amount": {"it": "Importo non valido ({field}).", "en": "Invalid amount ({field})."},
-    "pg_too_long": {"it": "Testo troppo lungo ({field}, al massimo {max} caratteri).", "en": "Text too long ({field}, at most {max} characters)."},
+    "pg_too_long": {"it": "Testo troppo lungo ({field}, al massimo {max} caratteri).",
+                    "en": "Text too long ({field}, at most {max} characters)."},
     "pg_unavailable": {"it": "Registro delle azioni non accessibile: {error}", "en": "Actions register not accessible: {error}"},
     "pg_write_failed": {"it": "Scrittura non riuscita: {error}", "en": "Write failed: {error}"},
     "th_makers_intro": {
