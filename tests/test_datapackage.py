@@ -280,3 +280,48 @@ def test_units_in_field_descriptions() -> None:
                      "Densità (ab./km²)": "unità di misura: ab./km²", "Quota (%)": "unità di misura: %",
                      "Valore": "unità di misura: per 1.000 ab."}  # qualifiers in brackets are not units
     assert downloads.field_descriptions(pd.DataFrame(columns=["Value"]), "en") == {}  # no unit known: none invented
+
+
+# ---------------------------------------------------------------------------------------------
+# The real build: what a journalist downloads from Panoramica and Spazi vuoti
+
+
+@pytest.mark.real
+def test_real_overview_and_vacant_downloads(real_dir: Path, tmp_path: Path) -> None:
+    from etl.pipeline import build
+    from osservatorio import queries, theme_views, views
+    from osservatorio.ui import PageContext
+    from osservatorio.warehouse import key_for
+
+    path = tmp_path / "real.duckdb"
+    build(real_dir, path, progress=lambda _m: None)
+    key = key_for(path)
+    assert key is not None
+    info = queries.build_info(key)
+    stats = queries.district_stats(key, "nil")
+    snapshot = theme_views.latest_snapshot(queries.snapshots(key))
+    classes = theme_views.periphery_classes(queries.district_groups(key, snapshot) if snapshot else None, "it")
+    ctx = PageContext(lang="it", key=key, info=info, map_style="white-bg")
+    vacant = queries.places(key, "vacant")
+    tables = {"nil_popolazione": views.districts_table(stats, "it"),
+              "spazi_vuoti": theme_views.vacant_table(vacant, stats, classes, None, "it")}
+    for base, table in tables.items():
+        spec = downloads.page_spec(ctx, base)
+        for dialect in ("standard", "excel_it"):
+            out = tmp_path / f"{base}_{dialect}"
+            package = unpack(downloads.data_package_zip(table, spec, "it", dialect), out)  # type: ignore[arg-type]
+            report = validate(str(out / "datapackage.json"))
+            assert report.valid, errors(report)
+            assert report.tasks[0].stats["rows"] == len(table) > 0
+            dates = {s["source_id"]: s["reference_date"] for s in package["sources"]}
+            assert dates.get("nil_boundaries", "absent") is None  # listed, its date honestly unknown
+            assert all(lic["name"] in ("CC-BY-4.0", "notspecified") for lic in package["licenses"])
+            if base == "nil_popolazione":  # the official 2022 population, not the build date
+                assert dates["population_nil_xlsx"] == "2022-12-31"
+            else:
+                assert dates["vacant_buildings"] == "2016-01-01" and dates["vacant_footprints"] == "2019-06-03"
+                assert "population_nil_xlsx" not in dates
+        info_rows = downloads.export_info(spec, "it", len(table))
+        assert info.finished_at is not None and info_rows["Elaborazione del"] == info.finished_at.strftime("%d/%m/%Y")
+        expected = "31/12/2022" if base == "nil_popolazione" else "Edifici e aree in stato di degrado"
+        assert expected in info_rows["Data dei dati (per fonte)"]
