@@ -9,7 +9,7 @@ import streamlit as st
 from osservatorio import auth, calibration, downloads, evaluation, queries, theme_views, ui
 from osservatorio import indicator_views as iv
 from osservatorio.board_store import BoardStoreError
-from osservatorio.i18n import fmt_number, t
+from osservatorio.i18n import fmt_date, fmt_number, t
 from osservatorio.theme_views import ALL
 
 ctx = ui.page_start("page_targets")
@@ -123,28 +123,37 @@ else:
         st.text_area(t("cal_reason", lang), key="cal_reason", height=80)
         st.form_submit_button(t("cal_submit", lang), on_click=propose_revision)
 
-# --- evaluation of actions on the chosen target's indicator (osservatorio.evaluation) ------------------------
+# --- evaluation of actions (osservatorio.evaluation): register actions, or the method tried on a NIL and a date --
 st.subheader(t("ev_title", lang))
 st.caption(t("ev_method", lang, min=evaluation.MIN_AREAS))
-indicator_id = str(row["indicator_id"])
 register = evaluation.register_actions(demo=ctx.info.is_demo)
-actions = [a for a in register if indicator_id in a.indicator_ids]
+actions = [a for a in register if a.indicator_ids]
 nil_names = {int(i): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
+nil_indicators = [str(i) for i, lv in zip(catalogue["indicator_id"], catalogue["levels"], strict=True) if "nil" in str(lv)]
+indicator_label = lambda i: theme_views.indicator_name(catalogue, i, lang)  # noqa: E731
+if not actions:
+    st.info(t("ev_no_actions", lang))
+e1, e2, e3 = st.columns(3)
 if actions:
     by_action = {a.action_id: a for a in actions}
-    chosen_action = by_action[st.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
+    chosen_action = by_action[e1.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
                                            format_func=lambda a: f"{a} · {by_action[a].title}")]
+    e2.text(f"{t('ev_nil', lang)}: {chosen_action.nil_id} · {nil_names.get(chosen_action.nil_id, '–')}\n"
+            f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}")
+    indicator_id = e3.selectbox(t("ev_indicator", lang), list(chosen_action.indicator_ids), key="ev_indicator_action",
+                                format_func=indicator_label)
 else:
-    st.info(t("ev_no_actions", lang))
-    e1, e2 = st.columns(2)
     nil_choice = e1.selectbox(t("ev_nil", lang), sorted(nil_names), key="ev_nil",
                               format_func=lambda i: f"{i} · {nil_names[i]}")
     start_choice = e2.date_input(t("ev_start", lang), key="ev_start", value=date(date.today().year - 1, 1, 1),
                                  format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+    options = nil_indicators or [str(row["indicator_id"])]
+    indicator_id = e3.selectbox(t("ev_indicator", lang), options, key="ev_indicator", format_func=indicator_label,
+                                index=options.index(str(row["indicator_id"])) if str(row["indicator_id"]) in options else 0)
     chosen_action = evaluation.ActionRef("prova", int(nil_choice), start_choice, (indicator_id,))
 groups = queries.district_groups(ctx.key, snapshot)
 klass = groups[groups["group_level"] == "periphery_class"]
-classes = {int(n): str(g) for n, g in zip(klass["nil_id"], klass["group_id"], strict=True)}
+classes = {int(n): str(g) for n, g in zip(klass["nil_id"], klass["group_name"], strict=True)}
 frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, "nil", True))
           for s in snapshots.sort_values("created_at").to_dict("records")
           if (day := theme_views.as_of_date(s["created_at"])) is not None]

@@ -124,3 +124,26 @@ def test_read_only_hides_forms_and_writes_nothing(env: Path, monkeypatch: pytest
     at = open_page("pages/obiettivi.py")
     assert not any(x.key == "cal_reason" for x in at.text_area)
     assert not (env / "calibration.sqlite").exists()
+
+
+def test_evaluation_of_a_register_action_and_of_a_tried_nil(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page("pages/obiettivi.py")
+    assert any(i.value.startswith("Il registro delle azioni non contiene") for i in at.info)
+    at.selectbox(key="ev_indicator").set_value("residents")
+    at.date_input(key="ev_start").set_value(date(2022, 6, 1))
+    at.run()
+    assert not at.exception
+    areas = [m.value for m in at.metric if m.label == "Aree di confronto"]
+    body = texts(at)
+    assert areas and ("NIL di confronto" in body)
+
+    from osservatorio.programme_store import Action, PlaceRef, ProgrammeStore
+
+    monkeypatch.setenv("OSSERVATORIO_PROGRAMME", str(env / "programme.sqlite"))
+    for path in (env / "programme.sqlite", env / "programme.demo.sqlite"):  # whichever the build uses
+        ProgrammeStore(path).create(Action(title="Fablab Greco", line="laboratori", places=(PlaceRef("nil", "13"),),
+                                           start_date=date(2022, 6, 1), indicators=("residents",)), "ed", "prova")
+    at = open_page("pages/obiettivi.py")
+    assert at.selectbox(key="ev_action").value == "1"
+    assert at.selectbox(key="ev_indicator_action").value == "residents"
+    assert "13 · " in "\n".join(x.value for x in at.text)
