@@ -17,10 +17,13 @@ configured as 'official' (an unmodified Registro Imprese extract).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,8 @@ import pandas as pd
 
 from etl import ateco_map
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.places import finalise_places, normalise_text
-from etl.readers import normalise_header, parse_number, read_table, unique_names
+from etl.places import finalise_places, normalise_text_series
+from etl.readers import normalise_header, parse_number, read_table_columnar, unique_names
 from etl.sources.firms_ateco import ateco_code_column, ateco_desc_column, firm_file_kind, peek_columns
 
 NAME_COLUMNS = ["denominazione", "ragione_sociale", "denominazione_impresa", "impresa", "nome", "name", "insegna"]
@@ -60,6 +63,7 @@ _STATUS_VALUES = {"attiva": "active", "attivo": "active", "active": "active",
 _DMY_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _ISO_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][\d:.+Z-]*)?$")
 _COMPACT_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,16 @@ class FirmPointsSource:
         return out
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        """Read, classify and place one firm list."""
+        """Read, classify and place one firm list (column by column: a million rows in seconds)."""
+        clock = time.perf_counter
+        t0 = clock()
         config = ateco_map.load_config(self.config_path)
         frame, encoding, file_format = _read(path)
         non_empty = frame.notna().any(axis=1).to_numpy()
         file_rows = np.flatnonzero(non_empty) + 1  # 1-based data rows of the file
         frame = frame[non_empty].reset_index(drop=True)
         n = len(frame)
+        _progress(path, f"lette {n:,} righe".replace(",", "."), n, clock() - t0)
         cols = list(frame.columns)
         notes: list[str] = []
         if (~non_empty).any():
@@ -127,29 +134,32 @@ class FirmPointsSource:
                                             ("indirizzo", address_col), ("lon", lon_col), ("lat", lat_col),
                                             ("id", key_col), ("addetti", employees_col), ("inizio", start_col)) if c))
 
-        records: list[dict[str, Any]] = [{k: v for k, v in r.items() if v is not None} for r in frame.to_dict("records")]
+        # Rejects carry the row's position; the original records are built at the end, only for them.
         rejects: list[tuple[int, Reject]] = []  # (position in frame, reject with the file row number)
 
         def flag(i: int, reason: str, action: str = "rejected") -> None:
-            rejects.append((i, Reject(int(file_rows[i]), records[i], reason, action)))  # type: ignore[arg-type]
+            rejects.append((i, Reject(int(file_rows[i]), {}, reason, action)))  # type: ignore[arg-type]
 
         # ATECO edition, then classification (one lookup per distinct code and edition).
         editions, edition_origin = self._editions(frame, code_col, edition_col, config, notes)
         classes = ateco_map.classify_table(frame[code_col], editions, config)
         usable = np.ones(n, dtype=bool)
-        for i in np.flatnonzero(classes["problem"].notna().to_numpy()):
-            problem = str(classes.at[i, "problem"])
+        problems = classes["problem"]
+        for i in np.flatnonzero(problems.notna().to_numpy()):
+            problem = str(problems.iat[i])
             if problem == "edizione ATECO non indicata":
                 problem += (" (aggiungere la colonna edizione_ateco o impostare [firm_points] default_edition "
                             "in config/ateco_categories.toml)")
             flag(int(i), problem)
             usable[i] = False
-        for i in np.flatnonzero(classes["warning"].notna().to_numpy() & usable):
-            flag(int(i), str(classes.at[i, "warning"]), "warning")
-        for i, value in enumerate(frame[code_col]):
-            if usable[i] and isinstance(value, float) and not value.is_integer():
-                flag(i, f"codice ATECO salvato come numero ({value!r}): eventuali zeri finali persi "
-                        f"(letto {classes.at[i, 'ateco_code']}); salvare la colonna come testo", "warning")
+        warnings = classes["warning"]
+        for i in np.flatnonzero(warnings.notna().to_numpy() & usable):
+            flag(int(i), str(warnings.iat[i]), "warning")
+        if frame[code_col].dtype == object:  # numbers only come from spreadsheets
+            for i, value in enumerate(frame[code_col]):
+                if usable[i] and isinstance(value, float) and not value.is_integer():
+                    flag(i, f"codice ATECO salvato come numero ({value!r}): eventuali zeri finali persi "
+                            f"(letto {classes.at[i, 'ateco_code']}); salvare la colonna come testo", "warning")
 
         employees = _employees(frame[employees_col] if employees_col else None, n, flag)
         started = _dates(frame[start_col] if start_col else None, n, flag)
@@ -158,15 +168,16 @@ class FirmPointsSource:
         address = _text(frame[address_col]) if address_col else pd.Series([None] * n, dtype=object)
         if civic_col:
             civic = _text(frame[civic_col])
-            address = pd.Series([f"{a} {c}" if a and c else a for a, c in zip(address, civic, strict=True)],
-                                dtype=object)
-
-        attrs = []
-        for i, rec in enumerate(records):
-            extra = {k: v for k, v in rec.items() if k not in used}
-            extra["ateco_label"] = classes.at[i, "ateco_label"] or (rec.get(desc_col) if desc_col else None)
-            extra["ateco_edition_from"] = edition_origin[i]
-            attrs.append(json.dumps(extra, ensure_ascii=False, default=str))
+            both = (address.notna() & civic.notna()).to_numpy()
+            address = address.astype("string[pyarrow]")
+            address[both] = address[both] + " " + civic.astype("string[pyarrow]")[both]
+        label = classes["ateco_label"]
+        label = label.where(label.astype("string").fillna("").ne("").to_numpy(), None)
+        if desc_col:
+            label = label.where(label.notna(), _as_object(frame[desc_col]))
+        attrs = _attributes_json(frame, [c for c in cols if c not in used],
+                                 {"ateco_label": label, "ateco_edition_from": pd.Series(edition_origin, dtype=object)})
+        _progress(path, "righe classificate", n, clock() - t0)
 
         places = pd.DataFrame({
             "source_key": keys,
@@ -187,12 +198,16 @@ class FirmPointsSource:
         kept = np.flatnonzero(usable)
         # With the register's own firm ids, duplicates are found by id; name+address matching
         # (slow on a million rows, and wrong for chains at one address) only without ids.
-        rows, place_rejects = finalise_places(places.iloc[kept], ctx, [records[i] for i in kept], theme="firm",
+        rows, place_rejects = finalise_places(places.iloc[kept], ctx, _NoRecords(len(kept)), theme="firm",
                                               dedupe_by_name=key_col is None)
+        del places
         for r in place_rejects:  # finalise_places numbers rows by position in what it was given
             pos = int(kept[(r.row_number or 1) - 1])
-            rejects.append((pos, Reject(int(file_rows[pos]), r.raw, r.reason, r.action)))
-        ordered = [r for _, r in sorted(rejects, key=lambda t: t[0])]
+            rejects.append((pos, Reject(int(file_rows[pos]), {}, r.reason, r.action)))
+        rejects.sort(key=lambda t: t[0])
+        records = _records_at(frame, sorted({pos for pos, _ in rejects}))
+        ordered = [dataclasses.replace(r, raw=records[pos]) for pos, r in rejects]
+        _progress(path, f"righe collocate ({len(ordered):,} scarti o avvisi)".replace(",", "."), n, clock() - t0)
         if rows.empty:
             first = ordered[0].reason if ordered else "-"
             raise SourceError(path, f"nessuna impresa utilizzabile ({len(ordered)} righe scartate; la prima: {first})",
@@ -209,35 +224,33 @@ class FirmPointsSource:
         """Edition per row (None where unknown) and where each came from."""
         n = len(frame)
         editions = pd.Series([None] * n, dtype=object)
-        origin = ["-"] * n
+        origin = np.full(n, "-", dtype=object)
         if edition_col is not None:
             cells = _text(frame[edition_col])
-            for i, value in enumerate(cells):
-                if value is not None:
-                    editions.iat[i] = value
-                    origin[i] = f"colonna {edition_col}"
+            has = cells.notna().to_numpy()
+            editions[has] = cells[has]
+            origin[has] = f"colonna {edition_col}"
         header = re.search(r"(?<!\d)(2007|2022|2025)(?!\d)", code_col)
         if header is not None:
-            for i in range(n):
-                if editions.iat[i] is None:
-                    editions.iat[i] = header.group(1)
-                    origin[i] = f"nome colonna {code_col}"
+            fill = editions.isna().to_numpy()
+            editions[fill] = header.group(1)
+            origin[fill] = f"nome colonna {code_col}"
         default = self.default_edition or config.firm_points_default_edition
-        missing = [i for i in range(n) if editions.iat[i] is None]
-        if missing and default:
+        missing = editions.isna().to_numpy()
+        count = int(missing.sum())
+        if count and default:
             default = ateco_map.normalise_edition(default)
             where = "opzione della fonte" if self.default_edition else f"[firm_points] di {config.path.name}"
-            for i in missing:
-                editions.iat[i] = default
-                origin[i] = "predefinita"
-            notes.append(f"edizione ATECO {default} assunta per {len(missing)} righe senza edizione ({where})")
-        elif missing:
-            notes.append(f"{len(missing)} righe senza edizione ATECO e nessuna edizione predefinita: scartate")
-        return editions, origin
+            editions[missing] = default
+            origin[missing] = "predefinita"
+            notes.append(f"edizione ATECO {default} assunta per {count} righe senza edizione ({where})")
+        elif count:
+            notes.append(f"{count} righe senza edizione ATECO e nessuna edizione predefinita: scartate")
+        return editions, origin.tolist()
 
     @staticmethod
     def _keys(frame: pd.DataFrame, key_col: str | None, unit_col: str | None, address_col: str | None,
-              file_rows: np.ndarray, notes: list[str]) -> list[str]:
+              file_rows: np.ndarray, notes: list[str]) -> pd.Series | list[str]:
         """Stable per-row keys: firm id (+ local-unit number, else + address), else the file row."""
         n = len(frame)
         if key_col is None:
@@ -248,23 +261,42 @@ class FirmPointsSource:
         addrs = _text(frame[address_col]) if address_col else None
         if unit_col is None:
             notes.append(f"chiave = {key_col} + indirizzo (più unità locali della stessa impresa restano distinte)")
-        out = []
-        for i in range(n):
-            if ids[i] is None:
-                out.append(f"riga-{int(file_rows[i])}")
-            elif units is not None:
-                out.append(f"{ids[i]}/{units[i] or '0'}")
-            else:
-                out.append(f"{ids[i]}@{normalise_text(addrs[i]) if addrs is not None else ''}")
-        return out
+        ids_s = ids.astype("string[pyarrow]")
+        if units is not None:
+            keyed = ids_s + "/" + units.astype("string[pyarrow]").fillna("0")
+        else:
+            norm = normalise_text_series(addrs) if addrs is not None else pd.Series([""] * n, dtype="string[pyarrow]")
+            keyed = ids_s + "@" + norm.astype("string[pyarrow]")
+        missing = ids_s.isna().to_numpy()
+        if missing.any():
+            keyed[missing] = [f"riga-{int(r)}" for r in file_rows[missing]]
+        return keyed
 
 
 def _pick(columns: list[str], names: list[str]) -> str | None:
     return next((c for c in names if c in columns), None)
 
 
+def _is_text(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.StringDtype) or pd.api.types.infer_dtype(values, skipna=True) in ("string",
+                                                                                                       "empty")
+
+
+def _as_object(values: pd.Series) -> pd.Series:
+    """Object cells with None for missing values (what `places` and the rejects expect)."""
+    out = values.astype(object)
+    return out.where(values.notna().to_numpy(), None)
+
+
 def _text(values: pd.Series) -> pd.Series:
-    """Cells as clean text (integral floats without '.0'), None when empty."""
+    """Cells as clean text (integral floats without '.0'), missing when empty.
+
+    Text columns stay Arrow strings (<NA> when missing); other columns become object cells (None).
+    """
+    if _is_text(values):
+        text = values.astype("string[pyarrow]").str.strip()
+        return text.where(text != "", None)
+
     def one(v: object) -> str | None:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return None
@@ -275,24 +307,36 @@ def _text(values: pd.Series) -> pd.Series:
     return pd.Series([one(v) for v in values], dtype=object)
 
 
+def _by_value(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """(code per row, -1 for missing; distinct values): per-value work done once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.asarray(codes), [None if pd.isna(v) else v for v in uniques]
+
+
 def _employees(values: pd.Series | None, n: int, flag: Any) -> list[float | None]:
     """Employees as numbers; text or negative values become empty with a warning."""
     if values is None:
         return [None] * n
     texts = _text(values)
-    decimal_comma = True if texts.astype("string").str.contains(",", regex=False).any() else None
-    out: list[float | None] = []
-    for i, v in enumerate(texts):
+    codes, uniques = _by_value(texts)
+    decimal_comma = True if any("," in str(v) for v in uniques) else None
+    parsed: list[float | None] = []
+    problems: list[str | None] = []
+    for v in uniques:
         try:
             number = parse_number(v, decimal_comma=decimal_comma)
+            problem = None
         except ValueError:
-            flag(i, f"addetti {v!r} non numerico: lasciato vuoto", "warning")
-            number = None
+            number, problem = None, f"addetti {v!r} non numerico: lasciato vuoto"
         if number is not None and number < 0:
-            flag(i, f"addetti negativi ({v}): lasciato vuoto", "warning")
-            number = None
-        out.append(number)
-    return out
+            number, problem = None, f"addetti negativi ({v}): lasciato vuoto"
+        parsed.append(number)
+        problems.append(problem)
+    for i in np.flatnonzero(codes >= 0):
+        if problems[codes[i]] is not None:
+            flag(int(i), problems[codes[i]], "warning")
+    table = np.array([*parsed, None], dtype=object)
+    return table[codes].tolist()
 
 
 def parse_date(value: object) -> dt.date | None:
@@ -321,43 +365,121 @@ def parse_date(value: object) -> dt.date | None:
 def _dates(values: pd.Series | None, n: int, flag: Any) -> list[dt.date | None]:
     if values is None:
         return [None] * n
-    cache: dict[object, dt.date | None | str] = {}
-    out: list[dt.date | None] = []
+    codes, uniques = _by_value(values)
     today = dt.date.today()
-    for i, v in enumerate(values):
-        key = v if isinstance(v, (str, dt.date)) or v is None else repr(v)
-        if key not in cache:
-            try:
-                cache[key] = parse_date(v)
-            except ValueError:
-                cache[key] = "bad"
-        parsed = cache[key]
-        if parsed == "bad":
-            flag(i, f"data di inizio attività {v!r} non valida (attese gg/mm/aaaa o aaaa-mm-gg): lasciata vuota",
-                 "warning")
-            parsed = None
-        elif isinstance(parsed, dt.date) and not dt.date(1800, 1, 1) <= parsed <= today:
-            flag(i, f"data di inizio attività {parsed.isoformat()} fuori dall'intervallo plausibile: lasciata vuota",
-                 "warning")
-            parsed = None
-        out.append(parsed if isinstance(parsed, dt.date) else None)
-    return out
+    parsed: list[dt.date | None] = []
+    problems: list[str | None] = []
+    for v in uniques:
+        try:
+            day = parse_date(v)
+            problem = None
+        except ValueError:
+            day, problem = None, (f"data di inizio attività {v!r} non valida (attese gg/mm/aaaa o aaaa-mm-gg): "
+                                  "lasciata vuota")
+        if day is not None and not dt.date(1800, 1, 1) <= day <= today:
+            day, problem = None, f"data di inizio attività {day.isoformat()} fuori dall'intervallo plausibile: lasciata vuota"
+        parsed.append(day)
+        problems.append(problem)
+    for i in np.flatnonzero(codes >= 0):
+        if problems[codes[i]] is not None:
+            flag(int(i), problems[codes[i]], "warning")
+    table = np.array([*parsed, None], dtype=object)
+    return table[codes].tolist()
 
 
 def _status(values: pd.Series | None, n: int, flag: Any) -> list[str | None]:
     if values is None:
         return [None] * n
-    out: list[str | None] = []
-    for i, v in enumerate(_text(values)):
-        if v is None:
-            out.append(None)
-            continue
-        label = _STATUS_VALUES.get(normalise_header(v))
-        if label is None:
-            flag(i, f"stato {v!r} non riconosciuto (attesi: attiva, inattiva, cessata, in liquidazione): lasciato vuoto",
-                 "warning")
-        out.append(label)
+    codes, uniques = _by_value(_text(values))
+    labels = [_STATUS_VALUES.get(normalise_header(v)) for v in uniques]
+    for i in np.flatnonzero(codes >= 0):
+        if labels[codes[i]] is None:
+            v = uniques[codes[i]]
+            flag(int(i), f"stato {v!r} non riconosciuto (attesi: attiva, inattiva, cessata, in liquidazione): "
+                         "lasciato vuoto", "warning")
+    table = np.array([*labels, None], dtype=object)
+    return table[codes].tolist()
+
+
+_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
+                 ("\b", "\\b"), ("\f", "\\f")]
+
+
+def _json_values(values: pd.Series) -> Any:
+    """Each cell as `json.dumps(v, ensure_ascii=False, default=str)`, null where missing (an Arrow array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not _is_text(values):
+        return pa.array([None if v is None or (isinstance(v, float) and math.isnan(v))
+                         else json.dumps(v, ensure_ascii=False, default=str) for v in values], type=pa.string())
+    text = pa.array(values.astype("string[pyarrow]").array)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = text.cast(pa.string())
+    if pc.any(pc.match_substring_regex(text, '[\\\\"\\x00-\\x1f]')).as_py():
+        for old, new in _JSON_ESCAPES:
+            text = pc.replace_substring(text, old, new)
+    out = pc.binary_join_element_wise('"', text, '"', "")
+    odd = pc.fill_null(pc.match_substring_regex(out, "[\\x00-\\x1f]"), False).to_numpy(zero_copy_only=False)
+    if odd.any():  # other control characters: the json module's own escapes
+        fixed = out.to_pylist()
+        original = values.tolist()
+        for i in np.flatnonzero(odd):
+            fixed[i] = json.dumps(original[i], ensure_ascii=False)
+        out = pa.array(fixed, type=pa.string())
     return out
+
+
+def _attributes_json(frame: pd.DataFrame, extra_columns: list[str], added: dict[str, pd.Series]) -> pd.Series:
+    """Per row, the JSON object of the non-empty unused cells plus `added` (as json.dumps would write it)."""
+    import pyarrow.compute as pc
+
+    n = len(frame)
+    pieces: dict[str, Any] = {}
+    for c in extra_columns:
+        pieces[c] = pc.binary_join_element_wise(json.dumps(c, ensure_ascii=False) + ": ", _json_values(frame[c]), "")
+    for c, values in added.items():  # always written, null included (it replaces a same-named column in place)
+        encoded = pc.fill_null(_json_values(values.reset_index(drop=True)), "null")
+        pieces[c] = pc.binary_join_element_wise(json.dumps(c, ensure_ascii=False) + ": ", encoded, "")
+    if not pieces:
+        return pd.Series(["{}"] * n, dtype=object)
+    body = pc.binary_join_element_wise(*pieces.values(), ", ", null_handling="skip")
+    body = pc.binary_join_element_wise("{", pc.fill_null(body, ""), "}", "")
+    return pd.Series(pd.array(body, dtype="string[pyarrow]"))
+
+
+class _NoRecords:
+    """`raw` for finalise_places: the records are attached later, only to the rejected rows."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {}
+
+
+def _records_at(frame: pd.DataFrame, positions: list[int]) -> dict[int, dict[str, Any]]:
+    """The original records (non-empty cells) of the given rows, by position."""
+    if not positions:
+        return {}
+    part = frame.iloc[positions]
+    columns = list(part.columns)
+    values = [_as_object(part[c]).tolist() for c in columns]
+    out = {}
+    for pos, row in zip(positions, zip(*values, strict=True), strict=True):
+        out[pos] = {k: v for k, v in zip(columns, row, strict=True) if v is not None}
+    return out
+
+
+def _progress(path: Path, what: str, n: int, seconds: float) -> None:
+    """Stage log for long files: rows done and rate."""
+    if n >= 100_000:
+        rate = n / seconds if seconds > 0 else float("inf")
+        _LOG.info("%s: %s in %.1f s (%s righe/s)", Path(path).name, what, seconds, f"{rate:,.0f}".replace(",", "."))
 
 
 def _xlsx_header(path: Path) -> list[str]:
@@ -382,7 +504,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, str | None, str]:
     """(text/number frame with normalised headers, encoding, format description)."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return _read_xlsx(path), None, "xlsx"
-    table = read_table(path)
+    table = read_table_columnar(path)
     return table.frame, table.encoding, f"csv sep={table.separator!r}"
 
 
