@@ -44,7 +44,6 @@ from osservatorio.calibration import CalibrationStore, Revision, revisions_table
 from osservatorio.data import BuildInfo
 from osservatorio.i18n import fmt_date, t
 from osservatorio.review import Comparison, WarehouseReader
-from osservatorio.warehouse import provenance_line
 
 CHROMIUM_ENV = "OSSERVATORIO_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -289,7 +288,10 @@ def _cover(pack: BoardPack) -> str:
     if pack.build.is_demo:
         demo = f"<p class=\"warning\">{e(t('demo_banner', lang))}</p>"
     else:  # attribution and licence of the official sources (CC BY asks for it wherever the data go)
-        origin = provenance_line(pack.sources, lang)
+        from osservatorio.ui import origin_line  # the same line as under every page title
+
+        origin = origin_line(pack.sources[pack.sources["status"] == "loaded"] if "status" in pack.sources.columns
+                             else pack.sources, lang)
         demo = f"<p class=\"origin\">{e(t('data_origin', lang, origin=origin))}</p>" if origin else ""
     toc = "".join(f"<li><a href=\"#{sid}\">{e(t(f'rv_section_{sid}', lang))}</a></li>" for sid in SECTIONS[1:])
     return (f"<section id=\"cover\" class=\"cover\"><p class=\"kicker\">{e(t('app_title', lang))} · "
@@ -376,10 +378,12 @@ def _targets(pack: BoardPack) -> str:
     table = review.target_table(c.targets, c.catalogue, c.district_names, lang)
     parts.append(_table(table, lang, "targets"))
     rules = c.targets.dropna(subset=["rule"])
-    if not rules.empty:
+    if not rules.empty:  # one line per distinct rule, with the targets it applies to (never the same paragraph 5 times)
+        grouped: dict[str, list[str]] = {}
+        for target_id, rule in zip(rules["target_id"], rules["rule"], strict=True):
+            grouped.setdefault(str(rule), []).append(str(target_id))
         parts.append(f"<h3>{e(t('rv_rules_title', lang))}</h3><ul class=\"rules\">" + "".join(
-            f"<li><strong>{e(i)}</strong>: {e(r)}</li>" for i, r in zip(rules["target_id"], rules["rule"], strict=True))
-            + "</ul>")
+            f"<li><strong>{e(', '.join(ids))}</strong>: {e(rule)}</li>" for rule, ids in grouped.items()) + "</ul>")
     return "".join(parts) + "</section>"
 
 
@@ -400,9 +404,15 @@ def _maps(pack: BoardPack, figures: dict[str, Any]) -> str:
     if not pack.maps:
         parts.append(_p(t("rv_no_maps", lang), "muted"))
         return "".join(parts) + "</section>"
+    valued = [layer for layer in pack.maps if layer.values["value"].notna().any()]
+    empty = [layer.title for layer in pack.maps if not layer.values["value"].notna().any()]
+    if empty:  # an all-grey map carries nothing: one line names the indicators without values
+        parts.append(_p(t("rv_maps_without_values", lang, names="; ".join(empty)), "muted"))
+    if not valued:
+        return "".join(parts) + "</section>"
     snapshot = review.snapshot_label(pack.snapshots, pack.comparison.snapshot_id, lang)
     parts.append(_p(t("rv_maps_help", lang, snapshot=snapshot), "muted"))
-    for number, layer in enumerate(pack.maps, start=1):
+    for number, layer in enumerate(valued, start=1):
         fid = f"fig-map-{number}"
         figures[fid] = _figure_json(svg_choropleth(pack.geojson, layer, lang))
         missing = int(layer.values["value"].isna().sum())
@@ -497,7 +507,7 @@ nav ol { padding-left: 20px; } a { color: var(--accent); }
   body { background: white; font-size: 12px; }
   main { max-width: none; padding: 0; }
   section { border: none; break-before: page; }
-  section.cover { break-before: auto; }
+  section.cover, section[data-short] { break-before: auto; }
   .figure, figure.map, article.note, tr { break-inside: avoid; }
   h2, h3, h4 { break-after: avoid; }
   a { color: inherit; text-decoration: none; }
@@ -524,12 +534,23 @@ def _json_for_script(value: Any) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\u0021--").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+_CONTENT = ("<table", "<figure", "class=\"figure", "<article", "<li")
+
+
+def _mark_short(section: str) -> str:
+    """A section that only says it has nothing (one sentence) does not start a new printed page."""
+    if any(marker in section for marker in _CONTENT):
+        return section
+    return re.sub(r"^<section([^>]*)>", r'<section\1 data-short="1">', section, count=1)
+
+
 def render_html(pack: BoardPack) -> str:
     """The board pack as one self-contained HTML document (UTF-8 text)."""
     lang = pack.lang
     figures: dict[str, Any] = {}
-    body = "".join([_cover(pack), _changes(pack, figures), _targets(pack), _revisions(pack), _maps(pack, figures), _notes(pack),
-                    _sources(pack)])
+    sections = [_cover(pack), _changes(pack, figures), _targets(pack), _revisions(pack), _maps(pack, figures), _notes(pack),
+                _sources(pack)]
+    body = "".join(_mark_short(section) for section in sections)
     title = f"{t('rv_pack_kicker', lang)} · {pack.session.title} · {fmt_date(pack.session.held_on, lang)}"
     plotly_js = plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
     return (

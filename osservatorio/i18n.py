@@ -598,6 +598,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_lines_caption": {"it": "Linee: {source}. Gli obiettivi sono una proposta da confermare dall'ufficio del programma.",
                          "en": "Lines: {source}. The objectives are a proposal for the programme office to confirm."},
     "pg_col_line": {"it": "Linea", "en": "Line"},
+    "pg_col_id": {"it": "N.", "en": "No."},
     "pg_col_objective": {"it": "Obiettivo", "en": "Objective"},
     "pg_col_indicators": {"it": "Indicatori", "en": "Indicators"},
     "pg_col_targets": {"it": "Target", "en": "Targets"},
@@ -1579,6 +1580,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_section_notes": {"it": "Note e decisioni", "en": "Notes and decisions"},
     "rv_section_sources": {"it": "Fonti dei dati e date", "en": "Data sources and dates"},
     "rv_rules_title": {"it": "Regole applicate", "en": "Rules applied"},
+    "rv_maps_without_values": {"it": "Senza valori nei NIL in questo snapshot (mappe omesse): {names}.",
+                               "en": "No values per NIL in this snapshot (maps left out): {names}."},
     "rv_maps_help": {
         "it": "Valori per NIL nello snapshot {snapshot}; in grigio i NIL senza valore.",
         "en": "Values by NIL in snapshot {snapshot}; NIL without a value in grey.",

@@ -257,4 +257,35 @@ def test_cover_of_a_real_build_names_publisher_and_licence(tmp_path: Path) -> No
     cover = section(boardpack.render_html(real), "cover")
     assert "Dati dimostrativi" not in cover
     assert '<p class="origin">Dati: Comune di Milano (ds900, ds901' in cover, cover[:600]
-    assert "), CC BY 4.0.</p>" in cover
+    assert ") — CC BY 4.0.</p>" in cover  # one line per publisher (ui.origin_line)
+
+
+def test_pack_leaves_out_maps_without_values_and_says_so(tmp_path: Path) -> None:
+    """An all-grey map ('NIL senza valore: 88') is not drawn: one line names it; a section that only says it
+    has nothing does not start a printed page; a rule shared by several targets is written once."""
+    seeded = seed_review_warehouse(tmp_path)
+    store = BoardStore(tmp_path / "appstate.sqlite")
+    con = duckdb.connect(str(seeded.path), read_only=True)
+    try:
+        reader = review.ConnectionReader(con)
+        session = store.create_session("2026-11-20", "Mappe", [], seeded.current, seeded.previous, "Ada")
+        comparison = review.compare(reader, seeded.current, seeded.previous, store.snapshot_places)
+        pack = boardpack.assemble(reader, store, session, comparison, "it", GENERATED)
+    finally:
+        con.close()
+    assert pack.maps, "the seeded warehouse has key indicators with values"
+    first = pack.maps[0]
+    blank = dataclasses.replace(first, indicator_id="blank", title="Indicatore vuoto",
+                                values=first.values.assign(value=float("nan")))
+    document = boardpack.render_html(dataclasses.replace(pack, maps=[first, blank]))
+    maps = section(document, "maps")
+    assert maps.count('class="figure map-figure"') == 1 and 'data-indicator="blank"' not in maps
+    assert "Senza valori nei NIL in questo snapshot (mappe omesse): Indicatore vuoto." in maps
+    only_blank = boardpack.render_html(dataclasses.replace(pack, maps=[blank]))
+    assert "map-figure" not in section(only_blank, "maps") and '<section id="maps" data-short="1">' in only_blank
+    targets = pack.comparison.targets
+    if len(targets) >= 2:
+        shared = dataclasses.replace(pack, comparison=dataclasses.replace(pack.comparison,
+                                                                          targets=targets.assign(rule="Stessa regola")))
+        rules = section(boardpack.render_html(shared), "targets")
+        assert rules.count("Stessa regola") == 1
