@@ -7,6 +7,11 @@ A page calls, for example::
 
 The files are generated only when the user clicks (`st.download_button(data=callable)`), so a page
 with many menus costs nothing until something is downloaded; a click does not rerun the page.
+
+Every download names the data behind it: `page_spec` picks the build's loaded sources (`sources`,
+`source_catalogue`, `indicator_catalogue`; never config files) from the export's base name, or from
+the `sources=` / `themes=` a page passes. The two CSV buttons give a zipped Frictionless Data Package
+(CSV + datapackage.json + readme); the XLSX "Info" sheet lists the same sources, licences and data dates.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Export layer: CSV (standard and for Italian Excel), XLSX, GeoJSON and safe file names. No Streamlit.
+"""Export layer: CSV (standard and for Italian Excel), XLSX, GeoJSON, Frictionless Data Package zips
+(CSV + datapackage.json) and safe file names. No Streamlit.
 
 Every text cell that leaves the app goes through `neutralise` first (CSV/formula injection, OWASP):
 a cell a spreadsheet would read as a formula gets a leading apostrophe. Numbers are never touched.
