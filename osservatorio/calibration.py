@@ -419,17 +419,20 @@ def revisions_table(revisions: Sequence[Revision], lang: str, with_target: bool 
     from osservatorio.i18n import t
 
     rows = []
+    decided = any(r.state != "pending" for r in revisions)
     for r in revisions:
         rec: dict[str, Any] = {"#": r.revision_id}
         if with_target:
             rec[t("th_col_target_id", lang)] = r.target_id
         rec.update({
-            t("cal_col_new_value", lang): r.new_value, t("cal_col_new_deadline", lang): r.new_deadline,
-            t("cal_col_effective", lang): r.effective_from, t("cal_col_reason", lang): r.reason,
-            t("cal_col_proposed_by", lang): r.proposed_by, t("cal_col_state", lang): t(f"cal_state_{r.state}", lang),
-            t("cal_col_decision_reason", lang): r.decision_reason or "",
-            t("cal_col_session", lang): "" if r.session_id is None else str(r.session_id),
+            t("cal_col_state", lang): t(f"cal_state_{r.state}", lang), t("cal_col_new_value", lang): r.new_value,
+            t("cal_col_new_deadline", lang): r.new_deadline, t("cal_col_effective", lang): r.effective_from,
+            t("cal_col_reason", lang): r.reason,
         })
+        if decided:  # the decision's columns only where some revision has one
+            rec.update({t("cal_col_decision_reason", lang): r.decision_reason or "",
+                        t("cal_col_session", lang): "" if r.session_id is None else str(r.session_id)})
+        rec[t("cal_col_proposed_by", lang)] = r.proposed_by
         rows.append(rec)
     return pd.DataFrame(rows)
 
