@@ -161,6 +161,8 @@ if "rv_flash" in st.session_state:
 
 if store.read_only:
     st.sidebar.info(t("rv_read_only", lang))
+elif not writable and user.signed_in:
+    st.sidebar.info(t("rv_role_cannot_write", lang, role=t(f"auth_role_{user.role}", lang)))
 elif not writable and auth.auth_configured():
     st.sidebar.info(t("rv_sign_in_to_write", lang))
 

@@ -56,6 +56,7 @@ def provider() -> Iterator[str]:
     """The OpenID Connect provider on a free loopback port, with the two people predefined."""
     import werkzeug.serving
 
+    before = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on loopback, for the provider's checks
     users = [oidc.User(sub=EDITOR, claims={"email": EDITOR, "name": "Eddie Redattore"}),
              oidc.User(sub=VIEWER, claims={"email": VIEWER, "name": "Vera Lettrice"})]
@@ -68,6 +69,10 @@ def provider() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+        if before is None:
+            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
+        else:
+            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = before
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +207,7 @@ def test_viewer_sees_no_write_control(browser: Browser, site: Site) -> None:
         sign_in(page, site, VIEWER, "viewer")
         sidebar = page.get_by_test_id("stSidebar")
         assert sidebar.get_by_text("ruolo lettore").count() == 1
-        assert sidebar.get_by_text("serve l'accesso con il ruolo di redattore").count() == 1
+        assert sidebar.get_by_text("permette di consultare sedute e note, non di scriverle").count() == 1
         open_notes(page)
         shot(page, "viewer_4_notes")
         assert write_controls(page) == {"textareas": 0, "add": 0, "create": 0, "correct": 0, "withdraw": 0}
