@@ -659,6 +659,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_layer_actions": {"it": "Azioni", "en": "Actions"},
     "pg_funds_title": {"it": "Fondi", "en": "Funds"},
     "pg_envelope": {"it": "Dotazione", "en": "Envelope"},
+    "pg_meur": {"it": "{value} mln €", "en": "€{value} M"},
+    "pg_kind_create": {"it": "creazione", "en": "creation"},
     "pg_envelope_allocated": {"it": "Stanziato sulla dotazione", "en": "Allocated from the envelope"},
     "pg_envelope_committed": {"it": "Impegnato", "en": "Committed"},
     "pg_envelope_spent": {"it": "Speso", "en": "Spent"},
@@ -1311,6 +1313,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "up_changes": {"it": "Che cosa cambierebbe negli indicatori (valori attuali)",
                    "en": "What would change in the indicators (current values)"},
     "up_no_changes": {"it": "Nessun indicatore cambierebbe.", "en": "No indicator would change."},
+    "up_changes_count": {"it": "{values} valori cambierebbero, in {indicators} indicatori (prima la città e i Municipi).",
+                         "en": "{values} values would change, in {indicators} indicators (city and Municipi first)."},
     "up_col_indicator": {"it": "Indicatore", "en": "Indicator"},
     "up_col_level": {"it": "Livello", "en": "Level"},
     "up_col_area": {"it": "Area", "en": "Area"},
@@ -1354,6 +1358,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_sign_in_to_write": {
         "it": "Per creare sedute e note serve l'accesso con il ruolo di redattore (barra laterale).",
         "en": "Creating sessions and notes needs signing in with the editor role (sidebar).",
+    },
+    "rv_role_cannot_write": {
+        "it": "Il tuo ruolo ({role}) permette di consultare sedute e note, non di scriverle: il ruolo di redattore "
+              "lo assegna un amministratore.",
+        "en": "Your role ({role}) lets you read sessions and notes, not write them: an admin gives the editor role.",
     },
     "rv_note_correct": {"it": "Correggi", "en": "Correct"},
     "rv_note_withdraw": {"it": "Ritira", "en": "Withdraw"},
