@@ -125,9 +125,10 @@ def allocations(actions: Iterable[Action], places: pd.DataFrame, classes: pd.Dat
 LEDGER_BY = {"line": "line", "municipio": "municipio", "class": "class_id"}
 
 
-def ledger(alloc: pd.DataFrame, by: str) -> pd.DataFrame:
+def ledger(alloc: pd.DataFrame, by: str, order: Sequence[str] = ()) -> pd.DataFrame:
     """Allocated, committed, spent and private euro (and actions) per line, Municipio or periphery class;
-    money without a Municipio / class is in the group NO_PLACE. The rows add up to the totals."""
+    money without a Municipio / class is in the group NO_PLACE (last). The rows add up to the totals.
+    Groups in `order` come first in that order (e.g. the lines' own order), the others after, sorted."""
     column = LEDGER_BY[by]
     if alloc.empty:
         return pd.DataFrame({"group": pd.Series(dtype="object"), "actions": pd.Series(dtype="int64"),
@@ -135,7 +136,13 @@ def ledger(alloc: pd.DataFrame, by: str) -> pd.DataFrame:
     keys = alloc[column].map(lambda v: NO_PLACE if v is None or pd.isna(v) else str(int(v)) if isinstance(v, float) else str(v))
     frame = alloc.assign(group=keys)
     out = frame.groupby("group", sort=True).agg(actions=("action_id", "nunique"), **{m: (m, "sum") for m in MONEY})
-    return out.reset_index().round({m: 2 for m in MONEY})
+    out = out.reset_index().round({m: 2 for m in MONEY})
+    rank = {g: i for i, g in enumerate(order)}
+
+    def sort_key(g: str) -> tuple[int, int, str]:
+        return (2, 0, "") if g == NO_PLACE else (0, rank[g], "") if g in rank else (1, int(g) if g.isdigit() else 0, g)
+
+    return out.iloc[sorted(range(len(out)), key=lambda i: sort_key(str(out["group"].iloc[i])))].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

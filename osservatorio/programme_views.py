@@ -84,7 +84,7 @@ def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str) -> str:
 def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The register as shown and exported (translated headers, plain text)."""
     return pd.DataFrame({
-        t("col_id", lang): [a.action_id for a in actions],
+        t("pg_col_id", lang): [a.action_id for a in actions],
         t("pg_col_action", lang): [views.plain(a.title) for a in actions],
         t("pg_col_line", lang): [line_name(line_frame, a.line, lang) for a in actions],
         t("pg_col_status", lang): [t(f"pg_status_{a.status}", lang) for a in actions],
@@ -105,17 +105,20 @@ def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd
     })
 
 
-def lines_table(line_frame: pd.DataFrame, objective_frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+def lines_table(line_frame: pd.DataFrame, objective_frame: pd.DataFrame, lang: str,
+                indicator_names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Lines and their objectives, one row per objective; indicators by name when the catalogue is known."""
+    names = indicator_names or {}
     rows = []
     for line in line_frame.to_dict("records"):
         objs = objective_frame[objective_frame["line_id"] == line["line_id"]].to_dict("records") or [None]
         for obj in objs:
             rows.append({
                 t("pg_col_line", lang): f"{int(line['sort_order'])}. {line[f'name_{lang}']}",
-                t("pg_col_description", lang): line[f"description_{lang}"],
                 t("pg_col_objective", lang): obj[f"name_{lang}"] if obj else "",
-                t("pg_col_indicators", lang): ", ".join(json.loads(obj["indicators"])) if obj else "",
+                t("pg_col_indicators", lang): "; ".join(names.get(i, i) for i in json.loads(obj["indicators"])) if obj else "",
                 t("pg_col_targets", lang): ", ".join(json.loads(obj["targets"])) if obj else "",
+                t("pg_col_description", lang): line[f"description_{lang}"],
                 t("pg_col_basis", lang): obj["basis"] if obj else "",
             })
     return pd.DataFrame(rows)
@@ -152,7 +155,7 @@ def history_table(store: ProgrammeStore, action_id: int, lang: str) -> pd.DataFr
         t("pg_col_updated_at", lang): [c.changed_at.replace(tzinfo=None) for c in trail],
         t("pg_col_updated_by", lang): [views.plain(c.changed_by) for c in trail],
         t("pg_col_reason", lang): [views.plain(c.reason) for c in trail],
-        t("pg_col_fields", lang): [", ".join(c.fields) for c in trail],
+        t("pg_col_fields", lang): [t("pg_kind_create", lang) if c.kind == "create" else ", ".join(c.fields) for c in trail],
         t("pg_col_status", lang): [t(f"pg_status_{c.action.status}", lang) for c in trail],
         t("pg_col_committed", lang): [c.action.budget_committed for c in trail],
     })
@@ -318,6 +321,11 @@ def district_actions(ctx: PageContext, nil_id: int, municipio: int | None) -> No
 
 def fmt_eur(value: float, lang: str) -> str:
     return f"{fmt_number(value, lang)} €"
+
+
+def fmt_meur(value: float, lang: str) -> str:
+    """Millions of euro, one decimal ('10,0 mln €' / '€10.0 M'), for the headline envelope."""
+    return t("pg_meur", lang, value=fmt_number(value / 1e6, lang, 1))
 
 
 __all__ = ["ALL", "actions_map", "actions_table", "district_actions", "fmt_eur", "ledger_table", "lines_table",

@@ -20,6 +20,9 @@ line_frame = pv.lines(ctx.key)
 objective_frame = pv.objectives(ctx.key)
 index = pv.place_index(ctx.key)
 class_frame = pv.classes(ctx.key, lang)
+snapshot = latest_snapshot(queries.snapshots_if_any(ctx.key))
+catalogue = queries.catalogue(ctx.key, snapshot) if snapshot else pd.DataFrame(columns=["indicator_id", f"name_{lang}"])
+indicator_names = {str(i): views.plain(n) for i, n in zip(catalogue["indicator_id"], catalogue[f"name_{lang}"], strict=True)}
 
 # --- lines and objectives
 st.subheader(t("pg_lines_title", lang))
@@ -28,7 +31,7 @@ if line_frame.empty:
     st.stop()
 sources = sorted(set(line_frame["source"]))
 st.caption(t("pg_lines_caption", lang, source=views.md_text("; ".join(sources))))
-lines_shown = pv.lines_table(line_frame, objective_frame, lang)
+lines_shown = pv.lines_table(line_frame, objective_frame, lang, indicator_names)
 ui.table(lines_shown, lang)
 downloads.download_menu(lines_shown, downloads.page_spec(ctx, "programma_linee"), lang, key="pg_lines_dl")
 
@@ -86,13 +89,13 @@ if amount is None:
 else:
     use = pg.envelope_use(shown, amount, funding)
     k = st.columns(5)
-    k[0].metric(t("pg_envelope", lang), pv.fmt_eur(amount, lang))
+    k[0].metric(t("pg_envelope", lang), pv.fmt_meur(amount, lang), help=pv.fmt_eur(amount, lang))
     k[1].metric(t("pg_envelope_allocated", lang), pv.fmt_eur(use.allocated, lang),
-                f"{fmt_number(use.share(use.allocated) * 100, lang, 1)} %", delta_color="off")
+                f"{fmt_number(use.share(use.allocated) * 100, lang, 1)} %", delta_color="off", delta_arrow="off")
     k[2].metric(t("pg_envelope_committed", lang), pv.fmt_eur(use.committed, lang),
-                f"{fmt_number(use.share(use.committed) * 100, lang, 1)} %", delta_color="off")
+                f"{fmt_number(use.share(use.committed) * 100, lang, 1)} %", delta_color="off", delta_arrow="off")
     k[3].metric(t("pg_envelope_spent", lang), pv.fmt_eur(use.spent, lang),
-                f"{fmt_number(use.share(use.spent) * 100, lang, 1)} %", delta_color="off")
+                f"{fmt_number(use.share(use.spent) * 100, lang, 1)} %", delta_color="off", delta_arrow="off")
     k[4].metric(t("pg_envelope_available", lang), pv.fmt_eur(use.available, lang))
     source = line_frame.loc[line_frame["envelope_eur"].notna(), "envelope_source"].iloc[0]
     st.caption(t("pg_envelope_caption", lang, source=views.md_text(source),
@@ -103,7 +106,7 @@ st.caption(t("pg_leverage_caption", lang, private=fmt_number(lev.private_eur, la
              other=fmt_number(lev.other_eur, lang)))
 by = ui.url_choice(t("pg_ledger_by", lang), ["line", "municipio", "class"], "ripartizione", lang,
                    format_func=lambda v: t(f"pg_by_{v}", lang))
-ledger_shown = pv.ledger_table(pg.ledger(alloc, by), by, line_frame, class_frame, lang)
+ledger_shown = pv.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang)
 ui.table(ledger_shown, lang, decimals={c: 0 for c in ledger_shown.columns[2:]})
 st.caption(t("pg_ledger_rule", lang))
 downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{by}", filters), lang, key="pg_ledger_dl")
@@ -113,9 +116,6 @@ ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]
 downloads.download_menu(pvc, downloads.page_spec(ctx, "programma_periferia_centro", filters), lang, key="pg_pvc_dl")
 
 # --- create, edit, history
-snapshot = latest_snapshot(queries.snapshots_if_any(ctx.key))
-catalogue = queries.catalogue(ctx.key, snapshot) if snapshot else pd.DataFrame(columns=["indicator_id", f"name_{lang}"])
-indicator_names = {str(i): views.plain(n) for i, n in zip(catalogue["indicator_id"], catalogue[f"name_{lang}"], strict=True)}
 if writable:
     with st.expander(t("pg_new_action", lang), expanded=not actions, icon=":material/add:"):
         pv.action_form(store, ctx, line_frame, index, indicator_names, None)

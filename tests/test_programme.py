@@ -210,6 +210,8 @@ def test_ledger_sums() -> None:
     assert by_line.loc["spazi", ["allocated", "actions"]].tolist() == [1400, 2]
     for frame in (by_mun, by_class, by_line):  # every view adds up to the register's totals
         assert frame["allocated"].sum() == 1600 and frame["committed"].sum() == 1200 and frame["spent"].sum() == 500
+    assert pg.ledger(alloc, "line", ["spazi", "laboratori"])["group"].tolist() == ["spazi", "laboratori"]
+    assert pg.ledger(alloc, "municipio")["group"].tolist() == ["1", "2", pg.NO_PLACE]  # no place last
     lev = pg.leverage(_ledger_actions())
     assert (lev.private_eur, lev.public_eur) == (600, 1000) and lev.ratio == pytest.approx(0.6)
     use = pg.envelope_use(_ledger_actions(), 10_000, ("comune",))
