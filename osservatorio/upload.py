@@ -292,7 +292,7 @@ class DryRun:
     rejects: pd.DataFrame  # row_number, action, reason, raw
     points: pd.DataFrame  # name, address, lon, lat, nil_id, nil, municipio, theme
     districts: pd.DataFrame  # nil_id, nil, municipio, places
-    changes: pd.DataFrame  # indicator_id, level, area_id, before, after
+    changes: pd.DataFrame  # indicator_id, level, area_id, before, after, name_it, name_en
     build_failed: list[str] = field(default_factory=list)  # other files the build refused
 
 
@@ -318,9 +318,14 @@ def dry_run(checked: Checked, base: Path, live: Path | None = None, entry: dict[
         failed = [f"{Path(s.path).name}: {'; '.join(s.notes)}" for s in report.failed if Path(s.path) != staged]
         con = duckdb.connect(str(out), read_only=True)
         try:
-            return _summarise(con, str(staged), report.build_id, live, failed)
+            result = _summarise(con, str(staged), report.build_id, live, failed)
         finally:
             con.close()
+    # Paths in the notes: relative to the raw folder, not the temporary copy of it.
+    prefix = str(staged.parents[2]) + os.sep
+    result.notes = [n.replace(prefix, "") for n in result.notes]
+    result.build_failed = [n.replace(prefix, "") for n in result.build_failed]
+    return result
 
 
 def _summarise(con: duckdb.DuckDBPyConnection, path: str, build_id: str, live: Path | None, failed: list[str]) -> DryRun:
@@ -359,7 +364,7 @@ def _current_values(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.Data
 def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, live: Path | None) -> pd.DataFrame:
     """Indicators whose current value differs between the live build and this one (city and Municipio first)."""
     after = _current_values(con, snapshot_id)
-    empty = pd.DataFrame(columns=["indicator_id", "level", "area_id", "before", "after"])
+    empty = pd.DataFrame(columns=["indicator_id", "level", "area_id", "before", "after", "name_it", "name_en"])
     if live is None or not Path(live).is_file():
         return empty
     other = duckdb.connect(str(live), read_only=True)
@@ -374,7 +379,9 @@ def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, live: Pa
     out = merged[changed.fillna(False)].rename(columns={"value_before": "before", "value_after": "after"})
     order = {"city": 0, "municipio": 1, "periphery_class": 2, "priority_area": 3, "nil": 4}
     out = out.assign(_o=out["level"].map(order)).sort_values(["_o", "indicator_id", "area_id"]).drop(columns="_o")
-    return out.reset_index(drop=True)
+    names = con.sql("SELECT DISTINCT indicator_id, name_it, name_en FROM indicator_catalogue WHERE snapshot_id = ?",
+                    params=[snapshot_id]).df()
+    return out.merge(names, on="indicator_id", how="left").reset_index(drop=True)
 
 
 # --- 4. publish -----------------------------------------------------------------------------------------------

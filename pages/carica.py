@@ -137,10 +137,15 @@ st.markdown(f"**{t('up_changes', lang)}**")
 if result.changes.empty:
     st.info(t("up_no_changes", lang))
 else:
-    ui.table(result.changes.rename(columns={"indicator_id": t("up_col_indicator", lang), "level": t("up_col_level", lang),
-                                            "area_id": t("up_col_area", lang), "before": t("up_col_before", lang),
-                                            "after": t("up_col_after", lang)}), lang, decimals={t("up_col_before", lang): 2,
-                                                                                               t("up_col_after", lang): 2})
+    changes = result.changes
+    st.caption(t("up_changes_count", lang, values=len(changes), indicators=changes["indicator_id"].nunique()))
+    names = [views.plain(n) if isinstance(n, str) and n else i
+             for n, i in zip(changes[f"name_{lang}"], changes["indicator_id"], strict=True)]
+    shown = pd.DataFrame({t("up_col_indicator", lang): names,
+                          t("up_col_level", lang): [t(f"level_{x}", lang) for x in changes["level"]],
+                          t("up_col_area", lang): views.plain_column(changes["area_id"]),
+                          t("up_col_before", lang): changes["before"], t("up_col_after", lang): changes["after"]})
+    ui.table(shown, lang, decimals={t("up_col_before", lang): 2, t("up_col_after", lang): 2})
 for failed in result.build_failed:
     st.caption(t("up_other_failed", lang, what=views.md_text(failed)))
 
