@@ -124,6 +124,22 @@ def rejects(con: duckdb.DuckDBPyConnection, source_id: str | None = None) -> pd.
     ).df()
 
 
+def rejects_count(con: duckdb.DuckDBPyConnection, source_id: str | None = None) -> int:
+    """How many rejected, repaired and flagged rows (for paging)."""
+    return int(con.sql("SELECT count(*) FROM rejects WHERE $source_id IS NULL OR source_id = $source_id",
+                       params={"source_id": source_id}).fetchall()[0][0])
+
+
+def rejects_page(con: duckdb.DuckDBPyConnection, source_id: str | None, limit: int, offset: int) -> pd.DataFrame:
+    """One page of `rejects` (same order): a register with 40 k rejects is not sent to the browser at once."""
+    return con.sql(
+        """SELECT source_id, path, row_number, action, reason, raw FROM rejects
+           WHERE $source_id IS NULL OR source_id = $source_id
+           ORDER BY source_id, path, row_number LIMIT $limit OFFSET $offset""",
+        params={"source_id": source_id, "limit": int(limit), "offset": int(offset)},
+    ).df()
+
+
 # --- Indicators, snapshots, targets (tables filled by etl/indicators.py) -------------------
 
 INDICATOR_LEVELS = ("nil", "municipio", "periphery_class", "priority_area", "city")

@@ -300,3 +300,13 @@ def nil_value_counts(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def place_counts_by_nil(key: WarehouseKey) -> pd.DataFrame:
     return _q(key, data.place_counts_by_nil)
+
+
+@st.cache_data(show_spinner=False)
+def rejects_count(key: WarehouseKey, source_id: str | None = None) -> int:
+    return _q(key, data.rejects_count, source_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def rejects_page(key: WarehouseKey, source_id: str | None, limit: int, offset: int) -> pd.DataFrame:
+    return _q(key, data.rejects_page, source_id, limit, offset)

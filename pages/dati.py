@@ -3,7 +3,7 @@
 import streamlit as st
 
 from osservatorio import queries, ui, views
-from osservatorio.i18n import t
+from osservatorio.i18n import fmt_number, t
 
 ctx = ui.page_start("page_data")
 st.write(t("data_intro", ctx.lang))
@@ -25,8 +25,18 @@ st.subheader(t("rejects_title", ctx.lang))
 options = ["*", *sorted(set(sources["source_id"]))]
 chosen = ui.url_choice(t("filter_source", ctx.lang), options, "fonte", ctx.lang,
                        format_func=lambda s: t("all_sources", ctx.lang) if s == "*" else s)
-rejects = queries.rejects(ctx.key, None if chosen == "*" else chosen)
-if rejects.empty:
+REJECTS_PAGE = 500  # rows per page: a regional register's 40 k rejects would be megabytes
+selected = None if chosen == "*" else chosen
+total = queries.rejects_count(ctx.key, selected)
+if total == 0:
     st.info(t("rejects_none", ctx.lang))
 else:
+    pages = -(-total // REJECTS_PAGE)
+    page = int(st.number_input(t("rejects_page", ctx.lang, pages=pages), min_value=1, max_value=pages, value=1)
+               if pages > 1 else 1)
+    first = (page - 1) * REJECTS_PAGE
+    rejects = queries.rejects_page(ctx.key, selected, REJECTS_PAGE, first)
+    if pages > 1:
+        st.caption(t("rejects_shown", ctx.lang, first=fmt_number(first + 1, ctx.lang),
+                     last=fmt_number(first + len(rejects), ctx.lang), total=fmt_number(total, ctx.lang)))
     ui.table(views.rejects_table(rejects, ctx.lang), ctx.lang)
