@@ -427,6 +427,10 @@ def publish(checked: Checked, user: str, warehouse: Path, base: Path | None, ent
     from etl.pipeline import build, build_lock
 
     raw = raw_dir()
+    same = next((u for u in uploads(raw) if u.get("sha256") == checked.sha256), None)
+    if same is not None:  # a second copy would be loaded twice by the sources that take every file
+        raise SourceError(checked.name, f"questo file è già stato pubblicato ({same.get('uploaded_at')}, "
+                                        f"{same.get('uploaded_by')})", "non serve pubblicarlo di nuovo")
     with build_lock(Path(warehouse), 0, "carica dati: verifica"):  # fail fast before writing the upload
         pass
     target = keep_upload(checked, user, raw, base, entry)

@@ -158,5 +158,6 @@ elif not user.can("publish"):
     st.info(t("up_admin_only", lang))
 elif st.button(t("up_publish", lang), type="primary", key="carica_publish",
                on_click=lambda: st.session_state.__setitem__("carica_publish_requested", checked.sha256)) or requested:
+    st.session_state.pop("carica_dry", None)  # its "what would change" is relative to the build being replaced
     st.session_state["carica_job"] = upload.PublishJob(checked, user.label, settings.warehouse, base, entry)
     show_job(st.session_state["carica_job"])

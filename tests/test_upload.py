@@ -160,6 +160,9 @@ def test_publish_keeps_the_upload_and_serves_a_new_build(raw: Path, live: Path, 
         con.close()
     assert new_id != old_id and raw_dir == str(keep) and loaded == 2
     assert unrecognised == 0  # the sidecar is not taken for a data file
+    with pytest.raises(SourceError, match="già stato pubblicato"):
+        upload.publish(checked, "bea@comune.milano.it", live, raw)
+    assert len(upload.uploads(keep)) == 1
 
 
 def test_publish_while_another_build_runs_keeps_nothing(raw: Path, live: Path, tmp_path: Path,
