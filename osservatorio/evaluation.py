@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any
 
@@ -217,6 +217,12 @@ def observations_from_snapshots(frames: Iterable[tuple[date, Any]]) -> list[Obse
                 day = min(date(int(period), 12, 31), snap_day)
             rows.append((int(area), day, value))
     return observations_from_rows(rows)
+
+
+def default_start(observations: Iterable[Observation]) -> date | None:
+    """The day after the second-latest data date (so before / after span the latest change), or None."""
+    days = sorted({o.day for o in observations})
+    return days[-2] + timedelta(days=1) if len(days) >= 2 else None
 
 
 def summary_lines(result: DidResult, lang: str, fmt: Any = str) -> list[str]:

@@ -145,20 +145,22 @@ if actions:
 else:
     nil_choice = e1.selectbox(t("ev_nil", lang), sorted(nil_names), key="ev_nil",
                               format_func=lambda i: f"{i} · {nil_names[i]}")
-    start_choice = e2.date_input(t("ev_start", lang), key="ev_start", value=date(date.today().year - 1, 1, 1),
-                                 format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
     options = nil_indicators or [str(row["indicator_id"])]
     indicator_id = e3.selectbox(t("ev_indicator", lang), options, key="ev_indicator", format_func=indicator_label,
                                 index=options.index(str(row["indicator_id"])) if str(row["indicator_id"]) in options else 0)
-    chosen_action = evaluation.ActionRef("prova", int(nil_choice), start_choice, (indicator_id,))
 groups = queries.district_groups(ctx.key, snapshot)
 klass = groups[groups["group_level"] == "periphery_class"]
 classes = {int(n): str(g) for n, g in zip(klass["nil_id"], klass["group_name"], strict=True)}
 frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, "nil", True))
           for s in snapshots.sort_values("created_at").to_dict("records")
           if (day := theme_views.as_of_date(s["created_at"])) is not None]
-result = evaluation.did(chosen_action, indicator_id, evaluation.observations_from_snapshots(frames), classes,
-                        [a.nil_id for a in register])
+observations = evaluation.observations_from_snapshots(frames)
+if not actions:  # default start: the day after the indicator's second-latest data date (the latest change)
+    start_choice = e2.date_input(t("ev_start", lang), key=f"ev_start_{indicator_id}",
+                                 value=evaluation.default_start(observations) or date(date.today().year - 1, 1, 1),
+                                 format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+    chosen_action = evaluation.ActionRef("prova", int(nil_choice), start_choice, (indicator_id,))
+result = evaluation.did(chosen_action, indicator_id, observations, classes, [a.nil_id for a in register])
 num = lambda v: fmt_number(v, lang, 2)  # noqa: E731
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(t("ev_metric_treated", lang), num(result.treated.change) if result.treated else "–")

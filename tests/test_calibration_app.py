@@ -130,7 +130,8 @@ def test_evaluation_of_a_register_action_and_of_a_tried_nil(env: Path, monkeypat
     at = open_page("pages/obiettivi.py")
     assert any(i.value.startswith("Il registro delle azioni non contiene") for i in at.info)
     at.selectbox(key="ev_indicator").set_value("residents")
-    at.date_input(key="ev_start").set_value(date(2022, 6, 1))
+    at.run()
+    at.date_input(key="ev_start_residents").set_value(date(2022, 6, 1))
     at.run()
     assert not at.exception
     areas = [m.value for m in at.metric if m.label == "Aree di confronto"]

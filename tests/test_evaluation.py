@@ -127,3 +127,13 @@ def test_register_adapter_reads_the_programme_store(tmp_path, monkeypatch) -> No
     obs, classes = panel()
     result = evaluate_actions([action], {"x": obs}, classes)[0]
     assert result.effect == pytest.approx((16 - 10) - (2 + 3 + 2 + 3 + 2 + 3 + 50) / 7)
+
+
+def test_default_start_spans_the_latest_change() -> None:
+    from datetime import timedelta
+
+    from osservatorio.evaluation import default_start
+
+    obs, _ = panel()
+    assert default_start(obs) == BEFORE + timedelta(days=1)
+    assert default_start([Observation(1, BEFORE, 1.0)]) is None
