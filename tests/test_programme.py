@@ -231,3 +231,23 @@ def test_filters_by_place() -> None:
     assert [a.title for a in pg.filter_actions(actions, municipio=2, places=PLACES)] == ["A1", "A3"]
     assert [a.title for a in pg.filter_actions(actions, nil_id=1, places=PLACES)] == ["A1"]
     assert [a.title for a in pg.filter_actions(actions, line="spazi", status="proposed")] == ["A1", "A3"]
+
+
+@pytest.mark.real
+def test_real_build_stores_lines_and_resolves_places(real_dir: Path, tmp_path: Path) -> None:
+    """On the real files: the six lines and the envelope are stored; every NIL and Municipio, the vacant
+    buildings and the makerspaces can be named by an action, each with its Municipio."""
+    from etl.pipeline import build
+
+    out = tmp_path / "real.duckdb"
+    build(real_dir, out, progress=lambda _m: None)
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        lines, index = pg.read_lines(con), pg.read_place_index(con)
+    finally:
+        con.close()
+    assert len(lines) == 6 and pg.envelope(lines)[0] == 10_000_000
+    counts = index.groupby("kind").size().to_dict()
+    assert counts["nil"] == 88 and counts["municipio"] == 9
+    assert counts["vacant"] > 0 and counts["makerspace"] > 0
+    assert index["municipio"].notna().all()  # confiscated properties have only a Municipio: still placeable
