@@ -308,6 +308,15 @@ def places(con: duckdb.DuckDBPyConnection, theme: str, nil_id: int | None = None
     ).df()
 
 
+def firm_points_in_category(con: duckdb.DuckDBPyConnection, category: str) -> pd.DataFrame:
+    """lon, lat and category of the located firm points of one category (not the whole register in pandas)."""
+    return con.sql(
+        """SELECT lon, lat, category FROM places
+           WHERE theme = 'firm' AND category = $category AND lon IS NOT NULL AND lat IS NOT NULL""",
+        params={"category": category},
+    ).df()
+
+
 def firm_units_by_category(con: duckdb.DuckDBPyConnection, nil_id: int | None = None) -> pd.DataFrame:
     """Aggregated local units (ds201 layout) by year and programme category, city or one NIL."""
     return con.sql(

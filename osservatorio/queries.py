@@ -210,10 +210,12 @@ def snapshots_if_any(key: WarehouseKey) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def vacant_near_makers(key: WarehouseKey, peripheral: frozenset[int]) -> pd.DataFrame:
     """Per-place detail of the ETL's 'vacant near makers' count (projected distances: cached)."""
+    from etl.indicators import DM
     from osservatorio import theme_views
 
-    return theme_views.near_makers(places(key, "vacant"), places(key, "makerspace"), places(key, "firm"),
-                                   set(peripheral))
+    # Only the digital-manufacturing firm points, three columns, filtered in SQL: near_makers uses no other.
+    firms = _q(key, data.firm_points_in_category, DM)
+    return theme_views.near_makers(places(key, "vacant"), places(key, "makerspace"), firms, set(peripheral))
 
 
 class CachedReader:
