@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -346,6 +347,52 @@ def nil_priority_areas(groups: pd.DataFrame, nil_id: int) -> list[str]:
 # Map page
 
 
+# Reasons are written by the ETL in Italian; the English UI translates their known phrases (the rest stays as written).
+_REASONS_EN: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"^dati per NIL non disponibili \(ds171 è per l'intera città\)$", "no data per NIL (ds171 covers the whole city)"),
+    (r"^popolazione (\d{4})$", r"population \1"),
+    (r"^NIL (\d+): popolazione (\d{4}) \(derivata\)$", r"NIL \1: population \2 (derived)"),
+    (r"^edizioni diverse delle fonti: (.*)$", r"sources of different editions: \1"),
+    (r"^posti non indicati nella fonte$", "seats not stated in the source"),
+    (r"^conteggi per NIL da un'esportazione derivata \(nessun elenco puntuale dei coworking caricato\)$",
+     "counts per NIL from a derived export (no list of coworking spaces loaded)"),
+    (r"^componenti escluse perché senza dati: (.*)$", r"components left out for lack of data: \1"),
+    (r"^componenti mancanti: (.*)$", r"missing components: \1"),
+    (r"^imprese puntuali non disponibili: contati solo i makerspace$", "no firm addresses: only makerspaces counted"),
+    (r"^nessun coworking nell'area$", "no coworking in the area"),
+    (r"^indicatore definito solo per i NIL periferici\)?$", "indicator defined only for peripheral NIL"),
+    (r"^nessun NIL dell'area a cui l'indicatore si applichi \(indicatore definito solo per i NIL periferici\)$",
+     "no NIL of the area the indicator applies to (defined only for peripheral NIL)"),
+    (r"^spazi con proprietà solo presunta \(ownership_assumed\) contati come proprietà non indicata: (\d+)$",
+     r"spaces with only assumed ownership counted as ownership not stated: \1"),
+    (r"^nessuno spazio dismesso con stato noto nell'area$", "no vacant space with a known status in the area"),
+    (r"^nessuno spazio dismesso con proprietà nota nell'area$", "no vacant space with a known ownership in the area"),
+    (r"^spazi dismessi senza proprietà indicata: (\d+)( \(nessun valore noto\))?$",
+     r"vacant spaces without stated ownership: \1\2"),
+    (r"^spazi dismessi senza superficie indicata: (\d+)( \(nessun valore noto\))?$", r"vacant spaces without stated area: \1\2"),
+    (r"^spazi dismessi senza stato indicato: (\d+)( \(nessun valore noto\))?$", r"vacant spaces without stated status: \1\2"),
+    (r"^makerspace senza superficie indicata: (\d+)( \(nessun valore noto\))?$", r"makerspaces without stated area: \1\2"),
+    (r"^comprende luoghi senza NIL \(collocati solo per Municipio o per città\)$",
+     "includes places without a NIL (placed only by Municipio or city)"),
+    (r" \(nessun valore noto\)$", " (no known value)"),
+    (r"senza data", "undated"),
+))
+
+
+def reason_text(reason: object, lang: str) -> str:
+    """A stored reason in the page language ('' when missing): each '; '-separated phrase the ETL writes is
+    translated for English; an unknown phrase is kept as written."""
+    text = _text(reason)
+    if not text or lang != "en":
+        return text
+    out = []
+    for phrase in text.split("; "):
+        for pattern, replacement in _REASONS_EN:
+            phrase = pattern.sub(replacement, phrase)
+        out.append(phrase)
+    return "; ".join(out)
+
+
 def map_frame(values: pd.DataFrame, districts: pd.DataFrame, meta: IndicatorMeta, lang: str) -> pd.DataFrame:
     """One row per district of the level (even without a value row): id, name, label, value, period,
     reason, trust and the hover text (value + caveat + trust, or why the value is missing)."""
@@ -353,7 +400,7 @@ def map_frame(values: pd.DataFrame, districts: pd.DataFrame, meta: IndicatorMeta
     vals = vals.assign(id=vals["id"].astype("int64")).drop_duplicates("id")
     base = pd.DataFrame({"id": districts["id"].astype("int64"), "name": districts["name"]})
     frame = base.merge(vals[["id", "period", "value", "reason", "trust"]], on="id", how="left")
-    frame["reason"] = frame["reason"].astype("object")  # all-NULL columns come back as float
+    frame["reason"] = [reason_text(r, lang) or None for r in frame["reason"].astype("object")]  # NULL columns: float
     frame["trust"] = frame["trust"].astype("object")
     no_row = frame["reason"].isna() & frame["value"].isna()
     frame.loc[no_row, "reason"] = t("reason_no_row", lang)
@@ -795,6 +842,7 @@ def trend_frame(history: pd.DataFrame, lang: str) -> pd.DataFrame:
                                            series_label=t("series_snapshot", lang))
     out = pd.concat([dated, undated], ignore_index=True)
     out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
+    out["reason"] = [reason_text(r, lang) or None for r in out["reason"].astype("object")]
     out["period"] = out["period"].astype("Int64")
     out["_order"] = (out["series"] == "snapshot").astype(int)  # data years first, then snapshots
     return out.sort_values(["_order", "x"]).reset_index(drop=True)[columns]
@@ -920,7 +968,7 @@ def group_notes_table(profile: pd.DataFrame, metas: Mapping[str, IndicatorMeta],
         rows.append({t("col_indicator", lang): meta.name,
                      t("col_area", lang): names.get((r["level"], str(r["area_id"])), str(r["area_id"])),
                      t("col_value", lang): None if pd.isna(r["value"]) else round(float(r["value"]), meta.decimals),
-                     t("col_note", lang): r["reason"]})
+                     t("col_note", lang): reason_text(r["reason"], lang)})
     return pd.DataFrame(rows, columns=[t("col_indicator", lang), t("col_area", lang), t("col_value", lang), t("col_note", lang)])
 
 
@@ -936,7 +984,7 @@ def ranking(values: pd.DataFrame, nil_stats: pd.DataFrame, groups: pd.DataFrame,
     base = nil_stats[nil_stats["id"].isin(ids)][["id", "name", "municipio"]]
     frame = base.merge(vals[["id", "value", "period", "reason", "trust"]], on="id", how="left")
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    frame["reason"] = frame["reason"].astype("object")  # all-NULL columns come back as float
+    frame["reason"] = [reason_text(r, lang) or None for r in frame["reason"].astype("object")]  # NULL columns: float
     ascending = meta.direction == "lower_better"
     frame["rank"] = frame["value"].rank(method="min", ascending=ascending).astype("Int64")
     frame = frame.sort_values(["rank", "id"], na_position="last").reset_index(drop=True)
@@ -1117,7 +1165,7 @@ def headlines(current: pd.DataFrame, previous: pd.DataFrame | None, metas: Mappi
         if period is not None:
             help_parts.append(t("data_year", lang, year=period))
         if cur is not None and _text(cur["reason"]):
-            help_parts.append(str(cur["reason"]))
+            help_parts.append(reason_text(cur["reason"], lang))
         delta = None
         arrow = "auto"
         if previous is None:
@@ -1187,7 +1235,7 @@ def headline_table(current: pd.DataFrame, previous: pd.DataFrame | None, metas: 
                 t("col_unit", lang): meta.unit, t("col_period", lang): None if c is None else _period(c["period"]),
                 t("col_previous", lang): before,
                 t("col_change", lang): None if value is None or before is None else round(value - before, meta.decimals),
-                t("col_note", lang): "" if c is None else _text(c["reason"]),
+                t("col_note", lang): "" if c is None else reason_text(c["reason"], lang),
             })
     out = pd.DataFrame(rows)
     if not out.empty:

@@ -804,3 +804,15 @@ def test_missing_value_labels_are_a_dash() -> None:
 def test_catalogue_titles_and_short_theme_lines_in_users_words() -> None:
     assert views.user_title("Censimento comunale (file descritti in config/census.toml)") == "Censimento comunale"
     assert views.user_title("Coworking – elenco (Comune di Milano)") == "Coworking – elenco (Comune di Milano)"
+
+
+def test_reasons_in_the_english_ui() -> None:
+    """The ETL writes reasons in Italian: the English UI translates each known phrase, keeps the rest."""
+    stored = ("popolazione 2022; NIL 8: popolazione 2021 (derivata); "
+              "spazi dismessi senza superficie indicata: 2 (nessun valore noto)")
+    assert iv.reason_text(stored, "en") == ("population 2022; NIL 8: population 2021 (derived); "
+                                            "vacant spaces without stated area: 2 (no known value)")
+    assert iv.reason_text(stored, "it") == stored
+    assert iv.reason_text("frase nuova", "en") == "frase nuova" and iv.reason_text(None, "en") == ""
+    assert iv.reason_text("edizioni diverse delle fonti: confiscated 2026, vacant_ds503 senza data", "en") == \
+        "sources of different editions: confiscated 2026, vacant_ds503 undated"
