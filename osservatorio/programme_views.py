@@ -161,6 +161,31 @@ def history_table(store: ProgrammeStore, action_id: int, lang: str) -> pd.DataFr
     })
 
 
+def action_points(ctx: PageContext) -> tuple[pd.DataFrame, list[str]]:
+    """(points, hover texts) of the register's actions with a located place, for another map:
+    `maps.add_points(fig, points, t("pg_layer_actions", lang), "hub", hover=hover)`. Empty when none."""
+    lang = ctx.lang
+    try:
+        actions = ProgrammeStore.from_env(demo=ctx.info.is_demo).actions()
+    except BoardStoreError:
+        actions = []
+    index, line_frame = place_index(ctx.key), lines(ctx.key)
+    alloc = pg.allocations(actions, index, pd.DataFrame({"nil_id": [], "class_id": []}))
+    pts = alloc[alloc["lon"].notna() & alloc["lat"].notna()].reset_index(drop=True)
+    return pts, _hover(pts, index, line_frame, lang)
+
+
+def _hover(pts: pd.DataFrame, index: pd.DataFrame, line_frame: pd.DataFrame, lang: str) -> list[str]:
+    import html
+
+    out = []
+    for r in pts.to_dict("records"):
+        where = place_label(r["kind"], r["place"].split(":", 1)[1], index, lang)
+        out.append(f"{html.escape(views.plain(r['title']))}<br>{html.escape(where)}<br>"
+                   f"{html.escape(line_name(line_frame, r['line'], lang))} · {t('pg_status_' + r['status'], lang)}")
+    return out
+
+
 def actions_map(ctx: PageContext, alloc: pd.DataFrame, index: pd.DataFrame, line_frame: pd.DataFrame) -> None:
     """NIL outlines with one point per (action, place) that has coordinates."""
     lang = ctx.lang
@@ -171,14 +196,7 @@ def actions_map(ctx: PageContext, alloc: pd.DataFrame, index: pd.DataFrame, line
     stats = queries.district_stats(ctx.key, "nil")
     geojson = queries.map_geojson(ctx.key, "nil")
     fig = outline_map(geojson, stats, None, t("pg_map_title", lang), lang, ctx.map_style)
-    import html
-
-    hover = []
-    for r in pts.to_dict("records"):
-        where = place_label(r["kind"], r["place"].split(":", 1)[1], index, lang)
-        hover.append(f"{html.escape(views.plain(r['title']))}<br>{html.escape(where)}<br>"
-                     f"{html.escape(line_name(line_frame, r['line'], lang))} · {t('pg_status_' + r['status'], lang)}")
-    maps.add_points(fig, pts, t("pg_layer_actions", lang), "hub", hover=hover, size=12)
+    maps.add_points(fig, pts, t("pg_layer_actions", lang), "hub", hover=_hover(pts, index, line_frame, lang), size=12)
     st.plotly_chart(fig, key="pg_map", width="stretch")
 
 
@@ -328,5 +346,5 @@ def fmt_meur(value: float, lang: str) -> str:
     return t("pg_meur", lang, value=fmt_number(value / 1e6, lang, 1))
 
 
-__all__ = ["ALL", "actions_map", "actions_table", "district_actions", "fmt_eur", "ledger_table", "lines_table",
+__all__ = ["ALL", "action_points", "actions_map", "actions_table", "district_actions", "fmt_eur", "ledger_table", "lines_table",
            "nil_names", "open_store"]

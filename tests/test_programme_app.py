@@ -161,3 +161,19 @@ def test_read_only_writes_nothing(env: Callable[..., Path], demo_warehouse: Path
     at = open_page()
     assert not [b for b in at.button if b.label in ("Registra l'azione", "Salva")]
     assert not store.exists() and not demo_path(store).exists()
+
+
+def test_action_points_for_other_maps(env: Callable[..., Path], demo_warehouse: Path) -> None:
+    """The layer another map (Mappa) can add: one point per located place of an action, hover escaped."""
+    from osservatorio import data, programme_views
+    from osservatorio.ui import PageContext
+    from osservatorio.warehouse import key_for
+
+    env(demo_warehouse)
+    open_page()  # seeds the demo store
+    key = key_for(demo_warehouse)
+    assert key is not None
+    info = data.BuildInfo("b", "demo", None, None)
+    points, hover = programme_views.action_points(PageContext("it", key, info, "white-bg"))
+    assert len(points) == len(hover) >= 3 and points["lon"].notna().all()
+    assert all("(demo)" in h for h in hover)
