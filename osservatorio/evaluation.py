@@ -91,8 +91,10 @@ class DidResult:
 
     @property
     def conclusive(self) -> bool:
-        """True when the numbers can be read: a change in the NIL and at least MIN_AREAS comparison areas."""
-        return self.effect is not None and not {"no_before", "no_after", "few_areas", "no_class"} & set(self.caveats)
+        """True when the numbers can be read: a change in the NIL, more than one value before the start and at
+        least MIN_AREAS comparison areas."""
+        blocking = {"no_before", "no_after", "few_areas", "no_class", "single_before"}
+        return self.effect is not None and not blocking & set(self.caveats)
 
     @property
     def data_dates(self) -> tuple[date, ...]:
