@@ -322,9 +322,11 @@ def dry_run(checked: Checked, base: Path, live: Path | None = None, entry: dict[
         finally:
             con.close()
     # Paths in the notes: relative to the raw folder, not the temporary copy of it.
-    prefix = str(staged.parents[2]) + os.sep
-    result.notes = [n.replace(prefix, "") for n in result.notes]
-    result.build_failed = [n.replace(prefix, "") for n in result.build_failed]
+    def relative(note: str) -> str:
+        return note.replace(str(staged.parents[2]) + os.sep, "").replace(str(tmp) + os.sep, "")
+
+    result.notes = [relative(n) for n in result.notes]
+    result.build_failed = [relative(n) for n in result.build_failed]
     return result
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from etl.base import SourceError
 from etl.sources.census import MAPPABLE, THEMES
+from etl.sources.point_files import FIELD_LABELS
 from osservatorio import auth, maps, queries, ui, upload, views
 from osservatorio.i18n import t
 from osservatorio.settings import load_settings
@@ -77,8 +78,8 @@ else:
     cols = st.columns(3)
     chosen: dict[str, str] = {}
     for i, name in enumerate(MAPPABLE):
-        pick = cols[i % 3].selectbox(name, [none, *checked.columns], key=f"carica_col_{name}",
-                                     format_func=views.plain)
+        pick = cols[i % 3].selectbox(f"{FIELD_LABELS.get(name, name)} ({name})", [none, *checked.columns],
+                                     key=f"carica_col_{name}", format_func=views.plain)
         if pick != none:
             chosen[name] = pick
     try:

@@ -132,6 +132,7 @@ def test_dry_run_with_a_column_mapping(raw: Path, live: Path) -> None:
     assert 'name = "Denominazione"' in upload.entry_toml(entry)
     result = upload.dry_run(checked, raw, live, entry)
     assert result.status == "loaded" and result.source_ids == ["census"]
+    assert any("census.toml" in n for n in result.notes) and not any("carica-prova" in n for n in result.notes)
     assert sorted(result.points["nil_id"].tolist()) == [1, 8]
 
 
