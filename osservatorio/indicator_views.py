@@ -379,6 +379,14 @@ _REASONS_EN: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
 ))
 
 
+def _config_text(entry: dict, field: str, lang: str) -> str:
+    """A configuration text in the page language: `field_en` for English (the Italian `field` is never shown in the
+    English UI: the class and its distance already say the rule), `field_it` or `field` for Italian."""
+    if lang == "it":
+        return str(entry.get(f"{field}_it") or entry.get(field) or "")
+    return str(entry.get(f"{field}_{lang}") or "")
+
+
 def reason_text(reason: object, lang: str) -> str:
     """A stored reason in the page language ('' when missing): each '; '-separated phrase the ETL writes is
     translated for English; an unknown phrase is kept as written."""
@@ -1096,13 +1104,14 @@ def periphery_rule(config: Mapping[str, Any], snapshot_version: str | None, lang
         else:
             span = t("rule_between", lang, low=fmt_number(lower / 1000, lang, 1), high=fmt_number(float(upper) / 1000, lang, 1))
             lower = float(upper)
-        desc = ring.get("description", "")
+        desc = _config_text(ring, "description", lang)
         lines.append(f"- **{name}**: {span}" + (f" — {desc}" if desc else ""))
     overrides = config.get("overrides", {})
     if overrides:
         lines += ["", t("rule_overrides", lang, n=len(overrides)), ""]
         for nil_id, o in overrides.items():
-            lines.append(f"- NIL {nil_id} → {class_name(str(o.get('class', '')), lang)}: {o.get('reason', '')}")
+            reason = _config_text(o, "reason", lang)
+            lines.append(f"- NIL {nil_id} → {class_name(str(o.get('class', '')), lang)}" + (f": {reason}" if reason else ""))
     areas = config.get("priority_area", [])
     if areas:
         lines += ["", t("rule_priority", lang, n=len(areas))]

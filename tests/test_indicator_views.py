@@ -816,3 +816,16 @@ def test_reasons_in_the_english_ui() -> None:
     assert iv.reason_text("frase nuova", "en") == "frase nuova" and iv.reason_text(None, "en") == ""
     assert iv.reason_text("edizioni diverse delle fonti: confiscated 2026, vacant_ds503 senza data", "en") == \
         "sources of different editions: confiscated 2026, vacant_ds503 undated"
+
+
+def test_periphery_rule_in_english_has_no_italian_descriptions() -> None:
+    """Ring descriptions and override reasons of the configuration are Italian: the English rule leaves them out
+    (or uses description_en / reason_en when the configuration has them)."""
+    config = {"version": "v1", "centre": {"name": "Duomo"},
+              "ring": [{"id": "centre", "max_m": 2000, "description": "Entro 2 km dal Duomo"},
+                       {"id": "periphery", "description": "Oltre", "description_en": "Beyond"}],
+              "overrides": {"49": {"class": "periphery", "reason": "ambito del Piano Periferie"}}}
+    english = "\n".join(iv.periphery_rule(config, "v1", "en"))
+    assert "Entro" not in english and "Piano Periferie" not in english and "Beyond" in english and "NIL 49" in english
+    italian = "\n".join(iv.periphery_rule(config, "v1", "it"))
+    assert "Entro 2 km dal Duomo" in italian and "ambito del Piano Periferie" in italian
