@@ -479,7 +479,11 @@ def _progress(path: Path, what: str, n: int, seconds: float) -> None:
     """Stage log for long files: rows done and rate."""
     if n >= 100_000:
         rate = n / seconds if seconds > 0 else float("inf")
-        _LOG.info("%s: %s in %.1f s (%s righe/s)", Path(path).name, what, seconds, f"{rate:,.0f}".replace(",", "."))
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        _LOG.info("%s: %s in %.1f s (%s righe/s; memoria di picco %s MB)", Path(path).name, what, seconds,
+                  f"{rate:,.0f}".replace(",", "."), peak)
 
 
 def _xlsx_header(path: Path) -> list[str]:
