@@ -173,3 +173,35 @@ def test_publish_while_another_build_runs_keeps_nothing(raw: Path, live: Path, t
     with build_lock(live), pytest.raises(BuildLocked, match="un'altra build"):
         upload.publish(upload.check_upload("laboratori.csv", DS744), "ada", live, raw)
     assert not keep.exists()
+
+
+def test_publish_with_a_column_mapping_saves_it_as_configuration(raw: Path, live: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    keep = tmp_path / "raw"
+    monkeypatch.setenv(upload.RAW_ENV, str(keep))
+    checked = upload.check_upload("spazi.csv", OWN)
+    entry = upload.census_entry(checked, "vacant", {"name": "Denominazione", "lon": "Lon", "lat": "Lat"})
+    target = upload.publish(checked, "ada@comune.milano.it", live, raw, entry)
+    config = (keep / upload.UPLOAD_DIR / upload.CENSUS_FILE).read_text(encoding="utf-8")
+    assert 'pattern = ["spazi.csv"]' in config and 'theme = "vacant"' in config
+    assert upload.uploads(keep)[0]["census_entry"]["columns"] == {"name": "Denominazione", "lon": "Lon", "lat": "Lat"}
+    con = duckdb.connect(str(live), read_only=True)
+    try:
+        rows = con.sql("SELECT theme, nil_id FROM places WHERE path = ? ORDER BY nil_id", params=[str(target)]).fetchall()
+    finally:
+        con.close()
+    assert rows == [("vacant", 1), ("vacant", 8)]
+
+
+@pytest.mark.real
+def test_real_fablab_list_dry_run_on_the_bundle(real_dir: Path) -> None:
+    """The third-party FabLab list of the Milan area on the embedded bundle: half of it is outside the city."""
+    from etl import bundle
+
+    path = real_dir / "fablab-milano-area" / "fablab_milano_area.csv"
+    checked = upload.check_upload(path.name, path.read_bytes())
+    assert upload.recognise(checked) == ["makerspaces"]
+    result = upload.dry_run(checked, bundle.BUNDLE_DIR)
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (30, 15, 15)
+    assert result.rejects["reason"].str.startswith("fuori dal comune di Milano").all()
+    assert len(result.districts) == 12 and int(result.districts["places"].sum()) == 15
