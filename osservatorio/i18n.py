@@ -662,6 +662,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_layer_actions": {"it": "Azioni", "en": "Actions"},
     "pg_funds_title": {"it": "Fondi", "en": "Funds"},
     "pg_envelope": {"it": "Dotazione", "en": "Envelope"},
+    "pg_funds_empty": {"it": "Nessuna azione selezionata: niente di stanziato, impegnato o speso da ripartire.",
+                       "en": "No action selected: nothing allocated, committed or spent to break down."},
     "pg_meur": {"it": "{value} mln €", "en": "€{value} M"},
     "pg_kind_create": {"it": "creazione", "en": "creation"},
     "pg_envelope_allocated": {"it": "Stanziato sulla dotazione", "en": "Allocated from the envelope"},

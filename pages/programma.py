@@ -53,18 +53,20 @@ st.subheader(t("pg_actions_title", lang))
 if ctx.info.is_demo and actions:
     st.caption(t("pg_demo_store", lang))
 line_ids = list(line_frame["line_id"])
-c1, c2, c3 = st.columns(3)
-with c1:
-    line = ui.url_choice(t("pg_col_line", lang), [ALL, *line_ids], "linea", lang,
-                         format_func=lambda v: t("pg_all_lines", lang) if v == ALL else pv.line_name(line_frame, v, lang))
-with c2:
-    status = ui.url_choice(t("pg_col_status", lang), [ALL, *STATUSES], "stato", lang,
-                           format_func=lambda v: t("pg_all_statuses", lang) if v == ALL else t(f"pg_status_{v}", lang))
-with c3:
-    municipi = sorted({int(m) for m in index.loc[index["kind"] == "municipio", "ref"]})
-    municipio = ui.url_choice(t("col_municipio", lang), [ALL, *map(str, municipi)], "municipio", lang,
-                              format_func=lambda v: t("th_all_municipi", lang) if v == ALL
-                              else t("pg_place_municipio", lang, ref=v))
+line, status, municipio = ALL, ALL, ALL  # an empty register has nothing to filter
+if actions:
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        line = ui.url_choice(t("pg_col_line", lang), [ALL, *line_ids], "linea", lang,
+                             format_func=lambda v: t("pg_all_lines", lang) if v == ALL else pv.line_name(line_frame, v, lang))
+    with c2:
+        status = ui.url_choice(t("pg_col_status", lang), [ALL, *STATUSES], "stato", lang,
+                               format_func=lambda v: t("pg_all_statuses", lang) if v == ALL else t(f"pg_status_{v}", lang))
+    with c3:
+        municipi = sorted({int(m) for m in index.loc[index["kind"] == "municipio", "ref"]})
+        municipio = ui.url_choice(t("col_municipio", lang), [ALL, *map(str, municipi)], "municipio", lang,
+                                  format_func=lambda v: t("th_all_municipi", lang) if v == ALL
+                                  else t("pg_place_municipio", lang, ref=v))
 filters = {k: v for k, v in {"linea": line, "stato": status, "municipio": municipio}.items() if v != ALL}
 shown = pg.filter_actions(actions, None if line == ALL else line, None if status == ALL else status,
                           None if municipio == ALL else int(municipio), places=index)
@@ -100,20 +102,25 @@ else:
     source = line_frame.loc[line_frame["envelope_eur"].notna(), "envelope_source"].iloc[0]
     st.caption(t("pg_envelope_caption", lang, source=views.md_text(source),
                  funding=", ".join(t(f"pg_fund_{f}", lang) for f in funding)))
-lev = pg.leverage(shown)
-st.metric(t("pg_leverage", lang), fmt_number(lev.ratio, lang, 2) if lev.ratio is not None else t("pg_leverage_none", lang))
-st.caption(t("pg_leverage_caption", lang, private=fmt_number(lev.private_eur, lang), public=fmt_number(lev.public_eur, lang),
-             other=fmt_number(lev.other_eur, lang)))
-by = ui.url_choice(t("pg_ledger_by", lang), ["line", "municipio", "class"], "ripartizione", lang,
-                   format_func=lambda v: t(f"pg_by_{v}", lang))
-ledger_shown = pv.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang)
-ui.table(ledger_shown, lang, decimals={c: 0 for c in ledger_shown.columns[2:]})
-st.caption(t("pg_ledger_rule", lang))
-downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{by}", filters), lang, key="pg_ledger_dl")
-st.markdown(f"**{t('pg_periphery_title', lang)}**")
-pvc = pv.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
-ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]: 1})
-downloads.download_menu(pvc, downloads.page_spec(ctx, "programma_periferia_centro", filters), lang, key="pg_pvc_dl")
+if not shown:
+    st.caption(t("pg_funds_empty", lang))
+    lev = None
+else:
+    lev = pg.leverage(shown)
+if lev is not None:
+    st.metric(t("pg_leverage", lang), fmt_number(lev.ratio, lang, 2) if lev.ratio is not None else t("pg_leverage_none", lang))
+    st.caption(t("pg_leverage_caption", lang, private=fmt_number(lev.private_eur, lang), public=fmt_number(lev.public_eur, lang),
+                 other=fmt_number(lev.other_eur, lang)))
+    by = ui.url_choice(t("pg_ledger_by", lang), ["line", "municipio", "class"], "ripartizione", lang,
+                       format_func=lambda v: t(f"pg_by_{v}", lang))
+    ledger_shown = pv.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang)
+    ui.table(ledger_shown, lang, decimals={c: 0 for c in ledger_shown.columns[2:]})
+    st.caption(t("pg_ledger_rule", lang))
+    downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{by}", filters), lang, key="pg_ledger_dl")
+    st.markdown(f"**{t('pg_periphery_title', lang)}**")
+    pvc = pv.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
+    ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]: 1})
+    downloads.download_menu(pvc, downloads.page_spec(ctx, "programma_periferia_centro", filters), lang, key="pg_pvc_dl")
 
 # --- create, edit, history
 if writable:
