@@ -18,10 +18,9 @@ settings = load_settings()
 if settings.read_only:
     st.info(t("up_read_only", lang))
     st.stop()
-user = auth.current_user()
+user = auth.sidebar(lang)  # sign-in / sign-out in the sidebar; the role decides the rest
 if not user.can("upload"):
-    st.info(t("up_not_allowed", lang))
-    st.stop()
+    auth.require("upload", lang)  # says why (no identity provider, not signed in, role) and stops
 base = upload.base_dir(ctx.info.raw_dir)
 if base is None:
     st.warning(t("up_no_base", lang))
