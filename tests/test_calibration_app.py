@@ -26,6 +26,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_warehouse: Path) -
     monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
     monkeypatch.setenv("OSSERVATORIO_APPSTATE", str(tmp_path / "appstate.sqlite"))
     monkeypatch.setenv("OSSERVATORIO_CALIBRATION", str(tmp_path / "calibration.sqlite"))
+    monkeypatch.setenv("OSSERVATORIO_PROGRAMME", str(tmp_path / "programme.sqlite"))
     monkeypatch.delenv("OSSERVATORIO_READ_ONLY", raising=False)
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -140,7 +141,6 @@ def test_evaluation_of_a_register_action_and_of_a_tried_nil(env: Path, monkeypat
 
     from osservatorio.programme_store import Action, PlaceRef, ProgrammeStore
 
-    monkeypatch.setenv("OSSERVATORIO_PROGRAMME", str(env / "programme.sqlite"))
     for path in (env / "programme.sqlite", env / "programme.demo.sqlite"):  # whichever the build uses
         ProgrammeStore(path).create(Action(title="Fablab Greco", line="laboratori", places=(PlaceRef("nil", "13"),),
                                            start_date=date(2022, 6, 1), indicators=("residents",)), "ed", "prova")
