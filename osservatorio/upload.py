@@ -436,14 +436,23 @@ def publish(checked: Checked, user: str, warehouse: Path, base: Path | None, ent
     with build_lock(Path(warehouse), 0, "carica dati: verifica"):  # fail fast before writing the upload
         pass
     target = keep_upload(checked, user, raw, base, entry)
+    census_file = raw / UPLOAD_DIR / CENSUS_FILE
+    census_before = census_file.read_text(encoding="utf-8") if census_file.is_file() else None
     config = None
     if entry:
-        config = _write_census_config(raw / UPLOAD_DIR / CENSUS_FILE, entry) if not (raw / UPLOAD_DIR / CENSUS_FILE).is_file() \
-            else _append_entry(raw / UPLOAD_DIR / CENSUS_FILE, entry)
-    elif (raw / UPLOAD_DIR / CENSUS_FILE).is_file():
-        config = raw / UPLOAD_DIR / CENSUS_FILE
-    build(raw, Path(warehouse), sources=_sources_with(config), progress=progress or (lambda _m: None),
-          command=f"carica dati: {checked.name} ({user})")
+        config = _append_entry(census_file, entry) if census_before is not None else _write_census_config(census_file, entry)
+    elif census_before is not None:
+        config = census_file
+    try:
+        build(raw, Path(warehouse), sources=_sources_with(config), progress=progress or (lambda _m: None),
+              command=f"carica dati: {checked.name} ({user})")
+    except BaseException:  # not published: the raw folder must not keep it either
+        shutil.rmtree(target.parent, ignore_errors=True)
+        if census_before is None:
+            census_file.unlink(missing_ok=True)
+        elif entry:
+            census_file.write_text(census_before, encoding="utf-8")
+        raise
     return target
 
 

@@ -205,3 +205,17 @@ def test_real_fablab_list_dry_run_on_the_bundle(real_dir: Path) -> None:
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (30, 15, 15)
     assert result.rejects["reason"].str.startswith("fuori dal comune di Milano").all()
     assert len(result.districts) == 12 and int(result.districts["places"].sum()) == 15
+
+
+def test_a_failed_publish_keeps_no_upload(tmp_path: Path, live: Path, h, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    broken = h.write_raw_dir(tmp_path / "broken")
+    for zipped in (broken / "nil").iterdir():
+        zipped.write_bytes(b"PK\x03\x04 damaged")  # without NIL boundaries nothing can be built
+    keep = tmp_path / "raw"
+    monkeypatch.setenv(upload.RAW_ENV, str(keep))
+    checked = upload.check_upload("spazi.csv", OWN)
+    entry = upload.census_entry(checked, "vacant", {"name": "Denominazione", "lon": "Lon", "lat": "Lat"})
+    with pytest.raises(SourceError):
+        upload.publish(checked, "ada", live, broken, entry)
+    assert upload.uploads(keep) == [] and not (keep / upload.UPLOAD_DIR / upload.CENSUS_FILE).exists()
+    assert not list((keep / upload.UPLOAD_DIR).rglob("spazi.csv"))
