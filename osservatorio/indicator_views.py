@@ -28,6 +28,7 @@ from osservatorio.views import (
     plain,
     plain_column,
     record_links,
+    user_words,
 )
 
 MAP_LEVELS = ("nil", "municipio")
@@ -1288,7 +1289,7 @@ def recent_sources(sources: pd.DataFrame, lang: str, limit: int = 8) -> pd.DataF
     loaded = sources[sources["status"] == "loaded"].sort_values(["loaded_at", "source_id"], ascending=[False, True]).head(limit)
     return pd.DataFrame({
         t("col_source", lang): loaded["source_id"],
-        t("col_title", lang): loaded["title"],
+        t("col_title", lang): [user_words(x) for x in loaded["title"]],
         t("col_loaded_at", lang): loaded["loaded_at"],
         t("col_rows_loaded", lang): loaded["rows_loaded"],
         t("col_trust", lang): [trust_label(x, lang) for x in loaded["trust"]],

@@ -366,9 +366,21 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
     return styler, config
 
 
+#: A table with more columns than this shows texts longer than LONG_TEXT_CHARS in a bounded column (full text on hover).
+WIDE_TABLE_COLUMNS = 5
+LONG_TEXT_CHARS = 28
+
+
 def table(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, links: tuple[str, ...] = (),
           key: str | None = None) -> None:
     """st.dataframe with `styled` numbers and `links` columns as plain links (http/https only)."""
     styler, config = styled(frame, lang, decimals, keep=links)
-    config |= {c: st.column_config.LinkColumn(c) for c in links if c in frame.columns}
+    wide = len(frame.columns) > WIDE_TABLE_COLUMNS  # long texts get a bounded width: every column stays in view
+    config |= {c: st.column_config.LinkColumn(c, width="medium" if wide else None) for c in links if c in frame.columns}
+    if wide:
+        for column in frame.columns:
+            if column not in config and (frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column])) \
+                    and len(frame) \
+                    and frame[column].astype(str).str.len().max() > LONG_TEXT_CHARS:
+                config[column] = st.column_config.TextColumn(column, width="medium")
     st.dataframe(styler, hide_index=True, width="stretch", column_config=config or None, key=key)

@@ -108,11 +108,11 @@ def catalogue_table(catalogue: pd.DataFrame, sources: pd.DataFrame, lang: str) -
         t("col_themes", lang): [", ".join(sorted(_entry_themes(str(s), th) - {"places"}) or _parse_themes(th))
                                 for s, th in zip(catalogue["source_id"], catalogue["themes"], strict=True)],
         t("col_dataset", lang): plain_column(catalogue["dataset"]),
-        t("col_title", lang): plain_column(catalogue["title"]),
+        t("col_title", lang): [user_words(x) for x in catalogue["title"]],
         t("col_status", lang): [t(f"catalogue_state_{s}", lang) if s in order else s for s in states],
         t("col_portal", lang): [u if plain(u).startswith(("https://", "http://")) else None for u in catalogue["portal_url"]],
         t("col_file_hint", lang): plain_column(catalogue["file_hint"]),
-        t("col_licence", lang): plain_column(catalogue["licence"]),
+        t("col_licence", lang): [user_words(x) for x in catalogue["licence"]],
         "_order": [order.get(s, 3) for s in states],
     })
     return out.sort_values(["_order", t("col_source", lang)], kind="stable").drop(columns="_order").reset_index(drop=True)
@@ -292,6 +292,15 @@ def user_title(title: str) -> str:
     """A catalogue title without the developer's file hints: 'Censimento comunale (file descritti in
     config/census.toml)' -> 'Censimento comunale'."""
     return _FILE_WORDS.sub("", title).strip()
+
+
+_CONFIG_FILE = re.compile(r"\s*\b(?:in|nel file|da)?\s*config/[\w./-]+")
+
+
+def user_words(text: object) -> str:
+    """A catalogue title or licence without the code's file names ('indicata per ogni file in config/census.toml'
+    -> 'indicata per ogni file')."""
+    return _CONFIG_FILE.sub("", user_title(plain(text))).strip()
 
 
 def _dataset_phrase(entry: CatalogueEntry, lang: str) -> str:

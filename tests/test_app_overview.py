@@ -271,3 +271,24 @@ def test_real_mode_warehouse_has_no_demo_banner(app_env: Path, h: Helpers) -> No
     charts = at.get("plotly_chart")
     spec = json.loads(charts[0].proto.spec)
     assert sorted(int(x) for t in spec["data"] for x in typed_array(t["locations"])) == list(range(1, 9))
+
+
+def test_wide_tables_bound_long_text_columns() -> None:
+    """A table with many columns gives long texts a bounded width, so the columns on the right stay in view
+    (Quartiere's 'Anno dei dati', Dati's licence and path were cut off)."""
+    def page() -> None:
+        import pandas as pd
+
+        from osservatorio import ui
+
+        frame = pd.DataFrame({"Indicatore": ["Unità locali di manifattura digitale ogni 1.000 residenti"],
+                              "Unità": ["per 1.000 res."], "NIL": [1.5], "Municipio": [2.5], "Classe": [3.5],
+                              "Milano": [4.5], "Confronto": ["migliore della città (conteggio non comparabile)"]})
+        ui.table(frame, "it")
+        ui.table(frame[["Indicatore", "NIL"]], "it")
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    wide, narrow = (json.loads(d.proto.columns) if d.proto.columns else {} for d in at.dataframe)
+    assert wide["Indicatore"]["width"] == "medium" and wide["Confronto"]["width"] == "medium"
+    assert "Unità" not in wide and "Indicatore" not in narrow
