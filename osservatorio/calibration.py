@@ -50,6 +50,7 @@ MAX_TARGET_ID_CHARS = 100
 Decision = Literal["approved", "rejected"]
 DECISIONS: tuple[str, ...] = ("approved", "rejected")
 STATES: tuple[str, ...] = ("pending", "approved", "rejected")
+DEMO_AUTHOR = "demo"
 
 _SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS target_revisions (
@@ -164,9 +165,27 @@ class CalibrationStore:
         self._ready = False
 
     @classmethod
-    def from_env(cls) -> CalibrationStore:
-        """The store configured by OSSERVATORIO_CALIBRATION and OSSERVATORIO_READ_ONLY."""
-        return cls(calibration_path(), read_only=load_settings().read_only)
+    def from_env(cls, demo: bool = False) -> CalibrationStore:
+        """The store configured by OSSERVATORIO_CALIBRATION and OSSERVATORIO_READ_ONLY; a demo warehouse
+        uses its own file beside it (calibration.demo.sqlite): demo revisions never mix with real ones."""
+        path = calibration_path()
+        return cls(path.with_name(f"{path.stem}.demo{path.suffix or '.sqlite'}") if demo else path,
+                   read_only=load_settings().read_only)
+
+    def seed_demo(self, targets: Sequence[tuple[str, float, date]]) -> bool:
+        """Example revisions for a demo warehouse, written once (labelled demo): for the first (target id, value,
+        deadline) an approved revision, for the second a pending one. Returns True when it wrote them."""
+        if self.read_only or self.path.exists() or not targets:
+            return False
+        first = targets[0]
+        done = self.propose(first[0], round(first[1] * 0.9, 2), None, date.today().replace(month=1, day=1),
+                            "esempio dei dati dimostrativi: target ridotto del 10%", DEMO_AUTHOR)
+        self.decide(done.revision_id, 0, "approved", "esempio dei dati dimostrativi", DEMO_AUTHOR)
+        if len(targets) > 1:
+            second = targets[1]
+            self.propose(second[0], None, second[2].replace(year=second[2].year + 1), date.today(),
+                         "esempio dei dati dimostrativi: scadenza prorogata di un anno", DEMO_AUTHOR)
+        return True
 
     def _open(self, write: bool) -> sqlite3.Connection:
         try:

@@ -73,7 +73,10 @@ downloads.download_menu(trend, downloads.page_spec(ctx, "obiettivo_andamento", {
 # --- calibration of the chosen target (osservatorio.calibration) -------------------------------------------
 st.subheader(t("cal_title", lang))
 st.caption(t("cal_intro", lang))
-cal_store = calibration.CalibrationStore.from_env()
+cal_store = calibration.CalibrationStore.from_env(demo=ctx.info.is_demo)
+if ctx.info.is_demo:
+    cal_store.seed_demo([(str(r["target_id"]), float(r["target_value"]), pd.Timestamp(r["deadline"]).date())
+                         for r in status_frame.to_dict("records")])
 try:
     revisions = cal_store.revisions(target_id=target_id)
 except BoardStoreError as exc:

@@ -405,7 +405,7 @@ with tab_notes:
         downloads.download_menu(table, spec, lang, key="rv_notes_dl")
 
 with tab_revisions:  # target revisions (osservatorio.calibration): decided here, in this session
-    cal_store = calibration.CalibrationStore.from_env()
+    cal_store = calibration.CalibrationStore.from_env(demo=ctx.info.is_demo)
     user = auth.current_user()
     try:
         pending, decided = cal_store.revisions(state="pending"), cal_store.revisions(session_id=session.session_id)
@@ -448,7 +448,8 @@ with tab_pack:
     st.write(t("rv_pack_intro", lang))
 
     def build_html() -> bytes:
-        pack = boardpack.assemble(reader, store, session, comparison, lang)
+        pack = boardpack.assemble(reader, store, session, comparison, lang,
+                                  calibration_store=calibration.CalibrationStore.from_env(demo=ctx.info.is_demo))
         return boardpack.render_html(pack).encode("utf-8")
 
     st.download_button(t("rv_pack_html", lang), data=build_html, file_name=boardpack.filename(session, "html"),
@@ -468,7 +469,8 @@ with tab_pack:
                 with boardpack.pdf_slot(st.session_state.get("rv_pdf_started"), time.monotonic()):
                     st.session_state["rv_pdf_started"] = time.monotonic()
                     with st.spinner(t("rv_pack_pdf_wait", lang)):
-                        document = boardpack.render_html(boardpack.assemble(reader, store, session, comparison, lang))
+                        document = boardpack.render_html(boardpack.assemble(reader, store, session, comparison, lang,
+                                  calibration_store=calibration.CalibrationStore.from_env(demo=ctx.info.is_demo)))
                         st.session_state["rv_pdf"] = (pdf_key, boardpack.html_to_pdf(document))
             except boardpack.PdfUnavailable as exc:
                 (st.info if exc.code in ("rv_pdf_busy", "rv_pdf_cooldown") else st.error)(

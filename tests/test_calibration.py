@@ -137,3 +137,16 @@ def test_calibrated_path(store: CalibrationStore) -> None:
     assert points[2][1] == pytest.approx(1 + 2 * frac)
     assert points[-1] == (date(2028, 12, 31), 3.0)
     assert calibrated_path(None, None, 5.0, date(2028, 12, 31), store.revisions()) == []
+
+
+def test_demo_store_is_separate_and_seeded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSSERVATORIO_CALIBRATION", str(tmp_path / "calibration.sqlite"))
+    monkeypatch.delenv("OSSERVATORIO_READ_ONLY", raising=False)
+    demo = CalibrationStore.from_env(demo=True)
+    assert demo.path.name == "calibration.demo.sqlite"
+    targets = [("T01", 4.0, date(2028, 12, 31)), ("T02", 1000.0, date(2028, 12, 31))]
+    assert demo.seed_demo(targets) and not demo.seed_demo(targets)
+    assert [(r.target_id, r.state, r.proposed_by) for r in demo.revisions()] == [("T01", "approved", "demo"),
+                                                                                   ("T02", "pending", "demo")]
+    assert demo.revisions()[0].new_value == 3.6 and demo.revisions()[1].new_deadline == date(2029, 12, 31)
+    assert CalibrationStore.from_env().revisions() == [] and not (tmp_path / "calibration.sqlite").exists()

@@ -62,23 +62,28 @@ def test_viewer_sees_calibration_and_method_but_no_form(env: Path) -> None:
     assert [m.label for m in at.metric][-4:] == ["Variazione nel NIL", "Variazione media di confronto",
                                                  "Differenza nelle differenze", "Aree di confronto"]
     assert not (env / "calibration.sqlite").exists()  # reading creates nothing
+    demo = CalibrationStore(env / "calibration.demo.sqlite")  # a demo warehouse: example revisions, labelled demo
+    assert [(r.state, r.proposed_by) for r in demo.revisions()] == [("approved", "demo"), ("pending", "demo")]
 
 
 def test_editor_proposes_then_board_approves_and_status_uses_target_in_force(env: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     as_editor(monkeypatch)
+    stores = [CalibrationStore(env / "calibration.sqlite"), CalibrationStore(env / "calibration.demo.sqlite")]
+    for one in stores:  # existing (empty) stores: no demo examples are seeded
+        one._ensure_schema()
     at = open_page("pages/obiettivi.py")
     assert any(x.key == "cal_reason" for x in at.text_area)
     target_id = at.selectbox(key="url_target").value if any(s.key == "url_target" for s in at.selectbox) else None
     at.button(key="FormSubmitter:cal_form-Proponi").click().run()  # no reason: refused, nothing written
     assert any("obbligatoria" in e.value for e in at.error)
-    store = CalibrationStore(env / "calibration.sqlite")
-    assert store.revisions() == []
+    assert [one.revisions() for one in stores] == [[], []]
     at.number_input(key="cal_value").set_value(123.0)
     at.date_input(key="cal_effective").set_value(date(2020, 1, 1))
     at.text_area(key="cal_reason").input("Meno spazi disponibili del previsto")
     at.button(key="FormSubmitter:cal_form-Proponi").click().run()
     assert [s.value for s in at.success] == ["Revisione proposta: sarà decisa in una seduta."]
+    store = next(one for one in stores if one.revisions())  # the demo warehouse's own store, or the real one
     (rev,) = store.revisions()
     assert (rev.new_value, rev.state, rev.proposed_by) == (123.0, "pending", EDITOR.label)
     if target_id is not None:
