@@ -120,14 +120,20 @@ BLOCKING = ("serious", "critical")
 # every data table (Streamlit's grid exposes its row count) and its number of rows.
 MAPS_AND_TABLES_JS = """() => {
     const MISSING = '__MISSING__';
+    // Districts drawn in a colour that carries a value: the choropleth traces but the missing-grey one; a
+    // single flat trace without a scale is only the outline under points (one colour, no value).
+    const valued = gd => {
+        const traces = gd._fullData.filter(t => t.type === 'choroplethmap' && t.visible === true
+            && !(Array.isArray(t.colorscale) && t.colorscale.every(c => String(c[1]).toLowerCase() === MISSING)));
+        const flat = t => t.showscale === false && new Set(Array.from(t.z || [])).size <= 1;
+        if (traces.length === 1 && flat(traces[0])) { return 0; }
+        return traces.reduce((n, t) => n + Array.from(t.locations || []).length, 0);
+    };
     const maps = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'))
         .filter(gd => gd._fullLayout && Object.keys(gd._fullLayout).some(k => /^map\\d*$/.test(k)))
         .map(gd => ({
             title: ((gd.layout.title && gd.layout.title.text) || '').replace(/<[^>]*>/g, ''),
-            // districts drawn in a colour that carries a value (all choropleth traces but the missing-grey one)
-            valued: gd._fullData.filter(t => t.type === 'choroplethmap' && t.visible === true
-                    && !(Array.isArray(t.colorscale) && t.colorscale.every(c => String(c[1]).toLowerCase() === MISSING)))
-                .reduce((n, t) => n + Array.from(t.locations || []).length, 0),
+            valued: valued(gd),
         }));
     const tables = Array.from(document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]'))
         .map(el => {
