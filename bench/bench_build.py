@@ -67,6 +67,7 @@ import json, resource, sys, time
 from pathlib import Path
 import duckdb, geopandas as gpd, numpy as np, shapely
 csv, nil_zip, out = sys.argv[1], sys.argv[2], sys.argv[3]
+Path(out).unlink(missing_ok=True)
 t = time.perf_counter()
 nil = gpd.read_file(nil_zip).to_crs(4326)
 ids = nil[[c for c in nil.columns if c.upper() in ("ID_NIL", "IDNIL", "NIL_ID")][0]].astype(int).to_numpy()
@@ -186,7 +187,8 @@ def bench(n: int, real_dir: Path, work: Path) -> dict:
                 (raw / name / f.name).symlink_to(f)
     csv = raw / f"imprese_{n}.csv"
     t = time.perf_counter()
-    generate(csv, n, nil_zip)
+    if not csv.exists():  # a kept folder reuses its files (same seed, same rows)
+        generate(csv, n, nil_zip)
     print(f"{n:>9,} rows: CSV generated in {time.perf_counter() - t:.1f} s ({csv.stat().st_size / 1e6:.0f} MB)")
     project = run_child(PROJECT, str(ROOT), str(raw), str(work / f"project_{n}.duckdb"))
     reference = run_child(REFERENCE, str(csv), str(nil_zip), str(work / f"reference_{n}.duckdb"))
