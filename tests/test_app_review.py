@@ -23,6 +23,10 @@ except ModuleNotFoundError:  # `pytest` run from inside tests/
     from review_fixtures import Seeded, seed_review_warehouse
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+# The signed-in editor of these tests: notes and sessions carry this identity, never a typed name.
+EDITOR = "ada@comune.milano.it"
+AUTH = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "s" * 32, "client_id": "c",
+        "client_secret": "x", "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
 SCRIPT_NOTE = '<script>alert("x")</script> **non grassetto** [link](http://example.com)'
 
 
@@ -39,6 +43,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded: Seeded) -> Iter
     monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
     monkeypatch.setenv("OSSERVATORIO_APPSTATE", str(tmp_path / "appstate.sqlite"))
     monkeypatch.delenv("OSSERVATORIO_READ_ONLY", raising=False)
+    roles = tmp_path / "roles.toml"
+    roles.write_text(f'[emails]\n"{EDITOR}" = "editor"\n', encoding="utf-8")
+    monkeypatch.setenv("OSSERVATORIO_ROLES", str(roles))
 
     def use(warehouse: Path | None = None, read_only: bool = False) -> Path:
         monkeypatch.setenv("OSSERVATORIO_WAREHOUSE", str(warehouse or seeded.path))
@@ -54,8 +61,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded: Seeded) -> Iter
     st.cache_resource.clear()
 
 
-def open_page(**params: str) -> AppTest:
+def open_page(signed_in: bool = True, **params: str) -> AppTest:
+    """Seduta with an identity provider configured and, by default, the editor signed in."""
     at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": EDITOR} if signed_in else {"is_logged_in": False}
     at.switch_page("pages/seduta.py")
     for key, value in params.items():
         at.query_params[key] = value
@@ -78,9 +88,7 @@ def labels(at: AppTest) -> list[str]:
     return [b.label for b in at.button]
 
 
-def create_session(at: AppTest, title: str = "Seduta di novembre", author: str = "Ada Lovelace",
-                   label: str = "Crea la seduta") -> AppTest:
-    at.text_input(key="rv_author").input(author)
+def create_session(at: AppTest, title: str = "Seduta di novembre", label: str = "Crea la seduta") -> AppTest:
     at.text_input(key="rv_new_title").input(title)
     at.text_area(key="rv_new_participants").input("Anna Rossi\nBruno Bianchi")
     button(at, label).click()
@@ -103,7 +111,7 @@ def test_renders_on_the_demo_warehouse(env: Callable[..., Path], demo_warehouse:
     at = create_session(at)
     ok(at)
     assert [s.value for s in at.success] == ["Seduta «Seduta di novembre» creata."]
-    assert len(at.tabs) == 6 and len(at.metric) == 6
+    assert len(at.tabs) == 7 and len(at.metric) == 6
 
 
 def test_renders_on_a_warehouse_without_indicator_tables(env: Callable[..., Path], demo_warehouse: Path,
@@ -154,7 +162,7 @@ def test_create_session_and_notes_through_the_widgets(env: Callable[..., Path], 
     store = BoardStore(store_path)
     [session] = store.list_sessions()
     assert (session.title, session.participants, session.created_by) == (
-        "Seduta di novembre", ("Anna Rossi", "Bruno Bianchi"), "Ada Lovelace")
+        "Seduta di novembre", ("Anna Rossi", "Bruno Bianchi"), EDITOR)
     assert (session.snapshot_id, session.compare_id) == (seeded.current, seeded.previous)
 
     at.selectbox(key="rv_note_target_kind").set_value("district").run()
@@ -167,11 +175,11 @@ def test_create_session_and_notes_through_the_widgets(env: Callable[..., Path], 
     assert [s.value for s in at.success] == ["Nota aggiunta."]
     [note] = store.list_notes()
     assert (note.kind, note.target_kind, note.target_ref, note.body, note.author) == (
-        "decision", "district", f"nil:{seeded.big_nil}", SCRIPT_NOTE, "Ada Lovelace")
+        "decision", "district", f"nil:{seeded.big_nil}", SCRIPT_NOTE, EDITOR)
     assert at.text_area(key="rv_note_body").value == ""  # cleared after saving
     texts = [x.value for x in at.text]
     assert SCRIPT_NOTE in texts  # shown with st.text: as typed, nothing interpreted
-    assert any(t.startswith(f"Quartiere (NIL): {seeded.big_nil} · ") and "Ada Lovelace" in t for t in texts)
+    assert any(t.startswith(f"Quartiere (NIL): {seeded.big_nil} · ") and EDITOR in t for t in texts)
     assert not any("<script" in m.value for m in at.markdown)  # never through markdown
     assert not any("<script" in c.value for c in at.caption)
 
@@ -189,11 +197,11 @@ def test_create_session_and_notes_through_the_widgets(env: Callable[..., Path], 
 
 def test_bad_input_is_refused_with_a_clear_message(env: Callable[..., Path]) -> None:
     store_path = env()
-    at = open_page()
-    at = create_session(at, author="   ")
-    assert [e.value for e in at.error] == ["Indicare il proprio nome (autore) nella barra laterale."]
+    # Signed out: no form to write with, nothing stored (the author is the signed-in identity).
+    at = open_page(signed_in=False)
+    assert "rv_new_title" not in [w.key for w in at.text_input]
     assert BoardStore(store_path).list_sessions() == []
-    at = create_session(at)
+    at = create_session(open_page())
     ok(at)
     button(at, "Aggiungi").click()  # empty text
     at.run()
@@ -249,7 +257,7 @@ def test_english(env: Callable[..., Path]) -> None:
     ok(at)
     assert at.title[0].value == "Review session"
     assert [t.label for t in at.tabs] == ["Movements", "Targets", "Places", "Data and sources", "Notes and decisions",
-                                          "Board pack"]
+                                          "Target revisions", "Board pack"]
 
 
 # --- read-only mode ----------------------------------------------------------------------------------------
