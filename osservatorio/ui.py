@@ -10,7 +10,7 @@ from datetime import date, datetime
 import pandas as pd
 import streamlit as st
 
-from osservatorio import queries, theme_views, views
+from osservatorio import auth, queries, theme_views, views
 from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
 from osservatorio.review import plain_text
@@ -72,6 +72,7 @@ def page_start(title_key: str) -> PageContext:
     if choice != lang:
         st.query_params["lang"] = choice
         lang = choice
+    auth.sidebar(lang)  # sign in / out on every page (says so when the app is read-only for everyone)
     st.title(t(title_key, lang))
     st.caption(t("app_subtitle", lang))
     settings = load_settings()
