@@ -427,34 +427,6 @@ def test_language_from_url_and_from_the_selector(server: str, browser: Browser) 
         page.context.close()
 
 
-def _cell_texts(page: Page) -> list[str]:
-    """The texts of the data-grid cells the page renders (Streamlit's grid keeps an accessible table)."""
-    cells = '[data-testid="stDataFrame"] table td, [data-testid="stDataFrame"] [role="gridcell"]'
-    return [c.strip() for c in page.eval_on_selector_all(cells, "els => els.map(e => e.innerText)")]
-
-
-@pytest.mark.parametrize(("lang", "grouped", "wrong"), [
-    ("it", r"\d{1,3}(\.\d{3})+", r"\d{1,3}(,\d{3})+|-?\d+\.\d{1,2}|\d{5,}"),  # 1.396.673 / 181,8, never 1,396,673 / 7212.5
-    ("en", r"\d{1,3}(,\d{3})+", r"\d{1,3}(\.\d{3}){2,}|-?\d+,\d{1,2}|\d{5,}"),  # 1.571 km² is a decimal in English
-])
-def test_table_cells_are_numbers_of_the_page_language(server: str, browser: Browser, lang: str, grouped: str,
-                                                       wrong: str) -> None:
-    """Overview's district table: thousands grouped and decimals written as the language writes them."""
-    page, errors, _ = _open(browser, server, f"{server}/panoramica?lang={lang}")
-    try:
-        _wait_ready(page)
-        page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stDataFrame\"] table td').length > 20",
-                               timeout=TIMEOUT_MS, polling=100)  # the grids mount after the script is idle
-        cells = _cell_texts(page)
-        assert len(cells) > 20, f"no data-grid cells found: {cells[:10]}"
-        assert [c for c in cells if re.fullmatch(grouped, c)], f"no grouped thousands ({lang}) in {cells[:40]}"
-        bad = [c for c in cells if re.fullmatch(wrong, c)]
-        assert not bad, f"numbers not written in {lang}: {bad[:10]}"
-        assert errors == [], errors
-    finally:
-        page.context.close()
-
-
 def test_seduta_keeps_its_tab_after_preparing_the_pdf(server: str, browser: Browser) -> None:
     """After "Prepara il PDF" in the Verbale tab the page reruns and must stay on that tab with the
     download in view (it jumped to the first tab and the download hid in another one)."""
