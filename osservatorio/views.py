@@ -315,6 +315,8 @@ def theme_state_summary(state: ThemeState, lang: str) -> str:
     if state.state == "counts":
         line = t("src_counts_short", lang, what=what, total=fmt_number(state.counts_total, lang),
                  districts=fmt_number(state.counts_districts, lang))
+    elif state.state in ("absent", "failed") and state.theme == "firm" and "firm_totals" in state.loaded_themes:
+        line = t("src_firm_totals_only", lang)  # city totals are data: not "no source loaded"
     elif state.state in ("absent", "failed"):
         line = t("src_none_loaded", lang, what=what)
     elif state.failed:

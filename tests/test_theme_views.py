@@ -655,3 +655,17 @@ def test_map_hovers_show_nil_names_as_text() -> None:
                                                           [9.11 + i / 100, 45.41], [9.1 + i / 100, 45.4]]]}} for i in (1, 2)]}
     fig = tv.outline_map(geo, hostile, None, "T", "it", "white-bg")
     assert list(fig.data[0].text) == ["1 · &lt;a href=&#x27;http://x&#x27;&gt;A&lt;/a&gt;", "2 · B"]
+
+
+def test_city_firm_totals_are_not_called_no_source() -> None:
+    """With only the ds171 city totals loaded, the firm theme's line says so (never 'no source loaded')."""
+    from osservatorio import views
+
+    state = views.ThemeState(theme="firm", state="absent", places=0, counts_total=None, counts_districts=0,
+                             counts_sources=(), counts_trust=(), candidates=(), failed=(), loaded_themes=("firm_totals",))
+    line = views.theme_state_summary(state, "it")
+    assert "ds171" in line and "Nessuna fonte" not in line
+    assert "ds171" in views.theme_state_summary(state, "en")
+    bare = views.ThemeState(theme="firm", state="absent", places=0, counts_total=None, counts_districts=0,
+                            counts_sources=(), counts_trust=(), candidates=(), failed=())
+    assert "ds171" not in views.theme_state_summary(bare, "it")
