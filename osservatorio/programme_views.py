@@ -341,9 +341,9 @@ def fmt_eur(value: float, lang: str) -> str:
     return f"{fmt_number(value, lang)} €"
 
 
-def fmt_meur(value: float, lang: str) -> str:
-    """Millions of euro, one decimal ('10,0 mln €' / '€10.0 M'), for the headline envelope."""
-    return t("pg_meur", lang, value=fmt_number(value / 1e6, lang, 1))
+def fmt_meur(value: float, lang: str, decimals: int = 1) -> str:
+    """Millions of euro ('10,0 mln €' / '€10.0 M'), for the headline figures (the full amount goes in the help)."""
+    return t("pg_meur", lang, value=fmt_number(value / 1e6, lang, decimals))
 
 
 __all__ = ["ALL", "action_points", "actions_map", "actions_table", "district_actions", "fmt_eur", "ledger_table", "lines_table",

@@ -98,7 +98,7 @@ else:
                 f"{fmt_number(use.share(use.committed) * 100, lang, 1)} %", delta_color="off", delta_arrow="off")
     k[3].metric(t("pg_envelope_spent", lang), pv.fmt_eur(use.spent, lang),
                 f"{fmt_number(use.share(use.spent) * 100, lang, 1)} %", delta_color="off", delta_arrow="off")
-    k[4].metric(t("pg_envelope_available", lang), pv.fmt_eur(use.available, lang))
+    k[4].metric(t("pg_envelope_available", lang), pv.fmt_meur(use.available, lang, 2), help=pv.fmt_eur(use.available, lang))
     source = line_frame.loc[line_frame["envelope_eur"].notna(), "envelope_source"].iloc[0]
     st.caption(t("pg_envelope_caption", lang, source=views.md_text(source),
                  funding=", ".join(t(f"pg_fund_{f}", lang) for f in funding)))
