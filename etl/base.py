@@ -79,6 +79,9 @@ class LoadResult:
     reference_date: date | None = None  # the data's own date (edition, "al 31/12/2022"), if stated
     attribution: str | None = None  # attribution line the licence asks for (overrides the source's)
     origin: str | None = None  # where this copy came from, when not the publisher's portal
+    # The publisher's dataset code of THIS file, when it differs from the source's: "" = the file is not
+    # that dataset (e.g. a third-party list read by the ds744 loader), None = the source's code.
+    dataset: str | None = None
 
     @property
     def rows_rejected(self) -> int:

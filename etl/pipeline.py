@@ -727,7 +727,8 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
     con.execute(
         f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?)",
-        [source.source_id, source.dataset, source.title, path_text, sha256_of(p) if is_file else None,
+        [source.source_id, source.dataset if result.dataset is None else (result.dataset or None), source.title,
+         path_text, sha256_of(p) if is_file else None,
          p.stat().st_size if is_file else None, result.file_format, result.crs, result.encoding,
          result.rows_read, len(result.frame), result.rows_rejected, result.rows_repaired, _now(),
          licence, result.trust, "; ".join(result.notes) or None, reference_date, attribution, origin],

@@ -105,3 +105,24 @@ def test_coworking_list_found_by_header_whatever_its_name(tmp_path: Path, h: Hel
     h.write_text(tmp_path / "spazi.csv", ["SPAZIO,SEDE", "X,Via A 1"], newline="\n")  # too generic to claim
     assert coworking.SOURCE.find(tmp_path) == [renamed]
     assert makerspaces.SOURCE.find(tmp_path) == []
+
+
+@pytest.mark.real
+def test_third_party_list_is_not_recorded_as_ds744(real_dir: Path, tmp_path: Path) -> None:
+    """The area list is read by the ds744 loader but is not ds744: its lineage row names no dataset."""
+    import duckdb
+
+    from etl.pipeline import build
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for rel in ("comune-milano-nil/NIL_WM.zip", "fablab-milano-area/fablab_milano_area.csv"):
+        (raw / Path(rel).name).symlink_to(real_dir / rel)
+    out = tmp_path / "w.duckdb"
+    build(raw, out, progress=lambda _m: None)
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        rows = con.sql("SELECT dataset, trust FROM sources WHERE source_id = 'makerspaces' AND status = 'loaded'").fetchall()
+    finally:
+        con.close()
+    assert rows == [(None, "derived")]

@@ -110,6 +110,7 @@ class MakerspacesSource:
             result.notes.append(f"{outside} luoghi fuori dal comune registrati tra gli scarti (con la zona)")
         result.licence = AREA_LIST_LICENCE
         result.origin = AREA_LIST_ORIGIN if layout == "area_list" else None
+        result.dataset = ""  # not ds744: the origin line and the downloads must not name the official dataset
         return result
 
 
