@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,13 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not put 
     sys.path.insert(0, str(ROOT))
 
 from etl.pipeline import build  # noqa: E402
+
+# The app's stores (notes, actions, target revisions) default to files under data/: the suite, and
+# every server it starts, writes them to a temporary folder instead (a test that sets its own wins).
+_STATE_DIR = Path(tempfile.mkdtemp(prefix="osservatorio-tests-"))
+for _var, _name in (("OSSERVATORIO_APPSTATE", "appstate.sqlite"), ("OSSERVATORIO_PROGRAMME", "programme.sqlite"),
+                    ("OSSERVATORIO_CALIBRATION", "calibration.sqlite")):
+    os.environ.setdefault(_var, str(_STATE_DIR / _name))
 
 # The real open-data files live in `shared/`, a sibling of the repository root.
 DEFAULT_REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
