@@ -92,6 +92,18 @@ def page_start(title_key: str) -> PageContext:
     return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style)
 
 
+def source_names(key: WarehouseKey, lang: str) -> dict[str, str]:
+    """source_id -> how readers know it (dataset code, else the first words of its title), for captions."""
+    names: dict[str, str] = {}
+    frame = queries.sources(key)
+    if "source_id" in frame:
+        for row in frame.itertuples(index=False):
+            code = views.plain(getattr(row, "dataset", None))
+            title = re.split(r"\s*[(:–—]\s*|\s+-\s+", views.user_title(views.plain(getattr(row, "title", None))), maxsplit=1)[0]
+            names.setdefault(str(row.source_id), code or " ".join(title.split()[:4]) or str(row.source_id))
+    return names
+
+
 def _source_name(row: object, lang: str) -> str:
     """A source as named in the origin line: its dataset code, else the first words of its title and its year."""
     code = views.plain(getattr(row, "dataset", None))

@@ -57,6 +57,7 @@ found = {th: queries.places(ctx.key, th, nil_id) for th in themes if states[th].
 one_nil = iv.nil_geojson(queries.map_geojson(ctx.key, "nil"), nil_id)
 st.plotly_chart(iv.district_map(one_nil, header.label, list(found.items()), lang, ctx.map_style),
                 key="district_map", width="stretch")
+names = ui.source_names(ctx.key, lang)
 for theme in themes:
     st.markdown(f"**{t(f'theme_{theme}', lang)}**")
     state = states[theme]
@@ -65,7 +66,7 @@ for theme in themes:
         here = counts[counts["district_id"] == nil_id]
         n = int(here["count"].iloc[0]) if len(here) else 0
         st.info(t("district_counts_only", lang, n=fmt_number(n, lang), what=t(f"src_theme_{theme}", lang),
-                  source=views.md_text(", ".join(state.counts_sources)),
+                  source=views.md_text(", ".join(names.get(x, x) for x in state.counts_sources)),
                   trust=", ".join(views.trust_label(x, lang) for x in state.counts_trust)))
         continue
     if state.state != "points":
@@ -75,7 +76,7 @@ for theme in themes:
     places = found[theme]
     if places.empty:  # a real zero of the loaded list: say which list
         city = queries.places(ctx.key, theme)
-        lists = ", ".join(f"{s} ({views.trust_label(x, lang)})" for s, x in
+        lists = ", ".join(f"{names.get(s, s)} ({views.trust_label(x, lang)})" for s, x in
                           city[["source_id", "trust"]].drop_duplicates().itertuples(index=False))
         st.caption(t("district_no_places_in", lang, layer=t(f"theme_{theme}", lang).lower(), sources=views.md_text(lists)))
         continue

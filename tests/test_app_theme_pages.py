@@ -595,3 +595,9 @@ def test_real_build_shows_no_raw_keys_or_developer_words(real_warehouse: Path, m
         assert len(origin) == 1 and origin[0].count("Comune di Milano") == 1, (page, origin)
         for box in [*at.info, *at.warning]:
             assert len(box.value) <= 260, (page, box.value)  # one line; the detail is in an expander
+        if page != "pages/dati.py":  # sentences name a source as readers know it, never by its internal id
+            ids = {r[0] for r in duckdb.connect(str(real_warehouse), read_only=True).sql(
+                "SELECT source_id FROM sources").fetchall() if "_" in r[0]}  # 'makerspaces' is also a word
+            said = [e.value for kind in (at.caption, at.info, at.warning) for e in kind]
+            named = [(page, x[:160]) for x in said for sid in ids if re.search(rf"(?<![\w:]){sid}(?![\w:])", x)]
+            assert not named, named
