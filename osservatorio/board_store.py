@@ -138,6 +138,26 @@ NOTE_COLUMNS = "note_id, session_id, kind, target_kind, target_ref, body, author
 NOTE_COLUMNS_2 = ("note_id, session_id, kind, target_kind, target_ref, body, author, created_at, 'active', NULL, NULL")
 
 
+@contextmanager
+def immediate_transaction(con: sqlite3.Connection, code: str, setup: Sequence[str] = ()) -> Iterator[sqlite3.Connection]:
+    """One write transaction on `con`, then close it: BEGIN IMMEDIATE takes the write lock up front (a busy
+    store waits up to busy_timeout instead of failing mid-way); a SQLite error becomes a BoardStoreError
+    with the message key `code`. `setup` statements run first (e.g. the journal mode when creating)."""
+    try:
+        for statement in setup:
+            con.execute(statement)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise BoardStoreError(f"scrittura non riuscita: {exc}", code, error=str(exc)) from exc
+    finally:
+        con.close()
+
 class BoardStoreError(Exception):
     """Any failure of the app-state store; `code` is an i18n key, `params` its values."""
 
@@ -437,18 +457,8 @@ class BoardStore:
             raise ReadOnlyError("modalità sola lettura: le modifiche sono disattivate")
         self._ensure_schema()
         con = self._open(write=True)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise BoardStoreError(f"scrittura non riuscita: {exc}", "store_write_failed", error=str(exc)) from exc
-        finally:
-            con.close()
+        with immediate_transaction(con, "store_write_failed") as tx:
+            yield tx
 
     def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query; an empty list when the store does not exist yet (nothing written)."""

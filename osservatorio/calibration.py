@@ -39,6 +39,7 @@ from osservatorio.board_store import (
     _as_date,
     _clean_line,
     clean_author,
+    immediate_transaction,
 )
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
@@ -222,20 +223,8 @@ class CalibrationStore:
         if not schema:
             self._ensure_schema()
         con = self._open(write=True)
-        try:
-            if schema:
-                con.execute("PRAGMA journal_mode = WAL")
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise BoardStoreError(f"scrittura non riuscita: {exc}", "store_write_failed", error=str(exc)) from exc
-        finally:
-            con.close()
+        with immediate_transaction(con, "store_write_failed", ("PRAGMA journal_mode = WAL",) if schema else ()) as tx:
+            yield tx
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query; reading never creates the file (a missing store has no revisions)."""

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from osservatorio.board_store import BoardStoreError, ReadOnlyError, ValidationError, fingerprint
+from osservatorio.board_store import BoardStoreError, ReadOnlyError, ValidationError, fingerprint, immediate_transaction
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
 __all__ = ["Action", "ActionChange", "ConflictError", "PlaceRef", "ProgrammeStore", "ReadOnlyError", "ValidationError"]
@@ -370,18 +370,8 @@ class ProgrammeStore:
             raise ReadOnlyError("modalità sola lettura: le modifiche sono disattivate")
         self._ensure_schema()
         con = self._open(write=True)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise BoardStoreError(f"scrittura non riuscita: {exc}", "pg_write_failed", error=str(exc)) from exc
-        finally:
-            con.close()
+        with immediate_transaction(con, "pg_write_failed") as tx:
+            yield tx
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if not self.path.exists():
