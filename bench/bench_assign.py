@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                                         rejects=rejects)
                     write_result(con, BenchSource(f"bench_{theme}", f"benchmark {theme}"), f"bench://{theme}",
                                  result, ctx)
-            loaded = con.sql("SELECT theme, count(*), count(nil_id), count(municipio) FROM places "
+            loaded = con.sql("SELECT theme, count(*), count(district_id), count(municipio) FROM places "
                              "GROUP BY theme ORDER BY theme").fetchall()
             rejected = con.sql("SELECT count(*) FROM rejects").fetchall()[0][0]
             # The bare primitive on exactly the same points (swaps already repaired or not: the same input).

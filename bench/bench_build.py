@@ -56,7 +56,7 @@ pipeline.build(raw, out, sources=[nil.SOURCE, municipi.SOURCE, firms_points.SOUR
 seconds = time.perf_counter() - t
 import duckdb
 con = duckdb.connect(str(out), read_only=True)
-counts = con.sql("SELECT nil_id, count(*) FROM places WHERE source_id = 'firms_points' GROUP BY 1").fetchall()
+counts = con.sql("SELECT district_id, count(*) FROM places WHERE source_id = 'firms_points' GROUP BY 1").fetchall()
 rejects = con.sql("SELECT count(*) FROM rejects WHERE source_id = 'firms_points' AND action = 'rejected'").fetchall()
 print(json.dumps({"seconds": seconds, "counts": {str(k): v for k, v in counts}, "rejected": rejects[0][0],
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -85,25 +85,25 @@ swap = ~inside & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
 lon[swap], lat[swap] = lat[swap].copy(), lon[swap].copy()
 t_pip = time.perf_counter()
 shapely.prepare(geoms)
-nil_id = np.full(len(lon), -1, dtype=np.int64)
+district_id = np.full(len(lon), -1, dtype=np.int64)
 for g, pid, (a, b, c, d) in zip(geoms, ids, shapely.bounds(geoms)):
-    cand = np.flatnonzero((lon >= a) & (lon <= c) & (lat >= b) & (lat <= d) & (nil_id < 0))
+    cand = np.flatnonzero((lon >= a) & (lon <= c) & (lat >= b) & (lat <= d) & (district_id < 0))
     if cand.size:
-        nil_id[cand[shapely.contains_xy(g, lon[cand], lat[cand])]] = pid
+        district_id[cand[shapely.contains_xy(g, lon[cand], lat[cand])]] = pid
 pip = time.perf_counter() - t_pip
 import pyarrow as pa
-con.register("pos", pa.table({"row_number": np.arange(1, len(lon) + 1), "lon": lon, "lat": lat, "nil_id": nil_id,
+con.register("pos", pa.table({"row_number": np.arange(1, len(lon) + 1), "lon": lon, "lat": lat, "district_id": district_id,
                               "swapped": swap}))
-con.execute("CREATE TABLE located AS SELECT r.*, p.lon AS x, p.lat AS y, p.nil_id, p.swapped, row_number() OVER "
-            "(PARTITION BY r.codice_fiscale, r.progressivo_ul, p.nil_id > 0 ORDER BY r.row_number) AS k FROM raw r JOIN pos p "
+con.execute("CREATE TABLE located AS SELECT r.*, p.lon AS x, p.lat AS y, p.district_id, p.swapped, row_number() OVER "
+            "(PARTITION BY r.codice_fiscale, r.progressivo_ul, p.district_id > 0 ORDER BY r.row_number) AS k FROM raw r JOIN pos p "
             "USING (row_number)")
 con.execute("CREATE TABLE places AS SELECT row_number, codice_fiscale || '/' || coalesce(progressivo_ul, '0') AS "
-            "source_key, denominazione AS name, indirizzo AS address, x AS lon, y AS lat, nil_id, codice_ateco, "
-            "try_cast(addetti AS DOUBLE) AS employees FROM located WHERE nil_id > 0 AND k = 1")
-con.execute("CREATE TABLE rejects AS SELECT row_number, CASE WHEN nil_id < 0 THEN 'fuori' ELSE 'duplicato' END AS "
-            "reason FROM located WHERE nil_id < 0 OR k > 1 UNION ALL SELECT row_number, 'scambiate' FROM located "
+            "source_key, denominazione AS name, indirizzo AS address, x AS lon, y AS lat, district_id, codice_ateco, "
+            "try_cast(addetti AS DOUBLE) AS employees FROM located WHERE district_id > 0 AND k = 1")
+con.execute("CREATE TABLE rejects AS SELECT row_number, CASE WHEN district_id < 0 THEN 'fuori' ELSE 'duplicato' END AS "
+            "reason FROM located WHERE district_id < 0 OR k > 1 UNION ALL SELECT row_number, 'scambiate' FROM located "
             "WHERE swapped")
-counts = con.sql("SELECT nil_id, count(*) FROM places GROUP BY 1").fetchall()
+counts = con.sql("SELECT district_id, count(*) FROM places GROUP BY 1").fetchall()
 rejected = con.sql("SELECT count(*) FROM rejects WHERE reason <> 'scambiate'").fetchall()[0][0]
 con.close()
 print(json.dumps({"seconds": time.perf_counter() - t, "pip_seconds": pip, "counts": {str(k): v for k, v in counts},

@@ -7,7 +7,10 @@ A source module exposes one object `SOURCE` with:
 
 Optional attributes the pipeline reads: `single` (load only the first file that works; the
 others are recorded as skipped), `themes` (tuple of place themes, for `source_catalogue`;
-default: the `table`), `file_hint` (file names it recognises, in words), `attribution`, `origin`.
+default: the `table`), `file_hint` (file names it recognises, in words), `attribution`, `origin`,
+`level` (the territory level whose ids the file carries, e.g. 'nil': the source is skipped, with
+the reason, in a territory without that level), `territories` (tuple of territory ids the file
+can describe, e.g. a whole-city table; default: any).
 
 `load` never writes to the warehouse: the pipeline does, one transaction per file.
 Row problems become `Reject`s; a file that cannot be used raises `SourceError` (the pipeline
@@ -32,6 +35,8 @@ import pandas as pd
 
 if TYPE_CHECKING:
     import geopandas as gpd
+
+    from etl.territory import TerritoryProfile
 
 Trust = Literal["official", "derived", "demo"]
 Action = Literal["rejected", "repaired", "warning"]
@@ -94,14 +99,60 @@ class LoadResult:
 
 @dataclass
 class BuildContext:
-    """State shared by sources during one build (districts are loaded first)."""
+    """State shared by sources during one build (the territory's boundaries are loaded first).
 
-    nil: gpd.GeoDataFrame | None = None  # columns id, name, geometry (EPSG:4326)
-    municipi: gpd.GeoDataFrame | None = None  # columns id, name, geometry (EPSG:4326)
+    `areas` maps a level id of the territory profile to its boundaries (columns id, name,
+    geometry, EPSG:4326); `levels[0]` of the profile is the finest level.
+    """
+
+    territory: TerritoryProfile = field(default_factory=lambda: _default_profile())
+    areas: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def nil_ids(self) -> set[int]:
-        return set() if self.nil is None else {int(i) for i in self.nil["id"]}
+    @property
+    def fine_level(self) -> str:
+        return self.territory.fine.id
+
+    @property
+    def parent_level(self) -> str | None:
+        parent = self.territory.parent
+        return None if parent is None else parent.id
+
+    def boundaries(self, level: str | None = None) -> gpd.GeoDataFrame | None:
+        """Boundaries of a level (default: the finest), or None when not loaded."""
+        return self.areas.get(level or self.fine_level)
+
+    def ids(self, level: str | None = None) -> set[int]:
+        """Ids of the loaded areas of a level (default: the finest)."""
+        frame = self.boundaries(level)
+        return set() if frame is None else {int(i) for i in frame["id"]}
+
+    def bbox(self, pad_deg: float = 0.02) -> tuple[float, float, float, float] | None:
+        """West, south, east, north of the loaded boundaries (EPSG:4326), padded; None before they load."""
+        frames = [f for f in self.areas.values() if f is not None and not f.empty]
+        if not frames:
+            return None
+        bounds = [f.total_bounds for f in frames]
+        return (min(b[0] for b in bounds) - pad_deg, min(b[1] for b in bounds) - pad_deg,
+                max(b[2] for b in bounds) + pad_deg, max(b[3] for b in bounds) + pad_deg)
+
+    @classmethod
+    def with_areas(cls, fine: gpd.GeoDataFrame | None = None, parent: gpd.GeoDataFrame | None = None,
+                   territory: TerritoryProfile | None = None) -> BuildContext:
+        """A context with the finest level's boundaries (and the parent's), for tests and tools."""
+        profile = territory or _default_profile()
+        areas: dict[str, gpd.GeoDataFrame] = {}
+        if fine is not None:
+            areas[profile.fine.id] = fine
+        if parent is not None and profile.parent is not None:
+            areas[profile.parent.id] = parent
+        return cls(territory=profile, areas=areas)
+
+
+def _default_profile() -> TerritoryProfile:
+    from etl import territory
+
+    return territory.load()
 
 
 class Source(Protocol):

@@ -81,8 +81,8 @@ def demo_population(nil: gpd.GeoDataFrame, years: range = range(2016, 2022)) -> 
     rows = []
     for k, year in enumerate(years):
         trend = 1 + 0.004 * k + rng.normal(0, 0.004, len(nil))
-        for nil_id, value in zip(nil["id"], base * trend, strict=True):
-            rows.append({"level": "nil", "district_id": int(nil_id), "year": year, "residents": int(round(value))})
+        for district_id, value in zip(nil["id"], base * trend, strict=True):
+            rows.append({"level": "nil", "district_id": int(district_id), "year": year, "residents": int(round(value))})
     return pd.DataFrame(rows)
 
 
@@ -126,9 +126,9 @@ def demo_places(nil: gpd.GeoDataFrame) -> pd.DataFrame:
     def scatter(theme: str, total: int, make: Callable[[int, int], dict], skew: float = 1.0) -> None:
         w = weights**skew
         counts = rng.multinomial(total, w / w.sum())
-        for (nil_id, geom), k in zip(zip(nil["id"], nil.geometry, strict=True), counts, strict=True):
+        for (district_id, geom), k in zip(zip(nil["id"], nil.geometry, strict=True), counts, strict=True):
             for j, (lon, lat) in enumerate(_points_in(geom, int(k), rng)):
-                rows.append({"theme": theme, "lon": lon, "lat": lat, **make(int(nil_id), j)})
+                rows.append({"theme": theme, "lon": lon, "lat": lat, **make(int(district_id), j)})
 
     scatter("makerspace", 24, lambda n, j: {
         "source_key": f"demo-mk-{n}-{j}", "name": f"Fablab demo {n}.{j}", "address": f"Via Dimostrativa {n}, {j + 1}",
@@ -165,12 +165,12 @@ def demo_firm_units(nil: gpd.GeoDataFrame, population: pd.DataFrame) -> pd.DataF
     rng = np.random.default_rng(SEED + 2)
     residents = population[population["year"] == population["year"].min()].set_index("district_id")["residents"]
     rows = []
-    for nil_id in nil["id"]:
-        base = residents.get(int(nil_id), 500) / 1000 * 6 * DEMO_HOTSPOTS.get(int(nil_id), 1.0) ** 0.5
+    for district_id in nil["id"]:
+        base = residents.get(int(district_id), 500) / 1000 * 6 * DEMO_HOTSPOTS.get(int(district_id), 1.0) ** 0.5
         for code, category, share in DEMO_ATECO:
             units = int(rng.poisson(base * share * 10))
             if units:
-                rows.append({"nil_id": int(nil_id), "year": 2010, "ateco_code": code, "ateco_edition": "2007",
+                rows.append({"district_id": int(district_id), "year": 2010, "ateco_code": code, "ateco_edition": "2007",
                              "ateco_label": None, "category": category, "units": units,
                              "avg_employees": round(float(rng.uniform(1.5, 12.0)), 2)})
     return pd.DataFrame(rows)
@@ -202,8 +202,8 @@ def load_demo(con: duckdb.DuckDBPyConnection, report: BuildReport, progress: Pro
 
     places = demo_places(nil)
     municipio_of = {int(i): int(m) for i, m in zip(ctx.nil["id"], ctx.nil["municipio"], strict=True)}
-    places["nil_id"] = geo.assign_points(places["lon"].to_numpy(), places["lat"].to_numpy(), ctx.nil)
-    places["municipio"] = places["nil_id"].map(municipio_of)
+    places["district_id"] = geo.assign_points(places["lon"].to_numpy(), places["lat"].to_numpy(), ctx.nil)
+    places["municipio"] = places["district_id"].map(municipio_of)
     for theme, title in [("makerspace", "Makerspace e fablab (dimostrativi)"), ("coworking", "Coworking (dimostrativi)"),
                          ("vacant", "Spazi vuoti e dismessi (dimostrativi)"), ("firm", "Imprese (dimostrative)")]:
         part = places[places["theme"] == theme].reset_index(drop=True)

@@ -259,9 +259,9 @@ class Inputs:
     municipi:           ids of the Municipi (list)
     population:         district_id, year (nullable), residents, trust: best source per NIL and year
     population_current: district_id, year, residents, trust: one row per NIL (view population_current)
-    places:             theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats,
+    places:             theme, district_id, municipio, lon, lat, category, status, ownership, area_m2, seats,
                         employees, trust (optional: source_id, attributes)
-    firm_units:         nil_id, year, category, units, avg_employees, trust
+    firm_units:         district_id, year, category, units, avg_employees, trust
     area_counts:        level, district_id, theme, year, count, trust, source_id (counts without points)
     firm_totals:        year, category, firms, units, employees_units, trust, source_id (level 'city')
     source_years:       source_id -> year of sources.reference_date (the data's edition), when stated
@@ -293,9 +293,9 @@ def read_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
     population = con.sql(transform("indicator_population_by_year")).df()
     current = con.sql("SELECT district_id, coalesce(year, year(reference_date)) AS year, residents, trust "
                       "FROM population_current WHERE level = 'nil'").df()
-    places = con.sql("SELECT theme, nil_id, municipio, lon, lat, category, status, ownership, area_m2, seats, "
+    places = con.sql("SELECT theme, district_id, municipio, lon, lat, category, status, ownership, area_m2, seats, "
                      "employees, trust, source_id, attributes FROM places").df()
-    firm_units = con.sql("SELECT nil_id, year, category, units, avg_employees, trust FROM firm_units").df()
+    firm_units = con.sql("SELECT district_id, year, category, units, avg_employees, trust FROM firm_units").df()
     area_counts = con.sql("SELECT level, district_id, theme, year, count, trust, source_id FROM area_counts").df()
     firm_totals = con.sql("SELECT year, category, firms, units, employees_units, trust, source_id FROM firm_totals "
                           "WHERE level = 'city'").df()
@@ -334,51 +334,51 @@ class _Atoms:
     """Atom keys: each NIL, plus pseudo-atoms for places without NIL."""
 
     keys: list[str]
-    nil_id: dict[str, int | None]
+    district_id: dict[str, int | None]
     municipio: dict[str, int | None]
     parent: dict[str, str] = field(default_factory=dict)  # sub-atom -> its NIL's atom
 
     @classmethod
     def from_inputs(cls, inp: Inputs) -> _Atoms:
         keys: list[str] = []
-        nil_id: dict[str, int | None] = {}
+        district_id: dict[str, int | None] = {}
         mun: dict[str, int | None] = {}
         for i, m in zip(inp.nil["id"], inp.nil["municipio"], strict=True):
             k = f"nil:{int(i)}"
             keys.append(k)
-            nil_id[k] = int(i)
+            district_id[k] = int(i)
             mun[k] = int(m) if _isnum(m) else None
-        return cls(keys, nil_id, mun)
+        return cls(keys, district_id, mun)
 
-    def key_for(self, nil_id: object, municipio: object) -> str:
+    def key_for(self, district_id: object, municipio: object) -> str:
         """The atom of a place or a firm-units row (adds a pseudo-atom when needed).
 
         A place whose Municipio (from its position) differs from its NIL's parent Municipio gets a
         sub-atom `sub:<nil>:<municipio>`: it counts in its NIL (and the NIL's groups) but in the
         Municipio where it actually is. NIL and Municipi boundaries do not nest.
         """
-        if _isnum(nil_id) and f"nil:{int(nil_id)}" in self.nil_id:  # type: ignore[arg-type]
-            main = f"nil:{int(nil_id)}"  # type: ignore[arg-type]
+        if _isnum(district_id) and f"nil:{int(district_id)}" in self.district_id:  # type: ignore[arg-type]
+            main = f"nil:{int(district_id)}"  # type: ignore[arg-type]
             parent = self.municipio.get(main)
             if _isnum(municipio) and parent is not None and int(municipio) != parent:  # type: ignore[call-overload]
-                k = f"sub:{int(nil_id)}:{int(municipio)}"  # type: ignore[call-overload]
-                if k not in self.nil_id:
+                k = f"sub:{int(district_id)}:{int(municipio)}"  # type: ignore[call-overload]
+                if k not in self.district_id:
                     self.keys.append(k)
-                    self.nil_id[k] = int(nil_id)  # type: ignore[call-overload]
+                    self.district_id[k] = int(district_id)  # type: ignore[call-overload]
                     self.municipio[k] = int(municipio)  # type: ignore[call-overload]
                     self.parent[k] = main
                 return k
             return main
         if _isnum(municipio):
             k = f"mun:{int(municipio)}"  # type: ignore[arg-type]
-            if k not in self.nil_id:
+            if k not in self.district_id:
                 self.keys.append(k)
-                self.nil_id[k] = None
+                self.district_id[k] = None
                 self.municipio[k] = int(municipio)  # type: ignore[arg-type]
             return k
-        if "city" not in self.nil_id:
+        if "city" not in self.district_id:
             self.keys.append("city")
-            self.nil_id["city"] = None
+            self.district_id["city"] = None
             self.municipio["city"] = None
         return "city"
 
@@ -431,7 +431,7 @@ def theme_period(source_ids: Iterable[object], source_years: Mapping[str, int]) 
 def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms]:
     """Numerators/denominators of every indicator (except the score) on every atom.
 
-    `groups` is the district_groups frame (group_level, group_id, nil_id, ...); the periphery
+    `groups` is the district_groups frame (group_level, group_id, district_id, ...); the periphery
     class 'periferia' defines the peripheral NIL.
     """
     atoms = _Atoms.from_inputs(inp)
@@ -439,15 +439,15 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
     for col in ("source_id", "attributes"):
         if col not in places:
             places[col] = None
-    places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["nil_id"], places["municipio"], strict=True)]
+    places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["district_id"], places["municipio"], strict=True)]
     firm_units = inp.firm_units.copy()
-    firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["nil_id"]]
+    firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["district_id"]]
     nil_trust = {f"nil:{int(i)}": str(t) for i, t in zip(inp.nil["id"], inp.nil["trust"], strict=True)}
     district_trust = combine_trust(inp.nil["trust"]) if len(inp.nil) else "derived"
     pop_cur = {f"nil:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
                for r in inp.population_current.itertuples() if _isnum(r.residents)}
     periferia = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"),
-                               "nil_id"].astype(int))
+                               "district_id"].astype(int))
     rows: list[dict[str, Any]] = []
     rows += _residents(inp, atoms)
     rows += _density(inp, atoms, pop_cur, nil_trust)
@@ -511,9 +511,9 @@ def _residents(inp: Inputs, atoms: _Atoms) -> list[dict[str, Any]]:
     latest = dated[-1] if dated else None
     for year in years:
         fill = year is not None and year == latest and any(
-            (atoms.nil_id[k], year) not in by_key and atoms.nil_id[k] in current for k in atoms.nil_keys)
+            (atoms.district_id[k], year) not in by_key and atoms.district_id[k] in current for k in atoms.nil_keys)
         for k in atoms.nil_keys:
-            nil = int(atoms.nil_id[k])  # type: ignore[arg-type]
+            nil = int(atoms.district_id[k])  # type: ignore[arg-type]
             got = by_key.get((nil, year))
             if got is not None:
                 rows.append(_row("residents", k, year, num=got[0], trust=got[1],
@@ -650,7 +650,7 @@ def _coworking_derived(k: str, n: float, res: float | None, pop: str | None, tru
         out.append(_row("coworking_per_1k", k, state="missing", reason=R_NO_POP, trust=trust_pop))
     else:
         out.append(_row("coworking_per_1k", k, num=n, den=res, trust=trust_pop, pop=pop))
-    nil = atoms.nil_id.get(k)
+    nil = atoms.district_id.get(k)
     in_peri = nil is not None and nil in periferia
     out.append(_row("coworking_periphery_share", k, num=n if in_peri else 0.0, den=n, trust=trust))
     return out
@@ -675,7 +675,7 @@ def _coworking_counts(counts: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tu
         period, _ = theme_period(best["source_id"], source_years)
     rows: list[dict[str, Any]] = []
     for k in atoms.nil_keys:
-        got = by_nil.get(int(atoms.nil_id[k]))  # type: ignore[arg-type]
+        got = by_nil.get(int(atoms.district_id[k]))  # type: ignore[arg-type]
         if got is None:
             for ind in PLACE_THEME_IDS["coworking"]:
                 reason = R_NO_SEATS if ind in SEAT_IDS else R_NOT_IN_COUNTS
@@ -754,8 +754,8 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
             pop = None
             if not k.startswith("nil:"):
                 res, pt = 0.0, None
-            elif period is not None and (atoms.nil_id[k], period) in pop_year:
-                res, pt = pop_year[(atoms.nil_id[k], period)]  # type: ignore[index]
+            elif period is not None and (atoms.district_id[k], period) in pop_year:
+                res, pt = pop_year[(atoms.district_id[k], period)]  # type: ignore[index]
                 pop = pop_label(period, pt)
             else:
                 res, pt = _pop_den(k, pop_cur)
@@ -879,8 +879,8 @@ def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str,
     _, dist = tree.query_nearest(shapely.points(cx, cy), return_distance=True, all_matches=False)
     maker_trust = set(located["trust"].astype(str))
     period, edition_note = theme_period(located["source_id"] if "source_id" in located else [], inp.source_years)
-    for nil_id, d in zip(inp.nil["id"].astype(int), dist, strict=True):
-        k = f"nil:{nil_id}"
+    for district_id, d in zip(inp.nil["id"].astype(int), dist, strict=True):
+        k = f"nil:{district_id}"
         res, pt = _pop_den(k, pop_cur)
         pop = _pop_of(k, pop_cur)
         trust = combine_trust(maker_trust | {nil_trust[k]} | ({pt} if pt else set()))
@@ -911,7 +911,7 @@ def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: se
     if missing is None and not (places["theme"] == "firm").any():
         note = "imprese puntuali non disponibili: contati solo i makerspace"
     trust_src = set(vacant["trust"].astype(str)) | set(targets["trust"].astype(str))
-    in_peri = vacant[vacant["nil_id"].isin(list(periferia))]
+    in_peri = vacant[vacant["district_id"].isin(list(periferia))]
     located = in_peri[in_peri["lon"].notna() & in_peri["lat"].notna()]
     near_count: pd.Series = pd.Series(dtype=float)
     if missing is None and not located.empty:
@@ -924,10 +924,10 @@ def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: se
     unlocated = (in_peri["lon"].isna() | in_peri["lat"].isna()).groupby(in_peri["atom"]).sum()
     period, edition_note = theme_period(vacant["source_id"] if "source_id" in vacant else [], inp.source_years)
     note = _join(note, edition_note)
-    subs = [k for k in atoms.sub_keys if atoms.nil_id[k] in periferia and (k in near_count.index or k in unlocated.index)]
+    subs = [k for k in atoms.sub_keys if atoms.district_id[k] in periferia and (k in near_count.index or k in unlocated.index)]
     for k in atoms.nil_keys + subs:
         trust_k = nil_trust.get(atoms.parent.get(k, k), "derived")
-        if atoms.nil_id[k] not in periferia:
+        if atoms.district_id[k] not in periferia:
             rows.append(_row(ind, k, period, state="na", trust=trust_k))
         elif missing is not None:
             rows.append(_row(ind, k, period, state="missing", reason=missing, trust=trust_k))
@@ -1019,7 +1019,7 @@ def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.Dat
     for r in _collapse_sub_atoms(atoms_frame, atoms).itertuples(index=False):
         spec = cat.spec(r.indicator_id)
         period = None if pd.isna(r.period) else int(r.period)
-        area = str(atoms.nil_id[r.atom])
+        area = str(atoms.district_id[r.atom])
         if r.state == "na":
             out.append((spec.id, "nil", area, period, None, None, None, spec.na_reason, _null_trust(r.trust)))
             continue
@@ -1046,8 +1046,8 @@ def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int]) -> li
     for level in ("periphery_class", "priority_area"):
         sub = groups[groups["group_level"] == level]
         for gid, part in sub.groupby("group_id", sort=True):
-            ids = {int(i) for i in part["nil_id"]}
-            out.append((level, str(gid), [k for k in atoms.keys if k[:4] in ("nil:", "sub:") and atoms.nil_id[k] in ids]))
+            ids = {int(i) for i in part["district_id"]}
+            out.append((level, str(gid), [k for k in atoms.keys if k[:4] in ("nil:", "sub:") and atoms.district_id[k] in ids]))
     out.append(("city", CITY_ID, list(atoms.keys)))
     return out
 
@@ -1088,10 +1088,10 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
     pop_notes: dict[tuple[Any, ...], str | None] = {}
     with_pop = f[ok & f["pop"].notna() & is_nil]
     for key, part in with_pop.groupby(keys, dropna=False):
-        labels = dict(zip([atoms.nil_id[a] for a in part["atom"]], part["pop"], strict=True))
+        labels = dict(zip([atoms.district_id[a] for a in part["atom"]], part["pop"], strict=True))
         pop_notes[_norm_key(key)] = _pop_note(labels)  # type: ignore[arg-type]
     miss = f[f["state"] == "missing"].copy()
-    miss["_label"] = [str(atoms.nil_id[a]) if atoms.nil_id.get(a) is not None else a for a in miss["atom"]]
+    miss["_label"] = [str(atoms.district_id[a]) if atoms.district_id.get(a) is not None else a for a in miss["atom"]]
     missing_by: dict[tuple[Any, ...], dict[str, list[str]]] = {}
     for row in miss[[*keys, "reason", "_label"]].itertuples(index=False):
         missing_by.setdefault(tuple(row[:4]), {}).setdefault(str(row[4]), []).append(str(row[5]))
@@ -1347,7 +1347,7 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
         ateco_editions=snapshots.ateco_editions(con))
     snapshots.record_snapshot(con, snap, groups, copied, progress)
     _insert(con, "district_groups", groups.assign(snapshot_id=build_id),
-            ["snapshot_id", "group_level", "group_id", "group_name", "nil_id", "distance_m", "basis"])
+            ["snapshot_id", "group_level", "group_id", "group_name", "district_id", "distance_m", "basis"])
     _insert(con, "indicator_catalogue", catalogue_frame(cat).assign(snapshot_id=build_id),
             ["snapshot_id", "indicator_id", "theme", "name_it", "name_en", "description_it", "description_en",
              "formula", "unit", "direction", "sources", "levels"])

@@ -26,7 +26,7 @@ from pyproj import Transformer
 from etl.geo import UTM32_RDN2008, WGS84
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "periphery.toml"
-GROUP_COLUMNS = ["group_level", "group_id", "group_name", "nil_id", "distance_m", "basis"]
+GROUP_COLUMNS = ["group_level", "group_id", "group_name", "district_id", "distance_m", "basis"]
 
 
 class PeripheryConfigError(ValueError):
@@ -47,7 +47,7 @@ class Ring:
 class Override:
     """A NIL whose class is fixed by hand, with the reason."""
 
-    nil_id: int
+    district_id: int
     class_id: str
     reason: str
 
@@ -153,25 +153,25 @@ def to_metres(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def classify(nil: pd.DataFrame, cfg: PeripheryConfig) -> pd.DataFrame:
     """Class of each NIL. Input columns: id, centroid_lon, centroid_lat.
 
-    Returns nil_id, class_id, class_name, distance_m (from the centre) and basis (the rule that
+    Returns district_id, class_id, class_name, distance_m (from the centre) and basis (the rule that
     decided, in words).
     """
     x, y = to_metres(nil["centroid_lon"].to_numpy(), nil["centroid_lat"].to_numpy())
     cx, cy = to_metres(np.array([cfg.centre_lon]), np.array([cfg.centre_lat]))
     dist = np.hypot(x - cx[0], y - cy[0])
-    overrides = {o.nil_id: o for o in cfg.overrides}
+    overrides = {o.district_id: o for o in cfg.overrides}
     rows = []
-    for nil_id, d in zip(nil["id"].astype(int), dist, strict=True):
+    for district_id, d in zip(nil["id"].astype(int), dist, strict=True):
         ring = next(r for r in cfg.rings if r.max_m is None or d < r.max_m)
         basis = f"distanza {d / 1000:.2f} km da {cfg.centre_name} ({_ring_text(ring, cfg)})"
         cls = ring.class_id
-        if int(nil_id) in overrides:
-            o = overrides[int(nil_id)]
+        if int(district_id) in overrides:
+            o = overrides[int(district_id)]
             cls = o.class_id
             basis = f"eccezione in configurazione: {o.reason} (per distanza sarebbe {ring.class_id}, {basis})"
-        rows.append({"nil_id": int(nil_id), "class_id": cls, "class_name": cfg.class_names[cls],
+        rows.append({"district_id": int(district_id), "class_id": cls, "class_name": cfg.class_names[cls],
                      "distance_m": float(d), "basis": basis})
-    return pd.DataFrame(rows, columns=["nil_id", "class_id", "class_name", "distance_m", "basis"])
+    return pd.DataFrame(rows, columns=["district_id", "class_id", "class_name", "distance_m", "basis"])
 
 
 def _ring_text(ring: Ring, cfg: PeripheryConfig) -> str:
@@ -191,13 +191,13 @@ def district_groups(nil: pd.DataFrame, cfg: PeripheryConfig) -> tuple[pd.DataFra
     """
     classes = classify(nil, cfg)
     warnings: list[str] = []
-    known = set(classes["nil_id"])
+    known = set(classes["district_id"])
     for o in cfg.overrides:
-        if o.nil_id not in known:
-            warnings.append(f"periferia: eccezione per il NIL {o.nil_id}, che non esiste tra i NIL caricati")
+        if o.district_id not in known:
+            warnings.append(f"periferia: eccezione per il NIL {o.district_id}, che non esiste tra i NIL caricati")
     out = [classes.assign(group_level="periphery_class").rename(columns={"class_id": "group_id",
                                                                           "class_name": "group_name"})]
-    dist = classes.set_index("nil_id")["distance_m"]
+    dist = classes.set_index("district_id")["distance_m"]
     for area in cfg.priority_areas:
         missing = [i for i in area.nil_ids if i not in known]
         if missing:
@@ -205,11 +205,11 @@ def district_groups(nil: pd.DataFrame, cfg: PeripheryConfig) -> tuple[pd.DataFra
         ids = [i for i in area.nil_ids if i in known]
         out.append(pd.DataFrame({
             "group_level": "priority_area", "group_id": area.area_id, "group_name": area.name,
-            "nil_id": ids, "distance_m": [float(dist[i]) for i in ids],
+            "district_id": ids, "distance_m": [float(dist[i]) for i in ids],
             "basis": _join_basis(area.rationale),
         }))
     groups = pd.concat(out, ignore_index=True)[GROUP_COLUMNS]
-    groups["nil_id"] = groups["nil_id"].astype("int64")
+    groups["district_id"] = groups["district_id"].astype("int64")
     return groups, warnings
 
 

@@ -740,10 +740,10 @@ SOURCES_COLUMNS = ("source_id, dataset, title, path, sha256, bytes, file_format,
 
 _TABLE_COLUMNS = {
     "population": ["level", "district_id", "year", "reference_date", "residents", "source_id", "path", "trust"],
-    "places": ["theme", "source_id", "path", "source_key", "name", "address", "lon", "lat", "nil_id", "municipio",
+    "places": ["theme", "source_id", "path", "source_key", "name", "address", "lon", "lat", "district_id", "municipio",
                "assignment", "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code",
                "ateco_edition", "started_on", "attributes", "geom_wkb", "trust"],
-    "firm_units": ["nil_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units",
+    "firm_units": ["district_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units",
                    "avg_employees", "source_id", "path", "trust"],
     "firm_totals": ["level", "area_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "firms", "units",
                     "employees_firms", "employees_units", "source_id", "path", "trust"],
@@ -792,7 +792,7 @@ def check_integer_ranges(con: duckdb.DuckDBPyConnection, table: str, frame: pd.D
         value = values.iloc[pos]
         rows = frame.attrs.get("row_numbers")
         row = int(rows[pos]) if rows is not None and len(rows) == len(frame) else pos + 1
-        key = next((f"{k}={frame[k].iloc[pos]!r}" for k in ("source_key", "district_id", "nil_id", "id", "name")
+        key = next((f"{k}={frame[k].iloc[pos]!r}" for k in ("source_key", "district_id", "district_id", "id", "name")
                     if k in frame.columns and k != column), None)
         where = f" ({key})" if key else ""
         raise SourceError(

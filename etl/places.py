@@ -33,7 +33,7 @@ DUPLICATE_RADIUS_M = 150.0
 # A file's own NIL/Municipio is taken to agree with the position when the point lies within this
 # distance of the file's district (geocoding and boundary versions differ by a few metres).
 BORDER_TOLERANCE_M = 25.0
-PLACE_COLUMNS = ["theme", "source_key", "name", "address", "lon", "lat", "nil_id", "municipio", "assignment",
+PLACE_COLUMNS = ["theme", "source_key", "name", "address", "lon", "lat", "district_id", "municipio", "assignment",
                  "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code", "ateco_edition",
                  "started_on", "attributes", "geom_wkb"]
 
@@ -175,13 +175,13 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(nowhere, "né coordinate né NIL/Municipio validi: impossibile collocarlo")
     keep &= ~nowhere
 
-    nil_id = np.where(has_point, nil_pt, np.where(by_file, nil_file, -1))
-    mun_of_nil = np.array([nil_to_mun.get(int(i), -1) for i in range(int(nil_id.max(initial=0)) + 1)] or [-1])
+    district_id = np.where(has_point, nil_pt, np.where(by_file, nil_file, -1))
+    mun_of_nil = np.array([nil_to_mun.get(int(i), -1) for i in range(int(district_id.max(initial=0)) + 1)] or [-1])
     # Without a point: the file's own Municipio when valid, else the parent of the file's NIL.
     mun_valid = np.isin(mun_file, municipi_ids)
     municipio = np.where(has_point, mun_pt,
                          np.where(by_file & mun_valid, mun_file,
-                                  np.where(nil_id > 0, mun_of_nil[np.clip(nil_id, 0, None)],
+                                  np.where(district_id > 0, mun_of_nil[np.clip(district_id, 0, None)],
                                            np.where(by_mun, mun_file, -1))))
     # A categorical, not a million-string array (that alone cost as much as the point-in-polygon step).
     assignment = pd.Categorical.from_codes(np.where(has_point, 0, np.where(by_file, 1, 2)).astype(np.int8),
@@ -193,7 +193,7 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(dup_key, [f"duplicato: stesso id della riga {first_key[i]} (tenuta quella)" for i in np.flatnonzero(dup_key)])
     keep &= ~dup_key
     if not dedupe_by_name:
-        return _timed_output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects,
+        return _timed_output(frame, keep, theme, has_point, lon, lat, district_id, municipio, assignment, rejects,
                              timings, t_start, t_assigned, rejects_in_assign, spent)
     blank = pd.Series([None] * n, dtype=object)
     columns = [frame["name"] if "name" in frame else blank, frame["address"] if "address" in frame else blank]
@@ -213,16 +213,16 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(dup_pair, [f"duplicato: stesso nome e indirizzo della riga {first_pair[i]} (tenuta quella)"
                       for i in np.flatnonzero(dup_pair)])
     keep &= ~dup_pair
-    return _timed_output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects,
+    return _timed_output(frame, keep, theme, has_point, lon, lat, district_id, municipio, assignment, rejects,
                          timings, t_start, t_assigned, rejects_in_assign, spent)
 
 
 def _timed_output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.ndarray, lon: np.ndarray,
-                  lat: np.ndarray, nil_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
+                  lat: np.ndarray, district_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
                   rejects: list[Reject], timings: dict[str, float] | None, t_start: float, t_assigned: float,
                   rejects_in_assign: float, spent: dict[str, float]) -> tuple[pd.DataFrame, list[Reject]]:
     t_deduped = time.perf_counter()
-    result = _output(frame, keep, theme, has_point, lon, lat, nil_id, municipio, assignment, rejects)
+    result = _output(frame, keep, theme, has_point, lon, lat, district_id, municipio, assignment, rejects)
     if timings is not None:
         timings["assign"] = timings.get("assign", 0.0) + (t_assigned - t_start) - rejects_in_assign
         timings["rejects"] = timings.get("rejects", 0.0) + spent["rejects"]
@@ -232,14 +232,14 @@ def _timed_output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: 
 
 
 def _output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.ndarray, lon: np.ndarray,
-            lat: np.ndarray, nil_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
+            lat: np.ndarray, district_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
             rejects: list[Reject]) -> tuple[pd.DataFrame, list[Reject]]:
     """The kept rows in `places` layout, and the rejects in file order."""
     out = frame.assign(
         theme=theme,
         lon=np.where(has_point, lon, np.nan),
         lat=np.where(has_point, lat, np.nan),
-        nil_id=pd.Series(nil_id, dtype="Int32").where(nil_id > 0),
+        district_id=pd.Series(district_id, dtype="Int32").where(district_id > 0),
         municipio=pd.Series(municipio, dtype="Int32").where(municipio > 0),
         assignment=assignment,
     )
@@ -280,7 +280,7 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def municipio_of_points(lon: np.ndarray, lat: np.ndarray, nil_id: np.ndarray, ctx: BuildContext) -> np.ndarray:
+def municipio_of_points(lon: np.ndarray, lat: np.ndarray, district_id: np.ndarray, ctx: BuildContext) -> np.ndarray:
     """Municipio of each point by point-in-polygon in the Municipi polygons (-1 where unknown).
 
     A point inside a NIL but outside every Municipio polygon (the Municipi file is an older
@@ -288,14 +288,14 @@ def municipio_of_points(lon: np.ndarray, lat: np.ndarray, nil_id: np.ndarray, ct
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    nil_id = np.asarray(nil_id, dtype=np.int64)
+    district_id = np.asarray(district_id, dtype=np.int64)
     out = np.full(len(lon), -1, dtype=np.int64)
     has_point = ~(np.isnan(lon) | np.isnan(lat))
     if ctx.municipi is not None and has_point.any():
         out[has_point] = geo.assign_points(lon[has_point], lat[has_point], ctx.municipi)
     nil_to_mun = _nil_to_municipio(ctx)
-    missing = has_point & (out < 0) & (nil_id > 0)
-    out[missing] = [nil_to_mun.get(int(i), -1) for i in nil_id[missing]]
+    missing = has_point & (out < 0) & (district_id > 0)
+    out[missing] = [nil_to_mun.get(int(i), -1) for i in district_id[missing]]
     return out
 
 

@@ -160,7 +160,7 @@ def copy_forward(con: duckdb.DuckDBPyConnection, previous: Path | None, mode: st
         prev = con.sql("SELECT * FROM snapshots WHERE snapshot_id = $s", params={"s": result.copied[-1]}).df()
         result.previous = prev.iloc[0].to_dict()
         result.previous_groups = con.sql(
-            "SELECT group_level, group_id, nil_id FROM district_groups WHERE snapshot_id = $s",
+            "SELECT group_level, group_id, district_id FROM district_groups WHERE snapshot_id = $s",
             params={"s": result.copied[-1]}).df()
     return result
 
@@ -206,7 +206,7 @@ def detect_changes(prev: dict[str, Any] | None, new: SnapshotInfo, prev_groups: 
 
 
 def _memberships(groups: pd.DataFrame) -> set[tuple[str, str, int]]:
-    cols = groups[["group_level", "group_id", "nil_id"]]
+    cols = groups[["group_level", "group_id", "district_id"]]
     return {(str(a), str(b), int(c)) for a, b, c in cols.itertuples(index=False)}
 
 

@@ -245,13 +245,13 @@ class NoteVersion:
 
 @dataclass(frozen=True)
 class PlaceKey:
-    """One place as seen in a snapshot: identity (theme, source_id, source_key) plus name and NIL."""
+    """One place as seen in a snapshot: identity (theme, source_id, source_key) plus name and district."""
 
     theme: str
     source_id: str
     source_key: str
     name: str | None = None
-    nil_id: int | None = None
+    district_id: int | None = None  # at the territory's finest level (stored as column nil_id, schema 1)
 
 
 # --- validation (pure) -----------------------------------------------------------------------------------
@@ -662,7 +662,7 @@ class BoardStore:
         """Keep the place keys seen in a snapshot (once: a later call for the same snapshot changes
         nothing). Returns True when this call recorded them."""
         snap = _clean_line(snapshot_id, "snapshot", MAX_SNAPSHOT_ID_CHARS)
-        rows = [(snap, p.theme, p.source_id, p.source_key, p.name, p.nil_id) for p in places]
+        rows = [(snap, p.theme, p.source_id, p.source_key, p.name, p.district_id) for p in places]
         with self._write() as con:
             if con.execute("SELECT 1 FROM place_captures WHERE snapshot_id = ?", (snap,)).fetchone():
                 return False

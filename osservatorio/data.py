@@ -15,6 +15,9 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from osservatorio import territory as territory_mod
+from osservatorio.territory import Territory
+
 LEVELS = ("nil", "municipio")
 
 
@@ -49,6 +52,14 @@ def build_info(con: duckdb.DuckDBPyConnection) -> BuildInfo:
     if not rows:
         raise WarehouseError("nessuna build registrata")
     return BuildInfo(*rows[0])
+
+
+def territory(con: duckdb.DuckDBPyConnection) -> Territory:
+    """The territory and its levels as the build stored them."""
+    try:
+        return territory_mod.read(con)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"territorio non registrato dalla build: {exc}") from exc
 
 
 def district_stats(con: duckdb.DuckDBPyConnection, level: str = "nil") -> pd.DataFrame:
@@ -251,8 +262,8 @@ def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, previous
 def district_groups(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
     """Periphery classes and priority areas of a snapshot (one row per NIL membership)."""
     return con.sql(
-        """SELECT group_level, group_id, group_name, nil_id FROM district_groups
-           WHERE snapshot_id = $s ORDER BY group_level, group_id, nil_id""",
+        """SELECT group_level, group_id, group_name, district_id FROM district_groups
+           WHERE snapshot_id = $s ORDER BY group_level, group_id, district_id""",
         params={"s": snapshot_id},
     ).df()
 
@@ -295,16 +306,16 @@ def _same_as(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {str(a): str(b) for a, b in con.sql("SELECT snapshot_id, same_as FROM snapshots WHERE same_as IS NOT NULL").fetchall()}
 
 
-def places(con: duckdb.DuckDBPyConnection, theme: str, nil_id: int | None = None) -> pd.DataFrame:
+def places(con: duckdb.DuckDBPyConnection, theme: str, district_id: int | None = None) -> pd.DataFrame:
     """Entities of one theme (optionally in one NIL), without the polygon blobs."""
     if theme not in THEMES:
         raise ValueError(f"tema sconosciuto: {theme!r}")
     return con.sql(
-        """SELECT source_id, source_key, name, address, lon, lat, nil_id, municipio, assignment, category, status,
+        """SELECT source_id, source_key, name, address, lon, lat, district_id, municipio, assignment, category, status,
                   ownership, area_m2, seats, employees, ateco_code, ateco_edition, started_on, trust, attributes
-           FROM places WHERE theme = $theme AND ($nil IS NULL OR nil_id = $nil)
-           ORDER BY nil_id NULLS LAST, name""",
-        params={"theme": theme, "nil": nil_id},
+           FROM places WHERE theme = $theme AND ($nil IS NULL OR district_id = $nil)
+           ORDER BY district_id NULLS LAST, name""",
+        params={"theme": theme, "nil": district_id},
     ).df()
 
 
@@ -317,25 +328,25 @@ def firm_points_in_category(con: duckdb.DuckDBPyConnection, category: str) -> pd
     ).df()
 
 
-def firm_units_by_category(con: duckdb.DuckDBPyConnection, nil_id: int | None = None) -> pd.DataFrame:
+def firm_units_by_category(con: duckdb.DuckDBPyConnection, district_id: int | None = None) -> pd.DataFrame:
     """Aggregated local units (ds201 layout) by year and programme category, city or one NIL."""
     return con.sql(
         """SELECT year, category, sum(units) AS units,
                   sum(units * avg_employees) / nullif(sum(units) FILTER (WHERE avg_employees IS NOT NULL), 0)
                     AS avg_employees
-           FROM firm_units WHERE $nil IS NULL OR nil_id = $nil
+           FROM firm_units WHERE $nil IS NULL OR district_id = $nil
            GROUP BY year, category ORDER BY year, category""",
-        params={"nil": nil_id},
+        params={"nil": district_id},
     ).df()
 
 
-def firm_points_by_category(con: duckdb.DuckDBPyConnection, nil_id: int | None = None) -> pd.DataFrame:
+def firm_points_by_category(con: duckdb.DuckDBPyConnection, district_id: int | None = None) -> pd.DataFrame:
     """Point-level firms by programme category and start year, city or one NIL."""
     return con.sql(
         """SELECT category, year(started_on) AS start_year, count(*) AS firms, sum(employees) AS employees
-           FROM places WHERE theme = 'firm' AND ($nil IS NULL OR nil_id = $nil)
+           FROM places WHERE theme = 'firm' AND ($nil IS NULL OR district_id = $nil)
            GROUP BY ALL ORDER BY category, start_year""",
-        params={"nil": nil_id},
+        params={"nil": district_id},
     ).df()
 
 
@@ -373,7 +384,7 @@ def firm_cells(con: duckdb.DuckDBPyConnection, cell_m: float = FIRM_CELL_M) -> p
 def place_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Places per theme: total, with a NIL, with coordinates, trust labels."""
     return con.sql(
-        """SELECT theme, count(*) AS places, count(nil_id) AS with_nil, count(lon) AS with_coords,
+        """SELECT theme, count(*) AS places, count(district_id) AS with_nil, count(lon) AS with_coords,
                   string_agg(DISTINCT trust, ', ' ORDER BY trust) AS trust
            FROM places GROUP BY theme ORDER BY theme"""
     ).df()
@@ -382,8 +393,8 @@ def place_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def district_group_detail(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
     """District groups of a snapshot with each NIL's distance from the centre and the rule that placed it."""
     return con.sql(
-        """SELECT group_level, group_id, group_name, nil_id, distance_m, basis FROM district_groups
-           WHERE snapshot_id = $s ORDER BY group_level, group_id, nil_id""",
+        """SELECT group_level, group_id, group_name, district_id, distance_m, basis FROM district_groups
+           WHERE snapshot_id = $s ORDER BY group_level, group_id, district_id""",
         params={"s": snapshot_id},
     ).df()
 
@@ -499,10 +510,10 @@ def indicator_coverage(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.D
 def nil_value_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
     """Per NIL: how many indicators have a value in the current period of a snapshot (to open a page on data)."""
     return con.sql(
-        """SELECT TRY_CAST(area_id AS INTEGER) AS nil_id, count(value) AS with_value FROM (
+        """SELECT TRY_CAST(area_id AS INTEGER) AS district_id, count(value) AS with_value FROM (
                SELECT indicator_id, area_id, value FROM indicator_values WHERE snapshot_id = $s AND level = 'nil'
                QUALIFY row_number() OVER (PARTITION BY indicator_id, area_id ORDER BY period DESC NULLS FIRST) = 1)
-           GROUP BY area_id ORDER BY nil_id""",
+           GROUP BY area_id ORDER BY district_id""",
         params={"s": snapshot_id},
     ).df()
 
@@ -510,6 +521,6 @@ def nil_value_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.Dat
 def place_counts_by_nil(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Places per NIL and theme (for choosing a district with something to show)."""
     return con.sql(
-        """SELECT nil_id, theme, count(*) AS places FROM places WHERE nil_id IS NOT NULL
-           GROUP BY ALL ORDER BY nil_id, theme"""
+        """SELECT district_id, theme, count(*) AS places FROM places WHERE district_id IS NOT NULL
+           GROUP BY ALL ORDER BY district_id, theme"""
     ).df()

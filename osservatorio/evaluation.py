@@ -31,7 +31,7 @@ class ActionRef:
     """What the evaluation needs of an action."""
 
     action_id: str
-    nil_id: int
+    district_id: int
     start: date
     indicator_ids: tuple[str, ...]
     title: str = ""
@@ -41,14 +41,14 @@ class ActionRef:
 class Observation:
     """One NIL's value of one indicator at a data date."""
 
-    nil_id: int
+    district_id: int
     day: date
     value: float
 
 
 @dataclass(frozen=True)
 class AreaChange:
-    nil_id: int
+    district_id: int
     before_day: date
     before: float
     after_day: date
@@ -65,7 +65,7 @@ class DidResult:
 
     action_id: str
     indicator_id: str
-    nil_id: int
+    district_id: int
     start: date
     treated: AreaChange | None
     comparison: tuple[AreaChange, ...]
@@ -109,11 +109,11 @@ def actions_from_rows(rows: Iterable[tuple[Any, Any, Any, Sequence[str]] | tuple
     NIL or a start date are left out (they cannot be evaluated)."""
     out = []
     for row in rows:
-        action_id, nil_id, start, indicators = row[0], row[1], row[2], row[3]
-        if nil_id in (None, "") or start in (None, ""):
+        action_id, district_id, start, indicators = row[0], row[1], row[2], row[3]
+        if district_id in (None, "") or start in (None, ""):
             continue
         day = _day(start)
-        out.append(ActionRef(str(action_id), int(nil_id), day, tuple(str(i) for i in indicators or ()),
+        out.append(ActionRef(str(action_id), int(district_id), day, tuple(str(i) for i in indicators or ()),
                              str(row[4]) if len(row) > 4 else ""))  # type: ignore[misc]
     return out
 
@@ -133,7 +133,7 @@ def _change(obs: Sequence[Observation], start: date) -> tuple[AreaChange | None,
     if not before or not after:
         return None, len(before), len(after)
     b, a = before[-1], after[-1]
-    return AreaChange(b.nil_id, b.day, b.value, a.day, a.value), len(before), len(after)
+    return AreaChange(b.district_id, b.day, b.value, a.day, a.value), len(before), len(after)
 
 
 def did(action: ActionRef, indicator_id: str, observations: Iterable[Observation], classes: Mapping[int, str],
@@ -141,15 +141,15 @@ def did(action: ActionRef, indicator_id: str, observations: Iterable[Observation
     """The difference in differences of one action on one indicator (see the module docstring)."""
     by_nil: dict[int, list[Observation]] = {}
     for o in observations:
-        by_nil.setdefault(int(o.nil_id), []).append(o)
-    treated, n_before, n_after = _change(by_nil.get(action.nil_id, []), action.start)
+        by_nil.setdefault(int(o.district_id), []).append(o)
+    treated, n_before, n_after = _change(by_nil.get(action.district_id, []), action.start)
     caveats: list[str] = []
     if n_before == 0:
         caveats.append("no_before")
     if n_after == 0:
         caveats.append("no_after")
-    klass = classes.get(action.nil_id)
-    excluded = {int(n) for n in treated_nils} | {action.nil_id}
+    klass = classes.get(action.district_id)
+    excluded = {int(n) for n in treated_nils} | {action.district_id}
     comparison: list[AreaChange] = []
     if klass is None:
         caveats.append("no_class")
@@ -166,14 +166,14 @@ def did(action: ActionRef, indicator_id: str, observations: Iterable[Observation
         caveats.append("single_before")
     if treated is not None and any((c.before_day, c.after_day) != (treated.before_day, treated.after_day) for c in comparison):
         caveats.append("other_dates")
-    return DidResult(action.action_id, indicator_id, action.nil_id, action.start, treated, tuple(comparison), klass,
+    return DidResult(action.action_id, indicator_id, action.district_id, action.start, treated, tuple(comparison), klass,
                      n_before, n_after, tuple(caveats))
 
 
 def evaluate_actions(actions: Sequence[ActionRef], observations: Mapping[str, Sequence[Observation]],
                      classes: Mapping[int, str]) -> list[DidResult]:
     """Every (action, indicator) pair; the comparison leaves out every NIL that has an action of the register."""
-    treated = {a.nil_id for a in actions}
+    treated = {a.district_id for a in actions}
     return [did(a, ind, observations.get(ind, ()), classes, treated) for a in actions for ind in a.indicator_ids]
 
 

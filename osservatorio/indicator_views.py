@@ -178,13 +178,13 @@ def default_nil(nil_stats: pd.DataFrame, groups: pd.DataFrame, value_counts: pd.
     if not ids:
         return None
     peripheral = {int(i) for i in groups.loc[(groups["group_level"] == "periphery_class")
-                                             & (groups["group_id"] == PERIPHERY), "nil_id"]} if len(groups) else set()
+                                             & (groups["group_id"] == PERIPHERY), "district_id"]} if len(groups) else set()
     pool = [i for i in ids if i in peripheral] or ids
-    values = {int(a): int(n) for a, n in zip(value_counts.get("nil_id", []), value_counts.get("with_value", []), strict=True)
+    values = {int(a): int(n) for a, n in zip(value_counts.get("district_id", []), value_counts.get("with_value", []), strict=True)
               if pd.notna(a)}
     places: dict[int, int] = {}
     if place_counts is not None and len(place_counts):
-        for nil, n in zip(place_counts["nil_id"], place_counts["places"], strict=True):
+        for nil, n in zip(place_counts["district_id"], place_counts["places"], strict=True):
             places[int(nil)] = places.get(int(nil), 0) + int(n)
     best = sorted(pool, key=lambda i: (-values.get(i, 0), -places.get(i, 0), i))[0]
     return str(best)
@@ -323,24 +323,24 @@ def nil_options(nil_stats: pd.DataFrame) -> dict[str, str]:
 
 def empty_value_counts() -> pd.DataFrame:
     """A data.nil_value_counts frame with no rows (pages without a snapshot)."""
-    return pd.DataFrame({"nil_id": pd.Series(dtype="int64"), "with_value": pd.Series(dtype="int64")})
+    return pd.DataFrame({"district_id": pd.Series(dtype="int64"), "with_value": pd.Series(dtype="int64")})
 
 
 def empty_groups() -> pd.DataFrame:
     """A district_groups frame with no rows (pages without a snapshot)."""
     return pd.DataFrame({"group_level": pd.Series(dtype="object"), "group_id": pd.Series(dtype="object"),
-                         "group_name": pd.Series(dtype="object"), "nil_id": pd.Series(dtype="int64")})
+                         "group_name": pd.Series(dtype="object"), "district_id": pd.Series(dtype="int64")})
 
 
-def nil_class(groups: pd.DataFrame, nil_id: int) -> str | None:
+def nil_class(groups: pd.DataFrame, district_id: int) -> str | None:
     """The periphery class of a NIL in a snapshot's groups (None when not classified)."""
-    rows = groups[(groups["group_level"] == "periphery_class") & (groups["nil_id"] == nil_id)]
+    rows = groups[(groups["group_level"] == "periphery_class") & (groups["district_id"] == district_id)]
     return str(rows["group_id"].iloc[0]) if len(rows) else None
 
 
-def nil_priority_areas(groups: pd.DataFrame, nil_id: int) -> list[str]:
+def nil_priority_areas(groups: pd.DataFrame, district_id: int) -> list[str]:
     """Names of the priority areas a NIL belongs to."""
-    rows = groups[(groups["group_level"] == "priority_area") & (groups["nil_id"] == nil_id)]
+    rows = groups[(groups["group_level"] == "priority_area") & (groups["district_id"] == district_id)]
     return [str(n) for n in rows["group_name"]]
 
 
@@ -608,7 +608,7 @@ def places_table(frame: pd.DataFrame, theme: str, lang: str) -> pd.DataFrame:
         t("col_place_id", lang): [f"{s}:{k}" for s, k in zip(frame["source_id"], frame["source_key"], strict=True)],
         t("col_name", lang): plain_column(frame["name"]),
         t("col_address", lang): plain_column(frame["address"]),
-        t("col_nil", lang): frame["nil_id"].astype("Int64"),
+        t("col_nil", lang): frame["district_id"].astype("Int64"),
         t("col_municipio", lang): frame["municipio"].astype("Int64"),
     })
     if theme == "vacant":
@@ -639,9 +639,9 @@ def places_table(frame: pd.DataFrame, theme: str, lang: str) -> pd.DataFrame:
 # District page
 
 
-def profile_areas(nil_id: int, municipio: object, periphery_class: str | None) -> tuple[tuple[str, str], ...]:
+def profile_areas(district_id: int, municipio: object, periphery_class: str | None) -> tuple[tuple[str, str], ...]:
     """The (level, area_id) pairs of a NIL's profile: the NIL, its Municipio, its class, the city."""
-    areas = [("nil", str(nil_id))]
+    areas = [("nil", str(district_id))]
     if _text(municipio):
         areas.append(("municipio", str(int(municipio))))  # type: ignore[call-overload]
     if periphery_class:
@@ -654,7 +654,7 @@ def profile_areas(nil_id: int, municipio: object, periphery_class: str | None) -
 class DistrictHeader:
     """Who a NIL is: name, Municipio, periphery class, priority areas, residents (one caption line)."""
 
-    nil_id: int
+    district_id: int
     label: str
     municipio: int | None
     periphery_class: str | None
@@ -662,14 +662,14 @@ class DistrictHeader:
     caption: str
 
 
-def district_header(nil_stats: pd.DataFrame, groups: pd.DataFrame, nil_id: int, lang: str) -> DistrictHeader:
+def district_header(nil_stats: pd.DataFrame, groups: pd.DataFrame, district_id: int, lang: str) -> DistrictHeader:
     """The header of the district page (`groups` may be empty when there is no snapshot)."""
-    rows = nil_stats[nil_stats["id"] == nil_id]
+    rows = nil_stats[nil_stats["id"] == district_id]
     row = rows.iloc[0].to_dict() if len(rows) else {"name": "", "municipio": None, "residents": None,
                                                         "population_year": None, "population_trust": None}
     municipio = None if row["municipio"] is None or pd.isna(row["municipio"]) else int(row["municipio"])
-    cls = nil_class(groups, nil_id) if len(groups) else None
-    prio = tuple(plain(p) for p in nil_priority_areas(groups, nil_id)) if len(groups) else ()
+    cls = nil_class(groups, district_id) if len(groups) else None
+    prio = tuple(plain(p) for p in nil_priority_areas(groups, district_id)) if len(groups) else ()
     parts = []
     if municipio is not None:
         parts.append(f"{t('col_municipio', lang)} {municipio}")
@@ -681,7 +681,7 @@ def district_header(nil_stats: pd.DataFrame, groups: pd.DataFrame, nil_id: int, 
         year = _period(row.get("population_year"))
         extra = ", ".join(x for x in (str(year) if year else "", trust_label(row.get("population_trust"), lang)) if x)
         parts.append(f"{t('kpi_residents', lang)}: {fmt_number(float(residents), lang)} ({extra})")
-    return DistrictHeader(nil_id=nil_id, label=area_label(nil_id, plain(row["name"])), municipio=municipio, periphery_class=cls,
+    return DistrictHeader(district_id=district_id, label=area_label(district_id, plain(row["name"])), municipio=municipio, periphery_class=cls,
                           priority_areas=prio, caption=" · ".join(parts))
 
 
@@ -752,10 +752,10 @@ def _area_column(area: tuple[str, str], names: Mapping[tuple[str, str], str], la
     return name
 
 
-def nil_geojson(geojson: dict, nil_id: int) -> dict:
+def nil_geojson(geojson: dict, district_id: int) -> dict:
     """The FeatureCollection reduced to one NIL."""
     return {"type": "FeatureCollection",
-            "features": [f for f in geojson.get("features", []) if str(f.get("id")) == str(nil_id)]}
+            "features": [f for f in geojson.get("features", []) if str(f.get("id")) == str(district_id)]}
 
 
 def district_map(one_nil: dict, label: str, layers: Sequence[tuple[str, pd.DataFrame]], lang: str,
@@ -986,7 +986,7 @@ def ranking(values: pd.DataFrame, nil_stats: pd.DataFrame, groups: pd.DataFrame,
     """NIL of one periphery class ranked on an indicator, best first (direction-aware; a neutral
     indicator is ordered from the highest value, without judgement). Ties share a rank; NIL without a
     value come last, unranked, with the reason."""
-    members = groups[(groups["group_level"] == "periphery_class") & (groups["group_id"] == class_id)]["nil_id"]
+    members = groups[(groups["group_level"] == "periphery_class") & (groups["group_id"] == class_id)]["district_id"]
     ids = {int(i) for i in members}
     vals = values.assign(id=pd.to_numeric(values["area_id"], errors="coerce")).dropna(subset=["id"])
     vals = vals.assign(id=vals["id"].astype("int64"))
@@ -1030,8 +1030,8 @@ def ranking_caption(meta: IndicatorMeta, lang: str) -> str:
 def class_table(detail: pd.DataFrame, nil_stats: pd.DataFrame, lang: str) -> pd.DataFrame:
     """One row per NIL: its periphery class, distance from the centre, the rule that placed it, and
     its priority areas."""
-    classes = detail[detail["group_level"] == "periphery_class"].drop_duplicates("nil_id").set_index("nil_id")
-    prio = detail[detail["group_level"] == "priority_area"].groupby("nil_id")["group_name"].agg(lambda s: ", ".join(map(str, s)))
+    classes = detail[detail["group_level"] == "periphery_class"].drop_duplicates("district_id").set_index("district_id")
+    prio = detail[detail["group_level"] == "priority_area"].groupby("district_id")["group_name"].agg(lambda s: ", ".join(map(str, s)))
     rows = []
     for i, name, mun in zip(nil_stats["id"], nil_stats["name"], nil_stats["municipio"], strict=True):
         c = classes.loc[i] if i in classes.index else None
@@ -1054,7 +1054,7 @@ def class_map(geojson: dict, detail: pd.DataFrame, nil_stats: pd.DataFrame, lang
     """Map of the classification: one flat colour per periphery class, the rule in the hover; NIL
     without a class grey."""
     center, zoom = maps.center_zoom(maps.bounds_of(geojson))
-    classes = detail[detail["group_level"] == "periphery_class"].drop_duplicates("nil_id").set_index("nil_id")
+    classes = detail[detail["group_level"] == "periphery_class"].drop_duplicates("district_id").set_index("district_id")
     names = dict(zip(nil_stats["id"], nil_stats["name"], strict=True))
     fig = go.Figure()
     order = [c for c in PERIPHERY_CLASSES] + sorted({str(g) for g in classes["group_id"]} - set(PERIPHERY_CLASSES))
@@ -1110,9 +1110,9 @@ def periphery_rule(config: Mapping[str, Any], snapshot_version: str | None, lang
     overrides = config.get("overrides", {})
     if overrides:
         lines += ["", t("rule_overrides", lang, n=len(overrides)), ""]
-        for nil_id, o in overrides.items():
+        for district_id, o in overrides.items():
             reason = _config_text(o, "reason", lang)
-            lines.append(f"- NIL {nil_id} → {class_name(str(o.get('class', '')), lang)}" + (f": {reason}" if reason else ""))
+            lines.append(f"- NIL {district_id} → {class_name(str(o.get('class', '')), lang)}" + (f": {reason}" if reason else ""))
     areas = config.get("priority_area", [])
     if areas:
         lines += ["", t("rule_priority", lang, n=len(areas))]

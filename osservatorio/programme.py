@@ -30,8 +30,8 @@ MONEY = ("allocated", "committed", "spent", "private")
 LINE_COLUMNS = ["line_id", "sort_order", "name_it", "name_en", "description_it", "description_en", "source",
                 "envelope_eur", "envelope_funding", "envelope_source", "config_version"]
 OBJECTIVE_COLUMNS = ["objective_id", "line_id", "sort_order", "name_it", "name_en", "indicators", "targets", "basis"]
-PLACE_COLUMNS = ["kind", "ref", "name", "nil_id", "municipio", "lon", "lat"]
-ALLOC_COLUMNS = ["action_id", "title", "line", "status", "funding_source", "place", "kind", "name", "nil_id", "municipio",
+PLACE_COLUMNS = ["kind", "ref", "name", "district_id", "municipio", "lon", "lat"]
+ALLOC_COLUMNS = ["action_id", "title", "line", "status", "funding_source", "place", "kind", "name", "district_id", "municipio",
                  "class_id", "lon", "lat", "weight", *MONEY, "demo"]
 
 
@@ -67,11 +67,11 @@ def read_place_index(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every place an action can name: vacant buildings and makerspaces ('<source_id>:<source_key>'),
     NIL and Municipi (their number), with NIL, Municipio and a point for the map."""
     return con.sql(
-        """SELECT theme AS kind, source_id || ':' || source_key AS ref, name, nil_id, municipio, lon, lat
+        """SELECT theme AS kind, source_id || ':' || source_key AS ref, name, district_id, municipio, lon, lat
            FROM places WHERE theme IN ('vacant', 'makerspace')
            UNION ALL
            SELECT level AS kind, CAST(id AS VARCHAR) AS ref, name,
-                  CASE WHEN level = 'nil' THEN id END AS nil_id,
+                  CASE WHEN level = 'nil' THEN id END AS district_id,
                   CASE WHEN level = 'nil' THEN municipio ELSE id END AS municipio, centroid_lon AS lon, centroid_lat AS lat
            FROM districts
            ORDER BY kind, ref"""
@@ -95,9 +95,9 @@ def envelope(lines: pd.DataFrame) -> tuple[float | None, tuple[str, ...]]:
 
 def allocations(actions: Iterable[Action], places: pd.DataFrame, classes: pd.DataFrame) -> pd.DataFrame:
     """One row per action and place with the share of its money (1/n of n places; a whole row 'no place'
-    when it names none or none is known in this build). `classes`: nil_id, class_id (periphery classes)."""
+    when it names none or none is known in this build). `classes`: district_id, class_id (periphery classes)."""
     index = {(str(k), str(r)): row for k, r, row in zip(places["kind"], places["ref"], places.to_dict("records"), strict=True)}
-    klass = {int(n): str(c) for n, c in zip(classes["nil_id"], classes["class_id"], strict=True)}
+    klass = {int(n): str(c) for n, c in zip(classes["district_id"], classes["class_id"], strict=True)}
     out: list[dict[str, object]] = []
     for a in actions:
         private = a.private_investment + (a.budget_committed if a.funding_source in PRIVATE_SOURCES else 0.0)
@@ -108,13 +108,13 @@ def allocations(actions: Iterable[Action], places: pd.DataFrame, classes: pd.Dat
         weight = 1.0 / len(refs)
         for ref in refs:
             hit = index.get((ref.kind, ref.ref)) if ref is not None else None
-            nil = hit.get("nil_id") if hit else None
-            nil_id = int(nil) if nil is not None and pd.notna(nil) else None
+            nil = hit.get("district_id") if hit else None
+            district_id = int(nil) if nil is not None and pd.notna(nil) else None
             mun = hit.get("municipio") if hit else None
             out.append({**base, "place": ref.key() if ref else NO_PLACE, "kind": ref.kind if ref else NO_PLACE,
-                        "name": hit.get("name") if hit else None, "nil_id": nil_id,
+                        "name": hit.get("name") if hit else None, "district_id": district_id,
                         "municipio": int(mun) if mun is not None and pd.notna(mun) else None,
-                        "class_id": klass.get(nil_id) if nil_id is not None else None,
+                        "class_id": klass.get(district_id) if district_id is not None else None,
                         "lon": hit.get("lon") if hit else None, "lat": hit.get("lat") if hit else None,
                         "weight": weight, **{k: v * weight for k, v in money.items()}})
     if not out:
@@ -231,17 +231,17 @@ def actions_frame(actions: Iterable[Action]) -> pd.DataFrame:
 
 
 def filter_actions(actions: Sequence[Action], line: str | None = None, status: str | None = None,
-                   municipio: int | None = None, nil_id: int | None = None, places: pd.DataFrame | None = None) -> list[Action]:
+                   municipio: int | None = None, district_id: int | None = None, places: pd.DataFrame | None = None) -> list[Action]:
     """Actions of a line / status / Municipio / NIL (None = any); place filters need the place index."""
     out = [a for a in actions if (line is None or a.line == line) and (status is None or a.status == status)]
-    if municipio is None and nil_id is None:
+    if municipio is None and district_id is None:
         return out
-    alloc = allocations(out, places if places is not None else _empty(PLACE_COLUMNS), _empty(["nil_id", "class_id"]))
+    alloc = allocations(out, places if places is not None else _empty(PLACE_COLUMNS), _empty(["district_id", "class_id"]))
     keep = pd.Series(True, index=alloc.index)
     if municipio is not None:
         keep &= alloc["municipio"].eq(municipio).fillna(False).astype(bool)
-    if nil_id is not None:
-        keep &= alloc["nil_id"].eq(nil_id).fillna(False).astype(bool)
+    if district_id is not None:
+        keep &= alloc["district_id"].eq(district_id).fillna(False).astype(bool)
     ids = set(alloc.loc[keep, "action_id"])
     return [a for a in out if a.action_id in ids]
 

@@ -170,7 +170,7 @@ def action_points(ctx: PageContext) -> tuple[pd.DataFrame, list[str]]:
     except BoardStoreError:
         actions = []
     index, line_frame = place_index(ctx.key), lines(ctx.key)
-    alloc = pg.allocations(actions, index, pd.DataFrame({"nil_id": [], "class_id": []}))
+    alloc = pg.allocations(actions, index, pd.DataFrame({"district_id": [], "class_id": []}))
     pts = alloc[alloc["lon"].notna() & alloc["lat"].notna()].reset_index(drop=True)
     return pts, _hover(pts, index, line_frame, lang)
 
@@ -308,7 +308,7 @@ def show_flash() -> None:
 
 # --- the district profile's section --------------------------------------------------------------
 
-def district_actions(ctx: PageContext, nil_id: int, municipio: int | None) -> None:
+def district_actions(ctx: PageContext, district_id: int, municipio: int | None) -> None:
     """Actions with a place in this NIL or on its whole Municipio (the district profile calls this)."""
     lang = ctx.lang
     st.subheader(t("pg_district_title", lang))
@@ -319,8 +319,8 @@ def district_actions(ctx: PageContext, nil_id: int, municipio: int | None) -> No
         st.error(error_text(exc, lang))
         return
     index = place_index(ctx.key)
-    alloc = pg.allocations(actions, index, pd.DataFrame({"nil_id": [], "class_id": []}))
-    here = alloc["nil_id"].eq(nil_id).fillna(False).astype(bool)
+    alloc = pg.allocations(actions, index, pd.DataFrame({"district_id": [], "class_id": []}))
+    here = alloc["district_id"].eq(district_id).fillna(False).astype(bool)
     if municipio is not None:
         here |= (alloc["kind"].eq("municipio") & alloc["municipio"].eq(municipio)).fillna(False).astype(bool)
     ids = set(alloc.loc[here, "action_id"])
@@ -331,7 +331,7 @@ def district_actions(ctx: PageContext, nil_id: int, municipio: int | None) -> No
     st.caption(t("pg_district_caption", lang))
     table = actions_table(chosen, lines(ctx.key), index, lang)
     ui.table(table, lang)
-    downloads.download_menu(table, downloads.page_spec(ctx, "quartiere_azioni", {"nil": str(nil_id)}), lang,
+    downloads.download_menu(table, downloads.page_spec(ctx, "quartiere_azioni", {"nil": str(district_id)}), lang,
                             key="district_actions_dl")
     st.page_link("pages/programma.py", label=t("page_programme", lang), icon=":material/flag:",
                  query_params={"lang": lang})

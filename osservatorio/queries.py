@@ -17,6 +17,7 @@ import streamlit as st
 
 from osservatorio import data, warehouse
 from osservatorio.settings import PROJECT_ROOT, load_settings
+from osservatorio.territory import Territory
 from osservatorio.warehouse import REGISTRY, NoWarehouse, WarehouseKey, ensure_warehouse, key_for
 
 T = TypeVar("T")
@@ -67,6 +68,11 @@ def provenance(key: WarehouseKey) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def build_info(key: WarehouseKey) -> data.BuildInfo:
     return _q(key, data.build_info)
+
+
+@st.cache_data(show_spinner=False)
+def territory(key: WarehouseKey) -> Territory:
+    return _q(key, data.territory)
 
 
 @st.cache_data(show_spinner=False)
@@ -146,18 +152,18 @@ def target_history(key: WarehouseKey, target_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def places(key: WarehouseKey, theme: str, nil_id: int | None = None) -> pd.DataFrame:
-    return _q(key, data.places, theme, nil_id)
+def places(key: WarehouseKey, theme: str, district_id: int | None = None) -> pd.DataFrame:
+    return _q(key, data.places, theme, district_id)
 
 
 @st.cache_data(show_spinner=False)
-def firm_units_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
-    return _q(key, data.firm_units_by_category, nil_id)
+def firm_units_by_category(key: WarehouseKey, district_id: int | None = None) -> pd.DataFrame:
+    return _q(key, data.firm_units_by_category, district_id)
 
 
 @st.cache_data(show_spinner=False)
-def firm_points_by_category(key: WarehouseKey, nil_id: int | None = None) -> pd.DataFrame:
-    return _q(key, data.firm_points_by_category, nil_id)
+def firm_points_by_category(key: WarehouseKey, district_id: int | None = None) -> pd.DataFrame:
+    return _q(key, data.firm_points_by_category, district_id)
 
 
 # --- Indicator pages (map, district, periphery, overview) ----------------------------------------

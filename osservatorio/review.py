@@ -45,7 +45,7 @@ TARGET_CHANGES = ("worsened", "data_lost", "improved", "data_gained", "new", "re
 VERSION_FIELDS = ("catalogue_version", "periphery_version", "periphery_hash", "taxonomy_version", "targets_version")
 MOVE_COLUMNS = ["indicator_id", "area_id", "previous", "current", "change", "kind", "pct_change", "spread",
                 "scaled_change", "assessment", "explained_by"]
-PLACE_COLUMNS = ["theme", "source_id", "source_key", "name", "nil_id"]
+PLACE_COLUMNS = ["theme", "source_id", "source_key", "name", "district_id"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -292,7 +292,7 @@ def target_changes(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd.D
 def place_keys(frame: pd.DataFrame, theme: str) -> list[PlaceKey]:
     """PlaceKeys of a `data.places` frame of one theme."""
     return [PlaceKey(theme, str(s), str(k), None if pd.isna(n) else str(n), None if pd.isna(i) else int(i))
-            for s, k, n, i in zip(frame["source_id"], frame["source_key"], frame["name"], frame["nil_id"], strict=True)]
+            for s, k, n, i in zip(frame["source_id"], frame["source_key"], frame["name"], frame["district_id"], strict=True)]
 
 
 def current_place_keys(reader: WarehouseReader, themes: Iterable[str] = PLACE_THEMES) -> list[PlaceKey]:
@@ -319,9 +319,9 @@ class PlaceDiff:
 
 
 def _key_frame(keys: Iterable[PlaceKey]) -> pd.DataFrame:
-    rows = [(k.theme, k.source_id, k.source_key, k.name, k.nil_id) for k in keys]
+    rows = [(k.theme, k.source_id, k.source_key, k.name, k.district_id) for k in keys]
     frame = pd.DataFrame(rows, columns=PLACE_COLUMNS)
-    frame["nil_id"] = frame["nil_id"].astype("Int64")
+    frame["district_id"] = frame["district_id"].astype("Int64")
     return frame
 
 
@@ -753,7 +753,7 @@ def place_table(frame: pd.DataFrame, names: dict[str, str], lang: str) -> pd.Dat
     return pd.DataFrame({
         t("rv_col_theme", lang): [t(f"rv_theme_{th}", lang) for th in frame["theme"]],
         t("rv_col_name", lang): frame["name"].astype("object").where(frame["name"].notna(), "–"),
-        t("rv_col_area", lang): [area_label("nil", i, names, lang) if pd.notna(i) else "–" for i in frame["nil_id"]],
+        t("rv_col_area", lang): [area_label("nil", i, names, lang) if pd.notna(i) else "–" for i in frame["district_id"]],
         t("rv_col_source", lang): frame["source_id"],
         t("rv_col_key", lang): frame["source_key"],
     })

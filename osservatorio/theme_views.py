@@ -83,9 +83,9 @@ def latest_snapshot(snapshots: pd.DataFrame) -> str | None:
     return str(snapshots["snapshot_id"].iloc[0])
 
 
-def nil_label(nil_id: object, name: object) -> str:
+def nil_label(district_id: object, name: object) -> str:
     """'12 · Bovisa' (the label used in every table and hover; bidi controls removed from the name)."""
-    return f"{nil_id} · {plain(name)}"
+    return f"{district_id} · {plain(name)}"
 
 
 def nil_names(stats: pd.DataFrame) -> dict[int, str]:
@@ -94,10 +94,10 @@ def nil_names(stats: pd.DataFrame) -> dict[int, str]:
 
 
 def periphery_classes(groups: pd.DataFrame | None, lang: str | None = None) -> pd.DataFrame:
-    """One row per NIL with its periphery class: columns nil_id, class_id, class_name (empty
+    """One row per NIL with its periphery class: columns district_id, class_id, class_name (empty
     when there is no snapshot, i.e. `groups` is None)."""
     if groups is None or groups.empty:
-        return pd.DataFrame({"nil_id": pd.Series(dtype=int), "class_id": pd.Series(dtype=str),
+        return pd.DataFrame({"district_id": pd.Series(dtype=int), "class_id": pd.Series(dtype=str),
                              "class_name": pd.Series(dtype=str)})
     part = groups[groups["group_level"] == "periphery_class"]
     ids = part["group_id"].astype(str).to_numpy()
@@ -105,7 +105,7 @@ def periphery_classes(groups: pd.DataFrame | None, lang: str | None = None) -> p
     if lang is not None:  # the known classes in the page language (the warehouse stores the Italian names)
         names = [t(f"class_{i}", lang) if i in PERIPHERY_ORDER else n for i, n in zip(ids, names, strict=True)]
     return pd.DataFrame({
-        "nil_id": part["nil_id"].astype(int).to_numpy(),
+        "district_id": part["district_id"].astype(int).to_numpy(),
         "class_id": ids,
         "class_name": names,
     })
@@ -150,13 +150,13 @@ def selected_nil(stats: pd.DataFrame, classes: pd.DataFrame, municipio: str, kla
     if municipio != ALL:
         ids &= {int(i) for i, m in zip(stats["id"], stats["municipio"], strict=True) if pd.notna(m) and int(m) == int(municipio)}
     if klass != ALL:
-        ids &= {int(i) for i in classes.loc[classes["class_id"] == klass, "nil_id"]}
+        ids &= {int(i) for i in classes.loc[classes["class_id"] == klass, "district_id"]}
     return ids
 
 
 def peripheral_nil(classes: pd.DataFrame) -> set[int]:
     """The NIL of the periphery class 'periferia' (the class the ETL's opportunity indicators use)."""
-    return {int(i) for i in classes.loc[classes["class_id"] == PERIPHERAL, "nil_id"]}
+    return {int(i) for i in classes.loc[classes["class_id"] == PERIPHERAL, "district_id"]}
 
 
 def ranking_areas(stats: pd.DataFrame, selected: set[int] | None, lang: str) -> tuple[str, dict[str, str]]:
@@ -175,8 +175,8 @@ def filter_places(frame: pd.DataFrame, classes: pd.DataFrame, municipio: str, kl
     if municipio != ALL:
         keep &= frame["municipio"].eq(int(municipio)).fillna(False).astype(bool)
     if klass != ALL:
-        members = {int(i) for i in classes.loc[classes["class_id"] == klass, "nil_id"]}
-        keep &= frame["nil_id"].isin(members).fillna(False).astype(bool)
+        members = {int(i) for i in classes.loc[classes["class_id"] == klass, "district_id"]}
+        keep &= frame["district_id"].isin(members).fillna(False).astype(bool)
     return frame[keep]
 
 
@@ -186,12 +186,12 @@ def place_ids(frame: pd.DataFrame) -> pd.Series:
 
 
 def _nil_column(frame: pd.DataFrame, names: Mapping[int, str], lang: str) -> list[str]:
-    return [names.get(int(i), str(i)) if pd.notna(i) else t("th_no_nil", lang) for i in frame["nil_id"]]
+    return [names.get(int(i), str(i)) if pd.notna(i) else t("th_no_nil", lang) for i in frame["district_id"]]
 
 
 def _class_column(frame: pd.DataFrame, classes: pd.DataFrame) -> list[str | None]:
-    lookup = dict(zip(classes["nil_id"], classes["class_name"], strict=True))
-    return [lookup.get(int(i)) if pd.notna(i) else None for i in frame["nil_id"]]
+    lookup = dict(zip(classes["district_id"], classes["class_name"], strict=True))
+    return [lookup.get(int(i)) if pd.notna(i) else None for i in frame["district_id"]]
 
 
 def _int_or_none(value: object) -> int | None:
@@ -336,7 +336,7 @@ def place_counts(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame
     """
     in_sel = stats if selected is None else stats[stats["id"].isin(list(selected))]
     municipi = sorted({int(m) for m in in_sel["municipio"].dropna()})
-    klass = dict(zip(classes["nil_id"], classes["class_id"], strict=True))
+    klass = dict(zip(classes["district_id"], classes["class_id"], strict=True))
     names = class_names(classes)
     present = {klass.get(int(i)) for i in in_sel["id"]}
     order = [c for c in class_options(classes) if c != ALL and c in present]
@@ -350,7 +350,7 @@ def place_counts(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame
         if n := int(part["municipio"].isna().sum()):
             rows.append((t("col_municipio", lang), t("no_data", lang), _theme_name(theme, lang), n))
         if order:
-            cls = pd.Series([klass.get(int(i)) if pd.notna(i) else None for i in part["nil_id"]], dtype=object)
+            cls = pd.Series([klass.get(int(i)) if pd.notna(i) else None for i in part["district_id"]], dtype=object)
             by_c = cls.dropna().value_counts()
             for c in order:
                 rows.append((t("th_col_class", lang), names.get(c, c), _theme_name(theme, lang), int(by_c.get(c, 0))))
@@ -524,7 +524,7 @@ def near_makers(vacant: pd.DataFrame, makers: pd.DataFrame, firms: pd.DataFrame,
     from etl.periphery import to_metres
 
     radius = NEAR_M if radius_m is None else radius_m
-    in_peri = vacant[vacant["nil_id"].isin(list(peripheral)).fillna(False).astype(bool)
+    in_peri = vacant[vacant["district_id"].isin(list(peripheral)).fillna(False).astype(bool)
                      & vacant["lon"].notna() & vacant["lat"].notna()]
     out = in_peri.copy()
 
@@ -649,7 +649,7 @@ def _add_vacant_layer(fig: go.Figure, part: pd.DataFrame, name: str, color: str,
 
 def near_table(near: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Vacant spaces in peripheral NIL within the radius of a maker or digital-manufacturing firm."""
-    part = near[near["near"]].sort_values(["nil_id", "dist_m"], kind="stable")
+    part = near[near["near"]].sort_values(["district_id", "dist_m"], kind="stable")
     names = nil_names(stats)
     nearest = [t("th_kind_makerspace", lang) if pd.notna(m) and (pd.isna(f) or m <= f) else t("th_nearest_firm", lang)
                for m, f in zip(part["dist_maker_m"], part["dist_firm_m"], strict=True)]
@@ -748,7 +748,7 @@ def normalised_weights(weights: Mapping[str, float]) -> dict[str, float]:
 def component_matrix(values: Mapping[str, pd.DataFrame], nil_ids: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(values, reasons): one row per NIL id, one column per component, from the stored NIL values
     of the current period (indicator_values frames). A component with no stored rows is all NaN."""
-    index = pd.Index([int(i) for i in nil_ids], name="nil_id")
+    index = pd.Index([int(i) for i in nil_ids], name="district_id")
     vals = pd.DataFrame(index=index)
     why = pd.DataFrame(index=index)
     for ind, frame in values.items():
@@ -838,7 +838,7 @@ def opportunity_table(scores: pd.DataFrame, matrix: pd.DataFrame, stats: pd.Data
     """NIL ranked by score (best first, NULL last) with the component values and the reason."""
     frame = stats[["id", "name", "municipio"]].merge(scores, on="id", how="left")
     frame = frame.sort_values(["score", "id"], ascending=[False, True], na_position="last", kind="stable")
-    klass = dict(zip(classes["nil_id"], classes["class_name"], strict=True))
+    klass = dict(zip(classes["district_id"], classes["class_name"], strict=True))
     ranks = frame["score"].rank(method="min", ascending=False).astype("Int64")
     out = pd.DataFrame({
         t("th_col_rank", lang): ranks.to_numpy(),
@@ -952,7 +952,7 @@ def district_values(values: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataF
     v = values.assign(id=pd.to_numeric(values["area_id"], errors="coerce")).dropna(subset=["id"])
     v = v.assign(id=v["id"].astype(int)).drop_duplicates("id")
     frame = stats[["id", "name", "municipio"]].merge(v, on="id", how="left")
-    klass = dict(zip(classes["nil_id"], classes["class_name"], strict=True))
+    klass = dict(zip(classes["district_id"], classes["class_name"], strict=True))
     decimals = 0 if _unit_is_count(catalogue, indicator_id) else 2
     return pd.DataFrame({
         t("col_id", lang): frame["id"].astype(int).to_numpy(),
@@ -1375,7 +1375,7 @@ def area_counts_table(counts: pd.DataFrame, stats: pd.DataFrame, classes: pd.Dat
     one row per NIL of the city (a NIL the source does not list shows '–', not 0)."""
     names = nil_names(stats)
     by_nil = {int(d): r for d, r in zip(counts["district_id"], counts.to_dict("records"), strict=True)}
-    klass = dict(zip(classes["nil_id"], classes["class_name"], strict=True))
+    klass = dict(zip(classes["district_id"], classes["class_name"], strict=True))
     ids = [int(i) for i in stats["id"]]
     return pd.DataFrame({
         t("col_id", lang): ids,
@@ -1397,7 +1397,7 @@ def area_count_rows(counts: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataF
     in_sel = stats if selected is None else stats[stats["id"].isin(list(selected))]
     by_nil = dict(zip(pd.to_numeric(counts["district_id"]).astype(int), pd.to_numeric(counts["count"]), strict=True))
     municipio = dict(zip(in_sel["id"].astype(int), in_sel["municipio"], strict=True))
-    klass = dict(zip(classes["nil_id"], classes["class_id"], strict=True))
+    klass = dict(zip(classes["district_id"], classes["class_id"], strict=True))
     names = class_names(classes)
     rows: list[tuple[str, str, str, int]] = []
     for m in sorted({int(v) for v in in_sel["municipio"].dropna()}):

@@ -15,6 +15,7 @@ from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
 from osservatorio.review import plain_text
 from osservatorio.settings import Settings, load_settings
+from osservatorio.territory import Territory
 from osservatorio.warehouse import BadWarehouse, BuildFailed, NoWarehouse, WarehouseKey, key_for, short_attribution, short_licence
 
 
@@ -24,6 +25,7 @@ class PageContext:
     key: WarehouseKey
     info: BuildInfo
     map_style: str
+    territory: Territory  # levels (finest first), labels and centre, as the build stored them
 
     @property
     def built(self) -> str:
@@ -89,7 +91,7 @@ def page_start(title_key: str) -> PageContext:
     else:
         line = origin_line(queries.provenance(key), lang)
         st.caption(t("data_origin", lang, origin=md_escape(line)) if line else t("data_origin_unknown", lang))
-    return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style)
+    return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style, territory=queries.territory(key))
 
 
 def source_names(key: WarehouseKey, lang: str) -> dict[str, str]:

@@ -290,8 +290,8 @@ class DryRun:
     rows_rejected: int
     notes: list[str]
     rejects: pd.DataFrame  # row_number, action, reason, raw
-    points: pd.DataFrame  # name, address, lon, lat, nil_id, nil, municipio, theme
-    districts: pd.DataFrame  # nil_id, nil, municipio, places
+    points: pd.DataFrame  # name, address, lon, lat, district_id, nil, municipio, theme
+    districts: pd.DataFrame  # district_id, nil, municipio, places
     changes: pd.DataFrame  # indicator_id, level, area_id, before, after, name_it, name_en
     build_failed: list[str] = field(default_factory=list)  # other files the build refused
 
@@ -342,12 +342,12 @@ def _summarise(con: duckdb.DuckDBPyConnection, path: str, build_id: str, live: P
     rejects = con.sql("SELECT row_number, action, reason, raw FROM rejects WHERE path = ? ORDER BY row_number NULLS FIRST",
                       params=[path]).df()
     points = con.sql(
-        """SELECT p.theme, p.name, p.address, p.lon, p.lat, p.nil_id, d.name AS nil, p.municipio
-           FROM places p LEFT JOIN districts d ON d.level = 'nil' AND d.id = p.nil_id
-           WHERE p.path = ? ORDER BY p.municipio NULLS LAST, p.nil_id NULLS LAST, p.name""", params=[path]).df()
-    districts = (points.groupby(["nil_id", "nil", "municipio"], dropna=False).size().rename("places").reset_index()
-                 .sort_values(["places", "nil_id"], ascending=[False, True]) if len(points) else
-                 pd.DataFrame(columns=["nil_id", "nil", "municipio", "places"]))
+        """SELECT p.theme, p.name, p.address, p.lon, p.lat, p.district_id, d.name AS nil, p.municipio
+           FROM places p LEFT JOIN districts d ON d.level = 'nil' AND d.id = p.district_id
+           WHERE p.path = ? ORDER BY p.municipio NULLS LAST, p.district_id NULLS LAST, p.name""", params=[path]).df()
+    districts = (points.groupby(["district_id", "nil", "municipio"], dropna=False).size().rename("places").reset_index()
+                 .sort_values(["places", "district_id"], ascending=[False, True]) if len(points) else
+                 pd.DataFrame(columns=["district_id", "nil", "municipio", "places"]))
     return DryRun(status=status, source_ids=[str(r[0]) for r in chosen],
                   rows_read=sum(int(r[2]) for r in chosen), rows_loaded=sum(int(r[3]) for r in chosen),
                   rows_repaired=sum(int(r[4]) for r in chosen), rows_rejected=sum(int(r[5]) for r in chosen),

@@ -120,7 +120,7 @@ if len(result.rejects):
 if len(result.points):
     geo = queries.map_geojson(ctx.key, "nil")
     stats = pd.DataFrame({"id": [f["id"] if "id" in f else f["properties"].get("id") for f in geo["features"]]})
-    counts = result.districts.set_index("nil_id")["places"]
+    counts = result.districts.set_index("district_id")["places"]
     stats["count"] = [counts.get(i) for i in stats["id"]]
     stats["label"] = [str(i) for i in stats["id"]]
     fig = maps.choropleth(geo, stats, "count", "label", t("up_map_title", lang), t("up_places", lang),
@@ -131,7 +131,7 @@ if len(result.points):
     st.plotly_chart(fig, key="carica_map")
     st.markdown(f"**{t('up_districts', lang)}**")
     ui.table(result.districts.assign(nil=views.plain_column(result.districts["nil"])).rename(
-        columns={"nil_id": t("col_id", lang), "nil": t("col_name", lang), "municipio": t("col_municipio", lang),
+        columns={"district_id": t("col_id", lang), "nil": t("col_name", lang), "municipio": t("col_municipio", lang),
                  "places": t("up_places", lang)}), lang)
 st.markdown(f"**{t('up_changes', lang)}**")
 if result.changes.empty:

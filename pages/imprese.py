@@ -43,9 +43,9 @@ if not units_state.loaded and points_state.places == 0:  # no per-NIL firm data 
 nil_options = {str(k): n for k, n in theme_views.nil_names(stats).items()}
 nil = ui.url_choice(t("th_filter_nil", lang), [ALL, *nil_options], "nil", lang,
                     format_func=lambda v: theme_views.option_label(v, lang, "th_all_city", nil_options))
-nil_id = None if nil == ALL else int(nil)
-units = queries.firm_units_by_category(ctx.key, nil_id)
-points = queries.firm_points_by_category(ctx.key, nil_id)
+district_id = None if nil == ALL else int(nil)
+units = queries.firm_units_by_category(ctx.key, district_id)
+points = queries.firm_points_by_category(ctx.key, district_id)
 filters = {k: v for k, v in {"nil": nil}.items() if v != ALL}
 if units.empty and points.empty:
     st.info(t("th_no_firms", lang))
@@ -84,7 +84,7 @@ else:
                                        format_func=lambda v: theme_views.period_label(v, lang))
             district = theme_views.district_values(theme_views.pick_period(values_all, period), stats, classes, catalogue,
                                                    indicator, lang)
-            firms = theme_views.filter_category(queries.places(ctx.key, "firm", nil_id), category)
+            firms = theme_views.filter_category(queries.places(ctx.key, "firm", district_id), category)
             sample, total = theme_views.sample_points(firms)
             if note := theme_views.sampled_caption(len(sample), total, lang):
                 st.caption(note)

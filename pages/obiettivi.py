@@ -141,7 +141,7 @@ if actions:
     by_action = {a.action_id: a for a in actions}
     chosen_action = by_action[e1.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
                                            format_func=lambda a: f"{a} · {by_action[a].title}")]
-    e2.text(f"{t('ev_nil', lang)}: {chosen_action.nil_id} · {nil_names.get(chosen_action.nil_id, '–')}\n"
+    e2.text(f"{t('ev_nil', lang)}: {chosen_action.district_id} · {nil_names.get(chosen_action.district_id, '–')}\n"
             f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}")
     indicator_id = e3.selectbox(t("ev_indicator", lang), list(chosen_action.indicator_ids), key="ev_indicator_action",
                                 format_func=indicator_label)
@@ -153,7 +153,7 @@ else:
                                 index=options.index(str(row["indicator_id"])) if str(row["indicator_id"]) in options else 0)
 groups = queries.district_groups(ctx.key, snapshot)
 klass = groups[groups["group_level"] == "periphery_class"]
-classes = {int(n): str(g) for n, g in zip(klass["nil_id"], klass["group_name"], strict=True)}
+classes = {int(n): str(g) for n, g in zip(klass["district_id"], klass["group_name"], strict=True)}
 frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, "nil", True))
           for s in snapshots.sort_values("created_at").to_dict("records")
           if (day := theme_views.as_of_date(s["created_at"])) is not None]
@@ -163,7 +163,7 @@ if not actions:  # default start: the day after the indicator's second-latest da
                                  value=evaluation.default_start(observations) or date(date.today().year - 1, 1, 1),
                                  format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
     chosen_action = evaluation.ActionRef("prova", int(nil_choice), start_choice, (indicator_id,))
-result = evaluation.did(chosen_action, indicator_id, observations, classes, [a.nil_id for a in register])
+result = evaluation.did(chosen_action, indicator_id, observations, classes, [a.district_id for a in register])
 num = lambda v: fmt_number(v, lang, 2)  # noqa: E731
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(t("ev_metric_treated", lang), num(result.treated.change) if result.treated else "–")

@@ -22,9 +22,9 @@ value_counts = queries.nil_value_counts(ctx.key, snapshot.snapshot_id) if snapsh
 opening = iv.default_nil(nil_stats, groups, value_counts if value_counts is not None else iv.empty_value_counts(),
                          queries.place_counts_by_nil(ctx.key))
 nil = ui.url_choice(t("choose_nil", lang), list(options), "nil", lang, default=opening, format_func=options.get)
-nil_id = int(nil)
+district_id = int(nil)
 
-header = iv.district_header(nil_stats, groups, nil_id, lang)
+header = iv.district_header(nil_stats, groups, district_id, lang)
 st.header(views.md_text(header.label))  # a name from a file: shown literally
 st.caption(views.md_text(header.caption))
 st.page_link("pages/mappa.py", label=t("back_to_map", lang), icon=":material/map:", query_params={"lang": lang})
@@ -36,7 +36,7 @@ if snapshot is None:
     metas: dict[str, iv.IndicatorMeta] = {}
 else:
     metas = iv.indicator_metas(queries.catalogue(ctx.key, snapshot.snapshot_id), lang)
-    areas = iv.profile_areas(nil_id, header.municipio, header.periphery_class)
+    areas = iv.profile_areas(district_id, header.municipio, header.periphery_class)
     profile = queries.area_profile(ctx.key, snapshot.snapshot_id, areas)
     if profile.empty:
         st.info(t("no_values_area", lang))
@@ -53,8 +53,8 @@ else:
 st.subheader(t("district_places_title", lang))
 themes = ("makerspace", "coworking", "vacant", "historic_shop")
 states = {th: ui.theme_state(ctx.key, th) for th in themes}
-found = {th: queries.places(ctx.key, th, nil_id) for th in themes if states[th].state == "points"}
-one_nil = iv.nil_geojson(queries.map_geojson(ctx.key, "nil"), nil_id)
+found = {th: queries.places(ctx.key, th, district_id) for th in themes if states[th].state == "points"}
+one_nil = iv.nil_geojson(queries.map_geojson(ctx.key, "nil"), district_id)
 st.plotly_chart(iv.district_map(one_nil, header.label, list(found.items()), lang, ctx.map_style),
                 key="district_map", width="stretch")
 names = ui.source_names(ctx.key, lang)
@@ -63,7 +63,7 @@ for theme in themes:
     state = states[theme]
     if state.state == "counts":
         counts = queries.area_counts(ctx.key, theme)
-        here = counts[counts["district_id"] == nil_id]
+        here = counts[counts["district_id"] == district_id]
         n = int(here["count"].iloc[0]) if len(here) else 0
         st.info(t("district_counts_only", lang, n=fmt_number(n, lang), what=t(f"src_theme_{theme}", lang),
                   source=views.md_text(", ".join(names.get(x, x) for x in state.counts_sources)),
@@ -87,11 +87,11 @@ for theme in themes:
                             id_col=t("col_place_id", lang), key=f"district_{theme}")
 
 # --- the programme's actions in this NIL or on its Municipio
-programme_views.district_actions(ctx, nil_id, header.municipio)
+programme_views.district_actions(ctx, district_id, header.municipio)
 
 # --- firm mix by programme category (ds201 per NIL, or point-located firms)
 st.subheader(t("firm_mix_title", lang))
-mix = iv.firm_mix_table(queries.firm_units_by_category(ctx.key, nil_id), queries.firm_points_by_category(ctx.key, nil_id), lang)
+mix = iv.firm_mix_table(queries.firm_units_by_category(ctx.key, district_id), queries.firm_points_by_category(ctx.key, district_id), lang)
 if mix.empty:
     firm_state = ui.theme_state(ctx.key, "firm_units")
     if firm_state.loaded or not ui.theme_message(firm_state, lang):

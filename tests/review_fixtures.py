@@ -59,7 +59,7 @@ def _minimal_current(con: duckdb.DuckDBPyConnection, build_id: str) -> None:
                      json.dumps(["nil", "city"])])
         con.execute("""INSERT INTO indicator_values (snapshot_id, indicator_id, level, area_id, period, value, trust)
                        SELECT ?, ?, 'nil', CAST(d.id AS VARCHAR), NULL, count(p.source_key), 'demo'
-                       FROM districts d LEFT JOIN places p ON p.nil_id = d.id AND p.theme = ?
+                       FROM districts d LEFT JOIN places p ON p.district_id = d.id AND p.theme = ?
                        WHERE d.level = 'nil' GROUP BY d.id""", [build_id, indicator, theme])
         con.execute("""INSERT INTO indicator_values (snapshot_id, indicator_id, level, area_id, period, value, trust)
                        SELECT ?, ?, 'city', 'milano', NULL, count(*), 'demo' FROM places WHERE theme = ?""",

@@ -180,9 +180,9 @@ def peripheral_with_most_values(path: Path) -> set[str]:
         counts = data.nil_value_counts(con, snapshot)
     finally:
         con.close()
-    peripheral = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"), "nil_id"])
-    counts = counts[counts["nil_id"].isin(peripheral)]
-    return {str(i) for i in counts.loc[counts["with_value"] == counts["with_value"].max(), "nil_id"]}
+    peripheral = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"), "district_id"])
+    counts = counts[counts["district_id"].isin(peripheral)]
+    return {str(i) for i in counts.loc[counts["with_value"] == counts["with_value"].max(), "district_id"]}
 
 
 # --- every page renders ------------------------------------------------------------------------------------------

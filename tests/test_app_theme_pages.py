@@ -312,7 +312,7 @@ def test_near_list_matches_the_etl_indicator(warehouse: Path) -> None:
         stored = data.indicator_values(con, snap, "vacant_near_makers_periphery", "nil")
     finally:
         con.close()
-    per_nil = near.groupby("nil_id")["near"].sum()
+    per_nil = near.groupby("district_id")["near"].sum()
     counted = stored.dropna(subset=["value"])
     assert len(counted) == len(theme_views.peripheral_nil(classes))
     for area, value in zip(counted["area_id"], counted["value"], strict=True):

@@ -178,7 +178,7 @@ class FixedResult:
 def _places(seats: list[int]) -> pd.DataFrame:
     n = len(seats)
     return pd.DataFrame({"theme": "coworking", "source_key": [f"k{i}" for i in range(n)], "name": [f"C{i}" for i in range(n)],
-                         "lon": 9.15, "lat": 45.45, "nil_id": 1, "municipio": 1, "assignment": "point_in_polygon",
+                         "lon": 9.15, "lat": 45.45, "district_id": 1, "municipio": 1, "assignment": "point_in_polygon",
                          "seats": seats})
 
 
@@ -197,7 +197,7 @@ def test_seats_beyond_32_bits_fail_with_file_and_row(raw: Path, out: Path, h: He
 
 
 def test_units_beyond_32_bits_as_python_ints(raw: Path, out: Path, h: Helpers) -> None:
-    frame = pd.DataFrame({"nil_id": [1, 2], "year": [2010, 2010], "ateco_code": ["25.62", "25.62"], "ateco_edition": "2007",
+    frame = pd.DataFrame({"district_id": [1, 2], "year": [2010, 2010], "ateco_code": ["25.62", "25.62"], "ateco_edition": "2007",
                           "category": "digital", "units": pd.array([5, 2**40], dtype=object), "avg_employees": 1.0})
     source = FixedResult(LoadResult(table="firm_units", frame=frame, rows_read=2, trust="official"), table="firm_units")
     report = build(raw, out, sources=[*BASE, source], progress=h.quiet)

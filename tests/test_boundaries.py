@@ -227,7 +227,7 @@ BAD_FILES: list[tuple[Callable[[Path, Helpers], Path], str]] = [
     (_shp_without_shx, "file geografico illeggibile"),
     (_wkt_header_only, "il file ha l'intestazione ma nessuna riga di dati"),
     (_csv_without_wkt, "manca la colonna 'geometria WKT'"),
-    (_missing_id_column, "manca la colonna dell'identificativo (attese: id_nil, idnil, nil_id; trovate: codice)"),
+    (_missing_id_column, "manca la colonna dell'identificativo (attese: id_nil, idnil, district_id; trovate: codice)"),
     (_not_milan, "CRS assente e coordinate non riconoscibili (bbox 12.400,41.850,12.550,41.930)"),
     (_swapped, "CRS assente e coordinate con latitudine e longitudine invertite"),
     (_declared_wgs84_but_projected, "dopo la conversione in EPSG:4326 le geometrie non cadono su Milano"),
@@ -331,10 +331,10 @@ def test_null_and_point_geometries_are_rejected(tmp_path: Path, h: Helpers) -> N
 
 def test_third_party_columns_make_the_file_derived(tmp_path: Path, h: Helpers) -> None:
     grid = h.nil_grid()
-    props = [{"ID_NIL": i, "NIL": f"N{i}", "nil_id": i, "lisa_class": "HH"} for i, _ in grid]
+    props = [{"ID_NIL": i, "NIL": f"N{i}", "district_id": i, "lisa_class": "HH"} for i, _ in grid]
     result = load_nil(h.write_geojson(tmp_path / "nil.geojson", props, [g for _, g in grid]))
     assert result.trust == "derived"
-    assert "colonne non ufficiali presenti (file rielaborato da terzi): lisa_class, nil_id" in result.notes
+    assert "colonne non ufficiali presenti (file rielaborato da terzi): lisa_class, district_id" in result.notes
 
 
 # --- finding files ----------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_known_answer() -> None:
     result = did(action, "x", obs, classes, treated_nils=[1, 50])
     assert result.treated is not None and result.treated.change == pytest.approx(6.0)
     assert result.n_comparison == 6
-    assert sorted(c.nil_id for c in result.comparison) == [2, 3, 4, 5, 6, 7]
+    assert sorted(c.district_id for c in result.comparison) == [2, 3, 4, 5, 6, 7]
     assert result.comparison_change == pytest.approx(2.5)
     assert result.effect == pytest.approx(3.5)
     assert result.data_dates == (BEFORE, AFTER)
@@ -76,8 +76,8 @@ def test_no_point_before_or_after() -> None:
 
 def test_single_point_before_and_other_dates() -> None:
     obs, classes = panel()
-    obs = [o for o in obs if not (o.nil_id == 1 and o.day.year == 2020)]
-    obs = [o for o in obs if not (o.nil_id == 2 and o.day == AFTER)] + [Observation(2, date(2022, 12, 31), 7.0)]
+    obs = [o for o in obs if not (o.district_id == 1 and o.day.year == 2020)]
+    obs = [o for o in obs if not (o.district_id == 2 and o.day == AFTER)] + [Observation(2, date(2022, 12, 31), 7.0)]
     result = did(ActionRef("A1", 1, START, ("x",)), "x", obs, classes, treated_nils=[50])
     assert "single_before" in result.caveats and "other_dates" in result.caveats
     assert date(2022, 12, 31) in result.data_dates
@@ -94,7 +94,7 @@ def test_adapter_and_batch() -> None:
     rows = [("A1", 1, "2022-06-01", ["x"], "Fablab"), ("A2", None, "2022-06-01", ["x"]),
             ("A3", "50", date(2022, 6, 1), ("x", "y"))]
     actions = actions_from_rows(rows)
-    assert [a.action_id for a in actions] == ["A1", "A3"] and actions[0].title == "Fablab" and actions[1].nil_id == 50
+    assert [a.action_id for a in actions] == ["A1", "A3"] and actions[0].title == "Fablab" and actions[1].district_id == 50
     obs, classes = panel()
     results = evaluate_actions(actions, {"x": obs}, classes)
     assert [(r.action_id, r.indicator_id) for r in results] == [("A1", "x"), ("A3", "x"), ("A3", "y")]
@@ -123,7 +123,7 @@ def test_register_adapter_reads_the_programme_store(tmp_path, monkeypatch) -> No
                         start_date=START, indicators=("x",)), "ed@comune.it", "prima azione")
     store.create(Action(title="Senza luogo", line="laboratori", start_date=START, indicators=("x",)), "ed@comune.it", "x")
     (action,) = register_actions()
-    assert (action.nil_id, action.start, action.indicator_ids, action.title) == (1, START, ("x",), "Fablab di quartiere")
+    assert (action.district_id, action.start, action.indicator_ids, action.title) == (1, START, ("x",), "Fablab di quartiere")
     obs, classes = panel()
     result = evaluate_actions([action], {"x": obs}, classes)[0]
     assert result.effect == pytest.approx((16 - 10) - (2 + 3 + 2 + 3 + 2 + 3 + 50) / 7)

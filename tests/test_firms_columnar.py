@@ -32,9 +32,9 @@ def ctx() -> BuildContext:
     return BuildContext(nil=nil[["id", "name", "geometry"]].copy(), municipi=mun[["id", "name", "geometry"]].copy())
 
 
-def _point(ctx: BuildContext, nil_id: int) -> tuple[float, float]:
+def _point(ctx: BuildContext, district_id: int) -> tuple[float, float]:
     nil: gpd.GeoDataFrame = ctx.nil  # type: ignore[assignment]
-    p = shapely.point_on_surface(nil.loc[nil["id"] == nil_id, "geometry"].iloc[0])
+    p = shapely.point_on_surface(nil.loc[nil["id"] == district_id, "geometry"].iloc[0])
     return round(p.x, 6), round(p.y, 6)
 
 

@@ -55,7 +55,7 @@ def test_json_export_is_derived_and_checked(tmp_path: Path, ctx: BuildContext) -
     assert list(frame["name"]) == ["Brambilla", "Cessata"]
     assert list(frame["status"]) == ["attiva", "cessata"]  # 'Cessata' normalised
     assert list(frame["category"]) == ["Sartoria", "Sartoria"]
-    assert list(frame["nil_id"]) == [1, 8]
+    assert list(frame["district_id"]) == [1, 8]
     assert json.loads(frame["attributes"].iloc[0])["anno"] == 1926
     rejected = {r.row_number: r.reason for r in result.rejects if r.action == "rejected"}
     assert rejected[2].startswith("punto fuori dal Comune di Milano (9.40000, 45.43000)")
@@ -96,5 +96,5 @@ def test_real_botteghe(real_dir: Path) -> None:
     result = historic_shops.SOURCE.load(path, ctx)
     assert len(result.frame) == 626 and result.rows_read == 626
     assert result.frame["status"].value_counts().to_dict() == {"attiva": 506, "cessata": 120}
-    assert result.frame["nil_id"].notna().all()
+    assert result.frame["district_id"].notna().all()
     assert result.rows_rejected == 0

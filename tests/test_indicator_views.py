@@ -199,7 +199,7 @@ def test_points_geojson() -> None:
 def places() -> pd.DataFrame:
     return pd.DataFrame({
         "source_id": ["s", "s"], "source_key": ["1", "2"], "name": ["Fab <1>", None], "address": ["Via A", None],
-        "lon": [9.1, None], "lat": [45.4, None], "nil_id": pd.array([3, None], dtype="Int64"), "municipio": [1, 2],
+        "lon": [9.1, None], "lat": [45.4, None], "district_id": pd.array([3, None], dtype="Int64"), "municipio": [1, 2],
         "assignment": ["point_in_polygon", "municipio_only"], "category": ["fablab", None], "status": [None, None],
         "ownership": ["public", None], "area_m2": [120.0, None], "seats": pd.array([None, None], dtype="Int64"),
         "trust": ["demo", "official"]})
@@ -235,7 +235,7 @@ def groups() -> pd.DataFrame:
         "group_level": ["periphery_class"] * 5 + ["priority_area"] * 2,
         "group_id": ["centro", "periferia", "periferia", "periferia", "periferia", "pq", "pq"],
         "group_name": ["Centro", "Periferia", "Periferia", "Periferia", "Periferia", "Piano Quartieri", "Piano Quartieri"],
-        "nil_id": [5, 1, 2, 3, 4, 1, 2],
+        "district_id": [5, 1, 2, 3, 4, 1, 2],
         "distance_m": [500.0, 6000.0, 5000.0, 7000.0, 8000.0, 6000.0, 5000.0],
         "basis": ["distanza 0.50 km", "distanza 6.00 km", "d", "d", "eccezione", "area", "area"],
     })
@@ -389,7 +389,7 @@ def test_class_table_and_map() -> None:
     assert table["Distance from the centre (km)"].tolist() == [6.0, 5.0, 7.0, 8.0, 0.5]
     assert table["Priority areas"].tolist() == ["Piano Quartieri", "Piano Quartieri", "", "", ""]
     assert pd.isna(table["Municipio"][3])
-    detail = groups()[groups()["nil_id"] != 3]  # NIL 3 unclassified
+    detail = groups()[groups()["district_id"] != 3]  # NIL 3 unclassified
     fig = iv.class_map(geojson([1, 2, 3, 4, 5]), detail, stats(), "it", "white-bg")
     assert [(tr.name, list(tr.locations)) for tr in fig.data] == [("Centro", [5]), ("Periferia", [1, 2, 4]),
                                                                    ("non classificato", [3])]
@@ -688,9 +688,9 @@ def test_default_nil_is_peripheral_with_data() -> None:
     nil_stats = pd.DataFrame({"id": [1, 2, 3, 4, 5], "name": list("ABCDE")})
     grp = pd.DataFrame({"group_level": ["periphery_class"] * 5, "group_id": ["centro", "semicentro", "periferia", "periferia",
                                                                              "periferia"],
-                        "group_name": ["C", "S", "P", "P", "P"], "nil_id": [1, 2, 3, 4, 5]})
-    counts = pd.DataFrame({"nil_id": [1, 3, 4, 5], "with_value": [20, 8, 10, 10]})
-    places_by_nil = pd.DataFrame({"nil_id": [4, 5, 5], "theme": ["vacant", "vacant", "makerspace"], "places": [1, 1, 1]})
+                        "group_name": ["C", "S", "P", "P", "P"], "district_id": [1, 2, 3, 4, 5]})
+    counts = pd.DataFrame({"district_id": [1, 3, 4, 5], "with_value": [20, 8, 10, 10]})
+    places_by_nil = pd.DataFrame({"district_id": [4, 5, 5], "theme": ["vacant", "vacant", "makerspace"], "places": [1, 1, 1]})
     assert iv.default_nil(nil_stats, grp, counts, places_by_nil) == "5"  # 10 values like NIL 4, more places
     assert iv.default_nil(nil_stats, grp, counts) == "4"  # tie without places: the lowest id
     assert iv.default_nil(nil_stats, iv.empty_groups(), counts) == "1"  # no classes: the NIL with most values

@@ -118,11 +118,11 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
         con.unregister("_fx")
 
 
-def place(theme: str, key: str, nil_id: int | None, municipio: int | None, offset: tuple[float, float] | None,
+def place(theme: str, key: str, district_id: int | None, municipio: int | None, offset: tuple[float, float] | None,
           trust: str = "official", **extra: Any) -> dict[str, Any]:
     lon, lat = ll(*offset) if offset else (None, None)
     row = {"theme": theme, "source_id": f"src_{theme}", "path": f"/fixture/{theme}.csv", "source_key": key, "name": key,
-           "lon": lon, "lat": lat, "nil_id": nil_id, "municipio": municipio,
+           "lon": lon, "lat": lat, "district_id": district_id, "municipio": municipio,
            "assignment": "point_in_polygon" if offset else "municipio_only", "category": None, "status": None,
            "ownership": None, "area_m2": None, "seats": None, "employees": None, "trust": trust}
     row.update(extra)
@@ -177,7 +177,7 @@ def build_city(con: duckdb.DuckDBPyConnection, *, firms: bool = True, trust: str
     places = [dict(p, trust="demo" if trust == "demo" else p["trust"]) for p in PLACES + (FIRM_POINTS if firms else [])]
     _insert(con, "places", places)
     if firms:
-        _insert(con, "firm_units", [{"nil_id": n, "year": 2010, "ateco_code": "26.1", "ateco_edition": "2007",
+        _insert(con, "firm_units", [{"district_id": n, "year": 2010, "ateco_code": "26.1", "ateco_edition": "2007",
                                      "ateco_label": None, "category": c, "units": u, "avg_employees": a,
                                      "source_id": "firms_ateco", "path": "/fixture/ds201.csv", "trust": trust}
                                     for n, c, u, a in FIRM_UNITS])
@@ -270,20 +270,20 @@ NO_POP = "^popolazione non disponibile$"
 # --- periphery classes and groups ------------------------------------------------------------------
 
 def test_periphery_classes_by_distance(city: duckdb.DuckDBPyConnection) -> None:
-    rows = city.sql("SELECT group_id, nil_id, distance_m, basis FROM district_groups "
-                    "WHERE group_level = 'periphery_class' ORDER BY nil_id").fetchall()
+    rows = city.sql("SELECT group_id, district_id, distance_m, basis FROM district_groups "
+                    "WHERE group_level = 'periphery_class' ORDER BY district_id").fetchall()
     assert [(g, n) for g, n, _, _ in rows] == [("centro", 1), ("semicentro", 2), ("periferia", 3), ("periferia", 4)]
     assert [d for _, _, d, _ in rows] == pytest.approx([0.0, 3000.0, 6000.0, 6000.0], abs=1e-3)
     assert rows[1][3].startswith("distanza 3.00 km da Duomo (2.0-4.5 km)")
-    assert city.sql("SELECT nil_id FROM district_groups WHERE group_level = 'priority_area' AND group_id = 'test_area' "
-                    "ORDER BY nil_id").fetchall() == [(2,), (4,)]
+    assert city.sql("SELECT district_id FROM district_groups WHERE group_level = 'priority_area' AND group_id = 'test_area' "
+                    "ORDER BY district_id").fetchall() == [(2,), (4,)]
 
 
 def test_periphery_override_changes_groups_and_aggregates(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     build_city(con)
     run(con, write_configs(tmp_path / "cfg", overrides='"2" = { class = "periferia", reason = "prova di eccezione" }'))
-    (basis,), = con.sql("SELECT basis FROM district_groups WHERE group_level = 'periphery_class' AND nil_id = 2 "
+    (basis,), = con.sql("SELECT basis FROM district_groups WHERE group_level = 'periphery_class' AND district_id = 2 "
                         "AND group_id = 'periferia'").fetchall()
     assert "eccezione in configurazione: prova di eccezione" in basis and "sarebbe semicentro" in basis
     get = getter(con)
@@ -300,7 +300,7 @@ def test_real_periphery_config_is_valid() -> None:
     assert warnings == []
     classes = groups[groups["group_level"] == "periphery_class"]
     assert len(classes) == 88 and set(classes["group_id"]) == {"centro", "semicentro", "periferia"}
-    by_id = dict(zip(classes["nil_id"], classes["group_id"], strict=True))
+    by_id = dict(zip(classes["district_id"], classes["group_id"], strict=True))
     assert by_id[1] == "centro" and by_id[87] == "periferia"
     assert by_id[49] == by_id[35] == by_id[57] == "periferia"  # overrides
     assert "piano_quartieri" in set(groups["group_id"])
@@ -465,8 +465,8 @@ def test_vacant(get: Getter) -> None:
 
 def test_distance_to_nearest_makerspace(get: Getter) -> None:
     d = {1: 500.0, 2: 2600.0, 3: 400.0, 4: math.hypot(300, 6400)}  # M2 is nearer than M1 for NIL 2
-    for nil_id, dist in d.items():
-        value, *_ = get("makerspace_distance_m", "nil", nil_id)
+    for district_id, dist in d.items():
+        value, *_ = get("makerspace_distance_m", "nil", district_id)
         assert value == pytest.approx(dist, abs=0.01)
     # NIL 4 has a distance but no population: value kept, excluded from the weighted means.
     assert get("makerspace_distance_m", "nil", 4)[3] == "popolazione non disponibile"
@@ -500,8 +500,8 @@ def _scores(d4: float) -> dict[int, float | None]:
 
 def test_opportunity_score_stored(get: Getter) -> None:
     exp = _scores(math.hypot(300, 6400))
-    for nil_id, score in exp.items():
-        assert get("opportunity_score", "nil", nil_id)[0] == pytest.approx(score, abs=1e-6)
+    for district_id, score in exp.items():
+        assert get("opportunity_score", "nil", district_id)[0] == pytest.approx(score, abs=1e-6)
     value, _, _, reason, _ = get("opportunity_score", "nil", 4)
     assert value is None and reason == "componenti mancanti: makerspaces_per_100k (popolazione non disponibile)"
 

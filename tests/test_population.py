@@ -138,7 +138,7 @@ def test_without_loaded_nil_every_id_is_accepted(tmp_path: Path, h: Helpers) -> 
         ("vuoto.csv", b"", "il file è vuoto"),
         ("intestazione.csv", b"IdNIL;Residenti\r\n", "il file ha l'intestazione ma nessuna riga di dati"),
         ("spazi.csv", b"IdNIL Residenti\n1 100\n",
-         "nessuna colonna con l'identificativo numerico del NIL (attese: id_nil, idnil, nil_id, id_quartiere, "
+         "nessuna colonna con l'identificativo numerico del NIL (attese: id_nil, idnil, district_id, id_quartiere, "
          "quartiere, nil, id; trovate: idnil_residenti)"),
         ("virgole.csv", b"IdNIL;Residenti\n1,100\n2,200\n", "l'intestazione è separata da ';' ma le righe di dati da ','"),
         ("senza_residenti.csv", b"IdNIL;Maschi\n1;100\n", "manca la colonna dei residenti"),
@@ -227,9 +227,9 @@ def test_population_current_prefers_official_dated_latest(tmp_path: Path) -> Non
             # NIL 6: same year, the one with the later reference date
             (6, 2022, "2022-06-30", 60, "a", "official"), (6, 2022, "2022-12-31", 61, "b", "official"),
         ]
-        for nil_id, year, ref, residents, src, trust in rows_in:
+        for district_id, year, ref, residents, src, trust in rows_in:
             con.execute("INSERT INTO population VALUES ('nil', ?, ?, ?, ?, ?, ?, ?)",
-                        [nil_id, year, ref, residents, src, f"/{src}", trust])
+                        [district_id, year, ref, residents, src, f"/{src}", trust])
         got = con.sql("SELECT district_id, year, CAST(reference_date AS VARCHAR), residents, source_id, trust "
                       "FROM population_current ORDER BY district_id").fetchall()
     finally:

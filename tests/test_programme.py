@@ -178,12 +178,12 @@ def test_read_only_writes_nothing(tmp_path: Path) -> None:
 # --- ledger on a fixture with a known answer -------------------------------------------------------
 
 PLACES = pd.DataFrame([
-    {"kind": "nil", "ref": "1", "name": "Uno", "nil_id": 1, "municipio": 1, "lon": 9.1, "lat": 45.4},
-    {"kind": "nil", "ref": "5", "name": "Cinque", "nil_id": 5, "municipio": 2, "lon": 9.2, "lat": 45.5},
-    {"kind": "municipio", "ref": "2", "name": "Municipio 2", "nil_id": None, "municipio": 2, "lon": 9.2, "lat": 45.5},
-    {"kind": "vacant", "ref": "v:9", "name": "Capannone", "nil_id": 1, "municipio": 1, "lon": 9.11, "lat": 45.41},
+    {"kind": "nil", "ref": "1", "name": "Uno", "district_id": 1, "municipio": 1, "lon": 9.1, "lat": 45.4},
+    {"kind": "nil", "ref": "5", "name": "Cinque", "district_id": 5, "municipio": 2, "lon": 9.2, "lat": 45.5},
+    {"kind": "municipio", "ref": "2", "name": "Municipio 2", "district_id": None, "municipio": 2, "lon": 9.2, "lat": 45.5},
+    {"kind": "vacant", "ref": "v:9", "name": "Capannone", "district_id": 1, "municipio": 1, "lon": 9.11, "lat": 45.41},
 ])
-CLASSES = pd.DataFrame({"nil_id": [1, 5], "class_id": ["periferia", "centro"]})
+CLASSES = pd.DataFrame({"district_id": [1, 5], "class_id": ["periferia", "centro"]})
 
 
 def _ledger_actions() -> list[Action]:
@@ -229,7 +229,7 @@ def test_leverage_without_public_money_is_none() -> None:
 def test_filters_by_place() -> None:
     actions = _ledger_actions()
     assert [a.title for a in pg.filter_actions(actions, municipio=2, places=PLACES)] == ["A1", "A3"]
-    assert [a.title for a in pg.filter_actions(actions, nil_id=1, places=PLACES)] == ["A1"]
+    assert [a.title for a in pg.filter_actions(actions, district_id=1, places=PLACES)] == ["A1"]
     assert [a.title for a in pg.filter_actions(actions, line="spazi", status="proposed")] == ["A1", "A3"]
 
 

@@ -64,7 +64,7 @@ def test_nil_explorer_geojson_is_derived(real_dir: Path) -> None:
     assert sorted(result.frame["id"]) == list(range(1, 89))
     assert result.trust == "derived"
     note = next(n for n in result.notes if n.startswith("colonne non ufficiali"))
-    assert note == "colonne non ufficiali presenti (file rielaborato da terzi): hmm_state, lisa_class, nil_id, nil_name"
+    assert note == "colonne non ufficiali presenti (file rielaborato da terzi): hmm_state, lisa_class, district_id, nil_name"
     _milan_bounds(result)
 
 

@@ -147,7 +147,7 @@ def test_place_diff_by_source_and_key() -> None:
     assert list(zip(diff.lost["theme"], diff.lost["source_id"], diff.lost["source_key"], strict=True)) == [
         ("makerspace", "mk", "2")]
     assert diff.lost.iloc[0]["name"] == "Fablab Due" and diff.new.iloc[1]["name"] == "Ex cinema"
-    assert pd.isna(diff.new.iloc[1]["nil_id"])
+    assert pd.isna(diff.new.iloc[1]["district_id"])
     assert diff.counts() == {"makerspace": (1, 1), "vacant": (1, 0)}
     same = review.place_diff(after, after, "s2", "s2")
     assert same.new.empty and same.lost.empty

@@ -44,9 +44,9 @@ def ctx(districts: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]) -> BuildContext:
     return BuildContext(nil=nil[["id", "name", "geometry"]].copy(), municipi=mun[["id", "name", "geometry"]].copy())
 
 
-def inside(nil: gpd.GeoDataFrame, nil_id: int) -> tuple[float, float]:
-    """A point surely inside the demo NIL `nil_id` (lon, lat)."""
-    geom = nil.loc[nil["id"] == nil_id, "geometry"].iloc[0]
+def inside(nil: gpd.GeoDataFrame, district_id: int) -> tuple[float, float]:
+    """A point surely inside the demo NIL `district_id` (lon, lat)."""
+    geom = nil.loc[nil["id"] == district_id, "geometry"].iloc[0]
     p = shapely.point_on_surface(geom)
     return round(p.x, 6), round(p.y, 6)
 
@@ -258,7 +258,7 @@ def test_ds201_rows_rejects_and_numbers(tmp_path: Path, ctx: BuildContext) -> No
     result = FirmsAtecoSource().load(path, ctx)
     assert result.table == "firm_units" and result.trust == "official" and result.encoding == "cp1252"
     assert result.rows_read == 10
-    frame = result.frame.set_index(["nil_id", "ateco_code"])
+    frame = result.frame.set_index(["district_id", "ateco_code"])
     assert len(frame) == 6
     assert (frame["year"] == 2010).all() and (frame["ateco_edition"] == "2007").all()
     assert frame.loc[(1, "25.62.00")].to_dict() | {} == {
@@ -360,7 +360,7 @@ def test_firm_points_classified_and_placed(tmp_path: Path, ctx: BuildContext,
     assert (rossi["category"], rossi["ateco_code"], rossi["ateco_edition"]) == ("digital_manufacturing", "25.62.00", "2007")
     assert (bianchi["category"], bianchi["ateco_code"], bianchi["ateco_edition"]) == ("artisan_manufacturing", "25.62",
                                                                                       "2025")
-    assert (int(rossi["nil_id"]), int(bianchi["nil_id"]), int(rotta["nil_id"])) == (1, 2, 3)
+    assert (int(rossi["district_id"]), int(bianchi["district_id"]), int(rotta["district_id"])) == (1, 2, 3)
     assert (rossi["employees"], bianchi["employees"]) == (4.0, 2.5)
     assert rossi["started_on"] == dt.date(2015, 2, 1) and bianchi["started_on"] == dt.date(2020, 3, 5)
     assert rotta["started_on"] is None and pd.isna(rotta["employees"])
@@ -410,7 +410,7 @@ def test_firm_points_from_xlsx(tmp_path: Path, ctx: BuildContext,
     assert result.frame["category"].tolist() == ["digital_manufacturing", "digital_services"]
     assert result.frame["ateco_edition"].tolist() == ["2025", "2025"]  # from the column name
     assert result.frame["started_on"].tolist() == [dt.date(2021, 6, 30), dt.date(2025, 1, 15)]
-    assert result.frame["nil_id"].tolist() == [20, 20]
+    assert result.frame["district_id"].tolist() == [20, 20]
     assert [(r.row_number, r.action) for r in result.rejects if "salvato come numero" in r.reason] == [(1, "warning")]
 
 
@@ -448,15 +448,15 @@ def test_build_end_to_end_firm_units(tmp_path: Path, districts: tuple[gpd.GeoDat
 
     con = duckdb.connect(str(out), read_only=True)
     try:
-        rows = con.sql("SELECT nil_id, ateco_code, ateco_edition, category, units, avg_employees, trust, source_id "
-                       "FROM firm_units ORDER BY nil_id, ateco_code").fetchall()
+        rows = con.sql("SELECT district_id, ateco_code, ateco_edition, category, units, avg_employees, trust, source_id "
+                       "FROM firm_units ORDER BY district_id, ateco_code").fetchall()
         by_cat = dict(con.sql("SELECT category, sum(units) FROM firm_units GROUP BY category").fetchall())
         rejects = con.sql("SELECT row_number, action FROM rejects WHERE source_id = 'firms_ateco' "
                           "ORDER BY row_number").fetchall()
         lineage = con.sql("SELECT dataset, rows_read, rows_loaded, rows_rejected, trust, licence, encoding "
                           "FROM sources WHERE source_id = 'firms_ateco'").fetchall()
         unknown_nil = con.sql("SELECT count(*) FROM firm_units f LEFT JOIN districts d "
-                              "ON d.level = 'nil' AND d.id = f.nil_id WHERE d.id IS NULL").fetchall()[0][0]
+                              "ON d.level = 'nil' AND d.id = f.district_id WHERE d.id IS NULL").fetchall()[0][0]
     finally:
         con.close()
     assert len(rows) == 6

@@ -121,7 +121,7 @@ def test_fablab_portal_csv_cp1252(tmp_path: Path, ctx: BuildContext) -> None:
     assert (result.frame["theme"] == "makerspace").all()
 
     opendot = row(result, "Opendot")
-    assert (opendot["nil_id"], opendot["municipio"], opendot["assignment"]) == (1, 1, "point_in_polygon")
+    assert (opendot["district_id"], opendot["municipio"], opendot["assignment"]) == (1, 1, "point_in_polygon")
     assert opendot["area_m2"] == pytest.approx(1234.5)  # '1.234,5'
     assert opendot["address"] == "Via Tortona 31"
     assert opendot["source_key"] == "opendot|tortona 31"  # no id column: normalised name + address
@@ -132,7 +132,7 @@ def test_fablab_portal_csv_cp1252(tmp_path: Path, ctx: BuildContext) -> None:
 
     swapped = row(result, "Lab Invertito")
     assert (swapped["lon"], swapped["lat"]) == (pytest.approx(9.22), pytest.approx(45.46))
-    assert (swapped["nil_id"], swapped["municipio"]) == (2, 3)
+    assert (swapped["district_id"], swapped["municipio"]) == (2, 3)
     assert swapped["area_m2"] == pytest.approx(200.0)  # '200 mq'
     assert reasons(result, "repaired")[2] == ["longitudine e latitudine invertite: scambiate"]
 
@@ -142,17 +142,17 @@ def test_fablab_portal_csv_cp1252(tmp_path: Path, ctx: BuildContext) -> None:
     assert result.rows_rejected == 2 and result.rows_repaired == 1
 
     discord = row(result, "Lab Discorde")
-    assert (discord["nil_id"], discord["assignment"]) == (1, "point_in_polygon")  # the geometry wins
+    assert (discord["district_id"], discord["assignment"]) == (1, "point_in_polygon")  # the geometry wins
     warnings = reasons(result, "warning")[5]
     assert any("NIL nel file (2) diverso da quello della posizione (1)" in w for w in warnings)
     assert any("'circa 80'" in w for w in warnings) and discord["area_m2"] == pytest.approx(80.0)
 
     no_point = row(result, "Lab Senza Punto")
-    assert (no_point["nil_id"], no_point["municipio"], no_point["assignment"]) == (3, 9, "file_id")
+    assert (no_point["district_id"], no_point["municipio"], no_point["assignment"]) == (3, 9, "file_id")
     assert pd.isna(no_point["lon"])
 
     by_location = row(result, "Lab Solo Location")  # "(lat, lon)" text of the portal
-    assert (by_location["lon"], by_location["lat"], by_location["nil_id"]) == (pytest.approx(9.2), pytest.approx(45.5), 3)
+    assert (by_location["lon"], by_location["lat"], by_location["district_id"]) == (pytest.approx(9.2), pytest.approx(45.5), 3)
 
 
 def test_fablab_with_id_column_duplicate_id(tmp_path: Path, ctx: BuildContext) -> None:
@@ -228,17 +228,17 @@ def test_coworking_utf8_bom_comma(tmp_path: Path, ctx: BuildContext) -> None:
 
     uno = row(result, "Cowo Uno")
     assert (uno["category"], uno["address"], uno["seats"]) == ("Coworking", "Via Tortona 1", 20)
-    assert (uno["nil_id"], uno["municipio"]) == (1, 1)
+    assert (uno["district_id"], uno["municipio"]) == (1, 1)
     attrs = json.loads(uno["attributes"])
     assert attrs["servizi"] == "Wi-Fi, sale riunioni" and attrs["accessibilita"] == "Sì"
     assert attrs["descrizione_breve"] == "Spazio luminoso, vicino al Naviglio"
     assert "spazio" not in attrs and "id" not in attrs
 
     due = row(result, "Hub Due")
-    assert (due["seats"], due["category"], due["nil_id"], due["municipio"]) == (45, "Incubatore", 2, 3)
+    assert (due["seats"], due["category"], due["district_id"], due["municipio"]) == (45, "Incubatore", 2, 3)
     tre = row(result, "Cowo Tre")
     assert pd.isna(tre["seats"])
-    assert tre["nil_id"] == 3
+    assert tre["district_id"] == 3
 
     warnings = reasons(result, "warning")
     assert warnings[1] == ["postazioni (numero_postazioni): intervallo '20-30': usato il limite inferiore (20)"]
@@ -377,7 +377,7 @@ def test_census_xlsx_mapping_from_config(tmp_path: Path, ctx: BuildContext, monk
     assert result.frame["source_key"].tolist() == ["MK-01", "MK-02", "MK-03"]
 
     uno = row(result, "Officina Uno")
-    assert (uno["nil_id"], uno["municipio"], uno["assignment"]) == (1, 1, "point_in_polygon")
+    assert (uno["district_id"], uno["municipio"], uno["assignment"]) == (1, 1, "point_in_polygon")
     assert (uno["area_m2"], uno["seats"], uno["category"]) == (pytest.approx(120.5), 12, "FabLab")
     assert (uno["status"], uno["ownership"]) == ("active", "public")  # value map; 'Comunale' -> public
     assert json.loads(uno["attributes"]) == {"referente": "Rossi"}  # unmapped column kept
@@ -388,7 +388,7 @@ def test_census_xlsx_mapping_from_config(tmp_path: Path, ctx: BuildContext, monk
     assert json.loads(due["attributes"]) == {"note_interne": "da verificare"}
 
     tre = row(result, "Officina Tre")
-    assert (tre["assignment"], tre["nil_id"], tre["municipio"]) == ("file_id", 3, 9) and pd.isna(tre["ownership"])
+    assert (tre["assignment"], tre["district_id"], tre["municipio"]) == ("file_id", 3, 9) and pd.isna(tre["ownership"])
 
     warnings = reasons(result, "warning")
     assert warnings[2] == ["postazioni (posti): intervallo '10-15': usato il limite inferiore (10)"]
@@ -418,8 +418,8 @@ def test_census_csv_projected_coordinates(tmp_path: Path, ctx: BuildContext, mon
     assert "licenza: non indicata in configurazione" in result.notes
     macello = row(result, "Ex Macello")
     assert (macello["lon"], macello["lat"]) == (pytest.approx(9.17, abs=1e-6), pytest.approx(45.46, abs=1e-6))
-    assert macello["nil_id"] == 1 and json.loads(macello["attributes"]) == {"condizione": "rudere"}
-    assert row(result, "Ex Caserma")["nil_id"] == 3
+    assert macello["district_id"] == 1 and json.loads(macello["attributes"]) == {"condizione": "rudere"}
+    assert row(result, "Ex Caserma")["district_id"] == 3
     capannone = row(result, "Capannone")
     assert (capannone["assignment"], capannone["municipio"]) == ("municipio_only", 3)
     assert capannone["source_key"] == "capannone|"
@@ -445,7 +445,7 @@ def test_census_optional_column_missing_is_a_note(tmp_path: Path, ctx: BuildCont
     path = write_csv(tmp_path / "censimento_makerspace.csv", [
         ["Nome", "Longitudine", "Latitudine"], ["Lab", "9,17", "45,46"]], ";", "cp1252")
     result = census.SOURCE.load(path, ctx)
-    assert len(result.frame) == 1 and result.frame["nil_id"].iloc[0] == 1
+    assert len(result.frame) == 1 and result.frame["district_id"].iloc[0] == 1
     assert any(n.startswith("colonne indicate in configurazione ma assenti") and "Superficie (mq)" in n
                for n in result.notes)
 
@@ -516,8 +516,8 @@ def test_build_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
                                                                                       driver="GeoJSON")
     ref = {r[0]: r for r in NIL_REFERENCE}  # (id, name, municipio, lon, lat): a point inside each demo NIL
 
-    def pt(nil_id: int) -> list[str]:
-        return [f"{ref[nil_id][3]:.4f}".replace(".", ","), f"{ref[nil_id][4]:.4f}".replace(".", ",")]
+    def pt(district_id: int) -> list[str]:
+        return [f"{ref[district_id][3]:.4f}".replace(".", ","), f"{ref[district_id][4]:.4f}".replace(".", ",")]
 
     write_csv(raw / "ds744_fablab_milano.csv", [
         ["NOMINATIVO", "INDIRIZZO", "MQ COMPLESSIVI", "MACCHINE", "MUNICIPIO", "ID_NIL", "LONG_X_4326", "LAT_Y_4326"],
@@ -543,7 +543,7 @@ def test_build_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
     con = duckdb.connect(str(out), read_only=True)
     try:
-        places = con.sql("SELECT source_id, name, nil_id, municipio, assignment, area_m2, seats, trust, "
+        places = con.sql("SELECT source_id, name, district_id, municipio, assignment, area_m2, seats, trust, "
                          "json_extract_string(attributes, '$.macchine') FROM places "
                          "WHERE source_id IN ('makerspaces', 'coworking', 'census') ORDER BY source_id, name").fetchall()
         rejects = con.sql("SELECT source_id, row_number, action, reason FROM rejects "
@@ -600,7 +600,7 @@ def test_municipio_comes_from_position_not_from_nil_parent() -> None:
                           "lon": [9.205, 9.23, 9.17, None], "lat": [45.46, 45.46, 45.46, None],
                           "nil_id_file": [None, None, None, 2], "municipio_file": [None, None, None, 1]})
     rows, rejects = finalise_places(frame, ctx, None, "vacant")
-    got = {k: (int(n), int(m)) for k, n, m in zip(rows["source_key"], rows["nil_id"], rows["municipio"], strict=True)}
+    got = {k: (int(n), int(m)) for k, n, m in zip(rows["source_key"], rows["district_id"], rows["municipio"], strict=True)}
     # a: NIL 2 (parent Municipio 3) but inside the Municipio 1 polygon -> Municipio 1.
     assert got == {"a": (2, 1), "b": (2, 3), "c": (1, 1), "d": (2, 1)}  # d: no point -> the file's own Municipio
     assert rejects == []

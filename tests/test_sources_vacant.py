@@ -124,7 +124,7 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     a1 = frame.loc["A001"]
     assert (a1["status"], a1["category"]) == ("degraded", "produttivo")  # former use, not the condition
     assert pd_isna(a1["ownership"])  # the collective's 'privato' is not a declared ownership
-    assert (a1["nil_id"], a1["municipio"], a1["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
+    assert (a1["district_id"], a1["municipio"], a1["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
     attrs = json.loads(a1["attributes"])
     assert attrs["typology"] == "Produttivo" and attrs["condition_desc"] == "Ex Via Uno 1"
     assert attrs["condition"] == "Degrado/Inutilizzo"
@@ -162,9 +162,9 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     assert "né coordinate né NIL/Municipio" in rejected[10][0]  # zona 10 is not a Municipio
     # No position, zona 3: placed in Municipio 3 only.
     a9 = frame.loc["A009"]
-    assert (a9["assignment"], a9["municipio"]) == ("municipio_only", 3) and pd_isna(a9["nil_id"])
+    assert (a9["assignment"], a9["municipio"]) == ("municipio_only", 3) and pd_isna(a9["district_id"])
     # A polygon instead of a point: an interior point is used, with a warning.
-    assert frame.loc["A011", "nil_id"] == 22
+    assert frame.loc["A011", "district_id"] == 22
     assert any("invece di un punto" in r for r in reasons(result, "warning")[11])
     assert any(n.startswith("3 luoghi aggiunti dal collettivo") for n in result.notes)
 
@@ -181,7 +181,7 @@ def test_vacant_buildings_declared_projected_crs(tmp_path: Path, ctx: BuildConte
     result = vacant_buildings.SOURCE.load(write_json(tmp_path / "edifici_degrado.geojson", doc), ctx)
     assert result.crs is not None and result.crs.startswith("EPSG:32632")
     row = result.frame.iloc[0]
-    assert row["lon"] == pytest.approx(SEED[1][0], abs=1e-6) and row["nil_id"] == 1
+    assert row["lon"] == pytest.approx(SEED[1][0], abs=1e-6) and row["district_id"] == 1
 
 
 def test_vacant_buildings_empty_and_malformed(tmp_path: Path, ctx: BuildContext) -> None:
@@ -236,7 +236,7 @@ def test_real_places_json(real_dir: Path) -> None:
     assert (frame.loc[keys.str.startswith("R"), "status"] == "regeneration").all()
     assert (frame["status"] == "regeneration").sum() == 17
     assert (frame.loc[keys.str.startswith("A"), "status"] == "degraded").all()
-    assert frame["nil_id"].notna().all() and frame["municipio"].between(1, 9).all()
+    assert frame["district_id"].notna().all() and frame["municipio"].between(1, 9).all()
     assert (frame["assignment"] == "point_in_polygon").all()
     # Lambrate and Rogoredo yards are both filed under "Piazza Enrico Bottini": both kept.
     assert (frame["address"] == "Piazza Enrico Bottini").sum() == 2
@@ -280,7 +280,7 @@ def test_confiscated_municipio_only(tmp_path: Path, ctx: BuildContext) -> None:
     assert result.encoding == "cp1252" and result.trust == "official"
     assert result.rows_read == 7 and len(frame) + result.rows_rejected == 7
     assert (frame["assignment"] == "municipio_only").all()
-    assert frame["nil_id"].isna().all() and frame["lon"].isna().all() and frame["lat"].isna().all()
+    assert frame["district_id"].isna().all() and frame["lon"].isna().all() and frame["lat"].isna().all()
     assert (frame["ownership"] == "public").all()
     assert any("nessuna coordinata: assegnati al solo Municipio" in n for n in result.notes)
 
@@ -349,7 +349,7 @@ def test_real_ds147_march_2026(real_dir: Path) -> None:
     assert result.rows_read == 267 and len(frame) == 267 and result.rows_rejected == 0
     assert not [r for r in result.rejects if "numero di campi" in r.reason]  # no ragged row
     assert result.encoding == "utf-8" and result.file_format == "csv sep=';'"
-    assert (frame["assignment"] == "municipio_only").all() and frame["nil_id"].isna().all()
+    assert (frame["assignment"] == "municipio_only").all() and frame["district_id"].isna().all()
     assert frame["municipio"].value_counts().sort_index().to_dict() == {1: 12, 2: 41, 3: 44, 4: 18, 5: 32, 6: 27,
                                                                         7: 17, 8: 25, 9: 51}
     assert frame["source_key"].is_unique
@@ -398,7 +398,7 @@ def test_aree_dismesse_utm_without_crs(tmp_path: Path, ctx: BuildContext) -> Non
 
     first = frame.loc["1"]
     assert first["area_m2"] == pytest.approx(10_000, rel=1e-3)
-    assert (first["nil_id"], first["municipio"], first["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
+    assert (first["district_id"], first["municipio"], first["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
     assert (first["name"], first["status"]) == ("Ex Fabbrica", "vacant")
     polygon = shapely.from_wkb(first["geom_wkb"])
     assert polygon.geom_type == "Polygon" and polygon.contains(shapely.Point(first["lon"], first["lat"]))
@@ -408,7 +408,7 @@ def test_aree_dismesse_utm_without_crs(tmp_path: Path, ctx: BuildContext) -> Non
     assert frame.loc["2", "area_m2"] == pytest.approx(10_000, rel=1e-3)  # computed wins over the file's 12 500
     assert any("diversa da quella calcolata" in r for r in reasons(result, "warning")[2])
     bowtie = frame.loc["3"]
-    assert bowtie["area_m2"] == pytest.approx(5_000, rel=1e-2) and bowtie["nil_id"] == 22
+    assert bowtie["area_m2"] == pytest.approx(5_000, rel=1e-2) and bowtie["district_id"] == 22
     assert shapely.from_wkb(bowtie["geom_wkb"]).is_valid
     assert any("riparato con make_valid" in r for r in reasons(result, "repaired")[3])
     assert result.rows_repaired == 1
@@ -452,7 +452,7 @@ def test_aree_dismesse_milan_extent_declared_crs(tmp_path: Path, ctx: BuildConte
     assert (frame.loc["A-1", "status"], frame.loc["A-1", "ownership"]) == ("vacant", "private")
     assert frame.loc["A-1", "area_m2"] == pytest.approx(6_400, rel=5e-3)
     edge = frame.loc["A-2"]
-    assert edge["status"] == "regeneration" and edge["nil_id"] > 0
+    assert edge["status"] == "regeneration" and edge["district_id"] > 0
     assert nil_union.contains(shapely.Point(edge["lon"], edge["lat"]))  # point from the part inside
     assert 0 < json.loads(edge["attributes"])["quota_nel_comune"] < 1
     assert any("solo in parte nel Comune" in r for r in reasons(result, "warning")[2])
@@ -523,9 +523,9 @@ def test_build_end_to_end(tmp_path: Path) -> None:
         # Every place has a Municipio; points have a NIL; confiscated assets only a Municipio.
         assert con.sql("SELECT count(*) FROM places WHERE municipio IS NULL").fetchall() == [(0,)]
         assert con.sql("SELECT count(*) FROM places WHERE source_id = 'confiscated' "
-                       "AND (assignment <> 'municipio_only' OR nil_id IS NOT NULL)").fetchall() == [(0,)]
+                       "AND (assignment <> 'municipio_only' OR district_id IS NOT NULL)").fetchall() == [(0,)]
         assert con.sql("SELECT count(*) FROM places WHERE source_id = 'aree_dismesse' "
-                       "AND (geom_wkb IS NULL OR area_m2 IS NULL OR nil_id IS NULL)").fetchall() == [(0,)]
+                       "AND (geom_wkb IS NULL OR area_m2 IS NULL OR district_id IS NULL)").fetchall() == [(0,)]
         statuses = dict(con.sql("SELECT status, count(*) FROM places WHERE source_id = 'vacant_buildings' "
                                 "GROUP BY status").fetchall())
         assert statuses == {"degraded": 4, "regeneration": 1, None: 2}  # the two added yards: no clear status

@@ -48,15 +48,15 @@ def ctx() -> BuildContext:
                         municipi=mun_gdf[["id", "name", "geometry"]].copy())
 
 
-def other_municipio(nil_id: int) -> int:
+def other_municipio(district_id: int) -> int:
     """A Municipio that does not contain the NIL (for mismatch checks)."""
-    return 1 if MUNICIPIO[nil_id] != 1 else 9
+    return 1 if MUNICIPIO[district_id] != 1 else 9
 
 
-def ds503_line(oid: int, code: str, address: str, tipo: str, nil_id: int, lon: float, lat: float,
+def ds503_line(oid: int, code: str, address: str, tipo: str, district_id: int, lon: float, lat: float,
                municipio: int | None = None, nil_file: int | None = None) -> str:
-    mun = MUNICIPIO[nil_id] if municipio is None else municipio
-    nil_text = nil_id if nil_file is None else nil_file
+    mun = MUNICIPIO[district_id] if municipio is None else municipio
+    nil_text = district_id if nil_file is None else nil_file
     return f"{oid};{code};{address};{tipo};SI;{mun};{nil_text};NIL {nil_text};{lon};{lat};({lat}, {lon})"
 
 
@@ -177,7 +177,7 @@ def test_ds503_alone(tmp_path: Path, ctx: BuildContext) -> None:
     assert "CC BY 4.0" in vacant_ds503.SOURCE.licence and "da verificare" in vacant_ds503.SOURCE.licence
 
     a1 = frame.loc["A001"]
-    assert (a1["category"], a1["status"], a1["nil_id"], a1["municipio"]) == ("produttivo", "degraded", 1, MUNICIPIO[1])
+    assert (a1["category"], a1["status"], a1["district_id"], a1["municipio"]) == ("produttivo", "degraded", 1, MUNICIPIO[1])
     assert isna(a1["ownership"]) and isna(a1["area_m2"]) and a1["geom_wkb"] is None
     attrs = json.loads(a1["attributes"])
     assert (attrs["r10"], attrs["tipo_macro"], attrs["objectid"], attrs["nil_file"]) == ("SI", "PRODUTTIVO", "1", "NIL 1")
@@ -191,7 +191,7 @@ def test_ds503_alone(tmp_path: Path, ctx: BuildContext) -> None:
     warnings = reasons(result, "warning")
     assert any("NIL nel file (1) diverso" in r for r in warnings[4])
     assert any(f"Municipio nel file ({other_municipio(61)}) diverso" in r for r in warnings[4])
-    assert frame.loc["A004", "nil_id"] == 61  # the position wins
+    assert frame.loc["A004", "district_id"] == 61  # the position wins
     rejected = reasons(result, "rejected")
     assert set(rejected) == {5, 7}
     assert "COD_PROG 'A-5' non valido" in rejected[5][0]
@@ -313,7 +313,7 @@ def test_footprints_alone_are_the_list(tmp_path: Path, ctx: BuildContext) -> Non
     assert (frame.loc["A001", "category"], frame.loc["R002", "category"]) == ("produttivo", "rurale")
     assert (frame.loc["A001", "status"], frame.loc["R002", "status"]) == ("degraded", "regeneration")
     assert frame["area_m2"].to_numpy() == pytest.approx([10_000] * 3, rel=1e-6)
-    assert frame.loc["A099", "nil_id"] == 5
+    assert frame.loc["A099", "district_id"] == 5
     assert frame.loc["A001", "lon"] == pytest.approx(SEED[1][0], abs=1e-6)  # the export's own point
     assert any("è l'elenco ufficiale" in n for n in result.notes)
     official = ctx.extra[OFFICIAL_LIST_KEY]
@@ -495,7 +495,7 @@ def test_real_ds503_with_footprints_and_places(real_dir: Path) -> None:
     frame = ds.frame
     assert ds.rows_read == 174 and len(frame) == 174 and ds.rows_rejected == 0
     assert frame["source_key"].is_unique and (frame["assignment"] == "point_in_polygon").all()
-    assert frame["nil_id"].notna().all() and frame["municipio"].between(1, 9).all()
+    assert frame["district_id"].notna().all() and frame["municipio"].between(1, 9).all()
     assert frame["status"].value_counts().to_dict() == {"degraded": 169, "regeneration": 5}
     assert frame["category"].value_counts().to_dict() == {"produttivo": 84, "residenziale": 50, "terziario": 28,
                                                           "altro": 6, "commercio": 5, "parcheggio": 1}

@@ -118,7 +118,7 @@ def test_periphery_changes_are_recorded(tmp_path: Path) -> None:
     assert con.sql("SELECT old_version, new_version FROM taxonomy_changes WHERE component = 'periphery'").fetchall() == [
         ("t1", "t2")]
     # Each snapshot keeps its own classification.
-    assert con.sql("SELECT snapshot_id, group_id FROM district_groups WHERE nil_id = 2 AND group_level = 'periphery_class' "
+    assert con.sql("SELECT snapshot_id, group_id FROM district_groups WHERE district_id = 2 AND group_level = 'periphery_class' "
                    "ORDER BY snapshot_id").fetchall() == [("b1", "semicentro"), ("b2", "periferia")]
 
 

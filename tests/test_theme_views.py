@@ -27,13 +27,13 @@ def groups() -> pd.DataFrame:
         "group_level": ["periphery_class"] * 4 + ["priority_area"],
         "group_id": ["centro", "semicentro", "periferia", "periferia", "piano"],
         "group_name": ["Centro", "Semicentro", "Periferia", "Periferia", "Piano Quartieri"],
-        "nil_id": [1, 2, 3, 4, 3],
+        "district_id": [1, 2, 3, 4, 3],
     })
 
 
 def place(**kw: object) -> dict[str, object]:
     base: dict[str, object] = {"source_id": "src", "source_key": "k", "name": "P", "address": "Via X 1", "lon": 9.19,
-                               "lat": 45.46, "nil_id": 1, "municipio": 1, "category": None, "status": None,
+                               "lat": 45.46, "district_id": 1, "municipio": 1, "category": None, "status": None,
                                "ownership": None, "area_m2": None, "seats": None, "employees": None, "ateco_code": None,
                                "ateco_edition": None, "started_on": None, "trust": "demo"}
     base.update(kw)
@@ -42,7 +42,7 @@ def place(**kw: object) -> dict[str, object]:
 
 def places(rows: list[dict[str, object]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
-    for col in ("nil_id", "municipio", "seats"):
+    for col in ("district_id", "municipio", "seats"):
         frame[col] = frame[col].astype("Int64")
     for col in ("lon", "lat", "area_m2", "employees"):
         frame[col] = frame[col].astype(float)
@@ -87,9 +87,9 @@ def test_selected_nil_and_filter_places() -> None:
     assert tv.selected_nil(stats(), classes, "1", ALL) == {1, 2}
     assert tv.selected_nil(stats(), classes, ALL, "periferia") == {3, 4}
     assert tv.selected_nil(stats(), classes, "1", "periferia") == set()
-    frame = places([place(source_key="a", nil_id=1, municipio=1), place(source_key="b", nil_id=3, municipio=2),
-                    place(source_key="c", nil_id=None, municipio=2),  # known only by Municipio
-                    place(source_key="d", nil_id=None, municipio=None)])
+    frame = places([place(source_key="a", district_id=1, municipio=1), place(source_key="b", district_id=3, municipio=2),
+                    place(source_key="c", district_id=None, municipio=2),  # known only by Municipio
+                    place(source_key="d", district_id=None, municipio=None)])
     keys = lambda f: f["source_key"].tolist()  # noqa: E731
     assert keys(tv.filter_places(frame, classes, ALL, ALL)) == ["a", "b", "c", "d"]
     assert keys(tv.filter_places(frame, classes, "2", ALL)) == ["b", "c"]  # the Municipio-only place stays in
@@ -124,11 +124,11 @@ def test_outline_map_zooms_on_the_selection() -> None:
 
 def maker_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     makers = places([
-        place(source_id="mk", source_key="1", name="Fab Uno", category="fablab", nil_id=1, municipio=1, area_m2=120.4),
-        place(source_id="mk", source_key="2", name="Mak Tre", category="makerspace", nil_id=3, municipio=2),
-        place(source_id="mk", source_key="3", name="Mak ?", category=None, nil_id=None, municipio=2, trust="official"),
+        place(source_id="mk", source_key="1", name="Fab Uno", category="fablab", district_id=1, municipio=1, area_m2=120.4),
+        place(source_id="mk", source_key="2", name="Mak Tre", category="makerspace", district_id=3, municipio=2),
+        place(source_id="mk", source_key="3", name="Mak ?", category=None, district_id=None, municipio=2, trust="official"),
     ])
-    cowork = places([place(source_id="cw", source_key="9", name="Cow Quattro", category="coworking", nil_id=4, municipio=2,
+    cowork = places([place(source_id="cw", source_key="9", name="Cow Quattro", category="coworking", district_id=4, municipio=2,
                            seats=40)])
     return makers, cowork
 
@@ -243,11 +243,11 @@ M_PER_DEG_LAT = 111_090.0
 
 def test_near_makers_flags_and_distances() -> None:
     vacant = places([
-        place(source_key="near-maker", lon=9.0, lat=45.500, nil_id=3),   # maker 0.005° north: ~555 m
-        place(source_key="near-firm", lon=9.0, lat=45.520, nil_id=3),    # maker ~1.67 km, DM firm 0.007°: ~778 m
-        place(source_key="far", lon=9.0, lat=45.560, nil_id=4),          # maker ~6 km, DM firm ~3.7 km; other firm 100 m
-        place(source_key="centre", lon=9.0, lat=45.5001, nil_id=1),      # not peripheral: left out
-        place(source_key="no-xy", lon=None, lat=None, nil_id=3),         # no coordinates: left out
+        place(source_key="near-maker", lon=9.0, lat=45.500, district_id=3),   # maker 0.005° north: ~555 m
+        place(source_key="near-firm", lon=9.0, lat=45.520, district_id=3),    # maker ~1.67 km, DM firm 0.007°: ~778 m
+        place(source_key="far", lon=9.0, lat=45.560, district_id=4),          # maker ~6 km, DM firm ~3.7 km; other firm 100 m
+        place(source_key="centre", lon=9.0, lat=45.5001, district_id=1),      # not peripheral: left out
+        place(source_key="no-xy", lon=None, lat=None, district_id=3),         # no coordinates: left out
     ])
     makers = places([place(source_key="m", lon=9.0, lat=45.505)])
     firms = places([place(source_key="dm", lon=9.0, lat=45.527, category="digital_manufacturing"),

@@ -115,7 +115,7 @@ def test_dry_run_counts_points_districts_and_changes(raw: Path, live: Path, tmp_
     assert result.status == "loaded" and result.source_ids == ["makerspaces"]
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 2, 1)
     assert result.rejects["row_number"].tolist() == [3]
-    assert sorted(result.points["nil_id"].tolist()) == [1, 7]
+    assert sorted(result.points["district_id"].tolist()) == [1, 7]
     assert sorted(result.districts["places"].tolist()) == [1, 1]
     city = result.changes[(result.changes["indicator_id"] == "makerspaces_count") & (result.changes["level"] == "city")]
     assert city["after"].tolist() == [2.0]  # the live build has no makerspace list: before is missing, not zero
@@ -133,7 +133,7 @@ def test_dry_run_with_a_column_mapping(raw: Path, live: Path) -> None:
     result = upload.dry_run(checked, raw, live, entry)
     assert result.status == "loaded" and result.source_ids == ["census"]
     assert any("census.toml" in n for n in result.notes) and not any("carica-prova" in n for n in result.notes)
-    assert sorted(result.points["nil_id"].tolist()) == [1, 8]
+    assert sorted(result.points["district_id"].tolist()) == [1, 8]
 
 
 def test_publish_keeps_the_upload_and_serves_a_new_build(raw: Path, live: Path, tmp_path: Path,
@@ -187,7 +187,7 @@ def test_publish_with_a_column_mapping_saves_it_as_configuration(raw: Path, live
     assert upload.uploads(keep)[0]["census_entry"]["columns"] == {"name": "Denominazione", "lon": "Lon", "lat": "Lat"}
     con = duckdb.connect(str(live), read_only=True)
     try:
-        rows = con.sql("SELECT theme, nil_id FROM places WHERE path = ? ORDER BY nil_id", params=[str(target)]).fetchall()
+        rows = con.sql("SELECT theme, district_id FROM places WHERE path = ? ORDER BY district_id", params=[str(target)]).fetchall()
     finally:
         con.close()
     assert rows == [("vacant", 1), ("vacant", 8)]

@@ -30,7 +30,7 @@ from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
 from etl.readers import parse_int, parse_number, peek_columns, read_table
 
 OFFICIAL_COLUMNS = ["anno", "idnil", "nil", "ateco_2007_ul", "desc_ateco_2007_ul", "numero_ul", "media_addetti_ul"]
-ID_COLUMNS = ["idnil", "id_nil", "nil_id", "id_quartiere"]
+ID_COLUMNS = ["idnil", "id_nil", "district_id", "id_quartiere"]
 YEAR_COLUMNS = ["anno", "year", "anno_riferimento"]
 UNITS_COLUMNS = ["numero_ul", "n_ul", "numero_unita_locali", "unita_locali", "ul", "units"]
 AVG_COLUMNS = ["media_addetti_ul", "media_addetti", "addetti_medi", "avg_employees"]
@@ -39,13 +39,13 @@ NAME_COLUMNS = ["nil", "nome_nil", "quartiere"]
 # Header signatures shared by the three firm sources (see `firm_file_kind`).
 LON_HEADERS = {"lon", "long", "lng", "longitudine", "longitude", "long_x_4326", "x"}
 LAT_HEADERS = {"lat", "latitudine", "latitude", "lat_y_4326", "y"}
-NIL_HEADERS = {"idnil", "id_nil", "nil_id", "id_quartiere"}
+NIL_HEADERS = {"idnil", "id_nil", "district_id", "id_quartiere"}
 MUNICIPIO_HEADERS = {"municipio", "id_municipio"}
 # Counts per code: only an aggregate has them (ds201 `numero_ul`, ds171 `n_imprese`, `n_unita_locali`).
 COUNT_HEADERS = set(UNITS_COLUMNS) | {"n_imprese", "numero_imprese", "num_imprese", "imprese", "n_unita_locali",
                                      "num_unita_locali", "numero_unita_locali_ul"}
 FirmFileKind = Literal["points", "per_nil", "city"]
-FRAME_COLUMNS = ["nil_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units", "avg_employees"]
+FRAME_COLUMNS = ["district_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units", "avg_employees"]
 
 _TOTAL_RE = re.compile(r"^\s*(tot(ale|al)?|totale\s+generale|complessivo|milano)\b\.?", re.IGNORECASE)
 _YEAR_IN_NAME_RE = re.compile(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)")
@@ -184,13 +184,13 @@ class FirmsAtecoSource:
                 rejects.append(Reject(row, rec, f"{id_col} mancante: riga non riferita a un NIL"))
                 continue
             try:
-                nil_id = parse_int(raw_id)
+                district_id = parse_int(raw_id)
             except ValueError:
                 rejects.append(Reject(row, rec, f"{id_col}={raw_id!r} non numerico: riga non riferita a un NIL"))
                 continue
-            assert nil_id is not None
-            if nil_id not in known_nil:
-                rejects.append(Reject(row, rec, f"NIL {nil_id} sconosciuto: non è tra i NIL caricati "
+            assert district_id is not None
+            if district_id not in known_nil:
+                rejects.append(Reject(row, rec, f"NIL {district_id} sconosciuto: non è tra i NIL caricati "
                                                 "(si usa l'id, mai il nome)"))
                 continue
             year = file_year
@@ -225,9 +225,9 @@ class FirmsAtecoSource:
                     rejects.append(Reject(row, rec, f"{avg_col} negativo ({avg})"))
                     continue
             code, edition = str(cls["ateco_code"]), str(cls["ateco_edition"])
-            key = (nil_id, int(year), code, edition)  # type: ignore[arg-type]
+            key = (district_id, int(year), code, edition)  # type: ignore[arg-type]
             if key in first_row:
-                rejects.append(Reject(row, rec, f"duplicato: NIL {nil_id}, anno {year}, codice {code} già alla riga "
+                rejects.append(Reject(row, rec, f"duplicato: NIL {district_id}, anno {year}, codice {code} già alla riga "
                                                 f"{first_row[key]} (tenuta quella)"))
                 continue
             first_row[key] = row
@@ -237,14 +237,14 @@ class FirmsAtecoSource:
                 warned_codes[code] += 1
                 if label is None and desc_col is not None and rec.get(desc_col):
                     label = rec[desc_col]  # the file's own description, since ISTAT has none
-            rows.append({"nil_id": nil_id, "year": year, "ateco_code": code, "ateco_edition": edition,
+            rows.append({"district_id": district_id, "year": year, "ateco_code": code, "ateco_edition": edition,
                          "ateco_label": label, "category": cls["category"], "units": units, "avg_employees": avg})
         if not rows:
             first = rejects[0].reason if rejects else "-"
             raise SourceError(path, f"nessuna riga valida ({len(rejects)} scartate; la prima: {first})",
                               "controllare che idnil contenga i numeri dei NIL (1-88) e che ci sia il codice ATECO")
         out = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-        out = out.astype({"nil_id": "int32", "year": "int32", "units": "int64", "avg_employees": "float64"})
+        out = out.astype({"district_id": "int32", "year": "int32", "units": "int64", "avg_employees": "float64"})
         by_cat = out.groupby("category")["units"].sum().sort_index()
         notes.append("unità locali per categoria: " + ", ".join(f"{k}={int(v)}" for k, v in by_cat.items()))
         if warned_codes:

@@ -49,7 +49,7 @@ LAT_COLUMNS = ["lat", "latitudine", "latitude", "lat_y_4326", "y"]
 KEY_COLUMNS = ["codice_fiscale", "partita_iva", "numero_rea", "rea", "cciaa_rea", "id_impresa", "codice_impresa", "id"]
 LOCAL_UNIT_COLUMNS = ["progressivo_ul", "prog_ul", "progressivo_unita_locale", "progressivo_localizzazione"]
 STATUS_COLUMNS = ["stato_attivita", "stato_impresa", "stato", "status"]
-NIL_COLUMNS = ["id_nil", "idnil", "nil_id", "id_quartiere"]
+NIL_COLUMNS = ["id_nil", "idnil", "district_id", "id_quartiere"]
 MUNICIPIO_COLUMNS = ["municipio", "id_municipio"]
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
 

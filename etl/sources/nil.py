@@ -26,7 +26,7 @@ class NilSource:
         return [p for p in files if p.suffix.lower() != ".csv" or _has_wkt(p)]
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        return load_boundaries(path, level="nil", id_columns=["id_nil", "idnil", "nil_id"],
+        return load_boundaries(path, level="nil", id_columns=["id_nil", "idnil", "district_id"],
                                name_columns=["nil", "nil_name", "nome"],
                                official_columns=OFFICIAL_COLUMNS, expected_count=88)
 

@@ -135,17 +135,17 @@ def _per_nil(folder: Path, member: str | None, id_key: str, value_key: str, ctx:
             rejects.append(Reject(n, {"file": rel}, f"{rel}: non è un oggetto JSON"))
             continue
         raw = {"file": rel, id_key: doc.get(id_key), value_key: doc.get(value_key)}
-        nil_id = _count(doc.get(id_key))
-        if nil_id is None and isinstance(doc.get(id_key), str) and str(doc.get(id_key)).strip().isdigit():
-            nil_id = int(str(doc.get(id_key)).strip())
-        if nil_id is None:
+        district_id = _count(doc.get(id_key))
+        if district_id is None and isinstance(doc.get(id_key), str) and str(doc.get(id_key)).strip().isdigit():
+            district_id = int(str(doc.get(id_key)).strip())
+        if district_id is None:
             rejects.append(Reject(n, raw, f"{rel}: {id_key} mancante o non numerico"))
             continue
-        if nil_id != file_id:
-            rejects.append(Reject(n, raw, f"{rel}: {id_key}={nil_id} diverso dal numero nel nome del file ({file_id})"))
+        if district_id != file_id:
+            rejects.append(Reject(n, raw, f"{rel}: {id_key}={district_id} diverso dal numero nel nome del file ({file_id})"))
             continue
-        if known and nil_id not in known:
-            rejects.append(Reject(n, raw, f"NIL {nil_id} sconosciuto: non è tra i NIL caricati"))
+        if known and district_id not in known:
+            rejects.append(Reject(n, raw, f"NIL {district_id} sconosciuto: non è tra i NIL caricati"))
             continue
         value = _count(doc.get(value_key))
         if value is None or value < 0 or (what == "numero di residenti" and implausible_residents(value)):
@@ -154,10 +154,10 @@ def _per_nil(folder: Path, member: str | None, id_key: str, value_key: str, ctx:
         doubt = warn(doc) if warn else None
         if doubt:
             rejects.append(Reject(n, raw, f"{rel}: {doubt}", "warning"))
-        seen.add(nil_id)
-        pairs.append((nil_id, value))
-    for nil_id in sorted(known - seen):
-        rejects.append(Reject(None, {"nil": nil_id}, f"NIL {nil_id} senza file valido nell'export: nessun dato "
+        seen.add(district_id)
+        pairs.append((district_id, value))
+    for district_id in sorted(known - seen):
+        rejects.append(Reject(None, {"nil": district_id}, f"NIL {district_id} senza file valido nell'export: nessun dato "
                               "(non è uno zero)", "warning"))
     if not pairs:
         raise SourceError(folder, f"nessun file per NIL valido ({len(rejects)} scartati; il primo: "

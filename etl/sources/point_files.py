@@ -38,7 +38,7 @@ PORTAL_LOCATION_CANDIDATES: dict[str, list[str]] = {
     "lon": ["long_x_4326", "lon_x_4326", "longitudine", "longitude", "lon", "long", "lng"],
     "lat": ["lat_y_4326", "latitudine", "latitude", "lat"],
     "location": ["location", "geo_point", "geo_point_2d", "geopoint", "coordinate", "posizione"],
-    "nil_id_file": ["id_nil", "idnil", "nil_id", "id_quartiere"],
+    "nil_id_file": ["id_nil", "idnil", "district_id", "id_quartiere"],
     "municipio_file": ["municipio", "id_municipio", "num_municipio", "municipio_n"],
 }
 _OWNERSHIP_PREFIXES = {

@@ -21,7 +21,7 @@ import pandas as pd
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
 from etl.readers import implausible_residents, parse_int, peek_columns, read_table
 
-ID_COLUMNS = ["id_nil", "idnil", "nil_id", "id_quartiere", "quartiere", "nil", "id"]
+ID_COLUMNS = ["id_nil", "idnil", "district_id", "id_quartiere", "quartiere", "nil", "id"]
 RESIDENT_COLUMNS = ["residenti", "totale", "popolazione_totale", "popolazione", "population",
                     "abitanti", "residents", "totale_residenti"]
 YEAR_COLUMNS = ["anno", "year", "anno_riferimento"]
@@ -129,15 +129,15 @@ def load_population_csv(path: Path, ctx: BuildContext) -> LoadResult:
     seen: set[tuple[int, int | None]] = set()
     for i, rec in enumerate(frame.to_dict("records"), start=1):
         try:
-            nil_id = parse_int(rec[id_col])
+            district_id = parse_int(rec[id_col])
         except ValueError:
             rejects.append(Reject(i, rec, f"{id_col}={rec[id_col]!r}: riga non riferita a un NIL (id non numerico)"))
             continue
-        if nil_id is None:
+        if district_id is None:
             rejects.append(Reject(i, rec, f"{id_col} mancante"))
             continue
-        if known and nil_id not in known:
-            rejects.append(Reject(i, rec, f"NIL {nil_id} sconosciuto: non è tra i NIL caricati"))
+        if known and district_id not in known:
+            rejects.append(Reject(i, rec, f"NIL {district_id} sconosciuto: non è tra i NIL caricati"))
             continue
         try:
             residents = parse_int(rec[res_col])
@@ -151,11 +151,11 @@ def load_population_csv(path: Path, ctx: BuildContext) -> LoadResult:
         if (why := implausible_residents(residents)) is not None:
             rejects.append(Reject(i, rec, f"{res_col}: {why}"))
             continue
-        if (nil_id, year) in seen:
-            rejects.append(Reject(i, rec, f"NIL {nil_id} anno {year} duplicato: tenuta la prima riga"))
+        if (district_id, year) in seen:
+            rejects.append(Reject(i, rec, f"NIL {district_id} anno {year} duplicato: tenuta la prima riga"))
             continue
-        seen.add((nil_id, year))
-        rows.append({"level": "nil", "district_id": nil_id, "year": year, "residents": residents})
+        seen.add((district_id, year))
+        rows.append({"level": "nil", "district_id": district_id, "year": year, "residents": residents})
     if not rows:
         raise SourceError(path, "nessuna riga valida di popolazione "
                           f"({len(rejects)} scartate; la prima: {rejects[0].reason if rejects else '-'})",

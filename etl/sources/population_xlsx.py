@@ -205,28 +205,28 @@ class PopulationXlsxSource:
                 continue
             data_rows += 1
             file_sum += _int_cell(cells[layout.total_col]) or 0
-            nil_id = _int_cell(first)
-            if nil_id is None:
+            district_id = _int_cell(first)
+            if district_id is None:
                 rejects.append(Reject(n, raw, f"NIL={first!r}: riga non riferita a un NIL (id non numerico)"))
                 continue
-            if known and nil_id not in known:
-                rejects.append(Reject(n, raw, f"NIL {nil_id} sconosciuto: non è tra i NIL caricati"))
+            if known and district_id not in known:
+                rejects.append(Reject(n, raw, f"NIL {district_id} sconosciuto: non è tra i NIL caricati"))
                 continue
             total = _int_cell(cells[layout.total_col])
             if total is None or implausible_residents(total) is not None:
                 why = implausible_residents(total) or "non è un numero"
                 rejects.append(Reject(n, raw, f"Totale residenti non valido ({cells[layout.total_col]!r}: {why})"))
                 continue
-            if nil_id in seen:
-                rejects.append(Reject(n, raw, f"NIL {nil_id} duplicato: tenuta la prima riga"))
+            if district_id in seen:
+                rejects.append(Reject(n, raw, f"NIL {district_id} duplicato: tenuta la prima riga"))
                 continue
             if layout.female_col is not None and layout.male_col is not None:
                 f, m = _int_cell(cells[layout.female_col]), _int_cell(cells[layout.male_col])
                 if f is not None and m is not None and f + m != total:
                     rejects.append(Reject(n, raw, f"Femmine ({f}) + Maschi ({m}) = {f + m} diverso dal Totale "
                                       f"({total}): usato il Totale", "warning"))
-            seen.add(nil_id)
-            out.append({"level": "nil", "district_id": nil_id, "year": ref.year,
+            seen.add(district_id)
+            out.append({"level": "nil", "district_id": district_id, "year": ref.year,
                         "reference_date": pd.Timestamp(ref), "residents": total})
         if not out:
             raise SourceError(path, f"nessuna riga valida di residenti per NIL ({len(rejects)} scartate)",
@@ -243,9 +243,9 @@ class PopulationXlsxSource:
             notes.append(f"somma delle righe NIL = riga 'Totale' = {_fmt(stated_total)}: verificata")
             if loaded_sum != stated_total:
                 notes.append(f"residenti caricati {_fmt(loaded_sum)} su {_fmt(stated_total)} (righe scartate: vedi rejects)")
-        for nil_id in sorted(known - seen):
-            label = f"NIL {nil_id}" + (f" ({names[nil_id]})" if nil_id in names else "")
-            rejects.append(Reject(None, {"nil": nil_id, "name": names.get(nil_id)},
+        for district_id in sorted(known - seen):
+            label = f"NIL {district_id}" + (f" ({names[district_id]})" if district_id in names else "")
+            rejects.append(Reject(None, {"nil": district_id, "name": names.get(district_id)},
                                   f"{label} assente nel file: nessun dato di residenti al {ref:%d/%m/%Y} "
                                   "(non è uno zero)", "warning"))
         missing = sorted(known - seen)

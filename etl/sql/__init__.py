@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 _HERE = Path(__file__).parent
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def schema_sql() -> str:

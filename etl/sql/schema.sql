@@ -60,12 +60,45 @@ CREATE TABLE rejects (
     action     VARCHAR NOT NULL CHECK (action IN ('rejected', 'repaired', 'warning'))
 );
 
+-- The territory this warehouse describes (config/territories/<id>.toml, as the build read it).
+CREATE TABLE territory (
+    territory_id   VARCHAR PRIMARY KEY,
+    name_it        VARCHAR NOT NULL,
+    name_en        VARCHAR NOT NULL,
+    centre_lon     DOUBLE NOT NULL,    -- centre for distance rings, EPSG:4326
+    centre_lat     DOUBLE NOT NULL,
+    centre_name_it VARCHAR NOT NULL,
+    centre_name_en VARCHAR NOT NULL,
+    area_crs       VARCHAR NOT NULL,   -- metric CRS of areas and distances
+    bbox_west      DOUBLE,             -- bounding box of the loaded boundaries (NULL before they load)
+    bbox_south     DOUBLE,
+    bbox_east      DOUBLE,
+    bbox_north     DOUBLE,
+    profile_version VARCHAR NOT NULL,
+    profile_sha256 VARCHAR NOT NULL
+);
+
+-- Its area levels, finest first (rank 0 = the level of maps, rankings and profiles).
+CREATE TABLE territory_levels (
+    level          VARCHAR PRIMARY KEY,  -- e.g. 'nil', 'municipio', 'comune'
+    rank           INTEGER NOT NULL UNIQUE,
+    parent_level   VARCHAR,              -- the level that groups this one (rank + 1), NULL for the top
+    boundary_source VARCHAR NOT NULL,
+    expected_count INTEGER,
+    label_it       VARCHAR NOT NULL,
+    label_en       VARCHAR NOT NULL,
+    plural_it      VARCHAR NOT NULL,
+    plural_en      VARCHAR NOT NULL,
+    long_it        VARCHAR,
+    long_en        VARCHAR
+);
+
 CREATE TABLE districts (
-    level      VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio')),
+    level      VARCHAR NOT NULL,    -- a territory_levels.level (checked before the swap)
     id         INTEGER NOT NULL,
     name       VARCHAR NOT NULL,
-    municipio  INTEGER,             -- parent Municipio (NIL only), by largest overlap
-    area_m2    DOUBLE NOT NULL,     -- computed in RDN2008 / UTM 32N (EPSG:7791)
+    parent_id  INTEGER,             -- the area of the parent level (finest level only), by largest overlap
+    area_m2    DOUBLE NOT NULL,     -- computed in the territory's metric CRS (territory.area_crs)
     centroid_lon DOUBLE NOT NULL,
     centroid_lat DOUBLE NOT NULL,
     geom_wkb   BLOB NOT NULL,       -- full geometry, EPSG:4326
@@ -76,7 +109,7 @@ CREATE TABLE districts (
 );
 
 CREATE TABLE population (
-    level     VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio')),
+    level     VARCHAR NOT NULL,     -- a territory_levels.level
     district_id INTEGER NOT NULL,
     year      INTEGER,              -- NULL when the file does not state it (see sources.notes)
     reference_date DATE,            -- e.g. 2022-12-31 for 'al 31/12/2022'; NULL when not stated
@@ -105,48 +138,54 @@ FROM (
 )
 WHERE rk = 1;
 
--- Per-district headline figures used by the pages.
--- NIL: its current population figure over its own area. Municipio: the sum of its NIL's current
--- figures over the area of the same NIL (the 2016 Municipi and the 2020 NIL do not nest, so the
--- Municipio polygon's area would be wrong by up to ±19%); NULL when any of its NIL has no figure.
--- population_year is the latest year among the figures, population_year_min the earliest
--- (they differ when a NIL falls back to an older figure, e.g. NIL 8 absent from the 2022 file).
+-- Per-district headline figures used by the pages, for the territory's levels.
+-- Finest level (rank 0): its current population figure over its own area. Parent level (rank 1):
+-- the sum of its areas' current figures over the area of the same areas (e.g. Milan's 2016
+-- Municipi and 2020 NIL do not nest, so the Municipio polygon's area would be wrong by up to
+-- ±19%); NULL when any of its areas has no figure. population_year is the latest year among the
+-- figures, population_year_min the earliest (they differ when an area falls back to an older
+-- figure, e.g. NIL 8 absent from the 2022 file).
 CREATE VIEW district_stats AS
-WITH nil AS (
-    SELECT d.id, d.name, d.municipio, d.area_m2, p.residents, p.year AS population_year,
+WITH lv AS (
+    SELECT max(CASE WHEN rank = 0 THEN level END) AS fine,
+           max(CASE WHEN rank = 1 THEN level END) AS parent
+    FROM territory_levels
+),
+fine AS (
+    SELECT d.level, d.id, d.name, d.parent_id, d.area_m2, p.residents, p.year AS population_year,
            d.trust AS geometry_trust, p.trust AS population_trust,
            d.source_id AS geometry_source, p.source_id AS population_source
     FROM districts d
-    LEFT JOIN population_current p ON p.level = 'nil' AND p.district_id = d.id
-    WHERE d.level = 'nil'
+    JOIN lv ON d.level = lv.fine
+    LEFT JOIN population_current p ON p.level = d.level AND p.district_id = d.id
 ),
-mun AS (
-    SELECT municipio AS id, sum(area_m2) AS nil_area_m2, count(*) AS n_nil,
+grp AS (
+    SELECT parent_id AS id, sum(area_m2) AS fine_area_m2, count(*) AS n_fine,
            count(residents) AS n_with_pop, sum(residents) AS residents,
            max(population_year) AS population_year, min(population_year) AS population_year_min,
            CASE WHEN bool_or(population_trust = 'demo') THEN 'demo'
                 WHEN bool_and(population_trust = 'official') THEN 'official' ELSE 'derived' END AS population_trust,
            string_agg(DISTINCT population_source, ', ' ORDER BY population_source) AS population_source
-    FROM nil WHERE municipio IS NOT NULL GROUP BY municipio
+    FROM fine WHERE parent_id IS NOT NULL GROUP BY parent_id
 )
-SELECT 'nil' AS level, id, name, municipio, area_m2, residents, population_year,
+SELECT level, id, name, parent_id, area_m2, residents, population_year,
        population_year AS population_year_min,
        CASE WHEN residents IS NULL OR area_m2 = 0 THEN NULL ELSE residents / (area_m2 / 1e6) END AS density_km2,
        geometry_trust, population_trust, geometry_source, population_source
-FROM nil
+FROM fine
 UNION ALL
-SELECT d.level, d.id, d.name, d.municipio, d.area_m2,
-       CASE WHEN m.n_with_pop = m.n_nil THEN m.residents END AS residents,
-       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_year END AS population_year,
-       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_year_min END AS population_year_min,
-       CASE WHEN m.n_with_pop = m.n_nil AND m.nil_area_m2 > 0 THEN m.residents / (m.nil_area_m2 / 1e6) END AS density_km2,
+SELECT d.level, d.id, d.name, NULL::INTEGER AS parent_id, d.area_m2,
+       CASE WHEN m.n_with_pop = m.n_fine THEN m.residents END AS residents,
+       CASE WHEN m.n_with_pop = m.n_fine THEN m.population_year END AS population_year,
+       CASE WHEN m.n_with_pop = m.n_fine THEN m.population_year_min END AS population_year_min,
+       CASE WHEN m.n_with_pop = m.n_fine AND m.fine_area_m2 > 0 THEN m.residents / (m.fine_area_m2 / 1e6) END AS density_km2,
        d.trust AS geometry_trust,
-       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_trust END AS population_trust,
+       CASE WHEN m.n_with_pop = m.n_fine THEN m.population_trust END AS population_trust,
        d.source_id AS geometry_source,
-       CASE WHEN m.n_with_pop = m.n_nil THEN m.population_source END AS population_source
+       CASE WHEN m.n_with_pop = m.n_fine THEN m.population_source END AS population_source
 FROM districts d
-LEFT JOIN mun m ON m.id = d.id
-WHERE d.level = 'municipio';
+JOIN lv ON d.level = lv.parent
+LEFT JOIN grp m ON m.id = d.id;
 
 -- Point (or small-area) entities the programme monitors: makerspaces, coworking spaces,
 -- vacant/disused spaces and individual firms. One row per entity per source file.
@@ -159,9 +198,9 @@ CREATE TABLE places (
     address     VARCHAR,
     lon         DOUBLE,               -- EPSG:4326; NULL when the source has no coordinates
     lat         DOUBLE,
-    nil_id      INTEGER,              -- NULL when only the Municipio is known
-    municipio   INTEGER,
-    assignment  VARCHAR NOT NULL CHECK (assignment IN ('point_in_polygon', 'file_id', 'municipio_only', 'centroid')),
+    district_id INTEGER,              -- area of the territory's finest level; NULL when only the parent is known
+    parent_id   INTEGER,              -- area of the parent level (e.g. Municipio), when the territory has one
+    assignment  VARCHAR NOT NULL CHECK (assignment IN ('point_in_polygon', 'file_id', 'parent_only', 'centroid')),
     category    VARCHAR,              -- theme-specific class (ATECO category, vacant typology, coworking type)
     status      VARCHAR,              -- e.g. vacant: 'degraded' / 'regeneration'; firm: 'active'
     ownership   VARCHAR CHECK (ownership IS NULL OR ownership IN ('public', 'private')),
@@ -176,9 +215,9 @@ CREATE TABLE places (
     trust       VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
 );
 
--- Aggregated local units per NIL and ATECO code (ds201 layout).
+-- Aggregated local units per area of the finest level and ATECO code (ds201 layout).
 CREATE TABLE firm_units (
-    nil_id        INTEGER NOT NULL,
+    district_id   INTEGER NOT NULL,   -- area of the territory's finest level
     year          INTEGER NOT NULL,
     ateco_code    VARCHAR NOT NULL,
     ateco_edition VARCHAR NOT NULL,
@@ -191,9 +230,9 @@ CREATE TABLE firm_units (
     trust         VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo'))
 );
 
--- Firms, local units and employees by ATECO for a whole area (ds171 layout: the city, no NIL).
+-- Firms, local units and employees by ATECO for a whole area (ds171 layout: the whole territory).
 CREATE TABLE firm_totals (
-    level         VARCHAR NOT NULL,   -- 'city'
+    level         VARCHAR NOT NULL,   -- 'territory' (the whole territory) or a territory_levels.level
     area_id       VARCHAR NOT NULL,
     year          INTEGER NOT NULL,
     ateco_code    VARCHAR NOT NULL,   -- normalised dotted code, e.g. '01.62.0'
@@ -212,7 +251,7 @@ CREATE TABLE firm_totals (
 -- Counts per district published without the points behind them (e.g. coworking per NIL from a
 -- derived per-NIL export). Used by the indicators only for a theme that has no point list.
 CREATE TABLE area_counts (
-    level       VARCHAR NOT NULL,     -- 'nil' / 'municipio'
+    level       VARCHAR NOT NULL,     -- a territory_levels.level
     district_id INTEGER NOT NULL,
     theme       VARCHAR NOT NULL,     -- same theme words as places.theme
     year        INTEGER,              -- reference year when stated
@@ -258,9 +297,9 @@ CREATE TABLE district_groups (
     group_level VARCHAR NOT NULL CHECK (group_level IN ('periphery_class', 'priority_area')),
     group_id    VARCHAR NOT NULL,    -- e.g. 'centro', 'semicentro', 'periferia', 'piano_quartieri'
     group_name  VARCHAR NOT NULL,
-    nil_id      INTEGER NOT NULL,
-    distance_m  DOUBLE,              -- distance of the NIL's representative point from the centre (EPSG:7791)
-    basis       VARCHAR              -- why the NIL is in the group (ring, override, config list)
+    district_id INTEGER NOT NULL,    -- area of the territory's finest level
+    distance_m  DOUBLE,              -- distance of the area's representative point from the centre (territory.area_crs)
+    basis       VARCHAR              -- why the area is in the group (ring, override, config list)
 );
 
 -- The indicator catalogue as used by a snapshot (from config/indicators.toml).
@@ -281,11 +320,11 @@ CREATE TABLE indicator_catalogue (
 );
 
 -- Indicator values per snapshot, level and area; NULL value always has a reason.
--- level: 'nil' | 'municipio' | 'periphery_class' | 'priority_area' | 'city'; area_id as text.
+-- level: a territory_levels.level | 'periphery_class' | 'priority_area' | 'territory'; area_id as text.
 CREATE TABLE indicator_values (
     snapshot_id  VARCHAR NOT NULL,
     indicator_id VARCHAR NOT NULL,
-    level        VARCHAR NOT NULL CHECK (level IN ('nil', 'municipio', 'periphery_class', 'priority_area', 'city')),
+    level        VARCHAR NOT NULL,    -- checked against territory_levels before the swap
     area_id      VARCHAR NOT NULL,
     period       INTEGER,             -- data year when the source carries one, else NULL
     value        DOUBLE,
