@@ -380,3 +380,16 @@ CREATE TABLE programme_objectives (
     targets      VARCHAR NOT NULL,     -- JSON list of target ids (config/targets.toml)
     basis        VARCHAR NOT NULL      -- where the objective comes from (e.g. a proposal to confirm)
 );
+
+-- How far each vacant space is from the nearest maker place (makerspace / fablab), per build:
+-- computed in the ETL (etl/indicators.py) in the territory's metric CRS, read by the pages.
+CREATE TABLE place_proximity (
+    source_id    VARCHAR NOT NULL,      -- the vacant place (places.source_id, source_key)
+    source_key   VARCHAR NOT NULL,
+    near_theme   VARCHAR NOT NULL,      -- 'makerspace'
+    nearest_m    DOUBLE,                -- NULL when the place or every maker lacks coordinates
+    within_m     INTEGER NOT NULL,      -- radius of the count below, metres
+    n_within     INTEGER,               -- makers within that radius; NULL when nearest_m is NULL
+    nearest_name VARCHAR,
+    PRIMARY KEY (source_id, source_key, near_theme)
+);
