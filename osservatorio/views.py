@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,6 +14,7 @@ import plotly.graph_objects as go
 
 from osservatorio import maps
 from osservatorio.i18n import TEXTS, fmt_number, t
+from osservatorio.territory import TERRITORY_LEVEL, Territory
 
 
 @dataclass(frozen=True)
@@ -424,3 +427,225 @@ def assumed_ownership_value(attributes: object) -> str | None:
         return None
     value = plain(attrs.get("ownership_assumed_value")).strip().lower()
     return value if value in ("public", "private") else None
+
+
+# --- Shared by the indicator, theme and programme pages: missing values, units, catalogue, pickers ---
+
+def is_missing(value: object) -> bool:
+    """None, NaN, pd.NA or NaT: a value that is not there (never shown as a zero)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def cell_text(value: object) -> str:
+    """A value as plain text for a table cell ('' when missing)."""
+    return "" if is_missing(value) else str(value)
+
+
+def hover_text(value: object) -> str:
+    """Text from the data, escaped for Plotly's HTML-like hover labels (bidi controls removed)."""
+    return html.escape(plain(value))
+
+
+def separators(lang: str) -> str:
+    """Plotly's decimal and thousands separators for the language (Italian: 1.234,5)."""
+    return ",." if lang == "it" else ".,"
+
+
+def round_column(series: pd.Series, decimals: int) -> pd.Series:
+    """A column as floats rounded to `decimals` (non-numbers become NaN)."""
+    return pd.to_numeric(series, errors="coerce").astype(float).round(decimals)
+
+
+def area_label(area_id: object, name: object) -> str:
+    """'12 · Name' for an area (bidi controls removed from the name); the id alone without a name."""
+    return f"{area_id} · {plain(name)}" if plain(name) else str(area_id)
+
+
+def trust_list(value: object, lang: str) -> str:
+    """'demo, official' (as aggregated by the queries) -> translated labels."""
+    return ", ".join(trust_label(x.strip(), lang) for x in cell_text(value).split(",") if x.strip())
+
+
+def inline_label(label: str) -> str:
+    """A level label inside a sentence: 'Comune' -> 'comune'; an acronym ('NIL') stays as written."""
+    return label if label.isupper() else label[:1].lower() + label[1:]
+
+
+def points_geojson(table: pd.DataFrame, id_col: str, lon_col: str = "lon", lat_col: str = "lat") -> dict:
+    """A FeatureCollection of Point features (id = the table's `id_col`), for GeoJSON downloads of a
+    point layer; rows without coordinates have no feature."""
+    features = []
+    for key, lon, lat in zip(table[id_col], table[lon_col], table[lat_col], strict=True):
+        if is_missing(lon) or is_missing(lat):
+            continue
+        features.append({"type": "Feature", "id": key if isinstance(key, (int, str)) else str(key), "properties": {},
+                         "geometry": {"type": "Point", "coordinates": [round(float(lon), 6), round(float(lat), 6)]}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+#: Units of counts and sums (extensive quantities): no area-versus-territory judgement on them.
+COUNT_UNITS = ("n", "abitanti", "unità locali", "postazioni", "m²")
+#: Units as written in config/indicators.toml (Italian) -> translation key and decimals shown.
+UNITS: dict[str, tuple[str, int]] = {
+    "n": ("unit_n", 0),
+    "abitanti": ("unit_residents", 0),
+    "unità locali": ("unit_local_units", 0),
+    "postazioni": ("unit_seats", 0),
+    "addetti": ("unit_employees", 1),
+    "m": ("unit_m", 0),
+    "m²": ("unit_m2", 0),
+    "%": ("unit_pct", 1),
+    "per 100.000 ab.": ("unit_per_100k", 2),
+    "per 1.000 ab.": ("unit_per_1k", 2),
+    "punti (0-100)": ("unit_points", 1),
+}
+DIRECTIONS = ("higher_better", "lower_better", "neutral")
+
+
+def unit_label(unit: str, lang: str) -> str:
+    """A catalogue unit in the user's language (unknown units are shown as written)."""
+    key = UNITS.get(unit, (None, 1))[0]
+    return t(key, lang) if key else unit
+
+
+def unit_decimals(unit: str) -> int:
+    """Decimals shown for a catalogue unit (1 when unknown)."""
+    return UNITS.get(unit, ("", 1))[1]
+
+
+def parse_levels(text: object) -> tuple[str, ...]:
+    """The catalogue's JSON list of levels; anything malformed gives ()."""
+    if not isinstance(text, str):
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value)
+
+
+#: Level roles an indicator catalogue may name instead of a territory's level ids.
+LEVEL_ROLES = ("fine", "parent")
+
+
+def resolve_levels(levels: Sequence[str], territory: Territory | None) -> tuple[str, ...]:
+    """Catalogue levels as the territory's level ids: the roles 'fine' / 'parent' become the level ids
+    (a parent role is dropped in a territory with one level), the old whole-city level 'city' becomes
+    'territory'; anything else is kept as written."""
+    out: list[str] = []
+    for level in levels:
+        if level == "city":
+            level = TERRITORY_LEVEL
+        elif territory is not None and level == "fine":
+            level = territory.fine.id
+        elif territory is not None and level == "parent":
+            if territory.parent is None:
+                continue
+            level = territory.parent.id
+        if level not in out:
+            out.append(level)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class IndicatorMeta:
+    """One catalogue entry in the user's language."""
+
+    indicator_id: str
+    theme: str
+    name: str
+    description: str
+    formula: str
+    unit: str  # translated, for legends and headers
+    raw_unit: str  # as in the catalogue (decides the decimals)
+    direction: str
+    levels: tuple[str, ...]
+
+    @property
+    def reverse_scale(self) -> bool:
+        """Lower is better: the colour scale is reversed so that darker always means better."""
+        return self.direction == "lower_better"
+
+    @property
+    def decimals(self) -> int:
+        return unit_decimals(self.raw_unit)
+
+    @property
+    def is_count(self) -> bool:
+        """A count or a sum (grows with the area's size): an area's value is not comparable with the territory's."""
+        return self.raw_unit in COUNT_UNITS
+
+
+def indicator_metas(catalogue: pd.DataFrame, lang: str, territory: Territory | None = None) -> dict[str, IndicatorMeta]:
+    """indicator_id -> IndicatorMeta, in catalogue order, labelled in `lang`; levels as the territory's ids."""
+    suffix = "en" if lang == "en" else "it"
+    out: dict[str, IndicatorMeta] = {}
+    for row in catalogue.to_dict("records"):
+        direction = row["direction"] if row["direction"] in DIRECTIONS else "neutral"
+        out[str(row["indicator_id"])] = IndicatorMeta(
+            indicator_id=str(row["indicator_id"]), theme=str(row["theme"]),
+            name=str(row[f"name_{suffix}"]), description=str(row[f"description_{suffix}"]),
+            formula=str(row["formula"]), unit=unit_label(str(row["unit"]), lang), raw_unit=str(row["unit"]),
+            direction=direction, levels=resolve_levels(parse_levels(row["levels"]), territory))
+    return out
+
+
+def format_value(value: object, meta: IndicatorMeta, lang: str, with_unit: bool = True) -> str:
+    """A value with the decimals of its unit, Italian or English separators, and the unit."""
+    if is_missing(value):
+        return t("no_data", lang)
+    text = fmt_number(float(value), lang, meta.decimals)  # type: ignore[arg-type]
+    if not with_unit:
+        return text
+    return f"{text} %" if meta.raw_unit == "%" else f"{text} {meta.unit}"
+
+
+def direction_label(direction: str, lang: str) -> str:
+    return t(f"direction_{direction}", lang)
+
+
+def valued_indicators(coverage: pd.DataFrame, levels: Sequence[str] | None = None) -> set[str]:
+    """Indicators with at least one value at one of `levels` (None: any level) in the snapshot
+    (`data.indicator_coverage`)."""
+    if coverage.empty:
+        return set()
+    with_value = pd.to_numeric(coverage["with_value"]) > 0
+    part = coverage[with_value if levels is None else with_value & coverage["level"].isin(list(levels))]
+    return {str(i) for i in part["indicator_id"]}
+
+
+def with_values_first(choices: Sequence[str], valued: set[str]) -> list[str]:
+    """The choices with values first (in their order), those without values last."""
+    return [c for c in choices if c in valued] + [c for c in choices if c not in valued]
+
+
+def default_choice(choices: Sequence[str], valued: set[str], preferred: str | None = None) -> str | None:
+    """`preferred` when it has values, else the first choice with values, else the first choice."""
+    if preferred in choices and preferred in valued:
+        return preferred
+    for c in choices:
+        if c in valued:
+            return c
+    return choices[0] if choices else None
+
+
+def choice_label(name: str, has_values: bool, lang: str) -> str:
+    """A picker label: the name, with '— senza dati' when the indicator has no value in this snapshot."""
+    return name if has_values else f"{name} {t('no_values_suffix', lang)}"
+
+
+def level_names(territory: Territory, stats: Mapping[str, pd.DataFrame], lang: str) -> dict[tuple[str, str], str]:
+    """(level, area_id) -> display name for the territory and its levels (`stats`: level id ->
+    district_stats frame): the finest level as '12 · Name', the parent by its name (else 'Municipio 3')."""
+    names: dict[tuple[str, str], str] = {(TERRITORY_LEVEL, territory.id): territory.name(lang)}
+    for level in territory.levels:
+        frame = stats.get(level.id)
+        if frame is None or frame.empty:
+            continue
+        for i, n in zip(frame["id"], frame["name"], strict=True):
+            names[(level.id, str(i))] = area_label(i, n) if level.rank == 0 else plain(n) or f"{level.label(lang)} {i}"
+    return names
