@@ -649,3 +649,197 @@ def level_names(territory: Territory, stats: Mapping[str, pd.DataFrame], lang: s
         for i, n in zip(frame["id"], frame["name"], strict=True):
             names[(level.id, str(i))] = area_label(i, n) if level.rank == 0 else plain(n) or f"{level.label(lang)} {i}"
     return names
+
+
+# --- Theme pages: areas of the territory, periphery classes, filters (shared by the theme pages) -------------
+
+ALL = "*"  # the "no filter" option of every selector
+PERIPHERY_ORDER = ("centro", "semicentro", "periferia")
+PERIPHERAL = "periferia"
+MAP_FIT_HEIGHT = 470  # px used to fit the zoom: the 560 px map minus title and legend, so the selection is not cut
+
+
+def newest_snapshot(snapshots: pd.DataFrame) -> str | None:
+    """The newest snapshot id (the query lists them newest first), or None when there is none."""
+    if snapshots.empty:
+        return None
+    return str(snapshots["snapshot_id"].iloc[0])
+
+
+def area_labels(stats: pd.DataFrame) -> dict[int, str]:
+    """Area id -> '12 · Bovisa', from district_stats of one level."""
+    return {int(i): area_label(i, n) for i, n in zip(stats["id"], stats["name"], strict=True)}
+
+
+def int_or_none(value: object) -> int | None:
+    """An integer, or None for a missing value."""
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type, call-overload]
+
+
+def periphery_classes(groups: pd.DataFrame | None, lang: str | None = None) -> pd.DataFrame:
+    """One row per area of the fine level with its periphery class: columns district_id, class_id, class_name
+    (empty when there is no snapshot, i.e. `groups` is None, or the territory has no periphery classes)."""
+    if groups is None or groups.empty:
+        return pd.DataFrame({"district_id": pd.Series(dtype=int), "class_id": pd.Series(dtype=str),
+                             "class_name": pd.Series(dtype=str)})
+    part = groups[groups["group_level"] == "periphery_class"]
+    ids = part["group_id"].astype(str).to_numpy()
+    names = part["group_name"].astype(str).to_numpy()
+    if lang is not None:  # the known classes in the page language (the warehouse stores the Italian names)
+        names = [t(f"class_{i}", lang) if i in PERIPHERY_ORDER else n for i, n in zip(ids, names, strict=True)]
+    return pd.DataFrame({"district_id": part["district_id"].astype(int).to_numpy(), "class_id": ids, "class_name": names})
+
+
+def class_options(classes: pd.DataFrame) -> list[str]:
+    """Selector options: ALL, then the classes present, centre outwards (unknown ids last)."""
+    present = set(classes["class_id"])
+    known = [c for c in PERIPHERY_ORDER if c in present]
+    return [ALL, *known, *sorted(present - set(known))]
+
+
+def class_names(classes: pd.DataFrame) -> dict[str, str]:
+    """class id -> display name (e.g. 'Periferia')."""
+    return dict(zip(classes["class_id"], classes["class_name"], strict=True))
+
+
+def option_label(value: str, lang: str, all_key: str, names: Mapping[str, str] | None = None) -> str:
+    """Display text of a selector option: the translated 'all' text for ALL, else its name (or itself)."""
+    if value == ALL:
+        return t(all_key, lang)
+    return names.get(value, value) if names else value
+
+
+def parent_options(stats: pd.DataFrame) -> list[str]:
+    """Selector options of the parent-level filter: ALL, then the parent areas of the fine areas, as text."""
+    if "parent_id" not in stats.columns:
+        return [ALL]
+    return [ALL, *[str(m) for m in sorted({int(m) for m in stats["parent_id"].dropna()})]]
+
+
+def parent_name(territory: Territory, parent_id: object, lang: str) -> str:
+    """'Municipio 3' (the parent level's label and the area id); '' without a parent level or id."""
+    parent = territory.parent
+    if parent is None or is_missing(parent_id):
+        return ""
+    return f"{parent.label(lang)} {int(parent_id)}"  # type: ignore[call-overload]
+
+
+def selected_areas(stats: pd.DataFrame, classes: pd.DataFrame, parent: str, klass: str) -> set[int] | None:
+    """The fine-level area ids in the selection (parent area and/or periphery class), None without a filter."""
+    if parent == ALL and klass == ALL:
+        return None
+    ids = {int(i) for i in stats["id"]}
+    if parent != ALL:
+        ids &= {int(i) for i, m in zip(stats["id"], stats["parent_id"], strict=True) if pd.notna(m) and int(m) == int(parent)}
+    if klass != ALL:
+        ids &= {int(i) for i in classes.loc[classes["class_id"] == klass, "district_id"]}
+    return ids
+
+
+def peripheral_areas(classes: pd.DataFrame) -> set[int]:
+    """The fine-level areas of the periphery class 'periferia' (the class the ETL's opportunity indicators use)."""
+    return {int(i) for i in classes.loc[classes["class_id"] == PERIPHERAL, "district_id"]}
+
+
+def filter_places(frame: pd.DataFrame, classes: pd.DataFrame, parent: str, klass: str) -> pd.DataFrame:
+    """Places in the selection: the parent area on the place's own parent_id (so places known only by their
+    parent area stay in), the periphery class on its fine area (places without one drop out)."""
+    keep = pd.Series(True, index=frame.index)
+    if parent != ALL:
+        keep &= frame["parent_id"].eq(int(parent)).fillna(False).astype(bool)
+    if klass != ALL:
+        members = {int(i) for i in classes.loc[classes["class_id"] == klass, "district_id"]}
+        keep &= frame["district_id"].isin(members).fillna(False).astype(bool)
+    return frame[keep]
+
+
+def place_ids(frame: pd.DataFrame) -> pd.Series:
+    """A unique, stable id per place: '<source_id>:<source_key>'."""
+    return frame["source_id"].astype(str) + ":" + frame["source_key"].astype(str)
+
+
+def place_area_column(frame: pd.DataFrame, names: Mapping[int, str], lang: str) -> list[str]:
+    """The fine area of each place ('12 · Bovisa'); 'not in an area' when the place has none."""
+    return [names.get(int(i), str(i)) if pd.notna(i) else t("th_no_nil", lang) for i in frame["district_id"]]
+
+
+def place_class_column(frame: pd.DataFrame, classes: pd.DataFrame) -> list[str | None]:
+    """The periphery class of each place's fine area (None when unknown)."""
+    lookup = dict(zip(classes["district_id"], classes["class_name"], strict=True))
+    return [lookup.get(int(i)) if pd.notna(i) else None for i in frame["district_id"]]
+
+
+def place_hover(frame: pd.DataFrame, names: Mapping[int, str], lang: str, extra: Sequence[str] | None = None) -> list[str]:
+    """Hover text of place points: name, address, fine area (plain text, HTML-escaped), plus `extra` lines."""
+    area = place_area_column(frame, names, lang)
+    out = []
+    for k, (name, address, n) in enumerate(zip(frame["name"], frame["address"], area, strict=True)):
+        parts = [html.escape(plain(name)) or "–", html.escape(plain(address)), html.escape(plain(n))]
+        if extra is not None:
+            parts.append(extra[k])
+        out.append("<br>".join(p for p in parts if p))
+    return out
+
+
+def area_columns(territory: Territory, lang: str, fine: list[str], parent: Sequence[object] | None,
+                 classes: pd.DataFrame, klass: list[str | None]) -> dict[str, object]:
+    """The area columns of a theme table: fine area, parent area (only when the territory has a parent level)
+    and periphery class (only when the build has classes); headers from the territory's labels."""
+    out: dict[str, object] = {territory.fine.label(lang): fine}
+    if territory.parent is not None and parent is not None:
+        out[territory.parent.label(lang)] = pd.array([int_or_none(v) for v in parent], dtype="Int64")
+    if not classes.empty:
+        out[t("th_col_class", lang)] = klass
+    return out
+
+
+def _selected_bounds(geojson: Mapping[str, object], selected: set[int] | None) -> tuple[float, float, float, float]:
+    if selected:
+        part = {"features": [f for f in geojson.get("features", []) if int(f["id"]) in selected]}
+        if part["features"]:
+            return maps.bounds_of(part)
+    return maps.bounds_of(dict(geojson))
+
+
+def outline_map(geojson: Mapping[str, object], stats: pd.DataFrame, selected: set[int] | None, title: str,
+                lang: str, map_style: str, layer_name: str = "") -> go.Figure:
+    """Area outlines (the selected ones tinted) as the base of a point map, zoomed on the selection."""
+    in_sel = [selected is None or int(i) in selected for i in stats["id"]]
+    fig = go.Figure(go.Choroplethmap(
+        geojson=dict(geojson), locations=stats["id"].astype(int).tolist(), z=[1 if s else 0 for s in in_sel],
+        zmin=0, zmax=1, colorscale=[[0, "#f7f7f7"], [1, "#dbe9f6"]], showscale=False,
+        marker_line_width=0.6, marker_line_color="#8c8c8c", marker_opacity=0.7,
+        text=[html.escape(area_label(i, n)) for i, n in zip(stats["id"], stats["name"], strict=True)],
+        hovertemplate="%{text}<extra></extra>", name=layer_name or t("th_layer_nil", lang), showlegend=False,
+    ))
+    center, zoom = maps.center_zoom(_selected_bounds(geojson, selected), height_px=MAP_FIT_HEIGHT)
+    fig.update_layout(map={"style": map_style, "center": center, "zoom": zoom},
+                      margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=560,
+                      title={"text": title, "font": {"size": 14}})
+    return fig
+
+
+def catalogue_name(catalogue: pd.DataFrame, indicator_id: str, lang: str, with_unit: bool = False) -> str:
+    """The indicator's name in the language (with its unit if asked); the id if unknown."""
+    hits = (catalogue["indicator_id"].to_numpy() == indicator_id).nonzero()[0]  # cheaper than a row mask
+    if hits.size == 0:
+        return indicator_id
+    i = int(hits[0])
+    column = f"name_{lang}" if f"name_{lang}" in catalogue.columns else "name_it"
+    name = str(catalogue[column].iat[i])
+    if not with_unit:
+        return name
+    return f"{name} ({unit_label(str(catalogue['unit'].iat[i]), lang)})"
+
+
+def is_count_unit(catalogue: pd.DataFrame, indicator_id: str) -> bool:
+    """Whether the indicator's values are shown without decimals (counts, metres, m²)."""
+    row = catalogue[catalogue["indicator_id"] == indicator_id]
+    return not row.empty and unit_decimals(str(row["unit"].iloc[0])) == 0
+
+
+def territory_value(values: pd.DataFrame) -> float | None:
+    """The single value of an indicator for the whole territory (None when absent or NULL)."""
+    if values.empty or pd.isna(values["value"].iloc[0]):
+        return None
+    return float(values["value"].iloc[0])
