@@ -1,14 +1,17 @@
 """Read-only queries on the warehouse: plain functions of a DuckDB connection (no Streamlit).
 
-Values are bound parameters; the only identifier that varies (the district level) is
-checked against an allow-list.
+Values are bound parameters. Area levels are never written into this module: they are the
+warehouse's `territory_levels` (finest first, e.g. 'nil' then 'municipio', or only 'comune'), and a
+level asked for is checked against that allow-list read from the database.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,18 +19,38 @@ import duckdb
 import pandas as pd
 
 from osservatorio import territory as territory_mod
-from osservatorio.territory import Territory
+from osservatorio.territory import TERRITORY_LEVEL, Territory
 
-LEVELS = ("nil", "municipio")
+#: Indicator levels that are not area levels of the territory: the whole territory and the groups of its finest areas.
+GROUP_LEVELS = ("periphery_class", "priority_area")
+_LEVEL_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class WarehouseError(Exception):
     """The warehouse is missing, unreadable or empty."""
 
 
-def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ValueError(f"livello sconosciuto: {level!r}")
+def area_levels(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The territory's area levels as the build stored them, finest first (e.g. ('nil', 'municipio'), ('comune',))."""
+    try:
+        rows = con.sql("SELECT level FROM territory_levels ORDER BY rank").fetchall()
+    except duckdb.CatalogException as exc:
+        raise WarehouseError(f"livelli del territorio non registrati dalla build: {exc}") from exc
+    return tuple(str(r[0]) for r in rows)
+
+
+def fine_level(con: duckdb.DuckDBPyConnection) -> str:
+    """The finest area level (maps, rankings, profiles)."""
+    levels = area_levels(con)
+    if not levels:
+        raise WarehouseError("nessun livello territoriale registrato dalla build")
+    return levels[0]
+
+
+def check_level(level: str, levels: Sequence[str]) -> str:
+    """`level` if it is one of the territory's area `levels` (the allow-list read from the warehouse)."""
+    if level not in levels:
+        raise ValueError(f"livello sconosciuto: {level!r} (livelli del territorio: {', '.join(levels)})")
     return level
 
 
@@ -62,33 +85,46 @@ def territory(con: duckdb.DuckDBPyConnection) -> Territory:
         raise WarehouseError(f"territorio non registrato dalla build: {exc}") from exc
 
 
-def district_stats(con: duckdb.DuckDBPyConnection, level: str = "nil") -> pd.DataFrame:
-    """One row per district: id, name, municipio, area, residents, density, trust labels."""
-    check_level(level)
+def district_stats(con: duckdb.DuckDBPyConnection, level: str) -> pd.DataFrame:
+    """One row per area of `level`: id, name, parent_id (finest level only), area, residents, density, trust labels."""
+    check_level(level, area_levels(con))
     return con.sql(
-        """SELECT id, name, municipio, area_m2 / 1e6 AS area_km2, residents, population_year,
+        """SELECT id, name, parent_id, area_m2 / 1e6 AS area_km2, residents, population_year,
                   density_km2, geometry_trust, population_trust, population_source
            FROM district_stats WHERE level = $level ORDER BY id""",
         params={"level": level},
     ).df()
 
 
-def city_summary(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | None]:
-    """Whole-city headline numbers from the NIL level (residents only where known)."""
+def territory_summary(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | str | None]:
+    """Whole-territory headline numbers from its finest level (residents only where known).
+
+    Keys: level (the finest level id), area_count, area_km2, residents (None when no area has a
+    figure: a missing population is not a zero), areas_without_population, density_km2.
+    `nil_count` / `nil_without_population` repeat area_count / areas_without_population for views
+    written before territories (to be removed once they read the new keys).
+    """
+    level = fine_level(con)
     row = con.sql(
         """SELECT count(*), sum(area_m2) / 1e6, sum(residents), count(residents),
                   sum(residents) FILTER (WHERE residents IS NOT NULL)
                     / (sum(area_m2) FILTER (WHERE residents IS NOT NULL) / 1e6)
-           FROM district_stats WHERE level = 'nil'"""
+           FROM district_stats WHERE level = $level""",
+        params={"level": level},
     ).fetchall()[0]
     n, area, residents, with_pop, density = row
-    return {"nil_count": n, "area_km2": area, "residents": residents,
-            "nil_without_population": (n - with_pop) if n else 0, "density_km2": density}
+    without = (n - with_pop) if n else 0
+    return {"level": level, "area_count": n, "area_km2": area, "residents": residents,
+            "areas_without_population": without, "density_km2": density,
+            "nil_count": n, "nil_without_population": without}
 
 
-def map_geojson(con: duckdb.DuckDBPyConnection, level: str = "nil") -> dict:
-    """FeatureCollection of the simplified map geometries, feature id = district id."""
-    check_level(level)
+city_summary = territory_summary  # the name pages used before territories
+
+
+def map_geojson(con: duckdb.DuckDBPyConnection, level: str) -> dict:
+    """FeatureCollection of the simplified map geometries of `level`, feature id = area id."""
+    check_level(level, area_levels(con))
     rows = con.sql("SELECT id, map_geojson FROM districts WHERE level = $level ORDER BY id",
                    params={"level": level}).fetchall()
     return {"type": "FeatureCollection",
@@ -153,13 +189,22 @@ def rejects_page(con: duckdb.DuckDBPyConnection, source_id: str | None, limit: i
 
 # --- Indicators, snapshots, targets (tables filled by etl/indicators.py) -------------------
 
-INDICATOR_LEVELS = ("nil", "municipio", "periphery_class", "priority_area", "city")
 THEMES = ("makerspace", "coworking", "vacant", "firm", "historic_shop", "hub")
 
 
-def check_indicator_level(level: str) -> str:
-    if level not in INDICATOR_LEVELS:
-        raise ValueError(f"livello sconosciuto: {level!r}")
+def indicator_levels(levels: Sequence[str]) -> tuple[str, ...]:
+    """Levels an indicator value can have: the area `levels`, the groups of the finest one, the whole territory."""
+    return (*levels, *GROUP_LEVELS, TERRITORY_LEVEL)
+
+
+def check_indicator_level(level: str, levels: Sequence[str] | None = None) -> str:
+    """`level` if it is an indicator level of the territory whose area `levels` are given (the warehouse's
+    allow-list); without `levels` (no warehouse at hand) only its form is checked. It is always bound as a value."""
+    if levels is not None:
+        if level not in indicator_levels(levels):
+            raise ValueError(f"livello sconosciuto: {level!r}")
+    elif not isinstance(level, str) or not _LEVEL_ID.match(level):
+        raise ValueError(f"livello non valido: {level!r}")
     return level
 
 
@@ -194,7 +239,7 @@ def indicator_values(con: duckdb.DuckDBPyConnection, snapshot_id: str, indicator
 
     The current period is the undated value when there is one, else the latest year.
     """
-    check_indicator_level(level)
+    check_indicator_level(level, area_levels(con))
     return con.sql(
         """SELECT area_id, period, value, numerator, denominator, reason, trust
            FROM indicator_values
@@ -227,7 +272,7 @@ def area_profile(con: duckdb.DuckDBPyConnection, snapshot_id: str, areas: list[t
 
 def indicator_history(con: duckdb.DuckDBPyConnection, indicator_id: str, level: str, area_id: str) -> pd.DataFrame:
     """One area's values across snapshots and data periods (for trends)."""
-    check_indicator_level(level)
+    check_indicator_level(level, area_levels(con))
     frame = con.sql(
         """SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust
            FROM indicator_values v JOIN snapshots s USING (snapshot_id)
@@ -240,7 +285,7 @@ def indicator_history(con: duckdb.DuckDBPyConnection, indicator_id: str, level: 
 
 def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, previous_id: str, level: str) -> pd.DataFrame:
     """Current values of two snapshots side by side with the change, per indicator and area."""
-    check_indicator_level(level)
+    check_indicator_level(level, area_levels(con))
     return con.sql(
         """WITH cur AS (
                SELECT indicator_id, area_id, value FROM indicator_values
@@ -307,15 +352,15 @@ def _same_as(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def places(con: duckdb.DuckDBPyConnection, theme: str, district_id: int | None = None) -> pd.DataFrame:
-    """Entities of one theme (optionally in one NIL), without the polygon blobs."""
+    """Entities of one theme (optionally in one area of the finest level), without the polygon blobs."""
     if theme not in THEMES:
         raise ValueError(f"tema sconosciuto: {theme!r}")
     return con.sql(
-        """SELECT source_id, source_key, name, address, lon, lat, district_id, municipio, assignment, category, status,
+        """SELECT source_id, source_key, name, address, lon, lat, district_id, parent_id, assignment, category, status,
                   ownership, area_m2, seats, employees, ateco_code, ateco_edition, started_on, trust, attributes
-           FROM places WHERE theme = $theme AND ($nil IS NULL OR district_id = $nil)
+           FROM places WHERE theme = $theme AND ($district IS NULL OR district_id = $district)
            ORDER BY district_id NULLS LAST, name""",
-        params={"theme": theme, "nil": district_id},
+        params={"theme": theme, "district": district_id},
     ).df()
 
 
@@ -329,24 +374,24 @@ def firm_points_in_category(con: duckdb.DuckDBPyConnection, category: str) -> pd
 
 
 def firm_units_by_category(con: duckdb.DuckDBPyConnection, district_id: int | None = None) -> pd.DataFrame:
-    """Aggregated local units (ds201 layout) by year and programme category, city or one NIL."""
+    """Aggregated local units (ds201 layout) by year and programme category, whole territory or one finest area."""
     return con.sql(
         """SELECT year, category, sum(units) AS units,
                   sum(units * avg_employees) / nullif(sum(units) FILTER (WHERE avg_employees IS NOT NULL), 0)
                     AS avg_employees
-           FROM firm_units WHERE $nil IS NULL OR district_id = $nil
+           FROM firm_units WHERE $district IS NULL OR district_id = $district
            GROUP BY year, category ORDER BY year, category""",
-        params={"nil": district_id},
+        params={"district": district_id},
     ).df()
 
 
 def firm_points_by_category(con: duckdb.DuckDBPyConnection, district_id: int | None = None) -> pd.DataFrame:
-    """Point-level firms by programme category and start year, city or one NIL."""
+    """Point-level firms by programme category and start year, whole territory or one finest area."""
     return con.sql(
         """SELECT category, year(started_on) AS start_year, count(*) AS firms, sum(employees) AS employees
-           FROM places WHERE theme = 'firm' AND ($nil IS NULL OR district_id = $nil)
+           FROM places WHERE theme = 'firm' AND ($district IS NULL OR district_id = $district)
            GROUP BY ALL ORDER BY category, start_year""",
-        params={"nil": district_id},
+        params={"district": district_id},
     ).df()
 
 
@@ -354,7 +399,14 @@ def firm_points_by_category(con: duckdb.DuckDBPyConnection, district_id: int | N
 
 FIRM_CELL_M = 500.0
 _M_PER_DEG_LAT = 111_320.0
-_MILAN_LAT = 45.46
+
+
+def _centre_lat(con: duckdb.DuckDBPyConnection) -> float:
+    """Latitude of the territory's centre (cells are about square there)."""
+    rows = con.sql("SELECT centre_lat FROM territory LIMIT 1").fetchall()
+    if not rows or rows[0][0] is None:
+        raise WarehouseError("territorio non registrato dalla build")
+    return float(rows[0][0])
 
 
 def firm_cells(con: duckdb.DuckDBPyConnection, cell_m: float = FIRM_CELL_M) -> pd.DataFrame:
@@ -368,7 +420,7 @@ def firm_cells(con: duckdb.DuckDBPyConnection, cell_m: float = FIRM_CELL_M) -> p
     if not cell_m > 0:
         raise ValueError(f"cella non valida: {cell_m!r}")
     dlat = cell_m / _M_PER_DEG_LAT
-    dlon = cell_m / (_M_PER_DEG_LAT * math.cos(math.radians(_MILAN_LAT)))
+    dlon = cell_m / (_M_PER_DEG_LAT * math.cos(math.radians(_centre_lat(con))))
     return con.sql(
         """SELECT avg(lon) AS lon, avg(lat) AS lat, count(*) AS firms,
                   count(*) FILTER (WHERE category = 'digital_manufacturing') AS digital,
@@ -382,7 +434,7 @@ def firm_cells(con: duckdb.DuckDBPyConnection, cell_m: float = FIRM_CELL_M) -> p
 
 
 def place_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Places per theme: total, with a NIL, with coordinates, trust labels."""
+    """Places per theme: total, with an area of the finest level (`with_nil`), with coordinates, trust labels."""
     return con.sql(
         """SELECT theme, count(*) AS places, count(district_id) AS with_nil, count(lon) AS with_coords,
                   string_agg(DISTINCT trust, ', ' ORDER BY trust) AS trust
@@ -391,7 +443,7 @@ def place_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def district_group_detail(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
-    """District groups of a snapshot with each NIL's distance from the centre and the rule that placed it."""
+    """District groups of a snapshot with each finest area's distance from the centre and the rule that placed it."""
     return con.sql(
         """SELECT group_level, group_id, group_name, district_id, distance_m, basis FROM district_groups
            WHERE snapshot_id = $s ORDER BY group_level, group_id, district_id""",
@@ -466,12 +518,14 @@ def source_catalogue(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def area_counts(con: duckdb.DuckDBPyConnection, theme: str, level: str = "nil") -> pd.DataFrame:
-    """Counts per district of a theme published without the points behind them (latest year per district)."""
-    check_level(level)
+def area_counts(con: duckdb.DuckDBPyConnection, theme: str, level: str | None = None) -> pd.DataFrame:
+    """Counts per area of a theme published without the points behind them (latest year per area);
+    `level` defaults to the territory's finest level."""
     columns = ["district_id", "year", "count", "source_id", "path", "trust"]
     if not has_table(con, "area_counts"):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    levels = area_levels(con)
+    level = check_level(level if level is not None else (levels[0] if levels else ""), levels)
     return con.sql(
         """SELECT district_id, year, count, source_id, path, trust FROM area_counts
            WHERE theme = $theme AND level = $level
@@ -482,7 +536,7 @@ def area_counts(con: duckdb.DuckDBPyConnection, theme: str, level: str = "nil") 
 
 
 def firm_totals_by_category(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """City-wide firms, local units and employees (ds171 layout) per year and programme category."""
+    """Whole-territory firms, local units and employees (ds171 layout) per year and programme category."""
     columns = ["year", "category", "firms", "units", "employees_firms", "employees_units", "codes", "trust", "source_id"]
     if not has_table(con, "firm_totals"):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
@@ -491,8 +545,9 @@ def firm_totals_by_category(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                   sum(employees_units) AS employees_units, count(DISTINCT ateco_code) AS codes,
                   string_agg(DISTINCT trust, ', ' ORDER BY trust) AS trust,
                   string_agg(DISTINCT source_id, ', ' ORDER BY source_id) AS source_id
-           FROM firm_totals WHERE level = 'city'
-           GROUP BY year, category ORDER BY year, category"""
+           FROM firm_totals WHERE level = $level
+           GROUP BY year, category ORDER BY year, category""",
+        params={"level": TERRITORY_LEVEL},
     ).df()
 
 
@@ -507,20 +562,29 @@ def indicator_coverage(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.D
     ).df()
 
 
-def nil_value_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
-    """Per NIL: how many indicators have a value in the current period of a snapshot (to open a page on data)."""
+def area_value_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str, level: str | None = None) -> pd.DataFrame:
+    """Per area of `level` (default: the finest): how many indicators have a value in the current period of a
+    snapshot (to open a page on data)."""
+    levels = area_levels(con)
+    level = check_level(level if level is not None else (levels[0] if levels else ""), levels)
     return con.sql(
         """SELECT TRY_CAST(area_id AS INTEGER) AS district_id, count(value) AS with_value FROM (
-               SELECT indicator_id, area_id, value FROM indicator_values WHERE snapshot_id = $s AND level = 'nil'
+               SELECT indicator_id, area_id, value FROM indicator_values WHERE snapshot_id = $s AND level = $level
                QUALIFY row_number() OVER (PARTITION BY indicator_id, area_id ORDER BY period DESC NULLS FIRST) = 1)
            GROUP BY area_id ORDER BY district_id""",
-        params={"s": snapshot_id},
+        params={"s": snapshot_id, "level": level},
     ).df()
 
 
-def place_counts_by_nil(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Places per NIL and theme (for choosing a district with something to show)."""
+nil_value_counts = area_value_counts  # the name pages used before territories
+
+
+def place_counts_by_area(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Places per area of the finest level and theme (for choosing an area with something to show)."""
     return con.sql(
         """SELECT district_id, theme, count(*) AS places FROM places WHERE district_id IS NOT NULL
            GROUP BY ALL ORDER BY district_id, theme"""
     ).df()
+
+
+place_counts_by_nil = place_counts_by_area  # the name pages used before territories

@@ -10,7 +10,9 @@ DEFAULT_LANG = "it"
 
 TEXTS: dict[str, dict[str, str]] = {
     "app_title": {"it": "Osservatorio Manifattura Digitale", "en": "Digital Manufacturing Observatory"},
-    "app_subtitle": {"it": "Milano – manifattura 4.0 nei quartieri", "en": "Milan – manufacturing 4.0 in the districts"},
+    "app_subtitle": {"it": "Manifattura 4.0 nei territori", "en": "Manufacturing 4.0 across the territory"},
+    "app_subtitle_territory": {"it": "{name} – manifattura 4.0 per {level}", "en": "{name} – manufacturing 4.0 by {level}"},
+    "territory_select": {"it": "Territorio", "en": "Territory"},
     "page_overview": {"it": "Panoramica", "en": "Overview"},
     "language": {"it": "Lingua", "en": "Language"},
     "demo_banner": {
@@ -29,8 +31,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The warehouse {path} cannot be read ({error}). Rebuild it with `python -m etl build`.",
     },
     "empty_warehouse": {
-        "it": "Il warehouse non contiene ancora i confini dei NIL. Ricostruirlo con `python -m etl build`.",
-        "en": "The warehouse has no NIL boundaries yet. Rebuild it with `python -m etl build`.",
+        "it": "Il warehouse non contiene ancora i confini del territorio. Ricostruirlo con `python -m etl build`.",
+        "en": "The warehouse has no boundaries of the territory yet. Rebuild it with `python -m etl build`.",
+    },
+    "empty_warehouse_level": {
+        "it": "Il warehouse di {name} non contiene ancora i confini ({plural}). "
+              "Ricostruirlo con `python -m etl build --territory {territory}`.",
+        "en": "The warehouse of {name} has no boundaries ({plural}) yet. "
+              "Rebuild it with `python -m etl build --territory {territory}`.",
     },
     "building_demo": {"it": "Preparazione dei dati dimostrativi…", "en": "Preparing the demo data…"},
     "building_default": {
@@ -762,6 +770,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_filter_firm_points": {"it": "Imprese puntuali sulla mappa", "en": "Point-level firms on the map"},
     "th_all_themes": {"it": "Makerspace e coworking", "en": "Makerspaces and coworking"},
     "th_all_municipi": {"it": "Tutti i Municipi", "en": "All Municipi"},
+    "th_all_of_level": {"it": "{plural}: tutti", "en": "All {plural}"},
     "th_all_classes": {"it": "Tutte le classi", "en": "All classes"},
     "th_all_statuses": {"it": "Tutti gli stati", "en": "All statuses"},
     "th_all_city": {"it": "Tutta la città", "en": "Whole city"},

@@ -81,8 +81,11 @@ def district_stats(key: WarehouseKey, level: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def city_summary(key: WarehouseKey) -> dict[str, float | int | None]:
-    return _q(key, data.city_summary)
+def territory_summary(key: WarehouseKey) -> dict[str, float | int | str | None]:
+    return _q(key, data.territory_summary)
+
+
+city_summary = territory_summary  # the name pages used before territories
 
 
 @st.cache_data(show_spinner=False)
@@ -286,7 +289,7 @@ def source_catalogue(key: WarehouseKey) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def area_counts(key: WarehouseKey, theme: str, level: str = "nil") -> pd.DataFrame:
+def area_counts(key: WarehouseKey, theme: str, level: str | None = None) -> pd.DataFrame:
     return _q(key, data.area_counts, theme, level)
 
 
@@ -301,13 +304,17 @@ def indicator_coverage(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def nil_value_counts(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
-    return _q(key, data.nil_value_counts, snapshot_id)
+def area_value_counts(key: WarehouseKey, snapshot_id: str, level: str | None = None) -> pd.DataFrame:
+    return _q(key, data.area_value_counts, snapshot_id, level)
 
 
 @st.cache_data(show_spinner=False)
-def place_counts_by_nil(key: WarehouseKey) -> pd.DataFrame:
-    return _q(key, data.place_counts_by_nil)
+def place_counts_by_area(key: WarehouseKey) -> pd.DataFrame:
+    return _q(key, data.place_counts_by_area)
+
+
+nil_value_counts = area_value_counts  # the names pages used before territories
+place_counts_by_nil = place_counts_by_area
 
 
 @st.cache_data(show_spinner=False)

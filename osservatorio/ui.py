@@ -76,22 +76,41 @@ def page_start(title_key: str) -> PageContext:
         lang = choice
     auth.sidebar(lang)  # sign in / out on every page (says so when the app is read-only for everyone)
     st.title(t(title_key, lang))
-    st.caption(t("app_subtitle", lang))
     settings = load_settings()
     try:
         with st.spinner(t("building_default", lang)):
             key = queries.warehouse_key()
         info = queries.build_info(key)
+        territory = queries.territory(key)
     except WarehouseError as exc:
+        st.caption(t("app_subtitle", lang))
         st.error(warehouse_problem(exc, settings, lang))
         st.stop()
+    st.caption(subtitle(territory, lang))
     if info.is_demo:
         st.warning(t("demo_banner", lang), icon="⚠️")
         st.sidebar.warning(t("demo_badge", lang))
     else:
         line = origin_line(queries.provenance(key), lang)
         st.caption(t("data_origin", lang, origin=md_escape(line)) if line else t("data_origin_unknown", lang))
-    return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style, territory=queries.territory(key))
+    return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style, territory=territory)
+
+
+def level_word(text: str) -> str:
+    """A level label inside a sentence: 'Comune' -> 'comune', acronyms as written ('NIL')."""
+    return text[:1].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text
+
+
+def subtitle(territory: Territory, lang: str) -> str:
+    """'Provincia di Cremona – manifattura 4.0 per comune' (Markdown-safe)."""
+    return t("app_subtitle_territory", lang, name=md_escape(territory.name(lang)),
+             level=md_escape(level_word(territory.fine.label(lang))))
+
+
+def empty_message(territory: Territory, lang: str) -> str:
+    """The warehouse has no boundaries of the territory's finest level: say which and how to rebuild."""
+    return t("empty_warehouse_level", lang, name=md_escape(territory.name(lang)),
+             plural=md_escape(territory.fine.plural(lang)), territory=territory.id.replace("`", ""))
 
 
 def source_names(key: WarehouseKey, lang: str) -> dict[str, str]:
@@ -210,9 +229,31 @@ def url_choice(label: str, options: list[str], param: str, lang: str, default: s
     return choice
 
 
-def municipio_filter(lang: str, nil_stats: pd.DataFrame) -> str:
-    """URL-backed Municipio filter (?municipio=), 'all' first."""
-    return url_choice(t("col_municipio", lang), theme_views.municipio_options(nil_stats), "municipio", lang,
+def parent_options(stats: pd.DataFrame) -> list[str]:
+    """Options of the parent-level filter: ALL, then the parent ids of the finest areas in `stats`, as text."""
+    column = "parent_id" if "parent_id" in stats.columns else "municipio"
+    values = stats[column].dropna() if column in stats.columns else pd.Series(dtype="Int64")
+    return [theme_views.ALL, *[str(m) for m in sorted({int(m) for m in values})]]
+
+
+def parent_filter(ctx: PageContext, stats: pd.DataFrame) -> str:
+    """URL-backed filter on the territory's parent level (?municipio= for Milan), 'all' first.
+
+    A territory with one level has nothing to filter by: ALL, and nothing is drawn."""
+    parent = ctx.territory.parent
+    if parent is None:
+        return theme_views.ALL
+    label = parent.label(ctx.lang)
+    everything = t("th_all_of_level", ctx.lang, plural=parent.plural(ctx.lang))
+    return url_choice(label, parent_options(stats), parent.url_key, ctx.lang,
+                      format_func=lambda v: everything if v == theme_views.ALL else f"{label} {v}")
+
+
+def municipio_filter(lang: str, nil_stats: pd.DataFrame, ctx: PageContext | None = None) -> str:
+    """Deprecated name of `parent_filter` (pages written before territories)."""
+    if ctx is not None:
+        return parent_filter(ctx, nil_stats)
+    return url_choice(t("col_municipio", lang), parent_options(nil_stats), "municipio", lang,
                       format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
 
 
@@ -228,7 +269,7 @@ def periphery_class_filter(lang: str, snapshot: str | None, classes: pd.DataFram
 
 @dataclass(frozen=True)
 class ThemePage:
-    """What every theme page starts from: context, NIL stats, latest snapshot, periphery classes."""
+    """What every theme page starts from: context, finest-level stats, latest snapshot, periphery classes."""
 
     ctx: PageContext
     stats: pd.DataFrame
@@ -237,11 +278,11 @@ class ThemePage:
 
 
 def theme_page_start(title_key: str) -> ThemePage:
-    """page_start, then the NIL table (stop with a message if empty), the snapshot and its classes."""
+    """page_start, then the finest level's table (stop with a message if empty), the snapshot and its classes."""
     ctx = page_start(title_key)
-    stats = queries.district_stats(ctx.key, "nil")
+    stats = queries.district_stats(ctx.key, ctx.territory.fine.id)
     if stats.empty:
-        st.info(t("empty_warehouse", ctx.lang))
+        st.info(empty_message(ctx.territory, ctx.lang))
         st.stop()
     snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
     classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None, ctx.lang)

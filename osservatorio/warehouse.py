@@ -48,7 +48,8 @@ MAX_OPEN = 4  # paths with an open connection at once (one in production; tests 
 BUILD_COLUMNS = frozenset({"build_id", "mode", "started_at", "finished_at", "raw_dir", "schema_version"})
 # Relations every page reads (etl/sql/schema.sql): a file without them is not a usable build.
 REQUIRED = {"build": "TABLE", "sources": "TABLE", "districts": "TABLE", "population": "TABLE",
-            "population_current": "VIEW", "district_stats": "VIEW", "places": "TABLE", "rejects": "TABLE"}
+            "population_current": "VIEW", "district_stats": "VIEW", "places": "TABLE", "rejects": "TABLE",
+            "territory": "TABLE", "territory_levels": "TABLE"}  # schema 3: a build before territories is rebuilt
 
 
 @dataclass(frozen=True)
