@@ -634,6 +634,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_status_running": {"it": "in corso", "en": "running"},
     "pg_status_done": {"it": "conclusa", "en": "done"},
     "pg_status_stopped": {"it": "interrotta", "en": "stopped"},
+    "pg_status_rejected": {"it": "respinta", "en": "rejected"},
+    "pg_status_postponed": {"it": "rinviata", "en": "postponed"},
+    "pg_bad_decision": {"it": "Decisione non valida.", "en": "Invalid decision."},
+    "pg_bad_session": {"it": "Seduta non valida.", "en": "Invalid session."},
+    "pg_not_decidable": {"it": "L'azione {action} è «{status}»: non attende una decisione del comitato.",
+                         "en": "Action {action} is '{status}': it is not awaiting a decision of the board."},
     "pg_fund_comune": {"it": "Fondo del Comune", "en": "Comune fund"},
     "pg_fund_regione": {"it": "Regione", "en": "Regione"},
     "pg_fund_private": {"it": "Privati", "en": "Private"},
@@ -660,8 +666,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_col_share": {"it": "Quota dell'impegnato", "en": "Share of committed"},
     "pg_col_demo": {"it": "Demo", "en": "Demo"},
     "pg_no_place": {"it": "senza luogo / non attribuibile", "en": "no place / not attributable"},
-    "pg_place_nil": {"it": "NIL {ref}", "en": "NIL {ref}"},
-    "pg_place_municipio": {"it": "Municipio {ref}", "en": "Municipio {ref}"},
+    "pg_place_hub": {"it": "Polo dell'innovazione", "en": "Innovation hub"},
+    "pg_all_areas": {"it": "{plural}: tutti", "en": "All {plural}"},
     "pg_place_vacant": {"it": "Spazio vuoto", "en": "Vacant space"},
     "pg_place_makerspace": {"it": "Makerspace", "en": "Makerspace"},
     "pg_map_title": {"it": "Azioni con un luogo", "en": "Actions with a place"},
@@ -689,20 +695,26 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_leverage_none": {"it": "nessun € pubblico impegnato", "en": "no public € committed"},
     "pg_ledger_by": {"it": "Ripartizione", "en": "Breakdown"},
     "pg_by_line": {"it": "per linea", "en": "by line"},
-    "pg_by_municipio": {"it": "per Municipio", "en": "by Municipio"},
+    "pg_by_parent": {"it": "per {label}", "en": "by {label}"},
     "pg_by_class": {"it": "per classe di periferia", "en": "by periphery class"},
-    "pg_ledger_rule": {"it": "Un'azione con più luoghi è divisa in parti uguali fra di essi; un Municipio non ha una classe di "
-                             "periferia (mescola classi); le azioni senza luogo restano nei totali per linea.",
-                       "en": "An action with several places is divided equally among them; a Municipio has no periphery "
-                             "class (it mixes classes); actions without a place stay in the totals by line."},
+    "pg_ledger_rule_parent": {"it": "Un'azione con più luoghi è divisa in parti uguali fra di essi; un'area di livello {parent} "
+                                    "non ha una classe di periferia (mescola classi); le azioni senza luogo restano nei totali "
+                                    "per linea.",
+                              "en": "An action with several places is divided equally among them; an area of the {parent} level "
+                                    "has no periphery class (it mixes classes); actions without a place stay in the totals by "
+                                    "line."},
+    "pg_ledger_rule_one": {"it": "Un'azione con più luoghi è divisa in parti uguali fra di essi; le azioni senza luogo restano "
+                                 "nei totali per linea.",
+                           "en": "An action with several places is divided equally among them; actions without a place stay "
+                                 "in the totals by line."},
     "pg_periphery_title": {"it": "Impegnato in periferia e in centro", "en": "Committed in the periphery and in the centre"},
     "pg_new_action": {"it": "Nuova azione", "en": "New action"},
     "pg_edit_action": {"it": "Modifica un'azione", "en": "Edit an action"},
     "pg_choose_action": {"it": "Azione", "en": "Action"},
     "pg_f_title": {"it": "Titolo", "en": "Title"},
     "pg_f_description": {"it": "Descrizione", "en": "Description"},
-    "pg_f_places": {"it": "Luoghi (spazio vuoto, makerspace, NIL o Municipio)",
-                    "en": "Places (vacant space, makerspace, NIL or Municipio)"},
+    "pg_f_places": {"it": "Luoghi (spazio vuoto, makerspace, polo, oppure un'area: {areas})",
+                    "en": "Places (vacant space, makerspace, hub, or an area: {areas})"},
     "pg_f_partners": {"it": "Partner (uno per riga)", "en": "Partners (one per line)"},
     "pg_f_indicators": {"it": "Indicatori che dovrebbe muovere", "en": "Indicators it should move"},
     "pg_f_reason": {"it": "Motivo della modifica (obbligatorio)", "en": "Reason for the change (required)"},
@@ -724,10 +736,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_warn_committed_over": {"it": "L'impegnato supera lo stanziato.", "en": "Committed exceeds allocated."},
     "pg_warn_spent_over": {"it": "La spesa supera l'impegnato.", "en": "Spent exceeds committed."},
     "pg_district_title": {"it": "Azioni del programma", "en": "Programme actions"},
-    "pg_district_none": {"it": "Nessuna azione del registro riguarda questo NIL o il suo Municipio.",
-                         "en": "No action of the register concerns this NIL or its Municipio."},
-    "pg_district_caption": {"it": "Azioni con un luogo in questo NIL, o sul suo Municipio intero.",
-                            "en": "Actions with a place in this NIL, or on its whole Municipio."},
+    "pg_district_none": {"it": "Nessuna azione del registro riguarda quest'area ({fine}).",
+                         "en": "No action of the register concerns this area ({fine})."},
+    "pg_district_none_parent": {"it": "Nessuna azione del registro riguarda quest'area ({fine}) o l'area che la contiene "
+                                      "({parent}).",
+                                "en": "No action of the register concerns this area ({fine}) or the area containing it "
+                                      "({parent})."},
+    "pg_district_caption": {"it": "Azioni con un luogo in quest'area ({fine}).",
+                            "en": "Actions with a place in this area ({fine})."},
+    "pg_district_caption_parent": {"it": "Azioni con un luogo in quest'area ({fine}), o sull'intera area che la contiene "
+                                         "({parent}).",
+                                   "en": "Actions with a place in this area ({fine}), or on the whole area containing it "
+                                         "({parent})."},
     "pg_required": {"it": "Campo obbligatorio: {field}.", "en": "Required field: {field}."},
     "pg_reason_required": {"it": "Scrivere il motivo della modifica.", "en": "Write the reason for the change."},
     "pg_no_change": {"it": "Nessun campo modificato: niente da salvare.", "en": "No field changed: nothing to save."},

@@ -2,10 +2,12 @@
 
 Rules (written on the Programma page too):
 - an action with several places is divided equally among them; an action without a place counts
-  as "no place" (its money is in the line totals, not in any Municipio or class);
-- a place's Municipio and NIL: a vacant building or a makerspace from the warehouse's `places`, a
-  NIL from `districts` (its Municipio by overlap), a Municipio by its number (no periphery class:
-  a Municipio mixes classes);
+  as "no place" (its money is in the line totals, not in any parent area or class);
+- a place's areas, at the territory's two levels (finest `district_id`, grouping `parent_id`): a
+  vacant building, a makerspace or a hub from the warehouse's `places`, an area of the finest level
+  from `districts` (its parent by overlap), an area of the parent level by its id (no periphery
+  class: a parent area mixes classes). Place kinds of areas are the territory's level ids (Milan:
+  'nil' and 'municipio'); in a territory with one level there is no parent split;
 - public euro = budget committed by actions funded by the Comune, Regione or the EU; private euro =
   private investment mobilised plus the budget committed by privately funded actions; 'other' is in
   neither; leverage = private / public (None when there is no public euro);
@@ -30,8 +32,9 @@ MONEY = ("allocated", "committed", "spent", "private")
 LINE_COLUMNS = ["line_id", "sort_order", "name_it", "name_en", "description_it", "description_en", "source",
                 "envelope_eur", "envelope_funding", "envelope_source", "config_version"]
 OBJECTIVE_COLUMNS = ["objective_id", "line_id", "sort_order", "name_it", "name_en", "indicators", "targets", "basis"]
-PLACE_COLUMNS = ["kind", "ref", "name", "district_id", "municipio", "lon", "lat"]
-ALLOC_COLUMNS = ["action_id", "title", "line", "status", "funding_source", "place", "kind", "name", "district_id", "municipio",
+POINT_THEMES = ("vacant", "makerspace", "hub")
+PLACE_COLUMNS = ["kind", "ref", "name", "district_id", "parent_id", "lon", "lat"]
+ALLOC_COLUMNS = ["action_id", "title", "line", "status", "funding_source", "place", "kind", "name", "district_id", "parent_id",
                  "class_id", "lon", "lat", "weight", *MONEY, "demo"]
 
 
@@ -64,16 +67,18 @@ def read_objectives(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def read_place_index(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every place an action can name: vacant buildings and makerspaces ('<source_id>:<source_key>'),
-    NIL and Municipi (their number), with NIL, Municipio and a point for the map."""
+    """Every place an action can name: vacant buildings, makerspaces and hubs ('<source_id>:<source_key>'),
+    and the areas of the territory's levels (kind = level id, ref = area id), each with its finest-level
+    area (`district_id`), its parent area (`parent_id`) and a point for the map."""
     return con.sql(
-        """SELECT theme AS kind, source_id || ':' || source_key AS ref, name, district_id, municipio, lon, lat
-           FROM places WHERE theme IN ('vacant', 'makerspace')
+        """SELECT theme AS kind, source_id || ':' || source_key AS ref, name, district_id, parent_id, lon, lat
+           FROM places WHERE theme IN ('vacant', 'makerspace', 'hub')
            UNION ALL
-           SELECT level AS kind, CAST(id AS VARCHAR) AS ref, name,
-                  CASE WHEN level = 'nil' THEN id END AS district_id,
-                  CASE WHEN level = 'nil' THEN municipio ELSE id END AS municipio, centroid_lon AS lon, centroid_lat AS lat
-           FROM districts
+           SELECT d.level AS kind, CAST(d.id AS VARCHAR) AS ref, d.name,
+                  CASE WHEN l.rank = 0 THEN d.id END AS district_id,
+                  CASE WHEN l.rank = 0 THEN d.parent_id ELSE d.id END AS parent_id,
+                  d.centroid_lon AS lon, d.centroid_lat AS lat
+           FROM districts d JOIN territory_levels l ON l.level = d.level
            ORDER BY kind, ref"""
     ).df()
 
@@ -108,12 +113,12 @@ def allocations(actions: Iterable[Action], places: pd.DataFrame, classes: pd.Dat
         weight = 1.0 / len(refs)
         for ref in refs:
             hit = index.get((ref.kind, ref.ref)) if ref is not None else None
-            nil = hit.get("district_id") if hit else None
-            district_id = int(nil) if nil is not None and pd.notna(nil) else None
-            mun = hit.get("municipio") if hit else None
+            fine = hit.get("district_id") if hit else None
+            district_id = int(fine) if fine is not None and pd.notna(fine) else None
+            parent = hit.get("parent_id") if hit else None
             out.append({**base, "place": ref.key() if ref else NO_PLACE, "kind": ref.kind if ref else NO_PLACE,
                         "name": hit.get("name") if hit else None, "district_id": district_id,
-                        "municipio": int(mun) if mun is not None and pd.notna(mun) else None,
+                        "parent_id": int(parent) if parent is not None and pd.notna(parent) else None,
                         "class_id": klass.get(district_id) if district_id is not None else None,
                         "lon": hit.get("lon") if hit else None, "lat": hit.get("lat") if hit else None,
                         "weight": weight, **{k: v * weight for k, v in money.items()}})
@@ -122,12 +127,12 @@ def allocations(actions: Iterable[Action], places: pd.DataFrame, classes: pd.Dat
     return pd.DataFrame(out, columns=ALLOC_COLUMNS)
 
 
-LEDGER_BY = {"line": "line", "municipio": "municipio", "class": "class_id"}
+LEDGER_BY = {"line": "line", "parent": "parent_id", "class": "class_id"}
 
 
 def ledger(alloc: pd.DataFrame, by: str, order: Sequence[str] = ()) -> pd.DataFrame:
-    """Allocated, committed, spent and private euro (and actions) per line, Municipio or periphery class;
-    money without a Municipio / class is in the group NO_PLACE (last). The rows add up to the totals.
+    """Allocated, committed, spent and private euro (and actions) per line, parent area ('parent') or
+    periphery class; money without a parent area / class is in the group NO_PLACE (last). The rows add up to the totals.
     Groups in `order` come first in that order (e.g. the lines' own order), the others after, sorted."""
     column = LEDGER_BY[by]
     if alloc.empty:
@@ -231,24 +236,28 @@ def actions_frame(actions: Iterable[Action]) -> pd.DataFrame:
 
 
 def filter_actions(actions: Sequence[Action], line: str | None = None, status: str | None = None,
-                   municipio: int | None = None, district_id: int | None = None, places: pd.DataFrame | None = None) -> list[Action]:
-    """Actions of a line / status / Municipio / NIL (None = any); place filters need the place index."""
+                   parent_id: int | None = None, district_id: int | None = None,
+                   places: pd.DataFrame | None = None) -> list[Action]:
+    """Actions of a line / status / parent area / finest-level area (None = any); place filters need the
+    place index."""
     out = [a for a in actions if (line is None or a.line == line) and (status is None or a.status == status)]
-    if municipio is None and district_id is None:
+    if parent_id is None and district_id is None:
         return out
     alloc = allocations(out, places if places is not None else _empty(PLACE_COLUMNS), _empty(["district_id", "class_id"]))
     keep = pd.Series(True, index=alloc.index)
-    if municipio is not None:
-        keep &= alloc["municipio"].eq(municipio).fillna(False).astype(bool)
+    if parent_id is not None:
+        keep &= alloc["parent_id"].eq(parent_id).fillna(False).astype(bool)
     if district_id is not None:
         keep &= alloc["district_id"].eq(district_id).fillna(False).astype(bool)
     ids = set(alloc.loc[keep, "action_id"])
     return [a for a in out if a.action_id in ids]
 
 
-def demo_actions(places: pd.DataFrame, line_ids: Sequence[str]) -> list[Action]:
+def demo_actions(places: pd.DataFrame, line_ids: Sequence[str], fine_level: str, parent_level: str | None = None
+                 ) -> list[Action]:
     """Example actions for the demo store only (labelled demo by the store): a few actions on the demo
-    warehouse's own vacant buildings, makerspaces and NIL, one per line when the line exists."""
+    warehouse's own vacant buildings, makerspaces and areas (of `fine_level`, and one of `parent_level`
+    when the territory has it), one per line when the line exists."""
     from osservatorio.programme_store import PlaceRef
 
     def first(kind: str, n: int = 0) -> tuple[PlaceRef, ...]:
@@ -260,11 +269,12 @@ def demo_actions(places: pd.DataFrame, line_ids: Sequence[str]) -> list[Action]:
     specs = [
         ("spazi", "Riuso di un capannone dismesso come laboratorio di quartiere (demo)", first("vacant"), "approved",
          (400_000, 250_000, 60_000), "comune", 300_000, ("vacant_regeneration_share",), date(2025, 3, 1)),
-        ("laboratori", "Fablab di comunità con corsi serali (demo)", first("makerspace", 1) + first("nil", 40), "running",
+        ("laboratori", "Fablab di comunità con corsi serali (demo)", first("makerspace", 1) + first(fine_level, 40), "running",
          (180_000, 180_000, 120_000), "comune", 90_000, ("makerspaces_per_100k",), date(2024, 10, 1)),
-        ("investimento", "Bando per imprese manifatturiere in spazi dismessi (demo)", first("municipio", 8), "approved",
+        ("investimento", "Bando per imprese manifatturiere in spazi dismessi (demo)", first(parent_level or fine_level, 8),
+         "approved",
          (1_500_000, 900_000, 0), "comune", 2_100_000, (), date(2025, 6, 1)),
-        ("formazione", "Corsi di fabbricazione digitale con AFOL (demo)", first("nil", 70), "proposed",
+        ("formazione", "Corsi di fabbricazione digitale con AFOL (demo)", first(fine_level, 70), "proposed",
          (60_000, 0, 0), "regione", 0, ("residents_makerspace_1km_share",), None),
         ("comunicazione", "Settimana dei makerspace nei quartieri (demo)", (), "done",
          (40_000, 40_000, 38_500), "eu", 15_000, (), date(2024, 5, 10)),

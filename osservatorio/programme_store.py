@@ -12,6 +12,12 @@
   last DEDUP_WINDOW_S seconds returns the stored change with `duplicate=True`.
 - Read-only mode (OSSERVATORIO_READ_ONLY=1): writes raise ReadOnlyError before touching the
   file; reads open it immutable; a missing store is an empty register.
+- Places: a point of the warehouse (kind 'vacant', 'makerspace' or 'hub', ref '<source_id>:<source_key>')
+  or an area, whose kind is the level id of the warehouse's territory (ref: the area's id). Milan's
+  stores hold kinds 'nil' and 'municipio': those ARE the level ids of the Milan profile, so nothing is
+  migrated; an area kind that the open territory does not have is shown as not located there.
+- Board decisions: `decide` moves a proposed (or postponed) action to approved / rejected / postponed
+  as a new version carrying the session id (Seduta); the session's minutes list them.
 Errors carry an i18n key (`code`) and values (`params`), like osservatorio.board_store.
 """
 
@@ -28,7 +34,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from osservatorio.board_store import BoardStoreError, ReadOnlyError, ValidationError, fingerprint, immediate_transaction
+from osservatorio.auth import User
+from osservatorio.board_store import BoardStoreError, ReadOnlyError, ValidationError, actor, fingerprint, immediate_transaction
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
 __all__ = ["Action", "ActionChange", "ConflictError", "PlaceRef", "ProgrammeStore", "ReadOnlyError", "ValidationError"]
@@ -38,15 +45,19 @@ DEFAULT_PATH = PROJECT_ROOT / "data" / "programme.sqlite"
 ENV_PATH = "OSSERVATORIO_PROGRAMME"
 DEDUP_WINDOW_S = 600
 BUSY_TIMEOUT_MS = 15_000
-STATUSES = ("proposed", "approved", "running", "done", "stopped")
+STATUSES = ("proposed", "approved", "running", "done", "stopped", "rejected", "postponed")
+DECISIONS = ("approved", "rejected", "postponed")  # what the board decides on a proposed action
+DECIDABLE = ("proposed", "postponed")              # statuses the board can decide on
 FUNDING_SOURCES = ("comune", "regione", "private", "eu", "other")
-PLACE_KINDS = ("vacant", "makerspace", "nil", "municipio")
+POINT_KINDS = ("vacant", "makerspace", "hub")  # places of the warehouse; any other kind is an area level id
+PLACE_KINDS = POINT_KINDS  # kept for callers: area kinds are level ids, checked by `is_area_kind`
 MAX_TITLE = 200
 MAX_TEXT = 5_000
 MAX_REASON = 1_000
 MAX_ITEMS = 50
 MAX_EUR = 1e12
 _LINE_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_LEVEL_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # like etl.territory's profile ids
 
 _SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS action_changes (
@@ -84,14 +95,24 @@ class ActionNotFound(BoardStoreError, LookupError):
 
 @dataclass(frozen=True)
 class PlaceRef:
-    """A place an action concerns: a vacant building or a makerspace (warehouse place id
-    '<source_id>:<source_key>'), a NIL (id) or a Municipio (number)."""
+    """A place an action concerns: a vacant building, a makerspace or a hub (warehouse place id
+    '<source_id>:<source_key>'), or an area: kind = a level id of the territory (e.g. 'nil',
+    'municipio', 'comune'), ref = the area's id."""
 
     kind: str
     ref: str
 
     def key(self) -> str:
         return f"{self.kind}:{self.ref}"
+
+    @property
+    def is_area(self) -> bool:
+        return is_area_kind(self.kind)
+
+
+def is_area_kind(kind: str) -> bool:
+    """True for an area level id (anything but a point kind)."""
+    return kind not in POINT_KINDS
 
 
 @dataclass(frozen=True)
@@ -217,14 +238,16 @@ def _items(values: object, what: str, max_chars: int = 200) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _places(values: object) -> tuple[PlaceRef, ...]:
+def _places(values: object, levels: Sequence[str] | None = None) -> tuple[PlaceRef, ...]:
+    """Places checked: a point kind, or an area level id (among `levels` when given) with a numeric id."""
     out: list[PlaceRef] = []
     for v in values or ():  # type: ignore[union-attr]
         kind, ref = (v.kind, v.ref) if isinstance(v, PlaceRef) else (v[0], v[1])  # type: ignore[index]
-        if kind not in PLACE_KINDS:
-            raise ValidationError(f"luogo di tipo sconosciuto: {str(kind)[:20]!r}", "pg_bad_place", value=str(kind)[:20])
+        kind = str(kind)
+        if kind not in POINT_KINDS and (not _LEVEL_ID.match(kind) or (levels is not None and kind not in levels)):
+            raise ValidationError(f"luogo di tipo sconosciuto: {kind[:20]!r}", "pg_bad_place", value=kind[:20])
         ref_text = _line_text(str(ref), "place", 200, required=True)
-        if kind in ("nil", "municipio") and not ref_text.isdigit():
+        if kind not in POINT_KINDS and not ref_text.isdigit():
             raise ValidationError(f"{kind}: numero atteso ({ref_text[:20]!r})", "pg_bad_place", value=ref_text[:20])
         place = PlaceRef(str(kind), ref_text)
         if place not in out:
@@ -235,9 +258,10 @@ def _places(values: object) -> tuple[PlaceRef, ...]:
 
 
 def clean_action(values: Mapping[str, Any], lines: Sequence[str] | None = None,
-                 indicators: Sequence[str] | None = None) -> Action:
+                 indicators: Sequence[str] | None = None, levels: Sequence[str] | None = None) -> Action:
     """An Action from form values, checked: title required, line among `lines` (when given), status and
-    funding source from the allow-lists, amounts >= 0, end date not before the start date."""
+    funding source from the allow-lists, amounts >= 0, end date not before the start date, area places
+    of the territory's `levels` (when given)."""
     line = _line_text(values.get("line"), "line", 40, required=True)
     if not _LINE_ID.match(line) or (lines is not None and line not in lines):
         raise ValidationError(f"linea sconosciuta: {line[:40]!r}", "pg_bad_line", value=line[:40])
@@ -256,7 +280,7 @@ def clean_action(values: Mapping[str, Any], lines: Sequence[str] | None = None,
     return Action(
         title=_line_text(values.get("title"), "title", MAX_TITLE, required=True), line=line,
         description=_long_text(values.get("description"), "description", MAX_TEXT),
-        places=_places(values.get("places")), partners=_items(values.get("partners"), "partners"),
+        places=_places(values.get("places"), levels), partners=_items(values.get("partners"), "partners"),
         start_date=start, end_date=end, status=str(status),
         budget_allocated=_euro(values.get("budget_allocated"), "budget_allocated"),
         budget_committed=_euro(values.get("budget_committed"), "budget_committed"),
@@ -288,6 +312,14 @@ def changed_fields(before: Action | None, after: Action) -> tuple[str, ...]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _who(author: User | str) -> str:
+    """The name stored for a write: a User's label once their role allows writing, checked now
+    (board_store.PermissionDenied otherwise), or a trusted caller's string (tests, demo seeding)."""
+    if isinstance(author, User):
+        return actor(author, "write")
+    return _line_text(author, "author", 200, required=True)
 
 
 def _ts(text: str) -> datetime:
@@ -391,10 +423,10 @@ class ProgrammeStore:
 
     # -- writes
 
-    def create(self, action: Action, author: str, reason: str = "", demo: bool = False,
+    def create(self, action: Action, author: User | str, reason: str = "", demo: bool = False,
                session_id: int | None = None) -> ActionChange:
         """Register a new action (version 1). A repeated submit returns the first one (duplicate=True)."""
-        who = _line_text(author, "author", 200, required=True)
+        who = _who(author)
         why = _long_text(reason, "reason", MAX_REASON)
         content = json.dumps(action.content(), ensure_ascii=False, sort_keys=True)
         mark = fingerprint("create", content, who)
@@ -412,12 +444,12 @@ class ProgrammeStore:
                          demo=demo)
         return ActionChange(change_id, action_id, 1, "create", who, _ts(created), why, Action.EDITABLE, stored, session_id)
 
-    def edit(self, action_id: int, base_version: int, action: Action, author: str, reason: str,
+    def edit(self, action_id: int, base_version: int, action: Action, author: User | str, reason: str,
              session_id: int | None = None) -> ActionChange:
         """A new version of the action made on `base_version`; ConflictError when a newer one exists.
 
         `reason` (why) is required. An edit that changes nothing is refused (pg_no_change)."""
-        who = _line_text(author, "author", 200, required=True)
+        who = _who(author)
         why = _long_text(reason, "reason", MAX_REASON)
         if not why:
             raise ValidationError("motivo della modifica obbligatorio", "pg_reason_required")
@@ -451,6 +483,28 @@ class ProgrammeStore:
         stored = replace(action, action_id=int(action_id), version=version, updated_by=who, updated_at=_ts(created),
                          created_by=current.action.created_by, demo=current.action.demo)
         return ActionChange(change_id, int(action_id), version, "edit", who, _ts(created), why, fields, stored, session_id)
+
+    def decide(self, action_id: int, base_version: int, decision: str, session_id: int, author: User | str,
+               reason: str) -> ActionChange:
+        """The board's decision on a proposed (or postponed) action in session `session_id`: a new version
+        with status approved / rejected / postponed and the session recorded. Refused when the action is
+        not awaiting a decision (pg_not_decidable) or another session changed it meanwhile (ConflictError)."""
+        if decision not in DECISIONS:
+            raise ValidationError(f"decisione non valida: {str(decision)[:20]!r}", "pg_bad_decision", value=str(decision)[:20])
+        if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
+            raise ValidationError("seduta non valida", "pg_bad_session")
+        current = self.get(int(action_id))
+        if current is None:
+            raise ActionNotFound(f"azione {action_id} inesistente", action=action_id)
+        if current.version == int(base_version) and current.status not in DECIDABLE:
+            raise ValidationError(f"l'azione {action_id} è «{current.status}»: non attende una decisione",
+                                  "pg_not_decidable", action=action_id, status=current.status)
+        return self.edit(int(action_id), int(base_version), replace(current, status=decision), author, reason,
+                         session_id=session_id)
+
+    def decisions(self, session_id: int) -> list[ActionChange]:
+        """The changes recorded in a board session (its decisions), oldest first."""
+        return [c for c in self.history() if c.session_id == int(session_id)]
 
     def _same(self, con: sqlite3.Connection, mark: str, created: str) -> ActionChange | None:
         since = (_ts(created) - timedelta(seconds=DEDUP_WINDOW_S)).isoformat(timespec="microseconds")

@@ -2,8 +2,11 @@
 
 Widgets and rendering only: the register is osservatorio.programme_store (read fresh on every run,
 never cached), the sums are osservatorio.programme, warehouse reads go through `queries._q`.
-Who may write: `auth.current_user().can("write")`, never in read-only mode; the author of a
-change is `current_user().label`. User text (titles, partners, reasons) is shown as plain text.
+Who may write: `auth.current_user().can("write")`, never in read-only mode; every callback reads the
+signed-in user again and the store checks the role at that moment (the author of a change is
+`current_user().label`). User text (titles, partners, reasons) is shown as plain text.
+Levels and labels come from the warehouse's territory (`ctx.territory`): area places are named by
+their level's label, and without a parent level there is no parent filter or ledger split.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from osservatorio import auth, downloads, maps, queries, ui, views
 from osservatorio import programme as pg
 from osservatorio.board_store import BoardStoreError
 from osservatorio.i18n import fmt_number, t
-from osservatorio.programme_store import FUNDING_SOURCES, STATUSES, Action, ProgrammeStore, clean_action
-from osservatorio.theme_views import ALL, latest_snapshot, nil_names, outline_map, periphery_classes
+from osservatorio.programme_store import FUNDING_SOURCES, POINT_KINDS, STATUSES, Action, ProgrammeStore, clean_action
+from osservatorio.territory import Territory
+from osservatorio.theme_views import ALL, latest_snapshot, outline_map, periphery_classes
 from osservatorio.ui import PageContext
 from osservatorio.warehouse import WarehouseKey
 
@@ -57,7 +61,9 @@ def open_store(ctx: PageContext) -> ProgrammeStore:
     actions, only when writes are allowed)."""
     store = ProgrammeStore.from_env(demo=ctx.info.is_demo)
     if ctx.info.is_demo and not store.read_only and not store.path.exists():
-        for action in pg.demo_actions(place_index(ctx.key), list(lines(ctx.key)["line_id"])):
+        parent = ctx.territory.parent
+        for action in pg.demo_actions(place_index(ctx.key), list(lines(ctx.key)["line_id"]), ctx.territory.fine.id,
+                                      parent.id if parent else None):
             store.create(action, DEMO_AUTHOR, "esempio dei dati dimostrativi", demo=True)
     return store
 
@@ -72,16 +78,20 @@ def line_name(frame: pd.DataFrame, line_id: str, lang: str) -> str:
     return views.plain(hit[f"name_{lang}"].iloc[0]) if len(hit) else views.plain(line_id)
 
 
-def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str) -> str:
+def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str, territory: Territory | None = None) -> str:
+    """'NIL 42 · Name', 'Municipio 8', 'Comune 19036 · Cremona', 'Makerspace · Name' (area labels from the
+    territory's levels; an area kind the territory does not have is named by its id)."""
     hit = index[(index["kind"] == kind) & (index["ref"] == ref)]
-    name = views.plain(hit["name"].iloc[0]) if len(hit) else ""
-    if kind in ("nil", "municipio"):
-        head = t(f"pg_place_{kind}", lang, ref=ref)
-        return f"{head} · {name}" if name and kind == "nil" else head
+    name = views.plain(hit["name"].iloc[0]) if len(hit) and pd.notna(hit["name"].iloc[0]) else ""
+    if kind not in POINT_KINDS:
+        level = territory.level(kind) if territory is not None else None
+        head = f"{level.label(lang) if level else kind} {ref}"
+        return f"{head} · {name}" if name and name != ref and name.casefold() != head.casefold() else head
     return f"{t(f'pg_place_{kind}', lang)} · {name or ref}"
 
 
-def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str) -> pd.DataFrame:
+def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str,
+                  territory: Territory | None = None) -> pd.DataFrame:
     """The register as shown and exported (translated headers, plain text)."""
     return pd.DataFrame({
         t("pg_col_id", lang): [a.action_id for a in actions],
@@ -95,7 +105,8 @@ def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd
         t("pg_col_committed", lang): [a.budget_committed for a in actions],
         t("pg_col_spent", lang): [a.budget_spent for a in actions],
         t("pg_col_private", lang): [a.private_investment for a in actions],
-        t("pg_col_places", lang): ["; ".join(place_label(p.kind, p.ref, index, lang) for p in a.places) for a in actions],
+        t("pg_col_places", lang): ["; ".join(place_label(p.kind, p.ref, index, lang, territory) for p in a.places)
+                                   for a in actions],
         t("pg_col_partners", lang): ["; ".join(views.plain(p) for p in a.partners) for a in actions],
         t("pg_col_indicators", lang): [", ".join(a.indicators) for a in actions],
         t("pg_col_version", lang): [a.version for a in actions],
@@ -124,21 +135,23 @@ def lines_table(line_frame: pd.DataFrame, objective_frame: pd.DataFrame, lang: s
     return pd.DataFrame(rows)
 
 
-def group_label(by: str, group: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str) -> str:
+def group_label(by: str, group: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str,
+                territory: Territory | None = None) -> str:
     if group == pg.NO_PLACE:
         return t("pg_no_place", lang)
     if by == "line":
         return line_name(line_frame, group, lang)
-    if by == "municipio":
-        return t("pg_place_municipio", lang, ref=group)
+    if by == "parent":
+        parent = territory.parent if territory is not None else None
+        return f"{parent.label(lang)} {group}" if parent else group
     names = dict(zip(class_frame["class_id"], class_frame["class_name"], strict=True))
     return names.get(group, group)
 
 
 def ledger_table(frame: pd.DataFrame, by: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str,
-                 share: bool = False) -> pd.DataFrame:
+                 share: bool = False, territory: Territory | None = None) -> pd.DataFrame:
     out = pd.DataFrame({
-        t("pg_col_group", lang): [group_label(by, g, line_frame, class_frame, lang) for g in frame["group"]],
+        t("pg_col_group", lang): [group_label(by, g, line_frame, class_frame, lang, territory) for g in frame["group"]],
         t("pg_col_actions_n", lang): frame["actions"].astype(int).tolist(),
         t("pg_col_allocated", lang): frame["allocated"], t("pg_col_committed", lang): frame["committed"],
         t("pg_col_spent", lang): frame["spent"], t("pg_col_private", lang): frame["private"],
@@ -172,31 +185,34 @@ def action_points(ctx: PageContext) -> tuple[pd.DataFrame, list[str]]:
     index, line_frame = place_index(ctx.key), lines(ctx.key)
     alloc = pg.allocations(actions, index, pd.DataFrame({"district_id": [], "class_id": []}))
     pts = alloc[alloc["lon"].notna() & alloc["lat"].notna()].reset_index(drop=True)
-    return pts, _hover(pts, index, line_frame, lang)
+    return pts, _hover(pts, index, line_frame, lang, ctx.territory)
 
 
-def _hover(pts: pd.DataFrame, index: pd.DataFrame, line_frame: pd.DataFrame, lang: str) -> list[str]:
+def _hover(pts: pd.DataFrame, index: pd.DataFrame, line_frame: pd.DataFrame, lang: str,
+           territory: Territory | None = None) -> list[str]:
     import html
 
     out = []
     for r in pts.to_dict("records"):
-        where = place_label(r["kind"], r["place"].split(":", 1)[1], index, lang)
+        where = place_label(r["kind"], r["place"].split(":", 1)[1], index, lang, territory)
         out.append(f"{html.escape(views.plain(r['title']))}<br>{html.escape(where)}<br>"
                    f"{html.escape(line_name(line_frame, r['line'], lang))} · {t('pg_status_' + r['status'], lang)}")
     return out
 
 
 def actions_map(ctx: PageContext, alloc: pd.DataFrame, index: pd.DataFrame, line_frame: pd.DataFrame) -> None:
-    """NIL outlines with one point per (action, place) that has coordinates."""
+    """Outlines of the territory's finest areas with one point per (action, place) that has coordinates."""
     lang = ctx.lang
     pts = alloc[alloc["lon"].notna() & alloc["lat"].notna()]
     if pts.empty:
         st.caption(t("pg_map_none", lang))
         return
-    stats = queries.district_stats(ctx.key, "nil")
-    geojson = queries.map_geojson(ctx.key, "nil")
+    fine = ctx.territory.fine.id
+    stats = queries.district_stats(ctx.key, fine)
+    geojson = queries.map_geojson(ctx.key, fine)
     fig = outline_map(geojson, stats, None, t("pg_map_title", lang), lang, ctx.map_style)
-    maps.add_points(fig, pts, t("pg_layer_actions", lang), "hub", hover=_hover(pts, index, line_frame, lang), size=12)
+    maps.add_points(fig, pts, t("pg_layer_actions", lang), "hub", hover=_hover(pts, index, line_frame, lang, ctx.territory),
+                    size=12)
     st.plotly_chart(fig, key="pg_map", width="stretch")
 
 
@@ -206,12 +222,14 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["pg_flash"] = (kind, text)
 
 
-def place_options(index: pd.DataFrame, lang: str) -> dict[str, str]:
-    """'kind:ref' -> label, NIL and Municipi first, then makerspaces and vacant spaces."""
-    order = {"nil": 0, "municipio": 1, "makerspace": 2, "vacant": 3}
-    rows = sorted(index.to_dict("records"), key=lambda r: (order.get(r["kind"], 9), r["kind"],
+def place_options(index: pd.DataFrame, lang: str, territory: Territory | None = None) -> dict[str, str]:
+    """'kind:ref' -> label: areas of the territory's levels first (finest first), then makerspaces, hubs and
+    vacant spaces."""
+    levels = territory.level_ids if territory is not None else ()
+    order = {**{lv: i for i, lv in enumerate(levels)}, "makerspace": 10, "hub": 11, "vacant": 12}
+    rows = sorted(index.to_dict("records"), key=lambda r: (order.get(r["kind"], 20), r["kind"],
                                                            int(r["ref"]) if str(r["ref"]).isdigit() else 0, str(r["name"])))
-    return {f"{r['kind']}:{r['ref']}": place_label(r["kind"], str(r["ref"]), index, lang) for r in rows}
+    return {f"{r['kind']}:{r['ref']}": place_label(r["kind"], str(r["ref"]), index, lang, territory) for r in rows}
 
 
 def _form_values(prefix: str) -> dict[str, Any]:
@@ -228,10 +246,11 @@ def _form_values(prefix: str) -> dict[str, Any]:
     }
 
 
-def _submit_create(store: ProgrammeStore, prefix: str, line_ids: list[str], indicators: list[str], lang: str) -> None:
+def _submit_create(store: ProgrammeStore, prefix: str, line_ids: list[str], indicators: list[str], lang: str,
+                   levels: Sequence[str] | None = None) -> None:
     try:
-        action = clean_action(_form_values(prefix), line_ids, indicators)
-        change = store.create(action, auth.current_user().label, st.session_state.get(f"{prefix}_reason", ""))
+        action = clean_action(_form_values(prefix), line_ids, indicators, levels)
+        change = store.create(action, auth.current_user(), st.session_state.get(f"{prefix}_reason", ""))
     except BoardStoreError as exc:
         _flash("error", error_text(exc, lang))
         return
@@ -242,11 +261,11 @@ def _submit_create(store: ProgrammeStore, prefix: str, line_ids: list[str], indi
 
 
 def _submit_edit(store: ProgrammeStore, prefix: str, action_id: int, base_version: int, line_ids: list[str],
-                 indicators: list[str], lang: str) -> None:
+                 indicators: list[str], lang: str, levels: Sequence[str] | None = None) -> None:
     """`base_version` is bound when the form is drawn: the version the official was looking at."""
     try:
-        action = clean_action(_form_values(prefix), line_ids, indicators)
-        change = store.edit(action_id, base_version, action, auth.current_user().label,
+        action = clean_action(_form_values(prefix), line_ids, indicators, levels)
+        change = store.edit(action_id, base_version, action, auth.current_user(),
                             st.session_state.get(f"{prefix}_reason", ""))
     except BoardStoreError as exc:
         _flash("error", error_text(exc, lang))
@@ -261,7 +280,8 @@ def action_form(store: ProgrammeStore, ctx: PageContext, line_frame: pd.DataFram
     lang = ctx.lang
     prefix = "pg_new" if action is None else f"pg_edit_{action.action_id}_v{action.version}"
     line_ids = list(line_frame["line_id"])
-    places = place_options(index, lang)
+    places = place_options(index, lang, ctx.territory)
+    levels = list(ctx.territory.level_ids)
     indicators = list(indicator_names)
     a = action or Action(title="", line=line_ids[0] if line_ids else "")
     fmt = "DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD"
@@ -275,7 +295,10 @@ def action_form(store: ProgrammeStore, ctx: PageContext, line_frame: pd.DataFram
         c3.selectbox(t("pg_col_funding", lang), FUNDING_SOURCES, index=FUNDING_SOURCES.index(a.funding_source),
                      format_func=lambda v: t(f"pg_fund_{v}", lang), key=f"{prefix}_funding")
         st.text_area(t("pg_f_description", lang), value=a.description, key=f"{prefix}_description", max_chars=5000)
-        st.multiselect(t("pg_f_places", lang), list(places), default=[p.key() for p in a.places if p.key() in places],
+        fine, parent = ctx.territory.fine, ctx.territory.parent
+        areas = " / ".join(lv.label(lang) for lv in (fine, parent) if lv)
+        st.multiselect(t("pg_f_places", lang, areas=areas), list(places),
+                       default=[p.key() for p in a.places if p.key() in places],
                        format_func=lambda k: places.get(k, k), key=f"{prefix}_places")
         d1, d2 = st.columns(2)
         d1.date_input(t("pg_col_start", lang), value=a.start_date, key=f"{prefix}_start", format=fmt,
@@ -294,10 +317,10 @@ def action_form(store: ProgrammeStore, ctx: PageContext, line_frame: pd.DataFram
                       max_chars=1000)
         if action is None:
             st.form_submit_button(t("pg_create", lang), type="primary", on_click=_submit_create,
-                                  args=(store, prefix, line_ids, indicators, lang))
+                                  args=(store, prefix, line_ids, indicators, lang, levels))
         else:
             st.form_submit_button(t("pg_save", lang), type="primary", on_click=_submit_edit,
-                                  args=(store, prefix, action.action_id, action.version, line_ids, indicators, lang))
+                                  args=(store, prefix, action.action_id, action.version, line_ids, indicators, lang, levels))
 
 
 def show_flash() -> None:
@@ -308,9 +331,12 @@ def show_flash() -> None:
 
 # --- the district profile's section --------------------------------------------------------------
 
-def district_actions(ctx: PageContext, district_id: int, municipio: int | None) -> None:
-    """Actions with a place in this NIL or on its whole Municipio (the district profile calls this)."""
+def district_actions(ctx: PageContext, district_id: int, parent_id: int | None) -> None:
+    """Actions with a place in this area of the finest level or on its whole parent area (the district
+    profile calls this; `parent_id` None or a territory without parent level: the area alone)."""
     lang = ctx.lang
+    fine, parent = ctx.territory.fine, ctx.territory.parent
+    names = {"fine": fine.label(lang), "parent": parent.label(lang) if parent else ""}
     st.subheader(t("pg_district_title", lang))
     try:
         store = ProgrammeStore.from_env(demo=ctx.info.is_demo)
@@ -321,17 +347,18 @@ def district_actions(ctx: PageContext, district_id: int, municipio: int | None) 
     index = place_index(ctx.key)
     alloc = pg.allocations(actions, index, pd.DataFrame({"district_id": [], "class_id": []}))
     here = alloc["district_id"].eq(district_id).fillna(False).astype(bool)
-    if municipio is not None:
-        here |= (alloc["kind"].eq("municipio") & alloc["municipio"].eq(municipio)).fillna(False).astype(bool)
+    if parent is not None and parent_id is not None:
+        here |= (alloc["kind"].eq(parent.id) & alloc["parent_id"].eq(parent_id)).fillna(False).astype(bool)
     ids = set(alloc.loc[here, "action_id"])
     chosen = [a for a in actions if a.action_id in ids]
+    with_parent = "" if parent is None else "_parent"
     if not chosen:
-        st.caption(t("pg_district_none", lang))
+        st.caption(t(f"pg_district_none{with_parent}", lang, **names))
         return
-    st.caption(t("pg_district_caption", lang))
-    table = actions_table(chosen, lines(ctx.key), index, lang)
+    st.caption(t(f"pg_district_caption{with_parent}", lang, **names))
+    table = actions_table(chosen, lines(ctx.key), index, lang, ctx.territory)
     ui.table(table, lang)
-    downloads.download_menu(table, downloads.page_spec(ctx, "quartiere_azioni", {"nil": str(district_id)}), lang,
+    downloads.download_menu(table, downloads.page_spec(ctx, "quartiere_azioni", {fine.id: str(district_id)}), lang,
                             key="district_actions_dl")
     st.page_link("pages/programma.py", label=t("page_programme", lang), icon=":material/flag:",
                  query_params={"lang": lang})
@@ -347,4 +374,4 @@ def fmt_meur(value: float, lang: str, decimals: int = 1) -> str:
 
 
 __all__ = ["ALL", "action_points", "actions_map", "actions_table", "district_actions", "fmt_eur", "ledger_table", "lines_table",
-           "nil_names", "open_store"]
+           "open_store"]

@@ -1,5 +1,7 @@
 """Programma: the lines of intervention and their objectives, the actions register (create, edit, history),
-a map of the actions with a place, and the funds ledger against the envelope. Filters live in the URL."""
+a map of the actions with a place, and the funds ledger against the envelope. Filters live in the URL.
+Area filters and the ledger split follow the territory's levels: the parent level (e.g. Municipio) is
+offered only when the territory has one, under its own URL key (?municipio=3)."""
 
 import pandas as pd
 import streamlit as st
@@ -14,6 +16,7 @@ from osservatorio.theme_views import ALL, latest_snapshot
 
 ctx = ui.page_start("page_programme")
 lang = ctx.lang
+parent = ctx.territory.parent  # None: the territory has one level, no parent filter or split
 st.write(t("pg_intro", lang))
 pv.show_flash()
 line_frame = pv.lines(ctx.key)
@@ -53,7 +56,7 @@ st.subheader(t("pg_actions_title", lang))
 if ctx.info.is_demo and actions:
     st.caption(t("pg_demo_store", lang))
 line_ids = list(line_frame["line_id"])
-line, status, municipio = ALL, ALL, ALL  # an empty register has nothing to filter
+line, status, parent_area = ALL, ALL, ALL  # an empty register has nothing to filter
 if actions:
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -62,20 +65,21 @@ if actions:
     with c2:
         status = ui.url_choice(t("pg_col_status", lang), [ALL, *STATUSES], "stato", lang,
                                format_func=lambda v: t("pg_all_statuses", lang) if v == ALL else t(f"pg_status_{v}", lang))
-    with c3:
-        municipi = sorted({int(m) for m in index.loc[index["kind"] == "municipio", "ref"]})
-        municipio = ui.url_choice(t("col_municipio", lang), [ALL, *map(str, municipi)], "municipio", lang,
-                                  format_func=lambda v: t("th_all_municipi", lang) if v == ALL
-                                  else t("pg_place_municipio", lang, ref=v))
-filters = {k: v for k, v in {"linea": line, "stato": status, "municipio": municipio}.items() if v != ALL}
+    if parent is not None:
+        with c3:
+            parent_ids = sorted({int(m) for m in index.loc[index["kind"] == parent.id, "ref"]})
+            parent_area = ui.url_choice(parent.label(lang), [ALL, *map(str, parent_ids)], parent.url_key, lang,
+                                        format_func=lambda v: t("pg_all_areas", lang, plural=parent.plural(lang)) if v == ALL
+                                        else f"{parent.label(lang)} {v}")
+filters = {k: v for k, v in {"linea": line, "stato": status, parent.url_key if parent else "": parent_area}.items() if v != ALL}
 shown = pg.filter_actions(actions, None if line == ALL else line, None if status == ALL else status,
-                          None if municipio == ALL else int(municipio), places=index)
+                          None if parent_area == ALL else int(parent_area), places=index)
 if not actions:
     st.info(t("pg_empty_register" if writable else "pg_empty_register_ro", lang))
 elif not shown:
     st.info(t("pg_no_actions_selection", lang))
 else:
-    table = pv.actions_table(shown, line_frame, index, lang)
+    table = pv.actions_table(shown, line_frame, index, lang, ctx.territory)
     ui.table(table, lang)
     downloads.download_menu(table, downloads.page_spec(ctx, "programma_azioni", filters), lang, key="pg_actions_dl")
 
@@ -111,12 +115,17 @@ if lev is not None:
     st.metric(t("pg_leverage", lang), fmt_number(lev.ratio, lang, 2) if lev.ratio is not None else t("pg_leverage_none", lang))
     st.caption(t("pg_leverage_caption", lang, private=fmt_number(lev.private_eur, lang), public=fmt_number(lev.public_eur, lang),
                  other=fmt_number(lev.other_eur, lang)))
-    by = ui.url_choice(t("pg_ledger_by", lang), ["line", "municipio", "class"], "ripartizione", lang,
-                       format_func=lambda v: t(f"pg_by_{v}", lang))
-    ledger_shown = pv.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang)
+    splits = ["line", *([parent.id] if parent else []), "class"]  # the parent split under its level id (?ripartizione=municipio)
+    split = ui.url_choice(t("pg_ledger_by", lang), splits, "ripartizione", lang,
+                          format_func=lambda v: t("pg_by_parent", lang, label=parent.label(lang)) if parent and v == parent.id
+                          else t(f"pg_by_{v}", lang))
+    by = "parent" if parent and split == parent.id else split
+    ledger_shown = pv.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang,
+                                   territory=ctx.territory)
     ui.table(ledger_shown, lang, decimals={c: 0 for c in ledger_shown.columns[2:]})
-    st.caption(t("pg_ledger_rule", lang))
-    downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{by}", filters), lang, key="pg_ledger_dl")
+    st.caption(t("pg_ledger_rule_parent", lang, parent=parent.label(lang)) if parent else t("pg_ledger_rule_one", lang))
+    downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{split}", filters), lang,
+                            key="pg_ledger_dl")
     st.markdown(f"**{t('pg_periphery_title', lang)}**")
     pvc = pv.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
     ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]: 1})

@@ -155,7 +155,7 @@ def test_validation(tmp_path: Path) -> None:
     for bad, code in (({"title": ""}, "pg_required"), ({"status": "x"}, "pg_bad_status"),
                       ({"budget_spent": -1}, "pg_bad_amount"), ({"funding_source": "bank"}, "pg_bad_funding"),
                       ({"start_date": "2025-05-01", "end_date": "2025-01-01"}, "pg_dates_order"),
-                      ({"places": [("castle", "1")]}, "pg_bad_place"), ({"places": [("nil", "x")]}, "pg_bad_place")):
+                      ({"places": [("Castle!", "1")]}, "pg_bad_place"), ({"places": [("nil", "x")]}, "pg_bad_place")):
         with pytest.raises(ValidationError) as err:
             _action(**bad)
         assert err.value.code == code, bad
@@ -178,10 +178,10 @@ def test_read_only_writes_nothing(tmp_path: Path) -> None:
 # --- ledger on a fixture with a known answer -------------------------------------------------------
 
 PLACES = pd.DataFrame([
-    {"kind": "nil", "ref": "1", "name": "Uno", "district_id": 1, "municipio": 1, "lon": 9.1, "lat": 45.4},
-    {"kind": "nil", "ref": "5", "name": "Cinque", "district_id": 5, "municipio": 2, "lon": 9.2, "lat": 45.5},
-    {"kind": "municipio", "ref": "2", "name": "Municipio 2", "district_id": None, "municipio": 2, "lon": 9.2, "lat": 45.5},
-    {"kind": "vacant", "ref": "v:9", "name": "Capannone", "district_id": 1, "municipio": 1, "lon": 9.11, "lat": 45.41},
+    {"kind": "nil", "ref": "1", "name": "Uno", "district_id": 1, "parent_id": 1, "lon": 9.1, "lat": 45.4},
+    {"kind": "nil", "ref": "5", "name": "Cinque", "district_id": 5, "parent_id": 2, "lon": 9.2, "lat": 45.5},
+    {"kind": "municipio", "ref": "2", "name": "Municipio 2", "district_id": None, "parent_id": 2, "lon": 9.2, "lat": 45.5},
+    {"kind": "vacant", "ref": "v:9", "name": "Capannone", "district_id": 1, "parent_id": 1, "lon": 9.11, "lat": 45.41},
 ])
 CLASSES = pd.DataFrame({"district_id": [1, 5], "class_id": ["periferia", "centro"]})
 
@@ -199,7 +199,7 @@ def _ledger_actions() -> list[Action]:
 
 def test_ledger_sums() -> None:
     alloc = pg.allocations(_ledger_actions(), PLACES, CLASSES)
-    by_mun = pg.ledger(alloc, "municipio").set_index("group")
+    by_mun = pg.ledger(alloc, "parent").set_index("group")
     assert by_mun.loc["1", ["allocated", "committed", "spent"]].tolist() == [500, 300, 50]
     assert by_mun.loc["2", ["allocated", "committed", "spent"]].tolist() == [900, 700, 450]
     assert by_mun.loc[pg.NO_PLACE, ["allocated", "committed"]].tolist() == [200, 200]
@@ -211,7 +211,7 @@ def test_ledger_sums() -> None:
     for frame in (by_mun, by_class, by_line):  # every view adds up to the register's totals
         assert frame["allocated"].sum() == 1600 and frame["committed"].sum() == 1200 and frame["spent"].sum() == 500
     assert pg.ledger(alloc, "line", ["spazi", "laboratori"])["group"].tolist() == ["spazi", "laboratori"]
-    assert pg.ledger(alloc, "municipio")["group"].tolist() == ["1", "2", pg.NO_PLACE]  # no place last
+    assert pg.ledger(alloc, "parent")["group"].tolist() == ["1", "2", pg.NO_PLACE]  # no place last
     lev = pg.leverage(_ledger_actions())
     assert (lev.private_eur, lev.public_eur) == (600, 1000) and lev.ratio == pytest.approx(0.6)
     use = pg.envelope_use(_ledger_actions(), 10_000, ("comune",))
@@ -228,7 +228,7 @@ def test_leverage_without_public_money_is_none() -> None:
 
 def test_filters_by_place() -> None:
     actions = _ledger_actions()
-    assert [a.title for a in pg.filter_actions(actions, municipio=2, places=PLACES)] == ["A1", "A3"]
+    assert [a.title for a in pg.filter_actions(actions, parent_id=2, places=PLACES)] == ["A1", "A3"]
     assert [a.title for a in pg.filter_actions(actions, district_id=1, places=PLACES)] == ["A1"]
     assert [a.title for a in pg.filter_actions(actions, line="spazi", status="proposed")] == ["A1", "A3"]
 
@@ -250,4 +250,64 @@ def test_real_build_stores_lines_and_resolves_places(real_dir: Path, tmp_path: P
     counts = index.groupby("kind").size().to_dict()
     assert counts["nil"] == 88 and counts["municipio"] == 9
     assert counts["vacant"] > 0 and counts["makerspace"] > 0
-    assert index["municipio"].notna().all()  # confiscated properties have only a Municipio: still placeable
+    assert index["parent_id"].notna().all()  # confiscated properties have only a Municipio: still placeable
+
+
+# --- territories: area kinds are the territory's level ids ---------------------------------------------
+
+COMUNI = pd.DataFrame([  # a one-level territory (Provincia di Cremona-like): comuni, no parent level
+    {"kind": "comune", "ref": "19036", "name": "Cremona", "district_id": 19036, "parent_id": None, "lon": 10.02, "lat": 45.13},
+    {"kind": "comune", "ref": "19035", "name": "Crema", "district_id": 19035, "parent_id": None, "lon": 9.68, "lat": 45.36},
+    {"kind": "hub", "ref": "hubs:polo_cremona", "name": "Polo tecnologico", "district_id": 19036, "parent_id": None,
+     "lon": 10.03, "lat": 45.14},
+])
+
+
+def test_area_kinds_follow_the_territory_levels() -> None:
+    values = {"title": "Bando", "line": "spazi", "places": [("comune", "19036"), ("hub", "hubs:polo_cremona")]}
+    action = clean_action(values, lines=["spazi"], levels=["comune"])
+    assert [p.key() for p in action.places] == ["comune:19036", "hub:hubs:polo_cremona"]
+    assert action.places[0].is_area and not action.places[1].is_area
+    with pytest.raises(ValidationError) as err:  # Milan's level id in Cremona's territory
+        clean_action({**values, "places": [("nil", "5")]}, lines=["spazi"], levels=["comune"])
+    assert err.value.code == "pg_bad_place"
+    # Milan's stored kinds 'nil' / 'municipio' are Milan's level ids: read and checked as such, nothing to migrate
+    assert clean_action(_action().content() | {"places": [["nil", "5"]]}, lines=["laboratori"],
+                        levels=["nil", "municipio"]).places == (PlaceRef("nil", "5"),)
+
+
+def test_ledger_of_a_one_level_territory_has_no_parent_money() -> None:
+    actions = [Action(title="C1", line="spazi", places=(PlaceRef("comune", "19036"), PlaceRef("hub", "hubs:polo_cremona")),
+                      budget_allocated=1000, budget_committed=500, action_id=1)]
+    alloc = pg.allocations(actions, COMUNI, pd.DataFrame({"district_id": [19036], "class_id": ["centro"]}))
+    assert alloc["district_id"].tolist() == [19036, 19036] and alloc["parent_id"].isna().all()
+    assert pg.ledger(alloc, "parent")["group"].tolist() == [pg.NO_PLACE]  # no parent level: nothing split by parent
+    assert pg.ledger(alloc, "class").set_index("group").loc["centro", "committed"] == 500
+    assert [a.title for a in pg.filter_actions(actions, district_id=19036, places=COMUNI)] == ["C1"]
+    demo = pg.demo_actions(COMUNI, ["laboratori", "investimento", "formazione"], "comune", None)
+    assert {p.kind for a in demo for p in a.places} <= {"comune", "makerspace", "vacant"}
+    assert any(p.kind == "comune" for a in demo for p in a.places)
+
+
+def test_board_decides_a_proposed_action_in_a_session(tmp_path: Path) -> None:
+    from osservatorio.auth import User
+    from osservatorio.board_store import PermissionDenied
+
+    store = ProgrammeStore(tmp_path / "p.sqlite")
+    store.create(_action(), "ana@comune.it", "proposta")
+    with pytest.raises(PermissionDenied):  # a viewer (e.g. a withdrawn editor role) cannot decide
+        store.decide(1, 1, "approved", 7, User("vera@comune.it", "Vera", "viewer"), "no")
+    with pytest.raises(ValidationError) as err:
+        store.decide(1, 1, "running", 7, "ana@comune.it", "x")
+    assert err.value.code == "pg_bad_decision"
+    postponed = store.decide(1, 1, "postponed", 7, User("ed@comune.it", "Ed", "editor"), "serve un preventivo")
+    assert (postponed.version, postponed.session_id, postponed.action.status) == (2, 7, "postponed")
+    approved = store.decide(1, 2, "approved", 8, "ed@comune.it", "preventivo arrivato")
+    assert approved.changed_by == "ed@comune.it" and approved.session_id == 8
+    assert [c.action.status for c in store.decisions(7)] == ["postponed"]
+    assert [c.action.status for c in store.decisions(8)] == ["approved"]
+    with pytest.raises(ValidationError) as err:  # approved: no longer awaiting a decision
+        store.decide(1, 3, "rejected", 9, "ed@comune.it", "ripensamento")
+    assert err.value.code == "pg_not_decidable"
+    with pytest.raises(ConflictError):  # decided on an older version than the stored one
+        store.decide(1, 1, "rejected", 9, "ed@comune.it", "vecchio modulo")
