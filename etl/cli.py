@@ -16,8 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from etl import bundle, fetch
+from etl import territory as territories
 from etl.base import SourceError
-from etl.pipeline import DEFAULT_WAREHOUSE, UNRECOGNISED, BuildLocked, BuildReport, SourceSummary, build
+from etl.pipeline import UNRECOGNISED, BuildLocked, BuildReport, SourceSummary, build, default_out
 
 EXIT_FAILED_SOURCES = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
@@ -94,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--raw-dir", type=Path, default=None,
                          help="cartella con i file ufficiali; senza: il bundle incorporato (data/bundle)")
     p_build.add_argument("--demo", action="store_true", help="costruisce il bundle dimostrativo (dati sintetici)")
-    p_build.add_argument("--out", type=Path, default=DEFAULT_WAREHOUSE, help=f"file DuckDB (default {DEFAULT_WAREHOUSE})")
+    p_build.add_argument("--territory", default=None, metavar="ID",
+                         help="territorio da costruire (un profilo in config/territories/; default: quello predefinito)")
+    p_build.add_argument("--out", type=Path, default=None,
+                         help=f"file DuckDB (default {default_out()} per il territorio predefinito, "
+                              "data/warehouse-<territorio>.duckdb per gli altri)")
     p_build.add_argument("--strict", action="store_true",
                          help="un file non caricabile ferma la build (il warehouse precedente resta com'era)")
     p_build.add_argument("--wait", type=float, default=0.0, metavar="SECONDI",
@@ -114,14 +119,28 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def _territory(args: argparse.Namespace) -> tuple[territories.TerritoryProfile | None, str | None]:
+    """The profile to build (from --territory, else the default), or an error message listing the known ids."""
+    try:
+        return territories.load(args.territory), None
+    except territories.ProfileError as exc:
+        known = ", ".join(territories.available()) or "(nessuno)"
+        return None, f"{exc}. Territori disponibili: {known}"
+
+
 def _build(args: argparse.Namespace, argv: list[str] | None) -> int:
+    profile, problem = _territory(args)
+    if profile is None:
+        print(f"\nERRORE: {problem}", file=sys.stderr)
+        return 2
     raw_dir, problem = _raw_dir(args)
     if problem is not None:
         print(f"\nERRORE: {problem}", file=sys.stderr)
         return 2
+    out = args.out if args.out is not None else default_out(profile.id)
     command = "python -m etl " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
-        report = build(raw_dir, args.out, strict=args.strict, wait=args.wait, command=command)
+        report = build(raw_dir, out, strict=args.strict, wait=args.wait, command=command, territory=profile)
     except BuildLocked as exc:
         print(f"\nERRORE: {exc.problem}. Cosa fare: {exc.hint}", file=sys.stderr)
         print(f"(file di lock: {exc.path}) Nessuna modifica al warehouse.", file=sys.stderr)

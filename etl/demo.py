@@ -2,7 +2,8 @@
 
 Districts are a Voronoi tessellation of one interior point per real NIL (real ids and names),
 clipped to a smooth outline around them; Municipi are unions of their NIL. Values are drawn
-from a seeded generator, denser in the centre. Everything is labelled trust='demo'.
+from a seeded generator, denser in the centre. Everything is labelled trust='demo'. The demo is
+Milan-shaped: it needs a profile with the levels 'nil' (finest) and 'municipio' (the default).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 import shapely
 
 from etl import geo
-from etl.base import BuildContext, LoadResult
+from etl.base import BuildContext, LoadResult, SourceError
 from etl.demo_reference import NIL_REFERENCE
 
 if TYPE_CHECKING:
@@ -176,11 +177,17 @@ def demo_firm_units(nil: gpd.GeoDataFrame, population: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def load_demo(con: duckdb.DuckDBPyConnection, report: BuildReport, progress: Progress) -> None:
-    """Write the demo bundle through the same writer as real files."""
+def load_demo(con: duckdb.DuckDBPyConnection, report: BuildReport, progress: Progress,
+              ctx: BuildContext | None = None) -> None:
+    """Write the demo bundle through the same writer as real files (into `ctx.areas` as a real build)."""
     from etl.pipeline import _summary, write_result
 
-    ctx = BuildContext()
+    ctx = ctx if ctx is not None else BuildContext()
+    levels = [lv.id for lv in ctx.territory.levels]
+    if levels != ["nil", "municipio"]:
+        raise SourceError(DEMO_PATH, f"i dati dimostrativi descrivono Milano (NIL e Municipi); il territorio "
+                                     f"{ctx.territory.name_it} ha i livelli {', '.join(levels)}",
+                          "costruire la demo per il territorio predefinito (senza --territory) o usare --raw-dir")
     nil, mun = demo_districts()
     items = [
         (DemoSource("municipi_boundaries", "Municipi (dimostrativi)", "districts"), mun),
@@ -201,9 +208,10 @@ def load_demo(con: duckdb.DuckDBPyConnection, report: BuildReport, progress: Pro
     report.summaries.append(_summary(source.source_id, DEMO_PATH, "loaded", result))
 
     places = demo_places(nil)
-    municipio_of = {int(i): int(m) for i, m in zip(ctx.nil["id"], ctx.nil["municipio"], strict=True)}
-    places["district_id"] = geo.assign_points(places["lon"].to_numpy(), places["lat"].to_numpy(), ctx.nil)
-    places["municipio"] = places["district_id"].map(municipio_of)
+    fine = ctx.areas["nil"]
+    parent_of = {int(i): int(m) for i, m in zip(fine["id"], fine["parent_id"], strict=True)}
+    places["district_id"] = geo.assign_points(places["lon"].to_numpy(), places["lat"].to_numpy(), fine)
+    places["parent_id"] = places["district_id"].map(parent_of)
     for theme, title in [("makerspace", "Makerspace e fablab (dimostrativi)"), ("coworking", "Coworking (dimostrativi)"),
                          ("vacant", "Spazi vuoti e dismessi (dimostrativi)"), ("firm", "Imprese (dimostrative)")]:
         part = places[places["theme"] == theme].reset_index(drop=True)

@@ -1,6 +1,7 @@
 """Geometry helpers for the ETL: reading, CRS checks, repair, simplification, assignment.
 
-All geometry is stored in EPSG:4326; areas are measured in RDN2008 / UTM 32N (EPSG:7791).
+All geometry is stored in EPSG:4326; areas and distances are measured in the territory's metric
+CRS (`TerritoryProfile.area_crs`, RDN2008 / UTM 32N = EPSG:7791 for the Lombard profiles).
 """
 
 from __future__ import annotations
@@ -14,17 +15,32 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from etl.base import Reject, SourceError
 from etl.readers import read_table
+from etl.territory import REGION_LOMBARDIA
 
 WGS84 = "EPSG:4326"
-UTM32_RDN2008 = "EPSG:7791"  # RDN2008 / UTM zone 32N (E-N), the Comune's projected CRS
-# Generous box around the Comune di Milano (lon/lat); used to catch wrong CRS or swapped axes.
-MILAN_BBOX = (8.95, 45.33, 9.35, 45.60)
-# Coordinates that look like UTM 32N around Milan (easting, northing).
-_UTM_MILAN = (480_000.0, 5_000_000.0, 540_000.0, 5_070_000.0)
+UTM32_RDN2008 = "EPSG:7791"  # RDN2008 / UTM zone 32N (E-N), the metric CRS of the Lombard profiles
+# Box every boundary file must fall in when no territory says otherwise (profiles: `region_bbox`);
+# catches a wrong CRS or swapped axes. Points are then checked against the territory's own boundaries.
+REGION_BBOX = REGION_LOMBARDIA
+Box = tuple[float, float, float, float]
+# Start of the reject reason of a point outside the territory's areas (etl/places.py): a file whose
+# every rejected row has it is 'skipped' for this territory ("nessun punto nel territorio"), not failed.
+OUTSIDE_REASON_PREFIX = "punto fuori"
+
+
+class NotInTerritory(SourceError):
+    """A file that describes another territory (no feature or point falls in this one): skipped, not failed.
+
+    `result` is what the loader produced (its rejects are kept, saying where each row lies).
+    """
+
+    def __init__(self, path: Path | str, problem: str, hint: str, result: object | None = None):
+        super().__init__(path, problem, hint)
+        self.result = result
 SIMPLIFY_TOLERANCE = 0.0002  # degrees; measured: 88 NIL -> about 86 KB of GeoJSON
 MAP_PRECISION = 1e-5  # degrees (about 1 m)
 
@@ -109,12 +125,21 @@ def _read_wkt_csv(path: Path) -> gpd.GeoDataFrame:
     return out
 
 
-def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path,
-                 bbox: tuple[float, float, float, float] = MILAN_BBOX) -> tuple[gpd.GeoDataFrame, str, list[str]]:
+def projected_box(bbox: Box, crs: str) -> Box:
+    """The lon/lat box `bbox` expressed in a projected CRS (west, south, east, north), densified edges."""
+    transformer = Transformer.from_crs(WGS84, crs, always_xy=True)
+    west, south, east, north = transformer.transform_bounds(*bbox, densify_pts=21)
+    return (float(west), float(south), float(east), float(north))
+
+
+def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path, bbox: Box = REGION_BBOX,
+                 projected: Sequence[str] = (UTM32_RDN2008,)) -> tuple[gpd.GeoDataFrame, str, list[str]]:
     """Bring a frame to EPSG:4326, recognising files without CRS by their coordinates.
 
-    Returns (frame, crs description, notes). Raises SourceError when the coordinates do not
-    fall on Milan in any known CRS (wrong CRS, swapped axes).
+    `bbox` is the lon/lat box the geometries must fall in (the region of the territory);
+    a file without CRS whose coordinates fall in that box expressed in one of the `projected`
+    CRSs is read in that CRS. Returns (frame, crs description, notes). Raises SourceError when
+    the coordinates do not fall in the box in any known CRS (wrong CRS, swapped axes).
     """
     notes: list[str] = []
     valid = frame.geometry[~frame.geometry.is_empty & frame.geometry.notna()]
@@ -122,12 +147,14 @@ def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path,
         raise SourceError(path, "nessuna geometria utilizzabile", "controllare il file")
     minx, miny, maxx, maxy = valid.total_bounds
     if frame.crs is None:
+        found = next((c for c in dict.fromkeys(projected) if _inside((minx, miny, maxx, maxy), projected_box(bbox, c))),
+                     None)
         if _inside((minx, miny, maxx, maxy), bbox):
             frame = frame.set_crs(WGS84)
             notes.append("CRS assente: coordinate riconosciute come lon/lat WGS84 (EPSG:4326)")
-        elif _inside((minx, miny, maxx, maxy), _UTM_MILAN):
-            frame = frame.set_crs(UTM32_RDN2008)
-            notes.append("CRS assente: coordinate riconosciute come RDN2008 / UTM 32N (EPSG:7791)")
+        elif found is not None:
+            frame = frame.set_crs(found)
+            notes.append(f"CRS assente: coordinate riconosciute come {_crs_label(found)}")
         elif _inside((miny, minx, maxy, maxx), bbox):
             raise SourceError(path, "CRS assente e coordinate con latitudine e longitudine invertite",
                               "esportare il file con ordine lon/lat (x=longitudine)")
@@ -141,7 +168,8 @@ def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path,
     bounds = frame.geometry[~frame.geometry.is_empty].total_bounds
     if not _inside(tuple(bounds), bbox):
         box = np.round(bounds, 3).tolist()
-        raise SourceError(path, f"dopo la conversione in EPSG:4326 le geometrie non cadono su Milano (bbox {box})",
+        raise SourceError(path, f"dopo la conversione in EPSG:4326 le geometrie non cadono nella regione del territorio "
+                                f"(bbox {box}, attesa dentro {list(bbox)})",
                           "controllare il CRS dichiarato nel file (.prj) o l'ordine degli assi")
     return frame, crs_text, notes
 
@@ -204,9 +232,9 @@ def repair_polygons(frame: gpd.GeoDataFrame, id_col: str, path: Path,
     return out[keep].copy(), rejects
 
 
-def area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
-    """Areas in m2, measured in RDN2008 / UTM 32N."""
-    return geoms.to_crs(UTM32_RDN2008).area.to_numpy()
+def area_m2(geoms: gpd.GeoSeries, crs: str = UTM32_RDN2008) -> np.ndarray:
+    """Areas in m2, measured in a metric CRS (the territory's `area_crs`)."""
+    return geoms.to_crs(crs).area.to_numpy()
 
 
 def map_geometries(geoms: gpd.GeoSeries, tolerance: float = SIMPLIFY_TOLERANCE) -> list[str]:
@@ -219,10 +247,10 @@ def map_geometries(geoms: gpd.GeoSeries, tolerance: float = SIMPLIFY_TOLERANCE) 
     return [shapely.to_geojson(g) for g in rounded]
 
 
-def parent_by_overlap(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> pd.Series:
-    """For each child polygon, the id of the parent polygon it overlaps most (NaN if none)."""
-    c = children.to_crs(UTM32_RDN2008)
-    p = parents.to_crs(UTM32_RDN2008)
+def parent_by_overlap(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, crs: str = UTM32_RDN2008) -> pd.Series:
+    """For each child polygon, the id of the parent polygon it overlaps most (NaN if none), measured in `crs`."""
+    c = children.to_crs(crs)
+    p = parents.to_crs(crs)
     result = []
     tree = shapely.STRtree(p.geometry.to_numpy())
     for geom in c.geometry:

@@ -7,7 +7,12 @@
 - Each file is loaded, then written in its own transaction: a file that cannot be used is
   recorded in `sources` with status 'failed' (why, and what to do) and nothing else of it is
   written; the other sources still load. With `strict=True` any failure aborts the build.
-  Without NIL boundaries nothing can be built: that always aborts.
+- The build describes one territory (`etl/territory.py` profile, written to `territory` and
+  `territory_levels`): the boundaries of each of its levels are loaded first, with the source the
+  profile names (parent level first, so each area of the finest level gets its `parent_id` by
+  largest overlap). Without the finest level's boundaries nothing can be built: that always aborts.
+  A source whose `level` is not a level of the territory, or whose `territories` does not list it,
+  is skipped with the reason; so is a point file none of whose points falls in the territory.
 - Every data-looking file that no source claims is listed as skipped, source_id 'unrecognised'.
 
 An aborted or interrupted build removes its temporary file and leaves the previous warehouse
@@ -42,12 +47,22 @@ import pandas as pd
 import shapely
 
 from etl import __version__, geo, programme
+from etl import territory as territories
 from etl.base import BuildContext, LoadResult, Source, SourceError, sha256_of
 from etl.indicators import compute_all
 from etl.readers import INT32_MAX, INT32_MIN, peek_columns
 from etl.sql import SCHEMA_VERSION, schema_sql, transform
+from etl.territory import LevelSpec, TerritoryProfile
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
+
+
+def default_out(territory_id: str | None = None) -> Path:
+    """`data/warehouse.duckdb` for the default territory, `data/warehouse-<id>.duckdb` beside it otherwise."""
+    if territory_id is None or territory_id == territories.default_id():
+        return DEFAULT_WAREHOUSE
+    return DEFAULT_WAREHOUSE.with_name(f"warehouse-{territory_id}.duckdb")
+
 Progress = Callable[[str], None]
 
 UNRECOGNISED = "unrecognised"  # source_id of the files no source claims
@@ -98,6 +113,7 @@ class BuildReport:
     build_id: str
     summaries: list[SourceSummary] = field(default_factory=list)
     removed_leftovers: list[Path] = field(default_factory=list)
+    territory: str = ""
 
     @property
     def failed(self) -> list[SourceSummary]:
@@ -229,32 +245,95 @@ def build(
     strict: bool = False,
     wait: float = 0.0,
     command: str | None = None,
+    territory: TerritoryProfile | str | Path | None = None,
 ) -> BuildReport:
-    """Build the warehouse from a raw folder (or the demo bundle when raw_dir is None).
+    """Build the warehouse of a territory from a raw folder (or the demo bundle when raw_dir is None).
 
+    `territory` is a profile, a profile id or path (None = the default profile, Milan).
     Files that cannot be used are recorded as 'failed' and the build goes on (`report.failed`);
     `strict=True` aborts on the first one instead. Raises BuildLocked when another build of `out`
-    is running and does not end within `wait` seconds.
+    is running and does not end within `wait` seconds, SourceError when the profile cannot be read
+    or a data check fails (nothing swapped).
     """
+    profile = resolve_territory(territory)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with build_lock(out, wait, command):
         removed = remove_stale_temps(out)
         for leftover in removed:
             progress(f"Rimosso un file temporaneo di una build interrotta: {leftover}")
-        report = _build_locked(raw_dir, out, sources, progress, strict)
+        report = _build_locked(raw_dir, out, sources, progress, strict, profile)
         report.removed_leftovers = removed
         return report
 
 
+def resolve_territory(territory: TerritoryProfile | str | Path | None) -> TerritoryProfile:
+    """The profile to build: as given, or read by id / path (None = the default); ProfileError -> SourceError."""
+    if isinstance(territory, TerritoryProfile):
+        return territory
+    try:
+        return territories.load(territory)
+    except territories.ProfileError as exc:
+        raise SourceError(str(territory or territories.PROFILES_DIR), str(exc),
+                          f"territori disponibili: {', '.join(territories.available())}") from exc
+
+
+class ChecksFailed(SourceError):
+    """The new warehouse failed one or more data checks: nothing was swapped."""
+
+    def __init__(self, path: Path | str, failures: list[Any]):
+        self.failures = failures
+        listed = "; ".join(f"{f.name}: {f.rows} righe" + (f" ({f.description})" if getattr(f, "description", "") else "")
+                           for f in failures)
+        super().__init__(path, f"{len(failures)} controlli sui dati non superati: {listed}",
+                         "correggere i file o il profilo indicati dai controlli; il warehouse precedente è rimasto com'era")
+
+
+def write_territory(con: duckdb.DuckDBPyConnection, profile: TerritoryProfile) -> None:
+    """The `territory` row (bbox filled once the boundaries are loaded) and one `territory_levels` row per level."""
+    con.execute(
+        "INSERT INTO territory (territory_id, name_it, name_en, centre_lon, centre_lat, centre_name_it, centre_name_en, "
+        "area_crs, bbox_west, bbox_south, bbox_east, bbox_north, profile_version, profile_sha256) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?)",
+        [profile.id, profile.name_it, profile.name_en, profile.centre_lon, profile.centre_lat, profile.centre_name_it,
+         profile.centre_name_en, profile.area_crs, profile.version, profile.sha256 or "non calcolato"])
+    for spec in profile.levels:
+        con.execute(
+            "INSERT INTO territory_levels (level, rank, parent_level, boundary_source, expected_count, label_it, label_en, "
+            "plural_it, plural_en, long_it, long_en) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [spec.id, spec.rank, profile.parent_of(spec.id), spec.boundary_source, spec.expected_count, spec.label_it,
+             spec.label_en, spec.plural_it, spec.plural_en, spec.long_it or None, spec.long_en or None])
+
+
+def write_territory_bbox(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> None:
+    """The bbox of the loaded boundaries (EPSG:4326, no padding) into `territory`."""
+    box = ctx.bbox(pad_deg=0.0)
+    if box is None:
+        return
+    con.execute("UPDATE territory SET bbox_west = ?, bbox_south = ?, bbox_east = ?, bbox_north = ? WHERE territory_id = ?",
+                [*(float(v) for v in box), ctx.territory.id])
+
+
+def run_data_checks(con: duckdb.DuckDBPyConnection, out: Path, progress: Progress) -> None:
+    """etl/checks.py on the new warehouse, before the swap: any failure raises ChecksFailed."""
+    from etl import checks
+
+    failures = checks.run_checks(con)
+    if failures:
+        for f in failures:
+            progress(f"Controllo non superato: {f.name} ({f.rows} righe; prime: {f.sample[:3]})")
+        raise ChecksFailed(out, failures)
+
+
 def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None, progress: Progress,
-                  strict: bool) -> BuildReport:
+                  strict: bool, profile: TerritoryProfile) -> BuildReport:
     from etl.sources import REGISTRY
 
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     mode = "demo" if raw_dir is None else "real"
-    report = BuildReport(warehouse=out, mode=mode, build_id=uuid.uuid4().hex[:12])
+    report = BuildReport(warehouse=out, mode=mode, build_id=uuid.uuid4().hex[:12], territory=profile.id)
     used = list(sources or REGISTRY)
+    ctx = BuildContext(territory=profile, areas={})
     try:
         con = duckdb.connect(str(tmp))
         try:
@@ -263,16 +342,20 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
                 "INSERT INTO build VALUES (?, ?, ?, NULL, ?, ?, ?)",
                 [report.build_id, mode, _now(), None if raw_dir is None else str(raw_dir), __version__, SCHEMA_VERSION],
             )
+            write_territory(con, profile)
+            progress(f"Territorio: {profile.name_it} ({profile.id}; livelli: {', '.join(lv.id for lv in profile.levels)})")
             if raw_dir is None:
                 from etl import demo
 
-                demo.load_demo(con, report, progress)
+                demo.load_demo(con, report, progress, ctx)
             else:
-                _load_raw(con, Path(raw_dir), used, report, progress, strict)
-            write_catalogue(con, used, progress)
-            con.execute(transform("rollup_population_municipio"))
+                _load_raw(con, Path(raw_dir), used, report, progress, strict, ctx)
+            write_territory_bbox(con, ctx)
+            write_catalogue(con, used, progress, profile)
+            con.execute(transform("rollup_population_parent"))
             compute_all(con, report.build_id, mode, out, progress)
             programme.write_programme(con, progress=progress)  # lines, objectives, envelope (config/programme.toml)
+            run_data_checks(con, out, progress)
             con.execute("UPDATE build SET finished_at = ? WHERE build_id = ?", [_now(), report.build_id])
             con.execute("CHECKPOINT")
         finally:
@@ -351,6 +434,12 @@ def _load_checked(source: Source, path: Path, ctx: BuildContext) -> LoadResult:
     # No usable row: every row was rejected. A file read only to enrich another source's rows
     # (`merged_into`, e.g. footprints added to ds503) has no rows of its own by design.
     if len(result.frame) == 0 and result.rows_rejected >= result.rows_read and not getattr(result, "merged_into", ""):
+        refused = [r for r in result.rejects if r.action == "rejected"]
+        if result.table == "places" and refused and all(r.reason.startswith(geo.OUTSIDE_REASON_PREFIX) for r in refused):
+            raise geo.NotInTerritory(path, f"nessun punto nel territorio {ctx.territory.name_it} ({len(refused)} punti, "
+                                           "tutti fuori: vedere la tabella rejects)",
+                                     "niente da fare se il file descrive un altro territorio; altrimenti controllare "
+                                     "le coordinate", result)
         first = next((r for r in result.rejects if r.action == "rejected"), None)
         why = f"; la prima: riga {first.row_number}: {first.reason}" if first else ""
         raise _NoUsableRows(path, f"nessuna riga utilizzabile ({result.rows_read} lette, "
@@ -374,7 +463,7 @@ _FATAL_DB_ERRORS = (duckdb.IOException, duckdb.FatalException, duckdb.InternalEx
 def _write_isolated(con: duckdb.DuckDBPyConnection, source: Source, path: Path, result: LoadResult,
                     ctx: BuildContext, provenance: dict[str, Any] | None) -> None:
     """Write one file in its own transaction: all of it, or (on failure) none of it."""
-    saved = (ctx.nil, ctx.municipi)
+    saved = dict(ctx.areas)
     con.begin()
     try:
         write_result(con, source, path, result, ctx, provenance=provenance)
@@ -384,7 +473,8 @@ def _write_isolated(con: duckdb.DuckDBPyConnection, source: Source, path: Path, 
             con.rollback()
         except duckdb.Error:
             pass
-        ctx.nil, ctx.municipi = saved
+        ctx.areas.clear()
+        ctx.areas.update(saved)
         if isinstance(exc, SourceError) or not isinstance(exc, Exception) or isinstance(exc, (MemoryError,
                                                                                                  *_FATAL_DB_ERRORS)):
             raise
@@ -398,65 +488,150 @@ def _failure_note(err: SourceError) -> str:
 
 
 def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Source],
-              report: BuildReport, progress: Progress, strict: bool = False) -> None:
+              report: BuildReport, progress: Progress, strict: bool = False, ctx: BuildContext | None = None) -> None:
     if not raw_dir.is_dir():
         raise SourceError(raw_dir, "la cartella dei dati grezzi non esiste", "indicare una cartella esistente con --raw-dir")
-    ctx = BuildContext()
+    ctx = ctx if ctx is not None else BuildContext()
+    profile = ctx.territory
     manifest = _read_manifest(raw_dir, progress)
     claimed: set[str] = set()
     claimed_dirs: set[str] = set()  # file sets: everything under them is claimed
+    # 1. The territory's boundaries, top level first: the finest level's parent_id needs the parent's polygons.
+    bound = [(spec, boundary_source(spec, sources)) for spec in reversed(profile.levels)]
+    for spec, source in bound:
+        loaded, errors = _load_source(con, source, raw_dir, ctx, manifest, report, progress, strict, claimed, claimed_dirs)
+        if loaded is None and spec.rank == 0:  # without the finest level nothing can be built
+            if errors:
+                raise errors[0]
+            raise SourceError(raw_dir, f"nessun file dei confini {spec.label_it} ({source.dataset or source.source_id}) "
+                                       f"trovato: senza di essi non si può costruire il territorio {profile.name_it}",
+                              "mettere nella cartella il file dei confini "
+                              f"({getattr(source, 'file_hint', None) or source.title})")
+    used_ids = {source.source_id for _, source in bound}
+    # 2. Every other source, in registry order.
     for source in sources:
+        if source.source_id in used_ids:
+            continue
+        why_not = _not_for_territory(source, profile)
+        if why_not is not None:
+            _skip_source(con, source, raw_dir, why_not, manifest, report, progress, claimed, claimed_dirs)
+            continue
+        _load_source(con, source, raw_dir, ctx, manifest, report, progress, strict, claimed, claimed_dirs)
+    _record_unrecognised(con, raw_dir, claimed, claimed_dirs, report, manifest)
+
+
+def boundary_source(spec: LevelSpec, sources: list[Source]) -> Source:
+    """The loader the profile names for a level (from `sources`, else the registry), bound to the level."""
+    from etl.sources import REGISTRY, areas_geojson
+
+    candidates = [*sources, *REGISTRY, areas_geojson.SOURCE]
+    source = next((s for s in candidates if s.source_id == spec.boundary_source), None)
+    if source is None:
+        known = sorted({s.source_id for s in candidates if s.table == "districts"})
+        raise SourceError(spec.boundary_source, f"il profilo indica per il livello '{spec.id}' una fonte dei confini "
+                                                "che non esiste",
+                          f"usare una tra {', '.join(known)} nel campo boundary_source del profilo")
+    bind = getattr(source, "for_level", None)
+    return bind(spec) if callable(bind) else source
+
+
+def _not_for_territory(source: Source, profile: TerritoryProfile) -> str | None:
+    """Why a source is not used for this territory (None = it is)."""
+    level = getattr(source, "level", None)
+    if level and not profile.has_level(str(level)):
+        label = str(level).upper() if str(level) == "nil" else str(level).capitalize()
+        return f"il territorio {profile.name_it} non ha il livello {label}: file non usato"
+    allowed = getattr(source, "territories", None)
+    if allowed and profile.id not in allowed:
+        return f"il file descrive solo {', '.join(allowed)}, non il territorio {profile.name_it}: file non usato"
+    if source.table == "districts":
+        return (f"il territorio {profile.name_it} non prende i confini da questa fonte (profilo: "
+                + ", ".join(f"{lv.label_it} da {lv.boundary_source}" for lv in profile.levels) + "): file non usato")
+    return None
+
+
+def _find(source: Source, raw_dir: Path) -> list[Path]:
+    return list(dict.fromkeys(Path(f) for f in source.find(raw_dir)))
+
+
+def _skip_source(con: duckdb.DuckDBPyConnection, source: Source, raw_dir: Path, note: str,
+                 manifest: dict[str, dict[str, Any]], report: BuildReport, progress: Progress,
+                 claimed: set[str], claimed_dirs: set[str]) -> None:
+    """Record every file of a source that this territory does not use as 'skipped', with the reason."""
+    try:
+        files = _find(source, raw_dir)
+    except Exception:  # a broken recogniser of an unused source: its files are then listed as unrecognised
+        return
+    claimed.update(os.path.abspath(f) for f in files)
+    claimed_dirs.update(os.path.abspath(f) for f in files if os.path.isdir(f))
+    for path in files:
+        record_skipped(con, source, path, note, manifest.get(_relative(path, raw_dir)))
+        report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
+    if files:
+        progress(f"[{source.source_id}] non usato: {note}")
+
+
+def _load_source(con: duckdb.DuckDBPyConnection, source: Source, raw_dir: Path, ctx: BuildContext,
+                 manifest: dict[str, dict[str, Any]], report: BuildReport, progress: Progress, strict: bool,
+                 claimed: set[str], claimed_dirs: set[str]) -> tuple[Path | None, list[SourceError]]:
+    """Find and load the files of one source; returns (the last file loaded or None, the files' errors)."""
+    try:
+        files = _find(source, raw_dir)
+    except Exception as exc:  # a broken recogniser must not hide the other sources
+        err = SourceError(raw_dir, f"ricerca dei file della fonte non riuscita ({type(exc).__name__}: {exc})",
+                          "segnalare il problema: è un errore del riconoscimento dei file")
+        if strict:
+            raise err from exc
+        _record_failed(con, source, raw_dir, err, None)
+        report.summaries.append(SourceSummary(source.source_id, str(raw_dir), "failed", notes=[_failure_note(err)]))
+        progress(f"[{source.source_id}] NON caricato: {err}")
+        return None, [err]
+    claimed.update(os.path.abspath(f) for f in files)
+    claimed_dirs.update(os.path.abspath(f) for f in files if os.path.isdir(f))
+    if not files:
+        progress(f"[{source.source_id}] nessun file trovato in {raw_dir}")
+        return None, []
+    single = bool(getattr(source, "single", False))
+    loaded: Path | None = None
+    errors: list[SourceError] = []
+    for path in files:
+        prov = manifest.get(_relative(path, raw_dir))
+        if single and loaded is not None:
+            note = f"non usato: per questa fonte è stato caricato {loaded} (preferito per nome o formato)"
+            record_skipped(con, source, path, note, prov)
+            report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
+            continue
+        progress(f"[{source.source_id}] lettura di {path} ...")
         try:
-            found = source.find(raw_dir)
-        except Exception as exc:  # a broken recogniser must not hide the other sources
-            err = SourceError(raw_dir, f"ricerca dei file della fonte non riuscita ({type(exc).__name__}: {exc})",
-                              "segnalare il problema: è un errore del riconoscimento dei file")
+            result = _load_checked(source, path, ctx)
+            _write_isolated(con, source, path, result, ctx, prov)
+        except geo.NotInTerritory as err:
+            note = _failure_note(err)
+            kept = err.result
+            if kept is not None and kept.rejects:
+                _insert_frame(con, "rejects", _rejects_frame(source.source_id, str(path), kept))
+            record_skipped(con, source, path, note, prov)
+            summary = (_summary(source.source_id, str(path), "skipped", kept) if kept is not None
+                       else SourceSummary(source.source_id, str(path), "skipped"))
+            summary.notes = [note]
+            report.summaries.append(summary)
+            progress(f"[{source.source_id}] non usato: {note}")
+            continue
+        except SourceError as err:
             if strict:
-                raise err from exc
-            _record_failed(con, source, raw_dir, err, None)
-            report.summaries.append(SourceSummary(source.source_id, str(raw_dir), "failed", notes=[_failure_note(err)]))
+                raise
+            errors.append(err)
+            kept = err.result if isinstance(err, _NoUsableRows) else None
+            _record_failed(con, source, path, err, prov, kept)
+            summary = (_summary(source.source_id, str(path), "failed", kept) if kept is not None
+                       else SourceSummary(source.source_id, str(path), "failed"))
+            summary.notes = [_failure_note(err)]
+            report.summaries.append(summary)
             progress(f"[{source.source_id}] NON caricato: {err}")
             continue
-        files = list(dict.fromkeys(Path(f) for f in found))
-        claimed.update(os.path.abspath(f) for f in files)
-        claimed_dirs.update(os.path.abspath(f) for f in files if os.path.isdir(f))
-        if not files:
-            progress(f"[{source.source_id}] nessun file trovato in {raw_dir}")
-            if source.source_id == "nil_boundaries":
-                raise SourceError(raw_dir, "nessun file dei confini NIL (ds964) trovato",
-                                  "mettere nella cartella ds964_nil_wm.zip, il GeoJSON o il CSV con WKT")
-            continue
-        single = bool(getattr(source, "single", False))
-        loaded: Path | None = None
-        errors: list[SourceError] = []
-        for path in files:
-            prov = manifest.get(_relative(path, raw_dir))
-            if single and loaded is not None:
-                note = f"non usato: per questa fonte è stato caricato {loaded} (preferito per nome o formato)"
-                record_skipped(con, source, path, note, prov)
-                report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
-                continue
-            progress(f"[{source.source_id}] lettura di {path} ...")
-            try:
-                result = _load_checked(source, path, ctx)
-                _write_isolated(con, source, path, result, ctx, prov)
-            except SourceError as err:
-                if strict:
-                    raise
-                errors.append(err)
-                kept = err.result if isinstance(err, _NoUsableRows) else None
-                _record_failed(con, source, path, err, prov, kept)
-                summary = (_summary(source.source_id, str(path), "failed", kept) if kept is not None
-                           else SourceSummary(source.source_id, str(path), "failed"))
-                summary.notes = [_failure_note(err)]
-                report.summaries.append(summary)
-                progress(f"[{source.source_id}] NON caricato: {err}")
-                continue
-            loaded = path
-            report.summaries.append(_summary(source.source_id, str(path), "loaded", result))
-        if source.source_id == "nil_boundaries" and loaded is None:
-            raise errors[0]  # without NIL nothing can be built
-    _record_unrecognised(con, raw_dir, claimed, claimed_dirs, report, manifest)
+        loaded = path
+        report.summaries.append(_summary(source.source_id, str(path), "loaded", result))
+    return loaded, errors
 
 
 def _relative(path: Path, raw_dir: Path) -> str:
@@ -605,8 +780,12 @@ def _describe_xlsx(path: Path) -> str:
 
 # --- source catalogue ------------------------------------------------------------------------------------
 
-def write_catalogue(con: duckdb.DuckDBPyConnection, sources: list[Source], progress: Progress) -> None:
-    """One `source_catalogue` row per registered source: themes, portal URL, state in this build."""
+def write_catalogue(con: duckdb.DuckDBPyConnection, sources: list[Source], progress: Progress,
+                    profile: TerritoryProfile | None = None) -> None:
+    """One `source_catalogue` row per registered source: themes, portal URL, state in this build.
+
+    State 'skipped': the source does not apply to this territory (its files, if any, were listed, not used).
+    """
     from etl import fetch
 
     try:
@@ -631,12 +810,19 @@ def write_catalogue(con: duckdb.DuckDBPyConnection, sources: list[Source], progr
         themes = list(getattr(source, "themes", None) or [source.table])
         found = states.get(source.source_id, set())
         state = "loaded" if "loaded" in found else "failed" if "failed" in found else "absent"
+        if state == "absent" and profile is not None and (
+                "skipped" in found or _not_for_territory(source, profile) is not None) and not _boundary_of(source, profile):
+            state = "skipped"
         con.execute(
             "INSERT INTO source_catalogue (source_id, themes, dataset, title, portal_url, file_hint, licence, state) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [source.source_id, json.dumps(themes, ensure_ascii=False), source.dataset, source.title, portal_url, hint,
              source.licence, state],
         )
+
+
+def _boundary_of(source: Source, profile: TerritoryProfile) -> bool:
+    return any(lv.boundary_source == source.source_id for lv in profile.levels)
 
 
 def _summary(source_id: str, path: str, status: str, result: LoadResult) -> SourceSummary:
@@ -740,7 +926,7 @@ SOURCES_COLUMNS = ("source_id, dataset, title, path, sha256, bytes, file_format,
 
 _TABLE_COLUMNS = {
     "population": ["level", "district_id", "year", "reference_date", "residents", "source_id", "path", "trust"],
-    "places": ["theme", "source_id", "path", "source_key", "name", "address", "lon", "lat", "district_id", "municipio",
+    "places": ["theme", "source_id", "path", "source_key", "name", "address", "lon", "lat", "district_id", "parent_id",
                "assignment", "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code",
                "ateco_edition", "started_on", "attributes", "geom_wkb", "trust"],
     "firm_units": ["district_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "units",
@@ -749,7 +935,7 @@ _TABLE_COLUMNS = {
                     "employees_firms", "employees_units", "source_id", "path", "trust"],
     "area_counts": ["level", "district_id", "theme", "year", "count", "source_id", "path", "trust"],
     "rejects": ["source_id", "path", "row_number", "raw", "reason", "action"],
-    "districts": ["level", "id", "name", "municipio", "area_m2", "centroid_lon", "centroid_lat",
+    "districts": ["level", "id", "name", "parent_id", "area_m2", "centroid_lon", "centroid_lat",
                   "geom_wkb", "map_geojson", "source_id", "trust"],
 }
 
@@ -827,28 +1013,38 @@ def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
 
 def _write_districts(con: duckdb.DuckDBPyConnection, result: LoadResult, source_id: str, ctx: BuildContext,
                      path: str | None = None) -> None:
+    """Write one level's boundaries and keep them in `ctx.areas` (the finest level with `parent_id`).
+
+    The finest level's `parent_id` is the parent area it overlaps most (the parent level is loaded
+    first); areas and representative points are measured in the territory's `area_crs`.
+    """
     frame: gpd.GeoDataFrame = result.frame  # type: ignore[assignment]
     check_integer_ranges(con, "districts", frame[["id"]], path)  # astype('int32') below would wrap silently
     level = str(frame["level"].iloc[0])
+    territory = ctx.territory
+    if not territory.has_level(level):
+        raise SourceError(path or source_id, f"confini del livello '{level}', che il territorio {territory.name_it} non ha",
+                          f"usare i livelli del profilo: {', '.join(lv.id for lv in territory.levels)}")
     frame = frame.sort_values("id").reset_index(drop=True)
-    if level == "municipio":
-        ctx.municipi = frame[["id", "name", "geometry"]].copy()
-        parents = pd.Series([pd.NA] * len(frame), dtype="Int64")
-    else:
-        ctx.nil = frame[["id", "name", "geometry"]].copy()
-        if ctx.municipi is not None:
-            parents = geo.parent_by_overlap(frame, ctx.municipi)
-            ctx.nil["municipio"] = parents.to_numpy()
+    crs = territory.area_crs
+    parents = pd.Series([pd.NA] * len(frame), dtype="Int64")
+    areas = frame[["id", "name", "geometry"]].copy()
+    if level == ctx.fine_level and ctx.parent_level is not None:
+        parent_frame = ctx.boundaries(ctx.parent_level)
+        if parent_frame is not None:
+            parents = geo.parent_by_overlap(frame, parent_frame, crs)
         else:
-            parents = pd.Series([pd.NA] * len(frame), dtype="Int64")
-            result.notes.append("Municipi non caricati: Municipio dei NIL non assegnato")
-    centroids = frame.geometry.to_crs(geo.UTM32_RDN2008).representative_point().to_crs(geo.WGS84)
+            result.notes.append(f"{territory.parent.plural_it if territory.parent else ''} non caricati: "
+                                f"{territory.parent.label_it if territory.parent else ''} delle aree non assegnato")
+        areas["parent_id"] = parents.to_numpy()
+    ctx.areas[level] = areas
+    centroids = frame.geometry.to_crs(crs).representative_point().to_crs(geo.WGS84)
     rows = pd.DataFrame({
         "level": level,
         "id": frame["id"].astype("int32"),
         "name": frame["name"],
-        "municipio": parents.astype("Int32").to_numpy(),
-        "area_m2": geo.area_m2(frame.geometry),
+        "parent_id": parents.astype("Int32").to_numpy(),
+        "area_m2": geo.area_m2(frame.geometry, crs),
         "centroid_lon": centroids.x.to_numpy(),
         "centroid_lat": centroids.y.to_numpy(),
         "geom_wkb": [bytes(b) for b in shapely.to_wkb(frame.geometry.to_numpy())],

@@ -16,6 +16,8 @@ from pathlib import Path
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "config" / "territories"
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Lombardia (west, south, east, north, EPSG:4326) with a margin: the default `region_bbox` of a profile.
+REGION_LOMBARDIA = (8.45, 44.65, 11.45, 46.65)
 
 
 class ProfileError(ValueError):
@@ -37,6 +39,11 @@ class LevelSpec:
     long_en: str = ""
     expected_count: int | None = None
     filter: dict[str, str] = field(default_factory=dict)  # feature property -> required value
+    # For the generic boundary loader (boundary_source = "areas_geojson"): the file name pattern
+    # (glob, searched in the raw folder), the property with the integer id and the one with the name.
+    file: str = ""
+    id_column: str = ""
+    name_column: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class TerritoryProfile:
     centre_name_it: str
     centre_name_en: str
     area_crs: str = "EPSG:7791"
+    # Box (west, south, east, north, EPSG:4326) every boundary file of the territory must fall in:
+    # catches a wrong CRS or swapped axes before the territory's own boundaries are known.
+    region_bbox: tuple[float, float, float, float] = REGION_LOMBARDIA
     periphery: str | None = None   # file name in config/ (centre, rings, exceptions, priority areas)
     default: bool = False
     path: str = ""
@@ -125,7 +135,9 @@ def parse_profile(path: Path) -> TerritoryProfile:
             label_it=_text(lv, "label_it", path), label_en=_text(lv, "label_en", path),
             plural_it=_text(lv, "plural_it", path), plural_en=_text(lv, "plural_en", path),
             long_it=_text(lv, "long_it", path, False), long_en=_text(lv, "long_en", path, False),
-            expected_count=expected, filter={str(k): str(v) for k, v in flt.items()}))
+            expected_count=expected, filter={str(k): str(v) for k, v in flt.items()},
+            file=_text(lv, "file", path, False), id_column=_text(lv, "id_column", path, False),
+            name_column=_text(lv, "name_column", path, False)))
     centre = data.get("centre")
     if not isinstance(centre, dict):
         raise ProfileError(f"{path}: manca [centre] (lon, lat, name_it, name_en)")
@@ -136,11 +148,19 @@ def parse_profile(path: Path) -> TerritoryProfile:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise ProfileError(f"{path}: [centre] fuori dai limiti di lon/lat ({lon}, {lat})")
     periphery = data.get("periphery")
+    region = data.get("region_bbox", list(REGION_LOMBARDIA))
+    try:
+        west, south, east, north = (float(v) for v in region)
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{path}: region_bbox non è [ovest, sud, est, nord] in gradi. Cosa fare: correggerlo") from exc
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ProfileError(f"{path}: region_bbox {region} non valido (ovest < est, sud < nord, in gradi WGS84)")
     return TerritoryProfile(
         id=tid, version=_text(data, "version", path), name_it=_text(data, "name_it", path),
         name_en=_text(data, "name_en", path), levels=tuple(levels), centre_lon=lon, centre_lat=lat,
         centre_name_it=_text(centre, "name_it", path), centre_name_en=_text(centre, "name_en", path),
-        area_crs=str(data.get("area_crs", "EPSG:7791")), periphery=str(periphery) if periphery else None,
+        area_crs=str(data.get("area_crs", "EPSG:7791")), region_bbox=(west, south, east, north),
+        periphery=str(periphery) if periphery else None,
         default=bool(data.get("default", False)), path=str(path), sha256=hashlib.sha256(raw).hexdigest())
 
 

@@ -178,7 +178,7 @@ class FixedResult:
 def _places(seats: list[int]) -> pd.DataFrame:
     n = len(seats)
     return pd.DataFrame({"theme": "coworking", "source_key": [f"k{i}" for i in range(n)], "name": [f"C{i}" for i in range(n)],
-                         "lon": 9.15, "lat": 45.45, "district_id": 1, "municipio": 1, "assignment": "point_in_polygon",
+                         "lon": 9.15, "lat": 45.45, "district_id": 1, "parent_id": 1, "assignment": "point_in_polygon",
                          "seats": seats})
 
 

@@ -119,7 +119,7 @@ def test_projected_geojson_without_crs_like_real_municipi(tmp_path: Path, h: Hel
     assert "CRS assente: coordinate riconosciute come RDN2008 / UTM 32N (EPSG:7791)" in result.notes
     assert result.frame["id"].tolist() == [1, 2]
     bounds = result.frame.total_bounds
-    assert geo._inside(tuple(bounds), geo.MILAN_BBOX)
+    assert geo._inside(tuple(bounds), geo.REGION_BBOX)
     np.testing.assert_allclose(bounds, [9.10, 45.42, 9.25, 45.50], atol=1e-7)
     np.testing.assert_allclose(geo.area_m2(result.frame.geometry), areas, rtol=0.005)
 

@@ -63,10 +63,10 @@ def test_build_from_raw_folder(raw: Path, out: Path, h: Helpers) -> None:
     ]
 
     # Districts: ids, parents by overlap, names, trust.
-    assert h.fetch(out, "SELECT id, name, municipio, trust FROM districts WHERE level = 'nil' ORDER BY id") == [
+    assert h.fetch(out, "SELECT id, name, parent_id, trust FROM districts WHERE level = 'nil' ORDER BY id") == [
         (i, f"NIL {i}", h.grid_parent[i], "official") for i in range(1, 9)
     ]
-    assert h.fetch(out, "SELECT id, name, municipio, trust FROM districts WHERE level = 'municipio' ORDER BY id") == [
+    assert h.fetch(out, "SELECT id, name, parent_id, trust FROM districts WHERE level = 'municipio' ORDER BY id") == [
         (1, "Municipio 1", None, "official"), (2, "Municipio 2", None, "official"),
     ]
     # The NIL tile the Municipi exactly; each Municipio keeps the area the file states.
@@ -296,7 +296,7 @@ class Exploding:
         return [next(raw_dir.rglob("*.csv"))]
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        assert ctx.municipi is not None and ctx.nil is not None  # earlier sources were written to the temp file
+        assert ctx.boundaries("municipio") is not None and ctx.boundaries("nil") is not None  # written earlier
         raise self.exc
 
 
@@ -331,7 +331,7 @@ def test_failure_in_a_registered_source_keeps_previous_warehouse(raw: Path, out:
 
     def boom(self: object, path: Path, ctx: BuildContext) -> LoadResult:
         calls.append(path.name)
-        assert ctx.nil is not None  # NIL were already written to the temp file
+        assert ctx.boundaries() is not None  # NIL were already written to the temp file
         raise KeyboardInterrupt
 
     monkeypatch.setattr(type(population.SOURCE), "load", boom)
@@ -404,13 +404,13 @@ def test_cli_success_prints_summary(raw: Path, out: Path, capsys: pytest.Capture
 # --- demo bundle ---------------------------------------------------------------------------------------
 
 def test_demo_districts(demo_warehouse: Path, h: Helpers) -> None:
-    nil_rows = h.fetch(demo_warehouse, "SELECT id, name, municipio FROM districts WHERE level = 'nil' ORDER BY id")
+    nil_rows = h.fetch(demo_warehouse, "SELECT id, name, parent_id FROM districts WHERE level = 'nil' ORDER BY id")
     assert [r[0] for r in nil_rows] == list(range(1, 89))
     assert nil_rows == [(i, name, mun) for i, name, mun, _, _ in NIL_REFERENCE]  # real ids, names and parents
-    assert h.fetch(demo_warehouse, "SELECT id, name, municipio FROM districts WHERE level = 'municipio' ORDER BY id") == [
+    assert h.fetch(demo_warehouse, "SELECT id, name, parent_id FROM districts WHERE level = 'municipio' ORDER BY id") == [
         (i, f"Municipio {i}", None) for i in range(1, 10)
     ]
-    assert h.fetch(demo_warehouse, "SELECT count(*) FROM districts WHERE level = 'nil' AND municipio IS NULL") == [(0,)]
+    assert h.fetch(demo_warehouse, "SELECT count(*) FROM districts WHERE level = 'nil' AND parent_id IS NULL") == [(0,)]
     # The NIL tile the city: no overlaps, same total area as the Municipi.
     geoms = [shapely.from_wkb(w) for (w,) in h.fetch(demo_warehouse, "SELECT geom_wkb FROM districts WHERE level = 'nil'")]
     assert all(g.is_valid and not g.is_empty for g in geoms)
@@ -437,7 +437,7 @@ def test_demo_population_rolls_up(demo_warehouse: Path, h: Helpers) -> None:
     assert h.fetch(demo_warehouse, "SELECT year, count(*) FROM population WHERE level = 'nil' GROUP BY year ORDER BY year") == [
         (y, 88) for y in range(2016, 2022)
     ]
-    nil_pop = h.fetch(demo_warehouse, "SELECT d.municipio, p.year, p.residents FROM population p "
+    nil_pop = h.fetch(demo_warehouse, "SELECT d.parent_id, p.year, p.residents FROM population p "
                                       "JOIN districts d ON d.level = 'nil' AND d.id = p.district_id WHERE p.level = 'nil'")
     expected: dict[tuple[int, int], int] = {}
     for mun, year, residents in nil_pop:

@@ -38,7 +38,7 @@ def _file(real_dir: Path, relative: str) -> Path:
 
 def _milan_bounds(result: LoadResult) -> None:
     bounds = tuple(result.frame.total_bounds)
-    assert geo._inside(bounds, geo.MILAN_BBOX), bounds
+    assert geo._inside(bounds, geo.REGION_BBOX), bounds
     np.testing.assert_allclose(bounds, [9.0406, 45.3867, 9.2780, 45.5359], atol=5e-4)  # SOURCES.md: bbox of the Comune
 
 
@@ -90,7 +90,7 @@ def test_municipi(real_dir: Path, relative: str) -> None:
 def test_population_data_cluster(real_dir: Path) -> None:
     path = _file(real_dir, POPULATION)
     nil_result = nil.SOURCE.load(_file(real_dir, NIL_ZIP), BuildContext())
-    ctx = BuildContext(nil=nil_result.frame[["id", "name", "geometry"]])
+    ctx = BuildContext.with_areas(nil_result.frame[["id", "name", "geometry"]])
     result = population.RESEARCH.load(path, ctx)
     assert len(result.frame) == 88
     assert sorted(result.frame["district_id"]) == list(range(1, 89))
@@ -107,8 +107,8 @@ def test_full_real_build(real_dir: Path, tmp_path: Path, h: Helpers) -> None:
     assert report.mode == "real"
     assert h.no_leftovers(tmp_path, {out.name}) == []
     assert h.fetch(out, "SELECT level, count(*) FROM districts GROUP BY level ORDER BY level") == [("municipio", 9), ("nil", 88)]
-    assert h.fetch(out, "SELECT count(*) FROM districts WHERE level = 'nil' AND municipio IS NULL") == [(0,)]
-    assert h.fetch(out, "SELECT DISTINCT municipio FROM districts WHERE level = 'nil' ORDER BY 1") == [(i,) for i in range(1, 10)]
+    assert h.fetch(out, "SELECT count(*) FROM districts WHERE level = 'nil' AND parent_id IS NULL") == [(0,)]
+    assert h.fetch(out, "SELECT DISTINCT parent_id FROM districts WHERE level = 'nil' ORDER BY 1") == [(i,) for i in range(1, 10)]
     loaded = dict(h.fetch(out, "SELECT source_id, path FROM sources WHERE status = 'loaded' AND source_id LIKE '%boundaries'"))
     assert loaded == {"municipi_boundaries": str(real_dir / MUNICIPI_SHP), "nil_boundaries": str(real_dir / NIL_ZIP)}
     skipped = {p for (p,) in h.fetch(out, "SELECT path FROM sources WHERE status = 'skipped'")}
@@ -123,7 +123,7 @@ def test_full_real_build(real_dir: Path, tmp_path: Path, h: Helpers) -> None:
     assert mun_total == 1_396_673
     # Municipio density over the area of its own NIL (not the Municipio polygon): Municipio 2, 2022.
     (m2_density,) = h.fetch(out, "SELECT density_km2 FROM district_stats WHERE level = 'municipio' AND id = 2")[0]
-    nil_area = h.fetch(out, "SELECT sum(area_m2) FROM districts WHERE level = 'nil' AND municipio = 2")[0][0]
+    nil_area = h.fetch(out, "SELECT sum(area_m2) FROM districts WHERE level = 'nil' AND parent_id = 2")[0][0]
     m2_residents = h.fetch(out, "SELECT residents FROM district_stats WHERE level = 'municipio' AND id = 2")[0][0]
     assert m2_density == pytest.approx(m2_residents / (nil_area / 1e6))
     # Every file of the folder is listed: loaded, skipped (with the reason) or refused.

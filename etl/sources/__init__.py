@@ -6,6 +6,7 @@ from etl.base import Source
 from etl.sources import (
     aree_dismesse,
     census,
+    comuni_istat,
     confiscated,
     coworking,
     firms_ateco,
@@ -26,6 +27,7 @@ from etl.sources import (
 REGISTRY: list[Source] = [
     municipi.SOURCE,
     nil.SOURCE,
+    comuni_istat.SOURCE,  # boundaries: the profile says which of these a territory uses (others are skipped)
     population.SOURCE,
     population_xlsx.SOURCE,
     platform_nil.POPULATION,

@@ -1,4 +1,9 @@
-"""Shared loading of district boundary files (NIL and Municipi): same steps, other columns."""
+"""Shared loading of area boundary files (NIL, Municipi, comuni, any profile level): same steps, other columns.
+
+A boundary source serves one level of the territory profile: the pipeline binds it with
+`source.for_level(spec)` (level id, expected count, filter and file fields from the profile)
+before it calls `load`; unbound, a source falls back to its own defaults (tests, tools).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 
 from etl import geo
-from etl.base import LoadResult, Reject, SourceError, Trust
+from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
 from etl.readers import normalise_header, parse_int
 
 
@@ -19,21 +24,47 @@ def load_boundaries(
     level: str,
     id_columns: list[str],
     name_columns: list[str],
-    official_columns: set[str],
-    expected_count: int,
+    official_columns: set[str] | None,
+    expected_count: int | None,
     default_name: str | None = None,
+    ctx: BuildContext | None = None,
+    filters: dict[str, str] | None = None,
 ) -> LoadResult:
-    """Read, re-project, validate and repair a boundary file into rows of `districts`."""
+    """Read, re-project, validate and repair a boundary file into rows of `districts`.
+
+    `filters` keeps only the features whose property equals the value (e.g. a province code);
+    `official_columns=None` means the file is not the publisher's own (trust 'derived' whatever
+    its columns). The coordinates must fall in the territory's region (`ctx.territory.region_bbox`).
+    """
     frame, fmt = geo.read_vector(path)
     frame = frame.rename(columns={c: normalise_header(c) for c in frame.columns if c != frame.geometry.name})
     frame = frame.set_geometry(frame.geometry.name)
+    filter_notes: list[str] = []
+    for column, wanted in (filters or {}).items():
+        key = normalise_header(column)
+        if key not in frame.columns:
+            raise SourceError(path, f"manca la proprietà '{column}' su cui il profilo del territorio filtra i confini",
+                              "usare il file indicato dal profilo (config/territories/) o correggerne il filtro")
+        before = len(frame)
+        frame = frame[frame[key].astype("string").str.strip() == str(wanted)].copy()
+        filter_notes.append(f"tenute {len(frame)} geometrie su {before} con {column} = {wanted}")
+        if frame.empty:
+            raise geo.NotInTerritory(path, f"nessuna geometria con {column} = {wanted}: il file descrive un altro territorio",
+                                     "niente da fare se il file serve a un altro territorio; altrimenti controllare "
+                                     "il filtro del profilo")
     id_col = next((c for c in id_columns if c in frame.columns), None)
     if id_col is None:
         raise SourceError(path, f"manca la colonna dell'identificativo (attese: {', '.join(id_columns)}; "
                           f"trovate: {', '.join(c for c in frame.columns if c != frame.geometry.name)})",
                           "usare il file ufficiale del dataset, che ha la colonna dell'id")
     name_col = next((c for c in name_columns if c in frame.columns), None)
-    frame, crs_label, notes = geo.ensure_wgs84(frame, path)
+    if ctx is not None:
+        territory = ctx.territory
+        frame, crs_label, notes = geo.ensure_wgs84(frame, path, territory.region_bbox,
+                                                   (territory.area_crs, geo.UTM32_RDN2008))
+    else:
+        frame, crs_label, notes = geo.ensure_wgs84(frame, path)
+    notes = filter_notes + notes
     rows_read = len(frame)
 
     rejects: list[Reject] = []
@@ -71,12 +102,13 @@ def load_boundaries(
         names = names.fillna(frame["id"].map(lambda i: default_name.format(id=int(i))))
     frame["name"] = names.fillna("").astype(str)
 
-    extra = sorted(set(frame.columns) - official_columns - {"id", "name", frame.geometry.name})
-    trust: Trust = "official"
-    if extra:
-        trust = "derived"
-        notes.append("colonne non ufficiali presenti (file rielaborato da terzi): " + ", ".join(extra))
-    if len(frame) != expected_count:
+    trust: Trust = "official" if official_columns is not None else "derived"
+    if official_columns is not None:
+        extra = sorted(set(frame.columns) - official_columns - {"id", "name", frame.geometry.name})
+        if extra:
+            trust = "derived"
+            notes.append("colonne non ufficiali presenti (file rielaborato da terzi): " + ", ".join(extra))
+    if expected_count is not None and len(frame) != expected_count:
         notes.append(f"attese {expected_count} geometrie, caricate {len(frame)}")
 
     out = gpd.GeoDataFrame({"level": level, "id": frame["id"].astype(int), "name": frame["name"]},

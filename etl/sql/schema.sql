@@ -48,7 +48,8 @@ CREATE TABLE source_catalogue (
     portal_url  VARCHAR,            -- dataset page or download URL (config/datasets.toml), when known
     file_hint   VARCHAR,            -- file names it recognises, in words
     licence     VARCHAR,
-    state       VARCHAR NOT NULL CHECK (state IN ('loaded', 'failed', 'absent'))  -- in this build
+    state       VARCHAR NOT NULL CHECK (state IN ('loaded', 'failed', 'absent', 'skipped'))  -- in this build;
+                                    -- skipped: the source does not apply to this territory (level or area it lacks)
 );
 
 CREATE TABLE rejects (
@@ -276,8 +277,9 @@ CREATE TABLE snapshots (
     periphery_hash     VARCHAR,               -- hash of config/periphery.toml (catches edits without a version bump)
     targets_version    VARCHAR,               -- hash of config/targets.toml
     ateco_editions     VARCHAR,               -- JSON: source_id -> ATECO editions in firm_units / places
-    notes              VARCHAR,               -- e.g. why the history restarted
-    same_as            VARCHAR                -- earlier snapshot with identical inputs and configuration: adds no trend point
+    notes              VARCHAR,               -- e.g. why the history restarted, or that the territory has no periphery file
+    same_as            VARCHAR,               -- earlier snapshot with identical inputs and configuration: adds no trend point
+    territory_id       VARCHAR                -- territory.territory_id of the build (history never mixes territories)
 );
 
 -- Changes between consecutive snapshots that could fake a trend (taxonomy, classification).
@@ -299,8 +301,11 @@ CREATE TABLE district_groups (
     group_name  VARCHAR NOT NULL,
     district_id INTEGER NOT NULL,    -- area of the territory's finest level
     distance_m  DOUBLE,              -- distance of the area's representative point from the centre (territory.area_crs)
-    basis       VARCHAR              -- why the area is in the group (ring, override, config list)
+    basis       VARCHAR,             -- why the area is in the group (ring, override, config list), Italian
+    group_name_en VARCHAR,           -- the same in English (periphery file: name_en, reason_en, rationale_en)
+    basis_en    VARCHAR
 );
+-- No rows for a territory whose profile names no periphery file (snapshots.notes says so).
 
 -- The indicator catalogue as used by a snapshot (from config/indicators.toml).
 CREATE TABLE indicator_catalogue (
@@ -330,8 +335,12 @@ CREATE TABLE indicator_values (
     value        DOUBLE,
     numerator    DOUBLE,
     denominator  DOUBLE,
-    reason       VARCHAR,             -- why value is NULL (or a caveat)
+    reason       VARCHAR,             -- why value is NULL (or a caveat), Italian
     trust        VARCHAR NOT NULL CHECK (trust IN ('official', 'derived', 'demo')),
+    reason_code  VARCHAR,             -- the reason as a code (templates reason_<code> in osservatorio/i18n.py);
+                                      -- 'multi' = several parts (params {"parts": [[code, params], ...]});
+                                      -- NULL = not coded: show `reason`
+    reason_params VARCHAR,            -- JSON object of the template's parameters
     CHECK (value IS NOT NULL OR reason IS NOT NULL)
 );
 
