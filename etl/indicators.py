@@ -38,15 +38,22 @@ import shapely
 
 from etl import periphery
 from etl.sql import transform
+from etl.territory import TerritoryProfile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOGUE = ROOT / "config" / "indicators.toml"
 DEFAULT_TARGETS = ROOT / "config" / "targets.toml"
 DEFAULT_ATECO = ROOT / "config" / "ateco_categories.toml"
-LEVELS = ("nil", "municipio", "periphery_class", "priority_area", "city")
+# Level ROLES of the catalogue, resolved against the territory profile when the values are stored:
+# 'fine' = the profile's finest level (e.g. nil, comune), 'parent' = the level grouping it (e.g.
+# municipio; absent in one-level territories), 'periphery_class' / 'priority_area' = the groups of
+# the periphery file (only where the profile names one), 'territory' = the whole territory (area_id =
+# the territory id).
+ROLES = ("fine", "parent", "periphery_class", "priority_area", "territory")
+LEVELS = ROLES  # kept for callers of the old name
+TERRITORY = "territory"
 AGGREGATIONS = ("sum", "sum_known", "ratio", "none")
 DIRECTIONS = ("higher_better", "lower_better", "neutral")
-CITY_ID = "milano"
 NEAR_M = 1000.0
 DM = "digital_manufacturing"
 AM = "artisan_manufacturing"
@@ -60,10 +67,11 @@ R_NO_COWORK = "nessun dato sui coworking"
 R_NO_VACANT = "nessun dato sugli spazi dismessi"
 R_NO_MAKER_POINTS = "nessun makerspace georeferenziato"
 R_NO_TARGET_POINTS = "nessun makerspace né impresa di manifattura digitale georeferenziati"
-R_NO_MEMBERS = "nessun NIL in quest'area"
+R_NO_MEMBERS = "nessun {F} in quest'area"
 R_NO_SEATS = "posti non indicati nella fonte"
-R_AREA_COUNTS = "conteggi per NIL da un'esportazione derivata (nessun elenco puntuale dei coworking caricato)"
-R_NOT_IN_COUNTS = "NIL assente dal conteggio per NIL"
+R_AREA_COUNTS = "conteggi per {F} da un'esportazione derivata (nessun elenco puntuale dei coworking caricato)"
+R_NOT_IN_COUNTS = "{F} assente dal conteggio per {F}"
+R_NO_PERIPHERY = "nessuna classificazione della periferia per questo territorio"
 R_ASSUMED = "spazi con proprietà solo presunta (ownership_assumed) contati come proprietà non indicata"
 # Place themes whose indicators come from `places` (and, for coworking, `area_counts`).
 PLACE_THEME_IDS: dict[str, tuple[str, ...]] = {
@@ -205,11 +213,11 @@ def parse_catalogue(data: Mapping[str, Any], hash_text: str = "none", where: str
             raise CatalogueError(f"{where}: {spec.id}: direction {spec.direction!r} non valida ({', '.join(DIRECTIONS)})")
         if spec.aggregation not in AGGREGATIONS:
             raise CatalogueError(f"{where}: {spec.id}: aggregation {spec.aggregation!r} non valida")
-        bad = [lv for lv in spec.levels if lv not in LEVELS]
+        bad = [lv for lv in spec.levels if lv not in ROLES]
         if bad or not spec.levels:
-            raise CatalogueError(f"{where}: {spec.id}: livelli non validi {bad}")
-        if spec.aggregation == "none" and spec.levels != ("nil",):
-            raise CatalogueError(f"{where}: {spec.id}: aggregation 'none' vale solo per levels = ['nil']")
+            raise CatalogueError(f"{where}: {spec.id}: livelli non validi {bad} (ruoli ammessi: {', '.join(ROLES)})")
+        if spec.aggregation == "none" and spec.levels != ("fine",):
+            raise CatalogueError(f"{where}: {spec.id}: aggregation 'none' vale solo per levels = ['fine']")
         specs.append(spec)
     ids = [s.id for s in specs]
     if len(set(ids)) != len(ids):
@@ -232,18 +240,24 @@ def parse_catalogue(data: Mapping[str, Any], hash_text: str = "none", where: str
     return Catalogue(tuple(specs), tuple(comps), hash_text)
 
 
-def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
-    """Rows for the indicator_catalogue table (without snapshot_id)."""
+def catalogue_frame(cat: Catalogue, levels: Levels | None = None, has_periphery: bool = True) -> pd.DataFrame:
+    """Rows for the indicator_catalogue table (without snapshot_id).
+
+    `levels` holds the stored level ids of the catalogue's roles for this territory (a role the
+    territory lacks is left out); {F}/{P}/{T} in names and descriptions become its labels.
+    """
+    lv = levels or Levels()
     rows = []
     for s in cat.indicators:
         formula = s.formula
         if s.id == "opportunity_score":
             parts = [f"{c.indicator} ({c.direction}, peso {c.weight:g})" for c in cat.components]
             formula = f"{formula}. Componenti predefinite: {'; '.join(parts)}"
-        rows.append({"indicator_id": s.id, "theme": s.theme, "name_it": s.name_it, "name_en": s.name_en,
-                     "description_it": s.description_it, "description_en": s.description_en, "formula": formula,
-                     "unit": s.unit, "direction": s.direction, "sources": json.dumps(list(s.sources)),
-                     "levels": json.dumps(list(s.levels))})
+        stored = [lv.level_of(r) for r in s.levels if has_periphery or r not in ("periphery_class", "priority_area")]
+        rows.append({"indicator_id": s.id, "theme": s.theme, "name_it": lv.fill(s.name_it), "name_en": lv.fill(s.name_en, "en"),
+                     "description_it": lv.fill(s.description_it), "description_en": lv.fill(s.description_en, "en"),
+                     "formula": lv.fill(formula), "unit": s.unit, "direction": s.direction,
+                     "sources": json.dumps(list(s.sources)), "levels": json.dumps([x for x in stored if x])})
     return pd.DataFrame(rows)
 
 
@@ -255,17 +269,22 @@ def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
 class Inputs:
     """Everything the indicators need, as plain frames.
 
-    nil:                id, municipio (nullable), centroid_lon, centroid_lat, trust
-    municipi:           ids of the Municipi (list)
-    population:         district_id, year (nullable), residents, trust: best source per NIL and year
-    population_current: district_id, year, residents, trust: one row per NIL (view population_current)
-    places:             theme, district_id, municipio, lon, lat, category, status, ownership, area_m2, seats,
-                        employees, trust (optional: source_id, attributes)
+    nil:                areas of the finest level: id, municipio (= parent_id, nullable), area_m2,
+                        centroid_lon, centroid_lat, trust
+    municipi:           ids of the areas of the parent level (empty in a one-level territory)
+    population:         district_id, year (nullable), residents, trust: best source per area and year
+    population_current: district_id, year, residents, trust: one row per area (view population_current)
+    places:             theme, district_id, municipio (= parent_id), lon, lat, category, status, ownership,
+                        area_m2, seats, employees, trust (optional: source_id, attributes)
     firm_units:         district_id, year, category, units, avg_employees, trust
-    area_counts:        level, district_id, theme, year, count, trust, source_id (counts without points)
-    firm_totals:        year, category, firms, units, employees_units, trust, source_id (level 'city')
+    area_counts:        level, district_id, theme, year, count, trust, source_id (counts without points, finest level)
+    firm_totals:        year, category, firms, units, employees_units, trust, source_id (level 'territory')
     source_years:       source_id -> year of sources.reference_date (the data's edition), when stated
     source_datasets:    source_id -> publisher's dataset code (for reasons)
+    levels:             the territory's level ids and labels (fine, parent, territory id)
+
+    The frames keep their historical column names (`nil`, `municipio`) inside this module; they hold
+    the profile's finest and parent level, whatever those are.
     """
 
     nil: pd.DataFrame
@@ -280,31 +299,99 @@ class Inputs:
         columns=["year", "category", "firms", "units", "employees_units", "trust", "source_id"]))
     source_years: dict[str, int] = field(default_factory=dict)
     source_datasets: dict[str, str] = field(default_factory=dict)
+    levels: Levels = field(default_factory=lambda: Levels())
 
 
-def read_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
-    """Read the inputs from a warehouse connection."""
-    nil = con.sql("SELECT id, municipio, area_m2, centroid_lon, centroid_lat, trust FROM districts "
-                  "WHERE level = 'nil' ORDER BY id").df()
-    municipi = [int(r[0]) for r in con.sql(
-        "SELECT DISTINCT id FROM districts WHERE level = 'municipio' "
-        "UNION SELECT DISTINCT municipio FROM districts WHERE level = 'nil' AND municipio IS NOT NULL ORDER BY 1"
-    ).fetchall()]
+@dataclass(frozen=True)
+class Levels:
+    """The territory's levels as the indicators use them: ids, Italian/English labels, territory id."""
+
+    fine: str = "nil"
+    parent: str | None = "municipio"
+    territory_id: str = "milano"
+    fine_it: str = "NIL"
+    fine_en: str = "NIL"
+    parent_it: str = "Municipio"
+    parent_en: str = "Municipio"
+    territory_it: str = "Comune di Milano"
+    territory_en: str = "Municipality of Milan"
+    area_crs: str = "EPSG:7791"
+
+    def level_of(self, role: str) -> str | None:
+        """The stored level id of a catalogue role (None: the territory has no such level)."""
+        if role == "fine":
+            return self.fine
+        if role == "parent":
+            return self.parent
+        return role
+
+    def fill(self, text: str, lang: str = "it") -> str:
+        """A text with the {F} / {P} / {T} placeholders replaced by this territory's labels."""
+        en = lang == "en"
+        return (text.replace("{F}", self.fine_en if en else self.fine_it)
+                .replace("{P}", (self.parent_en if en else self.parent_it) if self.parent else "")
+                .replace("{T}", self.territory_en if en else self.territory_it))
+
+    @classmethod
+    def from_profile(cls, profile: TerritoryProfile) -> Levels:
+        parent = profile.parent
+        return cls(fine=profile.fine.id, parent=parent.id if parent else None, territory_id=profile.id,
+                   fine_it=profile.fine.label_it, fine_en=profile.fine.label_en,
+                   parent_it=parent.label_it if parent else "", parent_en=parent.label_en if parent else "",
+                   territory_it=profile.name_it, territory_en=profile.name_en, area_crs=profile.area_crs)
+
+
+def read_levels(con: duckdb.DuckDBPyConnection, profile: TerritoryProfile | None = None) -> Levels:
+    """The levels the build stored (tables territory, territory_levels); the profile where they are empty."""
+    base = Levels.from_profile(profile) if profile is not None else None
+    rows = con.sql("SELECT level, rank, label_it, label_en FROM territory_levels ORDER BY rank").fetchall()
+    terr = con.sql("SELECT territory_id, name_it, name_en, area_crs FROM territory").fetchall()
+    if not rows:
+        if base is None:
+            from etl import territory as territory_mod
+
+            base = Levels.from_profile(territory_mod.load())
+        return base
+    fine = rows[0]
+    parent = rows[1] if len(rows) > 1 else None
+    tid, name_it, name_en, crs = terr[0] if terr else (
+        (base.territory_id, base.territory_it, base.territory_en, base.area_crs) if base else ("territorio", "", "", "EPSG:7791"))
+    return Levels(fine=str(fine[0]), parent=str(parent[0]) if parent else None, territory_id=str(tid),
+                  fine_it=str(fine[2]), fine_en=str(fine[3]), parent_it=str(parent[2]) if parent else "",
+                  parent_en=str(parent[3]) if parent else "", territory_it=str(name_it), territory_en=str(name_en),
+                  area_crs=str(crs))
+
+
+def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) -> Inputs:
+    """Read the inputs from a warehouse connection, for the territory's levels."""
+    lv = levels or read_levels(con)
+    fine = [lv.fine]
+    nil = con.sql("SELECT id, parent_id AS municipio, area_m2, centroid_lon, centroid_lat, trust FROM districts "
+                  "WHERE level = ? ORDER BY id", params=fine).df()
+    municipi: list[int] = []
+    if lv.parent is not None:
+        municipi = [int(r[0]) for r in con.sql(
+            "SELECT DISTINCT id FROM districts WHERE level = ? "
+            "UNION SELECT DISTINCT parent_id FROM districts WHERE level = ? AND parent_id IS NOT NULL ORDER BY 1",
+            params=[lv.parent, lv.fine]).fetchall()]
     population = con.sql(transform("indicator_population_by_year")).df()
     current = con.sql("SELECT district_id, coalesce(year, year(reference_date)) AS year, residents, trust "
-                      "FROM population_current WHERE level = 'nil'").df()
-    places = con.sql("SELECT theme, district_id, municipio, lon, lat, category, status, ownership, area_m2, seats, "
-                     "employees, trust, source_id, attributes FROM places").df()
+                      "FROM population_current WHERE level = ?", params=fine).df()
+    places = con.sql("SELECT theme, district_id, parent_id AS municipio, lon, lat, category, status, ownership, area_m2, "
+                     "seats, employees, trust, source_id, attributes FROM places").df()
+    if lv.parent is None:
+        places["municipio"] = pd.NA
     firm_units = con.sql("SELECT district_id, year, category, units, avg_employees, trust FROM firm_units").df()
-    area_counts = con.sql("SELECT level, district_id, theme, year, count, trust, source_id FROM area_counts").df()
+    area_counts = con.sql("SELECT level, district_id, theme, year, count, trust, source_id FROM area_counts "
+                          "WHERE level = ?", params=fine).df()
     firm_totals = con.sql("SELECT year, category, firms, units, employees_units, trust, source_id FROM firm_totals "
-                          "WHERE level = 'city'").df()
+                          "WHERE level = 'territory'").df()
     years = {str(s): int(y) for s, y in con.sql(
         "SELECT source_id, max(year(reference_date)) FROM sources WHERE status = 'loaded' "
         "AND reference_date IS NOT NULL GROUP BY source_id").fetchall()}
     datasets = {str(s): str(d) for s, d in con.sql(
         "SELECT source_id, min(dataset) FROM sources WHERE dataset IS NOT NULL GROUP BY source_id").fetchall()}
-    return Inputs(nil, municipi, population, current, places, firm_units, area_counts, firm_totals, years, datasets)
+    return Inputs(nil, municipi, population, current, places, firm_units, area_counts, firm_totals, years, datasets, lv)
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,7 +431,7 @@ class _Atoms:
         district_id: dict[str, int | None] = {}
         mun: dict[str, int | None] = {}
         for i, m in zip(inp.nil["id"], inp.nil["municipio"], strict=True):
-            k = f"nil:{int(i)}"
+            k = f"fin:{int(i)}"
             keys.append(k)
             district_id[k] = int(i)
             mun[k] = int(m) if _isnum(m) else None
@@ -357,8 +444,8 @@ class _Atoms:
         sub-atom `sub:<nil>:<municipio>`: it counts in its NIL (and the NIL's groups) but in the
         Municipio where it actually is. NIL and Municipi boundaries do not nest.
         """
-        if _isnum(district_id) and f"nil:{int(district_id)}" in self.district_id:  # type: ignore[arg-type]
-            main = f"nil:{int(district_id)}"  # type: ignore[arg-type]
+        if _isnum(district_id) and f"fin:{int(district_id)}" in self.district_id:  # type: ignore[arg-type]
+            main = f"fin:{int(district_id)}"  # type: ignore[arg-type]
             parent = self.municipio.get(main)
             if _isnum(municipio) and parent is not None and int(municipio) != parent:  # type: ignore[call-overload]
                 k = f"sub:{int(district_id)}:{int(municipio)}"  # type: ignore[call-overload]
@@ -376,15 +463,15 @@ class _Atoms:
                 self.district_id[k] = None
                 self.municipio[k] = int(municipio)  # type: ignore[arg-type]
             return k
-        if "city" not in self.district_id:
-            self.keys.append("city")
-            self.district_id["city"] = None
-            self.municipio["city"] = None
-        return "city"
+        if "whole" not in self.district_id:
+            self.keys.append("whole")
+            self.district_id["whole"] = None
+            self.municipio["whole"] = None
+        return "whole"
 
     @property
     def nil_keys(self) -> list[str]:
-        return [k for k in self.keys if k.startswith("nil:")]
+        return [k for k in self.keys if k.startswith("fin:")]
 
     @property
     def sub_keys(self) -> list[str]:
@@ -428,11 +515,12 @@ def theme_period(source_ids: Iterable[object], source_years: Mapping[str, int]) 
 # Atom values
 
 
-def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms]:
+def atom_values(inp: Inputs, groups: pd.DataFrame, peripheral: str | None = "periferia") -> tuple[pd.DataFrame, _Atoms]:
     """Numerators/denominators of every indicator (except the score) on every atom.
 
     `groups` is the district_groups frame (group_level, group_id, district_id, ...); the periphery
-    class 'periferia' defines the peripheral NIL.
+    class `peripheral` (config: the outermost ring) defines the peripheral areas. Without periphery
+    classes (no periphery file for the territory) the periphery indicators are NULL with the reason.
     """
     atoms = _Atoms.from_inputs(inp)
     places = inp.places.copy()
@@ -442,12 +530,14 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
     places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["district_id"], places["municipio"], strict=True)]
     firm_units = inp.firm_units.copy()
     firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["district_id"]]
-    nil_trust = {f"nil:{int(i)}": str(t) for i, t in zip(inp.nil["id"], inp.nil["trust"], strict=True)}
+    nil_trust = {f"fin:{int(i)}": str(t) for i, t in zip(inp.nil["id"], inp.nil["trust"], strict=True)}
     district_trust = combine_trust(inp.nil["trust"]) if len(inp.nil) else "derived"
-    pop_cur = {f"nil:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
+    pop_cur = {f"fin:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
                for r in inp.population_current.itertuples() if _isnum(r.residents)}
-    periferia = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"),
-                               "district_id"].astype(int))
+    classified = groups["group_level"] == "periphery_class"
+    periferia: set[int] | None = None
+    if peripheral is not None and classified.any():
+        periferia = set(groups.loc[classified & (groups["group_id"] == peripheral), "district_id"].astype(int))
     rows: list[dict[str, Any]] = []
     rows += _residents(inp, atoms)
     rows += _density(inp, atoms, pop_cur, nil_trust)
@@ -456,7 +546,7 @@ def atom_values(inp: Inputs, groups: pd.DataFrame) -> tuple[pd.DataFrame, _Atoms
         part = places[places["theme"] == theme]
         if theme == "vacant":
             part = part[~in_use(part)]
-        nil_counts = counts[(counts["level"] == "nil") & (counts["theme"] == theme)] if len(counts) else counts
+        nil_counts = counts[(counts["level"] == inp.levels.fine) & (counts["theme"] == theme)] if len(counts) else counts
         if theme == "coworking" and part.empty and len(nil_counts):
             rows += _coworking_counts(nil_counts, atoms, pop_cur, nil_trust, periferia, inp.source_years)
         else:
@@ -480,7 +570,7 @@ def in_use(places: pd.DataFrame) -> pd.Series:
 def _pop_den(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> tuple[float | None, str | None]:
     """Residents of an atom for per-capita rates: pseudo- and sub-atoms have 0 (their places are counted,
     their people are in the NIL's own atom)."""
-    if not atom.startswith("nil:"):
+    if not atom.startswith("fin:"):
         return 0.0, None
     got = pop_cur.get(atom)
     return (got[0], got[2]) if got else (None, None)
@@ -488,7 +578,7 @@ def _pop_den(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> tuple[flo
 
 def _pop_of(atom: str, pop_cur: dict[str, tuple[float, Any, str]]) -> str | None:
     """Label of the population figure of a NIL atom (None for pseudo-atoms or when missing)."""
-    got = pop_cur.get(atom) if atom.startswith("nil:") else None
+    got = pop_cur.get(atom) if atom.startswith("fin:") else None
     return pop_label(got[1], got[2]) if got else None
 
 
@@ -535,7 +625,7 @@ def _density(inp: Inputs, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, st
     Period = the latest population year among the NIL (older years are named per NIL in the reason).
     """
     rows = []
-    area = {f"nil:{int(i)}": float(a) for i, a in zip(inp.nil["id"], inp.nil["area_m2"], strict=True) if _isnum(a)}
+    area = {f"fin:{int(i)}": float(a) for i, a in zip(inp.nil["id"], inp.nil["area_m2"], strict=True) if _isnum(a)}
     years = [int(y) for _, y, _ in pop_cur.values() if _isnum(y)]
     period = max(years) if years else None
     for k in atoms.nil_keys:
@@ -561,11 +651,10 @@ def _ownership_assumed(attributes: pd.Series) -> np.ndarray:
 
 
 def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
-                 nil_trust: dict[str, str], district_trust: str, periferia: set[int] | None = None,
+                 nil_trust: dict[str, str], district_trust: str, periferia: set[int] | None = None,  # None: no classes
                  source_years: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
     """Counts, known sums and shares of one place theme on every atom (period = the lists' edition year)."""
     ids = PLACE_THEME_IDS[theme]
-    periferia = periferia or set()
     rows: list[dict[str, Any]] = []
     if part.empty:
         for k in atoms.nil_keys:
@@ -595,7 +684,7 @@ def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[st
     def get(s: pd.Series, k: str) -> float:
         return float(s.get(k, 0.0))
 
-    present_atoms = [k for k in atoms.keys if k.startswith("nil:") or k in count.index]
+    present_atoms = [k for k in atoms.keys if k.startswith("fin:") or k in count.index]
     for k in present_atoms:
         trust = combine_trust(theme_trust | {nil_trust.get(k, district_trust)})
         n = get(count, k)
@@ -643,7 +732,7 @@ def _place_theme(theme: str, part: pd.DataFrame, atoms: _Atoms, pop_cur: dict[st
 
 
 def _coworking_derived(k: str, n: float, res: float | None, pop: str | None, trust_pop: str, trust: str,
-                       atoms: _Atoms, periferia: set[int]) -> list[dict[str, Any]]:
+                       atoms: _Atoms, periferia: set[int] | None) -> list[dict[str, Any]]:
     """Coworking spaces per 1,000 residents and the share located in peripheral NIL, for one atom."""
     out = []
     if res is None:
@@ -651,13 +740,16 @@ def _coworking_derived(k: str, n: float, res: float | None, pop: str | None, tru
     else:
         out.append(_row("coworking_per_1k", k, num=n, den=res, trust=trust_pop, pop=pop))
     nil = atoms.district_id.get(k)
+    if periferia is None:
+        out.append(_row("coworking_periphery_share", k, state="missing", reason=R_NO_PERIPHERY, trust=trust))
+        return out
     in_peri = nil is not None and nil in periferia
     out.append(_row("coworking_periphery_share", k, num=n if in_peri else 0.0, den=n, trust=trust))
     return out
 
 
 def _coworking_counts(counts: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
-                      nil_trust: dict[str, str], periferia: set[int],
+                      nil_trust: dict[str, str], periferia: set[int] | None,
                       source_years: Mapping[str, int]) -> list[dict[str, Any]]:
     """Coworking indicators from per-NIL counts (area_counts) when no coworking point list is loaded.
 
@@ -739,7 +831,7 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
         dm_emp = dm.groupby("atom")["emp"].sum()
         dm_known = dm.groupby("atom")["emp_known"].sum()
         am_n = part[part["category"] == AM].groupby("atom")["n"].sum()
-        present = [k for k in atoms.keys if k.startswith("nil:") or k in tot.index]
+        present = [k for k in atoms.keys if k.startswith("fin:") or k in tot.index]
         for k in present:
             trust = combine_trust(src_trust | {nil_trust.get(k, district_trust)})
             n_dm = float(dm_n.get(k, 0.0))
@@ -752,7 +844,7 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
             # Per-capita: population of the same year when the source has a year and it exists.
             note = None
             pop = None
-            if not k.startswith("nil:"):
+            if not k.startswith("fin:"):
                 res, pt = 0.0, None
             elif period is not None and (atoms.district_id[k], period) in pop_year:
                 res, pt = pop_year[(atoms.district_id[k], period)]  # type: ignore[index]
@@ -778,7 +870,7 @@ def _firms_city_only_reason(inp: Inputs) -> str:
     sids = sorted({str(s) for s in inp.firm_totals["source_id"] if isinstance(s, str)})
     codes = sorted({inp.source_datasets.get(s, s) for s in sids}) or ["la fonte"]
     verb = "è" if len(codes) == 1 else "sono"
-    return f"dati per NIL non disponibili ({', '.join(codes)} {verb} per l'intera città)"
+    return f"dati per {{F}} non disponibili ({', '.join(codes)} {verb} per l'intero territorio)"
 
 
 def city_firm_rows(inp: Inputs, skip_periods: Iterable[int | None] = ()) -> pd.DataFrame:
@@ -810,13 +902,14 @@ def city_firm_rows(inp: Inputs, skip_periods: Iterable[int | None] = ()) -> pd.D
         am = float(units[(part["category"] == AM).to_numpy()].sum())
         emp_ok = is_dm & emp.notna().to_numpy() & units.notna().to_numpy()
         dm_emp, dm_emp_units = float(emp[emp_ok].sum()), float(units[emp_ok].sum())
-        out.append(("firms_dm_units", "city", CITY_ID, y, dm, dm, None, None, trust))
-        out.append(("firms_am_units", "city", CITY_ID, y, am, am, None, None, trust))
-        out.append(("firms_dm_share", "city", CITY_ID, y, 100.0 * dm / total if total else None, dm, total,
+        out.append(("firms_dm_units", TERRITORY, inp.levels.territory_id, y, dm, dm, None, None, trust))
+        out.append(("firms_am_units", TERRITORY, inp.levels.territory_id, y, am, am, None, None, trust))
+        out.append(("firms_dm_share", TERRITORY, inp.levels.territory_id, y, 100.0 * dm / total if total else None, dm, total,
                     None if total else "nessuna unità locale nella fonte", trust if total else _null_trust(trust)))
         unknown = dm - dm_emp_units
         caveat = f"{UNKNOWN_LABELS['firms_dm_avg_employees']}: {int(unknown)}" if unknown > 0 else None
-        out.append(("firms_dm_avg_employees", "city", CITY_ID, y, dm_emp / dm_emp_units if dm_emp_units else None,
+        out.append(("firms_dm_avg_employees", TERRITORY, inp.levels.territory_id, y,
+                    dm_emp / dm_emp_units if dm_emp_units else None,
                     dm_emp, dm_emp_units, caveat or (None if dm_emp_units else "nessuna unità con addetti noti"),
                     trust if dm_emp_units else _null_trust(trust)))
         same_year = inp.population[(inp.population["year"] == y)] if len(inp.population) else inp.population
@@ -832,10 +925,10 @@ def city_firm_rows(inp: Inputs, skip_periods: Iterable[int | None] = ()) -> pd.D
             ptrust = combine_trust(cur[i][2] for i in nil_ids)
         else:
             lacking = [str(i) for i in nil_ids if i not in cur]
-            out.append(("firms_dm_per_1k", "city", CITY_ID, y, None, None, None,
-                        f"popolazione della città incompleta (NIL {', '.join(lacking) or '-'})", _null_trust(trust)))
+            out.append(("firms_dm_per_1k", TERRITORY, inp.levels.territory_id, y, None, None, None,
+                        f"popolazione del territorio incompleta ({{F}} {', '.join(lacking) or '-'})", _null_trust(trust)))
             continue
-        out.append(("firms_dm_per_1k", "city", CITY_ID, y, 1000.0 * dm / res if res else None, dm, res,
+        out.append(("firms_dm_per_1k", TERRITORY, inp.levels.territory_id, y, 1000.0 * dm / res if res else None, dm, res,
                     note if res else "popolazione nulla", combine_trust([trust, ptrust])))
     return pd.DataFrame(out, columns=VALUE_COLUMNS)
 
@@ -852,12 +945,12 @@ def _pop_note(labels: Mapping[Any, str]) -> str | None:
     for label in sorted(tally):
         if label != main:
             ids = sorted(tally[label], key=lambda x: (len(x), x))
-            parts.append(f"NIL {', '.join(ids)}: popolazione {label}")
+            parts.append(f"{{F}} {', '.join(ids)}: popolazione {label}")
     return "; ".join(parts)
 
 
-def _xy(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    return periphery.to_metres(frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float))
+def _xy(frame: pd.DataFrame, crs: str = "EPSG:7791") -> tuple[np.ndarray, np.ndarray]:
+    return periphery.to_metres(frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float), crs)
 
 
 def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, str]],
@@ -873,14 +966,15 @@ def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str,
             for ind in ids:
                 rows.append(_row(ind, k, state="missing", reason=reason, trust=nil_trust[k]))
         return rows
-    mx, my = _xy(located)
+    mx, my = _xy(located, inp.levels.area_crs)
     tree = shapely.STRtree(shapely.points(mx, my))
-    cx, cy = periphery.to_metres(inp.nil["centroid_lon"].to_numpy(dtype=float), inp.nil["centroid_lat"].to_numpy(dtype=float))
+    cx, cy = periphery.to_metres(inp.nil["centroid_lon"].to_numpy(dtype=float), inp.nil["centroid_lat"].to_numpy(dtype=float),
+                                 inp.levels.area_crs)
     _, dist = tree.query_nearest(shapely.points(cx, cy), return_distance=True, all_matches=False)
     maker_trust = set(located["trust"].astype(str))
     period, edition_note = theme_period(located["source_id"] if "source_id" in located else [], inp.source_years)
     for district_id, d in zip(inp.nil["id"].astype(int), dist, strict=True):
-        k = f"nil:{district_id}"
+        k = f"fin:{district_id}"
         res, pt = _pop_den(k, pop_cur)
         pop = _pop_of(k, pop_cur)
         trust = combine_trust(maker_trust | {nil_trust[k]} | ({pt} if pt else set()))
@@ -898,11 +992,14 @@ def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str,
     return rows
 
 
-def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: set[int],
+def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: set[int] | None,
                  nil_trust: dict[str, str]) -> list[dict[str, Any]]:
     """Vacant places in peripheral NIL within 1 km of a makerspace or a digital-manufacturing firm point."""
     ind = "vacant_near_makers_periphery"
     rows: list[dict[str, Any]] = []
+    if periferia is None:
+        return [_row(ind, k, state="missing", reason=R_NO_PERIPHERY, trust=nil_trust.get(k, "derived"))
+                for k in atoms.nil_keys]
     vacant = places[places["theme"] == "vacant"]
     targets = places[((places["theme"] == "makerspace") | ((places["theme"] == "firm") & (places["category"] == DM)))
                      & places["lon"].notna() & places["lat"].notna()]
@@ -915,8 +1012,8 @@ def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: se
     located = in_peri[in_peri["lon"].notna() & in_peri["lat"].notna()]
     near_count: pd.Series = pd.Series(dtype=float)
     if missing is None and not located.empty:
-        tree = shapely.STRtree(shapely.points(*_xy(targets)))
-        vx, vy = _xy(located)
+        tree = shapely.STRtree(shapely.points(*_xy(targets, inp.levels.area_crs)))
+        vx, vy = _xy(located, inp.levels.area_crs)
         left, _ = tree.query(shapely.points(vx, vy), predicate="dwithin", distance=NEAR_M)
         near = np.zeros(len(located), dtype=bool)
         near[np.unique(left)] = True
@@ -968,7 +1065,7 @@ def _join(*parts: object) -> str | None:
 
 def _collapse_sub_atoms(atoms_frame: pd.DataFrame, atoms: _Atoms) -> pd.DataFrame:
     """The NIL atoms' rows with their sub-atoms' counts added (a NIL counts all its places)."""
-    main = atoms_frame[atoms_frame["atom"].str.startswith("nil:")].copy()
+    main = atoms_frame[atoms_frame["atom"].str.startswith("fin:")].copy()
     sub = atoms_frame[atoms_frame["atom"].str.startswith("sub:") & (atoms_frame["state"] == "ok")]
     if sub.empty:
         return main
@@ -1021,11 +1118,11 @@ def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.Dat
         period = None if pd.isna(r.period) else int(r.period)
         area = str(atoms.district_id[r.atom])
         if r.state == "na":
-            out.append((spec.id, "nil", area, period, None, None, None, spec.na_reason, _null_trust(r.trust)))
+            out.append((spec.id, "fine", area, period, None, None, None, spec.na_reason, _null_trust(r.trust)))
             continue
         if r.state == "missing":
             value = _f(r.direct)  # e.g. a distance is known even when the NIL's population is not
-            out.append((spec.id, "nil", area, period, value, None, None, r.reason,
+            out.append((spec.id, "fine", area, period, value, None, None, r.reason,
                         r.trust if value is not None else _null_trust(r.trust)))
             continue
         value, reason = _finish(spec, _f(r.num), _f(r.den), float(r.n_known), float(r.n_unknown))
@@ -1033,27 +1130,28 @@ def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.Dat
             value = float(r.direct)
         den = _f(r.den) if spec.aggregation == "ratio" else None
         pop = f"popolazione {r.pop}" if isinstance(r.pop, str) else None
-        out.append((spec.id, "nil", area, period, value, _f(r.num), den, _join(reason, r.note, pop),
+        out.append((spec.id, "fine", area, period, value, _f(r.num), den, _join(reason, r.note, pop),
                     r.trust if value is not None else _null_trust(r.trust)))
     return pd.DataFrame(out, columns=VALUE_COLUMNS)
 
 
-def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int]) -> list[tuple[str, str, list[str]]]:
-    """(level, area_id, atom keys) for every aggregate area."""
+def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int],
+             territory_id: str) -> list[tuple[str, str, list[str]]]:
+    """(level role, area_id, atom keys) for every aggregate area."""
     out: list[tuple[str, str, list[str]]] = []
     for m in municipi:
-        out.append(("municipio", str(m), [k for k in atoms.keys if atoms.municipio.get(k) == m]))
+        out.append(("parent", str(m), [k for k in atoms.keys if atoms.municipio.get(k) == m]))
     for level in ("periphery_class", "priority_area"):
         sub = groups[groups["group_level"] == level]
         for gid, part in sub.groupby("group_id", sort=True):
             ids = {int(i) for i in part["district_id"]}
-            out.append((level, str(gid), [k for k in atoms.keys if k[:4] in ("nil:", "sub:") and atoms.district_id[k] in ids]))
-    out.append(("city", CITY_ID, list(atoms.keys)))
+            out.append((level, str(gid), [k for k in atoms.keys if k[:4] in ("fin:", "sub:") and atoms.district_id[k] in ids]))
+    out.append((TERRITORY, territory_id, list(atoms.keys)))
     return out
 
 
 def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, municipi: Iterable[int],
-              cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = ()) -> pd.DataFrame:
+              cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = (), territory_id: str = "milano") -> pd.DataFrame:
     """Roll atoms up to every aggregate area from counts (Σ num / Σ den), with reasons.
 
     Rules: 'sum' is NULL when a member NIL is missing (an incomplete sum would undercount);
@@ -1061,14 +1159,14 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
     'na' members are ignored; a pseudo-atom (places known only by Municipio) counts in its
     Municipio and in the city. Vectorised: one groupby over (indicator, period, level, area).
     """
-    members = _members(groups, atoms, municipi)
+    members = _members(groups, atoms, municipi, territory_id)
     mem = pd.DataFrame([(lv, area, k) for lv, area, keys in members for k in keys], columns=["level", "area_id", "atom"])
     aggregated = [s.id for s in cat.indicators if s.aggregation != "none"]
     f = atoms_frame[atoms_frame["indicator_id"].isin(aggregated)].merge(mem, on="atom")
     levels_ok = {s.id: set(s.levels) for s in cat.indicators}
     f = f.loc[np.array([lv in levels_ok[i] for i, lv in zip(f["indicator_id"], f["level"], strict=True)], dtype=bool)]
     ok = f["state"] == "ok"
-    is_nil = f["atom"].str.startswith("nil:")
+    is_nil = f["atom"].str.startswith("fin:")
     in_nil = is_nil | f["atom"].str.startswith("sub:")  # sub-atoms are places inside a NIL
     f = f.assign(
         _ok=ok.astype(int), _ok_nil=(ok & is_nil).astype(int), _missing=(f["state"] == "missing").astype(int),
@@ -1132,8 +1230,8 @@ def _aggregate_one(spec: IndicatorSpec, level: str, area: str, period: int | Non
     trust = str(r.trust)
     if r.n_ok == 0 and r.n_missing == 0:
         return (spec.id, level, area, period, None, None, None,
-                f"nessun NIL dell'area a cui l'indicatore si applichi ({spec.na_reason})", _null_trust(trust))
-    excluded = "; ".join(f"NIL {', '.join(v)}: {reason}" for reason, v in missing.items()) if missing else None
+                f"nessuna area {{F}} a cui l'indicatore si applichi ({spec.na_reason})", _null_trust(trust))
+    excluded = "; ".join(f"{{F}} {', '.join(v)}: {reason}" for reason, v in missing.items()) if missing else None
     if r.n_ok == 0:
         reason = next(iter(missing)) if len(missing) == 1 else f"dati mancanti ({excluded})"
         return (spec.id, level, area, period, None, None, None, reason, _null_trust(trust))
@@ -1143,8 +1241,8 @@ def _aggregate_one(spec: IndicatorSpec, level: str, area: str, period: int | Non
     num = float(r.num)
     den = float(r.den) if spec.aggregation == "ratio" else None
     value, reason = _finish(spec, num, den, float(r.n_known), float(r.n_unknown))
-    calc = f"calcolato su {int(r.n_ok_nil)} di {int(r.n_applicable_nil)} NIL; esclusi {excluded}" if excluded else None
-    pseudo = "comprende luoghi senza NIL (collocati solo per Municipio o per città)" if float(r.pseudo) != 0 else None
+    calc = f"calcolato su {int(r.n_ok_nil)} di {int(r.n_applicable_nil)} {{F}}; esclusi {excluded}" if excluded else None
+    pseudo = "comprende luoghi senza {F} (collocati solo per area superiore o per territorio)" if float(r.pseudo) != 0 else None
     return (spec.id, level, area, period, value, num, den, _join(reason, calc, *notes, pseudo),
             trust if value is not None else _null_trust(trust))
 
@@ -1240,7 +1338,7 @@ def score_rows(nil_values: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
     reasons = cur.pivot(index="area_id", columns="indicator_id", values="reason").reindex(columns=comps)
     trusts = cur.groupby("area_id")["trust"].agg(combine_trust)
     detail = opportunity_score_detail(values.astype(float), cat.weights, cat.directions, reasons)
-    rows = [("opportunity_score", "nil", str(a), None, None if pd.isna(s) else float(s), None, None,
+    rows = [("opportunity_score", "fine", str(a), None, None if pd.isna(s) else float(s), None, None,
              r if isinstance(r, str) else None, trusts.get(a, "derived"))
             for a, s, r in zip(detail.index, detail["score"], detail["reason"], strict=True)]
     frame = pd.DataFrame(rows, columns=VALUE_COLUMNS)
@@ -1250,11 +1348,11 @@ def score_rows(nil_values: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
 
 
 def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
-                       empty_groups: Iterable[tuple[str, str]] = ()) -> pd.DataFrame:
+                       empty_groups: Iterable[tuple[str, str]] = (), peripheral: str | None = "periferia") -> pd.DataFrame:
     """All indicator values (long frame, columns VALUE_COLUMNS) at every level of the catalogue."""
-    atoms_frame, atoms = atom_values(inp, groups)
+    atoms_frame, atoms = atom_values(inp, groups, peripheral)
     nil = nil_rows(atoms_frame, atoms, cat)
-    agg = aggregate(atoms_frame, atoms, groups, inp.municipi, cat, empty_groups)
+    agg = aggregate(atoms_frame, atoms, groups, inp.municipi, cat, empty_groups, inp.levels.territory_id)
     score = score_rows(nil, cat)
     out = pd.concat([nil, agg, score], ignore_index=True)
     if len(inp.firm_totals):
@@ -1262,11 +1360,15 @@ def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
         covered = set(out.loc[out["indicator_id"].isin(FIRM_IDS) & out["value"].notna(), "period"].dropna())
         city = city_firm_rows(inp, covered if has_nil_firms else ())
         if len(city):
-            drop = (out["indicator_id"].isin(FIRM_IDS) & (out["level"] == "city")
+            drop = (out["indicator_id"].isin(FIRM_IDS) & (out["level"] == TERRITORY)
                     & out["period"].isin(list(city["period"])))
             out = pd.concat([out[~drop], city], ignore_index=True)
     allowed = {s.id: set(s.levels) for s in cat.indicators}
     out = out.loc[np.array([lv in allowed[i] for i, lv in zip(out["indicator_id"], out["level"], strict=True)], dtype=bool)]
+    # Roles -> the territory's level ids; a role the territory lacks (no parent level) has no rows.
+    stored = out["level"].map({r: inp.levels.level_of(r) for r in ROLES})
+    out = out.assign(level=stored)[stored.notna()]
+    out["reason"] = [inp.levels.fill(r) if isinstance(r, str) else None for r in out["reason"]]
     out["period"] = out["period"].astype("Int64")
     for col in ("value", "numerator", "denominator"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
@@ -1308,53 +1410,91 @@ class ConfigPaths:
     ateco: Path = DEFAULT_ATECO
 
 
+def _periphery_for(profile: TerritoryProfile | None, periphery_path: Path | None) -> Path | None:
+    """The periphery file of the build: the explicit path, else the profile's (config/<file>), else None."""
+    if periphery_path is not None:
+        return Path(periphery_path)
+    if profile is not None and profile.periphery:
+        return ROOT / "config" / profile.periphery
+    return None
+
+
+def _stored_profile(con: duckdb.DuckDBPyConnection, progress: Progress) -> TerritoryProfile:
+    """The profile of the territory the build stored (table territory), else the default profile."""
+    from etl import territory as territory_mod
+
+    rows = con.sql("SELECT territory_id FROM territory").fetchall()
+    if rows:
+        return territory_mod.load(str(rows[0][0]))
+    profile = territory_mod.load()
+    progress(f"[indicatori] tabella territory vuota: uso il profilo predefinito ({profile.id})")
+    return profile
+
+
 def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previous: Path | None,
                 progress: Progress, *, indicators_path: Path | None = None, periphery_path: Path | None = None,
                 targets_path: Path | None = None, ateco_path: Path | None = None, now: datetime | None = None,
-                today: date | None = None) -> None:
+                today: date | None = None, territory: TerritoryProfile | None = None) -> None:
     """Compute and store indicators, groups, snapshot, history and targets for one build.
 
     Called by etl.pipeline.build() inside the temporary warehouse, after the population
     roll-up and before the swap. `previous` is the installed warehouse (None / missing / older
     schema: history starts fresh, said via `progress`); it is ATTACHed READ_ONLY and never
-    written. Config paths default to <repo>/config/...; `now` (snapshot time) and `today`
-    (target evaluation date, default = snapshot date) are for tests.
+    written. `territory` is the build's profile (default: the one stored in table `territory`);
+    levels come from `territory_levels`, the periphery file from the profile (none: no periphery
+    classes, said in the snapshot notes). Config paths default to <repo>/config/...; `now`
+    (snapshot time) and `today` (target evaluation date, default = snapshot date) are for tests.
     """
     from etl import snapshots, targets
 
+    profile = territory or _stored_profile(con, progress)
+    levels = read_levels(con, profile)
+    per_path = _periphery_for(profile, periphery_path)
     paths = ConfigPaths(
-        indicators=Path(indicators_path or DEFAULT_CATALOGUE), periphery=Path(periphery_path or periphery.DEFAULT_CONFIG),
+        indicators=Path(indicators_path or DEFAULT_CATALOGUE), periphery=per_path or Path("none"),
         targets=Path(targets_path or DEFAULT_TARGETS), ateco=Path(ateco_path or DEFAULT_ATECO))
     created = now or _now()
     cat = load_catalogue(paths.indicators)
-    pcfg = periphery.load_config(paths.periphery)
+    pcfg = None
+    if per_path is not None:
+        pcfg = periphery.load_config(per_path).with_centre(profile.centre_lon, profile.centre_lat,
+                                                           profile.centre_name_it, profile.centre_name_en)
     tcfg = targets.load_targets(paths.targets, cat)
 
-    copied = snapshots.copy_forward(con, previous, mode, progress)
-    inp = read_inputs(con)
-    groups, warnings = periphery.district_groups(inp.nil, pcfg)
-    for w in warnings:
-        progress(w)
-    present = {(lv, str(g)) for lv, g in zip(groups["group_level"], groups["group_id"], strict=True)}
-    empty_groups = [("periphery_class", r.class_id) for r in pcfg.rings if ("periphery_class", r.class_id) not in present]
-    empty_groups += [("priority_area", a.area_id) for a in pcfg.priority_areas if ("priority_area", a.area_id) not in present]
-    values = compute_indicators(inp, groups, cat, empty_groups)
+    copied = snapshots.copy_forward(con, previous, mode, progress, territory_id=levels.territory_id)
+    inp = read_inputs(con, levels)
+    notes = None
+    empty_groups: list[tuple[str, str]] = []
+    if pcfg is None:
+        groups = periphery.empty_groups_frame()
+        notes = f"{R_NO_PERIPHERY} ({levels.territory_it}): nessuna classe di periferia né area prioritaria"
+        progress(f"[indicatori] {notes}")
+    else:
+        groups, warnings = periphery.district_groups(inp.nil, pcfg, levels.area_crs, levels.fine_it)
+        for w in warnings:
+            progress(w)
+        present = {(lv, str(g)) for lv, g in zip(groups["group_level"], groups["group_id"], strict=True)}
+        empty_groups = [("periphery_class", r.class_id) for r in pcfg.rings if ("periphery_class", r.class_id) not in present]
+        empty_groups += [("priority_area", a.area_id) for a in pcfg.priority_areas
+                         if ("priority_area", a.area_id) not in present]
+    values = compute_indicators(inp, groups, cat, empty_groups, pcfg.peripheral if pcfg else None)
 
     snap = snapshots.SnapshotInfo(
         snapshot_id=build_id, created_at=created, mode=mode, catalogue_version=cat.file_hash,
-        periphery_version=pcfg.version, periphery_hash=pcfg.file_hash, taxonomy_version=file_hash(paths.ateco),
-        targets_version=tcfg.file_hash, source_versions=snapshots.source_versions(con),
-        ateco_editions=snapshots.ateco_editions(con))
+        periphery_version=pcfg.version if pcfg else "none", periphery_hash=pcfg.file_hash if pcfg else "none",
+        taxonomy_version=file_hash(paths.ateco), targets_version=tcfg.file_hash,
+        source_versions=snapshots.source_versions(con), ateco_editions=snapshots.ateco_editions(con), notes=notes,
+        territory_id=levels.territory_id)
     snapshots.record_snapshot(con, snap, groups, copied, progress)
-    _insert(con, "district_groups", groups.assign(snapshot_id=build_id),
-            ["snapshot_id", "group_level", "group_id", "group_name", "district_id", "distance_m", "basis"])
-    _insert(con, "indicator_catalogue", catalogue_frame(cat).assign(snapshot_id=build_id),
+    _insert(con, "district_groups", groups.assign(snapshot_id=build_id), ["snapshot_id", *periphery.GROUP_COLUMNS])
+    _insert(con, "indicator_catalogue", catalogue_frame(cat, levels, pcfg is not None).assign(snapshot_id=build_id),
             ["snapshot_id", "indicator_id", "theme", "name_it", "name_en", "description_it", "description_en",
              "formula", "unit", "direction", "sources", "levels"])
     _insert(con, "indicator_values", values.assign(snapshot_id=build_id), ["snapshot_id", *VALUE_COLUMNS])
-    status = targets.evaluate_targets(con, build_id, tcfg, cat, today or created.date())
+    status = targets.evaluate_targets(con, build_id, tcfg, cat, today or created.date(), levels)
     _insert(con, "target_status", status.assign(snapshot_id=build_id),
             ["snapshot_id", *targets.STATUS_COLUMNS])
     n_null = int(values["value"].isna().sum())
-    progress(f"[indicatori] snapshot {build_id}: {len(values)} valori ({n_null} NULL con motivo), "
-             f"{len(status)} target, periferia v{pcfg.version}, catalogo {cat.file_hash}")
+    per_text = f"periferia v{pcfg.version}" if pcfg else "senza periferia"
+    progress(f"[indicatori] snapshot {build_id} ({levels.territory_id}): {len(values)} valori ({n_null} NULL con motivo), "
+             f"{len(status)} target, {per_text}, catalogo {cat.file_hash}")

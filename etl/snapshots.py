@@ -2,7 +2,8 @@
 
 - `copy_forward` ATTACHes the installed warehouse READ_ONLY (never writes to it) and copies its
   snapshots, district groups, catalogue, indicator values, taxonomy changes and target status
-  into the new warehouse, for snapshots of the same mode (demo history never mixes with real).
+  into the new warehouse, for snapshots of the same mode (demo history never mixes with real) and
+  of the same territory (a snapshot without territory_id, from before territories, is Milan's).
   A missing file, a warehouse without indicator tables or with an incompatible schema starts
   the history afresh, and says so (progress message + a 'history' row in taxonomy_changes
   when an existing history had to be dropped).
@@ -56,6 +57,7 @@ class SnapshotInfo:
     ateco_editions: dict[str, list[str]]
     notes: str | None = None
     same_as: str | None = None  # set by record_snapshot (see same_as_previous)
+    territory_id: str | None = None
 
 
 @dataclass
@@ -100,7 +102,12 @@ def _current_database(con: duckdb.DuckDBPyConnection) -> str:
     return str(con.sql("SELECT current_database()").fetchall()[0][0])
 
 
-def copy_forward(con: duckdb.DuckDBPyConnection, previous: Path | None, mode: str, progress: Progress) -> CopyResult:
+# Territory of the snapshots written before territories existed (they all described Milan).
+LEGACY_TERRITORY = "milano"
+
+
+def copy_forward(con: duckdb.DuckDBPyConnection, previous: Path | None, mode: str, progress: Progress,
+                 territory_id: str = LEGACY_TERRITORY) -> CopyResult:
     """Copy the history of the installed warehouse `previous` into `con` (see module docstring)."""
     result = CopyResult()
     if previous is None:
@@ -140,19 +147,29 @@ def copy_forward(con: duckdb.DuckDBPyConnection, previous: Path | None, mode: st
             result.restart_note += f" ({n_old} snapshot precedenti non copiati)"
             progress(f"[storico] ATTENZIONE: {result.restart_note}")
             return result
-        modes = dict(con.sql(f"SELECT mode, count(*) FROM {PREV}.snapshots GROUP BY mode").fetchall())  # noqa: S608
-        keep = f"(SELECT snapshot_id FROM {PREV}.snapshots WHERE mode = $mode)"  # noqa: S608 fixed name
+        terr = ("coalesce(territory_id, $legacy)" if "territory_id" in _columns(con, PREV, "snapshots")
+                else "$legacy")
+        counts = con.sql(f"SELECT mode, {terr} AS t, count(*) FROM {PREV}.snapshots GROUP BY ALL",  # noqa: S608 fixed
+                         params={"legacy": LEGACY_TERRITORY}).fetchall()
+        where = f"mode = $mode AND {terr} = $territory"
+        keep = f"(SELECT snapshot_id FROM {PREV}.snapshots WHERE {where})"  # noqa: S608 fixed name
+        params = {"mode": mode, "territory": territory_id, "legacy": LEGACY_TERRITORY}
         for table, cols in plan.items():
             col_list = ", ".join(cols)
             con.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {PREV}.{table} "  # noqa: S608 allow-listed
-                        f"WHERE snapshot_id IN {keep}", {"mode": mode})
+                        f"WHERE snapshot_id IN {keep}", params)
+        if "territory_id" in plan.get("snapshots", []):
+            con.execute("UPDATE snapshots SET territory_id = ? WHERE territory_id IS NULL", [territory_id])
         result.copied = [r[0] for r in con.sql(
-            f"SELECT snapshot_id FROM {PREV}.snapshots WHERE mode = $mode ORDER BY created_at, snapshot_id",  # noqa: S608
-            params={"mode": mode}).fetchall()]
-        other = sum(n for m, n in modes.items() if m != mode)
-        msg = f"[storico] copiati {len(result.copied)} snapshot precedenti ({mode})"
-        if other:
-            msg += f"; {other} snapshot in modalità diversa non copiati (demo e reale non si mescolano)"
+            f"SELECT snapshot_id FROM {PREV}.snapshots WHERE {where} ORDER BY created_at, snapshot_id",  # noqa: S608
+            params=params).fetchall()]
+        other_mode = sum(n for m, t, n in counts if m != mode and t == territory_id)
+        other_terr = sum(n for _, t, n in counts if t != territory_id)
+        msg = f"[storico] copiati {len(result.copied)} snapshot precedenti ({mode}, {territory_id})"
+        if other_mode:
+            msg += f"; {other_mode} snapshot in modalità diversa non copiati (demo e reale non si mescolano)"
+        if other_terr:
+            msg += f"; {other_terr} snapshot di un altro territorio non copiati"
         progress(msg)
     finally:
         con.execute(f"DETACH {PREV}")
@@ -198,7 +215,7 @@ def detect_changes(prev: dict[str, Any] | None, new: SnapshotInfo, prev_groups: 
         if before != after:
             moved = _describe_moves(before, after)
             add("district_groups", f"{len(before)} appartenenze", f"{len(after)} appartenenze",
-                f"composizione dei gruppi di NIL cambiata: {moved}", PERIPHERY_DEPENDENT)
+                f"composizione dei gruppi di aree cambiata: {moved}", PERIPHERY_DEPENDENT)
     if str(prev.get("catalogue_version")) != new.catalogue_version:
         add("catalogue", prev.get("catalogue_version"), new.catalogue_version,
             "config/indicators.toml è cambiato: formule, pesi o definizioni possono essere diversi", ["*"])
@@ -213,7 +230,7 @@ def _memberships(groups: pd.DataFrame) -> set[tuple[str, str, int]]:
 def _describe_moves(before: set[tuple[str, str, int]], after: set[tuple[str, str, int]], limit: int = 12) -> str:
     gone = sorted(before - after, key=lambda t: (t[0], t[2], t[1]))
     new = sorted(after - before, key=lambda t: (t[0], t[2], t[1]))
-    parts = [f"NIL {n} esce da {g}" for _, g, n in gone] + [f"NIL {n} entra in {g}" for _, g, n in new]
+    parts = [f"area {n} esce da {g}" for _, g, n in gone] + [f"area {n} entra in {g}" for _, g, n in new]
     more = f" (e altre {len(parts) - limit})" if len(parts) > limit else ""
     return ", ".join(parts[:limit]) + more
 
@@ -262,11 +279,12 @@ def record_snapshot(con: duckdb.DuckDBPyConnection, snap: SnapshotInfo, groups: 
                  "nessun nuovo punto nei trend (same_as)")
     con.execute(
         "INSERT INTO snapshots (snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version, "
-        "source_versions, periphery_hash, targets_version, ateco_editions, notes, same_as) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "source_versions, periphery_hash, targets_version, ateco_editions, notes, same_as, territory_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [snap.snapshot_id, snap.created_at, snap.mode, snap.catalogue_version, snap.periphery_version,
          snap.taxonomy_version, json.dumps(snap.source_versions, sort_keys=True), snap.periphery_hash,
-         snap.targets_version, json.dumps(snap.ateco_editions, sort_keys=True), notes, snap.same_as],
+         snap.targets_version, json.dumps(snap.ateco_editions, sort_keys=True), notes, snap.same_as,
+         snap.territory_id],
     )
     changes = detect_changes(copied.previous, snap, copied.previous_groups, groups)
     if copied.restart_note:

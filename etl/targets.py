@@ -22,7 +22,7 @@ was when the data were collected, not against today.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ import pandas as pd
 from etl import periphery
 
 if TYPE_CHECKING:
-    from etl.indicators import Catalogue
+    from etl.indicators import Catalogue, Levels
 
 DEFAULT_TARGETS = Path(__file__).resolve().parent.parent / "config" / "targets.toml"
 AT_RISK_SHARE = 0.5
@@ -65,6 +65,7 @@ class Target:
     baseline: float | None = None
     baseline_date: date | None = None
     note: str = ""
+    territory_id: str | None = None  # None: every territory
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def parse_targets(data: dict[str, Any], cat: Catalogue | None = None, hash_text:
                   where: str = "targets.toml") -> TargetsConfig:
     """Build the TargetsConfig from the TOML mapping."""
     out = []
+    default_territory = data.get("territory")
     for raw in data.get("target", []):
         tid = str(raw.get("id", "?"))
         try:
@@ -120,6 +122,8 @@ def parse_targets(data: dict[str, Any], cat: Catalogue | None = None, hash_text:
                 baseline=None if baseline is None else float(baseline),
                 baseline_date=None if raw.get("baseline_date") is None else _as_date(raw["baseline_date"], f"{where}: {tid}"),
                 note=str(raw.get("note", "")),
+                territory_id=None if raw.get("territory", default_territory) is None
+                else str(raw.get("territory", default_territory)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, TargetsConfigError):
@@ -135,7 +139,8 @@ def parse_targets(data: dict[str, Any], cat: Catalogue | None = None, hash_text:
             except KeyError as exc:
                 raise TargetsConfigError(f"{where}: target {tid}: indicatore sconosciuto {t.indicator_id}") from exc
             if t.level not in spec.levels:
-                raise TargetsConfigError(f"{where}: target {tid}: {t.indicator_id} non vale al livello {t.level}")
+                raise TargetsConfigError(f"{where}: target {tid}: {t.indicator_id} non vale al livello {t.level} "
+                                         f"(livelli: {', '.join(spec.levels)})")
         out.append(t)
     if len({t.target_id for t in out}) != len(out):
         raise TargetsConfigError(f"{where}: id di target ripetuti")
@@ -210,13 +215,24 @@ def data_date(period: object, fallback: date) -> date:
 
 
 def evaluate_targets(con: duckdb.DuckDBPyConnection, snapshot_id: str, cfg: TargetsConfig, cat: Catalogue,
-                     today: date) -> pd.DataFrame:
-    """Status of every target in the snapshot (rows for target_status without snapshot_id).
+                     today: date, levels: Levels | None = None) -> pd.DataFrame:
+    """Status of every target of the territory in the snapshot (rows for target_status without snapshot_id).
 
-    The snapshot's indicator values and the copied-forward history must already be stored.
+    The snapshot's indicator values and the copied-forward history must already be stored. A
+    target's level is a catalogue role, stored as the territory's level id (`levels`, default
+    Milan's); targets of another territory are left out.
     """
+    from etl.indicators import Levels
+
+    lv = levels or Levels()
     rows = []
-    for t in cfg.targets:
+    for t0 in cfg.targets:
+        if t0.territory_id is not None and t0.territory_id != lv.territory_id:
+            continue
+        stored = lv.level_of(t0.level)
+        if stored is None:
+            continue  # e.g. a 'parent' target in a one-level territory
+        t = replace(t0, level=stored)
         series = _series(con, t)
         cur = series[series["snapshot_id"] == snapshot_id]
         current = None if cur.empty or pd.isna(cur["value"].iloc[0]) else float(cur["value"].iloc[0])

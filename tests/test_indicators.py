@@ -39,10 +39,11 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from etl import indicators, periphery
+from etl import indicators, periphery, territory
 from etl.demo_reference import NIL_REFERENCE
 from etl.indicators import compute_all, opportunity_score, opportunity_score_detail
-from etl.pipeline import build, create_schema
+from etl.pipeline import build, create_schema, write_territory
+from etl.territory import TerritoryProfile
 
 ROOT = Path(__file__).resolve().parents[1]
 DUOMO = (9.1900, 45.4642)
@@ -122,8 +123,8 @@ def place(theme: str, key: str, district_id: int | None, municipio: int | None, 
           trust: str = "official", **extra: Any) -> dict[str, Any]:
     lon, lat = ll(*offset) if offset else (None, None)
     row = {"theme": theme, "source_id": f"src_{theme}", "path": f"/fixture/{theme}.csv", "source_key": key, "name": key,
-           "lon": lon, "lat": lat, "district_id": district_id, "municipio": municipio,
-           "assignment": "point_in_polygon" if offset else "municipio_only", "category": None, "status": None,
+           "lon": lon, "lat": lat, "district_id": district_id, "parent_id": municipio,
+           "assignment": "point_in_polygon" if offset else "parent_only", "category": None, "status": None,
            "ownership": None, "area_m2": None, "seats": None, "employees": None, "trust": trust}
     row.update(extra)
     return row
@@ -153,21 +154,23 @@ FIRM_UNITS = [
 ]
 
 
-def build_city(con: duckdb.DuckDBPyConnection, *, firms: bool = True, trust: str = "official") -> None:
-    """Schema + the tiny city described in the module docstring."""
+def build_city(con: duckdb.DuckDBPyConnection, *, firms: bool = True, trust: str = "official",
+               profile: TerritoryProfile | None = None) -> None:
+    """Schema + the tiny city described in the module docstring (territory: the Milan profile's levels)."""
     create_schema(con)
+    write_territory(con, profile or territory.load("milano"))
     con.execute("INSERT INTO build VALUES ('fixture', 'real', now()::TIMESTAMP, NULL, '0', '0', 1)")
     rows = []
     for i, (cx, cy) in CENTRES.items():
         geom = square(cx, cy)
         lon, lat = ll(cx, cy)
-        rows.append({"level": "nil", "id": i, "name": f"NIL {i}", "municipio": PARENT[i], "area_m2": 1e6,
+        rows.append({"level": "nil", "id": i, "name": f"NIL {i}", "parent_id": PARENT[i], "area_m2": 1e6,
                      "centroid_lon": lon, "centroid_lat": lat, "geom_wkb": shapely.to_wkb(geom),
                      "map_geojson": shapely.to_geojson(geom), "source_id": "nil_boundaries", "trust": trust})
     for m in (1, 2):
         geom = shapely.union_all([square(*CENTRES[i]) for i in CENTRES if PARENT[i] == m])
         c = geom.representative_point()
-        rows.append({"level": "municipio", "id": m, "name": f"Municipio {m}", "municipio": None, "area_m2": 2e6,
+        rows.append({"level": "municipio", "id": m, "name": f"Municipio {m}", "parent_id": None, "area_m2": 2e6,
                      "centroid_lon": c.x, "centroid_lat": c.y, "geom_wkb": shapely.to_wkb(geom),
                      "map_geojson": shapely.to_geojson(geom), "source_id": "municipi_boundaries", "trust": trust})
     _insert(con, "districts", rows)
@@ -326,7 +329,7 @@ def test_residents_per_year(get: Getter) -> None:
             ("nil", 1): exp[0], ("nil", 2): exp[1], ("nil", 3): exp[2], ("nil", 4): NO_POP,
             ("municipio", 1): exp[0] + exp[1],
             ("municipio", 2): r"^somma incompleta: valore mancante per NIL 4: popolazione non disponibile$",
-            ("city", "milano"): "^somma incompleta", ("periphery_class", "centro"): exp[0],
+            ("territory", "milano"): "^somma incompleta", ("periphery_class", "centro"): exp[0],
             ("periphery_class", "semicentro"): exp[1], ("periphery_class", "periferia"): "^somma incompleta",
             ("priority_area", "test_area"): "^somma incompleta"}, period=year)
 
@@ -337,13 +340,13 @@ def test_makerspaces(get: Getter) -> None:
     check(get, "makerspaces_count", {
         ("nil", 1): 1, ("nil", 2): 0, ("nil", 3): 1, ("nil", 4): 0, ("municipio", 1): 1,
         ("municipio", 2): 2,  # NIL 3 + the makerspace known only by Municipio
-        ("city", "milano"): 3, ("periphery_class", "centro"): 1, ("periphery_class", "semicentro"): 0,
+        ("territory", "milano"): 3, ("periphery_class", "centro"): 1, ("periphery_class", "semicentro"): 0,
         ("periphery_class", "periferia"): 1, ("priority_area", "test_area"): 0})
     assert "senza NIL" in get("makerspaces_count", "municipio", 2)[3]
     assert get("makerspaces_count", "municipio", 1)[3] is None
     check(get, "makerspaces_per_100k", {
         ("nil", 1): 10.0, ("nil", 2): 0.0, ("nil", 3): 20.0, ("nil", 4): NO_POP,
-        ("municipio", 1): 1 / 30000 * 1e5, ("municipio", 2): 2 / 5000 * 1e5, ("city", "milano"): 3 / 35000 * 1e5,
+        ("municipio", 1): 1 / 30000 * 1e5, ("municipio", 2): 2 / 5000 * 1e5, ("territory", "milano"): 3 / 35000 * 1e5,
         ("periphery_class", "centro"): 10.0, ("periphery_class", "semicentro"): 0.0,
         ("periphery_class", "periferia"): 20.0, ("priority_area", "test_area"): 0.0})
     value, num, den, reason, _ = get("makerspaces_per_100k", "municipio", 2)
@@ -351,72 +354,72 @@ def test_makerspaces(get: Getter) -> None:
     assert reason.startswith("calcolato su 1 di 2 NIL; esclusi NIL 4: popolazione non disponibile")
     check(get, "makerspaces_lab_m2", {
         ("nil", 1): 200.0, ("nil", 2): 0.0, ("nil", 3): r"^makerspace senza superficie indicata: 1 \(nessun valore noto\)$",
-        ("nil", 4): 0.0, ("municipio", 1): 200.0, ("municipio", 2): 100.0, ("city", "milano"): 300.0,
+        ("nil", 4): 0.0, ("municipio", 1): 200.0, ("municipio", 2): 100.0, ("territory", "milano"): 300.0,
         ("periphery_class", "periferia"): "nessun valore noto"})
-    assert "makerspace senza superficie indicata: 1" in get("makerspaces_lab_m2", "city", "milano")[3]
+    assert "makerspace senza superficie indicata: 1" in get("makerspaces_lab_m2", "territory", "milano")[3]
 
 
 # --- coworking ---------------------------------------------------------------------------------------------
 
 def test_coworking(get: Getter) -> None:
     check(get, "coworking_count", {("nil", 1): 0, ("nil", 2): 2, ("nil", 3): 1, ("nil", 4): 0,
-                                   ("municipio", 1): 2, ("municipio", 2): 1, ("city", "milano"): 3,
+                                   ("municipio", 1): 2, ("municipio", 2): 1, ("territory", "milano"): 3,
                                    ("periphery_class", "centro"): 0, ("periphery_class", "semicentro"): 2,
                                    ("periphery_class", "periferia"): 1})
     check(get, "coworking_seats", {("nil", 1): 0.0, ("nil", 2): 50.0, ("nil", 3): 10.0, ("municipio", 1): 50.0,
-                                   ("municipio", 2): 10.0, ("city", "milano"): 60.0, ("periphery_class", "centro"): 0.0,
+                                   ("municipio", 2): 10.0, ("territory", "milano"): 60.0, ("periphery_class", "centro"): 0.0,
                                    ("periphery_class", "semicentro"): 50.0, ("periphery_class", "periferia"): 10.0})
     assert get("coworking_seats", "nil", 2)[3] == "coworking senza postazioni indicate: 1"
     check(get, "coworking_seats_per_1k", {
         ("nil", 1): 0.0, ("nil", 2): 2.5, ("nil", 3): 2.0, ("nil", 4): NO_POP,
-        ("municipio", 1): 50 / 30000 * 1000, ("municipio", 2): 2.0, ("city", "milano"): 60 / 35000 * 1000,
+        ("municipio", 1): 50 / 30000 * 1000, ("municipio", 2): 2.0, ("territory", "milano"): 60 / 35000 * 1000,
         ("periphery_class", "semicentro"): 2.5})
-    assert "valore sottostimato" in get("coworking_seats_per_1k", "city", "milano")[3]
+    assert "valore sottostimato" in get("coworking_seats_per_1k", "territory", "milano")[3]
 
 
 # --- firms -----------------------------------------------------------------------------------------------------
 
 def test_firm_points_period_null(get: Getter) -> None:
     check(get, "firms_dm_units", {("nil", 1): 1, ("nil", 2): 0, ("nil", 3): 0, ("nil", 4): 1, ("municipio", 1): 1,
-                                  ("municipio", 2): 1, ("city", "milano"): 2, ("periphery_class", "periferia"): 1})
-    check(get, "firms_am_units", {("nil", 3): 1, ("nil", 1): 0, ("municipio", 2): 1, ("city", "milano"): 1,
+                                  ("municipio", 2): 1, ("territory", "milano"): 2, ("periphery_class", "periferia"): 1})
+    check(get, "firms_am_units", {("nil", 3): 1, ("nil", 1): 0, ("municipio", 2): 1, ("territory", "milano"): 1,
                                   ("periphery_class", "centro"): 0, ("periphery_class", "periferia"): 1})
     check(get, "firms_dm_share", {("nil", 1): 50.0, ("nil", 2): "^nessuna unità locale nell'area$", ("nil", 3): 0.0,
                                   ("nil", 4): 100.0, ("municipio", 1): 50.0, ("municipio", 2): 50.0,
-                                  ("city", "milano"): 50.0, ("periphery_class", "centro"): 50.0,
+                                  ("territory", "milano"): 50.0, ("periphery_class", "centro"): 50.0,
                                   ("periphery_class", "semicentro"): "^nessuna unità locale",
                                   ("periphery_class", "periferia"): 50.0})
     check(get, "firms_dm_avg_employees", {
         ("nil", 1): r"^unità di manifattura digitale senza addetti indicati: 1 \(nessun valore noto\)$",
         ("nil", 2): "^nessuna unità di manifattura digitale con addetti noti$", ("nil", 4): 4.0,
-        ("municipio", 1): "nessun valore noto", ("municipio", 2): 4.0, ("city", "milano"): 4.0,
+        ("municipio", 1): "nessun valore noto", ("municipio", 2): 4.0, ("territory", "milano"): 4.0,
         ("periphery_class", "centro"): "nessun valore noto", ("periphery_class", "periferia"): 4.0})
     check(get, "firms_dm_per_1k", {("nil", 1): 0.1, ("nil", 2): 0.0, ("nil", 3): 0.0, ("nil", 4): NO_POP,
                                    ("municipio", 1): 1 / 30000 * 1000, ("municipio", 2): 0.0,
-                                   ("city", "milano"): 1 / 35000 * 1000, ("periphery_class", "centro"): 0.1,
+                                   ("territory", "milano"): 1 / 35000 * 1000, ("periphery_class", "centro"): 0.1,
                                    ("periphery_class", "periferia"): 0.0})
 
 
 def test_firm_units_period_2010(get: Getter) -> None:
     check(get, "firms_dm_units", {("nil", 1): 3, ("nil", 2): 1, ("nil", 3): 0, ("nil", 4): 2, ("municipio", 1): 4,
-                                  ("municipio", 2): 2, ("city", "milano"): 6, ("periphery_class", "centro"): 3,
+                                  ("municipio", 2): 2, ("territory", "milano"): 6, ("periphery_class", "centro"): 3,
                                   ("periphery_class", "semicentro"): 1, ("periphery_class", "periferia"): 2}, period=2010)
-    check(get, "firms_am_units", {("nil", 2): 2, ("municipio", 1): 2, ("city", "milano"): 2,
+    check(get, "firms_am_units", {("nil", 2): 2, ("municipio", 1): 2, ("territory", "milano"): 2,
                                   ("periphery_class", "semicentro"): 2, ("periphery_class", "periferia"): 0}, period=2010)
     check(get, "firms_dm_share", {("nil", 1): 30.0, ("nil", 2): 100 / 3, ("nil", 3): "^nessuna unità locale",
                                   ("nil", 4): 100.0, ("municipio", 1): 400 / 13, ("municipio", 2): 100.0,
-                                  ("city", "milano"): 40.0, ("periphery_class", "centro"): 30.0,
+                                  ("territory", "milano"): 40.0, ("periphery_class", "centro"): 30.0,
                                   ("periphery_class", "periferia"): 100.0}, period=2010)
     check(get, "firms_dm_avg_employees", {("nil", 1): 2.0, ("nil", 2): "nessun valore noto", ("nil", 4): 5.0,
-                                          ("municipio", 1): 2.0, ("municipio", 2): 5.0, ("city", "milano"): 16 / 5,
+                                          ("municipio", 1): 2.0, ("municipio", 2): 5.0, ("territory", "milano"): 16 / 5,
                                           ("periphery_class", "semicentro"): "nessun valore noto",
                                           ("periphery_class", "periferia"): 5.0}, period=2010)
-    _, num, den, reason, _ = get("firms_dm_avg_employees", "city", "milano", 2010)
+    _, num, den, reason, _ = get("firms_dm_avg_employees", "territory", "milano", 2010)
     assert (num, den) == (16.0, 5.0)  # Σ units x average employees / Σ units with the figure
     assert "senza addetti indicati: 1" in reason
     # Population of 2010 is not available: the current (2021) one is used, and said so.
     check(get, "firms_dm_per_1k", {("nil", 1): 0.3, ("nil", 2): 0.05, ("nil", 3): 0.0, ("nil", 4): NO_POP,
-                                   ("municipio", 1): 4 / 30000 * 1000, ("city", "milano"): 4 / 35000 * 1000,
+                                   ("municipio", 1): 4 / 30000 * 1000, ("territory", "milano"): 4 / 35000 * 1000,
                                    ("periphery_class", "semicentro"): 0.05, ("periphery_class", "periferia"): 0.0},
           period=2010)
     assert "popolazione 2021, non del 2010" in get("firms_dm_per_1k", "nil", 1, 2010)[3]
@@ -430,9 +433,9 @@ def test_no_firm_data_at_all(city_no_firms: duckdb.DuckDBPyConnection) -> None:
         check(get, ind, {("nil", 1): f"^{indicators.R_NO_FIRMS}$", ("municipio", 2): f"^{indicators.R_NO_FIRMS}$",
                          ("periphery_class", "periferia"): f"^{indicators.R_NO_FIRMS}$",
                          ("priority_area", "test_area"): f"^{indicators.R_NO_FIRMS}$",
-                         ("city", "milano"): f"^{indicators.R_NO_FIRMS}$"})
+                         ("territory", "milano"): f"^{indicators.R_NO_FIRMS}$"})
     # Opportunity without firm points: makerspaces only (V2 is near F1 only, so it no longer counts).
-    check(get, "vacant_near_makers_periphery", {("nil", 3): 1, ("nil", 4): 0, ("city", "milano"): 1})
+    check(get, "vacant_near_makers_periphery", {("nil", 3): 1, ("nil", 4): 0, ("territory", "milano"): 1})
     assert "solo i makerspace" in get("vacant_near_makers_periphery", "nil", 3)[3]
 
 
@@ -440,25 +443,25 @@ def test_no_firm_data_at_all(city_no_firms: duckdb.DuckDBPyConnection) -> None:
 
 def test_vacant(get: Getter) -> None:
     check(get, "vacant_count", {("nil", 1): 0, ("nil", 2): 1, ("nil", 3): 2, ("nil", 4): 1, ("municipio", 1): 1,
-                                ("municipio", 2): 3, ("city", "milano"): 4, ("periphery_class", "periferia"): 3})
+                                ("municipio", 2): 3, ("territory", "milano"): 4, ("periphery_class", "periferia"): 3})
     check(get, "vacant_known_m2", {("nil", 1): 0.0, ("nil", 2): 500.0, ("nil", 3): 1300.0,
                                    ("nil", 4): r"^spazi dismessi senza superficie indicata: 1 \(nessun valore noto\)$",
-                                   ("municipio", 1): 500.0, ("municipio", 2): 1300.0, ("city", "milano"): 1800.0,
+                                   ("municipio", 1): 500.0, ("municipio", 2): 1300.0, ("territory", "milano"): 1800.0,
                                    ("periphery_class", "semicentro"): 500.0, ("periphery_class", "periferia"): 1300.0})
     check(get, "vacant_regeneration_share", {
         ("nil", 1): "^nessuno spazio dismesso con stato noto nell'area$",
         ("nil", 2): r"^spazi dismessi senza stato indicato: 1 \(nessun valore noto\)$", ("nil", 3): 50.0, ("nil", 4): 0.0,
-        ("municipio", 1): "nessun valore noto", ("municipio", 2): 100 / 3, ("city", "milano"): 100 / 3,
+        ("municipio", 1): "nessun valore noto", ("municipio", 2): 100 / 3, ("territory", "milano"): 100 / 3,
         ("periphery_class", "centro"): "^nessuno spazio dismesso con stato noto", ("periphery_class", "periferia"): 100 / 3})
-    check(get, "vacant_public_count", {("nil", 3): 1, ("nil", 4): 0, ("municipio", 2): 1, ("city", "milano"): 1,
+    check(get, "vacant_public_count", {("nil", 3): 1, ("nil", 4): 0, ("municipio", 2): 1, ("territory", "milano"): 1,
                                        ("periphery_class", "semicentro"): 0, ("periphery_class", "periferia"): 1})
-    check(get, "vacant_private_count", {("nil", 3): 1, ("nil", 4): 1, ("municipio", 2): 2, ("city", "milano"): 2,
+    check(get, "vacant_private_count", {("nil", 3): 1, ("nil", 4): 1, ("municipio", 2): 2, ("territory", "milano"): 2,
                                         ("periphery_class", "centro"): 0, ("periphery_class", "periferia"): 2})
     check(get, "vacant_public_share", {("nil", 1): "^nessuno spazio dismesso con proprietà nota", ("nil", 3): 50.0,
-                                       ("nil", 4): 0.0, ("municipio", 2): 100 / 3, ("city", "milano"): 100 / 3,
+                                       ("nil", 4): 0.0, ("municipio", 2): 100 / 3, ("territory", "milano"): 100 / 3,
                                        ("periphery_class", "semicentro"): "nessun valore noto",
                                        ("periphery_class", "periferia"): 100 / 3})
-    assert get("vacant_public_share", "city", "milano")[1:3] == (1.0, 3.0)
+    assert get("vacant_public_share", "territory", "milano")[1:3] == (1.0, 3.0)
 
 
 # --- access ---------------------------------------------------------------------------------------------------
@@ -472,12 +475,12 @@ def test_distance_to_nearest_makerspace(get: Getter) -> None:
     assert get("makerspace_distance_m", "nil", 4)[3] == "popolazione non disponibile"
     # Above NIL: residents-weighted mean, Σ(residents x distance) / Σ residents.
     for (level, area), exp in {("municipio", 1): (10000 * 500 + 20000 * 2600) / 30000, ("municipio", 2): 400.0,
-                               ("city", "milano"): (10000 * 500 + 20000 * 2600 + 5000 * 400) / 35000,
+                               ("territory", "milano"): (10000 * 500 + 20000 * 2600 + 5000 * 400) / 35000,
                                ("periphery_class", "semicentro"): 2600.0}.items():
         assert get("makerspace_distance_m", level, area)[0] == pytest.approx(exp, abs=0.01)
     check(get, "residents_makerspace_1km_share", {
         ("nil", 1): 100.0, ("nil", 2): 0.0, ("nil", 3): 100.0, ("nil", 4): NO_POP, ("municipio", 1): 100 / 3,
-        ("municipio", 2): 100.0, ("city", "milano"): 100 * 15000 / 35000, ("periphery_class", "periferia"): 100.0})
+        ("municipio", 2): 100.0, ("territory", "milano"): 100 * 15000 / 35000, ("periphery_class", "periferia"): 100.0})
 
 
 # --- opportunity -------------------------------------------------------------------------------------------------
@@ -485,10 +488,10 @@ def test_distance_to_nearest_makerspace(get: Getter) -> None:
 def test_vacant_near_makers_in_periphery(get: Getter) -> None:
     # V1 is 500 m from M2; V4 is 1,016 m from M2 and near only an artisan firm; V2 is 200 m from F1.
     check(get, "vacant_near_makers_periphery", {
-        ("nil", 1): "^indicatore definito solo per i NIL periferici$", ("nil", 2): "solo per i NIL periferici",
-        ("nil", 3): 1, ("nil", 4): 1, ("municipio", 1): "^nessun NIL dell'area a cui l'indicatore si applichi",
-        ("municipio", 2): 2, ("city", "milano"): 2, ("periphery_class", "periferia"): 2,
-        ("periphery_class", "centro"): "nessun NIL dell'area", ("priority_area", "test_area"): 1})
+        ("nil", 1): "^indicatore definito solo per le aree NIL periferiche$", ("nil", 2): "solo per le aree NIL periferiche",
+        ("nil", 3): 1, ("nil", 4): 1, ("municipio", 1): "^nessuna area NIL a cui l'indicatore si applichi",
+        ("municipio", 2): 2, ("territory", "milano"): 2, ("periphery_class", "periferia"): 2,
+        ("periphery_class", "centro"): "nessuna area NIL", ("priority_area", "test_area"): 1})
 
 
 def _scores(d4: float) -> dict[int, float | None]:
@@ -539,7 +542,7 @@ def test_opportunity_score_rules() -> None:
 
 def test_trust_labels(get: Getter, tmp_path: Path) -> None:
     assert get("makerspaces_count", "nil", 1)[4] == "official"
-    assert get("makerspaces_per_100k", "city", "milano")[4] == "official"
+    assert get("makerspaces_per_100k", "territory", "milano")[4] == "official"
     assert get("coworking_count", "nil", 2)[4] == "derived"  # coworking source is derived
     assert get("makerspaces_per_100k", "nil", 4)[4] == "derived"  # NULL: never 'official'
     con = duckdb.connect(str(tmp_path / "d.duckdb"))
@@ -552,13 +555,14 @@ def test_catalogue_stored_and_every_level_present(city: duckdb.DuckDBPyConnectio
     cat = indicators.load_catalogue(ROOT / "config" / "indicators.toml")
     stored = {r[0] for r in city.sql("SELECT indicator_id FROM indicator_catalogue").fetchall()}
     assert stored == set(indicators.COMPUTED) == set(cat.ids)
-    n_areas = {"nil": 4, "municipio": 2, "periphery_class": 3, "priority_area": 1, "city": 1}
+    n_areas = {"nil": 4, "municipio": 2, "periphery_class": 3, "priority_area": 1, "territory": 1}
+    stored_level = {"fine": "nil", "parent": "municipio"}
     for spec in cat.indicators:
-        for level in spec.levels:
+        for level in (stored_level.get(r, r) for r in spec.levels):
             areas = city.sql("SELECT count(DISTINCT area_id) FROM indicator_values WHERE indicator_id = $i AND level = $l",
                              params={"i": spec.id, "l": level}).fetchall()[0][0]
             assert areas == n_areas[level], (spec.id, level)
-        bad = set(n_areas) - set(spec.levels)
+        bad = set(n_areas) - {stored_level.get(r, r) for r in spec.levels}
         assert city.sql("SELECT count(*) FROM indicator_values WHERE indicator_id = $i AND list_contains($b, level)",
                         params={"i": spec.id, "b": sorted(bad)}).fetchall() == [(0,)]
     assert city.sql("SELECT count(*) FROM indicator_values WHERE value IS NULL AND reason IS NULL").fetchall() == [(0,)]
@@ -584,7 +588,7 @@ def test_catalogue_errors() -> None:
 def test_density_uses_area_of_the_same_nil(get: Getter) -> None:
     """Σ residents / Σ area of the NIL that have residents (NIL 4 has none: its km² are not counted)."""
     check(get, "population_density", {("nil", 1): 10000.0, ("nil", 4): NO_POP, ("municipio", 1): 15000.0,
-                                      ("municipio", 2): 5000.0, ("city", "milano"): 35000 / 3,
+                                      ("municipio", 2): 5000.0, ("territory", "milano"): 35000 / 3,
                                       ("periphery_class", "periferia"): 5000.0}, period=2021)
     _, num, den, reason, _ = get("population_density", "municipio", 2, 2021)
     assert (num, den) == (5000.0, 1.0)
@@ -597,7 +601,7 @@ def test_district_density_transform_matches_numerator_and_denominator(tmp_path: 
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     build_city(con, firms=False)
-    con.execute(transform("rollup_population_municipio"))
+    con.execute(transform("rollup_population_parent"))
     con.execute("UPDATE districts SET area_m2 = 3e6 WHERE level = 'municipio' AND id = 1")
     rows = {(lv, i): (r, a, d) for lv, i, r, _y, a, d in con.sql(transform("district_density")).fetchall()}
     assert rows[("municipio", 1)] == (30000, 2e6, 15000.0)
@@ -616,7 +620,7 @@ def _city_extra(con: duckdb.DuckDBPyConnection) -> None:
                                  for n, c in [(1, 0), (2, 2), (3, 1)]])
     totals = [(2009, "digital_manufacturing", 8, 24.0), (2009, "artisan_manufacturing", 4, None), (2009, "other", 88, 100.0),
               (2010, "digital_manufacturing", 10, 30.0), (2010, "artisan_manufacturing", 5, 9.0), (2010, "other", 85, 90.0)]
-    _insert(con, "firm_totals", [{"level": "city", "area_id": "milano", "year": y, "ateco_code": f"{j:02d}.00.0",
+    _insert(con, "firm_totals", [{"level": "territory", "area_id": "milano", "year": y, "ateco_code": f"{j:02d}.00.0",
                                   "ateco_edition": "2007", "category": c, "firms": u, "units": u, "employees_firms": e,
                                   "employees_units": e, "source_id": "firms_city", "path": "/fixture/ds171.csv",
                                   "trust": "official"} for j, (y, c, u, e) in enumerate(totals)])
@@ -645,51 +649,51 @@ def extra(tmp_path_factory: pytest.TempPathFactory) -> Getter:
 
 def test_coworking_from_per_nil_counts(extra: Getter) -> None:
     check(extra, "coworking_count", {("nil", 1): 0, ("nil", 2): 2, ("nil", 3): 1,
-                                     ("nil", 4): f"^{indicators.R_NOT_IN_COUNTS}$", ("municipio", 1): 2,
-                                     ("periphery_class", "semicentro"): 2, ("city", "milano"): "^somma incompleta"})
-    assert indicators.R_AREA_COUNTS in extra("coworking_count", "municipio", 1)[3]
+                                     ("nil", 4): f"^{indicators.Levels().fill(indicators.R_NOT_IN_COUNTS)}$", ("municipio", 1): 2,
+                                     ("periphery_class", "semicentro"): 2, ("territory", "milano"): "^somma incompleta"})
+    assert indicators.Levels().fill(indicators.R_AREA_COUNTS) in extra("coworking_count", "municipio", 1)[3]
     assert extra("coworking_count", "nil", 2)[4] == "derived"
     check(extra, "coworking_per_1k", {("nil", 2): 2 / 21000 * 1000, ("municipio", 1): 2 / 32000 * 1000,
-                                      ("city", "milano"): 3 / 37000 * 1000})
+                                      ("territory", "milano"): 3 / 37000 * 1000})
     check(extra, "coworking_periphery_share", {("nil", 3): 100.0, ("nil", 1): "^nessun coworking nell'area",
-                                               ("nil", 2): 0.0, ("city", "milano"): 100 / 3})
+                                               ("nil", 2): 0.0, ("territory", "milano"): 100 / 3})
     for ind in indicators.SEAT_IDS:
-        check(extra, ind, {("nil", 2): f"^{indicators.R_NO_SEATS}$", ("city", "milano"): f"^{indicators.R_NO_SEATS}$"})
+        check(extra, ind, {("nil", 2): f"^{indicators.R_NO_SEATS}$", ("territory", "milano"): f"^{indicators.R_NO_SEATS}$"})
 
 
 def test_city_firm_totals_per_year(extra: Getter) -> None:
     for year, (dm, am, total, emp) in {2009: (8, 4, 100, 24.0), 2010: (10, 5, 100, 30.0)}.items():
-        check(extra, "firms_dm_units", {("city", "milano"): dm, ("nil", 1): r"^dati per NIL non disponibili \(ds171",
-                                        ("municipio", 1): "per l'intera città"}, period=year)
-        check(extra, "firms_am_units", {("city", "milano"): am}, period=year)
-        check(extra, "firms_dm_share", {("city", "milano"): 100 * dm / total}, period=year)
-        check(extra, "firms_dm_avg_employees", {("city", "milano"): emp / dm}, period=year)
+        check(extra, "firms_dm_units", {("territory", "milano"): dm, ("nil", 1): r"^dati per NIL non disponibili \(ds171",
+                                        ("municipio", 1): "per l'intero territorio"}, period=year)
+        check(extra, "firms_am_units", {("territory", "milano"): am}, period=year)
+        check(extra, "firms_dm_share", {("territory", "milano"): 100 * dm / total}, period=year)
+        check(extra, "firms_dm_avg_employees", {("territory", "milano"): emp / dm}, period=year)
         # NIL 4 has no population: no city rate rather than a rate over part of the city.
-        check(extra, "firms_dm_per_1k", {("city", "milano"): r"^popolazione della città incompleta \(NIL 4\)$"},
+        check(extra, "firms_dm_per_1k", {("territory", "milano"): r"^popolazione del territorio incompleta \(NIL 4\)$"},
               period=year)
-        assert extra("firms_dm_units", "city", "milano", year)[4] == "official"
+        assert extra("firms_dm_units", "territory", "milano", year)[4] == "official"
     with pytest.raises(AssertionError):
-        extra("firms_dm_units", "city", "milano", None)  # no undated row next to the years
+        extra("firms_dm_units", "territory", "milano", None)  # no undated row next to the years
 
 
 def test_population_years_are_said(extra: Getter) -> None:
     check(extra, "residents", {("nil", 1): 11000, ("nil", 3): 5000, ("nil", 4): NO_POP, ("municipio", 1): 32000,
-                               ("city", "milano"): "^somma incompleta"}, period=2022)
+                               ("territory", "milano"): "^somma incompleta"}, period=2022)
     assert "dato 2022 non presente" in extra("residents", "nil", 3, 2022)[3]
     assert "popolazione 2021" in extra("residents", "nil", 3, 2022)[3]
-    check(extra, "makerspaces_per_100k", {("city", "milano"): 3 / 37000 * 1e5, ("nil", 1): 1 / 11000 * 1e5}, period=2024)
-    assert "popolazione 2022; NIL 3: popolazione 2021" in extra("makerspaces_per_100k", "city", "milano", 2024)[3]
+    check(extra, "makerspaces_per_100k", {("territory", "milano"): 3 / 37000 * 1e5, ("nil", 1): 1 / 11000 * 1e5}, period=2024)
+    assert "popolazione 2022; NIL 3: popolazione 2021" in extra("makerspaces_per_100k", "territory", "milano", 2024)[3]
     assert extra("makerspaces_per_100k", "nil", 1, 2024)[3] == "popolazione 2022"
     assert extra("makerspaces_per_100k", "municipio", 1, 2024)[3] == "popolazione 2022"
 
 
 def test_place_counts_in_the_municipio_of_its_position(extra: Getter) -> None:
     """V5 is in NIL 3 (parent Municipio 2) but its position is in Municipio 1."""
-    check(extra, "vacant_count", {("nil", 3): 3, ("municipio", 1): 2, ("municipio", 2): 3, ("city", "milano"): 5,
+    check(extra, "vacant_count", {("nil", 3): 3, ("municipio", 1): 2, ("municipio", 2): 3, ("territory", "milano"): 5,
                                   ("periphery_class", "periferia"): 4}, period=2016)
     # Assumed ownership is not ownership: V5 counts as unknown.
-    check(extra, "vacant_public_count", {("nil", 3): 1, ("municipio", 1): 0, ("city", "milano"): 1}, period=2016)
-    check(extra, "vacant_public_share", {("nil", 3): 50.0, ("city", "milano"): 100 / 3}, period=2016)
+    check(extra, "vacant_public_count", {("nil", 3): 1, ("municipio", 1): 0, ("territory", "milano"): 1}, period=2016)
+    check(extra, "vacant_public_share", {("nil", 3): 50.0, ("territory", "milano"): 100 / 3}, period=2016)
     assert f"{indicators.R_ASSUMED}: 1" in extra("vacant_public_share", "nil", 3, 2016)[3]
     assert f"{indicators.R_ASSUMED}: 1" in extra("vacant_public_count", "municipio", 1, 2016)[3]
     assert indicators.merge_notes([f"a; {indicators.R_ASSUMED}: 2", f"{indicators.R_ASSUMED}: 3; a", "b"]) == [
@@ -697,10 +701,10 @@ def test_place_counts_in_the_municipio_of_its_position(extra: Getter) -> None:
 
 
 def test_period_is_the_edition_of_the_list(extra: Getter) -> None:
-    check(extra, "makerspaces_count", {("nil", 1): 1, ("city", "milano"): 3}, period=2024)
+    check(extra, "makerspaces_count", {("nil", 1): 1, ("territory", "milano"): 3}, period=2024)
     check(extra, "makerspace_distance_m", {("nil", 1): 500.0}, period=2024)
     with pytest.raises(AssertionError):
-        extra("makerspaces_count", "city", "milano", None)
+        extra("makerspaces_count", "territory", "milano", None)
 
 
 def test_theme_period_and_population_notes() -> None:
@@ -710,7 +714,7 @@ def test_theme_period_and_population_notes() -> None:
     assert indicators.theme_period(["a", "c"], {"a": 2016})[0] == 2016
     assert indicators.theme_period(["c"], {}) == (None, None)
     assert indicators._pop_note({1: "2022", 2: "2022", 8: "2021 (derivata)"}) == (
-        "popolazione 2022; NIL 8: popolazione 2021 (derivata)")
+        "popolazione 2022; {F} 8: popolazione 2021 (derivata)")
     assert indicators.pop_label(None, "derived") == "senza anno (derivata)"
 
 
@@ -748,7 +752,7 @@ def _value(con: duckdb.DuckDBPyConnection, ind: str, level: str, area: str, peri
 
 def _period(con: duckdb.DuckDBPyConnection, ind: str) -> Any:
     """The current period of an indicator at city level (undated first, else the latest year)."""
-    return con.sql("SELECT period FROM indicator_values WHERE indicator_id = $i AND level = 'city' "
+    return con.sql("SELECT period FROM indicator_values WHERE indicator_id = $i AND level = 'territory' "
                    "ORDER BY period DESC NULLS FIRST LIMIT 1", params={"i": ind}).fetchall()[0][0]
 
 
@@ -760,7 +764,7 @@ def test_real_city_totals_equal_sum_of_districts(real_dir: Path, tmp_path: Path)
     _build_with_indicators(real_dir, out)
     con = duckdb.connect(str(out), read_only=True)
     try:
-        parent = dict(con.sql("SELECT id, municipio FROM districts WHERE level = 'nil'").fetchall())
+        parent = dict(con.sql("SELECT id, parent_id FROM districts WHERE level = 'nil'").fetchall())
         municipi = [str(m) for (m,) in con.sql("SELECT id FROM districts WHERE level = 'municipio' ORDER BY id").fetchall()]
         assert con.sql("SELECT count(*) FROM indicator_values WHERE value IS NULL AND reason IS NULL").fetchall() == [(0,)]
         checked = 0
@@ -769,7 +773,7 @@ def test_real_city_totals_equal_sum_of_districts(real_dir: Path, tmp_path: Path)
         for period, part in values.groupby("period"):
             nil = part[part["level"] == "nil"]
             assert nil["value"].notna().all(), period
-            city = part.loc[part["level"] == "city", "value"].iloc[0]
+            city = part.loc[part["level"] == "territory", "value"].iloc[0]
             assert city == pytest.approx(nil["value"].sum(), rel=1e-12)
             for m in municipi:
                 exp = nil.loc[nil["area_id"].astype(int).map(parent) == int(m), "value"].sum()
@@ -781,11 +785,11 @@ def test_real_city_totals_equal_sum_of_districts(real_dir: Path, tmp_path: Path)
             if n_theme == 0:
                 continue
             period = _period(con, ind)
-            by_mun = dict(con.sql(f"SELECT municipio::VARCHAR, sum({measure}) FROM places WHERE theme = $t AND {where} "  # noqa: S608
+            by_mun = dict(con.sql(f"SELECT parent_id::VARCHAR, sum({measure}) FROM places WHERE theme = $t AND {where} "  # noqa: S608
                                   "GROUP BY 1", params={"t": theme}).fetchall())
             total = con.sql(f"SELECT sum({measure}) FROM places WHERE theme = $t AND {where}",  # noqa: S608
                             params={"t": theme}).fetchall()[0][0]
-            city = _value(con, ind, "city", "milano", period)
+            city = _value(con, ind, "territory", "milano", period)
             if total is None:
                 assert city is None
                 continue
@@ -800,7 +804,7 @@ def test_real_city_totals_equal_sum_of_districts(real_dir: Path, tmp_path: Path)
         rows = con.sql("SELECT sum(numerator), sum(denominator) FROM indicator_values WHERE indicator_id = "
                        "'population_density' AND level = 'nil' AND period IS NOT DISTINCT FROM $p",
                        params={"p": period}).fetchall()[0]
-        assert _value(con, "population_density", "city", "milano", period) == pytest.approx(rows[0] / rows[1], rel=1e-9)
+        assert _value(con, "population_density", "territory", "milano", period) == pytest.approx(rows[0] / rows[1], rel=1e-9)
         vacant = con.sql("SELECT status, ownership, attributes FROM places WHERE theme = 'vacant' "
                          "AND coalesce(status, '') <> 'assigned'").df()
         if len(vacant):
@@ -811,7 +815,7 @@ def test_real_city_totals_equal_sum_of_districts(real_dir: Path, tmp_path: Path)
             expected = {"vacant_regeneration_share": ((status == "regeneration").sum(), status.notna().sum()),
                         "vacant_public_share": ((owner == "public").sum(), owner.notna().sum())}
             for ind, (num, den) in expected.items():
-                city = _value(con, ind, "city", "milano", _period(con, ind))
+                city = _value(con, ind, "territory", "milano", _period(con, ind))
                 assert (city is None) == (den == 0), ind
                 if den:
                     assert city == pytest.approx(100.0 * num / den, rel=1e-9), ind
@@ -842,29 +846,29 @@ def test_real_every_indicator_with_input_has_a_value(real_dir: Path, tmp_path: P
                 assert n_nil(ind) == n_districts, ind
         if "vacant" in has:
             assert n_nil("vacant_count") == n_districts
-            assert _value(con, "vacant_count", "city", "milano", _period(con, "vacant_count")) == \
+            assert _value(con, "vacant_count", "territory", "milano", _period(con, "vacant_count")) == \
                 q("SELECT count(*) FROM places WHERE theme = 'vacant' AND coalesce(status, '') <> 'assigned'")[0][0]
         cow = q("SELECT count(*), sum(count) FROM area_counts WHERE theme = 'coworking' AND level = 'nil'")[0]
         if "coworking" not in has and cow[0]:
             assert n_nil("coworking_count") == cow[0]
-            assert _value(con, "coworking_count", "city", "milano", _period(con, "coworking_count")) == cow[1]
+            assert _value(con, "coworking_count", "territory", "milano", _period(con, "coworking_count")) == cow[1]
             (reason,) = q("SELECT DISTINCT reason FROM indicator_values WHERE indicator_id = 'coworking_seats'")[0]
             assert reason == indicators.R_NO_SEATS
-        years = [y for (y,) in q("SELECT DISTINCT year FROM firm_totals WHERE level = 'city' ORDER BY 1")]
+        years = [y for (y,) in q("SELECT DISTINCT year FROM firm_totals WHERE level = 'territory' ORDER BY 1")]
         if years and not q("SELECT count(*) FROM firm_units")[0][0]:
             for ind in indicators.FIRM_IDS:
-                got = q("SELECT period FROM indicator_values WHERE indicator_id = $i AND level = 'city' "
+                got = q("SELECT period FROM indicator_values WHERE indicator_id = $i AND level = 'territory' "
                         "AND value IS NOT NULL ORDER BY 1", {"i": ind})
                 assert [p for (p,) in got] == years, ind
             for y in years:
-                (units,) = q("SELECT sum(units) FROM firm_totals WHERE level = 'city' AND year = $y", {"y": y})[0]
+                (units,) = q("SELECT sum(units) FROM firm_totals WHERE level = 'territory' AND year = $y", {"y": y})[0]
                 (den,) = q("SELECT denominator FROM indicator_values WHERE indicator_id = 'firms_dm_share' "
-                           "AND level = 'city' AND period = $y", {"y": y})[0]
+                           "AND level = 'territory' AND period = $y", {"y": y})[0]
                 assert den == units
             if 2010 in years:
                 assert q("SELECT sum(units) FROM firm_totals WHERE year = 2010")[0][0] == 186_472
             reasons = q("SELECT DISTINCT reason FROM indicator_values WHERE indicator_id = 'firms_dm_units' AND level = 'nil'")
-            assert len(reasons) == 1 and "per l'intera città" in reasons[0][0]
+            assert len(reasons) == 1 and "per l'intero territorio" in reasons[0][0]
         # Per-capita values name the population year; a total mixing years lists the exceptions.
         for (reason,) in q("SELECT reason FROM indicator_values WHERE indicator_id = 'makerspaces_per_100k' "
                            "AND value IS NOT NULL"):

@@ -81,7 +81,7 @@ def test_copy_forward_keeps_history_and_never_writes_previous(tmp_path: Path) ->
     run(con3, cfg, build_id="b3", previous=tmp_path / "second.duckdb", now=datetime(2026, 12, 1, 9, 0))
     assert con3.sql("SELECT count(*) FROM snapshots").fetchall() == [(3,)]
     history = con3.sql("SELECT snapshot_id, value FROM indicator_values WHERE indicator_id = 'makerspaces_count' "
-                       "AND level = 'city' ORDER BY snapshot_id").fetchall()
+                       "AND level = 'territory' ORDER BY snapshot_id").fetchall()
     assert history == [("b1", 3.0), ("b2", 3.0), ("b3", 3.0)]
 
 
@@ -114,7 +114,7 @@ def test_periphery_changes_are_recorded(tmp_path: Path) -> None:
     con, _, _ = _two_builds(tmp_path, cfg1, cfg2)
     rows = dict(con.sql("SELECT component, note FROM taxonomy_changes").fetchall())
     assert set(rows) == {"periphery", "district_groups"}
-    assert "NIL 2 esce da semicentro" in rows["district_groups"] and "NIL 2 entra in periferia" in rows["district_groups"]
+    assert "area 2 esce da semicentro" in rows["district_groups"] and "area 2 entra in periferia" in rows["district_groups"]
     assert con.sql("SELECT old_version, new_version FROM taxonomy_changes WHERE component = 'periphery'").fetchall() == [
         ("t1", "t2")]
     # Each snapshot keeps its own classification.
@@ -207,7 +207,7 @@ def test_two_demo_builds_keep_history(tmp_path: Path) -> None:
         assert con.sql("SELECT count(*) FROM taxonomy_changes").fetchall() == [(0,)]
         # The demo is deterministic: the same value in both snapshots (no false trend).
         vals = con.sql("SELECT DISTINCT value FROM indicator_values WHERE indicator_id = 'makerspaces_count' "
-                       "AND level = 'city'").fetchall()
+                       "AND level = 'territory'").fetchall()
         assert len(vals) == 1
         assert con.sql("SELECT count(DISTINCT snapshot_id) FROM target_status").fetchall() == [(2,)]
     finally:
@@ -255,7 +255,7 @@ def test_status_past_deadline() -> None:
 
 def test_targets_file_errors() -> None:
     cat = load_catalogue(ROOT / "config" / "indicators.toml")
-    good = {"id": "X", "objective": "o", "indicator": "makerspaces_count", "level": "city", "area": "milano",
+    good = {"id": "X", "objective": "o", "indicator": "makerspaces_count", "level": "territory", "area": "milano",
             "target": 1, "deadline": "2030-01-01"}
     assert len(targets.parse_targets({"target": [good]}, cat).targets) == 1
     with pytest.raises(targets.TargetsConfigError, match="indicatore sconosciuto"):
@@ -288,7 +288,7 @@ deadline = "2027-01-01"
 id = "from_history"
 objective = "Coworking in città"
 indicator = "coworking_count"
-level = "city"
+level = "territory"
 area = "milano"
 target = 13.0
 deadline = "2028-01-01"
@@ -297,7 +297,7 @@ deadline = "2028-01-01"
 id = "nodata"
 objective = "Residenti"
 indicator = "residents"
-level = "city"
+level = "territory"
 area = "milano"
 target = 1.0
 deadline = "2030-01-01"
@@ -306,7 +306,7 @@ deadline = "2030-01-01"
 id = "late"
 objective = "Spazi dismessi"
 indicator = "vacant_count"
-level = "city"
+level = "territory"
 area = "milano"
 target = 10.0
 deadline = "2026-06-30"
@@ -383,7 +383,7 @@ def test_target_dates_come_from_the_data(tmp_path: Path) -> None:
 id = "makers"
 objective = "Makerspace in città"
 indicator = "makerspaces_count"
-level = "city"
+level = "territory"
 area = "milano"
 target = 9.0
 deadline = "2030-12-31"
