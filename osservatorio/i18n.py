@@ -257,6 +257,99 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Lo snapshot non contiene la classificazione dei NIL (centro / semicentro / periferia).",
         "en": "The snapshot has no classification of the NIL (centre / semi-centre / periphery).",
     },
+    # Indicator pages on any territory: {level} / {plural} are the territory's level labels (osservatorio/page_views)
+    "no_groups_territory": {
+        "it": "Lo snapshot di {name} non contiene una classificazione dei {plural} in centro / semicentro / periferia: "
+              "il territorio non ne definisce una.",
+        "en": "The snapshot of {name} has no classification of the {plural} into centre / semi-centre / periphery: "
+              "the territory defines none.",
+    },
+    "kpi_areas_no_pop": {"it": "{plural} senza popolazione", "en": "{plural} without population"},
+    "map_density_level": {"it": "Densità di popolazione per {level}", "en": "Population density by {level}"},
+    "districts_table_level": {"it": "{plural}: popolazione e densità", "en": "{plural}: population and density"},
+    "col_with_area": {"it": "con {level}", "en": "with a {level}"},
+    "assign_parent_only": {"it": "solo {parent}", "en": "{parent} only"},
+    "assign_file_id_level": {"it": "dal codice {level} della fonte", "en": "from the source's {level} code"},
+    "col_assignment_level": {"it": "Collocazione nel {level}", "en": "{level} assignment"},
+    "col_where": {"it": "Dove", "en": "Where"},
+    "col_located": {"it": "Posizione", "en": "Position"},
+    "no_position": {"it": "senza coordinate", "en": "no coordinates"},
+    "hubs_where_title": {"it": "Hub e poli dell'innovazione: dove sono", "en": "Hubs and innovation poles: where they are"},
+    "layer_actions_none": {"it": "Nessuna azione del programma con un luogo collocato sulla mappa.",
+                           "en": "No programme action has a place with a position on the map."},
+    "counts_only_level_suffix": {"it": "— solo conteggi per {level}", "en": "— counts per {level} only"},
+    "click_hint_level": {
+        "it": "Un clic su un {level} apre il suo profilo; oppure sceglierlo qui sotto.",
+        "en": "Click a {level} to open its profile, or choose it below.",
+    },
+    "open_profile_of": {"it": "Profilo di un {level}", "en": "Profile of a {level}"},
+    "choose_area": {"it": "Area ({level})", "en": "Area ({level})"},
+    "col_vs_territory": {"it": "Rispetto al territorio", "en": "Compared with the territory"},
+    "reason_not_at_level_of": {"it": "indicatore non definito per i {plural}", "en": "indicator not defined for {plural}"},
+    "residents_unknown": {"it": "Residenti: dato non disponibile", "en": "Residents: no data"},
+    "profile_ref_class": {"it": "classe (centro / semicentro / periferia)", "en": "class (centre / semi-centre / periphery)"},
+    "profile_caption_level": {
+        "it": "Ogni indicatore di questo {level} accanto a: {refs}. «Rispetto al territorio» tiene conto del verso "
+              "dell'indicatore; nota e affidabilità si riferiscono a questo {level}.",
+        "en": "Every indicator of this {level} next to: {refs}. “Compared with the territory” follows the indicator's "
+              "direction; note and trust refer to this {level}.",
+    },
+    "district_counts_only_level": {
+        "it": "{n} in questo {level}: è un conteggio per {level} (fonte {source}, {trust}); per {what} non c'è un elenco dei "
+              "singoli luoghi né la loro posizione.",
+        "en": "{n} in this {level}: a count per {level} (source {source}, {trust}); for {what} there is no list of the "
+              "individual places and no positions.",
+    },
+    "district_no_places_in_level": {
+        "it": "Nessun elemento ({layer}) in questo {level} nell'elenco caricato: {sources}.",
+        "en": "No items ({layer}) in this {level} in the loaded list: {sources}.",
+    },
+    "firm_mix_none_level": {"it": "Nessun dato sulle imprese per questo {level}.", "en": "No firm data for this {level}."},
+    "firm_mix_territory_only": {
+        "it": "Le imprese caricate sono conteggi per l'intero territorio, senza dettaglio per {plural}: "
+              "sono nella pagina Imprese.",
+        "en": "The firm figures loaded are counts for the whole territory, with no detail by {plural}: see the Firms page.",
+    },
+    "trend_none_level": {"it": "Nessun valore storico per questo indicatore e questo {level}.",
+                         "en": "No history for this indicator and {level}."},
+    "classification_title_level": {"it": "Come sono classificati i {plural}", "en": "How the {plural} are classified"},
+    "class_table_title_level": {"it": "Classe di ogni {level} (tabella)", "en": "Class of each {level} (table)"},
+    "groups_caption_level": {
+        "it": "Valori calcolati sommando i conteggi dei {plural} del gruppo (somma dei numeratori divisa per la somma dei "
+              "denominatori), non come media dei rapporti. Celle vuote: valore non disponibile (motivi nelle note). "
+              "Il nome intero di un'area prioritaria è nell'aiuto della sua colonna.",
+        "en": "Values computed by adding up the counts of the group's {plural} (sum of numerators divided by sum of "
+              "denominators), not as an average of ratios. Empty cells: value not available (reasons in the notes). "
+              "A priority area's full name is in its column's help.",
+    },
+    "priority_prefix_short": {"it": "Area", "en": "Area"},
+    "ranking_title_level": {"it": "Classifica dei {plural}", "en": "Ranking of the {plural}"},
+    "ranking_higher_better_of": {
+        "it": "Ordinati dal valore più alto (più alto è meglio). A pari merito stessa posizione; "
+              "i {plural} senza valore in fondo, con il motivo.",
+        "en": "Ordered from the highest value (higher is better). Ties share a rank; {plural} without a value last, "
+              "with the reason.",
+    },
+    "ranking_lower_better_of": {
+        "it": "Ordinati dal valore più basso (più basso è meglio). A pari merito stessa posizione; "
+              "i {plural} senza valore in fondo, con il motivo.",
+        "en": "Ordered from the lowest value (lower is better). Ties share a rank; {plural} without a value last, "
+              "with the reason.",
+    },
+    "ranking_neutral_of": {
+        "it": "Indicatore neutro: ordinati dal valore più alto, senza giudizio. I {plural} senza valore in fondo, con il motivo.",
+        "en": "Neutral indicator: ordered from the highest value, without judgement. {plural} without a value last, "
+              "with the reason.",
+    },
+    "rule_intro_of": {
+        "it": "Regola: distanza in linea d'aria del punto rappresentativo di ogni {level} (interno al poligono) da {centre}.",
+        "en": "Rule: straight-line distance of each {level}'s representative point (inside the polygon) from {centre}.",
+    },
+    "rule_priority_of": {
+        "it": "Aree prioritarie del programma: {n} gruppi di {plural} definiti in configurazione "
+              "(un'area può stare in più gruppi).",
+        "en": "Programme priority areas: {n} groups of {plural} defined in the configuration (an area can be in several).",
+    },
     "choose_indicator": {"it": "Indicatore", "en": "Indicator"},
     "choose_level": {"it": "Livello", "en": "Level"},
     "choose_nil": {"it": "Quartiere (NIL)", "en": "District (NIL)"},

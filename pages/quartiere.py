@@ -1,61 +1,68 @@
-"""Quartiere: one NIL against its Municipio, its periphery class and the city; its places, firms and trend."""
+"""Quartiere: one area of the territory's finest level against its parent area, its periphery class and the whole
+territory; its places, firms and trend."""
 
 import streamlit as st
 
 from osservatorio import downloads, programme_views, queries, ui, views
 from osservatorio import indicator_views as iv
 from osservatorio.i18n import fmt_number, t
+from osservatorio.page_views import quartiere as qv
 
 ctx = ui.page_start("page_district")
 lang = ctx.lang
-nil_stats = queries.district_stats(ctx.key, "nil")
-if nil_stats.empty:
-    st.info(t("empty_warehouse", lang))
+territory = ctx.territory
+fine, parent = territory.fine, territory.parent
+stats = queries.district_stats(ctx.key, fine.id)
+if stats.empty:
+    st.info(ui.empty_message(territory, lang))
     st.stop()
 snapshots = queries.snapshots_if_any(ctx.key)
 snapshot = None if snapshots.empty else iv.latest_snapshot(snapshots)
 groups = queries.district_groups(ctx.key, snapshot.snapshot_id) if snapshot else iv.empty_groups()
 
-# The page opens on a peripheral NIL with data (the programme is about the periphery), not on NIL 1.
-options = {k: views.plain(v) for k, v in iv.nil_options(nil_stats).items()}
-value_counts = queries.nil_value_counts(ctx.key, snapshot.snapshot_id) if snapshot else None
-opening = iv.default_nil(nil_stats, groups, value_counts if value_counts is not None else iv.empty_value_counts(),
-                         queries.place_counts_by_nil(ctx.key))
-nil = ui.url_choice(t("choose_nil", lang), list(options), "nil", lang, default=opening, format_func=options.get)
-district_id = int(nil)
+# The page opens on a peripheral area with data (the programme is about the periphery), not on the first id.
+options = {k: views.plain(v) for k, v in iv.area_options(stats).items()}
+value_counts = queries.area_value_counts(ctx.key, snapshot.snapshot_id) if snapshot else None
+opening = iv.default_area(stats, groups, value_counts if value_counts is not None else iv.empty_value_counts(),
+                          queries.place_counts_by_area(ctx.key))
+area = ui.url_choice(t("choose_area", lang, level=fine.label(lang)), list(options), fine.url_key, lang, default=opening,
+                     format_func=options.get)
+district_id = int(area)
+area_filter = {fine.url_key: area}
 
-header = iv.district_header(nil_stats, groups, district_id, lang)
+header = qv.district_header(territory, stats, groups, district_id, lang)
 st.header(views.md_text(header.label))  # a name from a file: shown literally
 st.caption(views.md_text(header.caption))
-st.page_link("pages/mappa.py", label=t("back_to_map", lang), icon=":material/map:", query_params={"lang": lang})
+st.page_link("pages/mappa.py", label=t("back_to_map", lang), icon=":material/map:", query_params=ui.link_params(ctx))
 
-# --- every indicator against Municipio, periphery class and city
+# --- every indicator against the parent area, the periphery class and the whole territory
 st.subheader(t("profile_title", lang))
 if snapshot is None:
     st.info(t("no_snapshot", lang))
-    metas: dict[str, iv.IndicatorMeta] = {}
+    metas: dict[str, views.IndicatorMeta] = {}
 else:
-    metas = iv.indicator_metas(queries.catalogue(ctx.key, snapshot.snapshot_id), lang)
-    areas = iv.profile_areas(district_id, header.municipio, header.periphery_class)
+    metas = views.indicator_metas(queries.catalogue(ctx.key, snapshot.snapshot_id), lang, territory)
+    areas = qv.profile_areas(territory, district_id, header.parent_id, header.periphery_class)
     profile = queries.area_profile(ctx.key, snapshot.snapshot_id, areas)
     if profile.empty:
         st.info(t("no_values_area", lang))
     else:
-        names = iv.area_names(nil_stats, queries.district_stats(ctx.key, "municipio"), groups, lang)
-        table = iv.profile_table(profile, metas, areas, names, lang)
-        st.caption(t("profile_caption", lang))
+        level_stats = {fine.id: stats, **({parent.id: queries.district_stats(ctx.key, parent.id)} if parent else {})}
+        names = iv.area_names(territory, level_stats, groups, lang)
+        table = qv.profile_table(profile, metas, areas, names, territory, lang)
+        st.caption(qv.profile_caption(territory, iv.has_periphery(groups), lang))
         ui.table(table, lang)
-        spec = downloads.page_spec(ctx, "quartiere_profilo", filters={"nil": nil},
+        spec = downloads.page_spec(ctx, "quartiere_profilo", filters=area_filter,
                                    metadata=iv.export_metadata(None, snapshot, lang))
         downloads.download_menu(table, spec, lang, key="district_profile")
 
-# --- programme places: tables and a small map of the NIL; a theme without a source says so
+# --- programme places: tables and a small map of the area; a theme without a source says so
 st.subheader(t("district_places_title", lang))
 themes = ("makerspace", "coworking", "vacant", "historic_shop")
 states = {th: ui.theme_state(ctx.key, th) for th in themes}
 found = {th: queries.places(ctx.key, th, district_id) for th in themes if states[th].state == "points"}
-one_nil = iv.nil_geojson(queries.map_geojson(ctx.key, "nil"), district_id)
-st.plotly_chart(iv.district_map(one_nil, header.label, list(found.items()), lang, ctx.map_style),
+one_area = qv.area_geojson(queries.map_geojson(ctx.key, fine.id), district_id)
+st.plotly_chart(qv.district_map(one_area, header.label, list(found.items()), lang, ctx.map_style),
                 key="district_map", width="stretch")
 names = ui.source_names(ctx.key, lang)
 for theme in themes:
@@ -65,7 +72,8 @@ for theme in themes:
         counts = queries.area_counts(ctx.key, theme)
         here = counts[counts["district_id"] == district_id]
         n = int(here["count"].iloc[0]) if len(here) else 0
-        st.info(t("district_counts_only", lang, n=fmt_number(n, lang), what=t(f"src_theme_{theme}", lang),
+        st.info(t("district_counts_only_level", lang, n=fmt_number(n, lang), what=t(f"src_theme_{theme}", lang),
+                  level=views.inline_label(fine.label(lang)),
                   source=views.md_text(", ".join(names.get(x, x) for x in state.counts_sources)),
                   trust=", ".join(views.trust_label(x, lang) for x in state.counts_trust)))
         continue
@@ -75,34 +83,36 @@ for theme in themes:
     ui.theme_message(state, lang)
     places = found[theme]
     if places.empty:  # a real zero of the loaded list: say which list
-        city = queries.places(ctx.key, theme)
+        everywhere = queries.places(ctx.key, theme)
         lists = ", ".join(f"{names.get(s, s)} ({views.trust_label(x, lang)})" for s, x in
-                          city[["source_id", "trust"]].drop_duplicates().itertuples(index=False))
-        st.caption(t("district_no_places_in", lang, layer=t(f"theme_{theme}", lang).lower(), sources=views.md_text(lists)))
+                          everywhere[["source_id", "trust"]].drop_duplicates().itertuples(index=False))
+        st.caption(t("district_no_places_in_level", lang, layer=t(f"theme_{theme}", lang).lower(), sources=views.md_text(lists),
+                     level=views.inline_label(fine.label(lang))))
         continue
-    places_table = iv.places_table(places, theme, lang)
+    places_table = iv.places_table(places, theme, territory, lang)
     ui.table(places_table, lang, links=(t("th_col_record", lang),))
-    place_spec = downloads.page_spec(ctx, f"quartiere_{theme}", filters={"nil": nil})
-    downloads.download_menu(places_table, place_spec, lang, geojson=iv.points_geojson(places_table, t("col_place_id", lang)),
+    place_spec = downloads.page_spec(ctx, f"quartiere_{theme}", filters=area_filter)
+    downloads.download_menu(places_table, place_spec, lang, geojson=views.points_geojson(places_table, t("col_place_id", lang)),
                             id_col=t("col_place_id", lang), key=f"district_{theme}")
 
-# --- the programme's actions in this NIL or on its Municipio
-programme_views.district_actions(ctx, district_id, header.municipio)
+# --- the programme's actions in this area or on its parent area
+programme_views.district_actions(ctx, district_id, header.parent_id)
 
-# --- firm mix by programme category (ds201 per NIL, or point-located firms)
+# --- firm mix by programme category (local units per area, or point-located firms)
 st.subheader(t("firm_mix_title", lang))
-mix = iv.firm_mix_table(queries.firm_units_by_category(ctx.key, district_id), queries.firm_points_by_category(ctx.key, district_id), lang)
+mix = qv.firm_mix_table(queries.firm_units_by_category(ctx.key, district_id),
+                       queries.firm_points_by_category(ctx.key, district_id), lang)
 if mix.empty:
     firm_state = ui.theme_state(ctx.key, "firm_units")
     if firm_state.loaded or not ui.theme_message(firm_state, lang):
-        st.info(t("firm_mix_none", lang))
+        st.info(t("firm_mix_none_level", lang, level=views.inline_label(fine.label(lang))))
     if ui.theme_state(ctx.key, "firm_totals").loaded:
-        st.caption(t("firm_mix_city_only", lang))
+        st.caption(t("firm_mix_territory_only", lang, plural=views.inline_label(fine.plural(lang))))
 else:
     st.caption(t("firm_mix_caption", lang))
-    st.plotly_chart(iv.firm_mix_chart(mix, lang), key="district_firm_mix", width="stretch")
+    st.plotly_chart(qv.firm_mix_chart(mix, lang), key="district_firm_mix", width="stretch")
     ui.table(mix, lang)
-    mix_spec = downloads.page_spec(ctx, "quartiere_imprese", filters={"nil": nil})
+    mix_spec = downloads.page_spec(ctx, "quartiere_imprese", filters=area_filter)
     downloads.download_menu(mix, mix_spec, lang, key="district_firm_mix_dl")
 
 # --- trend of one indicator on the data's own periods (years, else snapshot dates)
@@ -111,23 +121,23 @@ if snapshot is None:
     st.info(t("no_snapshot", lang))
     st.stop()
 coverage = queries.indicator_coverage(ctx.key, snapshot.snapshot_id)
-valued = iv.valued_indicators(coverage, ("nil",))
-trend_choices = iv.with_values_first(iv.trend_options(metas), valued)
+valued = views.valued_indicators(coverage, (fine.id,))
+trend_choices = views.with_values_first(iv.fine_indicators(metas, territory), valued)
 if not trend_choices:
     st.info(t("no_indicators", lang))
     st.stop()
 indicator = ui.url_choice(t("choose_indicator", lang), trend_choices, "indicatore", lang,
-                          default=iv.default_choice(trend_choices, valued, iv.DEFAULT_MAP_INDICATOR),
-                          format_func=lambda i: iv.choice_label(metas[i].name, i in valued, lang))
+                          default=views.default_choice(trend_choices, valued, iv.DEFAULT_MAP_INDICATOR),
+                          format_func=lambda i: views.choice_label(metas[i].name, i in valued, lang))
 meta = metas[indicator]
-trend = iv.trend_frame(queries.indicator_history(ctx.key, indicator, "nil", nil), lang)
+trend = qv.trend_frame(queries.indicator_history(ctx.key, indicator, fine.id, area), lang)
 if trend.empty:
-    st.info(t("trend_none", lang))
+    st.info(t("trend_none_level", lang, level=views.inline_label(fine.label(lang))))
 else:
-    st.caption(iv.trend_caption(trend, lang))
-    st.plotly_chart(iv.trend_chart(trend, meta, header.label, lang), key="district_trend", width="stretch")
-    trend_table = iv.trend_table(trend, meta, lang)
+    st.caption(qv.trend_caption(trend, lang))
+    st.plotly_chart(qv.trend_chart(trend, meta, header.label, lang), key="district_trend", width="stretch")
+    trend_table = qv.trend_table(trend, meta, lang)
     ui.table(trend_table, lang, decimals={t("col_value", lang): meta.decimals})
-    trend_spec = downloads.page_spec(ctx, f"quartiere_andamento_{indicator}", filters={"nil": nil},
+    trend_spec = downloads.page_spec(ctx, f"quartiere_andamento_{indicator}", filters=area_filter,
                                      metadata=iv.export_metadata(meta, snapshot, lang))
     downloads.download_menu(trend_table, trend_spec, lang, key="district_trend_dl")
