@@ -297,10 +297,22 @@ def test_periphery_override_changes_groups_and_aggregates(tmp_path: Path) -> Non
 
 
 def test_real_periphery_config_is_valid() -> None:
-    cfg = periphery.load_config(ROOT / "config" / "periphery.toml")
+    milano = territory.load("milano")
+    assert milano.periphery == "periphery.toml"
+    cfg = periphery.load_config(ROOT / "config" / milano.periphery).with_centre(
+        milano.centre_lon, milano.centre_lat, milano.centre_name_it, milano.centre_name_en)
     ref = pd.DataFrame(NIL_REFERENCE, columns=["id", "name", "municipio", "centroid_lon", "centroid_lat"])
     groups, warnings = periphery.district_groups(ref, cfg)
     assert warnings == []
+    # Issue 15: every class, exception and priority area has its English text.
+    assert groups["group_name_en"].notna().all() and groups["basis_en"].notna().all()
+    assert all(r.name_en and r.description_en for r in cfg.rings)
+    assert all(o.reason_en for o in cfg.overrides) and all(a.name_en and a.rationale_en for a in cfg.priority_areas)
+    classes = groups[groups["group_level"] == "periphery_class"]
+    assert set(zip(classes["group_name"], classes["group_name_en"], strict=True)) == {
+        ("Centro", "Centre"), ("Semicentro", "Inner ring"), ("Periferia", "Periphery")}
+    by_basis = dict(zip(classes["district_id"], classes["basis_en"], strict=True))
+    assert by_basis[49].startswith("exception in the configuration: Giambellino: beyond the outer ring road")
     classes = groups[groups["group_level"] == "periphery_class"]
     assert len(classes) == 88 and set(classes["group_id"]) == {"centro", "semicentro", "periferia"}
     by_id = dict(zip(classes["district_id"], classes["group_id"], strict=True))
