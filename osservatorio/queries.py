@@ -8,6 +8,7 @@ file identity, so a new ETL build is picked up and an unchanged one is never re-
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import duckdb
@@ -23,26 +24,41 @@ from osservatorio.warehouse import REGISTRY, NoWarehouse, WarehouseKey, ensure_w
 T = TypeVar("T")
 
 
-def warehouse_key() -> WarehouseKey:
-    """Identity of the warehouse on disk (one os.stat per run); builds the default one on a fresh machine.
+def warehouse_key(territory_id: str | None = None) -> WarehouseKey:
+    """Identity of a warehouse on disk (one os.stat per run); builds the default one on a fresh machine.
 
-    A missing file is built from the committed bundle (the demo without it) unless the app is
-    read-only or OSSERVATORIO_AUTO_DEMO=0. Raises data.WarehouseError (warehouse.NoWarehouse,
-    warehouse.BadWarehouse) when there is nothing usable: the page shows what to do.
+    `territory_id` None is the default warehouse (settings.warehouse); another id is the warehouse of
+    that territory beside it (`warehouse-<id>.duckdb`, see `territories`). A missing default file is
+    built from the committed bundle (the demo without it) unless the app is read-only or
+    OSSERVATORIO_AUTO_DEMO=0; other territories are built by `python -m etl build --territory ID`.
+    Raises data.WarehouseError (warehouse.NoWarehouse, warehouse.BadWarehouse) when there is nothing
+    usable: the page shows what to do.
     """
     settings = load_settings()
-    key = key_for(settings.warehouse)
-    if key is None and settings.auto_demo and not settings.read_only:
+    path = settings.warehouse
+    if territory_id is not None:
+        chosen = next((a for a in territories() if a.territory_id == territory_id), None)
+        if chosen is None:
+            raise NoWarehouse(str(warehouse.sibling_path(settings.warehouse, territory_id)))
+        if not chosen.is_default:
+            path = Path(chosen.key.path)
+    key = key_for(path)
+    if key is None and path == settings.warehouse and settings.auto_demo and not settings.read_only:
         ensure_warehouse(settings.warehouse)
         key = key_for(settings.warehouse)
     if key is None:
-        REGISTRY.forget(settings.warehouse)  # keep no handle on a deleted file
-        raise NoWarehouse(str(settings.warehouse))
-    before = REGISTRY.current_key(settings.warehouse)
+        REGISTRY.forget(path)  # keep no handle on a deleted file
+        raise NoWarehouse(str(path))
+    before = REGISTRY.current_key(path)
     REGISTRY.check(key)  # switches to a new build (closing the old one first); BadWarehouse if unusable
-    if before is not None and REGISTRY.current_key(settings.warehouse) != before:
+    if before is not None and REGISTRY.current_key(path) != before:
         st.cache_data.clear()  # results of the old build are never asked for again: free them
     return key
+
+
+def territories() -> list[warehouse.Available]:
+    """The territories the app can show: one per usable warehouse (the default first), names from each build."""
+    return warehouse.available(load_settings().warehouse)
 
 
 def _q(key: WarehouseKey, query: Callable[..., T], *args: object) -> T:
@@ -204,6 +220,11 @@ def periphery_config() -> dict:
     except OSError:
         return {}
     return _toml(str(path), stamp)
+
+
+@st.cache_data(show_spinner=False)
+def place_proximity(key: WarehouseKey) -> pd.DataFrame:
+    return _q(key, data.place_proximity)
 
 
 @st.cache_data(show_spinner=False)

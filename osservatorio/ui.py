@@ -26,6 +26,7 @@ class PageContext:
     info: BuildInfo
     map_style: str
     territory: Territory  # levels (finest first), labels and centre, as the build stored them
+    territory_param: str | None = None  # ?territorio= value to keep in links (None: the default territory)
 
     @property
     def built(self) -> str:
@@ -78,8 +79,7 @@ def page_start(title_key: str) -> PageContext:
     st.title(t(title_key, lang))
     settings = load_settings()
     try:
-        with st.spinner(t("building_default", lang)):
-            key = queries.warehouse_key()
+        key, chosen = _territory_warehouse(lang)
         info = queries.build_info(key)
         territory = queries.territory(key)
     except WarehouseError as exc:
@@ -93,7 +93,65 @@ def page_start(title_key: str) -> PageContext:
     else:
         line = origin_line(queries.provenance(key), lang)
         st.caption(t("data_origin", lang, origin=md_escape(line)) if line else t("data_origin_unknown", lang))
-    return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style, territory=territory)
+    return PageContext(lang=lang, key=key, info=info, map_style=settings.map_style, territory=territory,
+                       territory_param=chosen)
+
+
+TERRITORY_PARAM = "territorio"
+_SESSION_TERRITORY = "_territorio"  # the territory chosen in this session: kept when a link or the menu drops it
+
+
+def _territory_warehouse(lang: str) -> tuple[WarehouseKey, str | None]:
+    """The warehouse of the territory in ?territorio= (the default one without it) and the value to keep in links.
+
+    The default warehouse is checked (and built on a fresh machine) on every run; the other
+    territories are the warehouses beside it. With more than one, a sidebar selectbox whose value
+    lives in the URL; an unknown value falls back to the default with the usual notice.
+    """
+    default_error: WarehouseError | None = None
+    default_key: WarehouseKey | None = None
+    try:
+        with st.spinner(t("building_default", lang)):
+            default_key = queries.warehouse_key()
+    except WarehouseError as exc:
+        default_error = exc
+    choices = queries.territories()
+    default_id = next((a.territory_id for a in choices if a.is_default), None) if default_error is None else None
+    ids = [a.territory_id for a in choices]
+    if TERRITORY_PARAM not in st.query_params and st.session_state.get(_SESSION_TERRITORY) in ids:
+        if st.session_state[_SESSION_TERRITORY] != default_id:
+            st.query_params[TERRITORY_PARAM] = st.session_state[_SESSION_TERRITORY]
+    requested = st.query_params.get(TERRITORY_PARAM)
+    if default_error is not None and requested not in ids:
+        raise default_error  # the default is asked for (or an unknown territory): say what is wrong with it
+    names = {a.territory_id: a.name(lang) for a in choices}
+    if len(choices) > 1:
+        chosen = url_choice(t("territory_select", lang), ids, TERRITORY_PARAM, lang, default=default_id,
+                            format_func=lambda v: names.get(v, v), sidebar=True)
+    else:
+        chosen = ids[0] if ids else None
+        if requested is not None and requested != chosen:
+            st.info(t("url_value_unknown", lang, param=views.md_text(TERRITORY_PARAM), value=views.md_text(requested[:60]),
+                      fallback=views.md_text(names.get(chosen or "", "–"))))
+            del st.query_params[TERRITORY_PARAM]
+    st.session_state[_SESSION_TERRITORY] = chosen
+    if chosen is None or chosen == default_id:
+        if default_key is None:
+            raise default_error or WarehouseError("nessun warehouse")
+        return default_key, None
+    return queries.warehouse_key(chosen), chosen
+
+
+def link_params(ctx: PageContext, **extra: object) -> dict[str, str]:
+    """query_params for st.page_link / st.switch_page that keep the page's language and territory.
+
+    `extra` adds the target's own parameters (e.g. link_params(ctx, nil=42)); None values are left out.
+    """
+    params = {"lang": ctx.lang}
+    if ctx.territory_param:
+        params[TERRITORY_PARAM] = ctx.territory_param
+    params.update({k: str(v) for k, v in extra.items() if v is not None})
+    return params
 
 
 def level_word(text: str) -> str:

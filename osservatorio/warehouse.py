@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30.0  # how long a switch waits for queries in flight on the old build
 BUILD_WAIT_S = 600.0  # how long a visit waits for a build that another process is running
-MAX_OPEN = 4  # paths with an open connection at once (one in production; tests use many)
+MAX_OPEN = 8  # paths with an open connection at once (one per territory in production; tests use many)
 BUILD_COLUMNS = frozenset({"build_id", "mode", "started_at", "finished_at", "raw_dir", "schema_version"})
 # Relations every page reads (etl/sql/schema.sql): a file without them is not a usable build.
 REQUIRED = {"build": "TABLE", "sources": "TABLE", "districts": "TABLE", "population": "TABLE",
@@ -335,6 +335,89 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+
+# --- one warehouse per territory ----------------------------------------------------------------------------
+
+_TERRITORY_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def sibling_path(default: Path | str, territory_id: str) -> Path:
+    """Where the warehouse of a territory other than the default lives: `warehouse-<id>.duckdb` beside the default."""
+    if not _TERRITORY_ID.fullmatch(territory_id):
+        raise ValueError(f"identificativo di territorio non valido: {territory_id!r}")
+    default = Path(default)
+    return default.with_name(f"{default.stem}-{territory_id}{default.suffix}")
+
+
+def candidate_paths(default: Path | str) -> list[Path]:
+    """The default warehouse, then its siblings `warehouse-<id>.duckdb` (sorted); temporary and lock files never match."""
+    default = Path(default)
+    pattern = re.compile(re.escape(default.stem) + r"-(" + _TERRITORY_ID.pattern + r")" + re.escape(default.suffix))
+    try:
+        names = sorted(e.name for e in os.scandir(default.parent) if e.is_file() and pattern.fullmatch(e.name))
+    except OSError:
+        names = []
+    return [default, *(default.with_name(n) for n in names)]
+
+
+@dataclass(frozen=True)
+class Available:
+    """A usable warehouse and the territory its build stored (id and names from its `territory` table)."""
+
+    territory_id: str
+    name_it: str
+    name_en: str
+    key: WarehouseKey
+    is_default: bool
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_it
+
+
+_names_lock = threading.Lock()
+_names: dict[WarehouseKey, tuple[str, str, str] | None] = {}  # file identity -> (id, name_it, name_en); None: unusable
+
+
+def _territory_names(key: WarehouseKey, registry: Registry) -> tuple[str, str, str] | None:
+    """(territory_id, name_it, name_en) of one build, read once per file identity through the registry."""
+    with _names_lock:
+        if key in _names:
+            return _names[key]
+    try:
+        registry.check(key)
+        with registry.lease(key) as cursor:
+            rows = cursor.sql("SELECT territory_id, name_it, name_en FROM territory LIMIT 1").fetchall()
+        found = (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+    except (WarehouseError, duckdb.Error) as exc:
+        log.info("warehouse %s not offered as a territory: %s", key.path, exc)
+        found = None
+    with _names_lock:
+        if len(_names) > 64:  # identities of replaced builds
+            _names.clear()
+        _names[key] = found
+    return found
+
+
+def available(default: Path | str, registry: Registry | None = None) -> list[Available]:
+    """The usable warehouses: the default first (when usable), then the siblings, one per territory id.
+
+    A file that cannot be opened, predates territories or repeats a territory already listed is left
+    out (the default wins); the page says what is wrong with the default when it is asked for.
+    """
+    registry = registry or REGISTRY
+    out: list[Available] = []
+    seen: set[str] = set()
+    for index, path in enumerate(candidate_paths(default)):
+        key = key_for(path)
+        if key is None:
+            continue
+        found = _territory_names(key, registry)
+        if found is None or found[0] in seen:
+            continue
+        seen.add(found[0])
+        out.append(Available(found[0], found[1], found[2], key, is_default=index == 0))
+    return out
 
 
 # --- the default build on a fresh machine -----------------------------------------------------------------
