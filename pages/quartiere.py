@@ -104,7 +104,9 @@ mix = qv.firm_mix_table(queries.firm_units_by_category(ctx.key, district_id),
                        queries.firm_points_by_category(ctx.key, district_id), lang)
 if mix.empty:
     firm_state = ui.theme_state(ctx.key, "firm_units")
-    if firm_state.loaded or not ui.theme_message(firm_state, lang):
+    # no local-unit source describes this territory (none registered for it): nothing to point to, only the fact
+    unregistered = firm_state.state == "absent" and not any(e.state == "absent" for e in firm_state.candidates)
+    if firm_state.loaded or unregistered or not ui.theme_message(firm_state, lang):
         st.info(t("firm_mix_none_level", lang, level=views.inline_label(fine.label(lang))))
     if ui.theme_state(ctx.key, "firm_totals").loaded:
         st.caption(t("firm_mix_territory_only", lang, plural=views.inline_label(fine.plural(lang))))
