@@ -1419,13 +1419,19 @@ def _periphery_for(profile: TerritoryProfile | None, periphery_path: Path | None
     return None
 
 
-def _stored_profile(con: duckdb.DuckDBPyConnection, progress: Progress) -> TerritoryProfile:
-    """The profile of the territory the build stored (table territory), else the default profile."""
+def _stored_profile(con: duckdb.DuckDBPyConnection, progress: Progress) -> TerritoryProfile | None:
+    """The profile of the territory the build stored (table territory, a file in config/territories),
+    the default profile when the table is empty, None when the stored id has no profile file (then the
+    levels come from territory_levels and there is no periphery file; said via `progress`)."""
     from etl import territory as territory_mod
 
     rows = con.sql("SELECT territory_id FROM territory").fetchall()
     if rows:
-        return territory_mod.load(str(rows[0][0]))
+        try:
+            return territory_mod.load(str(rows[0][0]))
+        except territory_mod.ProfileError as exc:
+            progress(f"[indicatori] profilo del territorio non trovato ({exc}): livelli dal warehouse, nessuna periferia")
+            return None
     profile = territory_mod.load()
     progress(f"[indicatori] tabella territory vuota: uso il profilo predefinito ({profile.id})")
     return profile
@@ -1457,8 +1463,9 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
     cat = load_catalogue(paths.indicators)
     pcfg = None
     if per_path is not None:
-        pcfg = periphery.load_config(per_path).with_centre(profile.centre_lon, profile.centre_lat,
-                                                           profile.centre_name_it, profile.centre_name_en)
+        pcfg = periphery.load_config(per_path)
+        if profile is not None:
+            pcfg = pcfg.with_centre(profile.centre_lon, profile.centre_lat, profile.centre_name_it, profile.centre_name_en)
     tcfg = targets.load_targets(paths.targets, cat)
 
     copied = snapshots.copy_forward(con, previous, mode, progress, territory_id=levels.territory_id)

@@ -156,28 +156,34 @@ FIRM_UNITS = [
 
 def build_city(con: duckdb.DuckDBPyConnection, *, firms: bool = True, trust: str = "official",
                profile: TerritoryProfile | None = None) -> None:
-    """Schema + the tiny city described in the module docstring (territory: the Milan profile's levels)."""
+    """Schema + the tiny city described in the module docstring (territory: the Milan profile's levels,
+    or `profile`'s: its finest level gets the four areas, its parent level, if any, the two groups)."""
+    profile = profile or territory.load("milano")
+    fine, parent = profile.fine.id, (profile.parent.id if profile.parent else None)
     create_schema(con)
-    write_territory(con, profile or territory.load("milano"))
+    write_territory(con, profile)
     con.execute("INSERT INTO build VALUES ('fixture', 'real', now()::TIMESTAMP, NULL, '0', '0', 1)")
     rows = []
     for i, (cx, cy) in CENTRES.items():
         geom = square(cx, cy)
         lon, lat = ll(cx, cy)
-        rows.append({"level": "nil", "id": i, "name": f"NIL {i}", "parent_id": PARENT[i], "area_m2": 1e6,
-                     "centroid_lon": lon, "centroid_lat": lat, "geom_wkb": shapely.to_wkb(geom),
+        rows.append({"level": fine, "id": i, "name": f"Area {i}", "parent_id": PARENT[i] if parent else None,
+                     "area_m2": 1e6, "centroid_lon": lon, "centroid_lat": lat, "geom_wkb": shapely.to_wkb(geom),
                      "map_geojson": shapely.to_geojson(geom), "source_id": "nil_boundaries", "trust": trust})
-    for m in (1, 2):
+    for m in (1, 2) if parent else ():
         geom = shapely.union_all([square(*CENTRES[i]) for i in CENTRES if PARENT[i] == m])
         c = geom.representative_point()
-        rows.append({"level": "municipio", "id": m, "name": f"Municipio {m}", "parent_id": None, "area_m2": 2e6,
+        rows.append({"level": parent, "id": m, "name": f"Municipio {m}", "parent_id": None, "area_m2": 2e6,
                      "centroid_lon": c.x, "centroid_lat": c.y, "geom_wkb": shapely.to_wkb(geom),
                      "map_geojson": shapely.to_geojson(geom), "source_id": "municipi_boundaries", "trust": trust})
     _insert(con, "districts", rows)
-    _insert(con, "population", [{"level": "nil", "district_id": i, "year": y, "residents": r, "source_id": "population_nil",
+    _insert(con, "population", [{"level": fine, "district_id": i, "year": y, "residents": r, "source_id": "population_nil",
                                  "path": "/fixture/pop.csv", "trust": trust}
                                 for i, years in POP.items() for y, r in years.items()])
     places = [dict(p, trust="demo" if trust == "demo" else p["trust"]) for p in PLACES + (FIRM_POINTS if firms else [])]
+    if parent is None:
+        places = [dict(p, parent_id=None, assignment="centroid" if p["assignment"] == "parent_only" else p["assignment"])
+                  for p in places]
     _insert(con, "places", places)
     if firms:
         _insert(con, "firm_units", [{"district_id": n, "year": 2010, "ateco_code": "26.1", "ateco_edition": "2007",
