@@ -351,9 +351,9 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
             else:
                 _load_raw(con, Path(raw_dir), used, report, progress, strict, ctx)
             write_territory_bbox(con, ctx)
-            write_catalogue(con, used, progress, profile)
+            write_catalogue(con, [*used, *_profile_loaders(profile, used)], progress, profile)
             con.execute(transform("rollup_population_parent"))
-            compute_all(con, report.build_id, mode, out, progress)
+            compute_all(con, report.build_id, mode, out, progress, territory=profile)
             programme.write_programme(con, progress=progress)  # lines, objectives, envelope (config/programme.toml)
             run_data_checks(con, out, progress)
             con.execute("UPDATE build SET finished_at = ? WHERE build_id = ?", [_now(), report.build_id])
@@ -518,6 +518,16 @@ def _load_raw(con: duckdb.DuckDBPyConnection, raw_dir: Path, sources: list[Sourc
             continue
         _load_source(con, source, raw_dir, ctx, manifest, report, progress, strict, claimed, claimed_dirs)
     _record_unrecognised(con, raw_dir, claimed, claimed_dirs, report, manifest)
+
+
+def _profile_loaders(profile: TerritoryProfile, sources: list[Source]) -> list[Source]:
+    """Boundary loaders the profile names that are not registered sources (the generic one), for the catalogue."""
+    from etl.sources import areas_geojson
+
+    known = {s.source_id for s in sources}
+    if any(lv.boundary_source == areas_geojson.SOURCE_ID for lv in profile.levels) and areas_geojson.SOURCE_ID not in known:
+        return [areas_geojson.SOURCE]
+    return []
 
 
 def boundary_source(spec: LevelSpec, sources: list[Source]) -> Source:

@@ -47,7 +47,8 @@ class ComuniIstatSource:
         spec = self.spec
         result = load_boundaries(
             path, level=spec.id if spec else "comune", id_columns=["com_istat_code_num"], name_columns=["name"],
-            official_columns=None, expected_count=None, ctx=ctx, filters=dict(spec.filter) if spec else None)
+            official_columns=None, expected_count=spec.expected_count if spec else None, ctx=ctx,
+            filters=dict(spec.filter) if spec else None)
         result.notes.append("confini ISTAT ripubblicati da Openpolis (geojson-italy, mapshaper): "
                             "geometria ufficiale, file di terzi, quindi 'derived'")
         return result
