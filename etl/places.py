@@ -1,19 +1,25 @@
 """Shared handling of point entities (makerspaces, coworking, vacant spaces, firms).
 
 Every point source builds a frame with at least `source_key, name, address, lon, lat` (and
-optionally `nil_id_file`, `municipio_file` from the file itself), then calls `finalise_places`,
-which:
+optionally the file's own area ids: `nil_id_file`, `municipio_file` for the Comune di Milano's
+files, `district_id_file` / `parent_id_file` for ids of the territory's own levels), then calls
+`finalise_places`, which:
 - parses coordinates (decimal commas allowed) and repairs swapped lon/lat, saying so;
-- quarantines points outside the city (rejects with the reason, never silently dropped);
-- assigns the NIL by point-in-polygon in the NIL polygons and the Municipio by point-in-polygon in
-  the Municipi polygons (not the NIL's parent: NIL and Municipi boundaries do not nest, and a NIL's
-  parent by largest overlap is wrong for points near the borders); where the file also gives a NIL
-  id (or, with `check_municipio`, a Municipio), checks it against the position and records a
-  warning only when the point lies more than BORDER_TOLERANCE_M outside the file's district (the
-  position wins either way);
-- falls back to the file's NIL id (Municipio: the file's, else the NIL's parent), or its
-  Municipio, for rows without coordinates;
+- quarantines points outside the territory's areas (rejects with the reason, never silently dropped);
+- assigns the finest level (`ctx.fine_level`: NIL in Milan, comune elsewhere) by point-in-polygon,
+  and the parent level (`ctx.parent_level`, if the territory has one) by point-in-polygon in the
+  parent polygons (not the fine area's parent: NIL and Municipi boundaries do not nest, and a NIL's
+  parent by largest overlap is wrong for points near the borders), else by the fine area's parent;
+- where the file also gives an id of one of the territory's levels, checks it against the position
+  and records a warning only when the point lies more than BORDER_TOLERANCE_M outside the file's
+  area (the position wins either way); ids of a level the territory does not have are not used;
+- falls back to the file's fine id ('file_id'; parent: the file's, else the fine area's parent) or
+  its parent id ('parent_only') for rows without coordinates;
 - rejects duplicates: same source key, or same normalised name and address.
+
+When every row is outside the territory, `mark_outside_only` raises `etl.geo.NotInTerritory`:
+the pipeline records the file as skipped for this territory ("nessun punto nel territorio"),
+with its rejects, rather than failed.
 """
 
 from __future__ import annotations
@@ -21,21 +27,30 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from etl import geo
-from etl.base import BuildContext, Reject
+from etl.base import BuildContext, LoadResult, Reject
 from etl.readers import parse_int
 
 DUPLICATE_RADIUS_M = 150.0
-# A file's own NIL/Municipio is taken to agree with the position when the point lies within this
-# distance of the file's district (geocoding and boundary versions differ by a few metres).
+# A file's own area id is taken to agree with the position when the point lies within this
+# distance of the file's area (geocoding and boundary versions differ by a few metres).
 BORDER_TOLERANCE_M = 25.0
-PLACE_COLUMNS = ["theme", "source_key", "name", "address", "lon", "lat", "district_id", "municipio", "assignment",
+PLACE_COLUMNS = ["theme", "source_key", "name", "address", "lon", "lat", "district_id", "parent_id", "assignment",
                  "category", "status", "ownership", "area_m2", "seats", "employees", "ateco_code", "ateco_edition",
                  "started_on", "attributes", "geom_wkb"]
+# Columns of a point frame that carry the file's own area ids, and the level each one names.
+# `district_id_file` / `parent_id_file` are ids of the territory's own finest / parent level.
+FILE_ID_LEVELS: dict[str, str] = {"nil_id_file": "nil", "municipio_file": "municipio"}
+FINE_FILE_COLUMN = "district_id_file"
+PARENT_FILE_COLUMN = "parent_id_file"
+# Reasons start with a stable phrase (the part before the first ':' or '('), so they can be grouped.
+OUTSIDE_REASON = "punto fuori dal territorio"
+ASSIGNMENTS = ["point_in_polygon", "file_id", "parent_only"]
 
 
 def normalise_text(value: object) -> str:
@@ -87,15 +102,29 @@ def _int_column(values: pd.Series | None, n: int) -> np.ndarray:
     return num.to_numpy(dtype=float, na_value=-1).astype(np.int64)
 
 
+def _file_id_column(frame: pd.DataFrame, level: str | None, generic: str, file_levels: Mapping[str, str]) -> str | None:
+    """The frame column holding the file's ids of `level` (the generic column first), or None."""
+    if level is None:
+        return None
+    if generic in frame.columns:
+        return generic
+    return next((c for c, lv in file_levels.items() if lv == level and c in frame.columns), None)
+
+
 def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | None, theme: str,
                     require_point: bool = False, dedupe_by_name: bool = True,
                     timings: dict[str, float] | None = None,
-                    check_municipio: bool = False) -> tuple[pd.DataFrame, list[Reject]]:
-    """Validate, de-duplicate and assign districts; returns (places rows, rejects).
+                    check_parent: bool = False,
+                    file_levels: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Reject]]:
+    """Validate, de-duplicate and assign areas of the territory's levels; returns (places rows, rejects).
 
-    `check_municipio=True` also warns where the file's `municipio_file` disagrees with the
-    Municipio of the position (beyond BORDER_TOLERANCE_M); off by default because some loaders
-    make that check themselves from the returned `municipio`.
+    `check_parent=True` also warns where the file's parent-level id disagrees with the parent
+    area of the position (beyond BORDER_TOLERANCE_M); off by default because some loaders make
+    that check themselves from the returned `parent_id`.
+
+    `file_levels` maps the frame's file-id columns to the level they name (default
+    FILE_ID_LEVELS: `nil_id_file` -> 'nil', `municipio_file` -> 'municipio'); only the columns
+    of the territory's own levels are used.
 
     `dedupe_by_name=False` skips the name+address duplicate check, for files whose own ids are
     reliable (a business-register extract): duplicates by id are still rejected.
@@ -104,14 +133,19 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     frame row itself); row numbers are 1-based positions in the file. Vectorised: a
     million points take about 3.5 s on 2 cores, 0.4 s of which is the point-in-polygon
     step (bench/bench_assign.py). `timings`, when given, receives the seconds spent in each
-    stage: assign (coordinates, swap repair, point-in-polygon, Municipio), rejects (building
+    stage: assign (coordinates, swap repair, point-in-polygon, parent), rejects (building
     the quarantine records), dedupe, output.
     """
     clock = time.perf_counter
     t_start = clock()
     spent = {"rejects": 0.0}
-    if ctx.nil is None:
-        raise RuntimeError("NIL boundaries must be loaded before point sources")
+    fine_areas = ctx.boundaries()
+    if fine_areas is None:
+        raise RuntimeError(f"confini del livello '{ctx.fine_level}' non caricati prima delle fonti di punti")
+    fine_spec = ctx.territory.fine
+    parent_spec = ctx.territory.parent
+    parent_areas = ctx.boundaries(ctx.parent_level) if ctx.parent_level else None
+    file_levels = FILE_ID_LEVELS if file_levels is None else file_levels
     frame = frame.reset_index(drop=True)
     n = len(frame)
     rejects: list[Reject] = []
@@ -129,8 +163,8 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     lon = parse_coords(frame.get("lon"), n)
     lat = parse_coords(frame.get("lat"), n)
     has_point = ~(np.isnan(lon) | np.isnan(lat))
-    # The city's box comes from its own districts (works for Milan, Cremona, ...), with a margin.
-    bx0, by0, bx1, by1 = ctx.nil.total_bounds
+    # The territory's box comes from its own areas (Milan, Cremona, ...), with a margin.
+    bx0, by0, bx1, by1 = fine_areas.total_bounds
     x0, y0, x1, y1 = bx0 - 0.05, by0 - 0.05, bx1 + 0.05, by1 + 0.05
     in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
     swapped = has_point & ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
@@ -141,51 +175,57 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
         reject(~has_point, "coordinate mancanti o non numeriche")
         keep &= has_point
 
-    nil_pt = np.full(n, -1, dtype=np.int64)
+    fine_pt = np.full(n, -1, dtype=np.int64)
     if has_point.any():
-        nil_pt[has_point] = geo.assign_points(lon[has_point], lat[has_point], ctx.nil)
-    outside = keep & has_point & (nil_pt < 0)
-    city = str(ctx.extra.get("city", "Milano"))
-    reject(outside, [f"punto fuori dal Comune di {city} ({lon[i]:.5f}, {lat[i]:.5f})"
+        fine_pt[has_point] = geo.assign_points(lon[has_point], lat[has_point], fine_areas)
+    outside = keep & has_point & (fine_pt < 0)
+    name = ctx.territory.name_it
+    reject(outside, [f"{OUTSIDE_REASON} {name}: {lon[i]:.5f}, {lat[i]:.5f}"
                      for i in np.flatnonzero(outside)] if outside.any() else "")
     keep &= ~outside
 
-    nil_to_mun = _nil_to_municipio(ctx)
-    nil_file = _int_column(frame.get("nil_id_file"), n)
-    mun_file = _int_column(frame.get("municipio_file"), n)
-    known = np.isin(nil_file, np.fromiter(ctx.nil_ids(), dtype=np.int64))
-    mismatch = keep & has_point & (nil_file > 0) & (nil_file != nil_pt)
+    fine_to_parent = _fine_to_parent(ctx)
+    fine_col = _file_id_column(frame, ctx.fine_level, FINE_FILE_COLUMN, file_levels)
+    parent_col = _file_id_column(frame, ctx.parent_level, PARENT_FILE_COLUMN, file_levels)
+    fine_file = _int_column(frame.get(fine_col) if fine_col else None, n)
+    parent_file = _int_column(frame.get(parent_col) if parent_col else None, n)
+    known = np.isin(fine_file, np.fromiter(ctx.ids(), dtype=np.int64))
+    mismatch = keep & has_point & (fine_file > 0) & (fine_file != fine_pt)
     if mismatch.any():
-        far = distance_to_districts(lon, lat, nil_file, ctx.nil) > BORDER_TOLERANCE_M
+        far = distance_to_districts(lon, lat, fine_file, fine_areas) > BORDER_TOLERANCE_M
         mismatch &= far
-    reject(mismatch, [f"NIL nel file ({nil_file[i]}) diverso da quello della posizione ({nil_pt[i]}): "
+    reject(mismatch, [f"{fine_spec.label_it} nel file ({fine_file[i]}) diverso da quello della posizione ({fine_pt[i]}): "
                       "usato quello della posizione" for i in np.flatnonzero(mismatch)], "warning")
-    mun_pt = municipio_of_points(lon, lat, nil_pt, ctx)
-    if check_municipio and ctx.municipi is not None:
-        mun_mismatch = keep & has_point & (mun_file > 0) & (mun_pt > 0) & (mun_file != mun_pt)
-        if mun_mismatch.any():
-            mun_mismatch &= distance_to_districts(lon, lat, mun_file, ctx.municipi) > BORDER_TOLERANCE_M
-        reject(mun_mismatch, [f"Municipio nel file ({mun_file[i]}) diverso da quello della posizione ({mun_pt[i]}): "
-                              "usato quello della posizione" for i in np.flatnonzero(mun_mismatch)], "warning")
+    parent_pt = parent_of_points(lon, lat, fine_pt, ctx)
+    if check_parent and parent_areas is not None and parent_spec is not None:
+        par_mismatch = keep & has_point & (parent_file > 0) & (parent_pt > 0) & (parent_file != parent_pt)
+        if par_mismatch.any():
+            par_mismatch &= distance_to_districts(lon, lat, parent_file, parent_areas) > BORDER_TOLERANCE_M
+        reject(par_mismatch, [f"{parent_spec.label_it} nel file ({parent_file[i]}) diverso da quello della posizione "
+                              f"({parent_pt[i]}): usato quello della posizione" for i in np.flatnonzero(par_mismatch)],
+               "warning")
     by_file = keep & ~has_point & known
-    municipi_ids = (np.fromiter((int(i) for i in ctx.municipi["id"]), dtype=np.int64) if ctx.municipi is not None
-                    else np.unique(np.fromiter(_nil_to_municipio(ctx).values(), dtype=np.int64)))
-    by_mun = keep & ~has_point & ~known & np.isin(mun_file, municipi_ids)
-    nowhere = keep & ~has_point & ~known & ~by_mun
-    reject(nowhere, "né coordinate né NIL/Municipio validi: impossibile collocarlo")
+    if parent_areas is not None:
+        parent_ids = np.fromiter((int(i) for i in parent_areas["id"]), dtype=np.int64)
+    else:
+        parent_ids = np.unique(np.fromiter(fine_to_parent.values(), dtype=np.int64))
+    by_parent = keep & ~has_point & ~known & np.isin(parent_file, parent_ids)
+    nowhere = keep & ~has_point & ~known & ~by_parent
+    if nowhere.any():
+        reject(nowhere, _nowhere_reasons(frame, nowhere, ctx, file_levels, fine_col, parent_col))
     keep &= ~nowhere
 
-    district_id = np.where(has_point, nil_pt, np.where(by_file, nil_file, -1))
-    mun_of_nil = np.array([nil_to_mun.get(int(i), -1) for i in range(int(district_id.max(initial=0)) + 1)] or [-1])
-    # Without a point: the file's own Municipio when valid, else the parent of the file's NIL.
-    mun_valid = np.isin(mun_file, municipi_ids)
-    municipio = np.where(has_point, mun_pt,
-                         np.where(by_file & mun_valid, mun_file,
-                                  np.where(district_id > 0, mun_of_nil[np.clip(district_id, 0, None)],
-                                           np.where(by_mun, mun_file, -1))))
+    district_id = np.where(has_point, fine_pt, np.where(by_file, fine_file, -1))
+    # Without a point: the file's own parent id when valid, else the parent of the file's fine area.
+    parent_of_fine = _lookup(fine_to_parent, district_id)
+    parent_valid = np.isin(parent_file, parent_ids)
+    parent_id = np.where(has_point, parent_pt,
+                         np.where(by_file & parent_valid, parent_file,
+                                  np.where(district_id > 0, parent_of_fine,
+                                           np.where(by_parent, parent_file, -1))))
     # A categorical, not a million-string array (that alone cost as much as the point-in-polygon step).
     assignment = pd.Categorical.from_codes(np.where(has_point, 0, np.where(by_file, 1, 2)).astype(np.int8),
-                                           categories=["point_in_polygon", "file_id", "municipio_only"])
+                                           categories=ASSIGNMENTS)
     t_assigned = clock()
     rejects_in_assign = spent["rejects"]
 
@@ -193,7 +233,7 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(dup_key, [f"duplicato: stesso id della riga {first_key[i]} (tenuta quella)" for i in np.flatnonzero(dup_key)])
     keep &= ~dup_key
     if not dedupe_by_name:
-        return _timed_output(frame, keep, theme, has_point, lon, lat, district_id, municipio, assignment, rejects,
+        return _timed_output(frame, keep, theme, has_point, lon, lat, district_id, parent_id, assignment, rejects,
                              timings, t_start, t_assigned, rejects_in_assign, spent)
     blank = pd.Series([None] * n, dtype=object)
     columns = [frame["name"] if "name" in frame else blank, frame["address"] if "address" in frame else blank]
@@ -213,16 +253,64 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     reject(dup_pair, [f"duplicato: stesso nome e indirizzo della riga {first_pair[i]} (tenuta quella)"
                       for i in np.flatnonzero(dup_pair)])
     keep &= ~dup_pair
-    return _timed_output(frame, keep, theme, has_point, lon, lat, district_id, municipio, assignment, rejects,
+    return _timed_output(frame, keep, theme, has_point, lon, lat, district_id, parent_id, assignment, rejects,
                          timings, t_start, t_assigned, rejects_in_assign, spent)
 
 
+def _nowhere_reasons(frame: pd.DataFrame, mask: np.ndarray, ctx: BuildContext, file_levels: Mapping[str, str],
+                     fine_col: str | None, parent_col: str | None) -> list[str]:
+    """Why each row in `mask` (no point, no usable id) cannot be placed."""
+    labels = "/".join(lv.label_it for lv in ctx.territory.levels)
+    plain = f"né coordinate né {labels} validi: impossibile collocarlo"
+    # Ids of levels this territory does not have (e.g. a Milan NIL id in a territory of comuni).
+    foreign = [(c, lv) for c, lv in file_levels.items() if c in frame.columns and c not in (fine_col, parent_col)
+               and not ctx.territory.has_level(lv)]
+    if not foreign:
+        return [plain] * int(mask.sum())
+    ids = {c: _int_column(frame[c], len(frame)) for c, _ in foreign}
+    out = []
+    for i in np.flatnonzero(mask):
+        named = [lv for c, lv in foreign if ids[c][i] > 0]
+        out.append(plain if not named else
+                   f"né coordinate né {labels} validi: il file dà solo l'id del livello '{', '.join(named)}', "
+                   f"che il territorio {ctx.territory.name_it} non ha; impossibile collocarlo")
+    return out
+
+
+def outside_only(rejects: list[Reject], rows: int) -> int:
+    """How many rows were rejected as outside the territory, when that is every one of `rows` (else 0)."""
+    n = sum(1 for r in rejects if r.action == "rejected" and r.reason.startswith(OUTSIDE_REASON))
+    return n if rows > 0 and n >= rows else 0
+
+
+def mark_outside_only(result: LoadResult, ctx: BuildContext, path: object, rows: int | None = None) -> LoadResult:
+    """`result` as is, unless the file has no row at all inside the territory: then NotInTerritory.
+
+    The pipeline records such a file as 'skipped' for this territory, its rejects kept ("nessun
+    punto nel territorio"), not as 'failed': the file is fine, it describes another place. The
+    pipeline also recognises it on its own when every rejected row starts with OUTSIDE_REASON; this
+    covers files where some rows were set aside before the position was checked (warnings, e.g.
+    places an official list already counts). `rows`: the rows that reached `finalise_places`
+    (default: rows_read).
+    """
+    from etl.geo import NotInTerritory
+
+    rows = result.rows_read if rows is None else rows
+    n = outside_only(result.rejects, rows)
+    if len(result.frame) == 0 and n:
+        raise NotInTerritory(str(path), f"nessun punto nel territorio {ctx.territory.name_it}: tutte le {n} righe con "
+                             "coordinate sono fuori dai suoi confini (vedere la tabella rejects)",
+                             "niente da fare se il file descrive un altro territorio; altrimenti controllare le coordinate",
+                             result)
+    return result
+
+
 def _timed_output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.ndarray, lon: np.ndarray,
-                  lat: np.ndarray, district_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
+                  lat: np.ndarray, district_id: np.ndarray, parent_id: np.ndarray, assignment: pd.Categorical,
                   rejects: list[Reject], timings: dict[str, float] | None, t_start: float, t_assigned: float,
                   rejects_in_assign: float, spent: dict[str, float]) -> tuple[pd.DataFrame, list[Reject]]:
     t_deduped = time.perf_counter()
-    result = _output(frame, keep, theme, has_point, lon, lat, district_id, municipio, assignment, rejects)
+    result = _output(frame, keep, theme, has_point, lon, lat, district_id, parent_id, assignment, rejects)
     if timings is not None:
         timings["assign"] = timings.get("assign", 0.0) + (t_assigned - t_start) - rejects_in_assign
         timings["rejects"] = timings.get("rejects", 0.0) + spent["rejects"]
@@ -232,7 +320,7 @@ def _timed_output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: 
 
 
 def _output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.ndarray, lon: np.ndarray,
-            lat: np.ndarray, district_id: np.ndarray, municipio: np.ndarray, assignment: pd.Categorical,
+            lat: np.ndarray, district_id: np.ndarray, parent_id: np.ndarray, assignment: pd.Categorical,
             rejects: list[Reject]) -> tuple[pd.DataFrame, list[Reject]]:
     """The kept rows in `places` layout, and the rejects in file order."""
     out = frame.assign(
@@ -240,7 +328,7 @@ def _output(frame: pd.DataFrame, keep: np.ndarray, theme: str, has_point: np.nda
         lon=np.where(has_point, lon, np.nan),
         lat=np.where(has_point, lat, np.nan),
         district_id=pd.Series(district_id, dtype="Int32").where(district_id > 0),
-        municipio=pd.Series(municipio, dtype="Int32").where(municipio > 0),
+        parent_id=pd.Series(parent_id, dtype="Int32").where(parent_id > 0),
         assignment=assignment,
     )
     out = out[keep].reindex(columns=PLACE_COLUMNS)
@@ -280,22 +368,26 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def municipio_of_points(lon: np.ndarray, lat: np.ndarray, district_id: np.ndarray, ctx: BuildContext) -> np.ndarray:
-    """Municipio of each point by point-in-polygon in the Municipi polygons (-1 where unknown).
+def parent_of_points(lon: np.ndarray, lat: np.ndarray, district_id: np.ndarray, ctx: BuildContext) -> np.ndarray:
+    """Parent-level area of each point by point-in-polygon in the parent polygons (-1 where unknown).
 
-    A point inside a NIL but outside every Municipio polygon (the Municipi file is an older
-    boundary version) falls back to its NIL's parent; without Municipi polygons, the NIL's parent.
+    A point inside a fine area but outside every parent polygon (e.g. the Municipi file is an
+    older boundary version) falls back to its fine area's parent; without parent polygons, the
+    fine area's parent. A territory with one level: all -1.
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     district_id = np.asarray(district_id, dtype=np.int64)
     out = np.full(len(lon), -1, dtype=np.int64)
+    if ctx.parent_level is None:
+        return out
     has_point = ~(np.isnan(lon) | np.isnan(lat))
-    if ctx.municipi is not None and has_point.any():
-        out[has_point] = geo.assign_points(lon[has_point], lat[has_point], ctx.municipi)
-    nil_to_mun = _nil_to_municipio(ctx)
+    parents = ctx.boundaries(ctx.parent_level)
+    if parents is not None and has_point.any():
+        out[has_point] = geo.assign_points(lon[has_point], lat[has_point], parents)
+    fine_to_parent = _fine_to_parent(ctx)
     missing = has_point & (out < 0) & (district_id > 0)
-    out[missing] = [nil_to_mun.get(int(i), -1) for i in district_id[missing]]
+    out[missing] = _lookup(fine_to_parent, district_id[missing])
     return out
 
 
@@ -319,7 +411,36 @@ def distance_to_districts(lon: np.ndarray, lat: np.ndarray, district_id: np.ndar
     return out
 
 
-def _nil_to_municipio(ctx: BuildContext) -> dict[int, int]:
-    if ctx.nil is None or "municipio" not in ctx.nil:
+def _lookup(mapping: dict[int, int], keys: np.ndarray) -> np.ndarray:
+    """mapping[k] for each key (-1 where absent), vectorised (a million keys: no Python loop)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    out = np.full(len(keys), -1, dtype=np.int64)
+    if not mapping or not len(keys):
+        return out
+    src = np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping))
+    dst = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
+    order = np.argsort(src)
+    src, dst = src[order], dst[order]
+    pos = np.clip(np.searchsorted(src, keys), 0, len(src) - 1)
+    hit = src[pos] == keys
+    out[hit] = dst[pos[hit]]
+    return out
+
+
+def level_ids(ctx: BuildContext, level: str | None) -> set[int]:
+    """Ids of a level of the territory: its loaded boundaries, else (parent level) the parents named
+    by the fine areas; empty for a level the territory does not have."""
+    if level is None or not ctx.territory.has_level(level):
+        return set()
+    ids = ctx.ids(level)
+    if not ids and level == ctx.parent_level:
+        ids = set(_fine_to_parent(ctx).values())
+    return ids
+
+
+def _fine_to_parent(ctx: BuildContext) -> dict[int, int]:
+    """Fine area id -> its parent's id, from the `parent_id` column of the fine boundaries (if any)."""
+    fine = ctx.boundaries()
+    if ctx.parent_level is None or fine is None or "parent_id" not in fine:
         return {}
-    return {int(i): int(m) for i, m in zip(ctx.nil["id"], ctx.nil["municipio"], strict=True) if pd.notna(m)}
+    return {int(i): int(m) for i, m in zip(fine["id"], fine["parent_id"], strict=True) if pd.notna(m)}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.base import SourceError
+from etl.base import BuildContext, SourceError
 
 _SEPARATORS = [";", ",", "\t", "|"]
 # The csv module refuses fields over 131,072 characters by default; a real NIL polygon as WKT is
@@ -346,3 +346,18 @@ def read_table_columnar(path: Path, min_bytes: int = COLUMNAR_MIN_BYTES) -> Tabl
     frame = pd.DataFrame(cells)
     frame.attrs["ragged_rows"] = []
     return Table(frame=frame, original_columns=header, encoding="utf-8", separator=separator)
+
+
+def ids_of_level(ctx: BuildContext, level: str, path: Path | str, required: bool = True) -> set[int]:
+    """Ids of the loaded areas of `level`; SourceError when the territory has no such level: a file
+    of another territory's areas cannot be read as a zero. Boundaries not loaded: SourceError when
+    `required`, else an empty set (the caller then accepts every id)."""
+    if not ctx.territory.has_level(level):
+        raise SourceError(path, f"il file dà valori per {level} e il territorio {ctx.territory.name_it} non ha questo "
+                          f"livello (livelli: {', '.join(lv.id for lv in ctx.territory.levels)})",
+                          "usare il file solo nella costruzione del territorio che ha questo livello")
+    ids = ctx.ids(level)
+    if not ids and required:
+        raise SourceError(path, f"confini del livello {level} non caricati: impossibile controllare gli id del file",
+                          "mettere nella cartella il file dei confini di questo livello")
+    return ids

@@ -29,11 +29,11 @@ HEADER = ("codice_fiscale;progressivo_ul;denominazione;indirizzo;civico;codice_a
 @pytest.fixture(scope="module")
 def ctx() -> BuildContext:
     nil, mun = demo_districts()
-    return BuildContext(nil=nil[["id", "name", "geometry"]].copy(), municipi=mun[["id", "name", "geometry"]].copy())
+    return BuildContext.with_areas(nil[["id", "name", "geometry"]].copy(), mun[["id", "name", "geometry"]].copy())
 
 
 def _point(ctx: BuildContext, district_id: int) -> tuple[float, float]:
-    nil: gpd.GeoDataFrame = ctx.nil  # type: ignore[assignment]
+    nil: gpd.GeoDataFrame = ctx.boundaries()  # type: ignore[assignment]
     p = shapely.point_on_surface(nil.loc[nil["id"] == district_id, "geometry"].iloc[0])
     return round(p.x, 6), round(p.y, 6)
 
@@ -88,7 +88,7 @@ def test_columnar_and_row_paths_agree(tmp_path: Path, ctx: BuildContext, monkeyp
     assert cols.notes == rows.notes and cols.rows_read == rows.rows_read
     # The defects are really there (a comparison of two empty lists would prove nothing).
     reasons = " | ".join(r.reason for r in rows.rejects)
-    for word in ("invertite", "fuori dal Comune", "duplicato", "edizione ATECO non indicata", "addetti 'molti'",
+    for word in ("invertite", "fuori dal territorio", "duplicato", "edizione ATECO non indicata", "addetti 'molti'",
                  "31/02/2010", "stato 'in pausa'", "addetti negativi"):
         assert word in reasons
     attrs = [json.loads(a) for a in rows.frame["attributes"]]

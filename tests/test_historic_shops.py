@@ -27,9 +27,9 @@ def shop(n: int, name: str, lon: float | None, lat: float | None, stato: str = "
 def ctx(h: Helpers) -> BuildContext:
     grid = h.nil_grid()
     frame = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"NIL {i}" for i, _ in grid],
-                              "municipio": [h.grid_parent[i] for i, _ in grid]},
+                              "parent_id": [h.grid_parent[i] for i, _ in grid]},
                              geometry=[g for _, g in grid], crs="EPSG:4326")
-    return BuildContext(nil=frame)
+    return BuildContext.with_areas(frame)
 
 
 def write_json(path: Path, records: list[dict[str, Any]]) -> Path:
@@ -58,7 +58,7 @@ def test_json_export_is_derived_and_checked(tmp_path: Path, ctx: BuildContext) -
     assert list(frame["district_id"]) == [1, 8]
     assert json.loads(frame["attributes"].iloc[0])["anno"] == 1926
     rejected = {r.row_number: r.reason for r in result.rejects if r.action == "rejected"}
-    assert rejected[2].startswith("punto fuori dal Comune di Milano (9.40000, 45.43000)")
+    assert rejected[2].startswith("punto fuori dal territorio Comune di Milano: 9.40000, 45.43000")
     assert rejected[4] == "duplicato: stesso id della riga 3 (tenuta quella)"
     assert "stato: attiva 1, cessata 1" in result.notes
 
@@ -90,8 +90,9 @@ def test_real_botteghe(real_dir: Path) -> None:
         pytest.skip("botteghe-storiche.json, NIL_WM.zip or Municipi.shp not in the real folder")
     districts = nil.SOURCE.load(zip_path, BuildContext()).frame
     mun = municipi.SOURCE.load(shp, BuildContext()).frame[["id", "name", "geometry"]]
-    ctx = BuildContext(nil=districts[["id", "name", "geometry"]].copy(), municipi=mun)
-    ctx.nil["municipio"] = geo.parent_by_overlap(districts, mun).to_numpy()
+    fine = districts[["id", "name", "geometry"]].copy()
+    fine["parent_id"] = geo.parent_by_overlap(districts, mun).to_numpy()
+    ctx = BuildContext.with_areas(fine, mun)
     assert historic_shops.SOURCE.find(real_dir) == [path]
     result = historic_shops.SOURCE.load(path, ctx)
     assert len(result.frame) == 626 and result.rows_read == 626

@@ -37,9 +37,9 @@ def no_census_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def ctx(h: Helpers) -> BuildContext:
     grid = h.nil_grid()
     frame = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"NIL {i}" for i, _ in grid],
-                              "municipio": [h.grid_parent[i] for i, _ in grid]},
+                              "parent_id": [h.grid_parent[i] for i, _ in grid]},
                              geometry=[g for _, g in grid], crs="EPSG:4326")
-    return BuildContext(nil=frame)
+    return BuildContext.with_areas(frame)
 
 
 def test_area_list_is_derived_and_outside_points_are_recorded(tmp_path: Path, ctx: BuildContext, h: Helpers) -> None:
@@ -50,11 +50,11 @@ def test_area_list_is_derived_and_outside_points_are_recorded(tmp_path: Path, ct
     assert result.origin is not None and "Shpizzi/teseo" in result.origin
     assert list(result.frame["name"]) == ["Lab Centro", "Lab Nord"]
     assert [(r.row_number, r.action, r.reason) for r in result.rejects] == [
-        (2, "rejected", "fuori dal comune di Milano (zona: Provincia nord; comune: Cinisello Balsamo (MI); "
-                        "punto 9.23740, 45.55270)"),
+        (2, "rejected", "punto fuori dal territorio Comune di Milano: 9.23740, 45.55270 "
+                        "(zona: Provincia nord; comune: Cinisello Balsamo (MI))"),
     ]
     assert result.rows_read == 3 and result.rows_rejected == 1
-    assert "1 luoghi fuori dal comune registrati tra gli scarti (con la zona)" in result.notes
+    assert "1 luoghi fuori dal territorio Comune di Milano registrati tra gli scarti (con la zona)" in result.notes
 
 
 def test_ds744_layout_stays_official(tmp_path: Path, ctx: BuildContext, h: Helpers) -> None:
@@ -88,13 +88,14 @@ def test_real_area_list(real_dir: Path) -> None:
     zip_path = real_dir / "comune-milano-nil" / "NIL_WM.zip"
     if not path.is_file() or not zip_path.is_file():
         pytest.skip("fablab_milano_area.csv or NIL_WM.zip not in the real folder")
-    ctx = BuildContext(nil=nil.SOURCE.load(zip_path, BuildContext()).frame[["id", "name", "geometry"]])
+    ctx = BuildContext.with_areas(nil.SOURCE.load(zip_path, BuildContext()).frame[["id", "name", "geometry"]])
     result = makerspaces.SOURCE.load(path, ctx)
     assert result.trust == "derived"
     assert result.rows_read == 30 and len(result.frame) == 15
     outside = [r for r in result.rejects if r.action == "rejected"]
     assert len(outside) == 15
-    assert all(r.reason.startswith("fuori dal comune di Milano (zona: ") for r in outside)
+    assert all(r.reason.startswith("punto fuori dal territorio Comune di Milano: ") and "(zona: " in r.reason
+               for r in outside)
     assert sum("comune: Cinisello Balsamo (MI)" in r.reason for r in outside) == 2
 
 

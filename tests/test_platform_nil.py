@@ -46,7 +46,7 @@ def ctx(h: Helpers) -> BuildContext:
     grid = h.nil_grid()
     frame = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"NIL {i}" for i, _ in grid]},
                              geometry=[g for _, g in grid], crs="EPSG:4326")
-    return BuildContext(nil=frame)
+    return BuildContext.with_areas(frame)
 
 
 def test_population_files_are_one_source_with_the_documented_year(tmp_path: Path, ctx: BuildContext) -> None:
@@ -125,7 +125,7 @@ def test_real_export(real_dir: Path) -> None:
     zip_path = real_dir / "comune-milano-nil" / "NIL_WM.zip"
     if not folder.is_dir() or not zip_path.is_file():
         pytest.skip("milano-platform export or NIL_WM.zip not in the real folder")
-    ctx = BuildContext(nil=nil.SOURCE.load(zip_path, BuildContext()).frame[["id", "name", "geometry"]])
+    ctx = BuildContext.with_areas(nil.SOURCE.load(zip_path, BuildContext()).frame[["id", "name", "geometry"]])
     assert platform_nil.POPULATION.find(real_dir) == [folder]
     assert platform_nil.COWORKING.find(real_dir) == [folder]
     pop = platform_nil.POPULATION.load(folder, ctx)

@@ -23,7 +23,7 @@ def ctx(h: Helpers) -> BuildContext:
     grid = h.nil_grid()
     nil = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"NIL {i}" for i, _ in grid]},
                            geometry=[g for _, g in grid], crs="EPSG:4326")
-    return BuildContext(nil=nil)
+    return BuildContext.with_areas(nil)
 
 
 def load(path: Path, ctx: BuildContext) -> LoadResult:

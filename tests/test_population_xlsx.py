@@ -45,7 +45,7 @@ def ctx(h: Helpers) -> BuildContext:
     grid = h.nil_grid()
     frame = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"NIL {i}" for i, _ in grid]},
                              geometry=[g for _, g in grid], crs="EPSG:4326")
-    return BuildContext(nil=frame)
+    return BuildContext.with_areas(frame)
 
 
 def load(path: Path, ctx: BuildContext) -> LoadResult:
@@ -136,7 +136,7 @@ def test_real_nil_sesso_2022(real_dir: Path) -> None:
     if not path.is_file() or not zip_path.is_file():
         pytest.skip("NIL_sesso_2022.xlsx or NIL_WM.zip not in the real folder")
     nil_result = nil.SOURCE.load(zip_path, BuildContext())
-    ctx = BuildContext(nil=nil_result.frame[["id", "name", "geometry"]])
+    ctx = BuildContext.with_areas(nil_result.frame[["id", "name", "geometry"]])
     assert path in population_xlsx.SOURCE.find(real_dir)
     result = load(path, ctx)
     assert len(result.frame) == 87

@@ -41,7 +41,7 @@ def districts() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 @pytest.fixture()
 def ctx(districts: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]) -> BuildContext:
     nil, mun = districts
-    return BuildContext(nil=nil[["id", "name", "geometry"]].copy(), municipi=mun[["id", "name", "geometry"]].copy())
+    return BuildContext.with_areas(nil[["id", "name", "geometry"]].copy(), mun[["id", "name", "geometry"]].copy())
 
 
 def inside(nil: gpd.GeoDataFrame, district_id: int) -> tuple[float, float]:
@@ -294,7 +294,7 @@ def test_ds201_duplicate_after_code_normalisation(tmp_path: Path, ctx: BuildCont
 
 def test_ds201_needs_loaded_nil_and_known_columns(tmp_path: Path, ctx: BuildContext) -> None:
     path = write_lines(tmp_path / DS201_NAME, ds201_lines(), encoding="cp1252")
-    with pytest.raises(SourceError, match="confini NIL non caricati"):
+    with pytest.raises(SourceError, match="confini del livello nil non caricati"):
         FirmsAtecoSource().load(path, BuildContext())
     odd = write_lines(tmp_path / "ds201_bad.csv", ["anno;quartiere;codice;quanti", "2010;1;25.62;3"])
     with pytest.raises(SourceError, match="mancano le colonne"):
@@ -372,7 +372,7 @@ def test_firm_points_classified_and_placed(tmp_path: Path, ctx: BuildContext,
     for r in result.rejects:
         by_row.setdefault(r.row_number, []).append((r.action, r.reason))
     assert by_row[2] == [("repaired", "longitudine e latitudine invertite: scambiate")]
-    assert by_row[3][0][0] == "rejected" and "fuori dal Comune" in by_row[3][0][1]
+    assert by_row[3][0][0] == "rejected" and "fuori dal territorio" in by_row[3][0][1]
     assert by_row[4][0][0] == "rejected" and by_row[4][0][1].startswith("edizione ATECO non indicata")
     assert by_row[5] == [("rejected", "codice ATECO non valido: 'XX'")]
     row6 = dict((reason.split(" ")[0], action) for action, reason in by_row[6])

@@ -16,7 +16,6 @@ import pytest
 from etl import ateco_map
 from etl.base import BuildContext, SourceError
 from etl.demo import demo_districts
-from etl.indicators import CITY_ID
 from etl.pipeline import build
 from etl.sources import REGISTRY
 from etl.sources.firms_ateco import FirmsAtecoSource, firm_file_kind
@@ -101,7 +100,7 @@ def test_ds171_rows_rejects_and_numbers(tmp_path: Path) -> None:
     frame = result.frame.set_index(["year", "ateco_code"])
     assert sorted(frame.index) == [(2009, "25.62.0"), (2009, "99"), (2010, "01.62.0"), (2010, "14.13.1"),
                                    (2010, "25.62.0"), (2010, "47.11.1"), (2010, "62.01.0"), (2010, "62.10.0")]
-    assert set(result.frame["level"]) == {"city"} and set(result.frame["area_id"]) == {CITY_ID}
+    assert set(result.frame["level"]) == {"territory"} and set(result.frame["area_id"]) == {"milano"}
     assert set(result.frame["ateco_edition"]) == {"2007"}
     cats = frame["category"].to_dict()
     assert cats[(2010, "25.62.0")] == "digital_manufacturing"  # machining, 2007 meaning
@@ -246,7 +245,7 @@ def test_build_end_to_end_firm_totals(tmp_path: Path, districts: tuple[gpd.GeoDa
     finally:
         con.close()
     assert per_year == [(2009, 12, 14, 32.0), (2010, 62, 68, 940.75)]
-    assert meta == [("city", CITY_ID, "firms_city", "official")]
+    assert meta == [("territory", "milano", "firms_city", "official")]
     assert digital == [(12,)]
     assert lineage == [("ds171", 16, 8, 8, "CC BY 4.0 (licenza predefinita del portale; da verificare)",
                         "Comune di Milano", None, "cp1252", "loaded")]

@@ -30,10 +30,10 @@ MUNICIPIO = {1: 1, 2: 3, 3: 9}
 @pytest.fixture
 def ctx() -> BuildContext:
     nil = gpd.GeoDataFrame(
-        {"id": list(BOXES), "name": ["Uno", "Due", "Tre"], "municipio": [MUNICIPIO[i] for i in BOXES]},
+        {"id": list(BOXES), "name": ["Uno", "Due", "Tre"], "parent_id": [MUNICIPIO[i] for i in BOXES]},
         geometry=[shapely.box(*b) for b in BOXES.values()], crs="EPSG:4326",
     )
-    return BuildContext(nil=nil)
+    return BuildContext.with_areas(nil)
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ def test_fablab_portal_csv_cp1252(tmp_path: Path, ctx: BuildContext) -> None:
     assert (result.frame["theme"] == "makerspace").all()
 
     opendot = row(result, "Opendot")
-    assert (opendot["district_id"], opendot["municipio"], opendot["assignment"]) == (1, 1, "point_in_polygon")
+    assert (opendot["district_id"], opendot["parent_id"], opendot["assignment"]) == (1, 1, "point_in_polygon")
     assert opendot["area_m2"] == pytest.approx(1234.5)  # '1.234,5'
     assert opendot["address"] == "Via Tortona 31"
     assert opendot["source_key"] == "opendot|tortona 31"  # no id column: normalised name + address
@@ -132,12 +132,12 @@ def test_fablab_portal_csv_cp1252(tmp_path: Path, ctx: BuildContext) -> None:
 
     swapped = row(result, "Lab Invertito")
     assert (swapped["lon"], swapped["lat"]) == (pytest.approx(9.22), pytest.approx(45.46))
-    assert (swapped["district_id"], swapped["municipio"]) == (2, 3)
+    assert (swapped["district_id"], swapped["parent_id"]) == (2, 3)
     assert swapped["area_m2"] == pytest.approx(200.0)  # '200 mq'
     assert reasons(result, "repaired")[2] == ["longitudine e latitudine invertite: scambiate"]
 
     rejected = reasons(result, "rejected")
-    assert rejected[3][0].startswith("punto fuori dal Comune di Milano (9.30000, 45.45000)")
+    assert rejected[3][0].startswith("punto fuori dal territorio Comune di Milano: 9.30000, 45.45000")
     assert rejected[4] == ["duplicato: stesso nome e indirizzo della riga 1 (tenuta quella)"]
     assert result.rows_rejected == 2 and result.rows_repaired == 1
 
@@ -148,7 +148,7 @@ def test_fablab_portal_csv_cp1252(tmp_path: Path, ctx: BuildContext) -> None:
     assert any("'circa 80'" in w for w in warnings) and discord["area_m2"] == pytest.approx(80.0)
 
     no_point = row(result, "Lab Senza Punto")
-    assert (no_point["district_id"], no_point["municipio"], no_point["assignment"]) == (3, 9, "file_id")
+    assert (no_point["district_id"], no_point["parent_id"], no_point["assignment"]) == (3, 9, "file_id")
     assert pd.isna(no_point["lon"])
 
     by_location = row(result, "Lab Solo Location")  # "(lat, lon)" text of the portal
@@ -228,14 +228,14 @@ def test_coworking_utf8_bom_comma(tmp_path: Path, ctx: BuildContext) -> None:
 
     uno = row(result, "Cowo Uno")
     assert (uno["category"], uno["address"], uno["seats"]) == ("Coworking", "Via Tortona 1", 20)
-    assert (uno["district_id"], uno["municipio"]) == (1, 1)
+    assert (uno["district_id"], uno["parent_id"]) == (1, 1)
     attrs = json.loads(uno["attributes"])
     assert attrs["servizi"] == "Wi-Fi, sale riunioni" and attrs["accessibilita"] == "Sì"
     assert attrs["descrizione_breve"] == "Spazio luminoso, vicino al Naviglio"
     assert "spazio" not in attrs and "id" not in attrs
 
     due = row(result, "Hub Due")
-    assert (due["seats"], due["category"], due["district_id"], due["municipio"]) == (45, "Incubatore", 2, 3)
+    assert (due["seats"], due["category"], due["district_id"], due["parent_id"]) == (45, "Incubatore", 2, 3)
     tre = row(result, "Cowo Tre")
     assert pd.isna(tre["seats"])
     assert tre["district_id"] == 3
@@ -377,7 +377,7 @@ def test_census_xlsx_mapping_from_config(tmp_path: Path, ctx: BuildContext, monk
     assert result.frame["source_key"].tolist() == ["MK-01", "MK-02", "MK-03"]
 
     uno = row(result, "Officina Uno")
-    assert (uno["district_id"], uno["municipio"], uno["assignment"]) == (1, 1, "point_in_polygon")
+    assert (uno["district_id"], uno["parent_id"], uno["assignment"]) == (1, 1, "point_in_polygon")
     assert (uno["area_m2"], uno["seats"], uno["category"]) == (pytest.approx(120.5), 12, "FabLab")
     assert (uno["status"], uno["ownership"]) == ("active", "public")  # value map; 'Comunale' -> public
     assert json.loads(uno["attributes"]) == {"referente": "Rossi"}  # unmapped column kept
@@ -388,7 +388,7 @@ def test_census_xlsx_mapping_from_config(tmp_path: Path, ctx: BuildContext, monk
     assert json.loads(due["attributes"]) == {"note_interne": "da verificare"}
 
     tre = row(result, "Officina Tre")
-    assert (tre["assignment"], tre["district_id"], tre["municipio"]) == ("file_id", 3, 9) and pd.isna(tre["ownership"])
+    assert (tre["assignment"], tre["district_id"], tre["parent_id"]) == ("file_id", 3, 9) and pd.isna(tre["ownership"])
 
     warnings = reasons(result, "warning")
     assert warnings[2] == ["postazioni (posti): intervallo '10-15': usato il limite inferiore (10)"]
@@ -421,7 +421,7 @@ def test_census_csv_projected_coordinates(tmp_path: Path, ctx: BuildContext, mon
     assert macello["district_id"] == 1 and json.loads(macello["attributes"]) == {"condizione": "rudere"}
     assert row(result, "Ex Caserma")["district_id"] == 3
     capannone = row(result, "Capannone")
-    assert (capannone["assignment"], capannone["municipio"]) == ("municipio_only", 3)
+    assert (capannone["assignment"], capannone["parent_id"]) == ("parent_only", 3)
     assert capannone["source_key"] == "capannone|"
 
 
@@ -543,7 +543,7 @@ def test_build_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
     con = duckdb.connect(str(out), read_only=True)
     try:
-        places = con.sql("SELECT source_id, name, district_id, municipio, assignment, area_m2, seats, trust, "
+        places = con.sql("SELECT source_id, name, district_id, parent_id, assignment, area_m2, seats, trust, "
                          "json_extract_string(attributes, '$.macchine') FROM places "
                          "WHERE source_id IN ('makerspaces', 'coworking', 'census') ORDER BY source_id, name").fetchall()
         rejects = con.sql("SELECT source_id, row_number, action, reason FROM rejects "
@@ -568,7 +568,7 @@ def test_build_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     maker_rejects = [r[1:] for r in rejects if r[0] == "makerspaces"]
     assert [r[:2] for r in maker_rejects] == [(2, "warning"), (3, "rejected"), (4, "repaired"), (5, "rejected")]
     assert maker_rejects[0][2].startswith("NIL nel file (1) diverso da quello della posizione (11)")
-    assert maker_rejects[1][2] == "punto fuori dal Comune di Milano (10.02200, 45.13300)"
+    assert maker_rejects[1][2] == "punto fuori dal territorio Comune di Milano: 10.02200, 45.13300"
     assert maker_rejects[2][2] == "longitudine e latitudine invertite: scambiate"
     assert maker_rejects[3][2] == "duplicato: stesso nome e indirizzo della riga 1 (tenuta quella)"
     assert ("coworking", 1, "warning") in [r[:3] for r in rejects]
@@ -584,12 +584,12 @@ def test_build_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def _ctx_not_nested() -> BuildContext:
     """NIL 1 west (parent 1) and NIL 2 east (parent 3) of lon 9.20; the Municipi polygons are an older
     version whose border is at lon 9.21: the west strip of NIL 2 (9.20-9.21) lies in Municipio 1."""
-    nil = gpd.GeoDataFrame({"id": [1, 2], "name": ["Uno", "Due"], "municipio": [1, 3]},
+    nil = gpd.GeoDataFrame({"id": [1, 2], "name": ["Uno", "Due"], "parent_id": [1, 3]},
                            geometry=[shapely.box(*BOXES[1]), shapely.box(*BOXES[2])], crs="EPSG:4326")
     municipi = gpd.GeoDataFrame({"id": [1, 3], "name": ["Municipio 1", "Municipio 3"]},
                                 geometry=[shapely.box(9.15, 45.44, 9.21, 45.48), shapely.box(9.21, 45.44, 9.25, 45.48)],
                                 crs="EPSG:4326")
-    return BuildContext(nil=nil, municipi=municipi)
+    return BuildContext.with_areas(nil, municipi)
 
 
 def test_municipio_comes_from_position_not_from_nil_parent() -> None:
@@ -600,7 +600,7 @@ def test_municipio_comes_from_position_not_from_nil_parent() -> None:
                           "lon": [9.205, 9.23, 9.17, None], "lat": [45.46, 45.46, 45.46, None],
                           "nil_id_file": [None, None, None, 2], "municipio_file": [None, None, None, 1]})
     rows, rejects = finalise_places(frame, ctx, None, "vacant")
-    got = {k: (int(n), int(m)) for k, n, m in zip(rows["source_key"], rows["district_id"], rows["municipio"], strict=True)}
+    got = {k: (int(n), int(m)) for k, n, m in zip(rows["source_key"], rows["district_id"], rows["parent_id"], strict=True)}
     # a: NIL 2 (parent Municipio 3) but inside the Municipio 1 polygon -> Municipio 1.
     assert got == {"a": (2, 1), "b": (2, 3), "c": (1, 1), "d": (2, 1)}  # d: no point -> the file's own Municipio
     assert rejects == []
@@ -620,7 +620,7 @@ def test_file_district_warnings_only_beyond_border_tolerance() -> None:
     _, rejects = finalise_places(frame, ctx, None, "vacant")
     assert [(r.row_number, r.action) for r in rejects] == [(2, "warning")]
     assert "NIL nel file (1) diverso da quello della posizione (2)" in rejects[0].reason
-    _, rejects = finalise_places(frame, ctx, None, "vacant", check_municipio=True)
+    _, rejects = finalise_places(frame, ctx, None, "vacant", check_parent=True)
     assert [r.row_number for r in rejects] == [2, 4]
     assert "Municipio nel file (1) diverso da quello della posizione (3)" in rejects[1].reason
 
@@ -638,7 +638,7 @@ def test_real_vacant_zona_warnings_blame_only_real_disagreements(real_dir: Path,
                        "OR reason LIKE 'Municipio nel file%' OR reason LIKE 'NIL nel file%')").fetchall()
         # Before positions were used, 11 warnings blamed the file (10 were the NIL-parent's fault).
         assert len(rows) <= 2, rows
-        n_places = con.sql("SELECT count(*) FROM places WHERE lon IS NOT NULL AND municipio IS NOT NULL").fetchall()[0][0]
+        n_places = con.sql("SELECT count(*) FROM places WHERE lon IS NOT NULL AND parent_id IS NOT NULL").fetchall()[0][0]
         assert n_places > 100
     finally:
         con.close()

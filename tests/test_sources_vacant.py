@@ -22,6 +22,7 @@ from etl import geo
 from etl.base import BuildContext, LoadResult, SourceError
 from etl.demo import demo_districts
 from etl.demo_reference import NIL_REFERENCE
+from etl.geo import NotInTerritory
 from etl.sources import REGISTRY, aree_dismesse, confiscated, municipi, nil, vacant_buildings
 from etl.sources.vacant_common import FORMER_USES
 
@@ -39,9 +40,9 @@ TO_UTM = Transformer.from_crs(4326, 32632, always_xy=True)
 def ctx() -> BuildContext:
     """Demo NIL (with their Municipio) and demo Municipi, EPSG:4326."""
     nil_gdf, mun_gdf = demo_districts()
-    nil_gdf = nil_gdf.assign(municipio=nil_gdf["id"].map(MUNICIPIO).astype(int))
-    return BuildContext(nil=nil_gdf[["id", "name", "municipio", "geometry"]].copy(),
-                        municipi=mun_gdf[["id", "name", "geometry"]].copy())
+    nil_gdf = nil_gdf.assign(parent_id=nil_gdf["id"].map(MUNICIPIO).astype(int))
+    return BuildContext.with_areas(nil_gdf[["id", "name", "parent_id", "geometry"]].copy(),
+                                   mun_gdf[["id", "name", "geometry"]].copy())
 
 
 def point_feature(props: dict[str, Any], lon: float | None, lat: float | None) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     a1 = frame.loc["A001"]
     assert (a1["status"], a1["category"]) == ("degraded", "produttivo")  # former use, not the condition
     assert pd_isna(a1["ownership"])  # the collective's 'privato' is not a declared ownership
-    assert (a1["district_id"], a1["municipio"], a1["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
+    assert (a1["district_id"], a1["parent_id"], a1["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
     attrs = json.loads(a1["attributes"])
     assert attrs["typology"] == "Produttivo" and attrs["condition_desc"] == "Ex Via Uno 1"
     assert attrs["condition"] == "Degrado/Inutilizzo"
@@ -148,7 +149,7 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     assert {a["added_by"] for a in added_attrs} == {"scandaglio/PianoTerra"}
     assert {a["ownership_assumed_value"] for a in added_attrs} == {"public"}
     assert added["name"].str.contains(r"\(Scalo Sud\)").sum() == 1
-    assert set(added["municipio"]) == {MUNICIPIO[22], MUNICIPIO[61]}  # zona 10 ignored, position used
+    assert set(added["parent_id"]) == {MUNICIPIO[22], MUNICIPIO[61]}  # zona 10 ignored, position used
     assert any("stesso nome e indirizzo della riga 3" in r for r in reasons(result, "warning")[4])
     assert any("nessun elenco ufficiale" in n for n in result.notes)
     again = vacant_buildings.SOURCE.load(path, ctx)
@@ -158,11 +159,11 @@ def test_vacant_buildings_mapping(tmp_path: Path, ctx: BuildContext) -> None:
     assert set(rejected) == {6, 7, 8, 10}
     assert "stesso id della riga 1" in rejected[6][0]
     assert "stesso nome e indirizzo della riga 1" in rejected[7][0]
-    assert "fuori dal Comune di Milano" in rejected[8][0]
+    assert "fuori dal territorio Comune di Milano" in rejected[8][0]
     assert "né coordinate né NIL/Municipio" in rejected[10][0]  # zona 10 is not a Municipio
     # No position, zona 3: placed in Municipio 3 only.
     a9 = frame.loc["A009"]
-    assert (a9["assignment"], a9["municipio"]) == ("municipio_only", 3) and pd_isna(a9["district_id"])
+    assert (a9["assignment"], a9["parent_id"]) == ("parent_only", 3) and pd_isna(a9["district_id"])
     # A polygon instead of a point: an interior point is used, with a warning.
     assert frame.loc["A011", "district_id"] == 22
     assert any("invece di un punto" in r for r in reasons(result, "warning")[11])
@@ -212,10 +213,10 @@ def real_context(real_dir: Path) -> BuildContext:
     real_ctx = BuildContext()
     mun = municipi.SOURCE.load(real_dir / "comune-milano-municipi" / "Municipi.shp", real_ctx).frame
     nil_frame = nil.SOURCE.load(real_dir / "comune-milano-nil" / "NIL_WM.zip", real_ctx).frame
-    real_ctx.municipi = mun[["id", "name", "geometry"]].copy()
-    real_ctx.nil = nil_frame[["id", "name", "geometry"]].copy()
-    real_ctx.nil["municipio"] = geo.parent_by_overlap(nil_frame, real_ctx.municipi).to_numpy()
-    return real_ctx
+    mun = mun[["id", "name", "geometry"]].copy()
+    fine = nil_frame[["id", "name", "geometry"]].copy()
+    fine["parent_id"] = geo.parent_by_overlap(nil_frame, mun).to_numpy()
+    return BuildContext.with_areas(fine, mun)
 
 
 @pytest.mark.real
@@ -236,7 +237,7 @@ def test_real_places_json(real_dir: Path) -> None:
     assert (frame.loc[keys.str.startswith("R"), "status"] == "regeneration").all()
     assert (frame["status"] == "regeneration").sum() == 17
     assert (frame.loc[keys.str.startswith("A"), "status"] == "degraded").all()
-    assert frame["district_id"].notna().all() and frame["municipio"].between(1, 9).all()
+    assert frame["district_id"].notna().all() and frame["parent_id"].between(1, 9).all()
     assert (frame["assignment"] == "point_in_polygon").all()
     # Lambrate and Rogoredo yards are both filed under "Piazza Enrico Bottini": both kept.
     assert (frame["address"] == "Piazza Enrico Bottini").sum() == 2
@@ -273,27 +274,27 @@ def write_ds147(path: Path, rows: list[str] = DS147_ROWS) -> Path:
     return path
 
 
-def test_confiscated_municipio_only(tmp_path: Path, ctx: BuildContext) -> None:
+def test_confiscated_parent_only(tmp_path: Path, ctx: BuildContext) -> None:
     path = write_ds147(tmp_path / "ds147_elenco-beni-immobili-confiscati-01_2026.csv")
     result = confiscated.SOURCE.load(path, ctx)
     frame = result.frame
     assert result.encoding == "cp1252" and result.trust == "official"
     assert result.rows_read == 7 and len(frame) + result.rows_rejected == 7
-    assert (frame["assignment"] == "municipio_only").all()
+    assert (frame["assignment"] == "parent_only").all()
     assert frame["district_id"].isna().all() and frame["lon"].isna().all() and frame["lat"].isna().all()
     assert (frame["ownership"] == "public").all()
     assert any("nessuna coordinata: assegnati al solo Municipio" in n for n in result.notes)
 
     by_key = frame.set_index("source_key")
     first = by_key.loc["fg123-map45-sub6-u1"]
-    assert (first["municipio"], first["category"], first["status"]) == (2, "Appartamento", "assigned")
+    assert (first["parent_id"], first["category"], first["status"]) == (2, "Appartamento", "assigned")
     assert first["area_m2"] == 85.0
     assert json.loads(first["attributes"])["ente_assegnatario"] == "Cooperativa Società Aperta"  # cp1252 decoded
     box = by_key.loc["fg123-map45-sub7-u2"]
     assert box["status"] == "vacant" and pd_isna(box["area_m2"])  # "3 vani" is not m²
     assert json.loads(box["attributes"])["consistenza"] == "3 vani"
     shop = by_key.loc["fg200-map10-sub1-u3"]
-    assert shop["municipio"] == 9 and pd_isna(shop["status"]) and pd_isna(shop["area_m2"])  # bare "45"
+    assert shop["parent_id"] == 9 and pd_isna(shop["status"]) and pd_isna(shop["area_m2"])  # bare "45"
     land = by_key.loc["fg400-map13-sub--u7"]
     assert land["area_m2"] == 1200.0 and land["status"] == "assigned"
     # Two units at the same address are two assets, not duplicates.
@@ -349,8 +350,8 @@ def test_real_ds147_march_2026(real_dir: Path) -> None:
     assert result.rows_read == 267 and len(frame) == 267 and result.rows_rejected == 0
     assert not [r for r in result.rejects if "numero di campi" in r.reason]  # no ragged row
     assert result.encoding == "utf-8" and result.file_format == "csv sep=';'"
-    assert (frame["assignment"] == "municipio_only").all() and frame["district_id"].isna().all()
-    assert frame["municipio"].value_counts().sort_index().to_dict() == {1: 12, 2: 41, 3: 44, 4: 18, 5: 32, 6: 27,
+    assert (frame["assignment"] == "parent_only").all() and frame["district_id"].isna().all()
+    assert frame["parent_id"].value_counts().sort_index().to_dict() == {1: 12, 2: 41, 3: 44, 4: 18, 5: 32, 6: 27,
                                                                         7: 17, 8: 25, 9: 51}
     assert frame["source_key"].is_unique
     assert result.reference_date == dt.date(2026, 3, 31)
@@ -398,7 +399,7 @@ def test_aree_dismesse_utm_without_crs(tmp_path: Path, ctx: BuildContext) -> Non
 
     first = frame.loc["1"]
     assert first["area_m2"] == pytest.approx(10_000, rel=1e-3)
-    assert (first["district_id"], first["municipio"], first["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
+    assert (first["district_id"], first["parent_id"], first["assignment"]) == (1, MUNICIPIO[1], "point_in_polygon")
     assert (first["name"], first["status"]) == ("Ex Fabbrica", "vacant")
     polygon = shapely.from_wkb(first["geom_wkb"])
     assert polygon.geom_type == "Polygon" and polygon.contains(shapely.Point(first["lon"], first["lat"]))
@@ -415,7 +416,7 @@ def test_aree_dismesse_utm_without_crs(tmp_path: Path, ctx: BuildContext) -> Non
 
     rejected = reasons(result, "rejected")
     assert set(rejected) == {4, 5, 6, 7}
-    assert "fuori dal Comune di Milano" in rejected[4][0]
+    assert "fuori dal territorio Comune di Milano" in rejected[4][0]
     assert "stesso id della riga 1" in rejected[5][0]
     assert "stessa geometria della riga 2" in rejected[6][0]
     assert "geometria assente" in rejected[7][0]
@@ -430,7 +431,7 @@ def test_aree_dismesse_milan_extent_declared_crs(tmp_path: Path, ctx: BuildConte
         pts = [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half), (x - half, y - half)]
         return [[list(p) for p in pts]]
 
-    nil_union = shapely.union_all(ctx.nil.geometry.to_numpy())
+    nil_union = shapely.union_all(ctx.boundaries().geometry.to_numpy())
     edge_lon, edge_lat = 9.16, nil_union.bounds[3]  # on the northern edge of the (demo) Comune
     while not nil_union.contains(shapely.Point(edge_lon, edge_lat)):
         edge_lat -= 0.0005
@@ -455,8 +456,8 @@ def test_aree_dismesse_milan_extent_declared_crs(tmp_path: Path, ctx: BuildConte
     assert edge["status"] == "regeneration" and edge["district_id"] > 0
     assert nil_union.contains(shapely.Point(edge["lon"], edge["lat"]))  # point from the part inside
     assert 0 < json.loads(edge["attributes"])["quota_nel_comune"] < 1
-    assert any("solo in parte nel Comune" in r for r in reasons(result, "warning")[2])
-    assert "fuori dal Comune di Milano" in reasons(result, "rejected")[3][0]
+    assert any("solo in parte nel territorio" in r for r in reasons(result, "warning")[2])
+    assert "fuori dal territorio Comune di Milano" in reasons(result, "rejected")[3][0]
 
 
 def test_aree_dismesse_errors(tmp_path: Path, ctx: BuildContext) -> None:
@@ -466,7 +467,7 @@ def test_aree_dismesse_errors(tmp_path: Path, ctx: BuildContext) -> None:
         aree_dismesse.SOURCE.load(empty, ctx)
     only_outside = write_json(tmp_path / "aree_dismesse_bergamo.geojson", {"type": "FeatureCollection", "features": [
         polygon_feature({"ID": 1}, utm_ring(*BERGAMO))]})
-    with pytest.raises(SourceError, match="aree_dismesse_bergamo.geojson.*nessuna area nel Comune di Milano"):
+    with pytest.raises(NotInTerritory, match="aree_dismesse_bergamo.geojson.*nessun punto nel territorio Comune di Milano"):
         aree_dismesse.SOURCE.load(only_outside, ctx)
     far_away = write_json(tmp_path / "aree_dismesse_roma.geojson", {"type": "FeatureCollection", "features": [
         polygon_feature({"ID": 1}, [[[12.49, 41.89], [12.50, 41.89], [12.50, 41.90], [12.49, 41.89]]])]})
@@ -521,9 +522,9 @@ def test_build_end_to_end(tmp_path: Path) -> None:
         assert lineage["aree_dismesse"][5] == 1  # the bow-tie
         assert "nessuna coordinata: assegnati al solo Municipio" in lineage["confiscated"][6]
         # Every place has a Municipio; points have a NIL; confiscated assets only a Municipio.
-        assert con.sql("SELECT count(*) FROM places WHERE municipio IS NULL").fetchall() == [(0,)]
+        assert con.sql("SELECT count(*) FROM places WHERE parent_id IS NULL").fetchall() == [(0,)]
         assert con.sql("SELECT count(*) FROM places WHERE source_id = 'confiscated' "
-                       "AND (assignment <> 'municipio_only' OR district_id IS NOT NULL)").fetchall() == [(0,)]
+                       "AND (assignment <> 'parent_only' OR district_id IS NOT NULL)").fetchall() == [(0,)]
         assert con.sql("SELECT count(*) FROM places WHERE source_id = 'aree_dismesse' "
                        "AND (geom_wkb IS NULL OR area_m2 IS NULL OR district_id IS NULL)").fetchall() == [(0,)]
         statuses = dict(con.sql("SELECT status, count(*) FROM places WHERE source_id = 'vacant_buildings' "
@@ -533,7 +534,7 @@ def test_build_end_to_end(tmp_path: Path) -> None:
                             "('vacant_buildings', 'confiscated')").fetchall())
         assert refs == {"vacant_buildings": dt.date(2016, 1, 1), "confiscated": dt.date(2026, 1, 31)}
         outside = con.sql("SELECT count(*) FROM rejects WHERE action = 'rejected' "
-                          "AND reason LIKE '%fuori dal Comune di Milano%'").fetchall()[0][0]
+                          "AND reason LIKE '%fuori dal territorio Comune di Milano%'").fetchall()[0][0]
         assert outside == 2  # one building point, one regional polygon
     finally:
         con.close()

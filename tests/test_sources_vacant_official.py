@@ -43,9 +43,9 @@ DS503_HEADER = "OBJECTID;COD_PROG;INDIRIZZO;TIPO_MACRO;R10;MUNICIPIO;ID_NIL;NIL;
 def ctx() -> BuildContext:
     """A fresh context per test (loaders record the official list in ctx.extra)."""
     nil_gdf, mun_gdf = demo_districts()
-    nil_gdf = nil_gdf.assign(municipio=nil_gdf["id"].map(MUNICIPIO).astype(int))
-    return BuildContext(nil=nil_gdf[["id", "name", "municipio", "geometry"]].copy(),
-                        municipi=mun_gdf[["id", "name", "geometry"]].copy())
+    nil_gdf = nil_gdf.assign(parent_id=nil_gdf["id"].map(MUNICIPIO).astype(int))
+    return BuildContext.with_areas(nil_gdf[["id", "name", "parent_id", "geometry"]].copy(),
+                                   mun_gdf[["id", "name", "geometry"]].copy())
 
 
 def other_municipio(district_id: int) -> int:
@@ -177,7 +177,7 @@ def test_ds503_alone(tmp_path: Path, ctx: BuildContext) -> None:
     assert "CC BY 4.0" in vacant_ds503.SOURCE.licence and "da verificare" in vacant_ds503.SOURCE.licence
 
     a1 = frame.loc["A001"]
-    assert (a1["category"], a1["status"], a1["district_id"], a1["municipio"]) == ("produttivo", "degraded", 1, MUNICIPIO[1])
+    assert (a1["category"], a1["status"], a1["district_id"], a1["parent_id"]) == ("produttivo", "degraded", 1, MUNICIPIO[1])
     assert isna(a1["ownership"]) and isna(a1["area_m2"]) and a1["geom_wkb"] is None
     attrs = json.loads(a1["attributes"])
     assert (attrs["r10"], attrs["tipo_macro"], attrs["objectid"], attrs["nil_file"]) == ("SI", "PRODUTTIVO", "1", "NIL 1")
@@ -195,7 +195,7 @@ def test_ds503_alone(tmp_path: Path, ctx: BuildContext) -> None:
     rejected = reasons(result, "rejected")
     assert set(rejected) == {5, 7}
     assert "COD_PROG 'A-5' non valido" in rejected[5][0]
-    assert "fuori dal Comune" in rejected[7][0]
+    assert "fuori dal territorio" in rejected[7][0]
 
     official = ctx.extra[OFFICIAL_LIST_KEY]
     assert isinstance(official, OfficialList) and official.label == "ds503"
@@ -278,8 +278,7 @@ def test_ds503_with_footprints_either_order(tmp_path: Path, ctx: BuildContext) -
     fp = fp_src.load(zip_path, ctx)
     check_enriched(ds, fp)
     # the zip first: it still knows (from find) that ds503 is the list, and loads no rows
-    nil_gdf, mun_gdf = ctx.nil, ctx.municipi
-    fresh = BuildContext(nil=nil_gdf, municipi=mun_gdf)
+    fresh = BuildContext.with_areas(ctx.boundaries(), ctx.boundaries("municipio"))
     fp2 = fp_src.load(zip_path, fresh)
     ds2 = ds_src.load(ds_path, fresh)
     check_enriched(ds2, fp2)
@@ -475,10 +474,10 @@ def real_context(real_dir: Path) -> BuildContext:
     real_ctx = BuildContext()
     mun = municipi.SOURCE.load(real_dir / "comune-milano-municipi" / "Municipi.shp", real_ctx).frame
     nil_frame = nil.SOURCE.load(real_dir / "comune-milano-nil" / "NIL_WM.zip", real_ctx).frame
-    real_ctx.municipi = mun[["id", "name", "geometry"]].copy()
-    real_ctx.nil = nil_frame[["id", "name", "geometry"]].copy()
-    real_ctx.nil["municipio"] = geo.parent_by_overlap(nil_frame, real_ctx.municipi).to_numpy()
-    return real_ctx
+    mun = mun[["id", "name", "geometry"]].copy()
+    fine = nil_frame[["id", "name", "geometry"]].copy()
+    fine["parent_id"] = geo.parent_by_overlap(nil_frame, mun).to_numpy()
+    return BuildContext.with_areas(fine, mun)
 
 
 DROPPED = {"A415", "A417", "A475", "A476", "R129", "S502"}
@@ -495,7 +494,7 @@ def test_real_ds503_with_footprints_and_places(real_dir: Path) -> None:
     frame = ds.frame
     assert ds.rows_read == 174 and len(frame) == 174 and ds.rows_rejected == 0
     assert frame["source_key"].is_unique and (frame["assignment"] == "point_in_polygon").all()
-    assert frame["district_id"].notna().all() and frame["municipio"].between(1, 9).all()
+    assert frame["district_id"].notna().all() and frame["parent_id"].between(1, 9).all()
     assert frame["status"].value_counts().to_dict() == {"degraded": 169, "regeneration": 5}
     assert frame["category"].value_counts().to_dict() == {"produttivo": 84, "residenziale": 50, "terziario": 28,
                                                           "altro": 6, "commercio": 5, "parcheggio": 1}

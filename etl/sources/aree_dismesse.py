@@ -28,7 +28,7 @@ from pyproj import CRS
 
 from etl import geo
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.places import finalise_places
+from etl.places import PLACE_COLUMNS, finalise_places
 from etl.readers import normalise_header, parse_number
 from etl.sources.vacant_common import (
     attributes_json,
@@ -40,7 +40,7 @@ from etl.sources.vacant_common import (
 )
 
 THEME = "vacant"
-OUTSIDE_REASON = "area fuori dal Comune di Milano (il livello regionale copre tutta la Lombardia: fuori ambito)"
+OUTSIDE_REASON = "area fuori dal territorio"  # + name + why: "area fuori dal territorio <nome> (...)"
 AREA_TOLERANCE = 0.05  # relative difference between the file's area field and the computed area
 _SUFFIX_RANK = [".geojson", ".json", ".gpkg", ".zip", ".shp", ".gml"]
 _FILE_RX = re.compile(r"aree.*dismess", re.IGNORECASE)
@@ -87,21 +87,24 @@ class AreeDismesseSource:
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
         """Read, re-project, clip to the Comune, repair, measure and assign the areas of one export."""
-        if ctx.nil is None:
-            raise RuntimeError("NIL boundaries must be loaded before aree dismesse")
+        fine = ctx.boundaries()
+        if fine is None:
+            raise RuntimeError(f"confini del livello '{ctx.fine_level}' non caricati prima delle aree dismesse")
+        where = ctx.territory.name_it
+        outside_reason = f"{OUTSIDE_REASON} {where} (il livello regionale copre tutta la Lombardia: fuori ambito)"
         frame, fmt = geo.read_vector(path)
         frame = _restore_declared_crs(frame, path)
         frame = frame.reset_index(drop=True)
         frame.index = pd.RangeIndex(1, len(frame) + 1)  # index = 1-based row number in the file
         rows_read = len(frame)
-        frame, crs_label, notes = to_wgs84(frame, path)
+        frame, crs_label, notes = to_wgs84(frame, path, ctx.bbox(), where)
         fields = _guess_fields(frame)
         gcol = frame.geometry.name
         raws = {int(i): {str(k): json_safe(v) for k, v in rec.items()}
                 for i, rec in zip(frame.index, frame.drop(columns=gcol).to_dict("records"), strict=True)}
         rejects: list[Reject] = []
 
-        city = shapely.union_all(ctx.nil.geometry.to_numpy())
+        city = shapely.union_all(fine.geometry.to_numpy())
         shapely.prepare(city)
         cx0, cy0, cx1, cy1 = city.bounds
         geoms = frame.geometry.to_numpy()
@@ -111,22 +114,29 @@ class AreeDismesseSource:
         for row in frame.index[empty]:
             rejects.append(Reject(int(row), raws[int(row)], "geometria assente o vuota"))
         for row in frame.index[~empty & ~near]:
-            rejects.append(Reject(int(row), raws[int(row)], OUTSIDE_REASON))
+            rejects.append(Reject(int(row), raws[int(row)], outside_reason))
 
         candidates = frame[near]
         repaired, repair_rejects = geo.repair_polygons(candidates, fields.get("id") or "", path)
         rejects += remap_rejects(repair_rejects, [int(i) for i in candidates.index])
         inside = shapely.intersects(city, repaired.geometry.to_numpy()) if len(repaired) else np.array([], dtype=bool)
         for row in repaired.index[~inside]:
-            rejects.append(Reject(int(row), raws[int(row)], OUTSIDE_REASON))
+            rejects.append(Reject(int(row), raws[int(row)], outside_reason))
         kept = repaired[inside]
-        outside_count = sum(1 for r in rejects if r.reason == OUTSIDE_REASON)
+        outside_count = sum(1 for r in rejects if r.reason == outside_reason)
         if kept.empty:
-            raise SourceError(path, f"nessuna area nel Comune di Milano ({rows_read} lette, {outside_count} fuori dal "
-                              f"Comune, {len(rejects) - outside_count} scartate per la geometria; CRS letto: {crs_label})",
-                              "controllare il CRS dell'esportazione o che il livello copra Milano")
+            if outside_count and outside_count == rows_read:
+                result = LoadResult(table="places", frame=pd.DataFrame(columns=PLACE_COLUMNS), rows_read=rows_read,
+                                    trust="official", rejects=rejects, notes=notes, crs=crs_label,
+                                    encoding=frame.attrs.get("encoding"), file_format=fmt)
+                raise geo.NotInTerritory(path, f"nessun punto nel territorio {where}: tutte le {rows_read} aree sono "
+                                         "fuori dai suoi confini (vedere la tabella rejects)",
+                                         "niente da fare se il file descrive un altro territorio", result)
+            raise SourceError(path, f"nessuna area nel territorio {where} ({rows_read} lette, {outside_count} fuori dal "
+                              f"territorio, {len(rejects) - outside_count} scartate per la geometria; CRS letto: {crs_label})",
+                              f"controllare il CRS dell'esportazione o che il livello copra {where}")
 
-        rows, raw_list, positions, extra = self._rows(kept, fields, city, raws)
+        rows, raw_list, positions, extra = self._rows(kept, fields, city, raws, ctx)
         rejects += extra
         unique, dup_geom = _duplicate_geometries([r["geom_key"] for r in rows], raw_list, positions)
         rejects += dup_geom
@@ -139,16 +149,23 @@ class AreeDismesseSource:
         rejects += remap_rejects(homonyms + place_rejects, positions)
         rejects.sort(key=lambda r: (r.row_number or 0))
 
-        notes += _notes(fields, rows_read, len(kept), outside_count, rows, places)
+        notes += _notes(fields, rows_read, len(kept), outside_count, rows, places, ctx)
         trust: Trust = "official"
         label = {".gml": "gml", ".gpkg": "geopackage", ".json": "geojson"}.get(path.suffix.lower(), fmt)
         return LoadResult(table="places", frame=places, rows_read=rows_read, trust=trust, rejects=rejects, notes=notes,
                           crs=crs_label, encoding=frame.attrs.get("encoding"), file_format=label)
 
     @staticmethod
-    def _rows(kept: gpd.GeoDataFrame, fields: dict[str, str | None], city: Any,
-              raws: dict[int, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int], list[Reject]]:
-        """places rows (before districts) for the areas that touch the Comune."""
+    def _rows(kept: gpd.GeoDataFrame, fields: dict[str, str | None], city: Any, raws: dict[int, dict[str, Any]],
+              ctx: BuildContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int], list[Reject]]:
+        """places rows (before districts) for the areas that touch the territory."""
+        where = ctx.territory.name_it
+        # Names the file's 'comune' field may use inside the territory: the territory's and its areas'.
+        known = {where.lower(), re.sub(r"^(comune|provincia|città metropolitana) di\s+", "", where.lower())}
+        for level in ctx.territory.levels:
+            areas = ctx.boundaries(level.id)
+            if areas is not None:
+                known.update(str(n).strip().lower() for n in areas["name"])
         geoms = kept.geometry.to_numpy()
         areas = geo.area_m2(kept.geometry)
         rows: list[dict[str, Any]] = []
@@ -171,11 +188,12 @@ class AreeDismesseSource:
                                           f"({area:,.0f} m²) del {diff:.0%}: usata quella calcolata", "warning"))
             if share < 0.999:
                 attrs["quota_nel_comune"] = round(share, 3)
-                rejects.append(Reject(row, raw, f"area solo in parte nel Comune di Milano ({share:.0%}): superficie "
-                                      "dell'intera area, punto e NIL dalla parte nel Comune", "warning"))
+                rejects.append(Reject(row, raw, f"area solo in parte nel territorio {where} ({share:.0%}): superficie "
+                                      f"dell'intera area, punto e {ctx.territory.fine.label_it} dalla parte nel territorio",
+                                      "warning"))
             comune = clean_text(raw.get(fields["comune"])) if fields.get("comune") else None
-            if comune and "milano" not in comune.lower():
-                rejects.append(Reject(row, raw, f"comune nel file «{comune}» ma l'area tocca il Comune di Milano: tenuta",
+            if comune and comune.lower() not in known and not any(k and k in comune.lower() for k in known):
+                rejects.append(Reject(row, raw, f"comune nel file «{comune}» ma l'area tocca il territorio {where}: tenuta",
                                       "warning"))
             ident = _code(raw.get(fields["id"])) if fields.get("id") else None
             key = ident or stable_key("area", shapely.to_wkt(shapely.normalize(geom), rounding_precision=6))
@@ -204,16 +222,17 @@ def _it(r: Reject) -> Reject:
     return Reject(r.row_number, r.raw, re.sub(r"(?<=\d),(?=\d{3})", ".", r.reason), r.action)
 
 
-def to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, str, list[str]]:
-    """EPSG:4326 frame, CRS description and notes, for a Milan-only or a Lombardy-wide export.
+def to_wgs84(frame: gpd.GeoDataFrame, path: Path, bbox: tuple[float, float, float, float] | None = None,
+             where: str = "territorio") -> tuple[gpd.GeoDataFrame, str, list[str]]:
+    """EPSG:4326 frame, CRS description and notes, for a territory-only or a Lombardy-wide export.
 
-    A Milan-only export goes through `geo.ensure_wgs84` (same checks as every other layer). That
-    function only accepts Milan's extent, so a regional export is handled here: a declared CRS is
-    used as is, a missing one is recognised from the coordinates over Lombardy (lon/lat, UTM 32N,
-    Monte Mario / Gauss-Boaga west).
+    An export of the territory's extent (`bbox`, from its boundaries) goes through
+    `geo.ensure_wgs84` (same checks as every other layer). That function only accepts that
+    extent, so a regional export is handled here: a declared CRS is used as is, a missing one is
+    recognised from the coordinates over Lombardy (lon/lat, UTM 32N, Monte Mario / Gauss-Boaga west).
     """
     try:
-        return geo.ensure_wgs84(frame, path)
+        return geo.ensure_wgs84(frame, path, bbox) if bbox is not None else geo.ensure_wgs84(frame, path)
     except SourceError:
         pass  # not Milan's extent (or not recognisable there): try the regional extent
     valid = frame.geometry[frame.geometry.notna() & ~frame.geometry.is_empty]
@@ -237,7 +256,7 @@ def to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, str
                               "esportare il file con ordine lon/lat (x=longitudine)")
         else:
             box = ",".join(f"{v:.3f}" for v in b)
-            raise SourceError(path, f"CRS assente e coordinate non riconoscibili né su Milano né sulla Lombardia "
+            raise SourceError(path, f"CRS assente e coordinate non riconoscibili né sul territorio {where} né sulla Lombardia "
                               f"(bbox {box})", "esportare il livello in EPSG:4326 o dichiarare il CRS")
     crs = CRS(frame.crs)
     epsg = crs.to_epsg()
@@ -251,7 +270,7 @@ def to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, str
         box = np.round(out, 3).tolist()
         raise SourceError(path, f"dopo la conversione in EPSG:4326 le geometrie non cadono in Lombardia (bbox {box})",
                           "controllare il CRS dichiarato nel file o l'ordine degli assi")
-    notes.append("estensione più ampia di Milano (livello regionale): tenute solo le aree che toccano il Comune")
+    notes.append(f"estensione più ampia del territorio {where} (livello regionale): tenute solo le aree che lo toccano")
     return frame, label, notes
 
 
@@ -376,13 +395,14 @@ def _code(value: object) -> str | None:
 
 
 def _notes(fields: dict[str, str | None], rows_read: int, touching: int, outside: int,
-           rows: list[dict[str, Any]], places: pd.DataFrame) -> list[str]:
+           rows: list[dict[str, Any]], places: pd.DataFrame, ctx: BuildContext) -> list[str]:
     found = ", ".join(f"{k}={v}" for k, v in fields.items() if v) or "nessuno"
+    where = ctx.territory.name_it
     notes = [
-        f"{rows_read} aree lette, {touching} toccano il Comune di Milano, {outside} fuori dal Comune (scartate)",
+        f"{rows_read} aree lette, {touching} toccano il territorio {where}, {outside} fuori dal territorio (scartate)",
         f"campi riconosciuti: {found}; tutti gli attributi originali in 'attributes'",
         "superficie calcolata in RDN2008 / UTM 32N (EPSG:7791) sull'intera area; "
-        "lon/lat = punto interno della parte nel Comune, NIL per punto in poligono",
+        f"lon/lat = punto interno della parte nel territorio, {ctx.territory.fine.label_it} per punto in poligono",
         "rilievo regionale 2008-2010: lo stato attuale delle aree può essere cambiato",
     ]
     if not fields.get("state"):

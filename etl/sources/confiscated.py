@@ -4,7 +4,8 @@ Columns (normalised): unita_immobiliare, tipologia, consistenza, indirizzo, muni
 mappale, subalterno, tipologia_destinazione, utilizzazione, ente_assegnatario,
 protocollo_repertorio, estremi_contratto, oggetto, durata_anni_contr, periodo_contratto_dal_al,
 note, periodo. The file has **no coordinates**: each asset is placed in its Municipio only
-(assignment 'municipio_only'), so it counts in Municipio totals but not in NIL ones or maps.
+(assignment 'parent_only'), so it counts in Municipio totals but not in NIL ones or maps. The
+source declares `level = 'municipio'`: a territory without Milan's Municipi skips it.
 
 Mapping into `places` (theme 'vacant'):
 - source_key = foglio/mappale/subalterno (+ unita_immobiliare): the cadastral identity;
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
-from etl.places import finalise_places
+from etl.places import finalise_places, level_ids
 from etl.readers import parse_number, peek_columns, pick_column, read_table
 from etl.sources.vacant_common import attributes_json, clean_text, remap_rejects, stable_key
 
@@ -73,6 +74,7 @@ class ConfiscatedSource:
     themes: tuple[str, ...] = ("vacant",)
     attribution: str = "Comune di Milano"
     single: bool = True  # the portal republishes the whole list: load only the newest file
+    level: str = "municipio"  # the file carries Milan's Municipio numbers, no coordinates
 
     def find(self, raw_dir: Path) -> list[Path]:
         """CSV files with the ds147 header, or named ds147…/…confiscat… with a Municipio and an address column;
@@ -98,6 +100,11 @@ class ConfiscatedSource:
         type_col = pick_column(src.columns, TYPE_COLUMNS)
         unit_col = pick_column(src.columns, UNIT_COLUMNS)
         assert mun_col is not None and addr_col is not None  # checked by read_table
+        valid = level_ids(ctx, self.level)
+        if not valid:
+            raise SourceError(path, f"il file colloca i beni solo per Municipio e il territorio {ctx.territory.name_it} "
+                              "non ha il livello 'municipio' (o i suoi confini non sono caricati)",
+                              "usare questo file solo nella costruzione del Comune di Milano")
         records: list[dict[str, Any]] = src.to_dict("records")
         rejects: list[Reject] = [Reject(r, records[r - 1], "riga con un numero di campi diverso dall'intestazione: "
                                         "campi mancanti lasciati vuoti o in eccesso scartati", "warning")
@@ -107,7 +114,7 @@ class ConfiscatedSource:
         positions: list[int] = []
         area_parsed = 0
         for i, rec in enumerate(records, start=1):
-            municipio, problem = parse_municipio(rec.get(mun_col))
+            municipio, problem = parse_municipio(rec.get(mun_col), valid)
             if problem:
                 rejects.append(Reject(i, rec, f"{problem}: senza coordinate il bene non si può collocare"))
                 continue
@@ -146,13 +153,13 @@ class ConfiscatedSource:
         if not rows:
             first = rejects[0].reason if rejects else "-"
             raise SourceError(path, f"nessuna riga utilizzabile ({len(rejects)} scartate; la prima: {first})",
-                              "controllare la colonna municipio (numeri da 1 a 9)")
+                              f"controllare la colonna municipio (numeri da {min(valid)} a {max(valid)})")
         places, place_rejects = finalise_places(pd.DataFrame(rows), ctx, raws, THEME)
         rejects += remap_rejects(place_rejects, positions)
         rejects.sort(key=lambda r: (r.row_number or 0))
         status = places["status"].value_counts(dropna=False)
         notes = [
-            "nessuna coordinata: assegnati al solo Municipio (assignment 'municipio_only'; esclusi da NIL e mappe)",
+            "nessuna coordinata: assegnati al solo Municipio (assignment 'parent_only'; esclusi da NIL e mappe)",
             "proprietà pubblica: beni confiscati trasferiti al patrimonio indisponibile del Comune",
             "status da utilizzazione/ente_assegnatario: "
             f"{int(status.get('assigned', 0))} assigned, {int(status.get('vacant', 0))} vacant, "
@@ -205,15 +212,16 @@ def _origin(path: Path) -> str | None:
         return None
 
 
-def parse_municipio(value: object) -> tuple[int | None, str | None]:
-    """(Municipio 1-9, None) or (None, problem) from '4', '4.0', 'Municipio 4', 'MUNICIPIO 4'."""
+def parse_municipio(value: object, valid: set[int] | frozenset[int]) -> tuple[int | None, str | None]:
+    """(Municipio id in `valid`, None) or (None, problem) from '4', '4.0', 'Municipio 4', 'MUNICIPIO 4'."""
     text = clean_text(value)
     if text is None:
         return None, "municipio mancante"
     m = re.fullmatch(r"(?:municipio|mun\.?|zona)?\s*(\d{1,2})(?:[.,]0+)?", text, re.IGNORECASE)
-    if m and 1 <= int(m.group(1)) <= 9:
+    if m and int(m.group(1)) in valid:
         return int(m.group(1)), None
-    return None, f"municipio {text!r} non valido (atteso un numero da 1 a 9)"
+    expected = f"un numero da {min(valid)} a {max(valid)}" if valid else "un Municipio"
+    return None, f"municipio {text!r} non valido (atteso {expected})"
 
 
 def parse_area_m2(value: object) -> float | None:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from etl import ateco_map
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.readers import parse_int, parse_number, peek_columns, read_table
+from etl.readers import ids_of_level, parse_int, parse_number, peek_columns, read_table
 
 OFFICIAL_COLUMNS = ["anno", "idnil", "nil", "ateco_2007_ul", "desc_ateco_2007_ul", "numero_ul", "media_addetti_ul"]
 ID_COLUMNS = ["idnil", "id_nil", "district_id", "id_quartiere"]
@@ -104,6 +104,7 @@ class FirmsAtecoSource:
     table: str = "firm_units"
     themes: tuple[str, ...] = ("firm", "firm_units")
     single: bool = False  # every file found is loaded (e.g. one per year)
+    level: str = "nil"  # ds201: counts per Milan NIL
     config_path: Path = ateco_map.DEFAULT_CONFIG
 
     def find(self, raw_dir: Path) -> list[Path]:
@@ -125,10 +126,7 @@ class FirmsAtecoSource:
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
         """Read, validate and classify one file into `firm_units` rows."""
         config = ateco_map.load_config(self.config_path)
-        known_nil = ctx.nil_ids()
-        if not known_nil:
-            raise SourceError(path, "confini NIL non caricati: impossibile verificare gli id dei NIL",
-                              "mettere nella cartella anche il file dei NIL (ds964)")
+        known_nil = ids_of_level(ctx, self.level, path)
         table = read_table(path)
         frame = table.frame
         cols = list(frame.columns)
@@ -242,7 +240,8 @@ class FirmsAtecoSource:
         if not rows:
             first = rejects[0].reason if rejects else "-"
             raise SourceError(path, f"nessuna riga valida ({len(rejects)} scartate; la prima: {first})",
-                              "controllare che idnil contenga i numeri dei NIL (1-88) e che ci sia il codice ATECO")
+                              f"controllare che idnil contenga i numeri dei NIL ({min(known_nil)}-{max(known_nil)}) "
+                              "e che ci sia il codice ATECO")
         out = pd.DataFrame(rows, columns=FRAME_COLUMNS)
         out = out.astype({"district_id": "int32", "year": "int32", "units": "int64", "avg_employees": "float64"})
         by_cat = out.groupby("category")["units"].sum().sort_index()

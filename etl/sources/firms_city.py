@@ -4,7 +4,8 @@ Official layout (2007-2010): `Anno; ateco_2007_2cifre; descrizione_ateco_impr_20
 ateco_2007_5cifre; descr_ateco_impr_2007_5cifre; N. imprese; N. unità locali; N.addetti_imp;
 N.addetti_ul`, cp1252, `;`, decimal commas in the employee columns. One row per year and
 ATECO 2007 category (5 digits), for the Comune di Milano as a whole: no NIL, no Municipio.
-Rows go to `firm_totals` with level 'city' and the city's area id (`etl.indicators.CITY_ID`).
+Rows go to `firm_totals` with level 'territory' and the territory's id as area id ('milano'): the
+source declares `territories = ('milano',)`, the pipeline skips it in any other territory.
 
 Rules:
 - codes are written without dots and with the leading zero of divisions 01-09 dropped
@@ -34,7 +35,6 @@ import pandas as pd
 
 from etl import ateco_map
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.indicators import CITY_ID
 from etl.readers import parse_int, parse_number, peek_columns, read_table
 from etl.sources.firms_ateco import firm_file_kind
 
@@ -47,6 +47,7 @@ EMPLOYEES_FIRMS_COLUMNS = ["n_addetti_imp", "addetti_imp", "n_addetti_imprese", 
 EMPLOYEES_UNITS_COLUMNS = ["n_addetti_ul", "addetti_ul", "n_addetti_unita_locali", "addetti_unita_locali",
                            "numero_addetti_ul"]
 EDITION_COLUMNS = ["edizione_ateco", "ateco_edition", "edizione"]
+TERRITORY_LEVEL = "territory"  # firm_totals.level of a whole-territory row
 FRAME_COLUMNS = ["level", "area_id", "year", "ateco_code", "ateco_edition", "ateco_label", "category", "firms", "units",
                  "employees_firms", "employees_units"]
 NOTE_SCOPE = "intera città, nessun dettaglio per NIL"
@@ -118,6 +119,7 @@ class FirmsCitySource:
     table: str = "firm_totals"
     themes: tuple[str, ...] = ("firm", "firm_totals")
     single: bool = False  # every file found is loaded (e.g. one per period)
+    territories: tuple[str, ...] = ("milano",)  # ds171: the Comune di Milano as a whole
     config_path: Path = ateco_map.DEFAULT_CONFIG
 
     def find(self, raw_dir: Path) -> list[Path]:
@@ -215,7 +217,7 @@ class FirmsCitySource:
                 if label is None and desc_col is not None and rec.get(desc_col):
                     label = rec[desc_col]  # the file's own description, since ISTAT has none
             parsed.append((row, {
-                "level": "city", "area_id": CITY_ID, "year": year, "ateco_code": cls.code,
+                "level": TERRITORY_LEVEL, "area_id": ctx.territory.id, "year": year, "ateco_code": cls.code,
                 "ateco_edition": cls.edition, "ateco_label": label, "category": cls.category,
                 "firms": values.get(firms_col) if firms_col else None,
                 "units": values.get(units_col) if units_col else None,

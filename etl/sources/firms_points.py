@@ -33,7 +33,7 @@ import pandas as pd
 
 from etl import ateco_map
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.places import finalise_places, normalise_text_series
+from etl.places import finalise_places, mark_outside_only, normalise_text_series
 from etl.readers import normalise_header, parse_number, read_table_columnar, unique_names
 from etl.sources.firms_ateco import ateco_code_column, ateco_desc_column, firm_file_kind, peek_columns
 
@@ -208,7 +208,9 @@ class FirmPointsSource:
         records = _records_at(frame, sorted({pos for pos, _ in rejects}))
         ordered = [dataclasses.replace(r, raw=records[pos]) for pos, r in rejects]
         _progress(path, f"righe collocate ({len(ordered):,} scarti o avvisi)".replace(",", "."), n, clock() - t0)
-        if rows.empty:
+        if rows.empty:  # every point outside the territory: skipped for it (NotInTerritory), else failed
+            mark_outside_only(LoadResult(table="places", frame=rows, rows_read=n, trust="derived", rejects=ordered),
+                              ctx, path, rows=len(kept))
             first = ordered[0].reason if ordered else "-"
             raise SourceError(path, f"nessuna impresa utilizzabile ({len(ordered)} righe scartate; la prima: {first})",
                               "controllare codice ATECO, edizione e coordinate")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.base import BuildContext, LoadResult, Reject
+from etl.places import OUTSIDE_REASON, mark_outside_only
 from etl.readers import peek_columns
 from etl.sources.point_files import (
     PORTAL_LOCATION_CANDIDATES,
@@ -50,7 +51,7 @@ AREA_LIST_SIGNATURE = {"nome", "indirizzo", "zona", "longitudine", "latitudine"}
 AREA_LIST_LICENCE = "non indicata"
 AREA_LIST_ORIGIN = ("GitHub Shpizzi/teseo, src/mock/fablab-milano.ts, commit 5ca084ab "
                     "(da un'esportazione Google My Maps 'Teseo rete fablab milano'), riscritto in CSV")
-_OUTSIDE_RE = re.compile(r"^punto fuori dal Comune di (?P<city>.+?) \((?P<point>[^)]*)\)")
+_OUTSIDE_RE = re.compile(r"^" + re.escape(OUTSIDE_REASON) + r" (?P<where>.+?): (?P<point>-?[\d.]+, -?[\d.]+)$")
 _COMUNE_IN_ADDRESS_RE = re.compile(r",\s*([^,]+?)\s*$")
 
 
@@ -103,33 +104,38 @@ class MakerspacesSource:
         else:
             notes.append("tracciato diverso da ds744 (manca NOMINATIVO): trattato come dato derivato, "
                          "licenza non indicata")
-        result = build_places(path, table, columns, ctx, "makerspace", "derived", notes=notes)
+        result = build_places(path, table, columns, ctx, "makerspace", "derived", notes=notes, outside_check=False)
         result.rejects = [_explain_outside(r, ctx) for r in result.rejects]
-        outside = sum(1 for r in result.rejects if r.reason.startswith("fuori dal comune di"))
+        outside = sum(1 for r in result.rejects if r.reason.startswith(OUTSIDE_REASON))
         if outside:
-            result.notes.append(f"{outside} luoghi fuori dal comune registrati tra gli scarti (con la zona)")
+            result.notes.append(f"{outside} luoghi fuori dal territorio {ctx.territory.name_it} registrati tra gli "
+                                "scarti (con la zona)")
         result.licence = AREA_LIST_LICENCE
         result.origin = AREA_LIST_ORIGIN if layout == "area_list" else None
         result.dataset = ""  # not ds744: the origin line and the downloads must not name the official dataset
-        return result
+        return mark_outside_only(result, ctx, path)
 
 
 def _explain_outside(reject: Reject, ctx: BuildContext) -> Reject:
-    """'punto fuori dal Comune di Milano (lon, lat)' -> with the list's zona and the address's comune."""
+    """'punto fuori dal territorio <name>: lon, lat' + the list's zona and the address's comune in brackets.
+
+    The reason keeps its stable start (places.OUTSIDE_REASON): the pipeline recognises a file with
+    no point in the territory by it.
+    """
     m = _OUTSIDE_RE.match(reject.reason)
     if not m:
         return reject
-    city = str(ctx.extra.get("city", m.group("city")))
     where = []
     zona = reject.raw.get("zona")
     if zona:
         where.append(f"zona: {zona}")
     address = reject.raw.get("indirizzo")
     comune = _COMUNE_IN_ADDRESS_RE.search(str(address)) if address else None
-    if comune and comune.group(1).strip().lower() != city.lower():
+    if comune and comune.group(1).strip().lower() not in ctx.territory.name_it.lower():
         where.append(f"comune: {comune.group(1).strip()}")
-    where.append(f"punto {m.group('point')}")
-    return dataclasses.replace(reject, reason=f"fuori dal comune di {city} ({'; '.join(where)})")
+    if not where:
+        return reject
+    return dataclasses.replace(reject, reason=f"{reject.reason} ({'; '.join(where)})")
 
 
 SOURCE = MakerspacesSource()

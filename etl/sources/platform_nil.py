@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError
-from etl.readers import implausible_residents
+from etl.readers import ids_of_level, implausible_residents
 
 LICENCE = "non indicata (dati di origine Comune di Milano, CC BY 4.0)"
 ORIGIN = "GitHub giusenico/Milano-Platform-v-1.0, commit 0619b592"
@@ -124,7 +124,7 @@ def _per_nil(folder: Path, member: str | None, id_key: str, value_key: str, ctx:
     if not files:
         raise SourceError(folder, f"nessun file per NIL ({'<id>.json' if member is None else '<id>/' + member})",
                           "copiare l'intera cartella 'nil' dell'export data-api")
-    known = ctx.nil_ids()
+    known = ids_of_level(ctx, "nil", folder, required=False)
     pairs: list[tuple[int, int]] = []
     rejects: list[Reject] = []
     seen: set[int] = set()
@@ -203,6 +203,7 @@ class PlatformPopulationSource:
     attribution: str = ATTRIBUTION
     origin: str = ORIGIN
     single: bool = True
+    level: str = "nil"  # one file per Milan NIL
     themes: tuple[str, ...] = ("population",)
     file_hint: str = "cartella data-api/nil/ con <id>.json (id_nil, popolazione_totale)"
 
@@ -241,6 +242,7 @@ class PlatformCoworkingSource:
     attribution: str = ATTRIBUTION
     origin: str = ORIGIN
     single: bool = True
+    level: str = "nil"  # one file per Milan NIL
     themes: tuple[str, ...] = ("coworking",)
     file_hint: str = "cartella data-api/nil/ con <id>/commercio.json (nilId, coworking)"
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.places import finalise_places, normalise_text, parse_coords
+from etl.places import finalise_places, mark_outside_only, normalise_text, parse_coords
 from etl.readers import normalise_header, parse_int, parse_number, read_table, unique_names
 
 # Our fields, in the order used for notes. `location` is a "(lat, lon)" or WKT POINT text.
@@ -305,8 +305,13 @@ def build_places(
     crs: str | None = None,
     notes: list[str] | None = None,
     key_description: str | None = None,
+    outside_check: bool = True,
 ) -> LoadResult:
-    """Mapped table -> LoadResult(table='places'): own warnings, then `finalise_places`."""
+    """Mapped table -> LoadResult(table='places'): own warnings, then `finalise_places`.
+
+    With `outside_check` (default), a file none of whose points lies in the territory raises
+    `etl.geo.NotInTerritory` (skipped for this territory, see `places.mark_outside_only`).
+    """
     notes = list(notes or [])
     value_maps = {k: {value_key(a): b for a, b in v.items()} for k, v in (value_maps or {}).items()}
     frame = table.frame
@@ -436,9 +441,10 @@ def build_places(
     notes.insert(0, f"colonne usate: {mapping}")
     notes.insert(1, key_description or ("chiave: colonna " + columns["source_key"] if "source_key" in columns
                                         else "chiave: nome+indirizzo normalizzati (il file non ha un id)"))
-    return LoadResult(table="places", frame=rows, rows_read=n, trust=trust, rejects=final, notes=notes,
-                      crs="EPSG:4326" if not crs else f"{crs} (convertito in EPSG:4326)",
-                      encoding=table.encoding, file_format=table.file_format)
+    result = LoadResult(table="places", frame=rows, rows_read=n, trust=trust, rejects=final, notes=notes,
+                        crs="EPSG:4326" if not crs else f"{crs} (convertito in EPSG:4326)",
+                        encoding=table.encoding, file_format=table.file_format)
+    return mark_outside_only(result, ctx, path, rows=len(keep_idx)) if outside_check else result
 
 
 def _attributes(record: dict[str, Any], used: set[str]) -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.readers import implausible_residents, parse_int, peek_columns, read_table
+from etl.readers import ids_of_level, implausible_residents, parse_int, peek_columns, read_table
 
 ID_COLUMNS = ["id_nil", "idnil", "district_id", "id_quartiere", "quartiere", "nil", "id"]
 RESIDENT_COLUMNS = ["residenti", "totale", "popolazione_totale", "popolazione", "population",
@@ -49,6 +49,7 @@ class PopulationSource:
     licence: str = "CC BY 4.0 – Comune di Milano (file derivati: vedi note)"
     table: str = "population"
     single: bool = False  # every population file found is loaded
+    level: str = "nil"  # the file carries Milan's NIL ids
 
     def find(self, raw_dir: Path) -> list[Path]:
         return [p for p, cols in _population_csvs(raw_dir) if research_layout(cols) is None]
@@ -68,6 +69,7 @@ class ResearchPopulationSource:
     table: str = "population"
     origin: str = RESEARCH_ORIGIN
     single: bool = True
+    level: str = "nil"
     themes: tuple[str, ...] = ("population",)
     file_hint: str = "NILS_DataCluster.csv o Services.csv (IdNIL, Residenti / Population)"
 
@@ -123,7 +125,7 @@ def load_population_csv(path: Path, ctx: BuildContext) -> LoadResult:
                      else "anno non indicato nel file: popolazione senza anno")
     # Official only for the portal's own ds205 file; any other table is a derived product.
     trust: Trust = "official" if year_col is not None and "ds205" in path.name.lower() else "derived"
-    known = ctx.nil_ids()
+    known = ids_of_level(ctx, "nil", path, required=False)
     rows: list[dict] = []
     rejects: list[Reject] = []
     seen: set[tuple[int, int | None]] = set()

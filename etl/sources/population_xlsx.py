@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError
-from etl.readers import implausible_residents, normalise_header
+from etl.readers import ids_of_level, implausible_residents, normalise_header
 from etl.sources.point_files import candidate_files
 
 TITLE_RE = re.compile(r"popolazione\s+residente.*?\bal\s+(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", re.IGNORECASE | re.DOTALL)
@@ -144,6 +144,7 @@ class PopulationXlsxSource:
     table: str = "population"
     attribution: str = ATTRIBUTION
     single: bool = False  # one file per date: every edition found is kept (a dated series)
+    level: str = "nil"  # the file carries Milan's NIL ids
     themes: tuple[str, ...] = ("population",)
     file_hint: str = "XLSX 'Popolazione residente ... al GG/MM/AAAA' per NIL e sesso (es. NIL_sesso_2022.xlsx)"
 
@@ -177,9 +178,10 @@ class PopulationXlsxSource:
                               "GG/MM/AAAA' e l'intestazione 'NIL ... Totale' nelle prime righe",
                               "usare la tavola 'Popolazione residente per NIL e sesso' dell'Unità Servizi Statistici")
         ref = layout.reference_date
-        known = ctx.nil_ids()
-        names = ({int(i): str(n) for i, n in zip(ctx.nil["id"], ctx.nil["name"], strict=True)}
-                 if ctx.nil is not None else {})
+        known = ids_of_level(ctx, self.level, path, required=False)
+        areas = ctx.boundaries(self.level)
+        names = ({int(i): str(n) for i, n in zip(areas["id"], areas["name"], strict=True)}
+                 if areas is not None else {})
         out: list[dict[str, Any]] = []
         rejects: list[Reject] = []
         seen: set[int] = set()

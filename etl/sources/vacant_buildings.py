@@ -42,7 +42,7 @@ from pyproj import CRS, Transformer
 
 from etl import geo
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
-from etl.places import PLACE_COLUMNS, finalise_places, normalise_text
+from etl.places import PLACE_COLUMNS, finalise_places, level_ids, mark_outside_only, normalise_text
 from etl.sources.vacant_common import (
     OFFICIAL_LIST_KEY,
     OfficialList,
@@ -107,6 +107,8 @@ class VacantBuildingsSource:
                   "not_current": 0, "unknown_use": 0}
         official = ctx.extra.get(OFFICIAL_LIST_KEY)
         official = official if isinstance(official, OfficialList) else None
+        # The list's zona is Milan's Municipio number: used only where the territory has Milan's Municipi.
+        municipi = level_ids(ctx, "municipio") if ctx.parent_level == "municipio" else set()
         for i, feature in enumerate(features, start=1):
             raw = _raw_record(feature)
             if not isinstance(feature, dict) or not isinstance(feature.get("properties") or {}, dict):
@@ -116,7 +118,7 @@ class VacantBuildingsSource:
             if geom_note:
                 counts["non_point"] += 1
                 rejects.append(Reject(i, raw, geom_note, "warning"))
-            row = map_properties(feature.get("properties") or {}, lon, lat, counts)
+            row = map_properties(feature.get("properties") or {}, lon, lat, counts, municipi)
             if official is not None:
                 verdict = official_verdict(row, official)
                 if verdict is not None:
@@ -142,16 +144,17 @@ class VacantBuildingsSource:
         helper_columns = ["condition_desc", "zona", "near_note", "attributes_code"]
         places, place_rejects = finalise_places(frame.drop(columns=helper_columns), ctx, raws, THEME)
         rejects += remap_rejects(homonyms + place_rejects, positions)
-        rejects += _zona_mismatches(places, frame, raws, positions)
+        rejects += _zona_mismatches(places, frame, raws, positions, municipi)
         rejects += [Reject(positions[j], raws[j], note, "warning") for j, note in enumerate(frame["near_note"])
                     if isinstance(note, str) and note and frame.at[j, "source_key"] in set(places["source_key"])]
         rejects.sort(key=lambda r: (r.row_number or 0))
 
         notes += _notes(frame, places, counts, official, len(features), sum(r.action == "rejected" for r in rejects))
         trust: Trust = "derived"
-        return LoadResult(table="places", frame=places, rows_read=len(features), trust=trust, rejects=rejects,
-                          notes=notes, crs=crs_label, encoding="utf-8", file_format="geojson",
-                          reference_date=REFERENCE_DATE, attribution=self.attribution, origin=_origin(path))
+        result = LoadResult(table="places", frame=places, rows_read=len(features), trust=trust, rejects=rejects,
+                            notes=notes, crs=crs_label, encoding="utf-8", file_format="geojson",
+                            reference_date=REFERENCE_DATE, attribution=self.attribution, origin=_origin(path))
+        return mark_outside_only(result, ctx, path, rows=len(rows))
 
 
 def _same_address(a: str, b: str) -> bool:
@@ -318,7 +321,8 @@ def _raw_record(feature: Any) -> dict[str, Any]:
     return raw
 
 
-def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[str, int]) -> dict[str, Any]:
+def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[str, int],
+                   municipi: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
     """One `places` row (before district assignment) from a feature's properties."""
     cod = clean_text(props.get("cod_prog"))
     cod = cod.upper() if cod else None
@@ -373,7 +377,7 @@ def map_properties(props: dict[str, Any], lon: float, lat: float, counts: dict[s
         "address": address,
         "lon": lon,
         "lat": lat,
-        "municipio_file": zona if zona is not None and 1 <= zona <= 9 else None,
+        "municipio_file": zona if zona is not None and zona in municipi else None,
         "category": category,
         "status": status,
         "ownership": None,
@@ -395,16 +399,16 @@ def _zona(value: str | None) -> int | None:
 
 
 def _zona_mismatches(places: pd.DataFrame, frame: pd.DataFrame, raws: list[dict[str, Any]],
-                     positions: list[int]) -> list[Reject]:
-    """Warnings where the file's zona (1-9) differs from the Municipio of the position."""
+                     positions: list[int], municipi: set[int]) -> list[Reject]:
+    """Warnings where the file's zona (a Municipio id in `municipi`) differs from the Municipio of the position."""
     by_key = {k: i for i, k in enumerate(frame["source_key"])}
     out = []
-    for key, mun, assignment in zip(places["source_key"], places["municipio"], places["assignment"], strict=True):
+    for key, mun, assignment in zip(places["source_key"], places["parent_id"], places["assignment"], strict=True):
         i = by_key.get(key)
         if i is None or assignment != "point_in_polygon" or pd.isna(mun):
             continue
         zona = frame.at[i, "zona"]
-        if zona is not None and not pd.isna(zona) and 1 <= int(zona) <= 9 and int(zona) != int(mun):
+        if zona is not None and not pd.isna(zona) and int(zona) in municipi and int(zona) != int(mun):
             out.append(Reject(positions[i], raws[i], f"zona nel file ({int(zona)}) diversa dal Municipio della "
                               f"posizione ({int(mun)}): usato quello della posizione", "warning"))
     return out

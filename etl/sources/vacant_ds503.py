@@ -37,7 +37,7 @@ import pandas as pd
 
 from etl import geo
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
-from etl.places import finalise_places, normalise_text
+from etl.places import finalise_places, mark_outside_only, normalise_text
 from etl.readers import peek_columns, read_table
 from etl.sources import vacant_footprints
 from etl.sources.vacant_common import (
@@ -168,7 +168,7 @@ class VacantDs503Source:
             raise SourceError(path, f"nessuna riga utilizzabile ({len(rejects)} scartate)",
                               "controllare la colonna COD_PROG del file ds503")
         places, place_rejects = finalise_places(pd.DataFrame(rows), ctx, raws, THEME, dedupe_by_name=False,
-                                                check_municipio=True)
+                                                check_parent=True)
         rejects += remap_rejects(place_rejects, positions)
         dropped: dict[str, str] = {}
         if fp is not None:
@@ -186,10 +186,11 @@ class VacantDs503Source:
                     zip(places["source_key"], places["lon"], places["lat"], places["address"], strict=True)})
         notes += _notes(places, unknown_use)
         trust: Trust = "official"
-        return LoadResult(table="places", frame=places, rows_read=len(records), trust=trust, rejects=rejects,
-                          notes=notes, crs="EPSG:4326 (WGS 84)", encoding=table.encoding,
-                          file_format=f"csv sep={table.separator!r}", reference_date=None, attribution=self.attribution,
-                          origin=_origin(path))
+        result = LoadResult(table="places", frame=places, rows_read=len(records), trust=trust, rejects=rejects,
+                            notes=notes, crs="EPSG:4326 (WGS 84)", encoding=table.encoding,
+                            file_format=f"csv sep={table.separator!r}", reference_date=None,
+                            attribution=self.attribution, origin=_origin(path))
+        return mark_outside_only(result, ctx, path, rows=len(rows))
 
 
 def _footprint_distance_warnings(places: pd.DataFrame, fp: vacant_footprints.Footprints, raws: list[dict[str, Any]],

@@ -33,7 +33,7 @@ import shapely
 
 from etl import geo
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust, sha256_of
-from etl.places import PLACE_COLUMNS, finalise_places, normalise_text
+from etl.places import PLACE_COLUMNS, finalise_places, mark_outside_only, normalise_text
 from etl.sources.vacant_common import (
     OFFICIAL_LIST_KEY,
     OfficialList,
@@ -330,7 +330,12 @@ class VacantFootprintsSource:
         official = ctx.extra.get(OFFICIAL_LIST_KEY)
         ds503_path = self.plan.get(path.resolve())
         if isinstance(official, OfficialList) and official.source_id == "vacant_ds503":
-            return self._enrichment(path, set(official.listed), ctx)
+            result = self._enrichment(path, set(official.listed), ctx)
+            if not official.loaded:  # ds503 placed no building in this territory: nothing to enrich
+                raise geo.NotInTerritory(path, f"nessun punto nel territorio {ctx.territory.name_it}: l'elenco ds503, "
+                                         "a cui si uniscono le sagome, non vi ha edifici",
+                                         "niente da fare se il file descrive un altro territorio", result)
+            return result
         if ds503_path is not None:
             from etl.sources import vacant_ds503
 
@@ -418,9 +423,10 @@ class VacantFootprintsSource:
         if unknown_use:
             notes.append(f"TIPO_MACRO non riconosciuti (category 'altro'): {', '.join(sorted(set(unknown_use)))}")
         trust: Trust = "official"
-        return LoadResult(table="places", frame=places, rows_read=len(fp.raws), trust=trust, rejects=rejects,
-                          notes=notes, crs=fp.crs_label, encoding="ascii (dBASE)", file_format="shapefile (zip)",
-                          reference_date=fp.reference_date, attribution=self.attribution, origin=origin_of(path))
+        result = LoadResult(table="places", frame=places, rows_read=len(fp.raws), trust=trust, rejects=rejects,
+                            notes=notes, crs=fp.crs_label, encoding="ascii (dBASE)", file_format="shapefile (zip)",
+                            reference_date=fp.reference_date, attribution=self.attribution, origin=origin_of(path))
+        return mark_outside_only(result, ctx, path, rows=len(rows))
 
 
 def is_code(code: str) -> bool:
