@@ -364,6 +364,15 @@ def places(con: duckdb.DuckDBPyConnection, theme: str, district_id: int | None =
     ).df()
 
 
+def place_proximity(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Vacant place -> nearest maker (and firm) as the ETL stored it; empty when the build has no such table."""
+    if not has_table(con, "place_proximity"):
+        return pd.DataFrame(columns=["source_id", "source_key", "near_theme", "nearest_m", "within_m", "n_within",
+                                     "nearest_name"])
+    return con.sql("""SELECT source_id, source_key, near_theme, nearest_m, within_m, n_within, nearest_name
+                      FROM place_proximity ORDER BY source_id, source_key, near_theme""").df()
+
+
 def firm_points_in_category(con: duckdb.DuckDBPyConnection, category: str) -> pd.DataFrame:
     """lon, lat and category of the located firm points of one category (not the whole register in pandas)."""
     return con.sql(

@@ -169,10 +169,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "dp_title": {"it": "Osservatorio Manifattura Digitale – {data} (filtri: {filters})",
                  "en": "Digital Manufacturing Observatory – {data} (filters: {filters})"},
     "dp_description": {
-        "it": "Esportazione dell'Osservatorio Manifattura Digitale del Comune di Milano, elaborazione del {processed}. "
+        "it": "Esportazione dell'Osservatorio Manifattura Digitale ({territory}), elaborazione del {processed}. "
               "La data dei dati di ogni fonte è in sources[].reference_date (o years); 'created' è la data del file. "
               "Le celle di testo che iniziano con = + - @ hanno un apostrofo iniziale (protezione dalle formule).",
-        "en": "Export of the Comune di Milano's Digital Manufacturing Observatory, processed on {processed}. "
+        "en": "Export of the Digital Manufacturing Observatory ({territory}), processed on {processed}. "
               "Each source's data date is in sources[].reference_date (or years); 'created' is the file's date. "
               "Text cells starting with = + - @ carry a leading apostrophe (protection against formulas).",
     },
@@ -852,9 +852,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "pg_unavailable": {"it": "Registro delle azioni non accessibile: {error}", "en": "Actions register not accessible: {error}"},
     "pg_write_failed": {"it": "Scrittura non riuscita: {error}", "en": "Write failed: {error}"},
     "th_makers_intro": {
-        "it": "Makerspace, fablab e spazi di coworking: dove sono, quanti per Municipio e classe di periferia, "
+        "it": "Makerspace, fablab e spazi di coworking: dove sono, quanti per area ({groups}), "
               "e gli indicatori collegati. I filtri restano nel link della pagina.",
-        "en": "Makerspaces, fablabs and coworking spaces: where they are, how many per Municipio and periphery class, "
+        "en": "Makerspaces, fablabs and coworking spaces: where they are, how many per area ({groups}), "
               "and the related indicators. The filters stay in the page's link.",
     },
     "th_vacant_intro": {
@@ -865,9 +865,9 @@ TEXTS: dict[str, dict[str, str]] = {
               "periphery near makerspaces or digital-manufacturing firms; the opportunity map with adjustable weights.",
     },
     "th_firms_intro": {
-        "it": "Imprese per categoria del programma, per NIL e nel tempo: unità locali aggregate (formato ds201) e "
+        "it": "Imprese per categoria del programma, per {fine} e nel tempo: unità locali aggregate (formato ds201) e "
               "imprese puntuali.",
-        "en": "Firms by programme category, by NIL and over time: aggregated local units (ds201 layout) and "
+        "en": "Firms by programme category, by {fine} and over time: aggregated local units (ds201 layout) and "
               "point-level firms.",
     },
     "th_targets_intro": {
@@ -894,14 +894,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_theme_vacant": {"it": "Spazi vuoti", "en": "Vacant spaces"},
     "th_theme_firm": {"it": "Imprese", "en": "Firms"},
     "th_counts_from_area_counts": {
-        "it": "Coworking: somme dei conteggi per NIL della fonte derivata (nessun elenco dei luoghi); i filtri per "
-              "Municipio e classe valgono sui NIL.",
-        "en": "Coworking: sums of the derived source's per-NIL counts (no list of places); the Municipio and class "
-              "filters apply to the NIL.",
+        "it": "Coworking: somme dei conteggi per {fine} della fonte derivata (nessun elenco dei luoghi); i filtri "
+              "valgono sulle aree ({fine_plural}).",
+        "en": "Coworking: sums of the derived source's counts per {fine} (no list of places); the filters apply to "
+              "the areas ({fine_plural}).",
     },
     "th_counts_only_table": {
-        "it": "{what}: conteggi per NIL senza elenco dei luoghi ({n} NIL)",
-        "en": "{what}: counts per NIL without a list of places ({n} NIL)",
+        "it": "{what}: conteggi per {fine} senza elenco dei luoghi ({n} {fine_plural})",
+        "en": "{what}: counts per {fine} without a list of places ({n} {fine_plural})",
     },
     "th_kind_makerspace": {"it": "Makerspace", "en": "Makerspace"},
     "th_kind_fablab": {"it": "Fablab", "en": "Fablab"},
@@ -935,23 +935,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "This indicator has no values in the current snapshot.",
     },
     "th_no_places_selection": {"it": "Nessun luogo per questa selezione.", "en": "No places for this selection."},
-    "th_no_nil": {"it": "senza NIL", "en": "no NIL"},
+    "th_no_nil": {"it": "senza {fine}", "en": "no {fine}"},
+    "th_col_area_id": {"it": "Codice {fine}", "en": "{fine} code"},
+    "th_all_territory": {"it": "Tutto il territorio ({name})", "en": "The whole territory ({name})"},
     "th_city": {"it": "Milano (città)", "en": "Milan (city)"},
     "th_yes": {"it": "sì", "en": "yes"},
     "th_no": {"it": "no", "en": "no"},
     "th_places_title": {"it": "Luoghi ({n})", "en": "Places ({n})"},
-    "th_counts_title": {"it": "Quanti per Municipio e classe di periferia", "en": "How many per Municipio and periphery class"},
+    "th_counts_title": {"it": "Quanti per {groups}", "en": "How many per {groups}"},
     "th_ranking_title": {"it": "Indicatori collegati", "en": "Related indicators"},
-    "th_ranking_caption_municipio": {
-        "it": "Municipi ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore della città. "
-              "Con un filtro su Municipio o classe la tabella mostra i NIL della selezione.",
-        "en": "Municipi ranked by the first indicator (best first); the last row is the city value. "
-              "With a Municipio or class filter the table shows the NIL in the selection.",
+    "th_ranking_caption_parent": {
+        "it": "{plural} ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore di tutto il "
+              "territorio ({territory}). Con un filtro la tabella mostra le aree della selezione ({fine_plural}).",
+        "en": "{plural} ranked by the first indicator (best first); the last row is the value of the whole territory "
+              "({territory}). With a filter the table shows the areas in the selection ({fine_plural}).",
     },
-    "th_ranking_caption_nil": {
-        "it": "NIL della selezione ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore "
-              "della città.",
-        "en": "NIL in the selection ranked by the first indicator (best first); the last row is the city value.",
+    "th_ranking_caption_fine": {
+        "it": "{plural} ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore di tutto il "
+              "territorio ({territory}).",
+        "en": "{plural} ranked by the first indicator (best first); the last row is the value of the whole territory "
+              "({territory}).",
     },
     "th_map_makers": {"it": "Makerspace e coworking", "en": "Makerspaces and coworking"},
     "th_map_vacant": {"it": "Spazi vuoti e dismessi per stato", "en": "Vacant and disused spaces by status"},
@@ -1027,10 +1030,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Peripheral vacant spaces near makers or digital manufacturers",
     },
     "th_near_caption": {
-        "it": "Spazi georeferenziati nei NIL della classe «periferia» entro 1.000 m in linea d'aria da un makerspace o "
+        "it": "Spazi georeferenziati nelle aree ({fine_plural}) della classe «periferia» entro {radius} m in linea "
+              "d'aria da un makerspace o "
               "da un'impresa di manifattura digitale con indirizzo noto. L'elenco segue la stessa regola dell'indicatore "
               "«Spazi dismessi in periferia vicini a maker», quindi i conteggi coincidono.",
-        "en": "Geolocated spaces in NIL of the «periferia» class within 1,000 m straight-line distance of a makerspace "
+        "en": "Geolocated spaces in areas ({fine_plural}) of the «periferia» class within {radius} m straight-line "
+              "distance of a makerspace "
               "or a digital-manufacturing firm with a known address. The list follows the rule of the indicator "
               "«Peripheral vacant spaces near makers», so the counts match.",
     },
@@ -1054,15 +1059,16 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_layer_near": {"it": "Spazi dismessi vicini a maker", "en": "Vacant spaces near makers"},
     "th_opportunity_title": {"it": "Mappa delle opportunità", "en": "Opportunity map"},
     "th_opportunity_intro": {
-        "it": "Il punteggio (0-100) è la somma pesata delle componenti, ciascuna normalizzata min-max sui NIL "
+        "it": "Il punteggio (0-100) è la somma pesata delle componenti, ciascuna normalizzata min-max sulle aree ({fine_plural}) "
               "(invertita se «meno è meglio»). I pesi sono relativi: ognuno è diviso per la loro somma, quindi conta "
-              "solo il rapporto tra i cursori; peso 0 = componente ignorata. Un NIL a cui manca una componente con "
-              "peso positivo resta grigio (con la componente «vicini a maker», i NIL non periferici). Il calcolo è lo "
+              "solo il rapporto tra i cursori; peso 0 = componente ignorata. Un'area a cui manca una componente con "
+              "peso positivo resta grigia (con la componente «vicini a maker», le aree non periferiche). Il calcolo è lo "
               "stesso dell'aggiornamento dei dati, sui valori dell'ultimo aggiornamento.",
-        "en": "The score (0-100) is the weighted sum of the components, each min-max normalised across NIL (inverted "
+        "en": "The score (0-100) is the weighted sum of the components, "
+              "each min-max normalised across the areas ({fine_plural}) (inverted "
               "when «lower is better»). Weights are relative: each is divided by their sum, so only the ratio between "
-              "the sliders matters; weight 0 = component ignored. A NIL missing a positively weighted component stays "
-              "grey (with the «near makers» component, the non-peripheral NIL). The calculation is the one of the data "
+              "the sliders matters; weight 0 = component ignored. An area missing a positively weighted component stays "
+              "grey (with the «near makers» component, the non-peripheral areas). The calculation is the one of the data "
               "update, on the values of the latest update.",
     },
     "th_no_components": {
@@ -1076,8 +1082,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "th_weights_formula": {"it": "Punteggio = {parts} (pesi normalizzati).", "en": "Score = {parts} (normalised weights)."},
     "th_score_none": {
-        "it": "Nessun NIL ha un punteggio con questi pesi (vedere la colonna Motivo).",
-        "en": "No NIL has a score with these weights (see the Reason column).",
+        "it": "Nessuna area ({fine}) ha un punteggio con questi pesi (vedere la colonna Motivo).",
+        "en": "No area ({fine}) has a score with these weights (see the Reason column).",
     },
     "th_dir_higher": {"it": "più alto è meglio", "en": "higher is better"},
     "th_dir_lower": {"it": "più basso è meglio", "en": "lower is better"},
@@ -1090,7 +1096,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_col_score": {"it": "Punteggio (0-100)", "en": "Score (0-100)"},
     "th_score": {"it": "Punteggio", "en": "Score"},
     "th_score_unit": {"it": "punti", "en": "points"},
-    "th_map_opportunity": {"it": "Punteggio di opportunità per NIL", "en": "Opportunity score by NIL"},
+    "th_map_opportunity": {"it": "Punteggio di opportunità per {fine}", "en": "Opportunity score by {fine}"},
     "th_categories_note": {
         "it": "Le categorie del programma (manifattura digitale, artigiana, servizi digitali, altro) sono definite "
               "raggruppando i codici ATECO, sempre nell'edizione ATECO in cui il codice è "
@@ -1113,17 +1119,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_editions_none": {"it": "Nessun dato sulle imprese caricato.", "en": "No firm data loaded."},
     "th_edition_unknown": {"it": "edizione non indicata", "en": "edition not stated"},
     "th_by_category_title": {"it": "Per categoria del programma", "en": "By programme category"},
-    "th_by_district_title": {"it": "Per NIL", "en": "By NIL"},
-    "th_firm_totals_title": {"it": "In tutta la città, per anno (ds171)", "en": "Whole city, by year (ds171)"},
+    "th_by_district_title": {"it": "Per {fine}", "en": "By {fine}"},
+    "th_firm_totals_title": {"it": "{name}: tutto il territorio, per anno (ds171)",
+                             "en": "{name}: whole territory, by year (ds171)"},
     "th_firm_totals_caption": {
-        "it": "Imprese, unità locali e addetti del Comune di Milano per categoria del programma, anni {years} "
-              "(ATECO 2007). La fonte è un totale cittadino: non ha dettaglio per NIL o Municipio.",
-        "en": "Firms, local units and employees in the Comune di Milano by programme category, years {years} "
-              "(ATECO 2007). The source is a city total: it has no NIL or Municipio detail.",
+        "it": "Imprese, unità locali e addetti ({name}) per categoria del programma, anni {years} "
+              "(ATECO 2007). La fonte è un totale dell'intero territorio: non ha dettaglio per {levels}.",
+        "en": "Firms, local units and employees ({name}) by programme category, years {years} "
+              "(ATECO 2007). The source is a total of the whole territory: it has no detail by {levels}.",
     },
     "th_firm_totals_no_nil": {
-        "it": "I conteggi ds171 qui sopra sono per l'intera città: non si possono ripartire per NIL.",
-        "en": "The ds171 counts above are for the whole city: they cannot be split by NIL.",
+        "it": "I conteggi ds171 qui sopra sono per tutto il territorio ({name}): non si possono ripartire per {fine}.",
+        "en": "The ds171 counts above are for the whole territory ({name}): they cannot be split by {fine}.",
     },
     "th_firm_totals_measure": {"it": "Misura del grafico", "en": "Chart measure"},
     "th_firm_totals_other": {
@@ -1131,8 +1138,8 @@ TEXTS: dict[str, dict[str, str]] = {
               "tabella.",
         "en": "The chart shows the programme categories; “Other activities” (about 9 local units in 10) is in the table.",
     },
-    "th_detail_title": {"it": "Dettaglio per NIL (ds201 e imprese puntuali)", "en": "Detail by NIL (ds201 and point firms)"},
-    "th_chart_firm_totals": {"it": "Milano: {measure} per categoria e anno", "en": "Milan: {measure} by category and year"},
+    "th_detail_title": {"it": "Dettaglio per {fine} (ds201 e imprese puntuali)", "en": "Detail by {fine} (ds201 and point firms)"},
+    "th_chart_firm_totals": {"it": "{name}: {measure} per categoria e anno", "en": "{name}: {measure} by category and year"},
     "th_col_firms": {"it": "Imprese", "en": "Firms"},
     "th_col_employees_firms": {"it": "Addetti delle imprese", "en": "Employees of firms"},
     "th_col_employees_units": {"it": "Addetti delle unità locali", "en": "Employees of local units"},
@@ -1160,9 +1167,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_firm_layer": {"it": "Imprese puntuali: {category}", "en": "Point-level firms: {category}"},
     "th_firms_sampled": {
         "it": "Sulla mappa un campione fisso di {shown} imprese su {total} (per leggerezza); il file scaricabile "
-              "le contiene tutte e il colore dei NIL le conta tutte.",
+              "le contiene tutte e il colore delle aree le conta tutte.",
         "en": "The map draws a fixed sample of {shown} firms out of {total} (to keep it light); the download has all "
-              "of them and the NIL colours count them all.",
+              "of them and the area colours count them all.",
     },
     "th_single_year": {
         "it": "Le unità locali aggregate hanno una sola annualità ({year}): nessuna serie storica.",
@@ -1440,8 +1447,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "up_changes": {"it": "Che cosa cambierebbe negli indicatori (valori attuali)",
                    "en": "What would change in the indicators (current values)"},
     "up_no_changes": {"it": "Nessun indicatore cambierebbe.", "en": "No indicator would change."},
-    "up_changes_count": {"it": "{values} valori cambierebbero, in {indicators} indicatori (prima la città e i Municipi).",
-                         "en": "{values} values would change, in {indicators} indicators (city and Municipi first)."},
+    "up_changes_count": {"it": "{values} valori cambierebbero, in {indicators} indicatori (prima il territorio, poi i "
+                               "livelli dal più ampio).",
+                         "en": "{values} values would change, in {indicators} indicators (the whole territory first, "
+                               "then the levels from the widest)."},
     "up_col_indicator": {"it": "Indicatore", "en": "Indicator"},
     "up_col_level": {"it": "Livello", "en": "Level"},
     "up_col_area": {"it": "Area", "en": "Area"},

@@ -758,9 +758,9 @@ def place_ids(frame: pd.DataFrame) -> pd.Series:
     return frame["source_id"].astype(str) + ":" + frame["source_key"].astype(str)
 
 
-def place_area_column(frame: pd.DataFrame, names: Mapping[int, str], lang: str) -> list[str]:
-    """The fine area of each place ('12 · Bovisa'); 'not in an area' when the place has none."""
-    return [names.get(int(i), str(i)) if pd.notna(i) else t("th_no_nil", lang) for i in frame["district_id"]]
+def place_area_column(frame: pd.DataFrame, names: Mapping[int, str], missing: str) -> list[str]:
+    """The fine area of each place ('12 · Bovisa'); `missing` (e.g. 'senza NIL') when the place has none."""
+    return [names.get(int(i), str(i)) if pd.notna(i) else missing for i in frame["district_id"]]
 
 
 def place_class_column(frame: pd.DataFrame, classes: pd.DataFrame) -> list[str | None]:
@@ -769,9 +769,11 @@ def place_class_column(frame: pd.DataFrame, classes: pd.DataFrame) -> list[str |
     return [lookup.get(int(i)) if pd.notna(i) else None for i in frame["district_id"]]
 
 
-def place_hover(frame: pd.DataFrame, names: Mapping[int, str], lang: str, extra: Sequence[str] | None = None) -> list[str]:
-    """Hover text of place points: name, address, fine area (plain text, HTML-escaped), plus `extra` lines."""
-    area = place_area_column(frame, names, lang)
+def place_hover(frame: pd.DataFrame, names: Mapping[int, str], missing: str,
+                extra: Sequence[str] | None = None) -> list[str]:
+    """Hover text of place points: name, address, fine area (`missing` without one; plain text, HTML-escaped),
+    plus `extra` lines."""
+    area = place_area_column(frame, names, missing)
     out = []
     for k, (name, address, n) in enumerate(zip(frame["name"], frame["address"], area, strict=True)):
         parts = [html.escape(plain(name)) or "–", html.escape(plain(address)), html.escape(plain(n))]

@@ -2,67 +2,73 @@
 
 import streamlit as st
 
-from osservatorio import downloads, queries, theme_views, ui
+from osservatorio import downloads, queries, ui, views
 from osservatorio.i18n import t
-from osservatorio.theme_views import ALL
+from osservatorio.page_views import imprese as fv
+from osservatorio.views import ALL
 
 page = ui.theme_page_start("page_firms")
 ctx, stats, snapshot, classes = page.ctx, page.stats, page.snapshot, page.classes
-lang = ctx.lang
-labels = theme_views.category_labels(lang)
-st.write(t("th_firms_intro", lang))
-st.info(t("th_categories_note", lang) + " " + theme_views.editions_caption(queries.firm_editions(ctx.key), lang), icon="ℹ️")
+lang, territory = ctx.lang, ctx.territory
+fine = territory.fine
+fine_word = views.inline_label(fine.label(lang))
+name = territory.name(lang)
+labels = fv.category_labels(lang)
+st.write(t("th_firms_intro", lang, fine=fine_word))
+st.info(t("th_categories_note", lang) + " " + fv.editions_caption(queries.firm_editions(ctx.key), lang), icon="ℹ️")
 
-# --- the whole city, per year (ds171: firms, local units and employees; no NIL detail in that source)
-st.subheader(t("th_firm_totals_title", lang))
+# --- the whole territory, per year (ds171: firms, local units and employees; no area detail in that source)
+st.subheader(t("th_firm_totals_title", lang, name=name))
 totals = queries.firm_totals_by_category(ctx.key)
 totals_state = ui.theme_notice(ctx.key, "firm_totals", lang)
 if not totals.empty:
     years = sorted({int(y) for y in totals["year"]})
     span = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
-    st.caption(t("th_firm_totals_caption", lang, years=span))
-    measure = st.radio(t("th_firm_totals_measure", lang), list(theme_views.FIRM_TOTAL_MEASURES), index=1, horizontal=True,
+    levels = " / ".join(views.inline_label(lv.label(lang)) for lv in territory.levels)
+    st.caption(t("th_firm_totals_caption", lang, years=span, name=name, levels=levels))
+    measure = st.radio(t("th_firm_totals_measure", lang), list(fv.FIRM_TOTAL_MEASURES), index=1, horizontal=True,
                        key="firm_totals_measure",
                        format_func=lambda m: t({"firms": "th_col_firms", "units": "th_col_units",
                                                 "employees_units": "th_col_employees_units"}[m], lang))
-    st.plotly_chart(theme_views.firm_totals_chart(totals, labels, lang, measure), width="stretch", key="firm_totals_chart")
+    st.plotly_chart(fv.firm_totals_chart(totals, labels, lang, measure, name), width="stretch", key="firm_totals_chart")
     st.caption(t("th_firm_totals_other", lang))
-    totals_table = theme_views.firm_totals_table(totals, labels, lang)
+    totals_table = fv.firm_totals_table(totals, labels, lang)
     ui.table(totals_table, lang)
-    downloads.download_menu(totals_table, downloads.page_spec(ctx, "imprese_citta_anni"), lang, key="firm_totals_dl")
+    downloads.download_menu(totals_table, downloads.page_spec(ctx, "imprese_territorio_anni"), lang, key="firm_totals_dl")
 
-# --- per NIL (ds201 local units, or point-located firms)
-st.subheader(t("th_detail_title", lang))
+# --- per area of the fine level (ds201 local units, or point-located firms)
+st.subheader(t("th_detail_title", lang, fine=fine_word))
 units_state = ui.theme_state(ctx.key, "firm_units")
 points_state = ui.theme_state(ctx.key, "firm")
-if not units_state.loaded and points_state.places == 0:  # no per-NIL firm data in this build: no NIL filter either
+if not units_state.loaded and points_state.places == 0:  # no per-area firm data in this build: no area filter either
     ui.theme_message(units_state, lang)
     if not totals.empty:
-        st.caption(t("th_firm_totals_no_nil", lang))
+        st.caption(t("th_firm_totals_no_nil", lang, name=name, fine=fine_word))
     st.stop()
-nil_options = {str(k): n for k, n in theme_views.nil_names(stats).items()}
-nil = ui.url_choice(t("th_filter_nil", lang), [ALL, *nil_options], "nil", lang,
-                    format_func=lambda v: theme_views.option_label(v, lang, "th_all_city", nil_options))
-district_id = None if nil == ALL else int(nil)
+area_options = {str(k): n for k, n in views.area_labels(stats).items()}
+everywhere = t("th_all_territory", lang, name=name)
+area = ui.url_choice(fine.label(lang), [ALL, *area_options], fine.url_key, lang,
+                     format_func=lambda v: everywhere if v == ALL else area_options.get(v, v))
+district_id = None if area == ALL else int(area)
 units = queries.firm_units_by_category(ctx.key, district_id)
 points = queries.firm_points_by_category(ctx.key, district_id)
-filters = {k: v for k, v in {"nil": nil}.items() if v != ALL}
+filters = {k: v for k, v in {fine.url_key: area}.items() if v != ALL}
 if units.empty and points.empty:
     st.info(t("th_no_firms", lang))
     st.stop()
 
 st.subheader(t("th_by_category_title", lang))
-by_category = theme_views.category_table(units, points, labels, lang)
-st.plotly_chart(theme_views.category_chart(by_category, lang), width="stretch", key="firms_categories")
+by_category = fv.category_table(units, points, labels, lang)
+st.plotly_chart(fv.category_chart(by_category, lang), width="stretch", key="firms_categories")
 ui.table(by_category, lang)
 downloads.download_menu(by_category, downloads.page_spec(ctx, "imprese_categorie", filters), lang, key="firms_categories_dl")
 
-st.subheader(t("th_by_district_title", lang))
+st.subheader(t("th_by_district_title", lang, fine=fine_word))
 if not snapshot:
     st.info(t("th_no_snapshot", lang))
 else:
     catalogue = queries.catalogue(ctx.key, snapshot)
-    available = [i for i in theme_views.FIRM_MAP_INDICATORS if i in set(catalogue["indicator_id"])]
+    available = [i for i in fv.FIRM_MAP_INDICATORS if i in set(catalogue["indicator_id"])]
     if not available:
         st.info(t("th_no_indicator", lang))
     else:
@@ -70,44 +76,45 @@ else:
         with d3:
             category = ui.url_choice(t("th_filter_firm_points", lang), [ALL, *labels], "categoria", lang,
                                      default="digital_manufacturing",
-                                     format_func=lambda v: theme_views.option_label(v, lang, "th_all_categories", labels))
+                                     format_func=lambda v: views.option_label(v, lang, "th_all_categories", labels))
         with d1:
             indicator = ui.url_choice(t("th_filter_indicator", lang), available, "indicatore", lang,
-                                      format_func=lambda v: theme_views.indicator_name(catalogue, v, lang))
-        values_all = queries.indicator_values(ctx.key, snapshot, indicator, "nil", all_periods=True)
-        periods = theme_views.period_options(values_all)
+                                      format_func=lambda v: views.catalogue_name(catalogue, v, lang))
+        values_all = queries.indicator_values(ctx.key, snapshot, indicator, fine.id, all_periods=True)
+        periods = fv.period_options(values_all)
         if not periods:
             st.info(t("th_no_indicator", lang))
         else:
             with d2:
                 period = ui.url_choice(t("th_filter_period", lang), periods, "periodo", lang,
-                                       format_func=lambda v: theme_views.period_label(v, lang))
-            district = theme_views.district_values(theme_views.pick_period(values_all, period), stats, classes, catalogue,
-                                                   indicator, lang)
-            firms = theme_views.filter_category(queries.places(ctx.key, "firm", district_id), category)
-            sample, total = theme_views.sample_points(firms)
-            if note := theme_views.sampled_caption(len(sample), total, lang):
+                                       format_func=lambda v: fv.period_label(v, lang))
+            district = fv.district_values(fv.pick_period(values_all, period), stats, classes, catalogue, indicator,
+                                          territory, lang)
+            firms = fv.filter_category(queries.places(ctx.key, "firm", district_id), category)
+            sample, total = fv.sample_points(firms)
+            if note := fv.sampled_caption(len(sample), total, lang):
                 st.caption(note)
-            layer = t("th_firm_layer", lang, category=theme_views.option_label(category, lang, "th_all_categories", labels))
-            geojson = queries.map_geojson(ctx.key, "nil")
-            st.plotly_chart(theme_views.firms_map(geojson, district, sample, lang, ctx.map_style, layer), width="stretch",
-                            key="firms_map")
+            layer = t("th_firm_layer", lang, category=views.option_label(category, lang, "th_all_categories", labels))
+            geojson = queries.map_geojson(ctx.key, fine.id)
+            value_column = views.catalogue_name(catalogue, indicator, lang, with_unit=True)
+            st.plotly_chart(fv.firms_map(geojson, district, value_column, sample, lang, ctx.map_style, layer),
+                            width="stretch", key="firms_map")
             ui.table(district, lang)
             downloads.download_menu(district, downloads.page_spec(ctx, f"imprese_{indicator}", {"periodo": period}), lang,
-                                    geojson=geojson, id_col=t("col_id", lang), key="firms_district_dl")
+                                    geojson=geojson, id_col=district.columns[0], key="firms_district_dl")
             if not firms.empty:
                 st.caption(layer)
-                firm_rows = theme_views.firm_table(firms, stats, labels, lang)
+                firm_rows = fv.firm_table(firms, stats, labels, territory, lang)
                 id_col = t("th_col_place_id", lang)
                 spec = downloads.page_spec(ctx, "imprese_puntuali", {**filters, "categoria": category})
-                layer_geojson = theme_views.points_geojson(firms, firm_rows[id_col].tolist())
+                layer_geojson = views.points_geojson(firms.assign(_id=firm_rows[id_col].to_numpy()), "_id")
                 downloads.download_menu(firm_rows, spec, lang, geojson=layer_geojson, id_col=id_col, key="firms_points_dl")
 
 st.subheader(t("th_over_time_title", lang))
 if units.empty:
     st.info(t("th_no_units", lang))
 else:
-    chart, table = theme_views.units_timeline(units, labels, lang)
+    chart, table = fv.units_timeline(units, labels, lang)
     if units["year"].nunique() == 1:
         st.caption(t("th_single_year", lang, year=int(units["year"].iloc[0])))
     st.plotly_chart(chart, width="stretch", key="firms_units_time")
@@ -115,7 +122,7 @@ else:
 if points.empty:
     st.info(t("th_no_points", lang))
 else:
-    chart, table = theme_views.starts_timeline(points, labels, lang)
+    chart, table = fv.starts_timeline(points, labels, lang)
     st.plotly_chart(chart, width="stretch", key="firms_starts_time")
     st.caption(t("th_starts_caption", lang))
     downloads.download_menu(table, downloads.page_spec(ctx, "imprese_anno_inizio", filters), lang, key="firms_starts_dl")
