@@ -13,6 +13,7 @@ from etl.sources import (
     firms_city,
     firms_points,
     historic_shops,
+    hubs,
     makerspaces,
     municipi,
     nil,
@@ -36,6 +37,7 @@ REGISTRY: list[Source] = [
     coworking.SOURCE,
     platform_nil.COWORKING,
     historic_shops.SOURCE,
+    hubs.SOURCE,  # config/hubs.toml: facts, no coordinates
     vacant_ds503.SOURCE,  # the official list first: places.json must not count its buildings twice
     vacant_footprints.SOURCE,
     vacant_buildings.SOURCE,
