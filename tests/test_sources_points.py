@@ -642,3 +642,102 @@ def test_real_vacant_zona_warnings_blame_only_real_disagreements(real_dir: Path,
         assert n_places > 100
     finally:
         con.close()
+
+
+# --- Territories: the finest level of any profile, ids of other levels, points outside -----------------------------
+
+def _profile(tmp_path: Path, levels: list[tuple[str, str]], name: str = "Territorio di prova"):  # noqa: ANN202
+    """A profile written by the test: `levels` = [(id, label)], finest first; nothing in the code names it."""
+    from etl.territory import parse_profile
+
+    blocks = "".join(f'[[levels]]\nid = "{lid}"\nboundary_source = "areas_geojson"\nlabel_it = "{label}"\n'
+                     f'label_en = "{label}"\nplural_it = "{label}"\nplural_en = "{label}"\n\n' for lid, label in levels)
+    path = tmp_path / "prova.toml"
+    path.write_text(f'id = "prova"\nversion = "t"\nname_it = "{name}"\nname_en = "Test"\n'
+                    f'[centre]\nlon = 9.2\nlat = 45.47\nname_it = "c"\nname_en = "c"\n\n{blocks}', encoding="utf-8")
+    return parse_profile(path)
+
+
+def _one_level_ctx(tmp_path: Path) -> BuildContext:
+    """Two 'comuni' (ids 15001 west, 15002 east of lon 9.20) and no parent level."""
+    comuni = gpd.GeoDataFrame({"id": [15001, 15002], "name": ["Ovest", "Est"]},
+                              geometry=[shapely.box(9.15, 45.44, 9.20, 45.50), shapely.box(9.20, 45.44, 9.25, 45.50)],
+                              crs="EPSG:4326")
+    return BuildContext.with_areas(comuni, territory=_profile(tmp_path, [("comune", "Comune")]))
+
+
+def test_one_level_territory_uses_coordinates_not_the_files_nil(tmp_path: Path) -> None:
+    from etl.places import finalise_places
+
+    ctx = _one_level_ctx(tmp_path)
+    frame = pd.DataFrame({"source_key": ["a", "b", "c", "d"], "name": list("ABCD"), "address": list("wxyz"),
+                          "lon": [9.17, 9.23, None, None], "lat": [45.46, 45.46, None, None],
+                          "nil_id_file": [1, 1, 2, None], "municipio_file": [1, 1, 3, 4]})
+    rows, rejects = finalise_places(frame, ctx, None, "historic_shop")
+    got = {k: (int(d), a) for k, d, a in zip(rows["source_key"], rows["district_id"], rows["assignment"], strict=True)}
+    # The file's NIL 1 is not a comune id: position only, and no warning comparing NIL and comune ids.
+    assert got == {"a": (15001, "point_in_polygon"), "b": (15002, "point_in_polygon")}
+    assert rows["parent_id"].isna().all()
+    assert [(r.row_number, r.action) for r in rejects] == [(3, "rejected"), (4, "rejected")]
+    assert rejects[0].reason.startswith("né coordinate né Comune validi: il file dà solo l'id del livello 'nil, municipio'")
+    assert "Territorio di prova non ha" in rejects[0].reason
+    assert "'municipio'" in rejects[1].reason
+
+
+def test_generic_file_ids_of_the_territorys_own_levels(tmp_path: Path) -> None:
+    """district_id_file / parent_id_file name the profile's own levels; the parent comes from the parent polygons."""
+    from etl.places import finalise_places
+
+    paesi = gpd.GeoDataFrame({"id": [101, 102], "name": ["P1", "P2"], "parent_id": [1, 1]},
+                             geometry=[shapely.box(9.15, 45.44, 9.20, 45.50), shapely.box(9.20, 45.44, 9.25, 45.50)],
+                             crs="EPSG:4326")
+    zone = gpd.GeoDataFrame({"id": [1, 2], "name": ["Z1", "Z2"]},
+                            geometry=[shapely.box(9.15, 45.44, 9.21, 45.50), shapely.box(9.21, 45.44, 9.25, 45.50)],
+                            crs="EPSG:4326")
+    ctx = BuildContext.with_areas(paesi, zone, territory=_profile(tmp_path, [("paese", "Paese"), ("zona", "Zona")]))
+    frame = pd.DataFrame({"source_key": list("abcde"), "name": list("ABCDE"), "address": list("vwxyz"),
+                          "lon": [9.17, 9.23, None, None, None], "lat": [45.46, 45.46, None, None, None],
+                          "district_id_file": [None, None, 102, None, 999], "parent_id_file": [None, None, None, 2, None],
+                          "nil_id_file": [None, None, None, None, 5]})
+    rows, rejects = finalise_places(frame, ctx, None, "makerspace")
+    got = {k: (None if pd.isna(d) else int(d), None if pd.isna(p) else int(p), a)
+           for k, d, p, a in zip(rows["source_key"], rows["district_id"], rows["parent_id"], rows["assignment"], strict=True)}
+    assert got == {"a": (101, 1, "point_in_polygon"),
+                   "b": (102, 2, "point_in_polygon"),   # zona by its polygon (2), not the paese's parent (1)
+                   "c": (102, 1, "file_id"),            # no point: the paese's parent
+                   "d": (None, 2, "parent_only")}
+    assert [(r.row_number, r.action) for r in rejects] == [(5, "rejected")]
+    assert "né coordinate né Paese/Zona validi" in rejects[0].reason
+
+
+def test_points_outside_the_territory_rejected_with_its_name(tmp_path: Path) -> None:
+    from etl.places import OUTSIDE_REASON, finalise_places
+
+    ctx = _one_level_ctx(tmp_path)
+    frame = pd.DataFrame({"source_key": ["in", "out"], "name": ["A", "B"], "address": ["x", "y"],
+                          "lon": [9.17, 9.40], "lat": [45.46, 45.46]})
+    rows, rejects = finalise_places(frame, ctx, None, "coworking")
+    assert list(rows["source_key"]) == ["in"]
+    assert [(r.row_number, r.action, r.reason) for r in rejects] == [
+        (2, "rejected", "punto fuori dal territorio Territorio di prova: 9.40000, 45.46000")]
+    assert rejects[0].reason.startswith(OUTSIDE_REASON)
+
+
+def test_file_with_every_point_outside_is_not_in_territory(tmp_path: Path, ctx: BuildContext) -> None:
+    """A coworking list of another place: NotInTerritory (the pipeline records it as skipped), rejects kept."""
+    from etl.geo import NotInTerritory
+
+    rows = [COWORKING_HEADER,
+            ["Cowo Lontano", "Coworking", "Via Po 1", "", "10", "", "", "", "1", "", "", "", "", "10.0220", "45.1330", ""],
+            ["Cowo Lontano 2", "Coworking", "Via Po 2", "", "10", "", "", "", "2", "", "", "", "", "10.0230", "45.1340", ""]]
+    path = write_csv(tmp_path / "coworking__joined__f.csv", rows, ",", "utf-8-sig")
+    with pytest.raises(NotInTerritory, match="nessun punto nel territorio Comune di Milano: tutte le 2 righe") as err:
+        coworking.SOURCE.load(path, ctx)
+    kept = err.value.result
+    assert isinstance(kept, LoadResult) and kept.frame.empty
+    assert [r.reason for r in kept.rejects] == ["punto fuori dal territorio Comune di Milano: 10.02200, 45.13300",
+                                                "punto fuori dal territorio Comune di Milano: 10.02300, 45.13400"]
+    # One point inside: an ordinary load with one reject.
+    rows[2][13:15] = ["9.1650", "45.4550"]
+    result = coworking.SOURCE.load(write_csv(tmp_path / "c2" / "coworking__joined__f.csv", rows, ",", "utf-8-sig"), ctx)
+    assert list(result.frame["name"]) == ["Cowo Lontano 2"] and result.rows_rejected == 1

@@ -538,3 +538,60 @@ def test_build_end_to_end(tmp_path: Path) -> None:
         assert outside == 2  # one building point, one regional polygon
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------------------ territories
+
+def _territory(tmp_path: Path, levels: str, name: str = "Territorio di prova"):  # noqa: ANN202
+    """A profile written by the test (`levels`: TOML [[levels]] blocks); nothing in the code names it."""
+    from etl.territory import parse_profile
+
+    path = tmp_path / "prova.toml"
+    path.write_text(f'id = "prova"\nversion = "t"\nname_it = "{name}"\nname_en = "Test"\n'
+                    f'[centre]\nlon = 9.19\nlat = 45.46\nname_it = "c"\nname_en = "c"\n\n{levels}', encoding="utf-8")
+    return parse_profile(path)
+
+
+def _level(lid: str, label: str) -> str:
+    return (f'[[levels]]\nid = "{lid}"\nboundary_source = "areas_geojson"\nlabel_it = "{label}"\nlabel_en = "{label}"\n'
+            f'plural_it = "{label}"\nplural_en = "{label}"\n\n')
+
+
+def test_confiscated_municipio_ids_come_from_the_context(tmp_path: Path, ctx: BuildContext) -> None:
+    """Valid Municipi are the loaded ones (here 2 and 7 only), not a fixed 1-9."""
+    mun = ctx.boundaries("municipio")
+    assert mun is not None
+    two = BuildContext.with_areas(ctx.boundaries(), mun[mun["id"].isin([2, 7])].copy())
+    result = confiscated.SOURCE.load(write_ds147(tmp_path / "ds147_elenco-beni-immobili-confiscati-01_2026.csv"), two)
+    assert sorted(set(result.frame["parent_id"])) == [2, 7]
+    rejected = reasons(result, "rejected")
+    assert "municipio 'Municipio 9' non valido (atteso uno di 2, 7)" in rejected[3][0]
+    assert "municipio '12' non valido (atteso uno di 2, 7)" in rejected[4][0]
+
+
+def test_confiscated_in_a_territory_without_municipi(tmp_path: Path, ctx: BuildContext) -> None:
+    assert confiscated.SOURCE.level == "municipio"  # the pipeline skips it where the level does not exist
+    profile = _territory(tmp_path, _level("comune", "Comune"))
+    comuni = ctx.boundaries()
+    assert comuni is not None
+    one = BuildContext.with_areas(comuni[["id", "name", "geometry"]].copy(), territory=profile)
+    with pytest.raises(SourceError, match="Territorio di prova non ha il livello 'municipio'"):
+        confiscated.SOURCE.load(write_ds147(tmp_path / "ds147_x.csv"), one)
+
+
+def test_vacant_buildings_zona_ignored_without_municipi(tmp_path: Path, ctx: BuildContext) -> None:
+    """The list's zona is Milan's Municipio: in a territory of other areas the position alone places each building."""
+    profile = _territory(tmp_path, _level("comune", "Comune"))
+    fine = ctx.boundaries()
+    assert fine is not None
+    one = BuildContext.with_areas(fine[["id", "name", "geometry"]].copy(), territory=profile)
+    path = write_json(tmp_path / "scandaglio-molo" / "places.json",
+                      {"type": "FeatureCollection", "features": synthetic_places()})
+    result = vacant_buildings.SOURCE.load(path, one)
+    frame = result.frame.set_index("source_key")
+    assert frame.loc["R002", "district_id"] == 27 and pd_isna(frame.loc["R002", "parent_id"])
+    assert (result.frame["assignment"] == "point_in_polygon").all() and result.frame["parent_id"].isna().all()
+    assert not any("zona nel file" in r.reason for r in result.rejects)
+    rejected = reasons(result, "rejected")
+    assert rejected[8] == [f"punto fuori dal territorio Territorio di prova: {MONZA[0]:.5f}, {MONZA[1]:.5f}"]
+    assert "né coordinate né Comune validi" in rejected[9][0]  # zona 3 is not an id of this territory

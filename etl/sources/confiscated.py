@@ -153,7 +153,7 @@ class ConfiscatedSource:
         if not rows:
             first = rejects[0].reason if rejects else "-"
             raise SourceError(path, f"nessuna riga utilizzabile ({len(rejects)} scartate; la prima: {first})",
-                              f"controllare la colonna municipio (numeri da {min(valid)} a {max(valid)})")
+                              f"controllare la colonna municipio (atteso {_expected(valid)})")
         places, place_rejects = finalise_places(pd.DataFrame(rows), ctx, raws, THEME)
         rejects += remap_rejects(place_rejects, positions)
         rejects.sort(key=lambda r: (r.row_number or 0))
@@ -220,8 +220,18 @@ def parse_municipio(value: object, valid: set[int] | frozenset[int]) -> tuple[in
     m = re.fullmatch(r"(?:municipio|mun\.?|zona)?\s*(\d{1,2})(?:[.,]0+)?", text, re.IGNORECASE)
     if m and int(m.group(1)) in valid:
         return int(m.group(1)), None
-    expected = f"un numero da {min(valid)} a {max(valid)}" if valid else "un Municipio"
+    expected = _expected(valid)
     return None, f"municipio {text!r} non valido (atteso {expected})"
+
+
+def _expected(valid: set[int] | frozenset[int]) -> str:
+    """'un numero da 1 a 9' for contiguous ids, else 'uno di 2, 7'."""
+    if not valid:
+        return "un Municipio"
+    lo, hi = min(valid), max(valid)
+    if len(valid) == hi - lo + 1:
+        return f"un numero da {lo} a {hi}"
+    return "uno di " + ", ".join(str(i) for i in sorted(valid))
 
 
 def parse_area_m2(value: object) -> float | None:
