@@ -270,7 +270,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_with_area": {"it": "con {level}", "en": "with a {level}"},
     "assign_parent_only": {"it": "solo {parent}", "en": "{parent} only"},
     "assign_file_id_level": {"it": "dal codice {level} della fonte", "en": "from the source's {level} code"},
-    "col_assignment_level": {"it": "Collocazione nel {level}", "en": "{level} assignment"},
+    "col_assignment_level": {"it": "Collocazione nel {level}", "en": "Assignment ({level})"},
     "col_where": {"it": "Dove", "en": "Where"},
     "col_located": {"it": "Posizione", "en": "Position"},
     "no_position": {"it": "senza coordinate", "en": "no coordinates"},

@@ -217,7 +217,7 @@ def empty_groups() -> pd.DataFrame:
 
 
 def has_periphery(groups: pd.DataFrame) -> bool:
-    """Whether the snapshot classifies the areas into periphery classes (Milan does; a territory without a
+    """Whether the snapshot classifies the areas into periphery classes (a territory whose profile names no
     periphery file has no groups)."""
     return bool(len(groups)) and bool((groups["group_level"] == "periphery_class").any())
 

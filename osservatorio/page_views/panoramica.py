@@ -144,8 +144,7 @@ def affected_indicators(changes: pd.DataFrame, snapshot_id: str) -> set[str]:
 
 
 def _breaks(indicator_id: str, level: str, affected: set[str]) -> bool:
-    levels = {level, "city"} if level == TERRITORY_LEVEL else {level}  # 'level:city' was written before territories
-    return "*" in affected or indicator_id in affected or any(f"level:{lv}" in affected for lv in levels)
+    return "*" in affected or indicator_id in affected or f"level:{level}" in affected
 
 
 def _row_reason(row: Mapping[str, Any] | None, lang: str) -> str:
