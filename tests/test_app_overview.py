@@ -48,7 +48,7 @@ def test_build_info_on_an_empty_database(tmp_path: Path) -> None:
 
 def test_district_stats_nil(demo_con: duckdb.DuckDBPyConnection) -> None:
     stats = data.district_stats(demo_con, "nil")
-    assert list(stats.columns) == ["id", "name", "municipio", "area_km2", "residents", "population_year", "density_km2",
+    assert list(stats.columns) == ["id", "name", "parent_id", "area_km2", "residents", "population_year", "density_km2",
                                    "geometry_trust", "population_trust", "population_source"]
     assert stats["id"].tolist() == list(range(1, 89))
     latest = dict(demo_con.sql("SELECT district_id, residents FROM population WHERE level = 'nil' AND year = $y",
@@ -58,25 +58,26 @@ def test_district_stats_nil(demo_con: duckdb.DuckDBPyConnection) -> None:
     np.testing.assert_allclose(stats["density_km2"], stats["residents"] / stats["area_km2"])
     assert set(stats["geometry_trust"]) == set(stats["population_trust"]) == {"demo"}
     assert set(stats["population_source"]) == {"population_nil"}
-    assert stats["municipio"].between(1, 9).all()
+    assert stats["parent_id"].between(1, 9).all()
 
 
 def test_district_stats_municipio(demo_con: duckdb.DuckDBPyConnection) -> None:
     stats = data.district_stats(demo_con, "municipio")
     nil = data.district_stats(demo_con, "nil")
     assert stats["id"].tolist() == list(range(1, 10))
-    assert stats["municipio"].isna().all()
-    expected = nil.groupby("municipio")["residents"].sum()
+    assert stats["parent_id"].isna().all()
+    expected = nil.groupby("parent_id")["residents"].sum()
     assert dict(zip(stats["id"], stats["residents"], strict=True)) == {int(k): int(v) for k, v in expected.items()}
     np.testing.assert_allclose(stats["area_km2"].sum(), nil["area_km2"].sum(), rtol=1e-9)
 
 
-def test_city_summary(demo_con: duckdb.DuckDBPyConnection) -> None:
-    summary = data.city_summary(demo_con)
+def test_territory_summary(demo_con: duckdb.DuckDBPyConnection) -> None:
+    summary = data.territory_summary(demo_con)
     nil = data.district_stats(demo_con, "nil")
-    assert summary["nil_count"] == 88
+    assert summary["level"] == "nil"  # the finest level the build stored, not a literal of the app
+    assert summary["area_count"] == 88
     assert summary["residents"] == int(nil["residents"].sum())
-    assert summary["nil_without_population"] == 0
+    assert summary["areas_without_population"] == 0
     assert summary["area_km2"] == pytest.approx(nil["area_km2"].sum())
     assert summary["density_km2"] == pytest.approx(nil["residents"].sum() / nil["area_km2"].sum())
 
@@ -127,10 +128,11 @@ def test_rejects_filter_by_source(tmp_path: Path, h: Helpers) -> None:
         con.close()
 
 
-@pytest.mark.parametrize("level", ["quartiere", "NIL", "", "nil'; DROP TABLE districts; --", "municipio "])
+@pytest.mark.parametrize("level", ["quartiere", "NIL", "", "nil'; DROP TABLE districts; --", "municipio ", "comune",
+                                   "territory"])
 def test_check_level_rejects_unknown_levels(demo_con: duckdb.DuckDBPyConnection, level: str) -> None:
     with pytest.raises(ValueError, match="livello sconosciuto"):
-        data.check_level(level)
+        data.check_level(level, data.area_levels(demo_con))
     with pytest.raises(ValueError, match="livello sconosciuto"):
         data.district_stats(demo_con, level)
     with pytest.raises(ValueError, match="livello sconosciuto"):
@@ -138,8 +140,39 @@ def test_check_level_rejects_unknown_levels(demo_con: duckdb.DuckDBPyConnection,
     assert demo_con.sql("SELECT count(*) FROM districts").fetchall() == [(97,)]
 
 
-def test_check_level_accepts_known_levels() -> None:
-    assert [data.check_level(level) for level in data.LEVELS] == ["nil", "municipio"]
+def test_check_level_accepts_the_levels_of_the_warehouse(demo_con: duckdb.DuckDBPyConnection) -> None:
+    levels = data.area_levels(demo_con)
+    assert levels == ("nil", "municipio")  # territory_levels, finest first
+    assert [data.check_level(level, levels) for level in levels] == ["nil", "municipio"]
+    assert data.check_indicator_level("territory", levels) == "territory"
+    assert data.check_indicator_level("periphery_class", levels) == "periphery_class"
+    with pytest.raises(ValueError, match="livello sconosciuto"):
+        data.check_indicator_level("city", levels)  # renamed 'territory' in schema 3
+    with pytest.raises(ValueError, match="livello sconosciuto"):
+        data.indicator_values(demo_con, "x", "makerspaces", "comune")
+
+
+def test_a_one_level_territory_accepts_only_its_level(tmp_path: Path) -> None:
+    """A territory whose only level is 'comune' (schema applied by hand, no build): 'nil' is refused."""
+    from etl.sql import schema_sql
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        con.execute(schema_sql())
+        con.execute("""INSERT INTO territory VALUES ('provincia_x', 'Provincia X', 'Province X', 10.0, 45.1, 'Piazza',
+                       'Square', 'EPSG:7791', 9.5, 44.9, 10.5, 45.5, 'v1', 'sha')""")
+        con.execute("""INSERT INTO territory_levels VALUES ('comune', 0, NULL, 'comuni_istat', 3, 'Comune', 'Comune',
+                       'Comuni', 'Comuni', NULL, NULL)""")
+        assert data.area_levels(con) == ("comune",)
+        assert data.district_stats(con, "comune").empty
+        assert data.territory_summary(con)["level"] == "comune"
+        assert data.territory_summary(con)["residents"] is None  # no population: never a zero
+        with pytest.raises(ValueError, match="livello sconosciuto"):
+            data.district_stats(con, "nil")
+        with pytest.raises(ValueError, match="livello sconosciuto"):
+            data.area_counts(con, "coworking", "municipio")
+    finally:
+        con.close()
 
 
 # --- the Panoramica page (AppTest, in process) ----------------------------------------------------------
@@ -215,11 +248,11 @@ def test_fresh_machine_builds_the_demo(app_env: Path) -> None:
     assert values["NIL"] == "88"
     con = duckdb.connect(str(app_env), read_only=True)
     try:
-        summary = data.city_summary(con)
+        summary = data.territory_summary(con)
     finally:
         con.close()
     residents = summary["residents"]
-    assert values["NIL senza popolazione"] == str(summary["nil_without_population"])  # as built, not assumed
+    assert values["NIL senza popolazione"] == str(summary["areas_without_population"])  # as built, not assumed
     assert values["Residenti"] == f"{residents:,}".replace(",", ".")  # Italian thousands dots
     assert chart_locations(at) == list(range(1, 89))
 
@@ -227,7 +260,7 @@ def test_fresh_machine_builds_the_demo(app_env: Path) -> None:
 def test_english(app_env: Path) -> None:
     at = run_app(lang="en")
     assert not at.exception
-    assert [m.label for m in at.metric][:5] == ["Residents", "NIL districts", "Area (km²)", "Density (inh./km²)",
+    assert [m.label for m in at.metric][:5] == ["Residents", "NILs", "Area (km²)", "Density (inh./km²)",
                                                 "NIL without population"]
     assert any("Demo data" in w.value for w in at.warning) == (build_mode(app_env) == "demo")
     assert "," in {m.label: m.value for m in at.metric}["Residents"]  # English thousands commas
@@ -257,6 +290,29 @@ def test_missing_warehouse_without_auto_demo(app_env: Path, monkeypatch: pytest.
     assert errors == [f"Il warehouse non esiste ancora: {app_env}. Costruirlo con `python -m etl build`."]
     assert len(at.metric) == 0
     assert not app_env.exists()
+
+
+def test_warehouse_before_territories_asks_for_a_rebuild(app_env: Path, demo_warehouse: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build of schema 2 (no territory tables) is the 'rebuild' message, not an exception."""
+    import shutil
+
+    monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
+    app_env.parent.mkdir(parents=True)
+    shutil.copy(demo_warehouse, app_env)
+    con = duckdb.connect(str(app_env))
+    try:
+        con.execute("DROP TABLE territory")
+        con.execute("DROP TABLE territory_levels")
+    finally:
+        con.close()
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [unescape(e.value) for e in at.error]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"Il warehouse {app_env} non è leggibile"), errors
+    assert "mancano territory, territory_levels" in errors[0] and "python -m etl build" in errors[0]
+    assert len(at.metric) == 0
 
 
 def test_real_mode_warehouse_has_no_demo_banner(app_env: Path, h: Helpers) -> None:
