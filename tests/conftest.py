@@ -34,6 +34,9 @@ _STATE_DIR = Path(tempfile.mkdtemp(prefix="osservatorio-tests-"))
 for _var, _name in (("OSSERVATORIO_APPSTATE", "appstate.sqlite"), ("OSSERVATORIO_PROGRAMME", "programme.sqlite"),
                     ("OSSERVATORIO_CALIBRATION", "calibration.sqlite")):
     os.environ.setdefault(_var, str(_STATE_DIR / _name))
+# The hub source reads config/hubs.toml in every build, whatever the raw folder: test builds read no
+# hub list (a file that does not exist) unless a test names one (tests/test_hubs.py).
+os.environ.setdefault("OSSERVATORIO_HUBS_CONFIG", str(_STATE_DIR / "no-hubs.toml"))
 
 # The real open-data files live in `shared/`, a sibling of the repository root.
 DEFAULT_REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

@@ -2,7 +2,7 @@
 
 No publisher lists them: the configuration holds facts gathered from the programme's documents and
 press pages, each with its source, date and trust label. `find` returns the configuration file
-(whatever the raw folder); `load` keeps the hubs placed in the build's territory:
+(whatever the raw folder; $OSSERVATORIO_HUBS_CONFIG names another one); `load` keeps the hubs placed in the build's territory:
 
 - a placement with `level` and `area_id` must name an area the build loaded for that level, else
   the hub is a Reject with the reason; on the finest level it fills `district_id` (and `parent_id`
@@ -19,6 +19,7 @@ with the reason, for any other territory (nothing to load is not a failure).
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,7 @@ import pandas as pd
 from etl.base import BuildContext, LoadResult, Reject, SourceError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "hubs.toml"
+CONFIG_ENV = "OSSERVATORIO_HUBS_CONFIG"  # another configuration file (the test suite points it to none)
 FACT_TRUST = ("official", "derived")
 UNITS = ("m2", "desks", "firms", "employees", "eur")
 COLUMNS = {"area_m2": "number", "seats": "number", "started_on": "date"}  # places columns a fact may fill
@@ -206,11 +208,11 @@ class HubsSource:
     table: str = "places"
     themes: tuple[str, ...] = ("hub",)
     file_hint: str = "config/hubs.toml (configurazione del progetto, non un file della cartella dei dati)"
-    config: Path | None = None  # None: config/hubs.toml
+    config: Path | None = None  # None: $OSSERVATORIO_HUBS_CONFIG, else config/hubs.toml
 
     @property
     def path(self) -> Path:
-        return Path(self.config or DEFAULT_CONFIG)
+        return Path(self.config or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
     @property
     def territories(self) -> tuple[str, ...] | None:
