@@ -378,7 +378,7 @@ def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) ->
     current = con.sql("SELECT district_id, coalesce(year, year(reference_date)) AS year, residents, trust "
                       "FROM population_current WHERE level = ?", params=fine).df()
     places = con.sql("SELECT theme, district_id, parent_id AS municipio, lon, lat, category, status, ownership, area_m2, "
-                     "seats, employees, trust, source_id, attributes FROM places").df()
+                     "seats, employees, trust, source_id, attributes, source_key, name FROM places").df()
     if lv.parent is None:
         places["municipio"] = pd.NA
     firm_units = con.sql("SELECT district_id, year, category, units, avg_employees, trust FROM firm_units").df()
@@ -1389,7 +1389,8 @@ def _now() -> datetime:
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: list[str]) -> None:
     """Insert a frame into one of the indicator tables (allow-listed), columns by name."""
     if table not in ("indicator_values", "indicator_catalogue", "district_groups", "target_status",
-                     "taxonomy_changes", "snapshots"):
+                     "taxonomy_changes", "snapshots", "periphery_groups", "scoring_weights", "ateco_category_labels",
+                     "place_proximity"):
         raise ValueError(table)
     if frame.empty:
         return
@@ -1408,6 +1409,105 @@ class ConfigPaths:
     periphery: Path = periphery.DEFAULT_CONFIG
     targets: Path = DEFAULT_TARGETS
     ateco: Path = DEFAULT_ATECO
+
+
+PERIPHERY_GROUP_COLUMNS = ["group_level", "group_id", "sort_order", "name_it", "name_en", "description_it",
+                           "description_en", "min_m", "max_m", "is_peripheral", "n_areas"]
+PROXIMITY_COLUMNS = ["source_id", "source_key", "near_theme", "nearest_m", "within_m", "n_within", "nearest_name"]
+# Targets of place_proximity: near_theme -> which places (makerspaces; digital-manufacturing firm points).
+PROXIMITY_TARGETS = {"makerspace": ("makerspace", None), "firm_dm": ("firm", DM)}
+
+
+def group_ids(cfg: periphery.PeripheryConfig) -> list[tuple[str, str]]:
+    """(group_level, group_id) of every class and priority area of a periphery file, in file order."""
+    return ([("periphery_class", r.class_id) for r in cfg.rings]
+            + [("priority_area", a.area_id) for a in cfg.priority_areas])
+
+
+def periphery_groups_frame(cfg: periphery.PeripheryConfig, groups: pd.DataFrame) -> pd.DataFrame:
+    """Rows of periphery_groups (without snapshot_id): every class and priority area, both languages."""
+    counts = groups.groupby(["group_level", "group_id"]).size().to_dict() if len(groups) else {}
+    rows: list[dict[str, Any]] = []
+    lower = 0.0
+    for i, r in enumerate(cfg.rings):
+        rows.append({"group_level": "periphery_class", "group_id": r.class_id, "sort_order": i, "name_it": r.name,
+                     "name_en": r.name_en or r.name, "description_it": r.description or None,
+                     "description_en": r.description_en or None, "min_m": lower, "max_m": r.max_m,
+                     "is_peripheral": r.class_id == cfg.peripheral,
+                     "n_areas": int(counts.get(("periphery_class", r.class_id), 0))})
+        lower = r.max_m if r.max_m is not None else lower
+    for i, a in enumerate(cfg.priority_areas):
+        rows.append({"group_level": "priority_area", "group_id": a.area_id, "sort_order": i, "name_it": a.name,
+                     "name_en": a.name_en or a.name, "description_it": a.rationale or None,
+                     "description_en": a.rationale_en or None, "min_m": None, "max_m": None, "is_peripheral": False,
+                     "n_areas": int(counts.get(("priority_area", a.area_id), 0))})
+    frame = pd.DataFrame(rows, columns=PERIPHERY_GROUP_COLUMNS)
+    return frame.astype({"min_m": float, "max_m": float})
+
+
+def scoring_weights_frame(cat: Catalogue) -> pd.DataFrame:
+    """Rows of scoring_weights (without snapshot_id): the score's components and default weights."""
+    return pd.DataFrame([{"indicator_id": c.indicator, "sort_order": i, "direction": c.direction, "weight": c.weight,
+                          "why": c.why or None} for i, c in enumerate(cat.components)],
+                        columns=["indicator_id", "sort_order", "direction", "weight", "why"])
+
+
+def ateco_labels_frame(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """Rows of ateco_category_labels (without snapshot_id) from the categories file, and the problem
+    when it cannot be read (then no rows: the pages say the labels are missing, never invent them)."""
+    columns = ["category", "sort_order", "label_it", "label_en", "description"]
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return pd.DataFrame(columns=columns), f"{Path(path).name}: {exc}"
+    rows = []
+    for i, (key, spec) in enumerate((data.get("categories") or {}).items()):
+        if not isinstance(spec, dict) or not spec.get("label_it") or not spec.get("label_en"):
+            return pd.DataFrame(columns=columns), f"{Path(path).name}: categoria {key} senza label_it/label_en"
+        rows.append({"category": str(key), "sort_order": i, "label_it": str(spec["label_it"]),
+                     "label_en": str(spec["label_en"]), "description": str(spec.get("description", "")) or None})
+    return pd.DataFrame(rows, columns=columns), None
+
+
+def place_proximity_frame(places: pd.DataFrame, crs: str = "EPSG:7791", radius_m: float = NEAR_M) -> pd.DataFrame:
+    """Rows of place_proximity: every vacant place against each target theme (PROXIMITY_TARGETS).
+
+    Distances in metres in the territory's metric CRS, as the indicator vacant_near_makers_periphery
+    measures them (same targets, same radius). nearest_m / n_within / nearest_name are NULL when the
+    vacant place has no coordinates or no target of the theme has any; one row per (source_id,
+    source_key): a key repeated in two files of one source keeps the first.
+    """
+    vacant = places[places["theme"] == "vacant"].drop_duplicates(["source_id", "source_key"])
+    if vacant.empty:
+        return pd.DataFrame(columns=PROXIMITY_COLUMNS)
+    located = (vacant["lon"].notna() & vacant["lat"].notna()).to_numpy()
+    out = []
+    for near_theme, (theme, category) in PROXIMITY_TARGETS.items():
+        sel = (places["theme"] == theme) & places["lon"].notna() & places["lat"].notna()
+        if category is not None:
+            sel &= (places["category"] == category).fillna(False).astype(bool)
+        targets = places[sel]
+        nearest = np.full(len(vacant), np.nan)
+        n_within = np.full(len(vacant), np.nan)
+        names: list[object] = [None] * len(vacant)
+        if len(targets) and located.any():
+            tree = shapely.STRtree(shapely.points(*_xy(targets, crs)))
+            pts = shapely.points(*_xy(vacant[located], crs))
+            (src, tgt), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+            where = np.flatnonzero(located)
+            nearest[where[src]] = dist
+            target_names = targets["name"].tolist() if "name" in targets else [None] * len(targets)
+            for s_i, t_i in zip(src, tgt, strict=True):
+                names[where[s_i]] = target_names[t_i]
+            left, _ = tree.query(pts, predicate="dwithin", distance=radius_m)
+            counts = np.bincount(left, minlength=len(pts))
+            n_within[where] = counts
+        for i, row in enumerate(vacant.itertuples(index=False)):
+            known = not np.isnan(nearest[i])
+            out.append((row.source_id, row.source_key, near_theme, float(nearest[i]) if known else None, int(radius_m),
+                        int(n_within[i]) if known else None, names[i] if known else None))
+    frame = pd.DataFrame(out, columns=PROXIMITY_COLUMNS)
+    return frame.astype({"n_within": "Int64", "nearest_m": float})
 
 
 def _periphery_for(profile: TerritoryProfile | None, periphery_path: Path | None) -> Path | None:
@@ -1471,7 +1571,6 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
     copied = snapshots.copy_forward(con, previous, mode, progress, territory_id=levels.territory_id)
     inp = read_inputs(con, levels)
     notes = None
-    empty_groups: list[tuple[str, str]] = []
     if pcfg is None:
         groups = periphery.empty_groups_frame()
         notes = f"{R_NO_PERIPHERY} ({levels.territory_it}): nessuna classe di periferia né area prioritaria"
@@ -1481,10 +1580,10 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
         for w in warnings:
             progress(w)
         present = {(lv, str(g)) for lv, g in zip(groups["group_level"], groups["group_id"], strict=True)}
-        empty_groups = [("periphery_class", r.class_id) for r in pcfg.rings if ("periphery_class", r.class_id) not in present]
-        empty_groups += [("priority_area", a.area_id) for a in pcfg.priority_areas
-                         if ("priority_area", a.area_id) not in present]
-    values = compute_indicators(inp, groups, cat, empty_groups, pcfg.peripheral if pcfg else None)
+        empty = [f"{lv} {g}" for lv, g in group_ids(pcfg) if (lv, g) not in present]
+        if empty:  # stored in periphery_groups with n_areas = 0; no values without an area to point to
+            progress(f"[indicatori] gruppi di periferia senza aree {levels.fine_it} (nessun valore): {', '.join(empty)}")
+    values = compute_indicators(inp, groups, cat, (), pcfg.peripheral if pcfg else None)
 
     snap = snapshots.SnapshotInfo(
         snapshot_id=build_id, created_at=created, mode=mode, catalogue_version=cat.file_hash,
@@ -1498,6 +1597,18 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
             ["snapshot_id", "indicator_id", "theme", "name_it", "name_en", "description_it", "description_en",
              "formula", "unit", "direction", "sources", "levels"])
     _insert(con, "indicator_values", values.assign(snapshot_id=build_id), ["snapshot_id", *VALUE_COLUMNS])
+    if pcfg is not None:
+        _insert(con, "periphery_groups", periphery_groups_frame(pcfg, groups).assign(snapshot_id=build_id),
+                ["snapshot_id", *PERIPHERY_GROUP_COLUMNS])
+    _insert(con, "scoring_weights", scoring_weights_frame(cat).assign(snapshot_id=build_id),
+            ["snapshot_id", "indicator_id", "sort_order", "direction", "weight", "why"])
+    labels, problem = ateco_labels_frame(paths.ateco)
+    if problem:
+        progress(f"[indicatori] etichette delle categorie ATECO non salvate: {problem}")
+    _insert(con, "ateco_category_labels", labels.assign(snapshot_id=build_id),
+            ["snapshot_id", "category", "sort_order", "label_it", "label_en", "description"])
+    proximity = place_proximity_frame(inp.places, levels.area_crs)
+    _insert(con, "place_proximity", proximity, PROXIMITY_COLUMNS)
     status = targets.evaluate_targets(con, build_id, tcfg, cat, today or created.date(), levels)
     _insert(con, "target_status", status.assign(snapshot_id=build_id),
             ["snapshot_id", *targets.STATUS_COLUMNS])

@@ -1,9 +1,10 @@
 """Snapshots and history: every build adds one snapshot and keeps the earlier ones.
 
 - `copy_forward` ATTACHes the installed warehouse READ_ONLY (never writes to it) and copies its
-  snapshots, district groups, catalogue, indicator values, taxonomy changes and target status
-  into the new warehouse, for snapshots of the same mode (demo history never mixes with real) and
-  of the same territory (a snapshot without territory_id, from before territories, is Milan's).
+  snapshots, district groups, periphery groups, catalogue, score weights, ATECO labels, indicator values,
+  taxonomy changes and target status into the new warehouse, for snapshots of the same mode (demo
+  history never mixes with real) and of the same territory (a snapshot without territory_id, from
+  before territories, is Milan's).
   A missing file, a warehouse without indicator tables or with an incompatible schema starts
   the history afresh, and says so (progress message + a 'history' row in taxonomy_changes
   when an existing history had to be dropped).
@@ -34,7 +35,9 @@ from etl.indicators import FIRM_IDS
 
 Progress = Callable[[str], None]
 HISTORY_TABLES = ("snapshots", "taxonomy_changes", "district_groups", "indicator_catalogue", "indicator_values",
-                  "target_status")
+                  "target_status", "periphery_groups", "scoring_weights", "ateco_category_labels")
+# Per-snapshot tables added later: a previous warehouse without them keeps its history (they are not copied).
+OPTIONAL_HISTORY = ("periphery_groups", "scoring_weights", "ateco_category_labels")
 PREV = "ind_prev"
 FIRM_DEPENDENT = [*FIRM_IDS, "vacant_near_makers_periphery", "opportunity_score"]
 PERIPHERY_DEPENDENT = ["level:periphery_class", "level:priority_area", "vacant_near_makers_periphery",
@@ -130,6 +133,8 @@ def copy_forward(con: duckdb.DuckDBPyConnection, previous: Path | None, mode: st
         for table in HISTORY_TABLES:
             new_cols = _columns(con, here, table)
             old_cols = _columns(con, PREV, table)
+            if not old_cols and table in OPTIONAL_HISTORY:
+                continue
             if not old_cols:
                 if table == "snapshots":
                     progress("[storico] il warehouse precedente non ha storico degli indicatori: lo storico parte ora")

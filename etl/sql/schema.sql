@@ -344,6 +344,48 @@ CREATE TABLE indicator_values (
     CHECK (value IS NOT NULL OR reason IS NOT NULL)
 );
 
+-- The groups of the territory's periphery file as a snapshot used them, in both languages, also
+-- those no area falls in (n_areas = 0: their indicator values would have no area to point to, so
+-- they have none). No rows for a territory without a periphery file.
+CREATE TABLE periphery_groups (
+    snapshot_id    VARCHAR NOT NULL,
+    group_level    VARCHAR NOT NULL CHECK (group_level IN ('periphery_class', 'priority_area')),
+    group_id       VARCHAR NOT NULL,
+    sort_order     INTEGER NOT NULL,   -- order in the file (rings from the centre outwards)
+    name_it        VARCHAR NOT NULL,
+    name_en        VARCHAR NOT NULL,
+    description_it VARCHAR,            -- ring description / priority-area rationale
+    description_en VARCHAR,
+    min_m          DOUBLE,             -- ring limits from the centre (periphery_class only); max_m NULL = no limit
+    max_m          DOUBLE,
+    is_peripheral  BOOLEAN NOT NULL,   -- the class of the periphery indicators (peripheral_class)
+    n_areas        INTEGER NOT NULL,   -- areas of the finest level in the group in this snapshot
+    PRIMARY KEY (snapshot_id, group_level, group_id)
+);
+
+-- The composite score's components and default weights of a snapshot (config/indicators.toml
+-- [composite.opportunity_score] as the build read it): the app's defaults come from here.
+CREATE TABLE scoring_weights (
+    snapshot_id  VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    sort_order   INTEGER NOT NULL,
+    direction    VARCHAR NOT NULL CHECK (direction IN ('higher', 'lower')),
+    weight       DOUBLE NOT NULL CHECK (weight >= 0),
+    why          VARCHAR,
+    PRIMARY KEY (snapshot_id, indicator_id)
+);
+
+-- The programme's ATECO categories of a snapshot (config/ateco_categories.toml as the build read it).
+CREATE TABLE ateco_category_labels (
+    snapshot_id  VARCHAR NOT NULL,
+    category     VARCHAR NOT NULL,
+    sort_order   INTEGER NOT NULL,
+    label_it     VARCHAR NOT NULL,
+    label_en     VARCHAR NOT NULL,
+    description  VARCHAR,
+    PRIMARY KEY (snapshot_id, category)
+);
+
 -- Objectives and targets (config/targets.toml) with their computed status per snapshot.
 CREATE TABLE target_status (
     snapshot_id  VARCHAR NOT NULL,
