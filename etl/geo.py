@@ -154,7 +154,8 @@ def ensure_wgs84(frame: gpd.GeoDataFrame, path: Path, bbox: Box = REGION_BBOX,
             notes.append("CRS assente: coordinate riconosciute come lon/lat WGS84 (EPSG:4326)")
         elif found is not None:
             frame = frame.set_crs(found)
-            notes.append(f"CRS assente: coordinate riconosciute come {_crs_label(found)}")
+            label = "RDN2008 / UTM 32N (EPSG:7791)" if found == UTM32_RDN2008 else _crs_label(found)
+            notes.append(f"CRS assente: coordinate riconosciute come {label}")
         elif _inside((miny, minx, maxy, maxx), bbox):
             raise SourceError(path, "CRS assente e coordinate con latitudine e longitudine invertite",
                               "esportare il file con ordine lon/lat (x=longitudine)")

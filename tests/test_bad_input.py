@@ -303,11 +303,15 @@ def test_real_point_loader_with_every_point_outside_milan(raw: Path, out: Path, 
         "Lab Roma;Via del Corso 1;12.4800;41.9000;1",
         "Lab Ostia;Via Ostia 2;12.2900;41.7300;2",
     ])
-    assert cli.main(["build", "--raw-dir", str(raw), "--out", str(out)]) == 3  # not 0: nothing was loaded
+    # A file of another place is not a refused file: skipped for this territory, its rows kept as rejects.
+    assert cli.main(["build", "--raw-dir", str(raw), "--out", str(out)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     source_id, status, notes, *_ = _row(out, h, path)
-    assert (source_id, status) == ("makerspaces", "failed")
+    assert (source_id, status) == ("makerspaces", "skipped")
+    assert notes.startswith("nessun punto nel territorio Comune di Milano")
     assert h.fetch(out, "SELECT count(*) FROM places WHERE source_id = 'makerspaces'") == [(0,)]
+    assert h.fetch(out, "SELECT count(*) FROM rejects WHERE path = ? AND reason LIKE 'punto fuori dal territorio%'",
+                   [str(path)]) == [(2,)]
 
 
 # --- every file listed ------------------------------------------------------------------------------------------

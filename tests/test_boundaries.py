@@ -230,7 +230,7 @@ BAD_FILES: list[tuple[Callable[[Path, Helpers], Path], str]] = [
     (_missing_id_column, "manca la colonna dell'identificativo (attese: id_nil, idnil, district_id; trovate: codice)"),
     (_not_milan, "CRS assente e coordinate non riconoscibili (bbox 12.400,41.850,12.550,41.930)"),
     (_swapped, "CRS assente e coordinate con latitudine e longitudine invertite"),
-    (_declared_wgs84_but_projected, "dopo la conversione in EPSG:4326 le geometrie non cadono su Milano"),
+    (_declared_wgs84_but_projected, "dopo la conversione in EPSG:4326 le geometrie non cadono nella regione del territorio"),
     (_only_points, "nessuna geometria valida"),
 ]
 
@@ -334,7 +334,7 @@ def test_third_party_columns_make_the_file_derived(tmp_path: Path, h: Helpers) -
     props = [{"ID_NIL": i, "NIL": f"N{i}", "district_id": i, "lisa_class": "HH"} for i, _ in grid]
     result = load_nil(h.write_geojson(tmp_path / "nil.geojson", props, [g for _, g in grid]))
     assert result.trust == "derived"
-    assert "colonne non ufficiali presenti (file rielaborato da terzi): lisa_class, district_id" in result.notes
+    assert "colonne non ufficiali presenti (file rielaborato da terzi): district_id, lisa_class" in result.notes
 
 
 # --- finding files ----------------------------------------------------------------------------------

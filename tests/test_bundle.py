@@ -80,7 +80,7 @@ def test_the_repo_bundle_builds_real_milan(tmp_path: Path, h: Any) -> None:
     report = build(bundle.BUNDLE_DIR, out, progress=h.quiet)
     counts = dict(h.fetch(out, "SELECT level, count(*) FROM districts GROUP BY level"))
     assert counts == {"nil": 88, "municipio": 9}
-    assert h.fetch(out, "SELECT count(DISTINCT id) FROM districts WHERE level = 'nil' AND municipio BETWEEN 1 AND 9") == [(88,)]
+    assert h.fetch(out, "SELECT count(DISTINCT id) FROM districts WHERE level = 'nil' AND parent_id BETWEEN 1 AND 9") == [(88,)]
     manifest = bundle.read_manifest(bundle.BUNDLE_DIR)
     used = {Path(s.path).resolve().relative_to(bundle.BUNDLE_DIR).as_posix() for s in report.summaries}
     assert used <= set(manifest), f"a loader claimed a file that is not official data: {used - set(manifest)}"
