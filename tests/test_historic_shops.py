@@ -99,3 +99,23 @@ def test_real_botteghe(real_dir: Path) -> None:
     assert result.frame["status"].value_counts().to_dict() == {"attiva": 506, "cessata": 120}
     assert result.frame["district_id"].notna().all()
     assert result.rows_rejected == 0
+
+
+@pytest.mark.real
+def test_real_botteghe_in_the_citta_metropolitana(real_dir: Path) -> None:
+    """The file's id_nil means nothing among comuni: the coordinates place every shop in Milano (15146)."""
+    from etl import territory
+    from etl.sources import comuni_istat
+
+    path = real_dir / "milano-platform" / "data-api" / "botteghe-storiche.json"
+    comuni = real_dir / "openpolis-geojson-italy" / "limits_P_15_municipalities.geojson"
+    if not (path.is_file() and comuni.is_file()):
+        pytest.skip("botteghe-storiche.json or limits_P_15_municipalities.geojson not in the real folder")
+    profile = territory.load("citta_metropolitana_milano")
+    frame = comuni_istat.SOURCE.for_level(profile.fine).load(comuni, BuildContext(territory=profile)).frame
+    ctx = BuildContext.with_areas(frame[["id", "name", "geometry"]].copy(), territory=profile)
+    result = historic_shops.SOURCE.load(path, ctx)
+    assert len(result.frame) == 626 and result.rows_rejected == 0
+    assert set(result.frame["district_id"]) == {15146} and result.frame["parent_id"].isna().all()
+    assert (result.frame["assignment"] == "point_in_polygon").all()
+    assert not any("nel file" in r.reason for r in result.rejects)  # no NIL-vs-comune comparison

@@ -127,3 +127,49 @@ def test_third_party_list_is_not_recorded_as_ds744(real_dir: Path, tmp_path: Pat
     finally:
         con.close()
     assert rows == [(None, "derived")]
+
+
+def _comuni_context(real_dir: Path, territory_id: str) -> BuildContext:
+    """The territory's comuni from the Openpolis file its profile names, as the pipeline loads them."""
+    from etl import territory
+    from etl.sources import comuni_istat
+
+    profile = territory.load(territory_id)
+    code = profile.fine.filter["prov_istat_code"].lstrip("0")
+    path = real_dir / "openpolis-geojson-italy" / f"limits_P_{code}_municipalities.geojson"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not in the real folder")
+    ctx = BuildContext(territory=profile)
+    frame = comuni_istat.SOURCE.for_level(profile.fine).load(path, ctx).frame
+    return BuildContext.with_areas(frame[["id", "name", "geometry"]].copy(), territory=profile)
+
+
+@pytest.mark.real
+def test_real_area_list_in_the_citta_metropolitana(real_dir: Path) -> None:
+    """27 of the 30 in the 133 comuni (15 in Milano 15146, 12 in 10 others); Monza, Lissone, Origgio outside."""
+    path = real_dir / "fablab-milano-area" / "fablab_milano_area.csv"
+    if not path.is_file():
+        pytest.skip("fablab_milano_area.csv not in the real folder")
+    ctx = _comuni_context(real_dir, "citta_metropolitana_milano")
+    assert len(ctx.ids()) == 133
+    result = makerspaces.SOURCE.load(path, ctx)
+    assert result.rows_read == 30 and len(result.frame) == 27
+    by_comune = result.frame["district_id"].value_counts()
+    assert by_comune[15146] == 15 and int(by_comune.drop(15146).sum()) == 12
+    assert (result.frame["assignment"] == "point_in_polygon").all() and result.frame["parent_id"].isna().all()
+    outside = [r for r in result.rejects if r.action == "rejected"]
+    assert all(r.reason.startswith("punto fuori dal territorio Città metropolitana di Milano: ") for r in outside)
+    assert sorted(r.reason.split("comune: ")[1].split(" (")[0] for r in outside) == ["Lissone", "Monza", "Origgio"]
+
+
+@pytest.mark.real
+def test_real_area_list_in_cremona_is_not_in_territory(real_dir: Path) -> None:
+    from etl.geo import NotInTerritory
+
+    path = real_dir / "fablab-milano-area" / "fablab_milano_area.csv"
+    if not path.is_file():
+        pytest.skip("fablab_milano_area.csv not in the real folder")
+    ctx = _comuni_context(real_dir, "provincia_cremona")
+    with pytest.raises(NotInTerritory, match="nessun punto nel territorio Provincia di Cremona: tutte le 30 righe") as err:
+        makerspaces.SOURCE.load(path, ctx)
+    assert len(err.value.result.rejects) == 30  # kept: each says where the lab lies

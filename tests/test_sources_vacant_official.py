@@ -544,3 +544,40 @@ def test_real_footprints_alone(real_dir: Path, tmp_path: Path) -> None:
     assert frame["status"].value_counts().to_dict() == {"degraded": 172, "regeneration": 6}
     assert set(frame["source_key"]) >= DROPPED and result.reference_date == dt.date(2019, 6, 3)
     assert result.origin is not None  # the symlink points at the known copy (same bytes)
+
+
+def _comuni_context(real_dir: Path, territory_id: str) -> BuildContext:
+    from etl import territory
+    from etl.sources import comuni_istat
+
+    profile = territory.load(territory_id)
+    code = profile.fine.filter["prov_istat_code"].lstrip("0")
+    path = real_dir / "openpolis-geojson-italy" / f"limits_P_{code}_municipalities.geojson"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not in the real folder")
+    frame = comuni_istat.SOURCE.for_level(profile.fine).load(path, BuildContext(territory=profile)).frame
+    return BuildContext.with_areas(frame[["id", "name", "geometry"]].copy(), territory=profile)
+
+
+@pytest.mark.real
+def test_real_ds503_in_other_territories(real_dir: Path) -> None:
+    """Città metropolitana: the coordinates place all 174 in Milano (15146), the file's ID_NIL/MUNICIPIO unused.
+    Cremona: none inside -> NotInTerritory, and the footprints that only enrich ds503 are not in it either."""
+    from etl.geo import NotInTerritory
+
+    ds_path = real_dir / "comune-milano-ds503" / "ds503_aree_edifici_degradati_abbandonati_0_final.csv"
+    zip_path = real_dir / "comune-milano-immobili-degradati" / "OpenData_ImmDegrado.zip"
+    ds_src, fp_src = vacant_ds503.VacantDs503Source(), vacant_footprints.VacantFootprintsSource()
+    assert ds_src.find(real_dir) == [ds_path] and fp_src.find(real_dir) == [zip_path]
+    ctx = _comuni_context(real_dir, "citta_metropolitana_milano")
+    ds = ds_src.load(ds_path, ctx)
+    assert len(ds.frame) == 174 and ds.rows_rejected == 0
+    assert set(ds.frame["district_id"]) == {15146} and ds.frame["parent_id"].isna().all()
+    assert not [r for r in ds.rejects if "nel file" in r.reason]
+    assert fp_src.load(zip_path, ctx).frame.empty  # enrichment role, as in Milan
+
+    cremona = _comuni_context(real_dir, "provincia_cremona")
+    with pytest.raises(NotInTerritory, match="nessun punto nel territorio Provincia di Cremona: tutte le 174 righe"):
+        ds_src.load(ds_path, cremona)
+    with pytest.raises(NotInTerritory, match="l'elenco ds503, a cui si uniscono le sagome, non vi ha edifici"):
+        fp_src.load(zip_path, cremona)
