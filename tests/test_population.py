@@ -253,3 +253,34 @@ def test_three_billion_residents_is_a_rejected_row_not_a_load(tmp_path: Path) ->
     assert result.frame["residents"].tolist() == [1200]
     assert [r.row_number for r in result.rejects] == [2]
     assert "fuori scala" in result.rejects[0].reason
+
+
+def test_sources_of_milan_areas_declare_their_level() -> None:
+    """The pipeline skips a source whose `level` the territory lacks, or whose `territories` omits it."""
+    from etl.sources import REGISTRY
+
+    declared = {s.source_id: (getattr(s, "level", None), getattr(s, "territories", None)) for s in REGISTRY}
+    for sid in ("population_nil", "population_research", "population_nil_xlsx", "platform_population",
+                "platform_coworking_nil", "firms_ateco"):
+        assert declared[sid] == ("nil", None), sid
+    assert declared["confiscated"] == ("municipio", None)
+    assert declared["firms_city"] == (None, ("milano",))
+    for sid in ("makerspaces", "coworking", "vacant_ds503", "vacant_buildings", "historic_shops", "aree_dismesse"):
+        assert declared[sid] == (None, None), sid  # coordinates: any territory
+
+
+def test_nil_file_in_a_territory_without_nil_is_an_error_not_a_zero(tmp_path: Path, h: Helpers) -> None:
+    from etl.territory import parse_profile
+
+    profile_path = tmp_path / "prova.toml"
+    profile_path.write_text('id = "prova"\nversion = "t"\nname_it = "Territorio di prova"\nname_en = "Test"\n'
+                            '[centre]\nlon = 9.2\nlat = 45.47\nname_it = "c"\nname_en = "c"\n\n[[levels]]\n'
+                            'id = "comune"\nboundary_source = "areas_geojson"\nlabel_it = "Comune"\nlabel_en = "Comune"\n'
+                            'plural_it = "Comuni"\nplural_en = "Comuni"\n', encoding="utf-8")
+    grid = h.nil_grid()
+    comuni = gpd.GeoDataFrame({"id": [i for i, _ in grid], "name": [f"C {i}" for i, _ in grid]},
+                              geometry=[g for _, g in grid], crs="EPSG:4326")
+    ctx = BuildContext.with_areas(comuni, territory=parse_profile(profile_path))
+    path = h.write_text(tmp_path / "pop.csv", ["IdNIL;Residenti", "1;10"])
+    with pytest.raises(SourceError, match="il territorio Territorio di prova non ha questo livello"):
+        load(path, ctx)
