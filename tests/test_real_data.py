@@ -64,7 +64,7 @@ def test_nil_explorer_geojson_is_derived(real_dir: Path) -> None:
     assert sorted(result.frame["id"]) == list(range(1, 89))
     assert result.trust == "derived"
     note = next(n for n in result.notes if n.startswith("colonne non ufficiali"))
-    assert note == "colonne non ufficiali presenti (file rielaborato da terzi): hmm_state, lisa_class, district_id, nil_name"
+    assert note == "colonne non ufficiali presenti (file rielaborato da terzi): hmm_state, lisa_class, nil_id, nil_name"
     _milan_bounds(result)
 
 
@@ -130,3 +130,54 @@ def test_full_real_build(real_dir: Path, tmp_path: Path, h: Helpers) -> None:
     states = dict(h.fetch(out, "SELECT status, count(*) FROM sources GROUP BY status"))
     assert states.get("failed", 0) == 0 and states["loaded"] >= 12
     assert h.fetch(out, "SELECT count(*) FROM district_stats WHERE level = 'nil' AND residents IS NULL") == [(0,)]
+
+
+# --- the other territories, from the same folder -------------------------------------------------------------
+
+COMUNI_P15 = "openpolis-geojson-italy/limits_P_15_municipalities.geojson"
+COMUNI_P19 = "openpolis-geojson-italy/limits_P_19_municipalities.geojson"
+FABLAB_AREA = "fablab-milano-area/fablab_milano_area.csv"
+
+
+def test_full_real_build_citta_metropolitana(real_dir: Path, tmp_path: Path, h: Helpers) -> None:
+    _file(real_dir, COMUNI_P15)
+    fablabs = _file(real_dir, FABLAB_AREA)
+    out = tmp_path / "warehouse-citta_metropolitana_milano.duckdb"
+    report = build(real_dir, out, progress=h.quiet, territory="citta_metropolitana_milano")
+    assert report.failed == []
+    assert h.fetch(out, "SELECT level, rank, parent_level, expected_count FROM territory_levels") == [("comune", 0, None, 133)]
+    assert h.fetch(out, "SELECT level, count(*), count(parent_id), min(trust) FROM districts GROUP BY ALL") == [
+        ("comune", 133, 0, "derived")]
+    assert h.fetch(out, "SELECT name FROM districts WHERE id = 15146") == [("Milano",)]
+    (west, south, east, north), = h.fetch(out, "SELECT bbox_west, bbox_south, bbox_east, bbox_north FROM territory")
+    assert 8.6 < west < 8.8 and 45.1 < south < 45.2 and 9.5 < east < 9.6 and 45.6 < north < 45.7
+    # The 30-row area list: 27 inside (15 in the comune of Milan, 12 in 11 other comuni), 3 outside with the reason.
+    assert h.fetch(out, "SELECT count(*), count(*) FILTER (district_id = 15146), count(DISTINCT district_id) "
+                        "FROM places WHERE theme = 'makerspace' AND district_id IS NOT NULL") == [(27, 15, 11)]
+    outside = [r for (r,) in h.fetch(out, "SELECT reason FROM rejects WHERE path = ? ORDER BY reason", [str(fablabs)])]
+    assert len(outside) == 3 and all(r.startswith("punto fuori dal territorio Città metropolitana di Milano") for r in outside)
+    assert sum("Monza" in r for r in outside) == 1 and sum("Lissone" in r for r in outside) == 1
+    assert sum("Origgio" in r for r in outside) == 1
+    # The province of Cremona's file and Milan's NIL are listed as not used, with the reason.
+    notes = dict(h.fetch(out, "SELECT path, notes FROM sources WHERE status = 'skipped'"))
+    assert notes[str(real_dir / COMUNI_P19)].startswith("nessuna geometria con prov_istat_code = 015")
+    assert notes[str(real_dir / NIL_ZIP)] == "il territorio Città metropolitana di Milano non ha il livello NIL: file non usato"
+    assert h.fetch(out, "SELECT state FROM source_catalogue WHERE source_id = 'nil_boundaries'") == [("skipped",)]
+
+
+def test_full_real_build_provincia_cremona(real_dir: Path, tmp_path: Path, h: Helpers) -> None:
+    _file(real_dir, COMUNI_P19)
+    fablabs = _file(real_dir, FABLAB_AREA)
+    out = tmp_path / "warehouse-provincia_cremona.duckdb"
+    report = build(real_dir, out, progress=h.quiet, territory="provincia_cremona")
+    assert report.failed == []
+    assert h.fetch(out, "SELECT territory_id, name_it FROM territory") == [("provincia_cremona", "Provincia di Cremona")]
+    assert h.fetch(out, "SELECT count(*), count(DISTINCT id) FROM districts WHERE level = 'comune'") == [(113, 113)]
+    ((name, area_m2),) = h.fetch(out, "SELECT name, area_m2 FROM districts WHERE id = 19036")
+    assert name == "Cremona" and area_m2 / 1e6 == pytest.approx(70.5, abs=0.5)  # ISTAT: 70.49 km2
+    assert h.fetch(out, "SELECT path FROM sources WHERE source_id = 'comuni_istat' AND status = 'loaded'") == [
+        (str(real_dir / COMUNI_P19),)]
+    # Milan's point files describe another territory: skipped, not failed; no place in the warehouse.
+    ((status, notes),) = h.fetch(out, "SELECT status, notes FROM sources WHERE path = ?", [str(fablabs)])
+    assert status == "skipped" and notes.startswith("nessun punto nel territorio Provincia di Cremona")
+    assert h.fetch(out, "SELECT count(*) FROM places") == [(0,)]
