@@ -5,7 +5,11 @@ and drawn by one script, a Content-Security-Policy forbids every network request
 starts each section on a new page. Every string that comes from users or from the data (titles,
 names, notes, source notes) goes through `html.escape`; figure JSON is embedded with "</" escaped.
 
-Maps are drawn as filled SVG polygons on longitude/latitude axes (aspect corrected for Milan's
+The pack names the warehouse's territory and shows its finest level (maps, movements) and its
+whole-territory figures; it lists the programme's actions (status, line, places, funding), their
+evaluation (osservatorio.evaluation) and the decisions taken in the session.
+
+Maps are drawn as filled SVG polygons on longitude/latitude axes (aspect corrected for the map's
 latitude), not with MapLibre traces: MapLibre starts a Web Worker from a blob: URL, which Chrome
 and Edge refuse on a page opened from file:// (maplibre-gl-js issue #3680), so a board pack
 opened from a downloads folder would show empty maps. SVG maps also print crisply in the PDF.
@@ -38,26 +42,28 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.colors import sample_colorscale
 
-from osservatorio import exports, maps, review
-from osservatorio.board_store import BoardStore, Note, Session
+from osservatorio import evaluation, exports, maps, review
+from osservatorio.board_store import BoardStore, BoardStoreError, Note, Session
 from osservatorio.calibration import CalibrationStore, Revision, revisions_table
 from osservatorio.data import BuildInfo
 from osservatorio.i18n import fmt_date, t
+from osservatorio.programme_store import Action, ActionChange, ProgrammeStore
 from osservatorio.review import Comparison, WarehouseReader
+from osservatorio.territory import TERRITORY_LEVEL, Territory
 
 CHROMIUM_ENV = "OSSERVATORIO_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SECTIONS = ("cover", "changes", "targets", "maps", "notes", "sources")
+SECTIONS = ("cover", "changes", "targets", "revisions", "actions", "maps", "notes", "sources")
 FIGURE_WIDTH = 680   # px: fits an A4 portrait page with 15 mm margins
 MAP_HEIGHT = 560
 MAX_MAPS = 4
 TOP_MOVES = 12
 COLORSCALE = "YlOrRd"
 MISSING_COLOR = "#d9d9d9"
-ASSESS_COLORS = {"better": "#2ca02c", "worse": "#d62728", "neutral": "#7f7f7f"}
-STATUS_COLORS = {"on_track": "#2ca02c", "at_risk": "#ff7f0e", "off_track": "#d62728", "no_data": "#9e9e9e"}
+ASSESS_COLORS = maps.ASSESS_COLORS  # colour-blind-safe blue / red of the app (not green / red)
+STATUS_COLORS = maps.STATUS_COLORS
 PDF_COOLDOWN_S = 60.0
 _PDF_SLOT = threading.BoundedSemaphore(1)  # one chromium per server process
 CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
@@ -75,7 +81,7 @@ class PdfUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class MapLayer:
-    """One key indicator's values per NIL in the snapshot under review."""
+    """One key indicator's values per area of the territory's finest level in the snapshot under review."""
 
     indicator_id: str
     title: str
@@ -102,22 +108,36 @@ class BoardPack:
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     revisions_pending: list[Revision] = field(default_factory=list)  # target revisions awaiting a decision
     revisions_decided: list[Revision] = field(default_factory=list)  # decided in this session
+    territory: Territory | None = None
+    actions: list[Action] = field(default_factory=list)              # the programme register, current versions
+    decisions: list[ActionChange] = field(default_factory=list)      # actions decided in this session
+    evaluations: list[evaluation.DidResult] = field(default_factory=list)
+    not_evaluable: list[evaluation.NotEvaluable] = field(default_factory=list)
+    place_index: pd.DataFrame = field(default_factory=pd.DataFrame)
+    line_names: dict[str, str] = field(default_factory=dict)
+    actions_error: str | None = None                                  # the register could not be read
 
 
 def assemble(reader: WarehouseReader, store: BoardStore, session: Session, comparison: Comparison, lang: str,
-             generated_at: datetime | None = None, calibration_store: CalibrationStore | None = None) -> BoardPack:
-    """Read what the board pack needs: the session's notes, the sources, key indicator values per NIL."""
+             generated_at: datetime | None = None, calibration_store: CalibrationStore | None = None,
+             programme_store: ProgrammeStore | None = None) -> BoardPack:
+    """Read what the board pack needs: the session's notes, the sources, key indicator values per area of the
+    territory's finest level, the programme's actions with their evaluation and the session's decisions."""
+    territory = comparison.territory or review.reader_territory(reader)
+    if territory is None:
+        raise review.data.WarehouseError("territorio non registrato dalla build")
+    fine = territory.fine.id
     sessions = {s.session_id: s for s in store.list_sessions()}
     notes = store.list_notes(session_id=session.session_id)
     targets = comparison.targets
-    labels = [review.note_target_label(n, comparison.catalogue, comparison.district_names, targets, sessions, lang)
+    labels = [review.note_target_label(n, comparison.catalogue, comparison.district_names, targets, sessions, lang, territory)
               for n in notes]
-    stats = reader.district_stats("nil")
+    stats = reader.district_stats(fine)
     cal = calibration_store or CalibrationStore.from_env()
     maps: list[MapLayer] = []
     if comparison.snapshot_id is not None and comparison.snapshot is not None:
         for indicator in review.key_indicators(comparison, MAX_MAPS):
-            values = reader.indicator_values(comparison.snapshot_id, indicator, "nil")
+            values = reader.indicator_values(comparison.snapshot_id, indicator, fine)
             by_id = {str(a): (v, r) for a, v, r in zip(values["area_id"], values["value"], values["reason"], strict=True)}
             frame = pd.DataFrame({
                 "id": stats["id"].astype(int),
@@ -129,11 +149,68 @@ def assemble(reader: WarehouseReader, store: BoardStore, session: Session, compa
             maps.append(MapLayer(indicator, review.indicator_label(comparison.catalogue, indicator, lang),
                                  review.indicator_unit(comparison.catalogue, indicator), frame,
                                  reverse=bool(len(direction)) and direction.iloc[0] == "lower_better"))
-    return BoardPack(lang=lang, session=session, comparison=comparison, snapshots=reader.snapshots(), notes=notes,
+    pack = BoardPack(lang=lang, session=session, comparison=comparison, snapshots=reader.snapshots(), notes=notes,
                      note_labels=labels, sessions=sessions, sources=reader.sources(), build=reader.build_info(),
-                     geojson=reader.map_geojson("nil"), maps=maps, generated_at=generated_at or datetime.now(UTC),
+                     geojson=reader.map_geojson(fine), maps=maps, generated_at=generated_at or datetime.now(UTC),
                      revisions_pending=cal.revisions(state="pending"),
-                     revisions_decided=cal.revisions(session_id=session.session_id))
+                     revisions_decided=cal.revisions(session_id=session.session_id), territory=territory)
+    _add_actions(pack, reader, programme_store, lang)
+    return pack
+
+
+def _read_place_index(reader: WarehouseReader) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(place index, line id -> name) of the reader's warehouse (empty when the reader has no connection or key)."""
+    from osservatorio import programme as pg
+
+    con = getattr(reader, "con", None)
+    key = getattr(reader, "key", None)
+    if con is not None:
+        index, lines = pg.read_place_index(con), pg.read_lines(con)
+    elif key is not None:
+        from osservatorio import queries
+
+        index, lines = queries._q(key, pg.read_place_index), queries._q(key, pg.read_lines)
+    else:
+        return pd.DataFrame(columns=pg.PLACE_COLUMNS), {}
+    return index, {str(i): str(n) for i, n in zip(lines["line_id"], lines["name_it"], strict=True)} | {
+        f"en:{i}": str(n) for i, n in zip(lines["line_id"], lines["name_en"], strict=True)}
+
+
+def _add_actions(pack: BoardPack, reader: WarehouseReader, programme_store: ProgrammeStore | None, lang: str) -> None:
+    """The register's actions, the session's decisions and the evaluation of each (action, indicator) on the
+    snapshots up to the one under review (what the board saw)."""
+    territory = pack.territory
+    assert territory is not None
+    try:
+        store = programme_store or ProgrammeStore.from_env(demo=pack.build.is_demo)
+        pack.actions = store.actions()
+        pack.decisions = store.decisions(pack.session.session_id)
+    except BoardStoreError as exc:
+        pack.actions_error = str(exc)
+        return
+    if not pack.actions:
+        return
+    pack.place_index, pack.line_names = _read_place_index(reader)
+    parent = territory.parent
+    refs, pack.not_evaluable = evaluation.resolve_actions(pack.actions, pack.place_index, territory.fine.id,
+                                                          parent.id if parent else None)
+    snaps = pack.snapshots
+    if not refs or snaps.empty or pack.comparison.snapshot_id is None:
+        return
+    limit = snaps.loc[snaps["snapshot_id"] == pack.comparison.snapshot_id, "created_at"]
+    chosen = snaps if limit.empty else snaps[snaps["created_at"] <= limit.iloc[0]]
+    ordered = chosen.sort_values("created_at").to_dict("records")
+    groups = reader.district_groups(pack.comparison.snapshot_id)
+    klass = groups[groups["group_level"] == "periphery_class"] if not groups.empty else groups
+    classes = {int(n): str(g) for n, g in zip(klass.get("district_id", []), klass.get("group_name", []), strict=True)}
+    observations: dict[str, list[evaluation.Observation]] = {}
+    for indicator in sorted({i for r in refs for i in r.indicator_ids}):
+        frames = []
+        for s in ordered:
+            day = pd.Timestamp(s["created_at"]).date()
+            frames.append((day, reader.indicator_values(str(s["snapshot_id"]), indicator, territory.fine.id)))
+        observations[indicator] = evaluation.observations_from_snapshots(frames)
+    pack.evaluations = evaluation.evaluate_actions(refs, observations, classes)
 
 
 def _float(value: object) -> float:
@@ -209,10 +286,11 @@ def svg_choropleth(geojson: dict, layer: MapLayer, lang: str, title: str | None 
     return fig
 
 
-def movements_chart(moves: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str, str], lang: str) -> go.Figure:
+def movements_chart(moves: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str, str], lang: str,
+                    territory: Territory | None = None) -> go.Figure:
     """Horizontal bars of the biggest movements (change in units of the indicator's spread)."""
     top = moves.iloc[::-1]
-    labels = [html.escape(f"{review.indicator_label(catalogue, i, lang)} · {review.area_label('nil', a, names, lang)}")
+    labels = [html.escape(f"{review.indicator_label(catalogue, i, lang)} · {review.area_label(None, a, names, lang, territory)}")
               for i, a in zip(top["indicator_id"], top["area_id"], strict=True)]
     hover = [html.escape(f"{review.fmt_value(p, lang)} → {review.fmt_value(c, lang)} ({review.fmt_change(d, lang)})")
              for p, c, d in zip(top["previous"], top["current"], top["change"], strict=True)]
@@ -276,6 +354,7 @@ def _figure_json(fig: go.Figure) -> Any:
 def _cover(pack: BoardPack) -> str:
     lang, s, c = pack.lang, pack.session, pack.comparison
     rows = [
+        (t("rv_cover_territory", lang), pack.territory.name(lang) if pack.territory else "–"),
         (t("rv_cover_date", lang), fmt_date(s.held_on, lang)),
         (t("rv_cover_participants", lang), ", ".join(s.participants) or "–"),
         (t("rv_cover_snapshot", lang), review.snapshot_label(pack.snapshots, c.snapshot_id, lang)),
@@ -312,11 +391,11 @@ def _changes(pack: BoardPack, figures: dict[str, Any]) -> str:
     parts.append("<ul class=\"summary\">" + "".join(f"<li><strong>{e(v)}</strong> {e(k)}</li>" for k, v in items) + "</ul>")
     # City level, one row per indicator that moved
     city = c.city[c.city["kind"] != "unchanged"]
-    parts.append(f"<h3>{e(t('rv_city_title', lang))}</h3>")
+    parts.append(f"<h3>{e(t('rv_city_title', lang, territory=pack.territory.name(lang) if pack.territory else ''))}</h3>")
     if city.empty:
         parts.append(_p(t("rv_no_movements", lang), "muted"))
     else:
-        table = review.movement_table(city, c.catalogue, c.district_names, lang, level="city")
+        table = review.movement_table(city, c.catalogue, c.district_names, lang, level=TERRITORY_LEVEL, territory=pack.territory)
         table = table.drop(columns=[t("rv_col_area", lang), t("rv_col_scaled", lang)])
         parts.append(_table(table, lang, pct_columns=[t("rv_col_pct", lang)]))
     # Districts: the biggest movements
@@ -326,9 +405,10 @@ def _changes(pack: BoardPack, figures: dict[str, Any]) -> str:
         parts.append(_p(t("rv_no_movements", lang), "muted"))
     else:
         parts.append(_p(t("rv_moves_help", lang), "muted"))
-        figures["fig-moves"] = _figure_json(movements_chart(top, c.catalogue, c.district_names, lang))
+        figures["fig-moves"] = _figure_json(movements_chart(top, c.catalogue, c.district_names, lang, pack.territory))
         parts.append("<div class=\"figure\" id=\"fig-moves\"></div>")
-        table = review.movement_table(top, c.catalogue, c.district_names, lang).drop(columns=[t("rv_col_pct", lang)])
+        table = review.movement_table(top, c.catalogue, c.district_names, lang, territory=pack.territory).drop(
+            columns=[t("rv_col_pct", lang)])
         parts.append(_table(table, lang))
     # Places
     parts.append(f"<h3>{e(t('rv_places_title', lang))}</h3>")
@@ -360,7 +440,7 @@ def _places(pack: BoardPack) -> str:
         for th, (n, lost) in counts.items()) + "</ul>")
     for key, frame in (("rv_places_new", diff.new), ("rv_places_lost", diff.lost)):
         out.append(f"<h4>{e(t(key, lang))}</h4>")
-        out.append(_table(review.place_table(frame, c.district_names, lang), lang) if not frame.empty
+        out.append(_table(review.place_table(frame, c.district_names, lang, pack.territory), lang) if not frame.empty
                    else _p(t("rv_none", lang), "muted"))
     return "".join(out)
 
@@ -375,7 +455,7 @@ def _targets(pack: BoardPack) -> str:
     parts.append("<ul class=\"summary\">" + "".join(
         f"<li><span class=\"dot\" style=\"background:{STATUS_COLORS[s]}\"></span><strong>{int(counts.get(s, 0))}</strong> "
         f"{e(t(f'rv_status_{s}', lang))}</li>" for s in review.STATUSES) + "</ul>")
-    table = review.target_table(c.targets, c.catalogue, c.district_names, lang)
+    table = review.target_table(c.targets, c.catalogue, c.district_names, lang, pack.territory)
     parts.append(_table(table, lang, "targets"))
     rules = c.targets.dropna(subset=["rule"])
     if not rules.empty:  # one line per distinct rule, with the targets it applies to (never the same paragraph 5 times)
@@ -395,6 +475,91 @@ def _revisions(pack: BoardPack) -> str:
         parts.append(f"<h3>{e(t(key, lang))}</h3>")
         parts.append(_table(revisions_table(revisions, lang, with_target=True), lang) if revisions
                      else _p(t("rv_none", lang), "muted"))
+    return "".join(parts) + "</section>"
+
+
+def _line(pack: BoardPack, line_id: str) -> str:
+    return pack.line_names.get(f"en:{line_id}" if pack.lang == "en" else line_id, line_id)
+
+
+def _place_text(pack: BoardPack, action: Action) -> str:
+    from osservatorio.programme_views import place_label
+
+    return "; ".join(place_label(p.kind, p.ref, pack.place_index, pack.lang, pack.territory) for p in action.places) \
+        if not pack.place_index.empty else "; ".join(p.key() for p in action.places)
+
+
+def decisions_table(changes: Sequence[ActionChange], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str,
+                    territory: Territory | None = None) -> pd.DataFrame:
+    """The actions decided in a session: action, decision (the status it set), by whom and why, when."""
+    from osservatorio.programme_views import line_name, place_label
+
+    return pd.DataFrame({
+        t("pg_col_action", lang): [f"{c.action_id} · {review.plain_text(c.action.title)}" for c in changes],
+        t("pg_col_line", lang): [line_name(line_frame, c.action.line, lang) for c in changes],
+        t("rv_col_decision", lang): [t(f"pg_status_{c.action.status}", lang) for c in changes],
+        t("pg_col_places", lang): ["; ".join(place_label(p.kind, p.ref, index, lang, territory) for p in c.action.places)
+                                   for c in changes],
+        t("pg_col_updated_by", lang): [review.plain_text(c.changed_by) for c in changes],
+        t("pg_col_reason", lang): [review.plain_text(c.reason) for c in changes],
+        t("pg_col_updated_at", lang): [review.fmt_timestamp(c.changed_at, lang) for c in changes],
+    })
+
+
+def _actions(pack: BoardPack) -> str:
+    """The programme's actions (status, line, places, funding), the decisions of this session and the evaluation."""
+    lang = pack.lang
+    parts = [f"<section id=\"actions\"><h2>{e(t('ev_pack_title', lang))}</h2>"]
+    if pack.actions_error:
+        parts.append(_p(pack.actions_error, "muted"))
+        return "".join(parts) + "</section>"
+    if not pack.actions:
+        parts.append(_p(t("ev_pack_none", lang), "muted"))
+        return "".join(parts) + "</section>"
+    table = pd.DataFrame({
+        t("pg_col_id", lang): [str(a.action_id) for a in pack.actions],
+        t("pg_col_action", lang): [a.title for a in pack.actions],
+        t("pg_col_status", lang): [t(f"pg_status_{a.status}", lang) for a in pack.actions],
+        t("pg_col_line", lang): [_line(pack, a.line) for a in pack.actions],
+        t("pg_col_places", lang): [_place_text(pack, a) or "–" for a in pack.actions],
+        t("pg_col_funding", lang): [t(f"pg_fund_{a.funding_source}", lang) for a in pack.actions],
+        t("pg_col_committed", lang): [a.budget_committed for a in pack.actions],
+    })
+    parts.append(_table(table, lang))
+    parts.append(f"<h3>{e(t('rv_actions_decided', lang))}</h3>")
+    if pack.decisions:
+        lines = pd.DataFrame({"line_id": list({a.line for a in pack.actions}), "name_it": "", "name_en": ""})
+        lines["name_it"] = [pack.line_names.get(i, i) for i in lines["line_id"]]
+        lines["name_en"] = [pack.line_names.get(f"en:{i}", i) for i in lines["line_id"]]
+        parts.append(_table(decisions_table(pack.decisions, lines, pack.place_index, lang, pack.territory), lang))
+    else:
+        parts.append(_p(t("rv_none", lang), "muted"))
+    parts.append(f"<h3>{e(t('ev_pack_evaluation', lang))}</h3>")
+    if pack.evaluations:
+        titles = {str(a.action_id): a.title for a in pack.actions}
+        ev = pd.DataFrame({
+            t("pg_col_action", lang): [f"{r.action_id} · {titles.get(r.action_id, '')}" for r in pack.evaluations],
+            t("ev_indicator", lang): [review.indicator_label(pack.comparison.catalogue, r.indicator_id, lang)
+                                      for r in pack.evaluations],
+            t("ev_metric_treated", lang): [r.treated.change if r.treated else None for r in pack.evaluations],
+            t("ev_metric_comparison", lang): [r.comparison_change for r in pack.evaluations],
+            t("ev_metric_effect", lang): [r.effect for r in pack.evaluations],
+            t("ev_metric_areas", lang): [r.n_comparison for r in pack.evaluations],
+            t("ev_col_conclusive", lang): [t("ev_yes" if r.conclusive else "ev_no", lang) for r in pack.evaluations],
+            t("ev_col_notes", lang): [" ".join(t(f"ev_caveat_{c}", lang, min=evaluation.MIN_AREAS, n=r.n_comparison,
+                                                 treated=r.n_treated, with_data=len(r.treated_areas)) for c in r.caveats)
+                                      or "–" for r in pack.evaluations],
+        })
+        parts.append(_table(ev, lang))
+        parts.append(_p(t("ev_method", lang, min=evaluation.MIN_AREAS,
+                          fine=pack.territory.fine.label(lang) if pack.territory else ""), "muted"))
+    elif not pack.not_evaluable:
+        parts.append(_p(t("ev_pack_no_snapshots", lang), "muted"))
+    if pack.not_evaluable:
+        parts.append(f"<h4>{e(t('ev_not_evaluable_title', lang))}</h4>")
+        parts.append(_table(pd.DataFrame({
+            t("pg_col_action", lang): [f"{n.action_id} · {n.title}" for n in pack.not_evaluable],
+            t("ev_col_reason", lang): [t(f"ev_why_{n.reason}", lang) for n in pack.not_evaluable]}), lang))
     return "".join(parts) + "</section>"
 
 
@@ -548,8 +713,8 @@ def render_html(pack: BoardPack) -> str:
     """The board pack as one self-contained HTML document (UTF-8 text)."""
     lang = pack.lang
     figures: dict[str, Any] = {}
-    sections = [_cover(pack), _changes(pack, figures), _targets(pack), _revisions(pack), _maps(pack, figures), _notes(pack),
-                _sources(pack)]
+    sections = [_cover(pack), _changes(pack, figures), _targets(pack), _revisions(pack), _actions(pack), _maps(pack, figures),
+                _notes(pack), _sources(pack)]
     body = "".join(_mark_short(section) for section in sections)
     title = f"{t('rv_pack_kicker', lang)} · {pack.session.title} · {fmt_date(pack.session.held_on, lang)}"
     plotly_js = plotly.offline.get_plotlyjs().replace("</script", "<\\/script")

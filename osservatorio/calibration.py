@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from etl.targets import Evaluation, evaluate
+from osservatorio.auth import User
 from osservatorio.board_store import (
     BUSY_TIMEOUT_MS,
     BoardStoreError,
@@ -38,7 +39,7 @@ from osservatorio.board_store import (
     ValidationError,
     _as_date,
     _clean_line,
-    clean_author,
+    actor,
     immediate_transaction,
 )
 from osservatorio.settings import PROJECT_ROOT, load_settings
@@ -246,8 +247,9 @@ class CalibrationStore:
     # -- writes
 
     def propose(self, target_id: str, new_value: float | str | None, new_deadline: date | str | None,
-                effective_from: date | str, reason: str, author: str) -> Revision:
-        """Record a proposed revision (pending until a session decides it)."""
+                effective_from: date | str, reason: str, author: User | str) -> Revision:
+        """Record a proposed revision (pending until a session decides it). `author`: the signed-in User, whose
+        role is checked now (PermissionDenied without the editor role), or a trusted caller's name."""
         tid = _clean_line(target_id, "target", MAX_TARGET_ID_CHARS)
         value = _clean_value(new_value)
         deadline = None if new_deadline in (None, "") else _as_date(new_deadline)  # type: ignore[arg-type]
@@ -257,7 +259,7 @@ class CalibrationStore:
         if deadline is not None and deadline <= start:
             raise ValidationError("la nuova scadenza deve seguire la data di decorrenza", "cal_deadline_before_start")
         text = clean_reason(reason)
-        who = clean_author(author)
+        who = actor(author, "write")
         created = _now()
         with self._transaction() as con:
             cursor = con.execute(
@@ -267,13 +269,15 @@ class CalibrationStore:
             rid = int(cursor.lastrowid or 0)
         return Revision(rid, tid, value, deadline, start, text, who, _ts(created))  # type: ignore[arg-type]
 
-    def decide(self, revision_id: int, session_id: int, decision: Decision | str, reason: str, author: str) -> Revision:
-        """Approve or reject a pending revision in a board session (once: a decided revision stays decided)."""
+    def decide(self, revision_id: int, session_id: int, decision: Decision | str, reason: str,
+               author: User | str) -> Revision:
+        """Approve or reject a pending revision in a board session (once: a decided revision stays decided).
+        `author`: the signed-in User, role checked at this call (PermissionDenied), or a trusted caller's name."""
         if decision not in DECISIONS:
             raise ValidationError(f"decisione non valida: {str(decision)[:20]!r}", "store_bad_choice", field="decision",
                                   value=str(decision)[:20])
         text = clean_reason(reason)
-        who = clean_author(author)
+        who = actor(author, "write")
         with self._transaction() as con:
             if not con.execute("SELECT 1 FROM target_revisions WHERE revision_id = ?", (int(revision_id),)).fetchone():
                 raise NotFoundError(f"revisione {revision_id} inesistente", "cal_revision_missing", revision=revision_id)

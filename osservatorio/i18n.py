@@ -1329,58 +1329,91 @@ TEXTS: dict[str, dict[str, str]] = {
     "cal_pack_decided": {"it": "Decise in questa seduta", "en": "Decided in this session"},
     "ev_title": {"it": "Valutazione delle azioni", "en": "Evaluation of actions"},
     "ev_method": {
-        "it": "Metodo (differenza nelle differenze): per un'azione con un NIL e una data di inizio, si prende il valore "
-              "dell'indicatore nel NIL prima dell'inizio (l'ultimo dato con data precedente) e dopo (l'ultimo dato con "
-              "data uguale o successiva) e se ne calcola la variazione; lo stesso nei NIL confrontabili: stessa classe "
-              "di periferia, nessuna azione nel registro, un valore prima e dopo. Effetto stimato = variazione nel NIL "
-              "dell'azione − variazione media dei NIL di confronto. La data di un dato è il 31 dicembre del suo anno, "
-              "o il giorno dello snapshot se il dato non ha anno. Con meno di {min} aree di confronto, con un solo "
-              "dato prima dell'inizio o senza dati prima o dopo, il risultato non permette di concludere.",
-        "en": "Method (difference in differences): for an action with a NIL and a start date, take the indicator's "
-              "value in the NIL before the start (the latest data dated before it) and after (the latest data dated on "
-              "or after it) and compute the change; the same in comparable NIL: same periphery class, no action in "
-              "the register, a value before and after. Estimated effect = change in the action's NIL − mean change in "
-              "the comparison NIL. A value is dated 31 December of its year, or the snapshot's day when it has no "
+        "it": "Metodo (differenza nelle differenze), sulle aree di livello {fine}: le aree di un'azione sono quella che "
+              "nomina, quella in cui si trova il luogo che nomina (spazio vuoto, makerspace, polo) o tutte quelle "
+              "contenute nell'area più ampia che nomina. Si prende il valore dell'indicatore prima dell'inizio "
+              "(l'ultimo dato con data precedente) e dopo (l'ultimo dato con data uguale o successiva) e se ne calcola "
+              "la variazione (la media, se le aree sono più d'una); lo stesso nelle aree confrontabili: stessa classe "
+              "di periferia, nessuna azione nel registro, un valore prima e dopo. Effetto stimato = variazione nelle "
+              "aree dell'azione − variazione media delle aree di confronto. La data di un dato è il 31 dicembre del "
+              "suo anno, o il giorno dello snapshot se il dato non ha anno. Con meno di {min} aree di confronto, con "
+              "un solo dato prima dell'inizio o senza dati prima o dopo, il risultato non permette di concludere.",
+        "en": "Method (difference in differences), on the areas of the {fine} level: an action's areas are the one it "
+              "names, the one where the place it names lies (vacant space, makerspace, hub) or all those inside the "
+              "larger area it names. Take the indicator's value before the start (the latest data dated before it) "
+              "and after (the latest data dated on or after it) and compute the change (the mean, when there are "
+              "several areas); the same in comparable areas: same periphery class, no action in the register, a "
+              "value before and after. Estimated effect = change in the action's areas − mean change in the "
+              "comparison areas. A value is dated 31 December of its year, or the snapshot's day when it has no "
               "year. With fewer than {min} comparison areas, a single value before the start, or no value before or "
               "after, the result does not allow a conclusion.",
     },
     "ev_no_actions": {
-        "it": "Il registro delle azioni non contiene ancora azioni con un NIL e una data di inizio. Si può provare il "
-              "metodo su un NIL e una data scelti qui (nessuna azione viene registrata).",
-        "en": "The action register has no action with a NIL and a start date yet. You can try the method on a NIL and "
-              "a date chosen here (no action is recorded).",
+        "it": "Il registro delle azioni non contiene ancora azioni valutabili (con un luogo, una data di inizio e un "
+              "indicatore). Si può provare il metodo su un'area e una data scelte qui (nessuna azione viene "
+              "registrata).",
+        "en": "The action register has no action that can be evaluated yet (with a place, a start date and an "
+              "indicator). You can try the method on an area and a date chosen here (no action is recorded).",
     },
     "ev_action": {"it": "Azione", "en": "Action"},
-    "ev_try": {"it": "Prova del metodo (NIL e data scelti qui)", "en": "Try the method (NIL and date chosen here)"},
-    "ev_nil": {"it": "NIL", "en": "NIL"},
+    "ev_try": {"it": "Prova del metodo (area e data scelte qui)", "en": "Try the method (area and date chosen here)"},
+    "ev_areas": {"it": "Aree dell'azione ({fine})", "en": "Areas of the action ({fine})"},
+    "ev_basis_area": {"it": "area nominata dall'azione", "en": "area named by the action"},
+    "ev_basis_place": {"it": "area del luogo dell'azione", "en": "area of the action's place"},
+    "ev_basis_parent": {"it": "aree contenute nell'area più ampia dell'azione", "en": "areas inside the action's larger area"},
+    "ev_not_evaluable_title": {"it": "Azioni che non si possono valutare", "en": "Actions that cannot be evaluated"},
+    "ev_col_reason": {"it": "Perché", "en": "Why"},
+    "ev_why_no_start": {"it": "nessuna data di inizio", "en": "no start date"},
+    "ev_why_no_indicators": {"it": "nessun indicatore da muovere indicato", "en": "no indicator it should move"},
+    "ev_why_no_place": {"it": "nessun luogo: non c'è un'area da confrontare", "en": "no place: there is no area to compare"},
+    "ev_why_not_located": {"it": "i suoi luoghi non cadono in alcuna area di questa build",
+                           "en": "its places fall in no area of this build"},
     "ev_start": {"it": "Data di inizio", "en": "Start date"},
     "ev_indicator": {"it": "Indicatore", "en": "Indicator"},
-    "ev_metric_treated": {"it": "Variazione nel NIL", "en": "Change in the NIL"},
+    "ev_metric_treated": {"it": "Variazione nelle aree dell'azione", "en": "Change in the action's areas"},
     "ev_metric_comparison": {"it": "Variazione media di confronto", "en": "Mean change, comparison"},
     "ev_metric_effect": {"it": "Differenza nelle differenze", "en": "Difference in differences"},
     "ev_metric_areas": {"it": "Aree di confronto", "en": "Comparison areas"},
-    "ev_line_treated": {"it": "NIL dell'azione: {before} ({before_day}) → {after} ({after_day}), variazione {change}.",
-                        "en": "Action's NIL: {before} ({before_day}) → {after} ({after_day}), change {change}."},
-    "ev_line_comparison": {"it": "{n} NIL di confronto (classe {klass}): variazione media {change}.",
-                           "en": "{n} comparison NIL (class {klass}): mean change {change}."},
-    "ev_line_no_comparison": {"it": "Nessun NIL di confronto utilizzabile (classe {klass}).",
-                              "en": "No usable comparison NIL (class {klass})."},
+    "ev_line_treated": {"it": "Area dell'azione: {before} ({before_day}) → {after} ({after_day}), variazione {change}.",
+                        "en": "Action's area: {before} ({before_day}) → {after} ({after_day}), change {change}."},
+    "ev_line_treated_many": {"it": "{n} aree dell'azione, in media: {before} ({before_day}) → {after} ({after_day}), "
+                                   "variazione {change}.",
+                             "en": "{n} areas of the action, on average: {before} ({before_day}) → {after} ({after_day}), "
+                                   "change {change}."},
+    "ev_line_comparison": {"it": "{n} aree di confronto (classe {klass}): variazione media {change}.",
+                           "en": "{n} comparison areas (class {klass}): mean change {change}."},
+    "ev_line_no_comparison": {"it": "Nessuna area di confronto utilizzabile (classe {klass}).",
+                              "en": "No usable comparison area (class {klass})."},
     "ev_line_effect": {"it": "Differenza nelle differenze: {effect}.", "en": "Difference in differences: {effect}."},
     "ev_line_dates": {"it": "Date dei dati usati: {dates}.", "en": "Dates of the data used: {dates}."},
-    "ev_caveat_no_before": {"it": "Nessun dato prima dell'inizio nel NIL dell'azione: non si può dire nulla.",
-                            "en": "No data before the start in the action's NIL: nothing can be said."},
-    "ev_caveat_no_after": {"it": "Nessun dato dopo l'inizio nel NIL dell'azione: non si può ancora dire nulla.",
-                           "en": "No data after the start in the action's NIL: nothing can be said yet."},
+    "ev_caveat_no_before": {"it": "Nessun dato prima dell'inizio nelle aree dell'azione: non si può dire nulla.",
+                            "en": "No data before the start in the action's areas: nothing can be said."},
+    "ev_caveat_no_after": {"it": "Nessun dato dopo l'inizio nelle aree dell'azione: non si può ancora dire nulla.",
+                           "en": "No data after the start in the action's areas: nothing can be said yet."},
     "ev_caveat_few_areas": {"it": "Solo {n} aree di confronto (ne servono almeno {min}): il confronto non è affidabile.",
                             "en": "Only {n} comparison areas (at least {min} needed): the comparison is not reliable."},
     "ev_caveat_single_before": {
-        "it": "Un solo dato prima dell'inizio: non si può verificare che i NIL avessero lo stesso andamento prima.",
-        "en": "A single value before the start: it cannot be checked that the NIL moved alike before.",
+        "it": "Un solo dato prima dell'inizio: non si può verificare che le aree avessero lo stesso andamento prima.",
+        "en": "A single value before the start: it cannot be checked that the areas moved alike before.",
     },
-    "ev_caveat_other_dates": {"it": "Alcune aree di confronto hanno dati di altre date.",
-                              "en": "Some comparison areas have data of other dates."},
-    "ev_caveat_no_class": {"it": "Il NIL non ha una classe di periferia: nessun confronto possibile.",
-                           "en": "The NIL has no periphery class: no comparison is possible."},
+    "ev_caveat_other_dates": {"it": "Alcune aree hanno dati di altre date.",
+                              "en": "Some areas have data of other dates."},
+    "ev_caveat_no_class": {"it": "Le aree dell'azione non hanno una classe di periferia: nessun confronto possibile.",
+                           "en": "The action's areas have no periphery class: no comparison is possible."},
+    "ev_caveat_mixed_classes": {"it": "Le aree dell'azione sono di classi di periferia diverse: il confronto le mescola.",
+                                "en": "The action's areas are of different periphery classes: the comparison mixes them."},
+    "ev_caveat_some_treated_missing": {"it": "Solo {with_data} delle {treated} aree dell'azione hanno un dato prima e dopo.",
+                                       "en": "Only {with_data} of the action's {treated} areas have a value before and after."},
+    "ev_pack_title": {"it": "Azioni del programma", "en": "Programme actions"},
+    "ev_pack_none": {"it": "Il registro delle azioni è vuoto.", "en": "The actions register is empty."},
+    "ev_pack_evaluation": {"it": "Valutazione (differenza nelle differenze, indicatore per indicatore)",
+                           "en": "Evaluation (difference in differences, indicator by indicator)"},
+    "ev_pack_no_snapshots": {"it": "Nessuno snapshot degli indicatori: nessuna valutazione possibile.",
+                             "en": "No indicator snapshot: no evaluation is possible."},
+    "ev_col_conclusive": {"it": "Si può concludere", "en": "Conclusive"},
+    "ev_col_notes": {"it": "Avvertenze", "en": "Caveats"},
+    "ev_yes": {"it": "sì", "en": "yes"},
+    "ev_no": {"it": "no", "en": "no"},
     "th_chart_trend": {
         "it": "Target {target}: valori negli snapshot e percorso atteso",
         "en": "Target {target}: values across snapshots and expected path",
@@ -1590,17 +1623,32 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_tab_data": {"it": "Dati e fonti", "en": "Data and sources"},
     "rv_tab_notes": {"it": "Note e decisioni", "en": "Notes and decisions"},
     "rv_tab_pack": {"it": "Verbale", "en": "Board pack"},
-    "rv_moves_title": {"it": "I movimenti più grandi per indicatore e NIL", "en": "Biggest movements by indicator and NIL"},
+    "rv_tab_actions": {"it": "Azioni da decidere", "en": "Actions to decide"},
+    "rv_actions_help": {"it": "Le azioni proposte (o rinviate) del registro del programma: il comitato le approva, le respinge "
+                              "o le rinvia in questa seduta; la decisione resta nella storia dell'azione con la seduta.",
+                        "en": "Proposed (or postponed) actions of the programme register: the board approves, rejects or "
+                              "postpones them in this session; the decision stays in the action's history with the session."},
+    "rv_actions_waiting": {"it": "In attesa di decisione", "en": "Awaiting a decision"},
+    "rv_actions_none_waiting": {"it": "Nessuna azione in attesa di decisione.", "en": "No action awaiting a decision."},
+    "rv_actions_editors_only": {"it": "Solo chi ha il ruolo di redazione può registrare le decisioni.",
+                                "en": "Only editors can record decisions."},
+    "rv_actions_decided": {"it": "Azioni decise in questa seduta", "en": "Actions decided in this session"},
+    "rv_action_decision_approved": {"it": "Approva", "en": "Approve"},
+    "rv_action_decision_rejected": {"it": "Respingi", "en": "Reject"},
+    "rv_action_decision_postponed": {"it": "Rinvia", "en": "Postpone"},
+    "rv_action_decided": {"it": "Azione {id}: {status}.", "en": "Action {id}: {status}."},
+    "rv_col_decision": {"it": "Decisione", "en": "Decision"},
+    "rv_moves_title": {"it": "I movimenti più grandi per indicatore e area", "en": "Biggest movements by indicator and area"},
     "rv_moves_help": {
         "it": "Gli indicatori hanno unità diverse: i movimenti sono ordinati per variazione divisa per la dispersione "
-              "dell'indicatore tra i NIL (deviazione standard nello snapshot di confronto). «Spiegato da» elenca i "
+              "dell'indicatore tra le aree (deviazione standard nello snapshot di confronto). «Spiegato da» elenca i "
               "cambiamenti dei dati che possono spiegare il movimento.",
         "en": "Indicators have different units: movements are ranked by the change divided by the indicator's spread "
-              "across NIL (standard deviation in the compared snapshot). “Explained by” lists the data changes that "
+              "across areas (standard deviation in the compared snapshot). “Explained by” lists the data changes that "
               "may explain the movement.",
     },
     "rv_no_movements": {"it": "Nessun movimento tra i due snapshot.", "en": "No movement between the two snapshots."},
-    "rv_city_title": {"it": "Città di Milano: variazione per indicatore", "en": "City of Milan: change by indicator"},
+    "rv_city_title": {"it": "{territory}: variazione per indicatore", "en": "{territory}: change by indicator"},
     "rv_per_indicator": {"it": "I 3 movimenti più grandi di ogni indicatore", "en": "The 3 biggest movements of each indicator"},
     "rv_change_map_indicator": {"it": "Mappa della variazione di", "en": "Map of the change of"},
     "rv_change_map_title": {"it": "Variazione: {indicator}", "en": "Change: {indicator}"},
@@ -1711,6 +1759,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Generato dall'Osservatorio Manifattura Digitale. Le note sono riportate così come sono state scritte.",
         "en": "Generated by the Digital Manufacturing Observatory. Notes are reproduced as written.",
     },
+    "rv_cover_territory": {"it": "Territorio", "en": "Territory"},
     "rv_cover_date": {"it": "Data", "en": "Date"},
     "rv_cover_participants": {"it": "Partecipanti", "en": "Participants"},
     "rv_cover_snapshot": {"it": "Snapshot in esame", "en": "Snapshot under review"},
@@ -1725,18 +1774,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_section_notes": {"it": "Note e decisioni", "en": "Notes and decisions"},
     "rv_section_sources": {"it": "Fonti dei dati e date", "en": "Data sources and dates"},
     "rv_rules_title": {"it": "Regole applicate", "en": "Rules applied"},
-    "rv_maps_without_values": {"it": "Senza valori nei NIL in questo snapshot (mappe omesse): {names}.",
-                               "en": "No values per NIL in this snapshot (maps left out): {names}."},
+    "rv_maps_without_values": {"it": "Senza valori per area in questo snapshot (mappe omesse): {names}.",
+                               "en": "No values per area in this snapshot (maps left out): {names}."},
     "rv_maps_help": {
-        "it": "Valori per NIL nello snapshot {snapshot}; in grigio i NIL senza valore.",
-        "en": "Values by NIL in snapshot {snapshot}; NIL without a value in grey.",
+        "it": "Valori per area nello snapshot {snapshot}; in grigio le aree senza valore.",
+        "en": "Values by area in snapshot {snapshot}; areas without a value in grey.",
     },
     "rv_map_caption": {
-        "it": "Unità: {unit}. NIL senza valore: {missing}.", "en": "Unit: {unit}. NIL without a value: {missing}."},
+        "it": "Unità: {unit}. Aree senza valore: {missing}.", "en": "Unit: {unit}. Areas without a value: {missing}."},
     "rv_no_maps": {"it": "Nessun indicatore da mappare.", "en": "No indicator to map."},
     "rv_no_sources": {"it": "Nessuna fonte registrata.", "en": "No source recorded."},
     "rv_snapshots_title": {"it": "Snapshot confrontati", "en": "Compared snapshots"},
-    "rv_sum_movements": {"it": "movimenti (NIL × indicatore)", "en": "movements (NIL × indicator)"},
+    "rv_sum_movements": {"it": "movimenti (area × indicatore)", "en": "movements (area × indicator)"},
     "rv_sum_indicators_moved": {"it": "indicatori con movimenti", "en": "indicators that moved"},
     "rv_sum_targets_changed": {"it": "target con stato cambiato", "en": "targets whose status changed"},
     "rv_sum_targets_improved": {"it": "target migliorati", "en": "targets improved"},
@@ -1795,7 +1844,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_kind_note": {"it": "Nota", "en": "Note"},
     "rv_kind_decision": {"it": "Decisione", "en": "Decision"},
     "rv_target_indicator": {"it": "Indicatore", "en": "Indicator"},
-    "rv_target_district": {"it": "Quartiere (NIL)", "en": "District (NIL)"},
+    "rv_target_district": {"it": "Area", "en": "Area"},
     "rv_target_target": {"it": "Target", "en": "Target"},
     "rv_target_session": {"it": "Seduta", "en": "Session"},
     "rv_theme_makerspace": {"it": "Makerspace e fablab", "en": "Makerspaces and fablabs"},
@@ -1809,8 +1858,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_version_periphery_hash": {"it": "File delle periferie", "en": "Periphery file"},
     "rv_version_taxonomy_version": {"it": "Categorie ATECO", "en": "ATECO categories"},
     "rv_version_targets_version": {"it": "File dei target", "en": "Targets file"},
-    "rv_level_nil": {"it": "NIL", "en": "NIL"},
-    "rv_level_municipio": {"it": "Municipio", "en": "Municipio"},
+    "rv_level_territory": {"it": "intero territorio", "en": "whole territory"},
     "rv_level_city": {"it": "città", "en": "city"},
     "rv_level_periphery_class": {"it": "classe di periferia", "en": "periphery class"},
     "rv_level_priority_area": {"it": "area prioritaria", "en": "priority area"},

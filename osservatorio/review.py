@@ -16,7 +16,9 @@
   snapshots; each movement lists the data changes that may explain it.
 
 `compare()` reads through a `WarehouseReader` (the page passes cached queries, tests and the
-board pack a plain DuckDB connection) and returns a `Comparison`.
+board pack a plain DuckDB connection) and returns a `Comparison`. Areas are those of the warehouse's
+territory (`reader_territory`): movements at its finest level, the whole-territory level
+('territory'), area names and labels from its levels; nothing here names a level.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import pandas as pd
 from osservatorio import data
 from osservatorio.board_store import Note, PlaceKey, Session
 from osservatorio.i18n import fmt_date, fmt_number, t
+from osservatorio.territory import TERRITORY_LEVEL, Territory
 
 LOCAL_TZ = ZoneInfo("Europe/Rome")
 PLACE_THEMES: tuple[str, ...] = ("makerspace", "vacant")
@@ -78,11 +81,32 @@ class WarehouseReader(Protocol):
     def map_geojson(self, level: str) -> dict: ...
 
 
+def reader_territory(reader: object) -> Territory | None:
+    """The territory of a reader's warehouse: its own `territory()`, else `data.territory` of its connection
+    (ConnectionReader), else the cached `queries.territory` of its key (queries.CachedReader); None when the
+    warehouse does not record one."""
+    try:
+        if callable(getattr(reader, "territory", None)):
+            return reader.territory()  # type: ignore[attr-defined]
+        if isinstance(getattr(reader, "con", None), duckdb.DuckDBPyConnection):
+            return data.territory(reader.con)  # type: ignore[attr-defined]
+        if getattr(reader, "key", None) is not None:
+            from osservatorio import queries
+
+            return queries.territory(reader.key)  # type: ignore[attr-defined]
+    except data.WarehouseError:
+        return None
+    return None
+
+
 class ConnectionReader:
     """WarehouseReader over an open DuckDB connection (osservatorio.data queries, no cache)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+
+    def territory(self) -> Territory:
+        return data.territory(self.con)
 
     def build_info(self) -> data.BuildInfo:
         return data.build_info(self.con)
@@ -506,14 +530,19 @@ class Comparison:
     snapshot: dict[str, Any] | None
     previous: dict[str, Any] | None
     catalogue: pd.DataFrame
-    moves: pd.DataFrame           # NIL level, every indicator × district
-    city: pd.DataFrame            # city level, one row per indicator
+    moves: pd.DataFrame           # the territory's finest level, every indicator × area
+    city: pd.DataFrame            # the whole territory (level 'territory'), one row per indicator
     targets: pd.DataFrame         # target_changes()
     places: PlaceDiff
     sources: pd.DataFrame         # source_changes()
     versions: pd.DataFrame        # version_changes()
     taxonomy: pd.DataFrame        # taxonomy_between()
     district_names: dict[str, str] = field(default_factory=dict)
+    territory: Territory | None = None  # levels and labels of the warehouse's territory
+
+    @property
+    def fine_level(self) -> str | None:
+        return self.territory.fine.id if self.territory is not None else None
 
     @property
     def comparable(self) -> bool:
@@ -541,10 +570,14 @@ class Comparison:
         }
 
 
-def district_names(stats: pd.DataFrame, groups: pd.DataFrame | None = None) -> dict[str, str]:
-    """Names of areas: NIL id (as text, like indicator area ids) -> name, and for district groups
-    '<group_level>:<group_id>' -> group name."""
+def district_names(stats: pd.DataFrame, groups: pd.DataFrame | None = None,
+                   parent_stats: pd.DataFrame | None = None, parent_level: str | None = None) -> dict[str, str]:
+    """Names of areas: id of an area of the finest level (as text, like indicator area ids) -> name, for the
+    parent level '<parent_level>:<id>' -> name, and for district groups '<group_level>:<group_id>' -> group name."""
     names = {} if stats.empty else {str(int(i)): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
+    if parent_stats is not None and parent_level and not parent_stats.empty:
+        for i, n in zip(parent_stats["id"], parent_stats["name"], strict=True):
+            names[f"{parent_level}:{int(i)}"] = str(n)
     if groups is not None and not groups.empty:
         for level, gid, name in zip(groups["group_level"], groups["group_id"], groups["group_name"], strict=True):
             names[f"{level}:{gid}"] = str(name)
@@ -553,36 +586,43 @@ def district_names(stats: pd.DataFrame, groups: pd.DataFrame | None = None) -> d
 
 def compare(reader: WarehouseReader, snapshot_id: str | None, compare_id: str | None,
             stored_places: Callable[[str], list[PlaceKey] | None] = lambda _s: None,
-            level: str = "nil") -> Comparison:
-    """The comparison of `snapshot_id` with `compare_id` (either may be None: then less is shown).
+            level: str | None = None, territory: Territory | None = None) -> Comparison:
+    """The comparison of `snapshot_id` with `compare_id` (either may be None: then less is shown), at
+    `level` (default: the territory's finest level).
 
     Place keys: the current build's places for the snapshot that is the current build, else
     `stored_places(snapshot_id)` (the app-state store).
     """
-    data.check_indicator_level(level)
+    territory = territory or reader_territory(reader)
+    if level is None:
+        if territory is None:
+            raise data.WarehouseError("territorio non registrato dalla build: livello delle aree sconosciuto")
+        level = territory.fine.id
     snaps = reader.snapshots()
     snap, prev = snapshot_row(snaps, snapshot_id), snapshot_row(snaps, compare_id)
     catalogue = reader.catalogue(snapshot_id) if snap is not None else pd.DataFrame(
         columns=["indicator_id", "theme", "name_it", "name_en", "unit", "direction", "sources"])
     groups = reader.district_groups(snapshot_id) if snap is not None and snapshot_id is not None else None
-    names = district_names(reader.district_stats("nil"), groups)
+    parent = territory.parent if territory is not None else None
+    names = district_names(reader.district_stats(level), groups,
+                           reader.district_stats(parent.id) if parent is not None else None, parent.id if parent else None)
     empty_moves = pd.DataFrame(columns=MOVE_COLUMNS)
     if snap is None:
         return Comparison(snapshot_id, compare_id, None, prev, catalogue, empty_moves, empty_moves,
                           target_changes(pd.DataFrame(), None), place_diff(None, None, str(snapshot_id), str(compare_id)),
-                          source_changes(None, None), version_changes(None, None), pd.DataFrame(), names)
+                          source_changes(None, None), version_changes(None, None), pd.DataFrame(), names, territory)
     assert snapshot_id is not None
     targets_now = reader.target_status(snapshot_id)
     if prev is None or compare_id is None:
         return Comparison(snapshot_id, compare_id, snap, None, catalogue, empty_moves, empty_moves,
                           target_changes(targets_now, None), place_diff(None, None, snapshot_id, str(compare_id)),
-                          source_changes(None, None), version_changes(None, None), pd.DataFrame(), names)
+                          source_changes(None, None), version_changes(None, None), pd.DataFrame(), names, territory)
     sources = source_changes(snap.get("source_versions"), prev.get("source_versions"))
     taxonomy = taxonomy_between(reader.taxonomy_changes(), snaps, snapshot_id, compare_id)
     moves = explain(movements(reader.indicator_changes(snapshot_id, compare_id, level), catalogue), catalogue,
                     sources, taxonomy, level)
-    city = explain(movements(reader.indicator_changes(snapshot_id, compare_id, "city"), catalogue), catalogue,
-                   sources, taxonomy, "city")
+    city = explain(movements(reader.indicator_changes(snapshot_id, compare_id, TERRITORY_LEVEL), catalogue), catalogue,
+                   sources, taxonomy, TERRITORY_LEVEL)
     build_id = reader.build_info().build_id
     current_keys: dict[str, list[PlaceKey] | None] = {}
     theme_sources: dict[str, set[str]] = {}
@@ -599,7 +639,7 @@ def compare(reader: WarehouseReader, snapshot_id: str | None, compare_id: str | 
                         theme_sources=theme_sources, source_changes=sources)
     return Comparison(snapshot_id, compare_id, snap, prev, catalogue, moves, city,
                       target_changes(targets_now, reader.target_status(compare_id)), places, sources,
-                      version_changes(snap, prev), taxonomy, names)
+                      version_changes(snap, prev), taxonomy, names, territory)
 
 
 # --- labels and display tables (translated; shared by the page and the board pack) -------------------
@@ -631,7 +671,7 @@ def fmt_pct(value: object, lang: str) -> str:
 
 
 def fmt_timestamp(value: datetime | None, lang: str) -> str:
-    """A UTC (or naive UTC) time shown in Milan local time: dd/mm/yyyy hh:mm."""
+    """A UTC (or naive UTC) time shown in Italian local time (Europe/Rome): dd/mm/yyyy hh:mm."""
     if value is None:
         return "–"
     if isinstance(value, pd.Timestamp):
@@ -673,16 +713,25 @@ def indicator_unit(catalogue: pd.DataFrame, indicator_id: str) -> str:
     return "" if rows.empty else str(rows.iloc[0]["unit"])
 
 
-def area_label(level: str, area_id: object, names: dict[str, str], lang: str) -> str:
-    """'12 · Brera' for a NIL, 'Municipio 3', 'Milano', or the group id with its level."""
+def area_label(level: str | None, area_id: object, names: dict[str, str], lang: str,
+               territory: Territory | None = None) -> str:
+    """'12 · Brera' for an area of the finest level, 'Municipio 3' for the parent level, the territory's
+    name for the whole territory, or a group's name with its kind. Level labels come from `territory`;
+    `level` None means the finest level."""
     area = str(area_id)
-    if level == "nil":
-        return f"{area} · {names[area]}" if area in names else f"NIL {area}"
-    if level == "municipio":
-        return f"Municipio {area}"
-    if level == "city":
-        return "Milano"
-    return f"{names.get(f'{level}:{area}', area)} ({t(f'rv_level_{level}', lang)})"
+    fine = territory.fine if territory is not None else None
+    found = territory.level(level) if territory is not None and level else None
+    if level is None or (fine is not None and level == fine.id):
+        return f"{area} · {names[area]}" if area in names else f"{fine.label(lang) if fine else ''} {area}".strip()
+    if found is not None:
+        name = names.get(f"{level}:{area}")
+        head = f"{found.label(lang)} {area}"
+        return f"{head} · {name}" if name and name != area and name.casefold() != head.casefold() else head
+    if level in (TERRITORY_LEVEL, "city"):  # 'city': the whole-territory level of builds before territories
+        return territory.name(lang) if territory is not None else t("rv_level_territory", lang)
+    if level in ("periphery_class", "priority_area"):
+        return f"{names.get(f'{level}:{area}', area)} ({t(f'rv_level_{level}', lang)})"
+    return f"{level} {area}"  # a level this territory does not have
 
 
 def target_label(targets: pd.DataFrame, target_id: str) -> str:
@@ -693,14 +742,14 @@ def target_label(targets: pd.DataFrame, target_id: str) -> str:
 
 
 def note_target_label(note: Note, catalogue: pd.DataFrame, names: dict[str, str], targets: pd.DataFrame,
-                      sessions: dict[int, Session], lang: str) -> str:
+                      sessions: dict[int, Session], lang: str, territory: Territory | None = None) -> str:
     """What a note is attached to, in words."""
     kind_text = t(f"rv_target_{note.target_kind}", lang)
     if note.target_kind == "indicator":
         return f"{kind_text}: {indicator_label(catalogue, note.target_ref, lang)}"
     if note.target_kind == "district":
         level, _, area = note.target_ref.partition(":")
-        return f"{kind_text}: {area_label(level, area, names, lang) if area else note.target_ref}"
+        return f"{kind_text}: {area_label(level, area, names, lang, territory) if area else note.target_ref}"
     if note.target_kind == "target":
         return f"{kind_text}: {target_label(targets, note.target_ref)}"
     session = sessions.get(int(note.target_ref)) if note.target_ref.isdigit() else None
@@ -713,11 +762,12 @@ def explained_text(reasons: Sequence[tuple[str, str]], lang: str) -> str:
 
 
 def movement_table(moves: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str, str], lang: str,
-                   level: str = "nil") -> pd.DataFrame:
-    """Movements as shown: indicator, area, previous, current, change, %, scaled change, assessment, why."""
+                   level: str | None = None, territory: Territory | None = None) -> pd.DataFrame:
+    """Movements as shown: indicator, area, previous, current, change, %, scaled change, assessment, why
+    (`level` None: the territory's finest level)."""
     return pd.DataFrame({
         t("rv_col_indicator", lang): [indicator_label(catalogue, i, lang) for i in moves["indicator_id"]],
-        t("rv_col_area", lang): [area_label(level, a, names, lang) for a in moves["area_id"]],
+        t("rv_col_area", lang): [area_label(level, a, names, lang, territory) for a in moves["area_id"]],
         t("rv_col_previous", lang): moves["previous"].astype("float64").round(3),
         t("rv_col_current", lang): moves["current"].astype("float64").round(3),
         t("rv_col_change", lang): moves["change"].astype("float64").round(3),
@@ -728,7 +778,8 @@ def movement_table(moves: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str
     })
 
 
-def target_table(targets: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str, str], lang: str) -> pd.DataFrame:
+def target_table(targets: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str, str], lang: str,
+                 territory: Territory | None = None) -> pd.DataFrame:
     """Targets as shown: target, indicator, area, value, target, deadline, previous → current status, change."""
     def status(value: object) -> str:
         return t(f"rv_status_{value}", lang) if isinstance(value, str) else "–"
@@ -736,8 +787,8 @@ def target_table(targets: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str
     return pd.DataFrame({
         t("rv_col_target", lang): [f"{i} · {o}" for i, o in zip(targets["target_id"], targets["objective"], strict=True)],
         t("rv_col_indicator", lang): [indicator_label(catalogue, i, lang) for i in targets["indicator_id"]],
-        t("rv_col_area", lang): [area_label(lv, a, names, lang) for lv, a in zip(targets["level"], targets["area_id"],
-                                                                                 strict=True)],
+        t("rv_col_area", lang): [area_label(lv, a, names, lang, territory)
+                                 for lv, a in zip(targets["level"], targets["area_id"], strict=True)],
         t("rv_col_current", lang): pd.to_numeric(targets["current_value"], errors="coerce").round(3),
         t("rv_col_target_value", lang): pd.to_numeric(targets["target_value"], errors="coerce"),
         t("rv_col_deadline", lang): [fmt_date(pd.Timestamp(d).date(), lang) if pd.notna(d) else "–"
@@ -748,12 +799,13 @@ def target_table(targets: pd.DataFrame, catalogue: pd.DataFrame, names: dict[str
     })
 
 
-def place_table(frame: pd.DataFrame, names: dict[str, str], lang: str) -> pd.DataFrame:
-    """New or lost places as shown."""
+def place_table(frame: pd.DataFrame, names: dict[str, str], lang: str, territory: Territory | None = None) -> pd.DataFrame:
+    """New or lost places as shown (area: the territory's finest level)."""
     return pd.DataFrame({
         t("rv_col_theme", lang): [t(f"rv_theme_{th}", lang) for th in frame["theme"]],
         t("rv_col_name", lang): frame["name"].astype("object").where(frame["name"].notna(), "–"),
-        t("rv_col_area", lang): [area_label("nil", i, names, lang) if pd.notna(i) else "–" for i in frame["district_id"]],
+        t("rv_col_area", lang): [area_label(None, i, names, lang, territory) if pd.notna(i) else "–"
+                                 for i in frame["district_id"]],
         t("rv_col_source", lang): frame["source_id"],
         t("rv_col_key", lang): frame["source_key"],
     })

@@ -9,6 +9,9 @@ may write, and every callback passes the signed-in user to the store, which chec
 (the author is the signed-in e-mail, never a typed name). A note's author or an admin can correct or
 withdraw it; the earlier text stays in its history. User text (titles, names, notes) is plain text:
 st.text, or Markdown-escaped where a Markdown element is needed, bidi controls removed (ui.md_escape, review.plain_text).
+Areas are the territory's (`ctx.territory`): movements and maps at its finest level, labels from its levels.
+The board decides here on proposed actions of the programme register (approve, reject, postpone) and on
+target revisions; each decision records the session and is listed in its minutes (the board pack).
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import pandas as pd
 import streamlit as st
 
 from osservatorio import auth, board_store, boardpack, calibration, downloads, maps, queries, review, ui
+from osservatorio import programme_views as pv
 from osservatorio.board_store import BoardStore, BoardStoreError, Note, Session
 from osservatorio.i18n import fmt_date, t
+from osservatorio.programme_store import DECIDABLE, DECISIONS, ProgrammeStore
+from osservatorio.territory import TERRITORY_LEVEL
 
 NONE = "-"  # "no snapshot to compare with"
 
@@ -121,6 +127,22 @@ def withdraw_note(store: BoardStore, note_id: int, lang: str) -> None:
         flash("error", error_text(exc, lang))
         return
     flash("success", t("rv_note_withdrawn", lang))
+
+
+def decide_action(programme: ProgrammeStore, session_id: int, versions: dict[int, int], lang: str) -> None:
+    """Form callback: the board's decision on an action, signed by the user signed in now (the store
+    checks the role at this moment: a role withdrawn since the page was drawn cannot decide)."""
+    s = st.session_state
+    try:
+        action_id = int(s["rv_action_choice"])
+        change = programme.decide(action_id, versions[action_id], s.get("rv_action_decision", "approved"), session_id,
+                                  author(), s.get("rv_action_reason", ""))
+    except BoardStoreError as exc:
+        flash("error", error_text(exc, lang))
+        return
+    s["rv_action_reason"] = ""
+    flash("success", t("rv_action_decided", lang, id=change.action_id,
+                       status=t(f"pg_status_{change.action.status}", lang)))
 
 
 def note_actions(store: BoardStore, note: Note, user: auth.User, lang: str) -> None:
@@ -239,7 +261,9 @@ else:
         st.button(t("rv_save_snapshots", lang), on_click=save_snapshots,
                   args=(store, session.session_id, snapshot_id, compare_id, lang), icon=":material/save:")
 
-comparison = review.compare(reader, snapshot_id, compare_id, store.snapshot_places)
+territory = ctx.territory
+fine = territory.fine
+comparison = review.compare(reader, snapshot_id, compare_id, store.snapshot_places, territory=territory)
 summary = comparison.summary()
 if comparison.same_snapshot:
     st.info(t("rv_same_snapshot", lang))
@@ -260,9 +284,9 @@ metrics = [  # (label, value, help)
 for column, (label, value, help_key) in zip(st.columns(len(metrics)), metrics, strict=True):
     column.metric(t(label, lang), value, help=t(help_key, lang))
 
-tab_moves, tab_targets, tab_places, tab_data, tab_notes, tab_revisions, tab_pack = st.tabs(
+tab_moves, tab_targets, tab_places, tab_data, tab_notes, tab_revisions, tab_actions, tab_pack = st.tabs(
     [t("rv_tab_moves", lang), t("rv_tab_targets", lang), t("rv_tab_places", lang), t("rv_tab_data", lang),
-     t("rv_tab_notes", lang), t("cal_tab", lang), t("rv_tab_pack", lang)],
+     t("rv_tab_notes", lang), t("cal_tab", lang), t("rv_tab_actions", lang), t("rv_tab_pack", lang)],
     key="rv_tab", on_change="rerun")  # the open tab is kept across reruns: after "Aggiungi" or "Prepara il PDF"
 names = comparison.district_names
 
@@ -272,18 +296,19 @@ with tab_moves:
         st.info(t("rv_no_movements", lang))
     else:
         st.caption(t("rv_moves_help", lang))
-        st.dataframe(review.movement_table(top, comparison.catalogue, names, lang), hide_index=True, width="stretch")
+        st.dataframe(review.movement_table(top, comparison.catalogue, names, lang, territory=territory), hide_index=True,
+                     width="stretch")
         moved = list(dict.fromkeys(review.top_per_indicator(comparison.moves, 1)["indicator_id"]))
         indicator = st.selectbox(t("rv_change_map_indicator", lang), moved, key="rv_map_indicator",
                                  format_func=lambda i: review.indicator_label(comparison.catalogue, i, lang))
         part = comparison.moves[comparison.moves["indicator_id"] == indicator]
-        stats = queries.district_stats(ctx.key, "nil")
+        stats = queries.district_stats(ctx.key, fine.id)
         frame = stats[["id", "name"]].assign(label=[f"{i} · {n}" for i, n in zip(stats["id"], stats["name"], strict=True)])
         change = dict(zip(part["area_id"].astype(str), part["change"], strict=True))
         frame["change"] = [change.get(str(int(i))) for i in frame["id"]]
         frame["change"] = pd.to_numeric(frame["change"], errors="coerce")
         hover = [review.fmt_change(c, lang) for c in frame["change"]]
-        st.plotly_chart(maps.choropleth(queries.map_geojson(ctx.key, "nil"), frame, "change", "label",
+        st.plotly_chart(maps.choropleth(queries.map_geojson(ctx.key, fine.id), frame, "change", "label",
                                         t("rv_change_map_title", lang,
                                           indicator=review.indicator_label(comparison.catalogue, indicator, lang)),
                                         review.indicator_unit(comparison.catalogue, indicator),
@@ -291,12 +316,13 @@ with tab_moves:
                         width="stretch", key="rv_change_map")
         with st.expander(t("rv_per_indicator", lang)):
             per = review.top_per_indicator(comparison.moves, 3)
-            st.dataframe(review.movement_table(per, comparison.catalogue, names, lang), hide_index=True, width="stretch")
+            st.dataframe(review.movement_table(per, comparison.catalogue, names, lang, territory=territory), hide_index=True,
+                         width="stretch")
     city = comparison.city[comparison.city["kind"] != "unchanged"] if not comparison.city.empty else comparison.city
     if not city.empty:
-        st.markdown(f"**{t('rv_city_title', lang)}**")
-        st.dataframe(review.movement_table(city, comparison.catalogue, names, lang, level="city"), hide_index=True,
-                     width="stretch")
+        st.markdown(f"**{ui.md_escape(t('rv_city_title', lang, territory=territory.name(lang)))}**")
+        st.dataframe(review.movement_table(city, comparison.catalogue, names, lang, level=TERRITORY_LEVEL, territory=territory),
+                     hide_index=True, width="stretch")
 
 with tab_targets:
     if comparison.targets.empty:
@@ -304,7 +330,8 @@ with tab_targets:
     else:
         only_changed = st.toggle(t("rv_only_changed", lang), value=False, key="rv_targets_changed")
         shown = comparison.targets[comparison.targets["changed"]] if only_changed else comparison.targets
-        st.dataframe(review.target_table(shown, comparison.catalogue, names, lang), hide_index=True, width="stretch")
+        st.dataframe(review.target_table(shown, comparison.catalogue, names, lang, territory), hide_index=True,
+                     width="stretch")
 
 with tab_places:
     diff = comparison.places
@@ -321,7 +348,7 @@ with tab_places:
             if frame.empty:
                 st.caption(t("rv_none", lang))
             else:
-                st.dataframe(review.place_table(frame, names, lang), hide_index=True, width="stretch")
+                st.dataframe(review.place_table(frame, names, lang, territory), hide_index=True, width="stretch")
 
 with tab_data:
     st.caption(t("rv_data_help", lang))
@@ -344,8 +371,8 @@ with tab_notes:
             refs = list(comparison.catalogue["indicator_id"]) if not comparison.catalogue.empty else []
             label = lambda r: review.indicator_label(comparison.catalogue, r, lang)  # noqa: E731
         elif target_kind == "district":
-            refs = [f"nil:{i}" for i in sorted((k for k in names if k.isdigit()), key=int)]
-            label = lambda r: review.area_label("nil", r.partition(":")[2], names, lang)  # noqa: E731
+            refs = [f"{fine.id}:{i}" for i in sorted((k for k in names if k.isdigit()), key=int)]
+            label = lambda r: review.area_label(fine.id, r.partition(":")[2], names, lang, territory)  # noqa: E731
         elif target_kind == "target":
             refs = list(comparison.targets["target_id"]) if not comparison.targets.empty else []
             label = lambda r: review.target_label(comparison.targets, r)  # noqa: E731
@@ -383,7 +410,7 @@ with tab_notes:
     except BoardStoreError as exc:
         st.error(error_text(exc, lang))
         notes = []
-    note_labels = [review.note_target_label(n, comparison.catalogue, names, comparison.targets, by_id, lang)
+    note_labels = [review.note_target_label(n, comparison.catalogue, names, comparison.targets, by_id, lang, territory)
                    for n in notes]
     if not notes:
         st.caption(t("rv_no_notes", lang))
@@ -419,10 +446,11 @@ with tab_revisions:  # target revisions (osservatorio.calibration): decided here
         ui.table(calibration.revisions_table(pending, lang, with_target=True), lang)
         if writable and not cal_store.read_only and user.can("write"):
             def decide_revision() -> None:
+                """The signed-in user is read again at the click: the store refuses a role withdrawn meanwhile."""
                 s = st.session_state
                 try:
                     cal_store.decide(int(s["cal_rev_choice"]), session.session_id, s.get("cal_rev_decision", "approved"),
-                                     s.get("cal_rev_reason", ""), user.label)
+                                     s.get("cal_rev_reason", ""), author())
                 except BoardStoreError as exc:
                     flash("error", error_text(exc, lang))
                     return
@@ -441,6 +469,40 @@ with tab_revisions:  # target revisions (osservatorio.calibration): decided here
     st.markdown(f"**{t('cal_decided_title', lang)}**")
     if decided:
         ui.table(calibration.revisions_table(decided, lang, with_target=True), lang)
+    else:
+        st.caption(t("rv_none", lang))
+
+with tab_actions:  # proposed actions of the programme register: decided here, in this session
+    st.caption(t("rv_actions_help", lang))
+    try:
+        programme = pv.open_store(ctx)
+        register = programme.actions()
+        session_decisions = programme.decisions(session.session_id)
+    except BoardStoreError as exc:
+        st.error(error_text(exc, lang))
+        programme, register, session_decisions = None, [], []
+    index, line_frame = pv.place_index(ctx.key), pv.lines(ctx.key)
+    waiting = [a for a in register if a.status in DECIDABLE]
+    st.markdown(f"**{t('rv_actions_waiting', lang)}**")
+    if not waiting:
+        st.caption(t("rv_actions_none_waiting", lang))
+    else:
+        ui.table(pv.actions_table(waiting, line_frame, index, lang, territory), lang)
+        if programme is not None and writable and not programme.read_only:
+            versions = {a.action_id: a.version for a in waiting}
+            titles = {str(a.action_id): f"{a.action_id} · {review.plain_text(a.title)}" for a in waiting}
+            with st.form("rv_action_form", border=True):
+                st.selectbox(t("pg_col_action", lang), list(titles), key="rv_action_choice", format_func=titles.get)
+                st.radio(t("cal_decision", lang), list(DECISIONS), key="rv_action_decision", horizontal=True,
+                         format_func=lambda d: t(f"rv_action_decision_{d}", lang))
+                st.text_area(t("cal_decision_reason", lang), key="rv_action_reason", height=80)
+                st.form_submit_button(t("cal_decide", lang), type="primary", on_click=decide_action,
+                                      args=(programme, session.session_id, versions, lang))
+        else:
+            st.caption(t("rv_actions_editors_only", lang))
+    st.markdown(f"**{t('rv_actions_decided', lang)}**")
+    if session_decisions:
+        ui.table(boardpack.decisions_table(session_decisions, line_frame, index, lang, territory), lang)
     else:
         st.caption(t("rv_none", lang))
 

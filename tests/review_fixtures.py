@@ -5,13 +5,13 @@ and adds an older snapshot 'rv-prev' derived from the current one with planted d
 
 - makerspaces_count in NIL `big_nil`: raised by 40 in the current snapshot (a +40 movement, the biggest);
 - vacant_count in NIL `vacant_nil`: 7 higher before (a −7 movement);
-- makerspaces_count at city level: raised by 40 too;
+- makerspaces_count at the whole-territory level (level "territory"): raised by 40 too;
 - every target 'on_track' except: T01 was 'off_track' (now improved), T02 is now 'at_risk' (worsened);
 - source demo_makerspace had another file (sha256 'a'*64), population_nil was absent (added);
 - a taxonomy change 'ateco_categories' recorded on the current snapshot, affecting firms_dm_units.
 
 When the build has no snapshot of its own (a pipeline without indicators), a minimal current
-snapshot is written first (makerspaces_count and vacant_count per NIL and city, two targets).
+snapshot is written first (makerspaces_count and vacant_count per NIL and for the whole territory, two targets).
 """
 
 from __future__ import annotations
@@ -56,17 +56,18 @@ def _minimal_current(con: duckdb.DuckDBPyConnection, build_id: str) -> None:
             ("vacant_count", "vacant", "Spazi vuoti", "Vacant spaces", ["vacant_buildings"])):
         con.execute("INSERT INTO indicator_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'n', 'higher_better', ?, ?)",
                     [build_id, indicator, theme, name_it, name_en, name_it, name_en, "count", json.dumps(sources),
-                     json.dumps(["nil", "city"])])
+                     json.dumps(["nil", "territory"])])
         con.execute("""INSERT INTO indicator_values (snapshot_id, indicator_id, level, area_id, period, value, trust)
                        SELECT ?, ?, 'nil', CAST(d.id AS VARCHAR), NULL, count(p.source_key), 'demo'
                        FROM districts d LEFT JOIN places p ON p.district_id = d.id AND p.theme = ?
                        WHERE d.level = 'nil' GROUP BY d.id""", [build_id, indicator, theme])
         con.execute("""INSERT INTO indicator_values (snapshot_id, indicator_id, level, area_id, period, value, trust)
-                       SELECT ?, ?, 'city', 'milano', NULL, count(*), 'demo' FROM places WHERE theme = ?""",
+                       SELECT ?, ?, 'territory', 'milano', NULL, count(*), 'demo' FROM places WHERE theme = ?""",
                     [build_id, indicator, theme])
     for target_id, indicator in (("T01", "makerspaces_count"), ("T02", "vacant_count")):
-        con.execute("INSERT INTO target_status VALUES (?, ?, 'Obiettivo di prova', ?, 'city', 'milano', 1, DATE '2026-01-01',"
-                    " 100, DATE '2030-12-31', 10, 10, 'on_track', 'regola di prova')", [build_id, target_id, indicator])
+        con.execute("INSERT INTO target_status VALUES (?, ?, 'Obiettivo di prova', ?, 'territory', 'milano', 1,"
+                    " DATE '2026-01-01', 100, DATE '2030-12-31', 10, 10, 'on_track', 'regola di prova')",
+                    [build_id, target_id, indicator])
 
 
 def seed_review_warehouse(folder: Path) -> Seeded:
@@ -100,7 +101,7 @@ def seed_review_warehouse(folder: Path) -> Seeded:
                        AND level = 'nil' AND value IS NOT NULL ORDER BY area_id DESC LIMIT 1)""",
             params={"c": current}).fetchall()[0]
         con.execute("""UPDATE indicator_values SET value = value + ? WHERE snapshot_id = ? AND indicator_id = 'makerspaces_count'
-                       AND ((level = 'nil' AND area_id = ?) OR level = 'city')""", [BIG_JUMP, current, big_nil])
+                       AND ((level = 'nil' AND area_id = ?) OR level = 'territory')""", [BIG_JUMP, current, big_nil])
         con.execute("""UPDATE indicator_values SET value = value + ? WHERE snapshot_id = ? AND indicator_id = 'vacant_count'
                        AND level = 'nil' AND area_id = ?""", [VACANT_DROP, PREV, vacant_nil])
         con.execute("UPDATE target_status SET status = 'on_track'")

@@ -101,6 +101,44 @@ def digest(path: Path) -> str:
 
 # --- rendering --------------------------------------------------------------------------------------------
 
+def test_board_decides_a_proposed_action_in_the_session(env: Callable[..., Path], demo_warehouse: Path) -> None:
+    """The demo register's proposed action is approved in the session: a new version with the session id,
+    listed under the session's decisions and in its board pack."""
+    from osservatorio.programme_store import ProgrammeStore
+
+    appstate = env(demo_warehouse)
+    at = create_session(open_page())
+    ok(at)
+    store = ProgrammeStore.from_env(demo=True)
+    (waiting,) = [a for a in store.actions() if a.status == "proposed"]
+    # the role is withdrawn after the form was drawn: the click is refused, nothing is written
+    roles = appstate.parent / "roles.toml"
+    granted = roles.read_text(encoding="utf-8")
+    roles.write_text(f'[emails]\n"{EDITOR}" = "viewer"\n', encoding="utf-8")
+    at.selectbox(key="rv_action_choice").set_value(str(waiting.action_id))
+    at.text_area(key="rv_action_reason").input("prima del ritiro")
+    at.button(key="FormSubmitter:rv_action_form-Registra la decisione").click().run()
+    assert at.error and store.get(waiting.action_id).status == "proposed"  # type: ignore[union-attr]
+    roles.write_text(granted, encoding="utf-8")
+    at = open_page(seduta=str(at.query_params["seduta"][0] if isinstance(at.query_params["seduta"], list)
+                              else at.query_params["seduta"]))
+    ok(at)
+    at.selectbox(key="rv_action_choice").set_value(str(waiting.action_id))
+    at.radio(key="rv_action_decision").set_value("approved")
+    at.text_area(key="rv_action_reason").input("Approvata: c'è il partner")
+    at.button(key="FormSubmitter:rv_action_form-Registra la decisione").click().run()
+    ok(at)
+    session_id = int(at.query_params["seduta"][0] if isinstance(at.query_params["seduta"], list) else at.query_params["seduta"])
+    (decision,) = store.decisions(session_id)
+    assert (decision.action_id, decision.action.status, decision.changed_by) == (waiting.action_id, "approved", EDITOR)
+    assert decision.reason == "Approvata: c'è il partner"
+    assert any(s.value.startswith(f"Azione {waiting.action_id}: approvata") for s in at.success)
+    decided = [d.value for d in at.dataframe if "Decisione" in d.value.columns]
+    assert decided and decided[-1]["Decisione"].tolist() == ["approvata"]
+    assert not [a for a in store.actions() if a.status == "proposed"]  # nothing left to decide
+
+
+
 def test_renders_on_the_demo_warehouse(env: Callable[..., Path], demo_warehouse: Path) -> None:
     env(demo_warehouse)
     at = open_page()
@@ -111,7 +149,7 @@ def test_renders_on_the_demo_warehouse(env: Callable[..., Path], demo_warehouse:
     at = create_session(at)
     ok(at)
     assert [s.value for s in at.success] == ["Seduta «Seduta di novembre» creata."]
-    assert len(at.tabs) == 7 and len(at.metric) == 6
+    assert len(at.tabs) == 8 and len(at.metric) == 6
 
 
 def test_renders_on_a_warehouse_without_indicator_tables(env: Callable[..., Path], demo_warehouse: Path,
@@ -179,7 +217,7 @@ def test_create_session_and_notes_through_the_widgets(env: Callable[..., Path], 
     assert at.text_area(key="rv_note_body").value == ""  # cleared after saving
     texts = [x.value for x in at.text]
     assert SCRIPT_NOTE in texts  # shown with st.text: as typed, nothing interpreted
-    assert any(t.startswith(f"Quartiere (NIL): {seeded.big_nil} · ") and EDITOR in t for t in texts)
+    assert any(t.startswith(f"Area: {seeded.big_nil} · ") and EDITOR in t for t in texts)
     assert not any("<script" in m.value for m in at.markdown)  # never through markdown
     assert not any("<script" in c.value for c in at.caption)
 
@@ -257,7 +295,7 @@ def test_english(env: Callable[..., Path]) -> None:
     ok(at)
     assert at.title[0].value == "Review session"
     assert [t.label for t in at.tabs] == ["Movements", "Targets", "Places", "Data and sources", "Notes and decisions",
-                                          "Target revisions", "Board pack"]
+                                          "Target revisions", "Actions to decide", "Board pack"]
 
 
 # --- read-only mode ----------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_cover(pack: Pack) -> None:
 
 def test_summary_of_changes(pack: Pack) -> None:
     changes = section(pack.html_it, "changes")
-    assert "<strong>2</strong> movimenti (NIL × indicatore)" in changes
+    assert "<strong>2</strong> movimenti (area × indicatore)" in changes
     assert "<strong>1</strong> target migliorati" in changes and "<strong>1</strong> target peggiorati" in changes
     assert "Makerspace e fablab" in changes and "fonte aggiornata: demo_makerspace" in changes
     assert 'id="fig-moves"' in changes
@@ -147,7 +147,7 @@ def test_notes_are_escaped(pack: Pack) -> None:
     assert "Bruno &lt;Bianchi&gt;" in notes
     assert notes.index("Chiedere al Municipio 8") < notes.index("Da verificare")  # decisions first
     assert "Da verificare\nalla prossima seduta." in notes  # line breaks kept (CSS pre-wrap)
-    assert "Quartiere (NIL): " + pack.seeded.big_nil in notes
+    assert "Area: " + pack.seeded.big_nil in notes
     assert "Target: T02 · " in notes
 
 
@@ -261,7 +261,7 @@ def test_cover_of_a_real_build_names_publisher_and_licence(tmp_path: Path) -> No
 
 
 def test_pack_leaves_out_maps_without_values_and_says_so(tmp_path: Path) -> None:
-    """An all-grey map ('NIL senza valore: 88') is not drawn: one line names it; a section that only says it
+    """An all-grey map ('Aree senza valore: 88') is not drawn: one line names it; a section that only says it
     has nothing does not start a printed page; a rule shared by several targets is written once."""
     seeded = seed_review_warehouse(tmp_path)
     store = BoardStore(tmp_path / "appstate.sqlite")
@@ -280,7 +280,7 @@ def test_pack_leaves_out_maps_without_values_and_says_so(tmp_path: Path) -> None
     document = boardpack.render_html(dataclasses.replace(pack, maps=[first, blank]))
     maps = section(document, "maps")
     assert maps.count('class="figure map-figure"') == 1 and 'data-indicator="blank"' not in maps
-    assert "Senza valori nei NIL in questo snapshot (mappe omesse): Indicatore vuoto." in maps
+    assert "Senza valori per area in questo snapshot (mappe omesse): Indicatore vuoto." in maps
     only_blank = boardpack.render_html(dataclasses.replace(pack, maps=[blank]))
     assert "map-figure" not in section(only_blank, "maps") and '<section id="maps" data-short="1">' in only_blank
     targets = pack.comparison.targets
@@ -289,3 +289,40 @@ def test_pack_leaves_out_maps_without_values_and_says_so(tmp_path: Path) -> None
                                                                           targets=targets.assign(rule="Stessa regola")))
         rules = section(boardpack.render_html(shared), "targets")
         assert rules.count("Stessa regola") == 1
+
+
+def test_pack_names_the_territory_and_lists_actions_with_their_evaluation(tmp_path: Path) -> None:
+    """The cover names the territory; the actions section lists status, line, places and funding of every action,
+    the decisions of this session, the evaluation of the evaluable ones and why the others are not evaluated."""
+    from datetime import date
+
+    from osservatorio.programme_store import Action, PlaceRef, ProgrammeStore
+
+    seeded = seed_review_warehouse(tmp_path)
+    store = BoardStore(tmp_path / "appstate.sqlite")
+    programme = ProgrammeStore(tmp_path / "programme.sqlite")
+    programme.create(Action(title="Fablab <i>Greco</i>", line="laboratori", places=(PlaceRef("nil", seeded.big_nil),),
+                            start_date=date(2020, 1, 1), indicators=("makerspaces_count",), funding_source="regione"),
+                     "ed", "x")
+    programme.create(Action(title="Bando", line="investimento", places=(PlaceRef("municipio", "2"),), status="proposed"),
+                     "ed", "x")
+    con = duckdb.connect(str(seeded.path), read_only=True)
+    try:
+        reader = review.ConnectionReader(con)
+        session = store.create_session("2026-11-20", "Azioni", [], seeded.current, seeded.previous, "Ada")
+        programme.decide(2, 1, "postponed", session.session_id, "presidenza", "manca il preventivo")
+        comparison = review.compare(reader, seeded.current, seeded.previous, store.snapshot_places)
+        pack = boardpack.assemble(reader, store, session, comparison, "it", GENERATED, programme_store=programme)
+    finally:
+        con.close()
+    document = boardpack.render_html(pack)
+    assert "<th>Territorio</th><td>Comune di Milano</td>" in section(document, "cover")
+    actions = section(document, "actions")
+    assert "Fablab &lt;i&gt;Greco&lt;/i&gt;" in actions and "<i>Greco" not in actions  # escaped
+    assert "Regione" in actions and "Municipio 2" in actions and "rinviata" in actions
+    assert "manca il preventivo" in actions and "presidenza" in actions  # the session's decision, in the minutes
+    assert [(r.action_id, r.indicator_id) for r in pack.evaluations] == [("1", "makerspaces_count")]
+    assert [(n.action_id, n.reason) for n in pack.not_evaluable] == [("2", "no_start")]
+    assert "nessuna data di inizio" in actions and "Differenza nelle differenze" in actions
+    english = boardpack.render_html(dataclasses.replace(pack, lang="en"))
+    assert "Programme actions" in section(english, "actions")

@@ -150,3 +150,25 @@ def test_demo_store_is_separate_and_seeded_once(tmp_path: Path, monkeypatch: pyt
                                                                                    ("T02", "pending", "demo")]
     assert demo.revisions()[0].new_value == 3.6 and demo.revisions()[1].new_deadline == date(2029, 12, 31)
     assert CalibrationStore.from_env().revisions() == [] and not (tmp_path / "calibration.sqlite").exists()
+
+
+def test_role_is_checked_at_the_moment_of_the_call(tmp_path: Path) -> None:
+    """A User passed to propose / decide is checked when the call is made: an editor whose role was withdrawn
+    (now a viewer) can neither propose nor decide, and nothing is written."""
+    from osservatorio.auth import User
+    from osservatorio.board_store import PermissionDenied
+
+    store = CalibrationStore(tmp_path / "calibration.sqlite")
+    editor = User("ed@comune.it", "Ed", "editor")
+    withdrawn = User("ed@comune.it", "Ed", "viewer")
+    rev = store.propose("T01", 5.0, None, "2026-01-01", "nuovi dati", editor)
+    assert rev.proposed_by == "ed@comune.it"
+    with pytest.raises(PermissionDenied):
+        store.propose("T01", 6.0, None, "2026-01-01", "ancora", withdrawn)
+    with pytest.raises(PermissionDenied):
+        store.decide(rev.revision_id, 3, "approved", "ok", withdrawn)
+    with pytest.raises(PermissionDenied):  # signed out
+        store.decide(rev.revision_id, 3, "approved", "ok", User(None, None, "editor"))
+    assert [(r.state, r.revision_id) for r in store.revisions()] == [("pending", rev.revision_id)]
+    decided = store.decide(rev.revision_id, 3, "approved", "ok", editor)
+    assert (decided.state, decided.decided_by) == ("approved", "ed@comune.it")

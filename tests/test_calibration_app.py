@@ -59,7 +59,7 @@ def test_viewer_sees_calibration_and_method_but_no_form(env: Path) -> None:
     body = texts(at)
     assert "Solo chi ha il ruolo di redazione" in body and "differenza nelle differenze" in body
     assert not any(x.key == "cal_reason" for x in at.text_area)
-    assert [m.label for m in at.metric][-4:] == ["Variazione nel NIL", "Variazione media di confronto",
+    assert [m.label for m in at.metric][-4:] == ["Variazione nelle aree dell'azione", "Variazione media di confronto",
                                                  "Differenza nelle differenze", "Aree di confronto"]
     assert not (env / "calibration.sqlite").exists()  # reading creates nothing
     demo = CalibrationStore(env / "calibration.demo.sqlite")  # a demo warehouse: example revisions, labelled demo
@@ -142,14 +142,26 @@ def test_evaluation_of_a_register_action_and_of_a_tried_nil(env: Path, monkeypat
     assert not at.exception
     areas = [m.value for m in at.metric if m.label == "Aree di confronto"]
     body = texts(at)
-    assert areas and ("NIL di confronto" in body)
+    assert areas and ("aree di confronto" in body or "area di confronto" in body)
+    assert "aree di livello NIL" in body  # the method names the territory's finest level
 
     from osservatorio.programme_store import Action, PlaceRef, ProgrammeStore
 
     for path in (env / "programme.sqlite", env / "programme.demo.sqlite"):  # whichever the build uses
-        ProgrammeStore(path).create(Action(title="Fablab Greco", line="laboratori", places=(PlaceRef("nil", "13"),),
-                                           start_date=date(2022, 6, 1), indicators=("residents",)), "ed", "prova")
+        store = ProgrammeStore(path)
+        store.create(Action(title="Fablab Greco", line="laboratori", places=(PlaceRef("nil", "13"),),
+                            start_date=date(2022, 6, 1), indicators=("residents",)), "ed", "prova")
+        store.create(Action(title="Bando Municipio 2", line="investimento", places=(PlaceRef("municipio", "2"),),
+                            start_date=date(2022, 6, 1), indicators=("residents",)), "ed", "prova")
+        store.create(Action(title="Senza data", line="spazi", places=(PlaceRef("nil", "13"),), indicators=("residents",)),
+                     "ed", "prova")
     at = open_page("pages/obiettivi.py")
     assert at.selectbox(key="ev_action").value == "1"
     assert at.selectbox(key="ev_indicator_action").value == "residents"
     assert "13 · " in "\n".join(x.value for x in at.text)
+    skipped = [d.value for d in at.dataframe if "Perché" in d.value.columns]
+    assert skipped and skipped[0]["Perché"].tolist() == ["nessuna data di inizio"]  # said, with the reason
+    at.selectbox(key="ev_action").set_value("2").run()  # on a Municipio: its NIL are the treated areas
+    assert not at.exception
+    text = "\n".join(x.value for x in at.text)
+    assert "aree contenute nell'area più ampia" in text and text.count(" · ") >= 2

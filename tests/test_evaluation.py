@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from osservatorio.evaluation import (
@@ -14,6 +15,7 @@ from osservatorio.evaluation import (
     did,
     evaluate_actions,
     observations_from_rows,
+    summary_lines,
 )
 
 START = date(2022, 6, 1)
@@ -115,18 +117,79 @@ def test_register_adapter_reads_the_programme_store(tmp_path, monkeypatch) -> No
 
     monkeypatch.setenv("OSSERVATORIO_PROGRAMME", str(tmp_path / "programme.sqlite"))
     monkeypatch.delenv("OSSERVATORIO_READ_ONLY", raising=False)
-    assert register_actions() == []  # no register yet: nothing, and no file created
+    assert register_actions(INDEX, "nil", "municipio") == ([], [])  # no register yet: nothing, and no file created
     assert not (tmp_path / "programme.sqlite").exists()
     store = programme_store.ProgrammeStore(tmp_path / "programme.sqlite")
     Action, PlaceRef = programme_store.Action, programme_store.PlaceRef
     store.create(Action(title="Fablab di quartiere", line="laboratori", places=(PlaceRef("nil", "1"),),
                         start_date=START, indicators=("x",)), "ed@comune.it", "prima azione")
     store.create(Action(title="Senza luogo", line="laboratori", start_date=START, indicators=("x",)), "ed@comune.it", "x")
-    (action,) = register_actions()
+    (action,), (skipped,) = register_actions(INDEX, "nil", "municipio")
     assert (action.district_id, action.start, action.indicator_ids, action.title) == (1, START, ("x",), "Fablab di quartiere")
+    assert (skipped.title, skipped.reason) == ("Senza luogo", "no_place")
     obs, classes = panel()
     result = evaluate_actions([action], {"x": obs}, classes)[0]
     assert result.effect == pytest.approx((16 - 10) - (2 + 3 + 2 + 3 + 2 + 3 + 50) / 7)
+
+
+# Place index of a two-level territory: areas 1..7, 50 and 90 of level 'nil'; 1 and 2..4 in parent 'municipio' 9,
+# 5..7 in parent 8; a vacant building in area 1 and a hub with no area; a parent 3 with no areas in this build.
+INDEX = pd.DataFrame(
+    [{"kind": "nil", "ref": str(i), "district_id": i, "parent_id": 9 if i <= 4 else 8 if i <= 7 else 7} for i in
+     (1, 2, 3, 4, 5, 6, 7, 50, 90)]
+    + [{"kind": "municipio", "ref": r, "district_id": None, "parent_id": int(r)} for r in ("7", "8", "9", "3")]
+    + [{"kind": "vacant", "ref": "v:1", "district_id": 1, "parent_id": 9},
+       {"kind": "hub", "ref": "h:1", "district_id": None, "parent_id": None}])
+
+
+def test_actions_on_a_place_or_a_parent_area_are_evaluated_on_their_areas() -> None:
+    from osservatorio.evaluation import resolve_actions
+    from osservatorio.programme_store import Action, PlaceRef
+
+    register = [
+        Action(title="Capannone", line="spazi", places=(PlaceRef("vacant", "v:1"),), start_date=START, indicators=("x",),
+               action_id=1),
+        Action(title="Bando", line="investimento", places=(PlaceRef("municipio", "9"),), start_date=START,
+               indicators=("x",), action_id=2),
+        Action(title="Polo", line="laboratori", places=(PlaceRef("hub", "h:1"),), start_date=START, indicators=("x",),
+               action_id=3),
+        Action(title="Vuoto", line="spazi", places=(PlaceRef("municipio", "3"),), start_date=START, indicators=("x",),
+               action_id=4),
+        Action(title="Senza data", line="spazi", places=(PlaceRef("nil", "1"),), indicators=("x",), action_id=5),
+        Action(title="Senza indicatori", line="spazi", places=(PlaceRef("nil", "1"),), start_date=START, action_id=6),
+        Action(title="Altro territorio", line="spazi", places=(PlaceRef("comune", "19036"),), start_date=START,
+               indicators=("x",), action_id=7),
+    ]
+    ok, skipped = resolve_actions(register, INDEX, "nil", "municipio")
+    assert [(a.action_id, a.treated_areas, a.basis) for a in ok] == [("1", (1,), ("place",)),
+                                                                     ("2", (1, 2, 3, 4), ("parent",))]
+    assert [(n.action_id, n.reason) for n in skipped] == [("3", "not_located"), ("4", "not_located"), ("5", "no_start"),
+                                                          ("6", "no_indicators"), ("7", "not_located")]
+    # the parent-area action: mean change of its 4 areas, comparison = the other periphery areas without action
+    obs, classes = panel()
+    result = did(ok[1], "x", obs, classes, treated_nils=[1, 2, 3, 4, 50])
+    assert result.n_treated == 4 and len(result.treated_areas) == 4
+    assert result.treated is not None and result.treated.change == pytest.approx((6 + 2 + 3 + 2) / 4)
+    assert sorted(c.district_id for c in result.comparison) == [5, 6, 7]
+    assert result.comparison_change == pytest.approx((3 + 2 + 3) / 3)
+    assert result.effect == pytest.approx(13 / 4 - 8 / 3) and "few_areas" in result.caveats
+    # a one-level territory (no parent level): a parent kind is not located
+    _ok, skipped_one = resolve_actions(register[1:2], INDEX, "nil", None)
+    assert [n.reason for n in skipped_one] == ["not_located"]
+
+
+def test_treated_areas_with_missing_data_or_mixed_classes_are_said() -> None:
+    obs, classes = panel()
+    classes = {**classes, 2: "centro"}
+    action = ActionRef("A", 1, START, ("x",), areas=(1, 2, 999))
+    result = did(action, "x", obs, classes)
+    assert "some_treated_missing" in result.caveats and "mixed_classes" in result.caveats
+    assert result.n_treated == 3 and len(result.treated_areas) == 2
+    assert result.comparison_class == "centro, periferia"
+    assert 90 in {c.district_id for c in result.comparison}  # the central area is comparable to the central treated one
+    lines = summary_lines(result, "en", str)
+    assert any("2 of the action's 3 areas" in line for line in lines)
+    assert any("different periphery classes" in line for line in lines)
 
 
 def test_default_start_spans_the_latest_change() -> None:

@@ -165,7 +165,7 @@ def test_read_only_writes_nothing(env: Callable[..., Path], demo_warehouse: Path
 
 def test_action_points_for_other_maps(env: Callable[..., Path], demo_warehouse: Path) -> None:
     """The layer another map (Mappa) can add: one point per located place of an action, hover escaped."""
-    from osservatorio import data, programme_views
+    from osservatorio import data, programme_views, queries
     from osservatorio.ui import PageContext
     from osservatorio.warehouse import key_for
 
@@ -174,6 +174,6 @@ def test_action_points_for_other_maps(env: Callable[..., Path], demo_warehouse: 
     key = key_for(demo_warehouse)
     assert key is not None
     info = data.BuildInfo("b", "demo", None, None)
-    points, hover = programme_views.action_points(PageContext("it", key, info, "white-bg"))
+    points, hover = programme_views.action_points(PageContext("it", key, info, "white-bg", queries.territory(key)))
     assert len(points) == len(hover) >= 3 and points["lon"].notna().all()
     assert all("(demo)" in h for h in hover)

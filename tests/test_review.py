@@ -13,6 +13,7 @@ import pytest
 
 from osservatorio import review
 from osservatorio.board_store import BoardStore, Note, PlaceKey, Session
+from osservatorio.territory import Level, Territory
 
 try:
     from tests.review_fixtures import BIG_JUMP, VACANT_DROP, Seeded, seed_review_warehouse
@@ -268,20 +269,42 @@ def test_formats() -> None:
     assert review.fmt_timestamp(datetime(2026, 7, 1, 9, 30), "en") == "2026-07-01 11:30"  # naive = UTC, CEST
 
 
+def _territory(levels: list[tuple[str, str, str]], tid: str = "milano", name: str = "Comune di Milano") -> Territory:
+    return Territory(id=tid, name_it=name, name_en=name, levels=tuple(
+        Level(id=i, rank=r, parent_level=None, label_it=lab, label_en=lab, plural_it=pl, plural_en=pl)
+        for r, (i, lab, pl) in enumerate(levels)), centre_lon=9.19, centre_lat=45.46, centre_name_it="c", centre_name_en="c",
+        area_crs="EPSG:7791")
+
+
+MILANO = _territory([("nil", "NIL", "NIL"), ("municipio", "Municipio", "Municipi")])
+CREMONA = _territory([("comune", "Comune", "Comuni")], "provincia_cremona", "Provincia di Cremona")
+
+
 def test_labels() -> None:
     names = review.district_names(pd.DataFrame({"id": [1, 12], "name": ["Duomo", "Bovisa"]}),
                                   pd.DataFrame({"group_level": ["priority_area"], "group_id": ["pq"],
                                                 "group_name": ["Piano Quartieri"]}))
-    assert review.area_label("nil", "12", names, "it") == "12 · Bovisa"
-    assert review.area_label("nil", "99", names, "it") == "NIL 99"
-    assert review.area_label("municipio", "3", names, "it") == "Municipio 3"
-    assert review.area_label("city", "milano", names, "en") == "Milano"
-    assert review.area_label("priority_area", "pq", names, "it") == "Piano Quartieri (area prioritaria)"
-    assert review.area_label("periphery_class", "periferia", names, "en") == "periferia (periphery class)"
+    assert review.area_label("nil", "12", names, "it", MILANO) == "12 · Bovisa"
+    assert review.area_label(None, "12", names, "it", MILANO) == "12 · Bovisa"  # None: the finest level
+    assert review.area_label("nil", "99", names, "it", MILANO) == "NIL 99"
+    assert review.area_label("municipio", "3", names, "it", MILANO) == "Municipio 3"
+    assert review.area_label("territory", "milano", names, "en", MILANO) == "Comune di Milano"
+    assert review.area_label("priority_area", "pq", names, "it", MILANO) == "Piano Quartieri (area prioritaria)"
+    assert review.area_label("periphery_class", "periferia", names, "en", MILANO) == "periferia (periphery class)"
     assert review.indicator_label(CATALOGUE, "a", "en") == "Indicator A"
     assert review.indicator_label(CATALOGUE, "zz", "it") == "zz"
     note = Note(1, 1, "note", "district", "nil:12", "t", "Ada", datetime(2026, 1, 1, tzinfo=UTC))
-    assert review.note_target_label(note, CATALOGUE, names, pd.DataFrame(), {}, "it") == "Quartiere (NIL): 12 · Bovisa"
+    assert review.note_target_label(note, CATALOGUE, names, pd.DataFrame(), {}, "it", MILANO) == "Area: 12 · Bovisa"
+    # a one-level territory: its level's label, its name for the whole; a Milan level it lacks is named by its id
+    comuni = review.district_names(pd.DataFrame({"id": [19036], "name": ["Cremona"]}))
+    assert review.area_label("comune", "19036", comuni, "it", CREMONA) == "19036 · Cremona"
+    assert review.area_label("comune", "1", comuni, "en", CREMONA) == "Comune 1"
+    assert review.area_label("territory", "provincia_cremona", comuni, "it", CREMONA) == "Provincia di Cremona"
+    assert review.area_label("municipio", "3", comuni, "it", CREMONA) == "municipio 3"
+    parent_names = review.district_names(pd.DataFrame({"id": [1], "name": ["Uno"]}), None,
+                                         pd.DataFrame({"id": [3], "name": ["Municipio 3"]}), "municipio")
+    assert parent_names["municipio:3"] == "Municipio 3"
+    assert review.area_label("municipio", "3", parent_names, "it", MILANO) == "Municipio 3"
 
 
 # --- the whole comparison on a seeded warehouse -------------------------------------------------------------
@@ -304,8 +327,9 @@ def test_compare_on_the_seeded_warehouse(seeded: Seeded, tmp_path: Path) -> None
         vacant = row(result.moves, "vacant_count", seeded.vacant_nil)
         assert vacant["change"] == -VACANT_DROP and vacant["kind"] == "changed"
         assert int((result.moves["kind"] == "changed").sum()) == 2  # only the planted differences
-        city = row(result.city, "makerspaces_count", "milano")
+        city = row(result.city, "makerspaces_count", "milano")  # level 'territory', area id = the territory id
         assert city["change"] == BIG_JUMP
+        assert result.territory is not None and result.fine_level == "nil"
         changed = result.targets[result.targets["changed"]].set_index("target_id")["change"].to_dict()
         assert changed == {"T01": "improved", "T02": "worsened"}
         assert result.sources.set_index("source_id").loc[["demo_makerspace", "population_nil"], "change"].tolist() == [
