@@ -34,7 +34,7 @@ with left:
                               format_func=lambda i: views.choice_label(metas[i].name, i in valued, lang))
 meta = metas[indicator]
 levels = mv.map_levels(meta, territory)
-if len(levels) > 1:  # a territory with one level (comuni) has nothing to choose
+if len(territory.levels) > 1:  # a territory with one level (e.g. comuni) has nothing to choose
     with right:
         level_valued = {lv for lv in levels if indicator in views.valued_indicators(coverage, (lv,))}
         level = ui.url_choice(t("choose_level", lang), levels, "livello", lang,

@@ -177,10 +177,11 @@ def peripheral_with_most_values(path: Path) -> set[str]:
     try:
         snapshot = str(data.snapshots(con)["snapshot_id"].iloc[0])
         groups = data.district_groups(con, snapshot)
-        counts = data.nil_value_counts(con, snapshot)
+        counts = data.area_value_counts(con, snapshot)
     finally:
         con.close()
-    peripheral = set(groups.loc[(groups["group_level"] == "periphery_class") & (groups["group_id"] == "periferia"), "district_id"])
+    classes = groups[groups["group_level"] == "periphery_class"]
+    peripheral = set(classes.loc[classes["group_id"] == "periferia", "district_id"])
     counts = counts[counts["district_id"].isin(peripheral)]
     return {str(i) for i in counts.loc[counts["with_value"] == counts["with_value"].max(), "district_id"]}
 
@@ -341,7 +342,7 @@ def test_district_from_url(use: Callable[[str], Path]) -> None:
     header = unescape(at.header[0].value)
     assert header.startswith("12 · ")
     profile = at.dataframe[0].value
-    assert header in profile.columns and "Milano (città)" in profile.columns
+    assert header in profile.columns and "Comune di Milano" in profile.columns  # the territory's name, from the warehouse
     assert any(c.startswith("Municipio ") for c in profile.columns)
     assert any(c.startswith("Classe: ") for c in profile.columns)
     assert "Affidabilità" in profile.columns and set(profile["Affidabilità"]) <= {"dimostrativo", ""}
@@ -377,7 +378,7 @@ def test_periphery(use: Callable[[str], Path]) -> None:
     text = " ".join(m.value for m in at.markdown)
     assert "Versione della classificazione" in text and "Duomo" in text
     comparison = at.dataframe[1].value
-    assert {"Centro", "Semicentro", "Periferia", "Milano (città)"} <= set(comparison.columns)
+    assert {"Centro", "Semicentro", "Periferia", "Comune di Milano"} <= set(comparison.columns)
     assert at.selectbox(key="url_indicatore").value == "opportunity_score"
     ranking = at.dataframe[-1].value
     ranked = ranking.dropna(subset=["Valore"])
@@ -500,3 +501,118 @@ def test_default_indicator_has_values(use: Callable[[str], Path]) -> None:
     at = open_page("periphery", indicatore="makerspaces_count")
     ok(at)  # chosen by link: shown, and marked
     assert at.selectbox(key="url_indicatore").value == "makerspaces_count"
+
+
+# --- other territories: a fixture territory no code names, and a real one-level territory ----------------------
+
+FIXTURES = ROOT / "tests" / "fixtures" / "territories"
+#: Words of Milan's levels that a page of another territory must never show.
+MILAN_WORDS = re.compile(r"\bNIL\b|\bNILs\b|Municip|Milan")
+
+
+def page_texts(at: AppTest) -> list[str]:
+    """The texts the page itself writes: titles, messages, labels, table headers and text cells (captions are left out:
+    they quote the data's own words, source titles such as 'FabLab Milano' and the catalogue's indicator descriptions)."""
+    texts: list[str] = []
+    for kind in ("markdown", "subheader", "header", "title", "info", "warning", "error", "success"):
+        texts += [str(e.value) for e in getattr(at, kind)]
+    texts += [f"{m.label} {m.value}" for m in at.metric]
+    texts += [f"{b.label} {' '.join(map(str, b.options))}" for b in at.selectbox]
+    texts += [c.label for c in at.checkbox] + [e.label for e in at.expander]
+    for frame in (d.value for d in at.dataframe):
+        texts.append(" | ".join(map(str, frame.columns)))
+        texts += [str(v) for col in frame.columns if (frame[col].dtype == object or str(frame[col].dtype) == "str")
+                  and col not in ("Titolo", "Title") for v in frame[col].head(100)]  # source titles are the data's words
+    return texts
+
+
+@pytest.fixture(scope="module")
+def valley(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture territory of tests/fixtures/territories (villages in zones, a fablab list), built once."""
+    folder = tmp_path_factory.mktemp("valley")
+    raw = folder / "raw"
+    shutil.copytree(FIXTURES / "valle_fixture_raw", raw)
+    out = folder / "warehouse-valle_fixture.duckdb"
+    build(raw, out, progress=quiet, territory=FIXTURES / "valle_fixture.toml")
+    return out
+
+
+@pytest.fixture(scope="module")
+def cremona(tmp_path_factory: pytest.TempPathFactory, real_dir: Path) -> Path:
+    """The Provincia di Cremona (one level: its comuni) from the real files, built once."""
+    out = tmp_path_factory.mktemp("cremona") / "warehouse-provincia_cremona.duckdb"
+    build(real_dir, out, progress=quiet, territory="provincia_cremona")
+    return out
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    monkeypatch.setenv("OSSERVATORIO_WAREHOUSE", str(path))
+    monkeypatch.setenv("OSSERVATORIO_MAP_STYLE", "white-bg")
+    monkeypatch.setenv("OSSERVATORIO_AUTO_DEMO", "0")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+@pytest.mark.parametrize("page", list(PAGES))
+def test_pages_of_a_territory_no_code_names(monkeypatch: pytest.MonkeyPatch, valley: Path, page: str, lang: str) -> None:
+    """Villages in zones: the pages name the villages and zones as the profile does, never NIL, Municipio or Milan."""
+    point_at(monkeypatch, valley)
+    at = open_page(page, lang=lang)
+    ok(at)
+    texts = page_texts(at)
+    assert [t for t in texts if MILAN_WORDS.search(t)] == []
+    captions = [unescape(c.value) for c in at.caption if not c.value.startswith(("Dati:", "Data:"))]
+    assert [c for c in captions if re.search(r"(questo|this|ogni|each|un|a|per) (NIL|Municipio)\b", c)] == []
+    assert any(("Valle di prova" if lang == "it" else "Test valley") in t for t in texts + [c.value for c in at.caption])
+    assert not any(re.search(r"\b(None|nan)\b", t) for t in texts)
+
+
+def test_fixture_territory_area_links_and_levels(monkeypatch: pytest.MonkeyPatch, valley: Path) -> None:
+    """The area URL parameter is the level id (?paese=...); the map offers the profile's two levels; the periphery
+    page says the territory has no classification."""
+    point_at(monkeypatch, valley)
+    con = duckdb.connect(str(valley), read_only=True)
+    try:
+        villages = [str(r[0]) for r in con.sql("SELECT id FROM districts WHERE level = 'paese' ORDER BY id").fetchall()]
+    finally:
+        con.close()
+    at = open_page("district", paese=villages[-1])
+    ok(at)
+    assert at.selectbox(key="url_paese").value == villages[-1] and at.selectbox(key="url_paese").label == "Area (Paese)"
+    assert unescape(at.header[0].value).startswith(f"{villages[-1]} · ")
+    profile = at.dataframe[0].value
+    assert "Rispetto al territorio" in profile.columns and "Valle di prova" in profile.columns
+    at = open_page("map")
+    ok(at)
+    assert [o.split(" — ")[0] for o in at.selectbox(key="url_livello").options] == ["Paese", "Zona"]
+    assert any("Un clic su un paese apre il suo profilo" in c.value for c in at.caption)
+    links = [el for el in at.get("page_link") if el.proto.label == "Apri il profilo"]
+    assert links and "paese=" in links[0].proto.query_string and "nil=" not in links[0].proto.query_string
+    at = open_page("periphery")
+    ok(at)
+    assert any("non contiene una classificazione dei paesi" in i for i in infos(at)), infos(at)
+
+
+def test_one_level_territory_has_no_parent(monkeypatch: pytest.MonkeyPatch, cremona: Path) -> None:
+    """The comuni of the Provincia di Cremona: no level picker, no parent column; the ids are shown as codes."""
+    point_at(monkeypatch, cremona)
+    at = open_page("map", lang="en")
+    ok(at)
+    assert [b.key for b in at.selectbox if b.key == "url_livello"] == []
+    values = at.dataframe[0].value
+    assert "Municipio" not in values.columns and set(values["Level"]) == {"Comune"}
+    assert len(values) == 113
+    at = open_page("overview")
+    ok(at)
+    labels = [m.label for m in at.metric]
+    assert labels[:5] == ["Residenti", "Comuni", "Superficie (km²)", "Densità (ab./km²)", "Comuni senza popolazione"]
+    areas = next(d.value for d in at.dataframe if "Superficie (km²)" in d.value.columns)
+    assert list(areas.columns)[:3] == ["ID area", "Nome", "Superficie (km²)"]  # no parent column
+    assert "19036" in {str(v) for v in areas["ID area"]}  # Cremona, ISTAT code as written
+    at = open_page("district", comune="19036")
+    ok(at)
+    assert unescape(at.header[0].value) == "19036 · Cremona"
+    assert "Comune (confini ISTAT 2023) · Residenti: dato non disponibile" in [unescape(c.value) for c in at.caption]
+    profile = at.dataframe[0].value
+    assert list(profile.columns)[2:4] == ["19036 · Cremona", "Provincia di Cremona"]  # the comune, then the territory
