@@ -102,13 +102,20 @@ def _int_column(values: pd.Series | None, n: int) -> np.ndarray:
     return num.to_numpy(dtype=float, na_value=-1).astype(np.int64)
 
 
-def _file_id_column(frame: pd.DataFrame, level: str | None, generic: str, file_levels: Mapping[str, str]) -> str | None:
-    """The frame column holding the file's ids of `level` (the generic column first), or None."""
+def _file_ids(frame: pd.DataFrame, level: str | None, generic: str, file_levels: Mapping[str, str],
+              n: int) -> tuple[np.ndarray, list[str]]:
+    """The file's ids of `level` (-1 where none): the generic column where it has a value, else the
+    column of FILE_ID_LEVELS naming that level; and the columns used."""
+    out = np.full(n, -1, dtype=np.int64)
+    used: list[str] = []
     if level is None:
-        return None
-    if generic in frame.columns:
-        return generic
-    return next((c for c, lv in file_levels.items() if lv == level and c in frame.columns), None)
+        return out, used
+    for column in [generic, *(c for c, lv in file_levels.items() if lv == level)]:
+        if column in frame.columns:
+            values = _int_column(frame[column], n)
+            out = np.where(out > 0, out, values)
+            used.append(column)
+    return out, used
 
 
 def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | None, theme: str,
@@ -185,10 +192,8 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     keep &= ~outside
 
     fine_to_parent = _fine_to_parent(ctx)
-    fine_col = _file_id_column(frame, ctx.fine_level, FINE_FILE_COLUMN, file_levels)
-    parent_col = _file_id_column(frame, ctx.parent_level, PARENT_FILE_COLUMN, file_levels)
-    fine_file = _int_column(frame.get(fine_col) if fine_col else None, n)
-    parent_file = _int_column(frame.get(parent_col) if parent_col else None, n)
+    fine_file, fine_cols = _file_ids(frame, ctx.fine_level, FINE_FILE_COLUMN, file_levels, n)
+    parent_file, parent_cols = _file_ids(frame, ctx.parent_level, PARENT_FILE_COLUMN, file_levels, n)
     known = np.isin(fine_file, np.fromiter(ctx.ids(), dtype=np.int64))
     mismatch = keep & has_point & (fine_file > 0) & (fine_file != fine_pt)
     if mismatch.any():
@@ -212,7 +217,7 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     by_parent = keep & ~has_point & ~known & np.isin(parent_file, parent_ids)
     nowhere = keep & ~has_point & ~known & ~by_parent
     if nowhere.any():
-        reject(nowhere, _nowhere_reasons(frame, nowhere, ctx, file_levels, fine_col, parent_col))
+        reject(nowhere, _nowhere_reasons(frame, nowhere, ctx, file_levels, [*fine_cols, *parent_cols]))
     keep &= ~nowhere
 
     district_id = np.where(has_point, fine_pt, np.where(by_file, fine_file, -1))
@@ -258,12 +263,12 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
 
 
 def _nowhere_reasons(frame: pd.DataFrame, mask: np.ndarray, ctx: BuildContext, file_levels: Mapping[str, str],
-                     fine_col: str | None, parent_col: str | None) -> list[str]:
+                     used: list[str]) -> list[str]:
     """Why each row in `mask` (no point, no usable id) cannot be placed."""
     labels = "/".join(lv.label_it for lv in ctx.territory.levels)
     plain = f"né coordinate né {labels} validi: impossibile collocarlo"
     # Ids of levels this territory does not have (e.g. a Milan NIL id in a territory of comuni).
-    foreign = [(c, lv) for c, lv in file_levels.items() if c in frame.columns and c not in (fine_col, parent_col)
+    foreign = [(c, lv) for c, lv in file_levels.items() if c in frame.columns and c not in used
                and not ctx.territory.has_level(lv)]
     if not foreign:
         return [plain] * int(mask.sum())

@@ -741,3 +741,23 @@ def test_file_with_every_point_outside_is_not_in_territory(tmp_path: Path, ctx: 
     rows[2][13:15] = ["9.1650", "45.4550"]
     result = coworking.SOURCE.load(write_csv(tmp_path / "c2" / "coworking__joined__f.csv", rows, ",", "utf-8-sig"), ctx)
     assert list(result.frame["name"]) == ["Cowo Lontano 2"] and result.rows_rejected == 1
+
+
+def test_census_with_area_ids_of_the_territory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A census of another territory gives the comune's own code (district_id_file): rows without coordinates are placed."""
+    cfg = tmp_path / "census.toml"
+    cfg.write_text('[[census]]\nid = "spazi_comuni"\npattern = "spazi_*.csv"\ntheme = "coworking"\n\n'
+                   '[census.columns]\nname = "Nome"\nlon = "Lon"\nlat = "Lat"\ndistrict_id_file = "Codice comune"\n',
+                   encoding="utf-8")
+    monkeypatch.setenv(census.CONFIG_ENV, str(cfg))
+    raw = tmp_path / "raw"
+    path = write_csv(raw / "spazi_2026.csv", [["Nome", "Lon", "Lat", "Codice comune"],
+                                             ["Spazio A", "9.17", "45.46", ""],
+                                             ["Spazio B", "", "", "15002"],
+                                             ["Spazio C", "", "", "99999"]], ";", "utf-8")
+    ctx = _one_level_ctx(tmp_path)
+    result = census.SOURCE.load(path, ctx)
+    got = {n: (int(d), a) for n, d, a in zip(result.frame["name"], result.frame["district_id"], result.frame["assignment"],
+                                             strict=True)}
+    assert got == {"Spazio A": (15001, "point_in_polygon"), "Spazio B": (15002, "file_id")}
+    assert reasons(result, "rejected") == {3: ["né coordinate né Comune validi: impossibile collocarlo"]}

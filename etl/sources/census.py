@@ -31,7 +31,9 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "census.toml"
 THEMES = ("makerspace", "coworking", "vacant")
 TRUSTS = ("official", "derived", "demo")
 MAPPABLE = ("source_key", "name", "address", "lon", "lat", "location", "nil_id_file", "municipio_file",
-            "area_m2", "seats", "category", "status", "ownership")
+            "district_id_file", "parent_id_file", "area_m2", "seats", "category", "status", "ownership")
+# Fields that place a row without lon/lat (area ids of a level, or a "(lat, lon)" text).
+LOCATING = frozenset({"location", "nil_id_file", "municipio_file", "district_id_file", "parent_id_file"})
 VALUE_MAPPABLE = ("category", "status", "ownership")
 SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
 _ENTRY_KEYS = {"id", "title", "pattern", "theme", "trust", "licence", "license", "sheet", "header_row", "crs",
@@ -119,9 +121,9 @@ def _entry(cfg: Path, number: int, raw: Any) -> CensusEntry:
         raise fail("[census.columns] deve indicare almeno la colonna 'name'")
     if ("lon" in columns) != ("lat" in columns):
         raise fail("[census.columns] indica solo una tra 'lon' e 'lat': servono entrambe")
-    if not (columns.keys() & {"lon", "location", "nil_id_file", "municipio_file"}):
+    if not (columns.keys() & {"lon", *LOCATING}):
         raise fail("[census.columns] deve indicare come collocare i luoghi: 'lon' e 'lat', oppure "
-                   "'nil_id_file' o 'municipio_file'")
+                   "'nil_id_file', 'municipio_file', 'district_id_file' o 'parent_id_file'")
     values_raw = raw.get("values", {})
     if not isinstance(values_raw, dict) or not all(isinstance(v, dict) for v in values_raw.values()):
         raise fail("[census.values.<campo>] deve contenere coppie \"valore nel file\" = \"valore\"")
@@ -210,7 +212,7 @@ def _resolve(path: Path, cfg: Path, entry: CensusEntry, table: PointTable) -> tu
             missing[fld] = f"{fld} ({FIELD_LABELS.get(fld, fld)}) = {' | '.join(repr(n) for n in names)}"
         else:
             found[fld] = column
-    located = ("lon" in found and "lat" in found) or bool(found.keys() & {"location", "nil_id_file", "municipio_file"})
+    located = ("lon" in found and "lat" in found) or bool(found.keys() & LOCATING)
     if "name" not in found or not located:
         headers = ", ".join(repr(h) for h in table.original_columns)
         problem = "colonna del nome" if "name" not in found else "colonne per collocare i luoghi"

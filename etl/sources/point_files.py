@@ -28,11 +28,14 @@ from etl.readers import normalise_header, parse_int, parse_number, read_table, u
 
 # Our fields, in the order used for notes. `location` is a "(lat, lon)" or WKT POINT text.
 FIELDS = ("source_key", "name", "address", "lon", "lat", "location", "nil_id_file", "municipio_file",
-          "area_m2", "seats", "category", "status", "ownership")
+          "district_id_file", "parent_id_file", "area_m2", "seats", "category", "status", "ownership")
 FIELD_LABELS = {"source_key": "id", "name": "nome", "address": "indirizzo", "lon": "longitudine",
                 "lat": "latitudine", "location": "posizione", "nil_id_file": "id NIL",
-                "municipio_file": "Municipio", "area_m2": "superficie m²", "seats": "postazioni",
+                "municipio_file": "Municipio", "district_id_file": "id dell'area (livello fine del territorio)",
+                "parent_id_file": "id dell'area che la raggruppa", "area_m2": "superficie m²", "seats": "postazioni",
                 "category": "categoria", "status": "stato", "ownership": "proprietà"}
+# Fields that place a row without lon/lat.
+_LOCATING = {"location", "nil_id_file", "municipio_file", "district_id_file", "parent_id_file"}
 # Comune di Milano portal columns shared by every geocoded point dataset.
 PORTAL_LOCATION_CANDIDATES: dict[str, list[str]] = {
     "lon": ["long_x_4326", "lon_x_4326", "longitudine", "longitude", "lon", "long", "lng"],
@@ -148,7 +151,7 @@ def resolve_columns(path: Path, frame: pd.DataFrame, candidates: dict[str, list[
         wanted = "; ".join(f"{FIELD_LABELS.get(f, f)}: {', '.join(candidates.get(f, []))}" for f in missing)
         raise SourceError(path, f"mancano colonne obbligatorie ({wanted}); colonne trovate: {', '.join(frame.columns)}",
                           hint)
-    if not (("lon" in found and "lat" in found) or found.keys() & {"location", "nil_id_file", "municipio_file"}):
+    if not (("lon" in found and "lat" in found) or found.keys() & _LOCATING):
         raise SourceError(path, "nessuna colonna per collocare i luoghi (servono longitudine e latitudine, "
                           f"oppure id NIL o Municipio); colonne trovate: {', '.join(frame.columns)}", hint)
     return found
@@ -417,6 +420,8 @@ def build_places(
         "lat": lat,
         "nil_id_file": pd.array(district("nil_id_file"), dtype="Int64"),
         "municipio_file": pd.array(district("municipio_file"), dtype="Int64"),
+        "district_id_file": pd.array(district("district_id_file"), dtype="Int64"),
+        "parent_id_file": pd.array(district("parent_id_file"), dtype="Int64"),
         "area_m2": pd.array(quantity("area_m2", integer=False), dtype="Float64"),
         "seats": pd.array([None if s is None else int(s) for s in seats], dtype="Int32"),
         "category": label("category"),
@@ -427,7 +432,7 @@ def build_places(
     keep_idx = np.flatnonzero(~drop)
     kept_raw = [raw[i] for i in keep_idx]
     # finalise_places casts these with astype("string"); give it plain text.
-    for c in ("nil_id_file", "municipio_file"):
+    for c in ("nil_id_file", "municipio_file", "district_id_file", "parent_id_file"):
         places[c] = places[c].astype("string")
     rows, rejects = finalise_places(places.iloc[keep_idx].reset_index(drop=True), ctx, kept_raw, theme)
     rows["seats"] = rows["seats"].astype("Int32")
