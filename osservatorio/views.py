@@ -27,53 +27,6 @@ def trust_label(trust: str | None, lang: str) -> str:
     return t(f"trust_{trust}", lang) if isinstance(trust, str) and trust else t("no_data", lang)
 
 
-def overview_kpis(summary: dict, lang: str) -> list[Kpi]:
-    """Headline numbers for the whole city."""
-    return [
-        Kpi(t("kpi_residents", lang), fmt_number(summary["residents"], lang)),
-        Kpi(t("kpi_nil", lang), fmt_number(summary["nil_count"], lang)),
-        Kpi(t("kpi_area", lang), fmt_number(summary["area_km2"], lang, 1)),
-        Kpi(t("kpi_density", lang), fmt_number(summary["density_km2"], lang)),
-        Kpi(t("kpi_nil_no_pop", lang), fmt_number(summary["nil_without_population"], lang)),
-    ]
-
-
-def density_map(stats: pd.DataFrame, geojson: dict, lang: str, map_style: str) -> go.Figure:
-    """Choropleth of population density per NIL; districts without population stay grey."""
-    hover = [f"{fmt_number(d, lang)} {t('density_unit', lang)} · {fmt_number(r, lang)} {t('kpi_residents', lang).lower()}"
-             if pd.notna(d) else t("no_data", lang) for d, r in zip(stats["density_km2"], stats["residents"], strict=True)]
-    labels = stats.assign(label=[f"{i} · {html.escape(plain(n))}" for i, n in zip(stats["id"], stats["name"], strict=True)])
-    fig = maps.choropleth(geojson, labels, "density_km2", "label", t("map_density_title", lang),
-                          t("density_unit", lang), map_style=map_style, hover_value=hover)
-    fig.update_layout(separators=",." if lang == "it" else ".,")
-    return fig
-
-
-def districts_table(stats: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The NIL table as shown and exported, with translated headers."""
-    out = pd.DataFrame({
-        t("col_id", lang): stats["id"],
-        t("col_name", lang): stats["name"],
-        t("col_municipio", lang): stats["municipio"],
-        t("col_area_km2", lang): stats["area_km2"].round(3),
-        t("col_residents", lang): stats["residents"],
-        t("col_year", lang): stats["population_year"],
-        t("col_density", lang): stats["density_km2"].round(1),
-        t("col_trust", lang): [trust_label(x, lang) for x in stats["population_trust"]],
-    })
-    return out
-
-
-def trust_caption(stats: pd.DataFrame, built: str, lang: str) -> str:
-    """One line stating where the numbers come from."""
-    geom = ", ".join(sorted({trust_label(x, lang) for x in stats["geometry_trust"].dropna()})) or t("no_data", lang)
-    pop = ", ".join(sorted({trust_label(x, lang) for x in stats["population_trust"].dropna()})) or t("no_data", lang)
-    years = sorted({int(y) for y in stats["population_year"].dropna()})
-    year = ", ".join(map(str, years)) if years else t("year_unknown", lang)
-    return t("trust_caption", lang, geom=geom, pop=pop, year=year, built=built)
-
-
-
 def sources_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Lineage table as shown on the data page."""
     return pd.DataFrame({
