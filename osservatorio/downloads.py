@@ -29,8 +29,9 @@ import pandas as pd
 import streamlit as st
 
 from osservatorio import exports
-from osservatorio.exports import ExportSpec, SourceRef
+from osservatorio.exports import ExportSpec, SourceRef, TerritoryRef
 from osservatorio.i18n import fmt_date, fmt_number, t
+from osservatorio.territory import Territory
 from osservatorio.ui import PageContext
 from osservatorio.warehouse import REGISTRY, WarehouseKey, short_licence
 
@@ -159,6 +160,11 @@ def select_sources(catalogue: SourceCatalogue, base: str, sources: Iterable[str]
     return tuple(s for s in catalogue.sources if s.source_id in wanted)
 
 
+def territory_ref(territory: Territory, lang: str) -> TerritoryRef:
+    """The territory of an export, its name and its levels' names in the export's language."""
+    return TerritoryRef(territory.id, territory.name(lang), tuple((lv.id, lv.long(lang)) for lv in territory.levels))
+
+
 def page_spec(ctx: PageContext, base: str, filters: Mapping[str, str] | None = None,
               metadata: Mapping[str, str] | None = None, *, sources: Sequence[str] | None = None,
               themes: Sequence[str] | None = None) -> ExportSpec:
@@ -172,7 +178,8 @@ def page_spec(ctx: PageContext, base: str, filters: Mapping[str, str] | None = N
     snapshot = ctx.info.finished_at.date() if ctx.info.finished_at else None
     catalogue = _cached_catalogue(ctx.key) if ctx.key is not None else SourceCatalogue()
     chosen = select_sources(catalogue, base, sources, themes)
-    return ExportSpec(base=base, filters=dict(filters or {}), snapshot_date=snapshot, metadata=extra, sources=chosen)
+    return ExportSpec(base=base, filters=dict(filters or {}), snapshot_date=snapshot, metadata=extra, sources=chosen,
+                      territory=territory_ref(ctx.territory, ctx.lang))
 
 
 def _format_snapshot(value: date | str | None, lang: str) -> str:
@@ -217,7 +224,11 @@ def export_info(spec: ExportSpec, lang: str, rows: int, generated_at: datetime |
     the data's own dates per source, licences, then the build's date as "Elaborazione del"."""
     now = generated_at or datetime.now(exports.LOCAL_TZ)
     filters = "; ".join(f"{k} = {spec.filters[k]}" for k in sorted(spec.filters)) or t("meta_no_filters", lang)
-    info = {t("meta_dataset", lang): spec.base, t("meta_filters", lang): filters}
+    info = {t("meta_dataset", lang): spec.base}
+    if spec.territory is not None:  # which territory and which areas the rows are about
+        info[t("meta_territory", lang)] = spec.territory.name
+        info[t("meta_levels", lang)] = " › ".join(name for _, name in spec.territory.levels) or t("no_data", lang)
+    info[t("meta_filters", lang)] = filters
     if spec.sources:
         info[t("meta_data_dates", lang)] = "; ".join(f"{_source_name(s)}: {source_date(s, lang)}" for s in spec.sources)
         licences = dict.fromkeys(short_licence(s.licence, lang) for s in spec.sources)
@@ -277,11 +288,12 @@ def data_package_zip(frame: pd.DataFrame, spec: ExportSpec, lang: str, dialect: 
     info = export_info(spec, lang, len(frame), generated_at=now)
     filters = info[t("meta_filters", lang)]
     title = t("dp_title", lang).format(data=spec.base, filters=filters)
-    description = t("dp_description", lang).format(processed=info[t("meta_processed", lang)])
+    description = t("dp_description", lang).format(processed=info[t("meta_processed", lang)],
+                                                   territory=spec.territory.name if spec.territory else "–")
     return exports.to_data_package_zip(
         frame, dialect, name=csv_name.removesuffix(".csv"), title=title, csv_name=csv_name,
         created=now, sources=spec.sources, description=description, descriptions=field_descriptions(frame, lang, spec.metadata),
-        readme=(t("dp_readme_name", lang), readme_text(spec, lang, info, csv_name)))
+        readme=(t("dp_readme_name", lang), readme_text(spec, lang, info, csv_name)), territory=spec.territory)
 
 
 def _default_key(spec: ExportSpec) -> str:

@@ -479,6 +479,19 @@ class SourceRef:
 
 
 @dataclass(frozen=True)
+class TerritoryRef:
+    """The territory an export describes and its area levels (finest first), as the build stored them."""
+
+    id: str
+    name: str
+    levels: tuple[tuple[str, str], ...] = ()  # (level id, name in the export's language), finest first
+
+    def descriptor(self) -> dict[str, Any]:
+        """The `territory` property of datapackage.json."""
+        return {"id": self.id, "name": self.name, "levels": [{"id": i, "name": n} for i, n in self.levels]}
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     """What a download is: a base name, the active filters, the data snapshot, extra Info rows.
 
@@ -492,6 +505,7 @@ class ExportSpec:
     snapshot_date: date | str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[SourceRef, ...] = ()  # where the data come from (licence, date, trust), as the build stored them
+    territory: TerritoryRef | None = None  # which territory and area levels the rows describe
 
     def filename(self, ext: str, variant: str = "") -> str:
         """The file name for this export with extension `ext`; a `variant` is appended to the base
@@ -611,9 +625,10 @@ def _package_name(text: str) -> str:
 
 def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
                  created: datetime, sources: Sequence[SourceRef], description: str = "",
-                 descriptions: Mapping[str, str] | None = None) -> dict[str, Any]:
+                 descriptions: Mapping[str, str] | None = None, territory: TerritoryRef | None = None) -> dict[str, Any]:
     """The `datapackage.json` descriptor of one CSV: name, title, licences and sources of the data
-    (with their reference dates and trust), created, and one tabular resource with its schema."""
+    (with their reference dates and trust), the territory and its area levels (a custom property,
+    `territory`), created, and one tabular resource with its schema."""
     licences: list[dict[str, str]] = []
     for source in sources:
         licence = licence_descriptor(source.licence)
@@ -635,6 +650,8 @@ def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str
         package["description"] = description
     package["licenses"] = licences or [licence_descriptor("")]
     package["sources"] = [_source_descriptor(s) for s in sources]
+    if territory is not None:
+        package["territory"] = territory.descriptor()
     package["created"] = stamp.isoformat(timespec="seconds")
     package["resources"] = [resource]
     return package
@@ -643,11 +660,11 @@ def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str
 def to_data_package_zip(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
                         created: datetime, sources: Sequence[SourceRef], description: str = "",
                         descriptions: Mapping[str, str] | None = None,
-                        readme: tuple[str, str] | None = None) -> bytes:
+                        readme: tuple[str, str] | None = None, territory: TerritoryRef | None = None) -> bytes:
     """A zip with `datapackage.json`, the CSV (`to_csv(frame, dialect)`) named `csv_name` and, when given,
     a (file name, text) readme. Entries are dated `created`, so equal inputs give equal bytes."""
     descriptor = data_package(frame, dialect, name=name, title=title, csv_name=csv_name, created=created,
-                              sources=sources, description=description, descriptions=descriptions)
+                              sources=sources, description=description, descriptions=descriptions, territory=territory)
     stamp = _to_local_naive(created).timetuple()[:6]
     entries = [("datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2).encode("utf-8")),
                (csv_name, to_csv(frame, dialect))]

@@ -23,7 +23,8 @@ from streamlit.testing.v1 import AppTest
 import etl.indicators as indicators
 import etl.targets as etl_targets
 from etl.pipeline import build
-from osservatorio import data, theme_views
+from osservatorio import data, views
+from osservatorio.page_views import spazi_vuoti as sv
 
 if TYPE_CHECKING:
     from conftest import Helpers
@@ -47,7 +48,7 @@ baseline_date = "2024-01-01"
 id = "T2"
 objective = "Più makerspace in periferia"
 indicator = "makerspace_distance_m"
-level = "city"
+level = "territory"
 area = "milano"
 target = 100
 deadline = "2029-06-30"
@@ -58,7 +59,7 @@ baseline_date = "2025-01-01"
 id = "T3"
 objective = "Manifattura digitale diffusa"
 indicator = "firms_dm_per_1k"
-level = "city"
+level = "territory"
 area = "milano"
 target = 50
 deadline = "2030-12-31"
@@ -244,7 +245,7 @@ def test_makerspace_url_round_trip_and_unknown_value(demo: Path) -> None:
     messages = infos(at)
     assert any("'99'" in m and "municipio" in m for m in messages), messages
     assert any("'\\<script\\>'" in m and "tema" in m for m in messages), messages  # escaped: shown, not run
-    assert at.selectbox(key="url_municipio").value == theme_views.ALL
+    assert at.selectbox(key="url_municipio").value == views.ALL
     assert len(frame_by_column(at, "Postazioni")) == 134  # 24 makerspaces + 110 coworking: no filter
 
 
@@ -285,38 +286,44 @@ def test_weights_from_the_url(demo: Path) -> None:
 def test_default_weights_reproduce_the_stored_score(warehouse: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        snap = theme_views.latest_snapshot(data.snapshots(con))
+        snap = views.newest_snapshot(data.snapshots(con))
         assert snap
-        components = theme_views.score_components()
-        nil = data.district_stats(con, "nil")["id"].tolist()
-        values, reasons = theme_views.component_matrix(
-            {c.indicator: data.indicator_values(con, snap, c.indicator, "nil") for c in components}, nil)
-        stored = data.indicator_values(con, snap, "opportunity_score", "nil")
+        fine = data.territory(con).fine.id
+        components = sv.score_components()
+        ids = data.district_stats(con, fine)["id"].tolist()
+        values, reasons = sv.component_matrix(
+            {c.indicator: data.indicator_values(con, snap, c.indicator, fine) for c in components}, ids)
+        stored = data.indicator_values(con, snap, "opportunity_score", fine)
     finally:
         con.close()
-    scores = theme_views.reweighted_scores(values, reasons, theme_views.default_weights(components),
-                                           {c.indicator: c.direction for c in components})
+    scores = sv.reweighted_scores(values, reasons, sv.default_weights(components),
+                                  {c.indicator: c.direction for c in components})
     stored_by_id = dict(zip(stored["area_id"].astype(int), stored["value"], strict=True))
     np.testing.assert_allclose(scores["score"], [stored_by_id[i] for i in scores["id"]], equal_nan=True)
     assert scores["score"].notna().sum() == 49  # the peripheral NIL of the demo
 
 
 def test_near_list_matches_the_etl_indicator(warehouse: Path) -> None:
+    """The page's list of vacant places near makers (from the stored place_proximity) counts, per peripheral
+    area, exactly what the ETL's indicator stored."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        snap = theme_views.latest_snapshot(data.snapshots(con))
+        snap = views.newest_snapshot(data.snapshots(con))
         assert snap
-        classes = theme_views.periphery_classes(data.district_groups(con, snap))
-        near = theme_views.near_makers(data.places(con, "vacant"), data.places(con, "makerspace"), data.places(con, "firm"),
-                                       theme_views.peripheral_nil(classes))
-        stored = data.indicator_values(con, snap, "vacant_near_makers_periphery", "nil")
+        fine = data.territory(con).fine.id
+        classes = views.periphery_classes(data.district_groups(con, snap))
+        proximity = data.place_proximity(con)
+        near = sv.near_from_proximity(data.places(con, "vacant"), proximity, views.peripheral_areas(classes))
+        stored = data.indicator_values(con, snap, "vacant_near_makers_periphery", fine)
     finally:
         con.close()
-    per_nil = near.groupby("district_id")["near"].sum()
+    assert len(proximity) > 0, "the build stores the distance of every vacant place to the nearest maker"
+    per_area = near.groupby("district_id")["near"].sum()
     counted = stored.dropna(subset=["value"])
-    assert len(counted) == len(theme_views.peripheral_nil(classes))
+    assert len(counted) == len(views.peripheral_areas(classes))
+    assert near["near"].any()
     for area, value in zip(counted["area_id"], counted["value"], strict=True):
-        assert per_nil.get(int(area), 0) == value, area
+        assert per_area.get(int(area), 0) == value, area
 
 
 def test_vacant_filters_and_near_list(demo: Path) -> None:
@@ -365,7 +372,7 @@ def test_targets_statuses_and_trend(demo: Path) -> None:
     at = open_page("targets")
     table = frame_by_column(at, "Regola applicata")
     assert table["Target"].tolist() == ["T3", "T4", "T1", "T2"]  # by objective, then id
-    assert sorted(table["Stato"]) == sorted(["🟢 in linea", "🟠 a rischio", "🔴 fuori linea", "⚪ senza dati"])
+    assert sorted(table["Stato"]) == sorted(["🔵 in linea", "🟠 a rischio", "🔴 fuori linea", "⚪ senza dati"])
     assert all(isinstance(r, str) and "→" in r for r in table["Regola applicata"])
     trend = chart(at, "Target T3")
     names = [t["name"] for t in trend["data"]]
@@ -415,6 +422,8 @@ def test_vacant_page_without_makers(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     con = duckdb.connect(str(path))
     try:
         con.execute("DELETE FROM places WHERE theme IN ('makerspace', 'firm')")
+        # what the build stores when no maker has coordinates: the vacant places, without a distance
+        con.execute("UPDATE place_proximity SET nearest_m = NULL, n_within = NULL, nearest_name = NULL")
     finally:
         con.close()
     use(monkeypatch, path)
@@ -464,7 +473,7 @@ def modified_copy(source: Path, target: Path, statements: list[str]) -> Path:
 def schema2_warehouse(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo warehouse with ds171 city totals, no per-NIL firm data, a refused ds503 file and three vacant
     places from a file with former use, record sheet and an assumed public ownership."""
-    totals = ", ".join(f"('city', 'milano', {y}, '{code}', '2007', 'x', '{cat}', {f}, {u}, {e}, {e + 1}, 'firms_city', "
+    totals = ", ".join(f"('territory', 'milano', {y}, '{code}', '2007', 'x', '{cat}', {f}, {u}, {e}, {e + 1}, 'firms_city', "
                        f"'ds171.csv', 'official')"
                        for y in (2007, 2008, 2009, 2010)
                        for code, cat, f, u, e in (("25.62.0", "digital_manufacturing", 100 + y % 10, 120 + y % 10, 900),
@@ -489,21 +498,21 @@ def schema2_warehouse(warehouse: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_firms_city_totals_without_nil_detail(schema2_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use(monkeypatch, schema2_warehouse)
     at = open_page("firms")
-    assert [s.value for s in at.subheader][:2] == ["In tutta la città, per anno (ds171)",
+    assert [s.value for s in at.subheader][:2] == ["Comune di Milano: tutto il territorio, per anno (ds171)",
                                                    "Dettaglio per NIL (ds201 e imprese puntuali)"]
     table = frame_by_column(at, "Addetti delle unità locali")
     assert table["Anno"].tolist() == [2007, 2007, 2008, 2008, 2009, 2009, 2010, 2010]
     dm = table[table["Categoria"] == "Manifattura digitale e meccatronica"]
     assert dm["Unità locali"].tolist() == [127, 128, 129, 120]
-    assert any("non ha dettaglio per NIL" in c.value for c in at.caption)
-    spec = chart(at, "Milano: unità locali per categoria e anno")
+    assert any("non ha dettaglio per NIL / municipio" in c.value for c in at.caption)
+    spec = chart(at, "Comune di Milano: unità locali per categoria e anno")
     assert spec["data"][0]["x"] == [2007, 2008, 2009, 2010] and spec["layout"]["xaxis"]["ticktext"][0] == "2007"
     # one line in the box, the dataset that would fill it in the details below
     assert any("Nessuna fonte caricata per le unità locali per NIL" in m for m in infos(at)), infos(at)
     assert any("ds201" in c.value for c in at.caption), [c.value for c in at.caption]
     assert not any("Nessun dato sulle imprese per questa selezione" in m for m in infos(at))
     en = open_page("firms", {"lang": "en"})
-    assert "Whole city, by year (ds171)" in [s.value for s in en.subheader]
+    assert "Municipality of Milan: whole territory, by year (ds171)" in [s.value for s in en.subheader]
 
 
 def test_vacant_former_use_assumed_ownership_and_refused_source(schema2_warehouse: Path,

@@ -148,7 +148,10 @@ def test_sources_chosen_by_the_export(warehouse: Path) -> None:
 def test_data_package_is_valid_and_cites_its_sources(warehouse: Path, tmp_path: Path, dialect: str) -> None:
     out = tmp_path / "zip"
     chosen = downloads.select_sources(catalogue(warehouse), "nil_popolazione")
-    spec = ExportSpec("nil_popolazione", {"livello": "nil"}, BUILT.date(), {"Build": "b1"}, sources=chosen)
+    territory = exports.TerritoryRef("citta_prova", "Città di prova",
+                                     (("quartiere", "Quartiere (confini 2020)"), ("zona", "Zona")))
+    spec = ExportSpec("nil_popolazione", {"livello": "nil"}, BUILT.date(), {"Build": "b1"}, sources=chosen,
+                      territory=territory)
     raw = downloads.data_package_zip(frame(), spec, "it", dialect, generated_at=CLICKED)  # type: ignore[arg-type]
     assert raw == downloads.data_package_zip(frame(), spec, "it", dialect, generated_at=CLICKED)  # type: ignore[arg-type]
     package = unpack(raw, out)
@@ -163,6 +166,10 @@ def test_data_package_is_valid_and_cites_its_sources(warehouse: Path, tmp_path: 
     assert package["name"] == f"nil-popolazione{suffix.replace('_', '-')}-livello-nil-2026-11-30"
     assert package["created"] == "2026-12-01T09:30:00+01:00"  # the file's date ...
     assert "30/11/2026" in package["description"]  # ... and the build's, each called what it is
+    assert "(Città di prova)" in package["description"]  # the territory the rows describe, and its levels
+    assert package["territory"] == {"id": "citta_prova", "name": "Città di prova",
+                                    "levels": [{"id": "quartiere", "name": "Quartiere (confini 2020)"},
+                                               {"id": "zona", "name": "Zona"}]}
     assert package["licenses"] == [
         {"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/", "title": "CC BY 4.0 – Comune di Milano"},
         {"name": "notspecified", "title": "non indicata"},
@@ -191,6 +198,8 @@ def test_data_package_is_valid_and_cites_its_sources(warehouse: Path, tmp_path: 
     assert b"'=HYPERLINK" in text and b"'-3" in text  # formula-looking cells are still neutralised
     readme = (out / "LEGGIMI.txt").read_text(encoding="utf-8")
     assert "Popolazione residente per NIL: 31/12/2022" in readme and "Elaborazione del: 30/11/2026" in readme
+    assert "Territorio: Città di prova" in readme
+    assert "Livelli delle aree (dal più fine): Quartiere (confini 2020) › Zona" in readme
     assert "Popolazione (export di terzi): anni 2019–2021" in readme and "Affidabilità: derivato" in readme
 
 
@@ -289,7 +298,9 @@ def test_units_in_field_descriptions() -> None:
 @pytest.mark.real
 def test_real_overview_and_vacant_downloads(real_dir: Path, tmp_path: Path) -> None:
     from etl.pipeline import build
-    from osservatorio import queries, theme_views, views
+    from osservatorio import queries, views
+    from osservatorio.page_views import panoramica
+    from osservatorio.page_views import spazi_vuoti as sv
     from osservatorio.ui import PageContext
     from osservatorio.warehouse import key_for
 
@@ -298,13 +309,14 @@ def test_real_overview_and_vacant_downloads(real_dir: Path, tmp_path: Path) -> N
     key = key_for(path)
     assert key is not None
     info = queries.build_info(key)
-    stats = queries.district_stats(key, "nil")
-    snapshot = theme_views.latest_snapshot(queries.snapshots(key))
-    classes = theme_views.periphery_classes(queries.district_groups(key, snapshot) if snapshot else None, "it")
-    ctx = PageContext(lang="it", key=key, info=info, map_style="white-bg")
+    territory = queries.territory(key)
+    stats = queries.district_stats(key, territory.fine.id)
+    snapshot = views.newest_snapshot(queries.snapshots(key))
+    classes = views.periphery_classes(queries.district_groups(key, snapshot) if snapshot else None, "it")
+    ctx = PageContext(lang="it", key=key, info=info, map_style="white-bg", territory=territory)
     vacant = queries.places(key, "vacant")
-    tables = {"nil_popolazione": views.districts_table(stats, "it"),
-              "spazi_vuoti": theme_views.vacant_table(vacant, stats, classes, None, "it")}
+    tables = {"nil_popolazione": panoramica.districts_table(stats, territory, "it"),
+              "spazi_vuoti": sv.vacant_table(vacant, stats, classes, None, territory, "it")}
     for base, table in tables.items():
         spec = downloads.page_spec(ctx, base)
         for dialect in ("standard", "excel_it"):
@@ -313,6 +325,8 @@ def test_real_overview_and_vacant_downloads(real_dir: Path, tmp_path: Path) -> N
             report = validate(str(out / "datapackage.json"))
             assert report.valid, errors(report)
             assert report.tasks[0].stats["rows"] == len(table) > 0
+            assert package["territory"]["id"] == territory.id == "milano"
+            assert [lv["id"] for lv in package["territory"]["levels"]] == list(territory.level_ids)
             dates = {s["source_id"]: s["reference_date"] for s in package["sources"]}
             assert dates.get("nil_boundaries", "absent") is None  # listed, its date honestly unknown
             assert all(lic["name"] in ("CC-BY-4.0", "notspecified") for lic in package["licenses"])
@@ -322,6 +336,7 @@ def test_real_overview_and_vacant_downloads(real_dir: Path, tmp_path: Path) -> N
                 assert dates["vacant_buildings"] == "2016-01-01" and dates["vacant_footprints"] == "2019-06-03"
                 assert "population_nil_xlsx" not in dates
         info_rows = downloads.export_info(spec, "it", len(table))
+        assert info_rows["Territorio"] == "Comune di Milano"
         assert info.finished_at is not None and info_rows["Elaborazione del"] == info.finished_at.strftime("%d/%m/%Y")
         expected = "31/12/2022" if base == "nil_popolazione" else "Edifici e aree in stato di degrado"
         assert expected in info_rows["Data dei dati (per fonte)"]

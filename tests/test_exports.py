@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from osservatorio import data, downloads, exports, views  # noqa: E402
+from osservatorio import data, downloads, exports  # noqa: E402
 from osservatorio.exports import ExportSpec, SourceRef, export_filename, neutralise, to_csv, to_geojson, to_xlsx  # noqa: E402
 from osservatorio.i18n import TEXTS, t  # noqa: E402
+from osservatorio.page_views import panoramica  # noqa: E402
 from osservatorio.ui import PageContext  # noqa: E402
 from osservatorio.warehouse import key_for  # noqa: E402
 
@@ -365,12 +366,14 @@ def test_overview_files_from_demo_data(warehouse: Path) -> None:
         info = data.build_info(con)
         stats = data.district_stats(con, "nil")
         layer_ = data.map_geojson(con, "nil")
+        territory = data.territory(con)
     finally:
         con.close()
-    ctx = PageContext(lang="it", key=key_for(warehouse), info=info, map_style="white-bg")  # type: ignore[arg-type]
-    table = views.districts_table(stats, "it")
+    ctx = PageContext(lang="it", key=key_for(warehouse), info=info, map_style="white-bg",  # type: ignore[arg-type]
+                      territory=territory)
+    table = panoramica.districts_table(stats, territory, "it")
     spec = downloads.page_spec(ctx, "nil_popolazione", metadata={t("meta_trust", "it"): "caption"})
-    files = {f.kind: f for f in downloads.export_files(table, spec, "it", layer_, t("col_id", "it"))}
+    files = {f.kind: f for f in downloads.export_files(table, spec, "it", layer_, t("col_area_id", "it"))}
     assert info.finished_at is not None
     day = info.finished_at.date().isoformat()
     assert files["csv"].file_name == f"nil_popolazione__{day}.zip"
@@ -379,7 +382,7 @@ def test_overview_files_from_demo_data(warehouse: Path) -> None:
     archive = zipfile.ZipFile(io.BytesIO(files["csv_it"].build()))
     assert sorted(archive.namelist()) == sorted(["datapackage.json", f"nil_popolazione_excel_it__{day}.csv", "LEGGIMI.txt"])
     csv_it = archive.read(f"nil_popolazione_excel_it__{day}.csv")
-    assert csv_it.startswith("\ufeffID NIL;Nome;Municipio;".encode())
+    assert csv_it.startswith(f"\ufeff{t('col_area_id', 'it')};Nome;Municipio;".encode())
     back = pd.read_csv(io.BytesIO(csv_it), sep=";", decimal=",", encoding="utf-8-sig")
     assert len(back) == len(table)
     assert np.allclose(back["Densità (ab./km²)"].astype(float), table["Densità (ab./km²)"].astype(float), equal_nan=True)
@@ -392,8 +395,11 @@ def test_overview_files_from_demo_data(warehouse: Path) -> None:
     assert info_rows["Affidabilità"] == "caption" and info_rows["Build"] == info.build_id
     assert info_rows["Elaborazione del"] == info.finished_at.strftime("%d/%m/%Y")
     assert "Dati aggiornati al" not in info_rows
+    assert info_rows["Territorio"] == "Comune di Milano"  # the territory and its levels, finest first
+    assert info_rows["Livelli delle aree (dal più fine)"] == " › ".join(lv.long("it") for lv in territory.levels)
+    assert json.loads(archive.read("datapackage.json"))["territory"]["id"] == "milano"
     assert workbook["nil_popolazione"].max_row == len(table) + 1
 
     collection = json.loads(files["geojson"].build())
     assert len(collection["features"]) == len(layer_["features"])
-    assert all("ID NIL" in f["properties"] for f in collection["features"])
+    assert all(t("col_area_id", "it") in f["properties"] for f in collection["features"])
