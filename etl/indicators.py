@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,16 @@ UNKNOWN_LABELS = {
     "vacant_public_share": "spazi dismessi senza proprietà indicata",
     "vacant_near_makers_periphery": "spazi dismessi periferici senza coordinate (non valutati)",
 }
+UNKNOWN_LABELS_EN = {
+    "makerspaces_lab_m2": "makerspaces without a stated area",
+    "coworking_seats": "coworking spaces without stated desks",
+    "coworking_seats_per_1k": "coworking spaces without stated desks (value underestimated)",
+    "firms_dm_avg_employees": "digital-manufacturing units without stated employees",
+    "vacant_known_m2": "vacant spaces without a stated area",
+    "vacant_regeneration_share": "vacant spaces without a stated status",
+    "vacant_public_share": "vacant spaces without a stated ownership",
+    "vacant_near_makers_periphery": "peripheral vacant spaces without coordinates (not assessed)",
+}
 
 Progress = Callable[[str], None]
 
@@ -126,6 +137,8 @@ class IndicatorSpec:
     scale: float = 1.0
     zero_reason: str = "denominatore nullo"
     na_reason: str = "indicatore non applicabile a quest'area"
+    zero_reason_en: str = "zero denominator"
+    na_reason_en: str = "indicator not applicable to this area"
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,8 @@ def parse_catalogue(data: Mapping[str, Any], hash_text: str = "none", where: str
                 aggregation=str(raw["aggregation"]), scale=float(raw.get("scale", 1.0)),
                 zero_reason=str(raw.get("zero_reason", "denominatore nullo")),
                 na_reason=str(raw.get("na_reason", "indicatore non applicabile a quest'area")),
+                zero_reason_en=str(raw.get("zero_reason_en", "zero denominator")),
+                na_reason_en=str(raw.get("na_reason_en", "indicator not applicable to this area")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogueError(f"{where}: indicatore {raw.get('id', '?')}: campo mancante o non valido ({exc})") from exc
@@ -1248,6 +1263,230 @@ def _aggregate_one(spec: IndicatorSpec, level: str, area: str, period: int | Non
 
 
 # ---------------------------------------------------------------------------------------
+# Reason codes: the Italian reason (template form, {F} = the finest level's label) as a code and
+# JSON parameters, so that the views translate it (templates reason_<code> in osservatorio/i18n.py,
+# rendered by osservatorio.i18n.reason_text). A reason of several parts ("a; b") is code 'multi' with
+# params {"parts": [[code, params], ...]}; a reason with any part not recognised gets no code (the
+# views show the Italian text). Parameter values are numbers, strings, {"it": .., "en": ..} for texts
+# from the configuration, nested [code, params] reasons, or lists of {"ids": .., "reason": [..]}.
+
+SIMPLE_REASONS = {
+    R_NO_POP: "no_population", R_NO_FIRMS: "no_firms", R_NO_MAKERS: "no_makers", R_NO_COWORK: "no_coworking",
+    R_NO_VACANT: "no_vacant", R_NO_MAKER_POINTS: "no_maker_points", R_NO_TARGET_POINTS: "no_target_points",
+    R_NO_MEMBERS: "no_members", R_NO_SEATS: "no_seats", R_AREA_COUNTS: "area_counts", R_NOT_IN_COUNTS: "not_in_counts",
+    R_NO_PERIPHERY: "no_periphery", "imprese puntuali non disponibili: contati solo i makerspace": "firm_points_missing",
+    "nessuna unità locale nella fonte": "no_units_in_source", "nessuna unità con addetti noti": "no_units_with_employees",
+    "dati insufficienti": "insufficient_data", "punteggio non calcolabile": "score_not_computable",
+    "nessuna componente con peso positivo e dati": "score_no_components", "popolazione nulla": "population_zero",
+    "comprende luoghi senza {F} (collocati solo per area superiore o per territorio)": "places_without_area",
+}
+_YEAR = r"(?P<year>\d{4}|senza anno)(?: \((?P<kind>derivata|demo)\))?"
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [(code, re.compile(rx)) for code, rx in [
+    ("ownership_assumed", re.escape(R_ASSUMED) + r": (?P<n>\d+)"),
+    ("population", "popolazione " + _YEAR),
+    ("year_fallback", r"dato (?P<year>\d{4}) non presente: usato l'anno più recente disponibile"),
+    ("population_other_year", r"popolazione (?P<pyear>\d{4}|senza anno), non del (?P<year>\d{4}) come le imprese"),
+    ("not_same_year", r"non del (?P<year>\d{4}) come le imprese"),
+    ("editions", r"edizioni diverse delle fonti: (?P<list>.+)"),
+    ("territory_only", r"dati per \{F\} non disponibili \((?P<codes>.+) (?:è|sono) per l'intero territorio\)"),
+    ("territory_population_incomplete", r"popolazione del territorio incompleta \(\{F\} (?P<ids>[^)]*)\)"),
+    ("score_dropped", r"componenti escluse perché senza dati: (?P<components>.+)"),
+    ("score_missing", r"componenti mancanti: (?P<list>.+)"),
+    ("no_applicable", r"nessuna area \{F\} a cui l'indicatore si applichi \((?P<text>.+)\)"),
+    ("missing_data", r"dati mancanti \((?P<inner>.+)\)"),
+    ("population_areas", r"\{F\} (?P<ids>\d+(?:, \d+)*): popolazione " + _YEAR),
+]]
+_AREA_ITEM = re.compile(r"\{F\} (?P<ids>\d+(?:, \d+)*): (?P<reason>.+)")
+_FIRST_EXCL = re.compile(r"somma incompleta: valore mancante per (?P<item>.+)")
+_CALC = re.compile(r"calcolato su (?P<n>\d+) di (?P<m>\d+) \{F\}")
+
+
+def split_top(text: str, sep: str = "; ") -> list[str]:
+    """`text` split at `sep` outside parentheses."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and text.startswith(sep, i):
+            out.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+class _Texts:
+    """Italian -> English of the configuration texts a reason can contain (catalogue, unknown labels)."""
+
+    def __init__(self, cat: Catalogue | None) -> None:
+        self.catalogue: dict[str, str] = {}
+        for spec in cat.indicators if cat else ():
+            self.catalogue[spec.zero_reason] = spec.zero_reason_en
+            self.catalogue[spec.na_reason] = spec.na_reason_en
+        self.unknown = {UNKNOWN_LABELS[k]: UNKNOWN_LABELS_EN[k] for k in UNKNOWN_LABELS}
+        self.unknown["elementi senza dato"] = "items without data"
+
+
+def _bi(it: str, en: str) -> dict[str, str]:
+    return {"it": it, "en": en}
+
+
+def _year_params(m: re.Match[str]) -> dict[str, Any]:
+    year = m.group("year")
+    kind = {"derivata": "derived", "demo": "demo"}.get(m.group("kind") or "")
+    return {"year": None if year == "senza anno" else int(year), "kind": kind}
+
+
+def code_part(text: str, texts: _Texts) -> tuple[str, dict[str, Any]] | None:
+    """[code, params] of one reason part, or None when it is not a known form."""
+    if text in SIMPLE_REASONS:
+        return SIMPLE_REASONS[text], {}
+    if text in texts.catalogue:
+        return "catalogue_text", {"text": _bi(text, texts.catalogue[text])}
+    label, _, tail = text.rpartition(": ")
+    if label in texts.unknown:
+        m = re.fullmatch(r"(\d+)( \(nessun valore noto\))?", tail)
+        if m:
+            return ("unknown_items_none" if m.group(2) else "unknown_items"), {
+                "what": _bi(label, texts.unknown[label]), "n": int(m.group(1))}
+    for code, rx in _PATTERNS:
+        m = rx.fullmatch(text)
+        if not m:
+            continue
+        if code == "ownership_assumed":
+            return code, {"n": int(m.group("n"))}
+        if code in ("population", "population_areas"):
+            params = _year_params(m)
+            if code == "population_areas":
+                params["ids"] = m.group("ids")
+            return code, params
+        if code == "year_fallback" or code == "not_same_year":
+            return code, {"year": int(m.group("year"))}
+        if code == "population_other_year":
+            py = m.group("pyear")
+            return code, {"pyear": None if py == "senza anno" else int(py), "year": int(m.group("year"))}
+        if code == "editions":
+            items = []
+            for item in m.group("list").split(", "):
+                src, _, year = item.rpartition(" ")
+                if year == "data" and src.endswith(" senza"):
+                    items.append([src[: -len(" senza")], None])
+                elif year.isdigit() and src:
+                    items.append([src, int(year)])
+                else:
+                    return None
+            return code, {"editions": items}
+        if code == "territory_only":
+            return code, {"codes": m.group("codes")}
+        if code == "territory_population_incomplete":
+            return code, {"ids": m.group("ids")}
+        if code == "score_dropped":
+            return code, {"components": m.group("components")}
+        if code == "score_missing":
+            comps = []
+            for item in split_top(m.group("list"), ", "):
+                cm = re.fullmatch(r"(\w+)(?: \((.+)\))?", item)
+                if cm is None:
+                    return None
+                why = code_reason(cm.group(2), texts) if cm.group(2) else None
+                if cm.group(2) and why is None:
+                    return None
+                comps.append({"id": cm.group(1), "reason": list(why) if why else None})
+            return code, {"components": comps}
+        if code == "no_applicable":
+            inner = m.group("text")
+            if inner not in texts.catalogue:
+                return None
+            return code, {"text": _bi(inner, texts.catalogue[inner])}
+        if code == "missing_data":
+            areas = _area_items(split_top(m.group("inner")), texts)
+            return (code, {"areas": areas}) if areas is not None else None
+    return None
+
+
+def _area_items(items: list[str], texts: _Texts) -> list[dict[str, Any]] | None:
+    out = []
+    for item in items:
+        m = _AREA_ITEM.fullmatch(item)
+        inner = code_part(m.group("reason"), texts) if m else None
+        if m is None or inner is None:
+            return None
+        out.append({"ids": m.group("ids"), "reason": list(inner)})
+    return out
+
+
+_POP_NOTE = re.compile("popolazione " + _YEAR)
+
+
+def _is_exclusion(token: str) -> bool:
+    """'{F} 4, 5: <why excluded>' (not a population note '{F} 8: popolazione 2021 (derivata)')."""
+    m = _AREA_ITEM.fullmatch(token)
+    return m is not None and _POP_NOTE.fullmatch(m.group("reason")) is None
+
+
+def code_reason(reason: str | None, texts: _Texts) -> tuple[str, dict[str, Any]] | None:
+    """(code, params) of a whole reason in template form; None when any part is not recognised."""
+    if not reason:
+        return None
+    tokens = split_top(reason)
+    parts: list[list[Any]] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        first = _FIRST_EXCL.fullmatch(tok)
+        calc = _CALC.fullmatch(tok)
+        if first or (calc and i + 1 < len(tokens) and tokens[i + 1].startswith("esclusi {F} ")):
+            items = [first.group("item")] if first else [tokens[i + 1][len("esclusi "):]]
+            j = i + 1 if first else i + 2
+            while j < len(tokens) and _is_exclusion(tokens[j]):
+                items.append(tokens[j])
+                j += 1
+            areas = _area_items(items, texts)
+            if areas is None:
+                return None
+            if first:
+                parts.append(["incomplete_sum", {"areas": areas}])
+            else:
+                parts.append(["calculated_on", {"n": int(calc.group("n")), "m": int(calc.group("m")),  # type: ignore[union-attr]
+                                                "areas": areas}])
+            i = j
+            continue
+        got = code_part(tok, texts)
+        if got is None:
+            return None
+        parts.append(list(got))
+        i += 1
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1]
+    return "multi", {"parts": parts}
+
+
+def reason_columns(reasons: Iterable[object], texts: _Texts, levels: Levels) -> tuple[list[Any], list[Any]]:
+    """reason_code and reason_params (JSON) for reasons in template form; the level labels ride along."""
+    codes: list[Any] = []
+    params: list[Any] = []
+    label = _bi(levels.fine_it, levels.fine_en)
+    cache: dict[str, tuple[str, str] | None] = {}
+    for r in reasons:
+        if not isinstance(r, str) or not r:
+            codes.append(None)
+            params.append(None)
+            continue
+        if r not in cache:
+            got = code_reason(r, texts)
+            cache[r] = None if got is None else (got[0], json.dumps({**got[1], "F": label}, ensure_ascii=False))
+        hit = cache[r]
+        codes.append(hit[0] if hit else None)
+        params.append(hit[1] if hit else None)
+    return codes, params
+
+
+# ---------------------------------------------------------------------------------------
 # Composite opportunity score
 
 
@@ -1368,6 +1607,7 @@ def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
     # Roles -> the territory's level ids; a role the territory lacks (no parent level) has no rows.
     stored = out["level"].map({r: inp.levels.level_of(r) for r in ROLES})
     out = out.assign(level=stored)[stored.notna()]
+    out["reason_code"], out["reason_params"] = reason_columns(out["reason"], _Texts(cat), inp.levels)
     out["reason"] = [inp.levels.fill(r) if isinstance(r, str) else None for r in out["reason"]]
     out["period"] = out["period"].astype("Int64")
     for col in ("value", "numerator", "denominator"):
@@ -1596,7 +1836,8 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
     _insert(con, "indicator_catalogue", catalogue_frame(cat, levels, pcfg is not None).assign(snapshot_id=build_id),
             ["snapshot_id", "indicator_id", "theme", "name_it", "name_en", "description_it", "description_en",
              "formula", "unit", "direction", "sources", "levels"])
-    _insert(con, "indicator_values", values.assign(snapshot_id=build_id), ["snapshot_id", *VALUE_COLUMNS])
+    _insert(con, "indicator_values", values.assign(snapshot_id=build_id),
+            ["snapshot_id", *VALUE_COLUMNS, "reason_code", "reason_params"])
     if pcfg is not None:
         _insert(con, "periphery_groups", periphery_groups_frame(pcfg, groups).assign(snapshot_id=build_id),
                 ["snapshot_id", *PERIPHERY_GROUP_COLUMNS])

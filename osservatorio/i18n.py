@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, datetime
 
@@ -494,6 +495,96 @@ TEXTS: dict[str, dict[str, str]] = {
     "data_year": {"it": "dati {year}", "en": "data {year}"},
     "reason_no_row": {"it": "nessun valore calcolato per quest'area", "en": "no value computed for this area"},
     "reason_not_at_level": {"it": "indicatore non definito per i NIL", "en": "indicator not defined for NIL"},
+    # Reasons of indicator values (indicator_values.reason_code / reason_params, etl/indicators.py): see reason_text.
+    "reason_no_population": {"it": "popolazione non disponibile", "en": "population not available"},
+    "reason_no_firms": {"it": "nessun dato sulle imprese", "en": "no data on firms"},
+    "reason_no_makers": {"it": "nessun dato sui makerspace", "en": "no data on makerspaces"},
+    "reason_no_coworking": {"it": "nessun dato sui coworking", "en": "no data on coworking spaces"},
+    "reason_no_vacant": {"it": "nessun dato sugli spazi dismessi", "en": "no data on vacant spaces"},
+    "reason_no_maker_points": {"it": "nessun makerspace georeferenziato", "en": "no geolocated makerspace"},
+    "reason_no_target_points": {
+        "it": "nessun makerspace né impresa di manifattura digitale georeferenziati",
+        "en": "no geolocated makerspace or digital-manufacturing firm",
+    },
+    "reason_no_members": {"it": "nessun {F} in quest'area", "en": "no {F} in this area"},
+    "reason_no_seats": {"it": "posti non indicati nella fonte", "en": "desks not stated in the source"},
+    "reason_area_counts": {
+        "it": "conteggi per {F} da un'esportazione derivata (nessun elenco puntuale dei coworking caricato)",
+        "en": "counts per {F} from a derived export (no list of coworking spaces loaded)",
+    },
+    "reason_not_in_counts": {"it": "{F} assente dal conteggio per {F}", "en": "{F} absent from the count per {F}"},
+    "reason_no_periphery": {
+        "it": "nessuna classificazione della periferia per questo territorio",
+        "en": "no periphery classification for this territory",
+    },
+    "reason_firm_points_missing": {
+        "it": "imprese puntuali non disponibili: contati solo i makerspace",
+        "en": "firms with a location not available: only makerspaces counted",
+    },
+    "reason_no_units_in_source": {"it": "nessuna unità locale nella fonte", "en": "no local unit in the source"},
+    "reason_no_units_with_employees": {"it": "nessuna unità con addetti noti", "en": "no unit with known employees"},
+    "reason_insufficient_data": {"it": "dati insufficienti", "en": "insufficient data"},
+    "reason_score_not_computable": {"it": "punteggio non calcolabile", "en": "score cannot be computed"},
+    "reason_score_no_components": {
+        "it": "nessuna componente con peso positivo e dati",
+        "en": "no component with a positive weight and data",
+    },
+    "reason_population_zero": {"it": "popolazione nulla", "en": "zero population"},
+    "reason_places_without_area": {
+        "it": "comprende luoghi senza {F} (collocati solo per area superiore o per territorio)",
+        "en": "includes places without a {F} (placed only by the larger area or the territory)",
+    },
+    "reason_catalogue_text": {"it": "{text}", "en": "{text}"},
+    "reason_unknown_items": {"it": "{what}: {n}", "en": "{what}: {n}"},
+    "reason_unknown_items_none": {"it": "{what}: {n} (nessun valore noto)", "en": "{what}: {n} (no known value)"},
+    "reason_ownership_assumed": {
+        "it": "spazi con proprietà solo presunta (ownership_assumed) contati come proprietà non indicata: {n}",
+        "en": "spaces whose ownership is only assumed, counted as ownership not stated: {n}",
+    },
+    "reason_population": {"it": "popolazione {year}{kind}", "en": "population {year}{kind}"},
+    "reason_population_areas": {"it": "{F} {ids}: popolazione {year}{kind}", "en": "{F} {ids}: population {year}{kind}"},
+    "reason_year_fallback": {
+        "it": "dato {year} non presente: usato l'anno più recente disponibile",
+        "en": "no {year} figure: the latest available year is used",
+    },
+    "reason_population_other_year": {
+        "it": "popolazione {pyear}, non del {year} come le imprese",
+        "en": "population of {pyear}, not of {year} like the firms",
+    },
+    "reason_not_same_year": {"it": "non del {year} come le imprese", "en": "not of {year} like the firms"},
+    "reason_editions": {"it": "edizioni diverse delle fonti: {editions}", "en": "sources of different editions: {editions}"},
+    "reason_territory_only": {
+        "it": "dati per {F} non disponibili ({codes} {verb} per l'intero territorio)",
+        "en": "no data per {F} ({codes} {verb} the whole territory)",
+    },
+    "reason_territory_population_incomplete": {
+        "it": "popolazione del territorio incompleta ({F} {ids})",
+        "en": "population of the territory incomplete ({F} {ids})",
+    },
+    "reason_score_dropped": {
+        "it": "componenti escluse perché senza dati: {components}",
+        "en": "components left out for lack of data: {components}",
+    },
+    "reason_score_missing": {"it": "componenti mancanti: {components}", "en": "missing components: {components}"},
+    "reason_no_applicable": {
+        "it": "nessuna area {F} a cui l'indicatore si applichi ({text})",
+        "en": "no {F} area the indicator applies to ({text})",
+    },
+    "reason_missing_data": {"it": "dati mancanti ({areas})", "en": "missing data ({areas})"},
+    "reason_incomplete_sum": {
+        "it": "somma incompleta: valore mancante per {areas}",
+        "en": "incomplete sum: value missing for {areas}",
+    },
+    "reason_calculated_on": {
+        "it": "calcolato su {n} di {m} {F}; esclusi {areas}",
+        "en": "computed on {n} of {m} {F}; excluded {areas}",
+    },
+    "reason_piece_no_year": {"it": "senza anno", "en": "no year"},
+    "reason_piece_no_date": {"it": "senza data", "en": "no date"},
+    "reason_piece_derived": {"it": " (derivata)", "en": " (derived)"},
+    "reason_piece_demo": {"it": " (demo)", "en": " (demo)"},
+    "reason_piece_is": {"it": "è", "en": "covers"},
+    "reason_piece_are": {"it": "sono", "en": "cover"},
     "no_name": {"it": "(senza nome)", "en": "(no name)"},
     "meta_formula": {"it": "Formula", "en": "Formula"},
     "meta_periphery_version": {"it": "Versione della classificazione", "en": "Classification version"},
@@ -1920,6 +2011,64 @@ def t(key: str, lang: str = DEFAULT_LANG, **values: object) -> str:
         return "–" if key.endswith(_MISSING_SUFFIXES) else key
     text = entry.get(lang) or entry[DEFAULT_LANG]
     return text.format(**values) if values else text
+
+
+def reason_text(code: object, params_json: object, lang: str = DEFAULT_LANG, fallback: object = None) -> str:
+    """The reason of an indicator value in the page language, from its code and JSON parameters
+    (indicator_values.reason_code / reason_params); `fallback` (the stored Italian reason) when the
+    value has no code or the code is unknown here. Texts from the data (ids, source codes) stay as stored."""
+    text = fallback if isinstance(fallback, str) else ""
+    if not isinstance(code, str) or not code:
+        return text
+    try:
+        params = json.loads(params_json) if isinstance(params_json, str) and params_json else {}
+    except ValueError:
+        return text
+    if not isinstance(params, dict):
+        return text
+    label = params.get("F")
+    try:
+        return _reason(code, params, lang, label)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return text
+
+
+def _pick(value: object, lang: str) -> str:
+    if isinstance(value, dict):
+        return str(value.get(lang) or value.get(DEFAULT_LANG) or "")
+    return "" if value is None else str(value)
+
+
+def _reason(code: str, params: dict, lang: str, label: object) -> str:
+    if code == "multi":
+        return "; ".join(_reason(str(c), dict(p), lang, label) for c, p in params["parts"])
+    key = f"reason_{code}"
+    if key not in TEXTS:
+        raise KeyError(key)
+    fine = _pick(label, lang)
+    values: dict[str, object] = {"F": fine}
+    for name, value in params.items():
+        if name in ("F", "parts"):
+            continue
+        if name in ("year", "pyear"):
+            values[name] = t("reason_piece_no_year", lang) if value is None else str(value)
+        elif name == "kind":
+            values[name] = t(f"reason_piece_{value}", lang) if value in ("derived", "demo") else ""
+        elif name == "editions":
+            values[name] = ", ".join(f"{src} {t('reason_piece_no_date', lang) if year is None else year}"
+                                     for src, year in value)
+        elif name == "areas":
+            values[name] = "; ".join(f"{fine} {a['ids']}: {_reason(str(a['reason'][0]), dict(a['reason'][1]), lang, label)}"
+                                     for a in value)
+        elif name == "components" and isinstance(value, list):
+            values[name] = ", ".join(
+                c["id"] + (f" ({_reason(str(c['reason'][0]), dict(c['reason'][1]), lang, label)})" if c.get("reason") else "")
+                for c in value)
+        else:
+            values[name] = _pick(value, lang).replace("{F}", fine)
+    if code == "territory_only":
+        values["verb"] = t("reason_piece_are" if ", " in str(values.get("codes", "")) else "reason_piece_is", lang)
+    return t(key, lang, **values)
 
 
 def fmt_number(value: float | int | None, lang: str = DEFAULT_LANG, decimals: int = 0) -> str:
