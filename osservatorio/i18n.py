@@ -1453,6 +1453,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "ev_action": {"it": "Azione", "en": "Action"},
     "ev_try": {"it": "Prova del metodo (area e data scelte qui)", "en": "Try the method (area and date chosen here)"},
     "ev_areas": {"it": "Aree dell'azione ({fine})", "en": "Areas of the action ({fine})"},
+    "ev_nothing_to_try": {"it": "Nessun indicatore con valori per {fine} in questa build: il metodo non si può provare.",
+                          "en": "No indicator with values by {fine} in this build: the method cannot be tried."},
     "ev_basis_area": {"it": "area nominata dall'azione", "en": "area named by the action"},
     "ev_basis_place": {"it": "area del luogo dell'azione", "en": "area of the action's place"},
     "ev_basis_parent": {"it": "aree contenute nell'area più ampia dell'azione", "en": "areas inside the action's larger area"},

@@ -22,14 +22,79 @@ snapshot = theme_views.latest_snapshot(snapshots)
 if not snapshot:
     st.info(t("th_no_snapshot", lang))
     st.stop()
+fine = ctx.territory.fine  # the level of the evaluation's areas
+stats = queries.district_stats(ctx.key, fine.id)
+catalogue = queries.catalogue(ctx.key, snapshot)
+
+
+def evaluation_section(default: str | None) -> None:
+    """The evaluation of actions (osservatorio.evaluation): register actions, or the method tried on an area and a
+    date; `default` = the indicator offered first (the chosen target's). Shown also when there are no targets."""
+    st.subheader(t("ev_title", lang))
+    st.caption(t("ev_method", lang, min=evaluation.MIN_AREAS, fine=fine.label(lang)))
+    parent = ctx.territory.parent
+    register, not_evaluable = evaluation.register_actions(pv.place_index(ctx.key), fine.id, parent.id if parent else None,
+                                                          demo=ctx.info.is_demo)
+    actions = register
+    area_names = {int(i): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
+    fine_indicators = [str(i) for i, lv in zip(catalogue["indicator_id"], catalogue["levels"], strict=True)
+                       if fine.id in evaluation.catalogue_levels(lv)]
+    indicator_label = lambda i: review.indicator_label(catalogue, i, lang)  # noqa: E731
+    if not actions:
+        st.info(t("ev_no_actions", lang))
+    e1, e2, e3 = st.columns(3)
+    if actions:
+        by_action = {a.action_id: a for a in actions}
+        chosen_action = by_action[e1.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
+                                               format_func=lambda a: f"{a} · {views.plain(by_action[a].title)}")]
+        treated = ", ".join(f"{a} · {area_names.get(a, '–')}" for a in chosen_action.treated_areas[:6])
+        more = len(chosen_action.treated_areas) - 6
+        e2.text(views.plain(f"{t('ev_areas', lang, fine=fine.plural(lang))}: {treated}{f' (+{more})' if more > 0 else ''}\n"
+                            f"{'; '.join(t(f'ev_basis_{b}', lang) for b in chosen_action.basis)}\n"
+                            f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}"))
+        indicator_id = e3.selectbox(t("ev_indicator", lang), list(chosen_action.indicator_ids), key="ev_indicator_action",
+                                    format_func=indicator_label)
+    else:
+        options = fine_indicators or ([default] if default else [])
+        if not options or not area_names:  # nothing to try the method on
+            st.caption(t("ev_nothing_to_try", lang, fine=fine.plural(lang)))
+            return
+        area_choice = e1.selectbox(fine.label(lang), sorted(area_names), key="ev_area",
+                                   format_func=lambda i: f"{i} · {area_names[i]}")
+        indicator_id = e3.selectbox(t("ev_indicator", lang), options, key="ev_indicator", format_func=indicator_label,
+                                    index=options.index(default) if default in options else 0)
+    groups = queries.district_groups(ctx.key, snapshot)
+    klass = groups[groups["group_level"] == "periphery_class"]
+    classes = {int(n): str(g) for n, g in zip(klass["district_id"], klass["group_name"], strict=True)}
+    frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, fine.id, True))
+              for s in snapshots.sort_values("created_at").to_dict("records")
+              if (day := theme_views.as_of_date(s["created_at"])) is not None]
+    observations = evaluation.observations_from_snapshots(frames)
+    if not actions:  # default start: the day after the indicator's second-latest data date (the latest change)
+        start_choice = e2.date_input(t("ev_start", lang), key=f"ev_start_{indicator_id}",
+                                     value=evaluation.default_start(observations) or date(date.today().year - 1, 1, 1),
+                                     format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
+        chosen_action = evaluation.ActionRef("prova", int(area_choice), start_choice, (indicator_id,))
+    result = evaluation.did(chosen_action, indicator_id, observations, classes, [a for r in register for a in r.treated_areas])
+    num = lambda v: fmt_number(v, lang, 2)  # noqa: E731
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(t("ev_metric_treated", lang), num(result.treated.change) if result.treated else "–")
+    m2.metric(t("ev_metric_comparison", lang), num(result.comparison_change))
+    m3.metric(t("ev_metric_effect", lang), num(result.effect))
+    m4.metric(t("ev_metric_areas", lang), result.n_comparison)
+    st.text("\n".join(evaluation.summary_lines(result, lang, num)))
+    if not_evaluable:  # say which actions could not be evaluated, and why
+        st.markdown(f"**{t('ev_not_evaluable_title', lang)}**")
+        ui.table(pd.DataFrame({t("ev_action", lang): [f"{n.action_id} · {views.plain(n.title)}" for n in not_evaluable],
+                               t("ev_col_reason", lang): [t(f"ev_why_{n.reason}", lang) for n in not_evaluable]}), lang)
+
+
 status_frame = queries.target_status(ctx.key, snapshot)
 if status_frame.empty:
     st.info(t("th_no_targets", lang))
+    evaluation_section(None)  # the evaluation does not need targets
     st.stop()
-fine = ctx.territory.fine  # the level of the evaluation's areas
-stats = queries.district_stats(ctx.key, fine.id)
 names = theme_views.area_names(stats, queries.district_groups(ctx.key, snapshot), lang, territory=ctx.territory)
-catalogue = queries.catalogue(ctx.key, snapshot)
 as_of = theme_views.as_of_date(snapshots["created_at"].iloc[0])
 st.write(t("th_targets_intro", lang))
 st.caption(t("th_target_rule", lang))
@@ -131,58 +196,4 @@ else:
         st.text_area(t("cal_reason", lang), key="cal_reason", height=80)
         st.form_submit_button(t("cal_submit", lang), on_click=propose_revision)
 
-# --- evaluation of actions (osservatorio.evaluation): register actions, or the method tried on an area and a date --
-st.subheader(t("ev_title", lang))
-st.caption(t("ev_method", lang, min=evaluation.MIN_AREAS, fine=fine.label(lang)))
-parent = ctx.territory.parent
-register, not_evaluable = evaluation.register_actions(pv.place_index(ctx.key), fine.id, parent.id if parent else None,
-                                                      demo=ctx.info.is_demo)
-actions = register
-area_names = {int(i): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
-fine_indicators = [str(i) for i, lv in zip(catalogue["indicator_id"], catalogue["levels"], strict=True)
-                   if fine.id in evaluation.catalogue_levels(lv)]
-indicator_label = lambda i: review.indicator_label(catalogue, i, lang)  # noqa: E731
-if not actions:
-    st.info(t("ev_no_actions", lang))
-e1, e2, e3 = st.columns(3)
-if actions:
-    by_action = {a.action_id: a for a in actions}
-    chosen_action = by_action[e1.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
-                                           format_func=lambda a: f"{a} · {views.plain(by_action[a].title)}")]
-    treated = ", ".join(f"{a} · {area_names.get(a, '–')}" for a in chosen_action.treated_areas[:6])
-    more = len(chosen_action.treated_areas) - 6
-    e2.text(views.plain(f"{t('ev_areas', lang, fine=fine.plural(lang))}: {treated}{f' (+{more})' if more > 0 else ''}\n"
-                        f"{'; '.join(t(f'ev_basis_{b}', lang) for b in chosen_action.basis)}\n"
-                        f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}"))
-    indicator_id = e3.selectbox(t("ev_indicator", lang), list(chosen_action.indicator_ids), key="ev_indicator_action",
-                                format_func=indicator_label)
-else:
-    area_choice = e1.selectbox(fine.label(lang), sorted(area_names), key="ev_area",
-                               format_func=lambda i: f"{i} · {area_names[i]}")
-    options = fine_indicators or [str(row["indicator_id"])]
-    indicator_id = e3.selectbox(t("ev_indicator", lang), options, key="ev_indicator", format_func=indicator_label,
-                                index=options.index(str(row["indicator_id"])) if str(row["indicator_id"]) in options else 0)
-groups = queries.district_groups(ctx.key, snapshot)
-klass = groups[groups["group_level"] == "periphery_class"]
-classes = {int(n): str(g) for n, g in zip(klass["district_id"], klass["group_name"], strict=True)}
-frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, fine.id, True))
-          for s in snapshots.sort_values("created_at").to_dict("records")
-          if (day := theme_views.as_of_date(s["created_at"])) is not None]
-observations = evaluation.observations_from_snapshots(frames)
-if not actions:  # default start: the day after the indicator's second-latest data date (the latest change)
-    start_choice = e2.date_input(t("ev_start", lang), key=f"ev_start_{indicator_id}",
-                                 value=evaluation.default_start(observations) or date(date.today().year - 1, 1, 1),
-                                 format="DD/MM/YYYY" if lang == "it" else "YYYY-MM-DD")
-    chosen_action = evaluation.ActionRef("prova", int(area_choice), start_choice, (indicator_id,))
-result = evaluation.did(chosen_action, indicator_id, observations, classes, [a for r in register for a in r.treated_areas])
-num = lambda v: fmt_number(v, lang, 2)  # noqa: E731
-m1, m2, m3, m4 = st.columns(4)
-m1.metric(t("ev_metric_treated", lang), num(result.treated.change) if result.treated else "–")
-m2.metric(t("ev_metric_comparison", lang), num(result.comparison_change))
-m3.metric(t("ev_metric_effect", lang), num(result.effect))
-m4.metric(t("ev_metric_areas", lang), result.n_comparison)
-st.text("\n".join(evaluation.summary_lines(result, lang, num)))
-if not_evaluable:  # say which actions could not be evaluated, and why
-    st.markdown(f"**{t('ev_not_evaluable_title', lang)}**")
-    ui.table(pd.DataFrame({t("ev_action", lang): [f"{n.action_id} · {views.plain(n.title)}" for n in not_evaluable],
-                           t("ev_col_reason", lang): [t(f"ev_why_{n.reason}", lang) for n in not_evaluable]}), lang)
+evaluation_section(str(row["indicator_id"]))

@@ -115,3 +115,43 @@ def seed_review_warehouse(folder: Path) -> Seeded:
     finally:
         con.close()
     return Seeded(path, current, PREV, str(big_nil), str(vacant_nil))
+
+
+FIXTURE_TERRITORY = "borgo_di_prova"  # a territory that no code names: one level, 'rione'
+FIXTURE_LEVEL = "rione"
+
+
+def one_level_copy(source: Path, target: Path) -> Path:
+    """A copy of a built warehouse turned into a one-level territory that no code names: the finest level
+    becomes 'rione' of territory 'borgo_di_prova' (label 'Rione'), the parent level and every parent id are
+    removed, whole-territory rows carry the new territory id. For pages that must work without a parent."""
+    import shutil
+
+    shutil.copyfile(source, target)
+    con = duckdb.connect(str(target))
+    try:
+        (fine, parent, old_id), = con.sql(
+            """SELECT max(CASE WHEN l.rank = 0 THEN l.level END), max(CASE WHEN l.rank = 1 THEN l.level END),
+                      (SELECT territory_id FROM territory) FROM territory_levels l""").fetchall()
+        for table in ("districts", "population", "area_counts"):
+            if parent:
+                con.execute(f"DELETE FROM {table} WHERE level = ?", [parent])  # noqa: S608 fixed names
+            con.execute(f"UPDATE {table} SET level = ? WHERE level = ?", [FIXTURE_LEVEL, fine])  # noqa: S608
+        con.execute("UPDATE districts SET parent_id = NULL")
+        con.execute("UPDATE places SET parent_id = NULL")
+        for table in ("indicator_values", "target_status"):
+            if parent:
+                con.execute(f"DELETE FROM {table} WHERE level = ?", [parent])  # noqa: S608 fixed names
+            con.execute(f"UPDATE {table} SET level = ? WHERE level = ?", [FIXTURE_LEVEL, fine])  # noqa: S608
+            con.execute(f"UPDATE {table} SET area_id = ? WHERE level = 'territory'", [FIXTURE_TERRITORY])  # noqa: S608
+        if parent:
+            con.execute("DELETE FROM territory_levels WHERE level = ?", [parent])
+        con.execute("""UPDATE territory_levels SET level = ?, parent_level = NULL, label_it = 'Rione', label_en = 'Rione',
+                       plural_it = 'Rioni', plural_en = 'Rioni', long_it = 'Rione', long_en = 'Rione' WHERE level = ?""",
+                    [FIXTURE_LEVEL, fine])
+        con.execute("UPDATE territory SET territory_id = ?, name_it = 'Borgo di prova', name_en = 'Test borough'"
+                    " WHERE territory_id = ?", [FIXTURE_TERRITORY, old_id])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return target

@@ -177,3 +177,40 @@ def test_action_points_for_other_maps(env: Callable[..., Path], demo_warehouse: 
     points, hover = programme_views.action_points(PageContext("it", key, info, "white-bg", queries.territory(key)))
     assert len(points) == len(hover) >= 3 and points["lon"].notna().all()
     assert all("(demo)" in h for h in hover)
+
+
+@pytest.fixture(scope="module")
+def one_level(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Path) -> Path:
+    try:
+        from tests.review_fixtures import one_level_copy
+    except ModuleNotFoundError:
+        from review_fixtures import one_level_copy  # type: ignore[no-redef]
+    return one_level_copy(demo_warehouse, tmp_path_factory.mktemp("one_level") / "warehouse.duckdb")
+
+
+def test_a_one_level_territory_has_no_parent_filter_or_split(env: Callable[..., Path], one_level: Path) -> None:
+    """A territory no code names ('borgo_di_prova', level 'rione', no parent): the register names its areas by
+    the level's label, there is no parent filter or ledger split, and Seduta lets the board decide its actions."""
+    from datetime import date
+
+    from osservatorio.programme_store import Action, PlaceRef
+
+    store = env(one_level, editor=True)
+    demo = ProgrammeStore(demo_path(store))
+    open_page()  # seeds the demo register on this territory's own areas
+    actions = demo.actions()
+    kinds = {p.kind for a in actions for p in a.places}
+    assert "rione" in kinds and not kinds & {"nil", "municipio"}, kinds
+    demo.create(Action(title="Rione 5", line="spazi", places=(PlaceRef("rione", "5"),), start_date=date(2020, 1, 1),
+                       indicators=("residents",)), "ed", "x")
+    at = open_page()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [s.label for s in at.selectbox]
+    assert "Municipio" not in labels and labels[:3] == ["Linea", "Stato", "Ripartizione"]
+    split = next(s for s in at.selectbox if s.label == "Ripartizione")
+    assert split.options == ["per linea", "per classe di periferia"]
+    table = [d.value for d in at.dataframe if "Luoghi" in d.value.columns][0]
+    assert any(cell.startswith("Rione 5") for cell in table["Luoghi"]), table["Luoghi"].tolist()
+    assert "Un'azione con più luoghi è divisa in parti uguali fra di essi; le azioni senza luogo" in texts(at)
+    seduta = open_page("pages/seduta.py", lang="en")
+    assert not seduta.exception, [e.value for e in seduta.exception]
