@@ -21,6 +21,7 @@ REQUIRED = {
     "unique_districts", "unique_places", "unique_sources", "unique_indicator_values", "territory_one_row",
     "territory_level_ranks", "accepted_levels", "accepted_trust", "places_district_fk", "districts_parent_fk",
     "district_groups_fk", "population_district_fk", "population_parent_sum", "non_negative_counts",
+    "snapshot_territory", "periphery_groups_count", "place_proximity_fk",
 }
 
 
@@ -58,7 +59,11 @@ ROWS = [
     "NULL, 'x', 5, 6, NULL, NULL, "
     "'ft', 't.csv', 'official')",
     "INSERT INTO snapshots (snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version, "
-    "source_versions) VALUES ('b1', now()::TIMESTAMP, 'real', 'c', 'p', 't', '{}')",
+    "source_versions, territory_id) VALUES ('b1', now()::TIMESTAMP, 'real', 'c', 'p', 't', '{}', 'testland')",
+    "INSERT INTO periphery_groups (snapshot_id, group_level, group_id, sort_order, name_it, name_en, min_m, max_m, "
+    "is_peripheral, n_areas) VALUES ('b1', 'periphery_class', 'centro', 0, 'Centro', 'Centre', 0, 2000, false, 1)",
+    "INSERT INTO place_proximity (source_id, source_key, near_theme, nearest_m, within_m, n_within, nearest_name) "
+    "VALUES ('vac', 'v1', 'makerspace', 120.5, 1000, 1, 'Lab')",
     "INSERT INTO district_groups (snapshot_id, group_level, group_id, group_name, district_id, distance_m, basis) VALUES "
     "('b1', 'periphery_class', 'centro', 'Centro', 1, 10.0, 'ring')",
     "INSERT INTO indicator_catalogue (snapshot_id, indicator_id, theme, name_it, name_en, description_it, description_en, "
@@ -128,7 +133,7 @@ CORRUPTIONS: dict[str, list[str]] = {
     "places_parent_fk": ["UPDATE places SET parent_id = 99 WHERE source_key = 'v1'"],
     "places_assignment": ["UPDATE places SET lat = NULL WHERE source_key = 'a'"],
     "districts_parent_fk": ["UPDATE districts SET parent_id = 1 WHERE level = 'zona' AND id = 2"],
-    "district_groups_fk": ["INSERT INTO district_groups SELECT * REPLACE (77 AS district_id) FROM district_groups"],
+    "district_groups_fk": ["UPDATE district_groups SET district_id = 77"],
     "population_district_fk": ["INSERT INTO population SELECT * REPLACE (77 AS district_id, 'o.csv' AS path) FROM population "
                                "WHERE level = 'quartiere' AND district_id = 1"],
     "area_counts_district_fk": ["INSERT INTO area_counts SELECT * REPLACE (77 AS district_id) FROM area_counts"],
@@ -137,6 +142,9 @@ CORRUPTIONS: dict[str, list[str]] = {
     "indicator_values_area_fk": ["INSERT INTO indicator_values SELECT * REPLACE ('77' AS area_id) FROM indicator_values "
                                  "WHERE level = 'quartiere' AND area_id = '1'"],
     "snapshot_fk": ["DELETE FROM snapshots"],
+    "snapshot_territory": ["UPDATE snapshots SET territory_id = 'altrove'"],
+    "periphery_groups_count": ["UPDATE periphery_groups SET n_areas = 2"],
+    "place_proximity_fk": ["UPDATE place_proximity SET nearest_m = -1"],
 }
 
 
@@ -163,6 +171,12 @@ def test_one_corruption_fails_exactly_its_check(con: duckdb.DuckDBPyConnection, 
     ("territory_level_ranks", ["DELETE FROM territory_levels"]),
     # an area table may not use the indicator-only levels
     ("accepted_levels", ["INSERT INTO area_counts SELECT * REPLACE ('territory' AS level) FROM area_counts"]),
+    # a proximity row of a place that does not exist (and the vacant place without its row)
+    ("place_proximity_fk", ["UPDATE place_proximity SET source_key = 'zz'"]),
+    # a count without a distance
+    ("place_proximity_fk", ["UPDATE place_proximity SET nearest_m = NULL"]),
+    # a group with members but no description
+    ("periphery_groups_count", ["DELETE FROM periphery_groups"]),
     # no territory row
     ("territory_one_row", ["DELETE FROM territory"]),
     # a fine area whose parent does not exist
