@@ -17,6 +17,12 @@ files, `district_id_file` / `parent_id_file` for ids of the territory's own leve
   its parent id ('parent_only') for rows without coordinates;
 - rejects duplicates: same source key, or same normalised name and address.
 
+Reject reasons are Italian sentences that start with a stable phrase, so that they can be grouped
+and, later, translated from a code: "punto fuori dal territorio <nome>: lon, lat",
+"longitudine e latitudine invertite", "coordinate mancanti o non numeriche", "<livello> nel file (id)
+diverso da quello della posizione", "né coordinate né <livelli> validi", "duplicato: stesso id",
+"duplicato: stesso nome e indirizzo".
+
 When every row is outside the territory, `mark_outside_only` raises `etl.geo.NotInTerritory`:
 the pipeline records the file as skipped for this territory ("nessun punto nel territorio"),
 with its rejects, rather than failed.

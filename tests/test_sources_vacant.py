@@ -595,3 +595,25 @@ def test_vacant_buildings_zona_ignored_without_municipi(tmp_path: Path, ctx: Bui
     rejected = reasons(result, "rejected")
     assert rejected[8] == [f"punto fuori dal territorio Territorio di prova: {MONZA[0]:.5f}, {MONZA[1]:.5f}"]
     assert "né coordinate né Comune validi" in rejected[9][0]  # zona 3 is not an id of this territory
+
+
+def test_aree_dismesse_in_a_territory_of_comuni(tmp_path: Path, ctx: BuildContext) -> None:
+    """The regional layer is clipped to any territory: messages name it and its level, the 'comune' field is
+    checked against the names of its areas."""
+    profile = _territory(tmp_path, _level("comune", "Comune"), name="Valle di prova")
+    fine = ctx.boundaries()
+    assert fine is not None
+    one = BuildContext.with_areas(fine[["id", "name", "geometry"]].copy(), territory=profile)
+    first = str(fine.set_index("id").loc[1, "name"])
+    doc = {"type": "FeatureCollection", "features": [
+        polygon_feature({"ID": 1, "COMUNE": first}, utm_ring(*SEED[1])),
+        polygon_feature({"ID": 2, "COMUNE": "Altrove"}, utm_ring(*SEED[27])),
+        polygon_feature({"ID": 3}, utm_ring(*BERGAMO))]}
+    result = aree_dismesse.SOURCE.load(write_json(tmp_path / "aree_dismesse.geojson", doc), one)
+    assert sorted(result.frame["source_key"]) == ["1", "2"] and result.frame["parent_id"].isna().all()
+    assert reasons(result, "rejected")[3] == [
+        "area fuori dal territorio Valle di prova (il livello regionale copre tutta la Lombardia: fuori ambito)"]
+    assert reasons(result, "warning") == {
+        2: ["comune nel file «Altrove» ma l'area tocca il territorio Valle di prova: tenuta"]}
+    assert any("toccano il territorio Valle di prova" in n for n in result.notes)
+    assert any("Comune per punto in poligono" in n for n in result.notes)
