@@ -419,3 +419,11 @@ def test_real_build_of_cremona_has_its_hub(real_dir: Path, tmp_path: Path, h: He
     assert h.fetch(out, "SELECT d.name FROM places p JOIN districts d ON d.id = p.district_id AND d.level = 'comune' "
                         "WHERE p.theme = 'hub'") == [("Cremona",)]
     assert h.fetch(out, "SELECT status, rows_loaded FROM sources WHERE source_id = 'hubs'") == [("loaded", 1)]
+
+
+def test_units_and_categories_have_their_labels_in_both_languages() -> None:
+    from osservatorio.i18n import LANGS, TEXTS
+
+    keys = [f"hub_unit_{u}" for u in hubs.UNITS] + [f"hub_category_{c}" for c in hubs.CATEGORIES]
+    keys += ["hub_facts_title", "hub_fact_source", "hub_basis"]
+    assert [k for k in keys if k not in TEXTS or any(not TEXTS[k].get(lang) for lang in LANGS)] == []
