@@ -213,7 +213,7 @@ def read_point_features(path: Path) -> tuple[list[Any], str, list[str]]:
     """The features of a GeoJSON FeatureCollection, with coordinates brought to lon/lat WGS84.
 
     A declared non-WGS84 `crs` member is honoured (points re-projected); without one, the
-    coordinates are taken as lon/lat (RFC 7946) unless they look like UTM 32N around Milan.
+    coordinates are taken as lon/lat (RFC 7946) unless they look like UTM 32N (northern Italy).
     Returns (features, CRS description, notes). Raises SourceError for unusable files.
     """
     data = Path(path).read_bytes()
