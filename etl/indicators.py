@@ -331,6 +331,8 @@ class Levels:
     territory_it: str = "Comune di Milano"
     territory_en: str = "Municipality of Milan"
     area_crs: str = "EPSG:7791"
+    fine_pl_it: str = "NIL"
+    fine_pl_en: str = "NILs"
 
     def level_of(self, role: str) -> str | None:
         """The stored level id of a catalogue role (None: the territory has no such level)."""
@@ -343,7 +345,8 @@ class Levels:
     def fill(self, text: str, lang: str = "it") -> str:
         """A text with the {F} / {P} / {T} placeholders replaced by this territory's labels."""
         en = lang == "en"
-        return (text.replace("{F}", self.fine_en if en else self.fine_it)
+        return (text.replace("{Fp}", self.fine_pl_en if en else self.fine_pl_it)
+                .replace("{F}", self.fine_en if en else self.fine_it)
                 .replace("{P}", (self.parent_en if en else self.parent_it) if self.parent else "")
                 .replace("{T}", self.territory_en if en else self.territory_it))
 
@@ -353,13 +356,14 @@ class Levels:
         return cls(fine=profile.fine.id, parent=parent.id if parent else None, territory_id=profile.id,
                    fine_it=profile.fine.label_it, fine_en=profile.fine.label_en,
                    parent_it=parent.label_it if parent else "", parent_en=parent.label_en if parent else "",
-                   territory_it=profile.name_it, territory_en=profile.name_en, area_crs=profile.area_crs)
+                   territory_it=profile.name_it, territory_en=profile.name_en, area_crs=profile.area_crs,
+                   fine_pl_it=profile.fine.plural_it, fine_pl_en=profile.fine.plural_en)
 
 
 def read_levels(con: duckdb.DuckDBPyConnection, profile: TerritoryProfile | None = None) -> Levels:
     """The levels the build stored (tables territory, territory_levels); the profile where they are empty."""
     base = Levels.from_profile(profile) if profile is not None else None
-    rows = con.sql("SELECT level, rank, label_it, label_en FROM territory_levels ORDER BY rank").fetchall()
+    rows = con.sql("SELECT level, rank, label_it, label_en, plural_it, plural_en FROM territory_levels ORDER BY rank").fetchall()
     terr = con.sql("SELECT territory_id, name_it, name_en, area_crs FROM territory").fetchall()
     if not rows:
         if base is None:
@@ -374,7 +378,7 @@ def read_levels(con: duckdb.DuckDBPyConnection, profile: TerritoryProfile | None
     return Levels(fine=str(fine[0]), parent=str(parent[0]) if parent else None, territory_id=str(tid),
                   fine_it=str(fine[2]), fine_en=str(fine[3]), parent_it=str(parent[2]) if parent else "",
                   parent_en=str(parent[3]) if parent else "", territory_it=str(name_it), territory_en=str(name_en),
-                  area_crs=str(crs))
+                  area_crs=str(crs), fine_pl_it=str(fine[4]), fine_pl_en=str(fine[5]))
 
 
 def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) -> Inputs:

@@ -87,6 +87,13 @@ def test_levels_are_the_profile_levels(borgo: duckdb.DuckDBPyConnection) -> None
     assert "nessuna classificazione della periferia" in notes and version == "none" and tid == "borgo_di_prova"
     stored = {lv for (lv,) in borgo.sql("SELECT DISTINCT unnest(levels::VARCHAR[]) FROM indicator_catalogue").fetchall()}
     assert stored == {"quartiere", "territory"}
+    # Catalogue texts name this territory's level, never Milan's NIL.
+    texts = borgo.sql("SELECT string_agg(name_it || description_it || formula || name_en || description_en, ' ') "
+                      "FROM indicator_catalogue").fetchall()[0][0]
+    assert "NIL" not in texts and "{F" not in texts
+    (desc_it, desc_en), = borgo.sql("SELECT description_it, description_en FROM indicator_catalogue "
+                                    "WHERE indicator_id = 'coworking_periphery_share'").fetchall()
+    assert "in Quartieri periferici (al livello Quartiere" in desc_it and "peripheral Quarters (0 or 100 at Quarter" in desc_en
 
 
 def test_values_as_in_milan_without_parent(get: Getter) -> None:
