@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
 
 from etl import checks
+from etl.pipeline import build
 from etl.sql import schema_sql, transform
+
+if TYPE_CHECKING:
+    from conftest import Helpers
 
 REQUIRED = {
     "unique_districts", "unique_places", "unique_sources", "unique_indicator_values", "territory_one_row",
@@ -253,3 +258,38 @@ def test_command_line_reports_and_exits_non_zero(tmp_path: Path, con: duckdb.Duc
     assert checks.main([str(tmp_path / "w.duckdb")]) == 1
     out = capsys.readouterr().out
     assert "places_district_fk" in out and f"{len(checks.list_checks()) - 1} controlli superati" in out
+
+
+def test_demo_warehouse_passes(demo_warehouse: Path) -> None:
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        assert checks.run_checks(con) == []
+        # the sum check had Municipio rows to compare with their NIL
+        assert con.sql("SELECT count(*) FROM population WHERE level = 'municipio'").fetchall()[0][0] > 0
+    finally:
+        con.close()
+
+
+# territory -> (areas of the finest level, hubs, parent population rows the sum check compares > 0)
+REAL_BUILDS = {"milano": (88, 1, True), "citta_metropolitana_milano": (133, 2, False), "provincia_cremona": (113, 1, False)}
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("territory_id", sorted(REAL_BUILDS))
+def test_real_builds_pass_every_check(real_dir: Path, tmp_path: Path, h: Helpers, monkeypatch: pytest.MonkeyPatch,
+                                      territory_id: str) -> None:
+    monkeypatch.delenv("OSSERVATORIO_HUBS_CONFIG", raising=False)  # with the real hub list
+    out = tmp_path / "w.duckdb"
+    build(real_dir, out, progress=h.quiet, territory=territory_id)  # the build runs the checks before the swap
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        assert checks.run_checks(con) == []
+        fine, n_hubs, sums = REAL_BUILDS[territory_id]
+        q = "SELECT count(*) FROM districts d JOIN territory_levels t ON t.level = d.level AND t.rank = 0"
+        assert con.sql(q).fetchall() == [(fine,)]
+        assert con.sql("SELECT count(*) FROM places WHERE theme = 'hub'").fetchall() == [(n_hubs,)]
+        parent_rows = con.sql("SELECT count(*) FROM population p JOIN territory_levels t ON t.level = p.level "
+                              "AND t.rank = 1").fetchall()[0][0]
+        assert (parent_rows > 0) == sums
+    finally:
+        con.close()
