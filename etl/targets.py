@@ -17,6 +17,11 @@ else the snapshot date. Current value: the undated value of the current snapshot
 the latest period (as the pages do); when it has a period, the expected value is taken at the
 data's date (not later than the evaluation date): old data is judged against where the line
 was when the data were collected, not against today.
+
+Territories: a target belongs to the territory named by its `territory` (or the file's top-level
+`territory`; none = every territory); a build of another territory does not evaluate it. Its
+`level` is a catalogue role (fine, parent, periphery_class, priority_area, territory), stored in
+target_status as the territory's level id; a role the territory lacks (parent) leaves it out.
 """
 
 from __future__ import annotations

@@ -399,3 +399,44 @@ deadline = "2030-12-31"
     assert targets.data_date(None, date(2026, 1, 1)) == date(2026, 1, 1)
     assert targets.data_date(2030, date(2026, 1, 1)) == date(2026, 1, 1)  # never later than the evaluation
     assert targets.data_date(2016, date(2026, 1, 1)) == date(2016, 12, 31)
+
+
+def test_targets_belong_to_a_territory_and_use_level_roles(tmp_path: Path) -> None:
+    """A target of another territory is not evaluated; a 'parent' target is stored at the territory's
+    parent level (Municipio here) and left out in a one-level territory."""
+    extra = """
+territory = "milano"
+
+[[target]]
+id = "cremona_only"
+objective = "Altro territorio"
+indicator = "makerspaces_count"
+level = "territory"
+area = "provincia_cremona"
+territory = "provincia_cremona"
+target = 5.0
+deadline = "2030-01-01"
+
+[[target]]
+id = "by_parent"
+objective = "Makerspace nel Municipio 2"
+indicator = "makerspaces_count"
+level = "parent"
+area = "2"
+target = 5.0
+deadline = "2030-01-01"
+"""
+    cfg = write_configs(tmp_path / "cfg", targets=extra)
+    con = _city(tmp_path / "w.duckdb")
+    run(con, cfg)
+    rows = con.sql("SELECT target_id, level, area_id, current_value FROM target_status").fetchall()
+    assert rows == [("by_parent", "municipio", "2", 2.0)]
+    one_level = load_catalogue()
+    from etl.indicators import Levels
+    from etl.targets import evaluate_targets, load_targets
+
+    tcfg = load_targets(cfg["targets_path"], one_level)
+    assert [t.territory_id for t in tcfg.targets] == ["provincia_cremona", "milano"]
+    status = evaluate_targets(con, "b1", tcfg, one_level, date(2026, 1, 1),
+                              Levels(fine="comune", parent=None, territory_id="milano"))
+    assert status.empty
