@@ -163,8 +163,7 @@ def copy_forward(con: duckdb.DuckDBPyConnection, previous: Path | None, mode: st
             col_list = ", ".join(cols)
             con.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {PREV}.{table} "  # noqa: S608 allow-listed
                         f"WHERE snapshot_id IN {keep}", params)
-        if "territory_id" in plan.get("snapshots", []):
-            con.execute("UPDATE snapshots SET territory_id = ? WHERE territory_id IS NULL", [territory_id])
+        con.execute("UPDATE snapshots SET territory_id = ? WHERE territory_id IS NULL", [territory_id])
         result.copied = [r[0] for r in con.sql(
             f"SELECT snapshot_id FROM {PREV}.snapshots WHERE {where} ORDER BY created_at, snapshot_id",  # noqa: S608
             params=params).fetchall()]

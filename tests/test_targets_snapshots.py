@@ -440,3 +440,35 @@ deadline = "2030-01-01"
     status = evaluate_targets(con, "b1", tcfg, one_level, date(2026, 1, 1),
                               Levels(fine="comune", parent=None, territory_id="milano"))
     assert status.empty
+
+
+def test_history_survives_a_previous_warehouse_without_the_newer_tables(tmp_path: Path) -> None:
+    """periphery_groups, scoring_weights, ateco_category_labels and snapshots.territory_id are newer than
+    the history: a previous warehouse without them is still copied (its snapshots count as Milan's)."""
+    cfg = write_configs(tmp_path / "cfg")
+    first = tmp_path / "first.duckdb"
+    con1 = _city(first)
+    run(con1, cfg, build_id="b1", now=datetime(2026, 1, 10, 9, 0))
+    for table in ("periphery_groups", "scoring_weights", "ateco_category_labels"):
+        con1.execute(f"DROP TABLE {table}")
+    con1.execute("ALTER TABLE snapshots DROP COLUMN territory_id")
+    con1.close()
+    con2 = _city(tmp_path / "second.duckdb")
+    messages = run(con2, cfg, build_id="b2", previous=first, now=datetime(2026, 11, 21, 9, 0))
+    assert any("copiati 1 snapshot precedenti (real, milano)" in m for m in messages)
+    assert con2.sql("SELECT snapshot_id, territory_id FROM snapshots ORDER BY 1").fetchall() == [
+        ("b1", "milano"), ("b2", "milano")]
+    assert con2.sql("SELECT DISTINCT snapshot_id FROM scoring_weights").fetchall() == [("b2",)]
+
+
+def test_history_of_another_territory_is_not_copied(tmp_path: Path) -> None:
+    cfg = write_configs(tmp_path / "cfg")
+    first = tmp_path / "first.duckdb"
+    con1 = _city(first)
+    run(con1, cfg, build_id="b1", now=datetime(2026, 1, 10, 9, 0))
+    con1.execute("UPDATE snapshots SET territory_id = 'provincia_cremona'")
+    con1.close()
+    con2 = _city(tmp_path / "second.duckdb")
+    messages = run(con2, cfg, build_id="b2", previous=first, now=datetime(2026, 11, 21, 9, 0))
+    assert any("copiati 0 snapshot" in m and "1 snapshot di un altro territorio non copiati" in m for m in messages)
+    assert con2.sql("SELECT snapshot_id FROM snapshots").fetchall() == [("b2",)]
