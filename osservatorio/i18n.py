@@ -1607,6 +1607,18 @@ TEXTS: dict[str, dict[str, str]] = {
                       "en": "Only an admin can publish: the dry run is ready for them."},
     "up_publish": {"it": "Pubblica (nuova build)", "en": "Publish (new build)"},
     "up_publishing": {"it": "Build in corso…", "en": "Build running…"},
+    "up_publish_refused": {"it": "Pubblicazione rifiutata: il tuo ruolo non consente più di pubblicare (verificato al "
+                                  "momento del clic). Nulla è stato scritto.",
+                            "en": "Publishing refused: your role no longer allows publishing (checked at the moment of "
+                                  "the click). Nothing was written."},
+    "up_unfit_level": {"it": "Il file ({source}) riporta aree del livello «{level}», che il territorio {territory} non ha "
+                              "(livelli: {levels}): la build non lo userebbe.",
+                       "en": "The file ({source}) carries areas of the level «{level}», which the territory {territory} "
+                             "does not have (levels: {levels}): the build would not use it."},
+    "up_unfit_territory": {"it": "Il file ({source}) descrive solo {territories}, non il territorio {territory}: la build "
+                                  "non lo userebbe.",
+                           "en": "The file ({source}) describes only {territories}, not the territory {territory}: the "
+                                 "build would not use it."},
     "up_publish_done": {"it": "Build terminata", "en": "Build finished"},
     "up_publish_failed": {"it": "Build non riuscita", "en": "Build failed"},
     "up_published": {"it": "Pubblicato: {name} è nella nuova build, che l'app usa da ora.",

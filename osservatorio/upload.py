@@ -222,6 +222,33 @@ def recognise(checked: Checked, sources: list[Source] | None = None) -> list[str
         return out
 
 
+@dataclass(frozen=True)
+class Unfit:
+    """A recognised source that cannot describe the territory: the file carries ids of a `level` the
+    territory does not have, or describes only other `territories`."""
+
+    source_id: str
+    kind: str  # 'level' | 'territory'
+    value: str  # the level id, or the territories the file describes (comma-separated)
+
+
+def territory_fit(source_ids: list[str], territory_id: str, level_ids: tuple[str, ...],
+                  sources: list[Source] | None = None) -> list[Unfit]:
+    """The recognised sources that the build of this territory would not use (same rule as the pipeline:
+    the source's optional `level` and `territories` attributes), so the page says so before a dry run."""
+    out = []
+    for source in sources or _registry():
+        if source.source_id not in source_ids:
+            continue
+        level = getattr(source, "level", None)
+        allowed = getattr(source, "territories", None)
+        if level and str(level) not in level_ids:
+            out.append(Unfit(source.source_id, "level", str(level)))
+        elif allowed and territory_id not in allowed:
+            out.append(Unfit(source.source_id, "territory", ", ".join(str(a) for a in allowed)))
+    return out
+
+
 def census_entry(checked: Checked, theme: str, columns: dict[str, str], title: str = "") -> dict[str, Any]:
     """A `[[census]]` entry for this file: our field -> the file's column header (as in config/census.toml).
 
@@ -290,8 +317,8 @@ class DryRun:
     rows_rejected: int
     notes: list[str]
     rejects: pd.DataFrame  # row_number, action, reason, raw
-    points: pd.DataFrame  # name, address, lon, lat, district_id, nil, municipio, theme
-    districts: pd.DataFrame  # district_id, nil, municipio, places
+    points: pd.DataFrame  # theme, name, address, lon, lat, district_id, area_name, parent_id
+    districts: pd.DataFrame  # district_id, area_name, parent_id, places (areas of the territory's finest level)
     changes: pd.DataFrame  # indicator_id, level, area_id, before, after, name_it, name_en
     build_failed: list[str] = field(default_factory=list)  # other files the build refused
 
@@ -306,15 +333,17 @@ def _stage(base: Path, checked: Checked, dest: Path) -> Path:
 
 
 def dry_run(checked: Checked, base: Path, live: Path | None = None, entry: dict[str, Any] | None = None,
-            progress: Progress | None = None) -> DryRun:
-    """Build base + upload into a temporary warehouse and summarise what the upload brings."""
+            progress: Progress | None = None, territory: str | None = None) -> DryRun:
+    """Build base + upload into a temporary warehouse of `territory` (a profile id; None = the default one)
+    and summarise what the upload brings."""
     from etl.pipeline import build
 
     with tempfile.TemporaryDirectory(prefix="carica-prova-") as tmp:
         staged = _stage(base, checked, Path(tmp) / "raw")
         config = _write_census_config(Path(tmp) / CENSUS_FILE, entry) if entry else None
         out = Path(tmp) / "prova.duckdb"
-        report = build(staged.parents[2], out, sources=_sources_with(config), progress=progress or (lambda _m: None))
+        report = build(staged.parents[2], out, sources=_sources_with(config), progress=progress or (lambda _m: None),
+                       territory=territory)
         failed = [f"{Path(s.path).name}: {'; '.join(s.notes)}" for s in report.failed if Path(s.path) != staged]
         con = duckdb.connect(str(out), read_only=True)
         try:
@@ -341,13 +370,16 @@ def _summarise(con: duckdb.DuckDBPyConnection, path: str, build_id: str, live: P
     notes = [str(r[6]) for r in chosen if r[6]]
     rejects = con.sql("SELECT row_number, action, reason, raw FROM rejects WHERE path = ? ORDER BY row_number NULLS FIRST",
                       params=[path]).df()
+    fine = con.sql("SELECT level FROM territory_levels ORDER BY rank LIMIT 1").fetchall()
     points = con.sql(
-        """SELECT p.theme, p.name, p.address, p.lon, p.lat, p.district_id, d.name AS nil, p.municipio
-           FROM places p LEFT JOIN districts d ON d.level = 'nil' AND d.id = p.district_id
-           WHERE p.path = ? ORDER BY p.municipio NULLS LAST, p.district_id NULLS LAST, p.name""", params=[path]).df()
-    districts = (points.groupby(["district_id", "nil", "municipio"], dropna=False).size().rename("places").reset_index()
+        """SELECT p.theme, p.name, p.address, p.lon, p.lat, p.district_id, d.name AS area_name, p.parent_id
+           FROM places p LEFT JOIN districts d ON d.level = ? AND d.id = p.district_id
+           WHERE p.path = ? ORDER BY p.parent_id NULLS LAST, p.district_id NULLS LAST, p.name""",
+        params=[fine[0][0] if fine else "", path]).df()
+    columns = ["district_id", "area_name", "parent_id"]
+    districts = (points.groupby(columns, dropna=False).size().rename("places").reset_index()
                  .sort_values(["places", "district_id"], ascending=[False, True]) if len(points) else
-                 pd.DataFrame(columns=["district_id", "nil", "municipio", "places"]))
+                 pd.DataFrame(columns=[*columns, "places"]))
     return DryRun(status=status, source_ids=[str(r[0]) for r in chosen],
                   rows_read=sum(int(r[2]) for r in chosen), rows_loaded=sum(int(r[3]) for r in chosen),
                   rows_repaired=sum(int(r[4]) for r in chosen), rows_rejected=sum(int(r[5]) for r in chosen),
@@ -364,7 +396,8 @@ def _current_values(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.Data
 
 
 def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, live: Path | None) -> pd.DataFrame:
-    """Indicators whose current value differs between the live build and this one (city and Municipio first)."""
+    """Indicators whose current value differs between the live build and this one (the whole territory first,
+    then its levels from the widest, the periphery groups, the finest level last)."""
     after = _current_values(con, snapshot_id)
     empty = pd.DataFrame(columns=["indicator_id", "level", "area_id", "before", "after", "name_it", "name_en"])
     if live is None or not Path(live).is_file():
@@ -379,8 +412,10 @@ def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, live: Pa
     a, b = merged["value_before"], merged["value_after"]
     changed = (a.isna() != b.isna()) | ((a - b).abs() > 1e-9)
     out = merged[changed.fillna(False)].rename(columns={"value_before": "before", "value_after": "after"})
-    order = {"city": 0, "municipio": 1, "periphery_class": 2, "priority_area": 3, "nil": 4}
-    out = out.assign(_o=out["level"].map(order)).sort_values(["_o", "indicator_id", "area_id"]).drop(columns="_o")
+    levels = [str(r[0]) for r in con.sql("SELECT level FROM territory_levels ORDER BY rank DESC").fetchall()]
+    order = {lv: i for i, lv in enumerate(["territory", *levels[:-1], "periphery_class", "priority_area", *levels[-1:]])}
+    out = (out.assign(_o=out["level"].map(order).fillna(len(order)))
+           .sort_values(["_o", "indicator_id", "area_id"]).drop(columns="_o"))
     names = con.sql("SELECT DISTINCT indicator_id, name_it, name_en FROM indicator_catalogue WHERE snapshot_id = ?",
                     params=[snapshot_id]).df()
     return out.merge(names, on="indicator_id", how="left").reset_index(drop=True)
@@ -420,12 +455,17 @@ def uploads(raw: Path) -> list[dict[str, Any]]:
 
 
 def publish(checked: Checked, user: str, warehouse: Path, base: Path | None, entry: dict[str, Any] | None = None,
-            progress: Progress | None = None) -> Path:
-    """Keep the upload in the raw folder, then rebuild `warehouse` from it (build lock, atomic swap).
+            progress: Progress | None = None, territory: str | None = None,
+            allowed: Callable[[], bool] | None = None) -> Path:
+    """Keep the upload in the raw folder, then rebuild `warehouse` of `territory` from it (build lock, atomic swap).
 
+    `allowed` is asked at the moment of publishing, before anything is written (the role of the person
+    who asked may have been withdrawn since the button was drawn): False raises PermissionError.
     Raises BuildLocked when another build is running (nothing is kept then), SourceError when the
     build cannot be made (the live warehouse is untouched).
     """
+    if allowed is not None and not allowed():
+        raise PermissionError(f"{user}: il ruolo non consente più di pubblicare")
     from etl.pipeline import build, build_lock
 
     raw = raw_dir()
@@ -445,7 +485,7 @@ def publish(checked: Checked, user: str, warehouse: Path, base: Path | None, ent
         config = census_file
     try:
         build(raw, Path(warehouse), sources=_sources_with(config), progress=progress or (lambda _m: None),
-              command=f"carica dati: {checked.name} ({user})")
+              command=f"carica dati: {checked.name} ({user})", territory=territory)
     except BaseException:  # not published: the raw folder must not keep it either
         shutil.rmtree(target.parent, ignore_errors=True)
         if census_before is None:
@@ -466,7 +506,8 @@ class PublishJob:
     """`publish` in a background thread; `fraction`, `message`, `error` and `done` for the page."""
 
     def __init__(self, checked: Checked, user: str, warehouse: Path, base: Path | None,
-                 entry: dict[str, Any] | None = None) -> None:
+                 entry: dict[str, Any] | None = None, territory: str | None = None,
+                 allowed: Callable[[], bool] | None = None) -> None:
         self.total = max(len(_registry()), 1) + 2
         self.steps = 0
         self.message = "avvio"
@@ -474,6 +515,7 @@ class PublishJob:
         self.target: Path | None = None
         self.done = threading.Event()
         self._args = (checked, user, warehouse, base, entry)
+        self._territory, self._allowed = territory, allowed
         self._thread = threading.Thread(target=self._run, name="carica-publish", daemon=True)
         self._thread.start()
 
@@ -488,8 +530,8 @@ class PublishJob:
 
     def _run(self) -> None:
         try:
-            self.target = publish(*self._args, progress=self._progress)
-        except SourceError as exc:
+            self.target = publish(*self._args, progress=self._progress, territory=self._territory, allowed=self._allowed)
+        except (SourceError, PermissionError) as exc:
             self.error = str(exc)
         except Exception as exc:  # the page shows it; the live warehouse is untouched
             self.error = f"{type(exc).__name__}: {exc}"

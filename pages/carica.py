@@ -1,6 +1,7 @@
 """Carica dati: an editor uploads a file and sees a dry run; an admin publishes it (osservatorio.upload)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,8 +14,9 @@ from osservatorio.i18n import t
 from osservatorio.settings import load_settings
 
 ctx = ui.page_start("page_upload")
-lang = ctx.lang
+lang, territory = ctx.lang, ctx.territory
 settings = load_settings()
+live = Path(ctx.key.path)  # the warehouse of the territory shown: the dry run compares with it, a publish rebuilds it
 if settings.read_only:
     st.info(t("up_read_only", lang))
     st.stop()
@@ -65,6 +67,17 @@ st.caption(t("up_checked", lang, name=views.md_text(checked.name), kb=f"{checked
 
 recognised = upload.recognise(checked)
 entry = None
+unfit = upload.territory_fit(recognised, territory.id, territory.level_ids)
+if recognised and len(unfit) == len(recognised):  # validated against the territory's levels before any build
+    for u in unfit:
+        if u.kind == "level":
+            st.error(t("up_unfit_level", lang, source=views.md_text(u.source_id), level=views.md_text(u.value),
+                       territory=territory.name(lang),
+                       levels=", ".join(lv.label(lang) for lv in territory.levels)))
+        else:
+            st.error(t("up_unfit_territory", lang, source=views.md_text(u.source_id), territories=views.md_text(u.value),
+                       territory=territory.name(lang)))
+    st.stop()
 if recognised:
     st.success(t("up_recognised", lang, sources=", ".join(recognised)))
 elif checked.kind not in ("csv", "xlsx"):
@@ -94,7 +107,7 @@ result: upload.DryRun | None = st.session_state.get("carica_dry", {}).get(run_ke
 if result is None:
     with st.spinner(t("up_dry_running", lang)):
         try:
-            result = upload.dry_run(checked, base, settings.warehouse, entry)
+            result = upload.dry_run(checked, base, live, entry, territory=territory.id)
         except SourceError as exc:
             st.error(t("up_dry_failed", lang, error=views.md_text(str(exc))))
             st.stop()
@@ -118,7 +131,7 @@ if len(result.rejects):
     ui.table(frame.rename(columns={"row_number": t("up_col_row", lang), "action": t("up_col_action", lang),
                                    "reason": t("up_col_reason", lang), "raw": t("up_col_raw", lang)}), lang)
 if len(result.points):
-    geo = queries.map_geojson(ctx.key, "nil")
+    geo = queries.map_geojson(ctx.key, territory.fine.id)
     stats = pd.DataFrame({"id": [f["id"] if "id" in f else f["properties"].get("id") for f in geo["features"]]})
     counts = result.districts.set_index("district_id")["places"]
     stats["count"] = [counts.get(i) for i in stats["id"]]
@@ -130,9 +143,13 @@ if len(result.points):
                     hover=[views.plain(f"{n} – {a}") for n, a in zip(pts["name"], pts["address"], strict=True)])
     st.plotly_chart(fig, key="carica_map")
     st.markdown(f"**{t('up_districts', lang)}**")
-    ui.table(result.districts.assign(nil=views.plain_column(result.districts["nil"])).rename(
-        columns={"district_id": t("col_id", lang), "nil": t("col_name", lang), "municipio": t("col_municipio", lang),
-                 "places": t("up_places", lang)}), lang)
+    areas = result.districts.assign(area_name=views.plain_column(result.districts["area_name"]))
+    if territory.parent is None:
+        areas = areas.drop(columns="parent_id")
+    ui.table(areas.rename(columns={"district_id": t("th_col_area_id", lang, fine=territory.fine.label(lang)),
+                                   "area_name": territory.fine.label(lang),
+                                   "parent_id": territory.parent.label(lang) if territory.parent else "",
+                                   "places": t("up_places", lang)}), lang)
 st.markdown(f"**{t('up_changes', lang)}**")
 if result.changes.empty:
     st.info(t("up_no_changes", lang))
@@ -142,22 +159,38 @@ else:
     names = [views.plain(n) if isinstance(n, str) and n else i
              for n, i in zip(changes[f"name_{lang}"], changes["indicator_id"], strict=True)]
     shown = pd.DataFrame({t("up_col_indicator", lang): names,
-                          t("up_col_level", lang): [t(f"level_{x}", lang) for x in changes["level"]],
+                          t("up_col_level", lang): [territory.level_label(x, lang) if x == "territory" or x in territory.level_ids
+                                                    else t(f"level_{x}", lang) for x in changes["level"]],
                           t("up_col_area", lang): views.plain_column(changes["area_id"]),
                           t("up_col_before", lang): changes["before"], t("up_col_after", lang): changes["after"]})
     ui.table(shown, lang, decimals={t("up_col_before", lang): 2, t("up_col_after", lang): 2})
 for failed in result.build_failed:
     st.caption(t("up_other_failed", lang, what=views.md_text(failed)))
 
+def _request_publish(sha: str) -> None:
+    """The button's callback: the role is checked again now (it may have been withdrawn since the button was
+    drawn); only a session allowed to publish at this moment records the request."""
+    if auth.current_user().can("publish"):
+        st.session_state["carica_publish_requested"] = sha
+    else:
+        st.session_state["carica_publish_refused"] = sha
+
+
 st.subheader(t("up_publish_title", lang))
 # The click is recorded by a callback (before the run), so a rerun of the page does not lose it.
 requested = st.session_state.pop("carica_publish_requested", None) == checked.sha256
+if st.session_state.pop("carica_publish_refused", None) == checked.sha256:
+    st.error(t("up_publish_refused", lang))
 if result.status != "loaded":
     st.info(t("up_cannot_publish", lang))
 elif not user.can("publish"):
     st.info(t("up_admin_only", lang))
-elif st.button(t("up_publish", lang), type="primary", key="carica_publish",
-               on_click=lambda: st.session_state.__setitem__("carica_publish_requested", checked.sha256)) or requested:
+elif st.button(t("up_publish", lang), type="primary", key="carica_publish", on_click=_request_publish,
+               args=(checked.sha256,)) or requested:
+    publisher = auth.current_user()  # once more at the moment the build starts, never the role the page began with
+    if not publisher.can("publish"):
+        st.error(t("up_publish_refused", lang))
+        st.stop()
     st.session_state.pop("carica_dry", None)  # its "what would change" is relative to the build being replaced
-    st.session_state["carica_job"] = upload.PublishJob(checked, user.label, settings.warehouse, base, entry)
+    st.session_state["carica_job"] = upload.PublishJob(checked, publisher.label, live, base, entry, territory=territory.id)
     show_job(st.session_state["carica_job"])

@@ -117,7 +117,11 @@ def test_dry_run_counts_points_districts_and_changes(raw: Path, live: Path, tmp_
     assert result.rejects["row_number"].tolist() == [3]
     assert sorted(result.points["district_id"].tolist()) == [1, 7]
     assert sorted(result.districts["places"].tolist()) == [1, 1]
-    city = result.changes[(result.changes["indicator_id"] == "makerspaces_count") & (result.changes["level"] == "city")]
+    assert list(result.districts.columns) == ["district_id", "area_name", "parent_id", "places"]
+    assert result.districts["area_name"].notna().all()  # names of the territory's finest areas
+    levels = list(dict.fromkeys(result.changes["level"]))
+    assert levels[0] == "territory" and levels[-1] == "nil"  # the whole territory first, the finest level last
+    city = result.changes[(result.changes["indicator_id"] == "makerspaces_count") & (result.changes["level"] == "territory")]
     assert city["after"].tolist() == [2.0]  # the live build has no makerspace list: before is missing, not zero
     assert city["before"].isna().all()
     assert sorted(p.name for p in (tmp_path / "live").iterdir()) == before  # the live folder is untouched
@@ -134,6 +138,33 @@ def test_dry_run_with_a_column_mapping(raw: Path, live: Path) -> None:
     assert result.status == "loaded" and result.source_ids == ["census"]
     assert any("census.toml" in n for n in result.notes) and not any("carica-prova" in n for n in result.notes)
     assert sorted(result.points["district_id"].tolist()) == [1, 8]
+
+
+def test_a_file_of_a_level_the_territory_lacks_is_said_before_any_build() -> None:
+    """Validation against the territory's levels: ds201-like counts per NIL do not fit a territory of comuni;
+    a file of another territory (ds171 describes only Milan) neither; Milan takes both."""
+    from etl.sources import REGISTRY
+
+    by_id = {s.source_id: s for s in REGISTRY}
+    per_nil = next(i for i, s in by_id.items() if getattr(s, "level", None) == "nil" and s.table != "districts")
+    milan_only = next(i for i, s in by_id.items() if getattr(s, "territories", None) and not getattr(s, "level", None))
+    unfit = upload.territory_fit([per_nil, milan_only, "makerspaces"], "provincia_prova", ("comune",))
+    assert [(u.source_id, u.kind) for u in unfit] == sorted([(per_nil, "level"), (milan_only, "territory")],
+                                                            key=lambda x: [s.source_id for s in REGISTRY].index(x[0]))
+    assert {u.value for u in unfit} == {"nil", "milano"}
+    assert upload.territory_fit([per_nil, milan_only], "milano", ("nil", "municipio")) == []
+
+
+def test_publish_rechecks_the_role_and_writes_nothing_when_withdrawn(raw: Path, live: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    keep = tmp_path / "raw"
+    monkeypatch.setenv(upload.RAW_ENV, str(keep))
+    stamp = live.stat().st_mtime_ns
+    job = upload.PublishJob(upload.check_upload("laboratori.csv", DS744), "ex-admin@comune.milano.it", live, raw,
+                            allowed=lambda: False)
+    assert job.wait(60) and job.target is None
+    assert job.error is not None and "non consente" in job.error
+    assert not keep.exists() and live.stat().st_mtime_ns == stamp  # nothing kept, the live build untouched
 
 
 def test_publish_keeps_the_upload_and_serves_a_new_build(raw: Path, live: Path, tmp_path: Path,
@@ -187,7 +218,8 @@ def test_publish_with_a_column_mapping_saves_it_as_configuration(raw: Path, live
     assert upload.uploads(keep)[0]["census_entry"]["columns"] == {"name": "Denominazione", "lon": "Lon", "lat": "Lat"}
     con = duckdb.connect(str(live), read_only=True)
     try:
-        rows = con.sql("SELECT theme, district_id FROM places WHERE path = ? ORDER BY district_id", params=[str(target)]).fetchall()
+        rows = con.sql("SELECT theme, district_id FROM places WHERE path = ? ORDER BY district_id",
+                       params=[str(target)]).fetchall()
     finally:
         con.close()
     assert rows == [("vacant", 1), ("vacant", 8)]
@@ -203,7 +235,7 @@ def test_real_fablab_list_dry_run_on_the_bundle(real_dir: Path) -> None:
     assert upload.recognise(checked) == ["makerspaces"]
     result = upload.dry_run(checked, bundle.BUNDLE_DIR)
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (30, 15, 15)
-    assert result.rejects["reason"].str.startswith("fuori dal comune di Milano").all()
+    assert result.rejects["reason"].str.startswith("punto fuori dal territorio Comune di Milano").all()
     assert len(result.districts) == 12 and int(result.districts["places"].sum()) == 15
 
 

@@ -115,3 +115,45 @@ def test_admin_publishes_a_new_build(live: Path, monkeypatch: pytest.MonkeyPatch
     assert after != before and after in shown and before not in shown
     kept = upload.uploads(tmp_path / "raw")
     assert [(k["file"], k["uploaded_by"]) for k in kept] == [("laboratori.csv", "admin@comune.milano.it")]
+
+
+def test_a_withdrawn_role_cannot_publish(live: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The publish button was drawn for an admin; the role is withdrawn before the click: the click's callback
+    checks the role again, nothing is published, nothing is kept, the page says why."""
+    as_role(monkeypatch, "admin")
+    before = build_id(live)
+    at = open_page()
+    at.get("file_uploader")[0].set_value(("laboratori.csv", DS744, "text/csv"))
+    at.run()
+    button = at.button(key="carica_publish")
+    as_role(monkeypatch, "editor")  # withdrawn between drawing the button and clicking it
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Pubblicazione rifiutata" in texts(at), texts(at)
+    assert "Pubblicato" not in texts(at) and "carica_job" not in at.session_state
+    REGISTRY.close_all()
+    assert build_id(live) == before
+    assert upload.uploads(tmp_path / "raw") == []
+
+
+def test_a_file_for_a_level_the_territory_lacks_is_refused_before_the_dry_run(live: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warehouse relabelled as a territory of comuni only; the file is taken as the ds201 counts per NIL
+    (recognition itself is tested in test_upload): the page says which level is missing, before any build."""
+    con = duckdb.connect(str(live))
+    try:
+        con.execute("UPDATE territory SET territory_id = 'provincia_prova', name_it = 'Provincia di prova'")
+        con.execute("DELETE FROM territory_levels WHERE rank > 0")
+        con.execute("UPDATE territory_levels SET level = 'comune', label_it = 'Comune', plural_it = 'Comuni'")
+    finally:
+        con.close()
+    REGISTRY.close_all()
+    as_role(monkeypatch, "editor")
+    monkeypatch.setattr(upload, "recognise", lambda checked, sources=None: ["firms_ateco"])
+    at = open_page()
+    at.get("file_uploader")[0].set_value(("unita_locali.csv", DS744, "text/csv"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("livello «nil»" in e and "Provincia di prova" in e and "Comune" in e for e in errors), errors
+    assert not at.metric  # no dry run
