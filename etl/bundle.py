@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import shutil
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from etl.base import SourceError, sha256_of
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_DIR = Path(__file__).resolve().parent.parent / "data" / "bundle"
 MANIFEST = "MANIFEST.json"
@@ -435,12 +438,12 @@ def run(args: argparse.Namespace) -> int:
         print("Il bundle precedente non è stato modificato.", file=sys.stderr)
         return 2
     if not (source_dir / SOURCES_NOTES).is_file():
-        print(f"  attenzione: {SOURCES_NOTES} assente in {source_dir}: sha256 non confrontati con valori documentati")
+        logger.warning(f"  attenzione: {SOURCES_NOTES} assente in {source_dir}: sha256 non confrontati con valori documentati")
     for rel, entry in manifest["files"].items():
         check = "sha256 verificato con SOURCES.md" if entry["sha256_listed"] else "sha256 non elencato in SOURCES.md"
-        print(f"  {rel}: {entry['bytes']:,} byte, copia byte per byte, {check}")
+        logger.info(f"  {rel}: {entry['bytes']:,} byte, copia byte per byte, {check}")
     for rel in _unlisted(source_dir, FILES, EXCLUDED):
-        print(f"  non copiato (non è nell'elenco dei file ufficiali redistribuibili): {rel}")
-    print(f"Bundle scritto: {out} ({len(manifest['files'])} file, {folder_bytes(out):,} byte in tutto, "
-          f"limite {manifest['max_bytes']:,})")
+        logger.warning(f"  non copiato (non è nell'elenco dei file ufficiali redistribuibili): {rel}")
+    logger.info(f"Bundle scritto: {out} ({len(manifest['files'])} file, {folder_bytes(out):,} byte in tutto, "
+                f"limite {manifest['max_bytes']:,})")
     return 0

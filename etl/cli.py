@@ -9,6 +9,7 @@ warehouse is running (nothing done); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
@@ -88,7 +89,33 @@ def _raw_dir(args: argparse.Namespace) -> tuple[Path | None, str | None]:
                   "oppure usare --demo per i dati dimostrativi")
 
 
+class _ProgressHandler(logging.StreamHandler):
+    """Prints the ETL's progress records as they are (Italian lines) to the current stderr."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201 - follow sys.stderr when it is replaced (tests, embedding)
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Progress of `etl` (pipeline, fetch, bundle, indicators) to stderr, one line per message; idempotent."""
+    root = logging.getLogger("etl")
+    if not any(isinstance(h, _ProgressHandler) for h in root.handlers):
+        root.addHandler(_ProgressHandler())
+    root.setLevel(level)
+    root.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     parser = argparse.ArgumentParser(prog="python -m etl", description="ETL dell'Osservatorio Manifattura Digitale")
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="costruisce il warehouse DuckDB")

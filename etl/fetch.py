@@ -21,6 +21,7 @@ import hashlib
 import http.client
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import socket
@@ -40,6 +41,8 @@ from typing import IO, Any, Literal
 
 from etl import __version__
 from etl.base import sha256_of
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTAL = "https://dati.comune.milano.it"
@@ -585,7 +588,7 @@ class Settings:
     retry_delay: float = 1.0
     probe_timeout: float = 3.0
     catalogue_portal: str = DEFAULT_PORTAL
-    say: Say = field(default=lambda msg: print(msg, flush=True))
+    say: Say = field(default=lambda msg: logger.info(msg))
 
 
 def fetch_one(ds: Dataset, settings: Settings, manifest: dict[str, Any],
@@ -751,7 +754,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(portal=portal, raw_dir=Path(args.raw_dir), timeout=args.timeout, tries=args.retries,
                         retry_delay=args.retry_delay, probe_timeout=args.probe_timeout,
                         catalogue_portal=catalogue.portal)
-    print(f"Verifica del portale {portal} …", flush=True)
+    logger.info(f"Verifica del portale {portal} …")
     problem = probe(portal, settings.probe_timeout)
     if problem:
         print(f"ERRORE: portale non raggiungibile ({problem}). Nessun file modificato.", file=sys.stderr)
@@ -763,7 +766,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if portal != catalogue.portal:
         print(f"Gli URL diretti del catalogo ({catalogue.portal}) sono riportati su {portal}.")
-    print(f"{len(chosen)} dataset da scaricare in {settings.raw_dir}\n", flush=True)
+    logger.info(f"{len(chosen)} dataset da scaricare in {settings.raw_dir}")
 
     manifest = read_manifest(settings.raw_dir, settings.say)
     cache: dict[str, dict[str, Any] | FetchError] = {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import re
 import shlex
@@ -55,6 +56,13 @@ from etl.sql import SCHEMA_VERSION, schema_sql, transform
 from etl.territory import LevelSpec, TerritoryProfile
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
+logger = logging.getLogger(__name__)
+
+
+def log_progress(message: str) -> None:
+    """The default progress callback: one INFO record per Italian progress line (the CLI prints them to stderr)."""
+    logger.info(message)
+
 
 
 def default_out(territory_id: str | None = None) -> Path:
@@ -241,7 +249,7 @@ def build(
     raw_dir: Path | None,
     out: Path = DEFAULT_WAREHOUSE,
     sources: list[Source] | None = None,
-    progress: Progress = print,
+    progress: Progress = log_progress,
     strict: bool = False,
     wait: float = 0.0,
     command: str | None = None,

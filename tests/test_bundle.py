@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from etl import bundle
+from etl import bundle, cli
 from etl.base import SourceError, sha256_of
 from etl.pipeline import build
 
@@ -210,8 +210,11 @@ def test_run_on_the_real_originals_reproduces_the_committed_bundle(real_dir: Pat
     parser = argparse.ArgumentParser()
     bundle.add_arguments(parser)
     out = tmp_path / "bundle"
+    cli.configure_logging()  # as `python -m etl bundle` does
     assert bundle.run(parser.parse_args(["--from", str(real_dir), "--out", str(out)])) == 0
-    assert "non copiato" not in capsys.readouterr().out  # every file of the folder is bundled or excluded with a reason
+    progress = capsys.readouterr().err  # progress lines are log records on stderr
+    assert f"Bundle scritto: {out}" in progress
+    assert "non copiato" not in progress  # every file of the folder is bundled or excluded with a reason
     made = json.loads((out / bundle.MANIFEST).read_text(encoding="utf-8"))
     committed = json.loads((bundle.BUNDLE_DIR / bundle.MANIFEST).read_text(encoding="utf-8"))
     assert _without_date(made) == _without_date(committed)

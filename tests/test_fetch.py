@@ -66,7 +66,7 @@ class Runner:
         self.catalogue = tmp_path / "datasets.toml"
         self.server = server
         self.capsys = capsys
-        self.out = self.err = ""
+        self.out = self.err = self.stdout = ""
 
     def catalogue_of(self, *entries: dict[str, str]) -> None:
         write_catalogue(self.catalogue, self.server.base_url, list(entries))
@@ -77,7 +77,9 @@ class Runner:
                 "--retry-delay", "0.01", "--probe-timeout", "2", *extra]
         code = main(argv)
         captured = self.capsys.readouterr()
-        self.out, self.err = captured.out, captured.err
+        # `out`: what the terminal shows (the summary on stdout, the progress log lines on stderr).
+        self.stdout, self.err = captured.out, captured.err
+        self.out = captured.out + captured.err
         return code
 
     def manifest(self) -> dict[str, Any]:
@@ -213,6 +215,7 @@ def test_good_file_saved_with_sha256_in_manifest(run: Runner, server: FixtureSer
     assert run.leftovers() == []
     assert "[a]" in run.out and f"{len(GOOD)} byte" in run.out and "nuovo" in run.out
     assert "python -m etl build --raw-dir" in run.out
+    assert "Riepilogo fetch" in run.stdout and "scarico " in run.err and "scarico " not in run.stdout  # progress: stderr
 
 
 def test_same_content_is_unchanged_and_new_content_replaces(run: Runner, server: FixtureServer) -> None:

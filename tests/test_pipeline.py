@@ -393,8 +393,11 @@ def test_cli_interrupted(raw: Path, out: Path, previous_warehouse: bytes, capsys
 
 def test_cli_success_prints_summary(raw: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--raw-dir", str(raw), "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert f"Warehouse scritto: {out} (real)" in text
+    captured = capsys.readouterr()
+    text = captured.out  # the summary; progress lines are log records printed to stderr
+    assert f"Warehouse scritto: {out} (real)" in captured.err
+    assert "Territorio: Comune di Milano (milano; livelli: nil, municipio)" in captured.err
+    assert "Warehouse scritto" not in text
     assert "Riepilogo (real, build " in text
     (line,) = [x for x in text.splitlines() if x.startswith("population_nil ")]
     assert line.split()[:6] == ["population_nil", "loaded", "9", "8", "1", "0"]  # read, loaded, rejected, repaired
