@@ -101,14 +101,14 @@ class Timer:
 
 
 def load_boundaries(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> str:
-    """Fill ctx.nil / ctx.municipi through the real sources and writer; returns a description."""
+    """Fill the finest level and its parent in ctx.areas through the real sources and writer; returns a description."""
     if REAL_NIL.is_file():
         if REAL_MUNICIPI.is_file():
             result = municipi_source.SOURCE.load(REAL_MUNICIPI, ctx)
             write_result(con, municipi_source.SOURCE, REAL_MUNICIPI, result, ctx)
         result = nil_source.SOURCE.load(REAL_NIL, ctx)
         write_result(con, nil_source.SOURCE, REAL_NIL, result, ctx)
-        return f"NIL reali ({REAL_NIL.name}, {len(ctx.nil)} poligoni)"  # type: ignore[arg-type]
+        return f"NIL reali ({REAL_NIL.name}, {len(ctx.ids())} poligoni)"
     nil, mun = demo_districts()
     for src_id, frame in (("municipi_boundaries", mun), ("nil_boundaries", nil)):
         result = LoadResult(table="districts", frame=frame, rows_read=len(frame), trust="demo")
@@ -119,15 +119,16 @@ def load_boundaries(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> str:
 def synthetic_points(ctx: BuildContext, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Points clustered around each NIL (more in small central ones), 2% in the hinterland,
     0.5% with lon/lat swapped."""
-    assert ctx.nil is not None
-    geoms = ctx.nil.geometry.to_numpy()
+    areas = ctx.boundaries()
+    assert areas is not None
+    geoms = areas.geometry.to_numpy()
     centres = shapely.get_coordinates(shapely.point_on_surface(geoms))
     spread = np.sqrt(shapely.area(geoms)) / 3.0
     weight = 1.0 / np.maximum(shapely.area(geoms), 1e-6) ** 0.3
     which = rng.choice(len(geoms), size=n, p=weight / weight.sum())
     lon = centres[which, 0] + rng.normal(0.0, spread[which])
     lat = centres[which, 1] + rng.normal(0.0, spread[which])
-    x0, y0, x1, y1 = ctx.nil.total_bounds
+    x0, y0, x1, y1 = areas.total_bounds
     out = rng.random(n) < 0.02  # hinterland: a ring around the city
     lon[out] = rng.uniform(x0 - 0.08, x1 + 0.08, out.sum())
     lat[out] = np.where(rng.random(out.sum()) < 0.5, rng.uniform(y0 - 0.08, y0 - 0.005, out.sum()),
@@ -229,14 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                                         rejects=rejects)
                     write_result(con, BenchSource(f"bench_{theme}", f"benchmark {theme}"), f"bench://{theme}",
                                  result, ctx)
-            loaded = con.sql("SELECT theme, count(*), count(district_id), count(municipio) FROM places "
+            loaded = con.sql("SELECT theme, count(*), count(district_id), count(parent_id) FROM places "
                              "GROUP BY theme ORDER BY theme").fetchall()
             rejected = con.sql("SELECT count(*) FROM rejects").fetchall()[0][0]
             # The bare primitive on exactly the same points (swaps already repaired or not: the same input).
             lon = np.concatenate([f["lon"].to_numpy(dtype=float) for f in frames.values()])
             lat = np.concatenate([f["lat"].to_numpy(dtype=float) for f in frames.values()])
             with timer.stage("primitive (geo.assign_points)"):
-                assigned = geo.assign_points(lon, lat, ctx.nil)  # type: ignore[arg-type]
+                assigned = geo.assign_points(lon, lat, ctx.boundaries())  # type: ignore[arg-type]
         finally:
             con.close()
     total = time.perf_counter() - run_start

@@ -95,8 +95,8 @@ import pyarrow as pa
 con.register("pos", pa.table({"row_number": np.arange(1, len(lon) + 1), "lon": lon, "lat": lat, "district_id": district_id,
                               "swapped": swap}))
 con.execute("CREATE TABLE located AS SELECT r.*, p.lon AS x, p.lat AS y, p.district_id, p.swapped, row_number() OVER "
-            "(PARTITION BY r.codice_fiscale, r.progressivo_ul, p.district_id > 0 ORDER BY r.row_number) AS k FROM raw r JOIN pos p "
-            "USING (row_number)")
+            "(PARTITION BY r.codice_fiscale, r.progressivo_ul, p.district_id > 0 ORDER BY r.row_number) AS k "
+            "FROM raw r JOIN pos p USING (row_number)")
 con.execute("CREATE TABLE places AS SELECT row_number, codice_fiscale || '/' || coalesce(progressivo_ul, '0') AS "
             "source_key, denominazione AS name, indirizzo AS address, x AS lon, y AS lat, district_id, codice_ateco, "
             "try_cast(addetti AS DOUBLE) AS employees FROM located WHERE district_id > 0 AND k = 1")
