@@ -191,6 +191,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The link's value '{value}' for '{param}' is not valid: showing '{fallback}'.",
     },
     "page_data": {"it": "Dati", "en": "Data"},
+    "data_territory": {"it": "Territorio: {name}. Livelli delle aree, dal più fine: {levels}.",
+                       "en": "Territory: {name}. Area levels, finest first: {levels}."},
     "data_intro": {
         "it": "Da dove vengono i numeri: ogni file caricato, con impronta sha256, licenza, affidabilità e righe "
               "lette, caricate e scartate. Le righe scartate o riparate sono elencate sotto con il motivo.",
@@ -1053,6 +1055,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_ranking_caption_parent": {
         "it": "{plural} ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore di tutto il "
               "territorio ({territory}). Con un filtro la tabella mostra le aree della selezione ({fine_plural}).",
+    "th_and": {"it": " e ", "en": " and "},
         "en": "{plural} ranked by the first indicator (best first); the last row is the value of the whole territory "
               "({territory}). With a filter the table shows the areas in the selection ({fine_plural}).",
     },

@@ -8,6 +8,10 @@ from osservatorio.i18n import fmt_number, t
 ctx = ui.page_start("page_data")
 st.write(t("data_intro", ctx.lang))
 st.caption(t("build_caption", ctx.lang, build=ctx.info.build_id, mode=ctx.info.mode, built=ctx.built))
+territory = ctx.territory  # which areas the build describes: its levels, finest first, with the expected counts
+st.caption(t("data_territory", ctx.lang, name=territory.name(ctx.lang), levels=" › ".join(
+    lv.long(ctx.lang) + (f" ({fmt_number(lv.expected_count, ctx.lang)})" if lv.expected_count else "")
+    for lv in territory.levels)))
 
 st.subheader(t("sources_title", ctx.lang))
 sources = queries.sources(ctx.key)

@@ -14,7 +14,7 @@ ctx, stats, snapshot, classes = page.ctx, page.stats, page.snapshot, page.classe
 lang, territory = ctx.lang, ctx.territory
 fine = territory.fine
 words = mv.level_words(territory, lang)
-groups = " · ".join(mv.counts_groupings(territory, classes, lang)).lower()
+groups = mv.groupings_text(territory, classes, lang)
 st.write(t("th_makers_intro", lang, groups=groups))
 
 c1, c2, c3 = st.columns(3)

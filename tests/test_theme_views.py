@@ -208,6 +208,8 @@ def test_place_counts_include_zeros_and_unknowns() -> None:
         ("Comune", "1 · Uno", "Makerspace e fablab", 1), ("Comune", "3 · Tre", "Makerspace e fablab", 1),
         ("Comune", "dato non disponibile", "Makerspace e fablab", 1)]
     assert mv.counts_groupings(ONE, vw.periphery_classes(None), "it") == ["Comune"]
+    assert mv.groupings_text(TWO, vw.periphery_classes(groups()), "en") == "municipio and periphery class"
+    assert mv.groupings_text(ONE, vw.periphery_classes(None), "it") == "comune"
     assert mv.counts_groupings(TWO, vw.periphery_classes(groups()), "it") == ["Municipio", "Classe di periferia"]
     fig = mv.counts_chart(counts, "it")
     assert [tr.name for tr in fig.data] == ["Makerspace e fablab", "Coworking", "Makerspace e fablab", "Coworking"]

@@ -109,6 +109,12 @@ def counts_groupings(territory: Territory, classes: pd.DataFrame, lang: str) -> 
     return out or [territory.fine.label(lang)]
 
 
+def groupings_text(territory: Territory, classes: pd.DataFrame, lang: str) -> str:
+    """The groupings in a sentence: 'Municipio e classe di periferia', 'comune'."""
+    words = [inline_label(g) for g in counts_groupings(territory, classes, lang)]
+    return t("th_and", lang).join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else words[0]
+
+
 def place_counts(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, territory: Territory, lang: str,
                  themes: Sequence[str] = MAKER_THEMES, selected: set[int] | None = None) -> pd.DataFrame:
     """Places per parent area and per periphery class and theme (zeros included), long format.
