@@ -461,3 +461,51 @@ def test_demo_is_deterministic() -> None:
 
 def test_demo_build_leaves_only_the_warehouse(demo_warehouse: Path, h: Helpers) -> None:
     assert h.no_leftovers(demo_warehouse.parent, {demo_warehouse.name}) == []
+
+
+# --- data checks before the swap ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrphanPopulation:
+    """A source whose rows name an area the territory does not have (no loader check stops them)."""
+
+    source_id: str = "orphan_population"
+    title: str = "orphan"
+    dataset: str | None = None
+    licence: str = "-"
+    table: str = "population"
+    single: bool = True
+
+    def find(self, raw_dir: Path) -> list[Path]:
+        return [next(raw_dir.rglob("*.csv"))]
+
+    def load(self, path: Path, ctx: BuildContext) -> LoadResult:
+        import pandas as pd
+
+        frame = pd.DataFrame({"level": ["nil", "nil"], "district_id": [1, 999], "year": [2020, 2020],
+                              "residents": [10, 20]})
+        return LoadResult(table="population", frame=frame, rows_read=2, trust="derived")
+
+
+def test_failed_data_check_stops_the_build_before_the_swap(raw: Path, out: Path, h: Helpers, previous_warehouse: bytes,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from etl import pipeline
+
+    out.write_bytes(previous_warehouse)
+    sources = [municipi.SOURCE, nil.SOURCE, OrphanPopulation()]
+    with pytest.raises(pipeline.ChecksFailed) as info:
+        build(raw, out, sources=sources, progress=h.quiet)
+    assert [(f.name, f.rows) for f in info.value.failures] == [("population_district_fk", 1)]
+    assert "population_district_fk: 1 righe" in str(info.value)
+    assert out.read_bytes() == previous_warehouse  # nothing swapped
+    assert h.no_leftovers(out.parent, {out.name}) == []
+    # Through the CLI: exit 2, the check and its row count named on stderr, previous warehouse kept.
+    import etl.sources
+
+    monkeypatch.setattr(etl.sources, "REGISTRY", sources)
+    assert cli.main(["build", "--raw-dir", str(raw), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "ERRORE:" in err and "population_district_fk: 1 righe" in err
+    assert "Il warehouse precedente non è stato modificato." in err
+    assert out.read_bytes() == previous_warehouse
