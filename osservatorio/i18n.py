@@ -236,6 +236,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "catalogue_state_loaded": {"it": "caricata", "en": "loaded"},
     "catalogue_state_failed": {"it": "rifiutata", "en": "refused"},
     "catalogue_state_absent": {"it": "assente", "en": "absent"},
+    "catalogue_state_skipped": {"it": "non usata per questo territorio", "en": "not used for this territory"},
     "col_themes": {"it": "Temi", "en": "Themes"},
     "col_portal": {"it": "Pagina o download", "en": "Page or download"},
     "col_file_hint": {"it": "File riconosciuti", "en": "Files recognised"},
