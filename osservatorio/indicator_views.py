@@ -460,3 +460,32 @@ def subset_geojson(geojson: dict, ids: object) -> dict:
 def territory_area(territory: Territory) -> tuple[str, str]:
     """The (level, area_id) of the whole territory in indicator_values."""
     return (TERRITORY_LEVEL, territory.id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Wide tables that stay readable at 1280 px (issue 15)
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    """How one column of a wide table is shown: a short header, the full header as help, a width in pixels.
+    The frame keeps its full headers (downloads); only the grid shows the short ones."""
+
+    label: str
+    help: str
+    width: int
+    pinned: bool = False
+
+
+def column_config(config: Mapping[str, object], views_by_column: Mapping[str, ColumnView]) -> dict[str, object]:
+    """`ui.styled`'s column_config with the short headers, help texts and widths of `views_by_column` added
+    (st.column_config entries are plain dicts: label, help, width, pinned)."""
+    out: dict[str, object] = dict(config)
+    for column, view in views_by_column.items():
+        base = out.get(column)
+        entry = dict(base) if isinstance(base, Mapping) else {}
+        entry.update({"label": view.label, "help": view.help, "width": view.width})
+        if view.pinned:
+            entry["pinned"] = True
+        out[column] = entry
+    return out

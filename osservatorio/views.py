@@ -422,8 +422,8 @@ def trust_list(value: object, lang: str) -> str:
 
 
 def inline_label(label: str) -> str:
-    """A level label inside a sentence: 'Comune' -> 'comune'; an acronym ('NIL') stays as written."""
-    return label if label.isupper() else label[:1].lower() + label[1:]
+    """A level label inside a sentence: 'Comune' -> 'comune'; an acronym ('NIL', 'NILs') stays as written."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
 def points_geojson(table: pd.DataFrame, id_col: str, lon_col: str = "lon", lat_col: str = "lat") -> dict:

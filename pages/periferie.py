@@ -52,10 +52,9 @@ if profile.empty:
 else:
     st.caption(t("groups_caption_level", lang, plural=views.inline_label(fine.plural(lang))))
     comparison = fv.group_comparison_table(profile, metas, areas, names, lang)
-    comparison_view, comparison_config = ui.styled(comparison, lang)
-    for column, full_name in fv.group_column_help(areas, names, lang).items():  # short headers, the full name on hover
-        comparison_config[column] = {**comparison_config.get(column, st.column_config.Column(column)), "help": full_name}
-    st.dataframe(comparison_view, hide_index=True, width="stretch", column_config=comparison_config)
+    for part, part_columns in fv.comparison_parts(comparison, areas, names, lang):  # two grids that fit at 1280 px
+        part_view, part_config = ui.styled(part, lang)
+        st.dataframe(part_view, hide_index=True, width="stretch", column_config=iv.column_config(part_config, part_columns))
     comparison_spec = downloads.page_spec(ctx, "periferie_confronto", metadata=iv.export_metadata(None, snapshot, lang))
     downloads.download_menu(comparison, comparison_spec, lang, key="periphery_groups")
     notes = fv.group_notes_table(profile, metas, names, lang)

@@ -51,7 +51,9 @@ else:
         names = iv.area_names(territory, level_stats, groups, lang)
         table = qv.profile_table(profile, metas, areas, names, territory, lang)
         st.caption(qv.profile_caption(territory, iv.has_periphery(groups), lang))
-        ui.table(table, lang)
+        profile_view, profile_config = ui.styled(table, lang)  # short headers, full ones as help: readable at 1280 px
+        st.dataframe(profile_view, hide_index=True, width="stretch",
+                     column_config=iv.column_config(profile_config, qv.profile_columns(table, areas, names, territory, lang)))
         spec = downloads.page_spec(ctx, "quartiere_profilo", filters=area_filter,
                                    metadata=iv.export_metadata(None, snapshot, lang))
         downloads.download_menu(table, spec, lang, key="district_profile")

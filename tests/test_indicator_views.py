@@ -986,3 +986,37 @@ def test_hubs_listed_by_area_and_actions_layer() -> None:
     layer = mv.add_action_layer(go.Figure(), points, ["Azione<br>NIL 3"], "en")
     assert layer.data[0].name == "Actions" and list(layer.data[0].text) == ["Azione<br>NIL 3"]
     assert len(mv.add_action_layer(go.Figure(), points.iloc[0:0], [], "en").data) == 0
+
+
+def test_wide_tables_get_short_headers_that_fit() -> None:
+    """Issue 15: the profile and comparison grids show short headers (full ones as help) in widths that fit the
+    page at 1280 px (about 820 px of content); the downloads keep the full headers."""
+    metas = views.indicator_metas(catalogue(), "it", MILAN)
+    areas = qv.profile_areas(MILAN, 1, 2, "periferia")
+    names = {("nil", "1"): "1 · Uno", ("municipio", "2"): "Municipio 2", ("periphery_class", "periferia"): "Periferia",
+             ("territory", "milano"): "Comune di Milano"}
+    profile = pd.DataFrame({"level": ["nil"], "area_id": ["1"], "indicator_id": ["rate"],
+                            "period": pd.array([2020], dtype="Int64"), "value": [1.0], "reason": [None], "trust": ["demo"]})
+    table = qv.profile_table(profile, metas, areas, names, MILAN, "it")
+    columns = qv.profile_columns(table, areas, names, MILAN, "it")
+    assert set(columns) == set(table.columns)  # every column has its short header
+    assert [columns[c].label for c in table.columns] == ["Indicatore", "Unità", "NIL", "Municipio", "Classe", "Territorio",
+                                                         "Confronto", "Anno", "Nota / motivo", "Affidabilità"]
+    assert columns["Anno dei dati"].help == "Anno dei dati" and columns["1 · Uno"].help == "1 · Uno"
+    assert sum(c.width for c in columns.values()) <= 830 and columns["Indicatore"].pinned
+    config = iv.column_config({"Anno dei dati": {"alignment": "right"}}, columns)
+    assert config["Anno dei dati"] == {"alignment": "right", "label": "Anno", "help": "Anno dei dati", "width": 48}
+    assert config["Indicatore"]["pinned"] is True
+
+    g = groups()
+    group_areas = fv.group_areas(g.assign(group_id=g["group_id"].where(g["group_level"] != "priority_area", "pq")), MILAN)
+    long_names = {**names, ("priority_area", "pq"): "Giambellino - Lorenteggio (Piano Quartieri)",
+                  ("periphery_class", "centro"): "Centro"}
+    empty = pd.DataFrame(columns=["indicator_id", "level", "area_id", "value"])
+    comparison = fv.group_comparison_table(empty, metas, group_areas, long_names, "en")
+    (classes, first), (priority, second) = fv.comparison_parts(comparison, group_areas, long_names, "en")
+    assert list(classes.columns) == ["Indicator", "Unit", "Direction", "Centro", "Periferia", "Comune di Milano"]
+    assert first["Comune di Milano"].label == "Territory" and list(priority.columns)[2:] == ["Area: Giambellino - Lor…"]
+    assert second["Area: Giambellino - Lor…"].label == "Giambellino" and second["Area: Giambellino - Lor…"].help.endswith(
+        "(Piano Quartieri)")
+    assert views.inline_label("NILs") == "NILs" and views.inline_label("Comune") == "comune"

@@ -17,6 +17,7 @@ from osservatorio.indicator_views import (
     CLASS_COLORS,
     PERIPHERY,
     PERIPHERY_CLASSES,
+    ColumnView,
     class_name,
     drop_empty_period,
     parent_column,
@@ -25,7 +26,7 @@ from osservatorio.indicator_views import (
     territory_area,
     trim_geojson,
 )
-from osservatorio.territory import Territory
+from osservatorio.territory import TERRITORY_LEVEL, Territory
 from osservatorio.views import (
     IndicatorMeta,
     area_label,
@@ -256,3 +257,32 @@ def periphery_rule(config: Mapping[str, Any], snapshot_version: str | None, terr
     if areas:
         lines += ["", t("rule_priority_of", lang, n=len(areas), plural=inline_label(territory.fine.plural(lang)))]
     return lines
+
+
+def comparison_parts(comparison: pd.DataFrame, areas: Sequence[tuple[str, str]], names: Mapping[tuple[str, str], str],
+                     lang: str) -> list[tuple[pd.DataFrame, dict[str, ColumnView]]]:
+    """`group_comparison_table` shown as two grids that fit the page at 1280 px: the classes beside the whole
+    territory, then the priority areas (short headers, the full name as help; the indicator column pinned).
+    The download keeps the one table."""
+    indicator, unit, direction = t("col_indicator", lang), t("col_unit", lang), t("col_direction", lang)
+    head = {indicator: ColumnView(indicator, indicator, 200, pinned=True), unit: ColumnView(unit, unit, 76)}
+    classes = [group_column(a, names, lang) for a in areas if a[0] != "priority_area"]
+    priority = [a for a in areas if a[0] == "priority_area"]
+    parts = []
+    whole = group_column(areas[-1], names, lang) if areas and areas[-1][0] == TERRITORY_LEVEL else None
+    first = {**head, direction: ColumnView(direction, direction, 120),
+             **{c: ColumnView(t("short_territory", lang) if c == whole else c, c, 90) for c in classes}}
+    parts.append((comparison[[c for c in [indicator, unit, direction, *classes] if c in comparison.columns]], first))
+    if priority:
+        columns = [group_column(a, names, lang) for a in priority]
+        full = [names.get(a, a[1]) for a in priority]
+        second = {**head, **{c: ColumnView(_short_name(n), f"{t('priority_prefix', lang)}: {n}", 76)
+                             for c, n in zip(columns, full, strict=True)}}
+        parts.append((comparison[[indicator, unit, *columns]], second))
+    return parts
+
+
+def _short_name(name: str, limit: int = 12) -> str:
+    """The start of a priority area's name for a narrow header ('Giambellino…')."""
+    first = name.split(" - ")[0].split(" (")[0].strip()
+    return first if len(first) <= limit else first[:limit - 1].rstrip() + "…"

@@ -14,6 +14,7 @@ from osservatorio import maps
 from osservatorio.i18n import fmt_date, fmt_number, t
 from osservatorio.indicator_views import (
     CATEGORIES,
+    ColumnView,
     add_place_layer,
     area_class,
     area_priority_areas,
@@ -358,3 +359,24 @@ def profile_caption(territory: Territory, periphery: bool, lang: str) -> str:
         refs.append(t("profile_ref_class", lang))
     refs.append(territory.name(lang))
     return t("profile_caption_level", lang, level=inline_label(territory.fine.label(lang)), refs=", ".join(refs))
+
+
+def profile_columns(table: pd.DataFrame, areas: Sequence[tuple[str, str]], names: Mapping[tuple[str, str], str],
+                    territory: Territory, lang: str) -> dict[str, ColumnView]:
+    """Short headers (the level's label, 'Anno', 'Confronto'), full headers as help and widths that fit the profile
+    table in the page at 1280 px; the indicator column stays in view when the table scrolls."""
+    out: dict[str, ColumnView] = {}
+    indicator, unit = t("col_indicator", lang), t("col_unit", lang)
+    out[indicator] = ColumnView(indicator, indicator, 170, pinned=True)
+    out[unit] = ColumnView(unit, unit, 70)
+    for area in areas:
+        column = _area_column(area, names, lang)
+        level = area[0]
+        short = territory.level_label(level, lang) if level != "periphery_class" else t("level_periphery_class", lang)
+        if level == territory_area(territory)[0]:
+            short = t("short_territory", lang)
+        out[column] = ColumnView(short, column, 72)
+    for key, short_key, width in (("col_vs_territory", "short_vs_territory", 80), ("col_period", "short_period", 48),
+                                  ("col_note", "col_note", 90), ("col_trust", "col_trust", 80)):
+        out[t(key, lang)] = ColumnView(t(short_key, lang), t(key, lang), width)
+    return {c: v for c, v in out.items() if c in table.columns}
