@@ -264,7 +264,7 @@ def _slug(path: str) -> str:
 
 
 def _visit(browser: Browser, base: str, path: str, label: str, page: Page | None = None,
-           errors: list[str] | None = None, external: list[str] | None = None) -> PageVisit:
+           errors: list[str] | None = None, external: list[str] | None = None, shots: Path = SHOTS) -> PageVisit:
     """Open one page (or use an already open one), wait until ready, record what it shows, screenshot."""
     visit = PageVisit(path=path, label=label)
     if page is None:
@@ -286,8 +286,8 @@ def _visit(browser: Browser, base: str, path: str, label: str, page: Page | None
         height = min(int(page.evaluate(CONTENT_HEIGHT_JS)) + 100, 15_000)
         page.set_viewport_size({"width": WIDTH, "height": max(height, HEIGHT)})
         _wait_ready(page)  # the resize makes the maps redraw
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        visit.screenshot = SHOTS / f"{_slug(path)}.png"
+        shots.mkdir(parents=True, exist_ok=True)
+        visit.screenshot = shots / f"{_slug(path)}.png"
         page.screenshot(path=str(visit.screenshot), full_page=True)
     except sync_api.Error as exc:  # timeouts included: reported per page by the tests below
         visit.problem = str(exc).splitlines()[0]
@@ -453,3 +453,68 @@ def test_seduta_keeps_its_tab_after_preparing_the_pdf(server: str, browser: Brow
         assert errors == [], errors
     finally:
         page.context.close()
+
+
+# --- a second territory: the Provincia di Cremona built from the real files, chosen with ?territorio= ----------
+
+CREMONA = "provincia_cremona"
+MILAN_LEVEL_WORDS = re.compile(r".{0,60}\b(?:NIL|Municipio|Municipi)\b.{0,40}")
+
+
+@pytest.fixture(scope="module")
+def territory_server(tmp_path_factory: pytest.TempPathFactory, real_dir: Path) -> Iterator[str]:
+    """The demo as the default warehouse and Cremona's real build beside it (warehouse-<id>.duckdb)."""
+    from etl.pipeline import build
+
+    folder = tmp_path_factory.mktemp("browser-territory")
+    build(None, folder / "warehouse.duckdb", progress=lambda _m: None)
+    build(real_dir, folder / f"warehouse-{CREMONA}.duckdb", progress=lambda _m: None, territory=CREMONA)
+    port = _free_port()
+    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(folder / "warehouse.duckdb"),
+           "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"), "OSSERVATORIO_MAP_STYLE": "white-bg",
+           "OSSERVATORIO_AUTO_DEMO": "0"}
+    log_path = folder / "streamlit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log_path)
+        yield base
+    finally:
+        _stop_group(proc)
+
+
+@pytest.mark.real
+def test_every_page_of_the_cremona_warehouse(territory_server: str, browser: Browser, subtests: pytest.Subtests) -> None:
+    """Every page with ?territorio=provincia_cremona: ready, no exception, no error box, no console error, the
+    province named, no NIL/Municipio words, each comuni map draws every comune it has. Screenshots in
+    artifacts/screenshots/provincia_cremona/."""
+    shots = SHOTS / CREMONA
+    for old in shots.glob("*.png"):
+        old.unlink()
+    page, errors, external = _open(browser, territory_server, f"{territory_server}/?territorio={CREMONA}")
+    _wait_ready(page)
+    links = _nav_links(page, territory_server)
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Territorio").wait_for(
+        timeout=TIMEOUT_MS)  # the territory selectbox (its value is not in the text: the pages below name it)
+    page.context.close()
+    assert len(links) >= 12, links
+    for path, label in links:
+        with subtests.test(msg=f"/{path} ({label})"):
+            v = _visit(browser, territory_server, f"{path}?territorio={CREMONA}", label, shots=shots)
+            assert not v.problem, f"/{path}: never became ready: {v.problem}"
+            assert v.exceptions == [], f"/{path}: Streamlit exception: {v.exceptions}"
+            assert v.error_alerts == [], f"/{path}: error message: {v.error_alerts}"
+            assert v.not_found == 0 and v.console_errors == [], (v.not_found, v.console_errors[:5])
+            assert v.external_requests == [], v.external_requests[:5]
+            assert "Provincia di Cremona" in v.main_text, f"/{path}: the territory is not named"
+            milan_words = MILAN_LEVEL_WORDS.findall(v.main_text)
+            assert not milan_words, f"/{path}: Milan's levels on a comuni page: {milan_words[:3]}"
+            for m in v.maps:
+                if "choroplethmap" in m["types"]:
+                    assert m["rendered"] == m["features"] > 0, f"/{path} {m['title']!r}: {m['rendered']} of {m['features']}"
+            assert v.screenshot is not None and v.screenshot.stat().st_size > 10_000, f"/{path}: no screenshot"
