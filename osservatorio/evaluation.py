@@ -123,7 +123,7 @@ class DidResult:
     def conclusive(self) -> bool:
         """True when the numbers can be read: a change in the action's areas, more than one value before the start
         and at least MIN_AREAS comparison areas."""
-        blocking = {"no_before", "no_after", "few_areas", "no_class", "single_before"}
+        blocking = {"no_data", "no_before", "no_after", "few_areas", "no_class", "single_before"}
         return self.effect is not None and not blocking & set(self.caveats)
 
     @property
@@ -193,9 +193,11 @@ def did(action: ActionRef, indicator_id: str, observations: Iterable[Observation
             per_area.append(change)
     treated = _mean_change(per_area)
     caveats: list[str] = []
-    if n_before == 0:
+    if n_before == 0 and n_after == 0:
+        caveats.append("no_data")  # no value at all in the action's areas: say that, not 'before' and 'after'
+    elif n_before == 0:
         caveats.append("no_before")
-    if n_after == 0:
+    elif n_after == 0:
         caveats.append("no_after")
     if treated is not None and len(per_area) < len(areas):
         caveats.append("some_treated_missing")

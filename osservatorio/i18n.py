@@ -913,6 +913,10 @@ TEXTS: dict[str, dict[str, str]] = {
                            "en": "An action with several places is divided equally among them; actions without a place stay "
                                  "in the totals by line."},
     "pg_periphery_title": {"it": "Impegnato in periferia e in centro", "en": "Committed in the periphery and in the centre"},
+    "pg_no_classes": {"it": "{territory}: nessuna classe di periferia in questa build (il profilo non ha un file della "
+                            "periferia), quindi nessuna ripartizione fra centro e periferia.",
+                      "en": "{territory}: no periphery classes in this build (the profile has no periphery file), so no "
+                            "split between centre and periphery."},
     "pg_new_action": {"it": "Nuova azione", "en": "New action"},
     "pg_edit_action": {"it": "Modifica un'azione", "en": "Edit an action"},
     "pg_choose_action": {"it": "Azione", "en": "Action"},
@@ -1502,6 +1506,8 @@ TEXTS: dict[str, dict[str, str]] = {
                               "en": "No usable comparison area (class {klass})."},
     "ev_line_effect": {"it": "Differenza nelle differenze: {effect}.", "en": "Difference in differences: {effect}."},
     "ev_line_dates": {"it": "Date dei dati usati: {dates}.", "en": "Dates of the data used: {dates}."},
+    "ev_caveat_no_data": {"it": "Nessun valore dell'indicatore nelle aree dell'azione in questa build: non si può dire nulla.",
+                          "en": "No value of the indicator in the action's areas in this build: nothing can be said."},
     "ev_caveat_no_before": {"it": "Nessun dato prima dell'inizio nelle aree dell'azione: non si può dire nulla.",
                             "en": "No data before the start in the action's areas: nothing can be said."},
     "ev_caveat_no_after": {"it": "Nessun dato dopo l'inizio nelle aree dell'azione: non si può ancora dire nulla.",

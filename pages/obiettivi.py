@@ -49,9 +49,10 @@ def evaluation_section(default: str | None) -> None:
                                                format_func=lambda a: f"{a} · {views.plain(by_action[a].title)}")]
         treated = ", ".join(f"{a} · {area_names.get(a, '–')}" for a in chosen_action.treated_areas[:6])
         more = len(chosen_action.treated_areas) - 6
-        e2.text(views.plain(f"{t('ev_areas', lang, fine=fine.plural(lang))}: {treated}{f' (+{more})' if more > 0 else ''}\n"
-                            f"{'; '.join(t(f'ev_basis_{b}', lang) for b in chosen_action.basis)}\n"
-                            f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}"))
+        e2.text("\n".join(views.plain(line) for line in (  # one plain line each (area names come from files)
+            f"{t('ev_areas', lang, fine=fine.plural(lang))}: {treated}{f' (+{more})' if more > 0 else ''}",
+            "; ".join(t(f"ev_basis_{b}", lang) for b in chosen_action.basis),
+            f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}")))
         indicator_id = e3.selectbox(t("ev_indicator", lang), list(chosen_action.indicator_ids), key="ev_indicator_action",
                                     format_func=indicator_label)
     else:

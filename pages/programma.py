@@ -115,7 +115,9 @@ if lev is not None:
     st.metric(t("pg_leverage", lang), fmt_number(lev.ratio, lang, 2) if lev.ratio is not None else t("pg_leverage_none", lang))
     st.caption(t("pg_leverage_caption", lang, private=fmt_number(lev.private_eur, lang), public=fmt_number(lev.public_eur, lang),
                  other=fmt_number(lev.other_eur, lang)))
-    splits = ["line", *([parent.id] if parent else []), "class"]  # the parent split under its level id (?ripartizione=municipio)
+    has_classes = not class_frame.empty  # a territory without a periphery file has no classes: no class split
+    # the parent split under its level id (?ripartizione=municipio)
+    splits = ["line", *([parent.id] if parent else []), *(["class"] if has_classes else [])]
     split = ui.url_choice(t("pg_ledger_by", lang), splits, "ripartizione", lang,
                           format_func=lambda v: t("pg_by_parent", lang, label=parent.label(lang)) if parent and v == parent.id
                           else t(f"pg_by_{v}", lang))
@@ -127,9 +129,12 @@ if lev is not None:
     downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{split}", filters), lang,
                             key="pg_ledger_dl")
     st.markdown(f"**{t('pg_periphery_title', lang)}**")
-    pvc = pv.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
-    ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]: 1})
-    downloads.download_menu(pvc, downloads.page_spec(ctx, "programma_periferia_centro", filters), lang, key="pg_pvc_dl")
+    if not has_classes:
+        st.caption(t("pg_no_classes", lang, territory=views.md_text(ctx.territory.name(lang))))
+    else:
+        pvc = pv.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
+        ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]: 1})
+        downloads.download_menu(pvc, downloads.page_spec(ctx, "programma_periferia_centro", filters), lang, key="pg_pvc_dl")
 
 # --- create, edit, history
 if writable:

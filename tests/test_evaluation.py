@@ -101,7 +101,7 @@ def test_adapter_and_batch() -> None:
     results = evaluate_actions(actions, {"x": obs}, classes)
     assert [(r.action_id, r.indicator_id) for r in results] == [("A1", "x"), ("A3", "x"), ("A3", "y")]
     assert results[0].effect == pytest.approx(3.5)  # NIL 50 has an action: left out of A1's comparison
-    assert results[2].treated is None and "no_before" in results[2].caveats
+    assert results[2].treated is None and "no_data" in results[2].caveats  # indicator y: no value at all
 
 
 def test_observations_missing_values_are_not_zero() -> None:
@@ -200,3 +200,10 @@ def test_default_start_spans_the_latest_change() -> None:
     obs, _ = panel()
     assert default_start(obs) == BEFORE + timedelta(days=1)
     assert default_start([Observation(1, BEFORE, 1.0)]) is None
+
+
+def test_no_value_at_all_is_said_once() -> None:
+    obs, classes = panel()
+    result = did(ActionRef("A1", 777, START, ("x",)), "x", obs, {**classes, 777: "periferia"})
+    assert "no_data" in result.caveats and "no_before" not in result.caveats and "no_after" not in result.caveats
+    assert not result.conclusive and result.treated is None
