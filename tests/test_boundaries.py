@@ -391,3 +391,22 @@ def test_map_geometries_keep_the_tiling(h: Helpers) -> None:
     collection = geo.geojson_feature_collection([i for i, _ in grid], geo.map_geometries(series))
     assert [f["id"] for f in collection["features"]] == list(range(1, 9))
     assert json.loads(json.dumps(collection))["type"] == "FeatureCollection"
+
+
+def test_crs_less_coordinates_are_recognised_anywhere_in_the_region(tmp_path: Path) -> None:
+    """Not only around Milan: a CRS-less UTM 32N square on Cremona is read as EPSG:7791, one on Rome is refused."""
+    cremona_utm = gpd.GeoSeries([shapely.Point(10.02, 45.13).buffer(0.01)], crs=geo.WGS84).to_crs(geo.UTM32_RDN2008)
+    frame = gpd.GeoDataFrame({"id": [1]}, geometry=list(cremona_utm), crs=None)
+    out, label, notes = geo.ensure_wgs84(frame, tmp_path / "cremona.geojson")
+    assert notes == ["CRS assente: coordinate riconosciute come RDN2008 / UTM 32N (EPSG:7791)"]
+    assert out.geometry.iloc[0].centroid.distance(shapely.Point(10.02, 45.13)) < 1e-4
+    rome = gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.Point(12.48, 41.90).buffer(0.01)], crs=None)
+    with pytest.raises(SourceError, match="CRS assente e coordinate non riconoscibili"):
+        geo.ensure_wgs84(rome, tmp_path / "roma.geojson")
+    # A territory elsewhere declares its region: then Rome is fine and Cremona is not.
+    lazio = (11.4, 40.7, 14.1, 42.9)
+    assert geo.ensure_wgs84(rome, tmp_path / "roma.geojson", lazio)[2] == [
+        "CRS assente: coordinate riconosciute come lon/lat WGS84 (EPSG:4326)"]
+    cremona = gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.Point(10.02, 45.13).buffer(0.01)], crs=geo.WGS84)
+    with pytest.raises(SourceError, match="non cadono nella regione del territorio"):
+        geo.ensure_wgs84(cremona, tmp_path / "cremona.geojson", lazio)
