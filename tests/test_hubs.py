@@ -286,6 +286,8 @@ def test_area_not_verifiable_without_the_level_boundaries(config: Path, profile:
     ("version = 1\n[[hubs]\n", "TOML non valido"),
     ("version = 1\n", "manca la lista [[hubs]]"),
     ("hubs = [1, 2]\n", "manca la lista [[hubs]]"),
+    ('[[hubs]]\nid = "x"\n[hubs.places]\nterritory = "isola_prova"\n', "'places' deve essere una lista"),
+    ('[[hubs]]\nid = "x"\n[[hubs.places]]\nlevel = "zona"\n', "con territory"),
 ])
 def test_unusable_configuration_is_a_source_error(tmp_path: Path, ctx: BuildContext, text: str, problem: str) -> None:
     path = tmp_path / "hubs.toml"

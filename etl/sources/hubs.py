@@ -50,6 +50,12 @@ def read_config(path: Path) -> dict[str, Any]:
     hubs = doc.get("hubs")
     if not isinstance(hubs, list) or not all(isinstance(h, dict) for h in hubs):
         raise SourceError(path, "manca la lista [[hubs]] degli hub", HINT)
+    for number, hub in enumerate(hubs, start=1):
+        places = hub.get("places", [])
+        if not isinstance(places, list) or not all(isinstance(p, dict) and isinstance(p.get("territory"), str)
+                                                   for p in places):
+            raise SourceError(path, f"hub {number} ({hub.get('id')!r}): 'places' deve essere una lista [[hubs.places]] "
+                                    "con territory", HINT, row=number)
     return doc
 
 
