@@ -151,8 +151,10 @@ def _territory(args: argparse.Namespace) -> tuple[territories.TerritoryProfile |
     try:
         return territories.load(args.territory), None
     except territories.ProfileError as exc:
-        known = ", ".join(territories.available()) or "(nessuno)"
-        return None, f"{exc}. Territori disponibili: {known}"
+        ids = list(territories.available())
+        if ids and all(i in str(exc) for i in ids):
+            return None, str(exc)
+        return None, f"{exc}. Territori disponibili: {', '.join(ids) or '(nessuno)'}"
 
 
 def _build(args: argparse.Namespace, argv: list[str] | None) -> int:
