@@ -1,25 +1,30 @@
-"""Indicators of the Osservatorio, computed during the build (never in a page).
+"""Indicators of the Osservatorio, computed during the build (never in a page), for one territory.
 
 The catalogue (config/indicators.toml) declares every indicator: names, formula, unit,
-direction, sources, levels and how it aggregates. This module computes them:
+direction, sources, level roles and how it aggregates. The roles ('fine', 'parent', 'territory',
+'periphery_class', 'priority_area') are resolved against the territory's levels (tables territory /
+territory_levels, from config/territories/<id>.toml): values are stored at the profile's level ids,
+at 'territory' (area_id = the territory id) and at the periphery groups only where the profile names
+a periphery file. Inside this module the finest level's areas are called NIL-like *atoms*:
 
-1. `read_inputs(con)` reads districts, population, places and firm units into an `Inputs`.
-2. `atom_values(...)` computes every indicator on *atoms*: each NIL, plus pseudo-atoms for
-   places that only have a Municipio (`mun:<n>`) or no district at all (`city`). Each atom row
-   carries a numerator, a denominator, counts of items with unknown measures and a state:
-   'ok' (usable for aggregation), 'missing' (inputs missing: excluded, and said so) or 'na'
-   (indicator not applicable to this NIL, e.g. a non-peripheral NIL).
-3. `aggregate(...)` rolls the atoms up to Municipio, periphery class, priority area and city
-   FROM COUNTS (Σ numerators / Σ denominators), never by averaging ratios.
-4. `compute_indicators(...)` returns the long frame written to `indicator_values`.
-5. `compute_all(con, build_id, mode, previous, progress)` is the single entry point that the
-   pipeline calls inside the temporary warehouse: periphery groups, catalogue, values,
-   snapshot with history copied forward, taxonomy changes and target status.
+1. `read_inputs(con, levels)` reads districts, population, places and firm units into an `Inputs`.
+2. `atom_values(...)` computes every indicator on *atoms*: each area of the finest level, plus
+   pseudo-atoms for places that only have a parent area (`mun:<n>`) or no area at all (`whole`).
+   Each atom row carries a numerator, a denominator, counts of items with unknown measures and a
+   state: 'ok' (usable for aggregation), 'missing' (inputs missing: excluded, and said so) or 'na'
+   (indicator not applicable to this area, e.g. a non-peripheral one).
+3. `aggregate(...)` rolls the atoms up to the parent level, periphery class, priority area and the
+   territory FROM COUNTS (Σ numerators / Σ denominators), never by averaging ratios.
+4. `compute_indicators(...)` returns the long frame written to `indicator_values`, with the reason
+   also as a code and parameters (`reason_code`, `reason_params`: see `code_reason`).
+5. `compute_all(con, build_id, mode, previous, progress, territory=profile)` is the single entry
+   point that the pipeline calls inside the temporary warehouse: periphery groups, catalogue, values,
+   snapshot with history copied forward, taxonomy changes, target status, score weights, ATECO
+   labels and the vacant-to-maker proximity (`place_proximity`).
 
 Every NULL value has a reason; trust is 'demo' if any input is demo, 'official' only if all
 inputs are official, else 'derived'. Pure functions take pandas frames; no Streamlit here.
 """
-
 from __future__ import annotations
 
 import json
@@ -1173,10 +1178,10 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
               cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = (), territory_id: str = "milano") -> pd.DataFrame:
     """Roll atoms up to every aggregate area from counts (Σ num / Σ den), with reasons.
 
-    Rules: 'sum' is NULL when a member NIL is missing (an incomplete sum would undercount);
+    Rules: 'sum' is NULL when a member area is missing (an incomplete sum would undercount);
     'sum_known' and 'ratio' use the members that can be computed and list the excluded ones;
-    'na' members are ignored; a pseudo-atom (places known only by Municipio) counts in its
-    Municipio and in the city. Vectorised: one groupby over (indicator, period, level, area).
+    'na' members are ignored; a pseudo-atom (places known only by their parent area) counts in
+    that parent area and in the territory. Vectorised: one groupby over (indicator, period, level, area).
     """
     members = _members(groups, atoms, municipi, territory_id)
     mem = pd.DataFrame([(lv, area, k) for lv, area, keys in members for k in keys], columns=["level", "area_id", "atom"])

@@ -188,7 +188,7 @@ def to_metres(lon: np.ndarray, lat: np.ndarray, crs: str = UTM32_RDN2008) -> tup
 CLASS_COLUMNS = ["district_id", "class_id", "class_name", "class_name_en", "distance_m", "basis", "basis_en"]
 
 
-def classify(nil: pd.DataFrame, cfg: PeripheryConfig, crs: str = UTM32_RDN2008, label: str = "NIL") -> pd.DataFrame:
+def classify(nil: pd.DataFrame, cfg: PeripheryConfig, crs: str = UTM32_RDN2008) -> pd.DataFrame:
     """Class of each area. Input columns: id, centroid_lon, centroid_lat.
 
     Returns district_id, class_id, class_name(_en), distance_m (from the centre, metres in `crs`) and
@@ -234,7 +234,7 @@ def district_groups(nil: pd.DataFrame, cfg: PeripheryConfig, crs: str = UTM32_RD
     ids that are not among the areas are dropped with a warning; so are overrides of unknown
     areas. `label` names the areas in the warnings (the level's label, e.g. 'NIL').
     """
-    classes = classify(nil, cfg, crs, label)
+    classes = classify(nil, cfg, crs)
     warnings: list[str] = []
     known = set(classes["district_id"])
     for o in cfg.overrides:
