@@ -4,7 +4,9 @@ Called once per build (`write_programme`): the app reads the tables `programme_l
 `programme_objectives`, never the file. A missing file leaves both tables empty and says so in the
 build output (the app then says that no line is configured: never a zero). A malformed file raises
 `etl.base.SourceError` naming the file, the entry and what to fix: the build stops, the previous
-warehouse stays.
+warehouse stays. The programme belongs to a territory (`territory` in the file; none = every
+territory): a build of another territory leaves the tables empty and says so, so that a Cremona
+warehouse never shows Milan's lines and envelope.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ProgrammeConfig:
     file_hash: str
     lines: tuple[Line, ...]
     envelope: Envelope | None
+    territory_id: str | None = None
 
 
 def _text(raw: dict[str, Any], key: str, where: str, path: Path) -> str:
@@ -136,7 +139,10 @@ def parse_programme(data: dict[str, Any], path: Path, hash_text: str = "none",
             raise SourceError(path, f"[envelope]: fonti di finanziamento non valide: {', '.join(bad) or 'nessuna'}",
                               f"usare {', '.join(FUNDING_SOURCES)}")
         envelope = Envelope(float(amount), str(line_id), funding, _text(raw_env, "source", "[envelope]", path))
-    return ProgrammeConfig(str(data.get("version", "none")), hash_text, tuple(lines), envelope)
+    territory = data.get("territory")
+    if territory is not None and not isinstance(territory, str):
+        raise SourceError(path, f"'territory' non è un id di territorio: {territory!r}", _HINT)
+    return ProgrammeConfig(str(data.get("version", "none")), hash_text, tuple(lines), envelope, territory)
 
 
 def load_programme(path: Path | str = DEFAULT_PROGRAMME, indicators: set[str] | None = None) -> ProgrammeConfig | None:
@@ -163,6 +169,11 @@ def write_programme(con: duckdb.DuckDBPyConnection, path: Path | str = DEFAULT_P
     config = load_programme(path, indicators)
     if config is None:
         progress(f"Programma non configurato ({path} assente): linee e obiettivi vuoti")
+        return None
+    built = [str(r[0]) for r in con.sql("SELECT territory_id FROM territory").fetchall()]
+    if config.territory_id is not None and built and built[0] != config.territory_id:
+        progress(f"Programma: {path} è del territorio '{config.territory_id}', non di '{built[0]}': "
+                 "linee e obiettivi vuoti")
         return None
     env = config.envelope
     for line in config.lines:
