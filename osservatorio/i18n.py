@@ -1904,6 +1904,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "rv_section_cover": {"it": "Copertina", "en": "Cover"},
     "rv_section_changes": {"it": "Sintesi dei cambiamenti", "en": "Summary of changes"},
     "rv_section_targets": {"it": "Stato dei target", "en": "Target status"},
+    "rv_section_revisions": {"it": "Revisioni dei target", "en": "Target revisions"},
+    "rv_section_actions": {"it": "Azioni del programma", "en": "Programme actions"},
     "rv_section_maps": {"it": "Mappe degli indicatori chiave", "en": "Maps of the key indicators"},
     "rv_section_notes": {"it": "Note e decisioni", "en": "Notes and decisions"},
     "rv_section_sources": {"it": "Fonti dei dati e date", "en": "Data sources and dates"},

@@ -92,6 +92,8 @@ def test_sections_in_order(pack: Pack) -> None:
                        ("sources", "Fonti dei dati e date")]:
         assert f"<h2>{title}</h2>" in section(pack.html_it, sid)
     assert "<h2>Summary of changes</h2>" in pack.html_en and "<h2>Data sources and dates</h2>" in pack.html_en
+    for document in (pack.html_it, pack.html_en):  # every section has a translated title in the contents
+        assert "rv_section_" not in document and "ev_pack_" not in document
     assert pack.path.name == "seduta__n-1__2026-11-20.html"
 
 
