@@ -306,6 +306,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "short_vs_territory": {"it": "Confronto", "en": "Comparison"},
     "short_territory": {"it": "Territorio", "en": "Territory"},
     "short_period": {"it": "Anno", "en": "Year"},
+    "profile_title_level": {"it": "Indicatori del {level}", "en": "Indicators of the {level}"},
+    "district_places_title_level": {"it": "Luoghi del programma nel {level}", "en": "Programme places in the {level}"},
     "reason_not_at_level_of": {"it": "indicatore non definito per i {plural}", "en": "indicator not defined for {plural}"},
     "residents_unknown": {"it": "Residenti: dato non disponibile", "en": "Residents: no data"},
     "profile_ref_class": {"it": "classe (centro / semicentro / periferia)", "en": "class (centre / semi-centre / periphery)"},

@@ -117,18 +117,19 @@ if level == fine.id:
     st.caption(t("click_hint_level", lang, level=views.inline_label(fine.label(lang))))
 if hub_table is not None:
     st.markdown(f"**{t('hubs_where_title', lang)}**")
-    ui.table(hub_table.drop(columns=["lon", "lat"]), lang)
+    ui.table(hub_table.drop(columns=["lon", "lat", t("col_place_id", lang)]), lang)  # the id and position are in the download
 
 area_names = {k: views.plain(v) for k, v in iv.area_options(fine_stats).items()}
 opening = iv.default_area(fine_stats, queries.district_groups(ctx.key, snapshot.snapshot_id),
                           queries.area_value_counts(ctx.key, snapshot.snapshot_id), queries.place_counts_by_area(ctx.key))
 pick_col, link_col = st.columns([3, 1], vertical_alignment="bottom")
-picked = pick_col.selectbox(t("open_profile_of", lang, level=fine.label(lang)), list(area_names), format_func=area_names.get,
+picked = pick_col.selectbox(t("open_profile_of", lang, level=views.inline_label(fine.label(lang))), list(area_names),
+                            format_func=area_names.get,
                             key="map_profile_pick", index=list(area_names).index(opening) if opening in area_names else 0)
 link_col.page_link("pages/quartiere.py", label=t("open_profile_link", lang), icon=":material/arrow_forward:",
                    query_params=ui.link_params(ctx, **{fine.url_key: picked}))
 
-st.subheader(t("map_values_title", lang, indicator=meta.name, level=level_label))
+st.subheader(t("map_values_title", lang, indicator=meta.name, level=views.inline_label(level_label)))
 table = iv.values_table(frame, meta, level_label, lang)
 ui.table(table, lang, decimals={t("col_value", lang): meta.decimals})
 spec = downloads.page_spec(ctx, f"mappa_{indicator}", filters={t("col_level", lang): level_label},

@@ -66,7 +66,7 @@ else:
     st.plotly_chart(iv.indicator_map(geojson, frame, meta, lang, ctx.map_style), width="stretch", key="overview_indicator_map")
     st.caption(iv.map_caption(frame, meta, lang))
     values = iv.values_table(frame, meta, fine.label(lang), lang)
-    with st.expander(t("map_values_title", lang, indicator=meta.name, level=fine.label(lang))):
+    with st.expander(t("map_values_title", lang, indicator=meta.name, level=views.inline_label(fine.label(lang)))):
         ui.table(values, lang, decimals={t("col_value", lang): meta.decimals})
     values_spec = downloads.page_spec(ctx, f"panoramica_{choice}", metadata=iv.export_metadata(meta, snapshot, lang))
     downloads.download_menu(values, values_spec, lang, geojson=geojson, id_col=t("col_area_id", lang), key="overview_map_values")

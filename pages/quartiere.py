@@ -36,7 +36,7 @@ st.caption(views.md_text(header.caption))
 st.page_link("pages/mappa.py", label=t("back_to_map", lang), icon=":material/map:", query_params=ui.link_params(ctx))
 
 # --- every indicator against the parent area, the periphery class and the whole territory
-st.subheader(t("profile_title", lang))
+st.subheader(t("profile_title_level", lang, level=views.inline_label(fine.label(lang))))
 if snapshot is None:
     st.info(t("no_snapshot", lang))
     metas: dict[str, views.IndicatorMeta] = {}
@@ -59,7 +59,7 @@ else:
         downloads.download_menu(table, spec, lang, key="district_profile")
 
 # --- programme places: tables and a small map of the area; a theme without a source says so
-st.subheader(t("district_places_title", lang))
+st.subheader(t("district_places_title_level", lang, level=views.inline_label(fine.label(lang))))
 themes = ("makerspace", "coworking", "vacant", "historic_shop")
 states = {th: ui.theme_state(ctx.key, th) for th in themes}
 found = {th: queries.places(ctx.key, th, district_id) for th in themes if states[th].state == "points"}

@@ -347,7 +347,7 @@ def test_district_from_url(use: Callable[[str], Path]) -> None:
     assert any(c.startswith("Classe: ") for c in profile.columns)
     assert "Affidabilità" in profile.columns and set(profile["Affidabilità"]) <= {"dimostrativo", ""}
     titles = [s.value for s in at.subheader]
-    assert titles == ["Indicatori del quartiere", "Luoghi del programma nel quartiere", "Azioni del programma",
+    assert titles == ["Indicatori del NIL", "Luoghi del programma nel NIL", "Azioni del programma",
                       "Imprese per categoria del programma", "Andamento"]
     assert len(at.get("plotly_chart")) == 3  # NIL map, firm mix, trend
 
