@@ -266,7 +266,7 @@ def catalogue_frame(cat: Catalogue, levels: Levels | None = None, has_periphery:
     `levels` holds the stored level ids of the catalogue's roles for this territory (a role the
     territory lacks is left out); {F}/{P}/{T} in names and descriptions become its labels.
     """
-    lv = levels or Levels()
+    lv = levels or Levels.default()
     rows = []
     for s in cat.indicators:
         formula = s.formula
@@ -319,25 +319,33 @@ class Inputs:
         columns=["year", "category", "firms", "units", "employees_units", "trust", "source_id"]))
     source_years: dict[str, int] = field(default_factory=dict)
     source_datasets: dict[str, str] = field(default_factory=dict)
-    levels: Levels = field(default_factory=lambda: Levels())
+    levels: Levels = field(default_factory=lambda: Levels.default())
 
 
 @dataclass(frozen=True)
 class Levels:
-    """The territory's levels as the indicators use them: ids, Italian/English labels, territory id."""
+    """The territory's levels as the indicators use them: ids, Italian/English labels, territory id
+    (an empty label falls back to the level id). `Levels.default()`: the default profile's."""
 
-    fine: str = "nil"
-    parent: str | None = "municipio"
-    territory_id: str = "milano"
-    fine_it: str = "NIL"
-    fine_en: str = "NIL"
-    parent_it: str = "Municipio"
-    parent_en: str = "Municipio"
-    territory_it: str = "Comune di Milano"
-    territory_en: str = "Municipality of Milan"
+    fine: str
+    parent: str | None
+    territory_id: str
+    fine_it: str = ""
+    fine_en: str = ""
+    parent_it: str = ""
+    parent_en: str = ""
+    territory_it: str = ""
+    territory_en: str = ""
     area_crs: str = "EPSG:7791"
-    fine_pl_it: str = "NIL"
-    fine_pl_en: str = "NILs"
+    fine_pl_it: str = ""
+    fine_pl_en: str = ""
+
+    @classmethod
+    def default(cls) -> Levels:
+        """The levels of the default territory profile (config/territories, `default = true`)."""
+        from etl import territory as territory_mod
+
+        return cls.from_profile(territory_mod.load())
 
     def level_of(self, role: str) -> str | None:
         """The stored level id of a catalogue role (None: the territory has no such level)."""
@@ -350,10 +358,11 @@ class Levels:
     def fill(self, text: str, lang: str = "it") -> str:
         """A text with the {F} / {P} / {T} placeholders replaced by this territory's labels."""
         en = lang == "en"
-        return (text.replace("{Fp}", self.fine_pl_en if en else self.fine_pl_it)
-                .replace("{F}", self.fine_en if en else self.fine_it)
-                .replace("{P}", (self.parent_en if en else self.parent_it) if self.parent else "")
-                .replace("{T}", self.territory_en if en else self.territory_it))
+        fine = (self.fine_en if en else self.fine_it) or self.fine
+        plural = (self.fine_pl_en if en else self.fine_pl_it) or fine
+        parent = ((self.parent_en if en else self.parent_it) or self.parent) if self.parent else ""
+        territory = (self.territory_en if en else self.territory_it) or self.territory_id
+        return text.replace("{Fp}", plural).replace("{F}", fine).replace("{P}", parent).replace("{T}", territory)
 
     @classmethod
     def from_profile(cls, profile: TerritoryProfile) -> Levels:
@@ -539,11 +548,11 @@ def theme_period(source_ids: Iterable[object], source_years: Mapping[str, int]) 
 # Atom values
 
 
-def atom_values(inp: Inputs, groups: pd.DataFrame, peripheral: str | None = "periferia") -> tuple[pd.DataFrame, _Atoms]:
+def atom_values(inp: Inputs, groups: pd.DataFrame, peripheral: str | None = None) -> tuple[pd.DataFrame, _Atoms]:
     """Numerators/denominators of every indicator (except the score) on every atom.
 
     `groups` is the district_groups frame (group_level, group_id, district_id, ...); the periphery
-    class `peripheral` (config: the outermost ring) defines the peripheral areas. Without periphery
+    class `peripheral` (PeripheryConfig.peripheral; None: no classification) defines the peripheral areas. Without periphery
     classes (no periphery file for the territory) the periphery indicators are NULL with the reason.
     """
     atoms = _Atoms.from_inputs(inp)
@@ -1175,7 +1184,7 @@ def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int],
 
 
 def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, municipi: Iterable[int],
-              cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = (), territory_id: str = "milano") -> pd.DataFrame:
+              cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = (), territory_id: str = TERRITORY) -> pd.DataFrame:
     """Roll atoms up to every aggregate area from counts (Σ num / Σ den), with reasons.
 
     Rules: 'sum' is NULL when a member area is missing (an incomplete sum would undercount);
@@ -1596,7 +1605,7 @@ def score_rows(nil_values: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
 
 
 def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
-                       empty_groups: Iterable[tuple[str, str]] = (), peripheral: str | None = "periferia") -> pd.DataFrame:
+                       empty_groups: Iterable[tuple[str, str]] = (), peripheral: str | None = None) -> pd.DataFrame:
     """All indicator values (long frame, columns VALUE_COLUMNS) at every level of the catalogue."""
     atoms_frame, atoms = atom_values(inp, groups, peripheral)
     nil = nil_rows(atoms_frame, atoms, cat)

@@ -224,12 +224,12 @@ def evaluate_targets(con: duckdb.DuckDBPyConnection, snapshot_id: str, cfg: Targ
     """Status of every target of the territory in the snapshot (rows for target_status without snapshot_id).
 
     The snapshot's indicator values and the copied-forward history must already be stored. A
-    target's level is a catalogue role, stored as the territory's level id (`levels`, default
-    Milan's); targets of another territory are left out.
+    target's level is a catalogue role, stored as the territory's level id (`levels`; default:
+    the default profile's); targets of another territory are left out.
     """
     from etl.indicators import Levels
 
-    lv = levels or Levels()
+    lv = levels or Levels.default()
     rows = []
     for t0 in cfg.targets:
         if t0.territory_id is not None and t0.territory_id != lv.territory_id:

@@ -669,10 +669,12 @@ def extra(tmp_path_factory: pytest.TempPathFactory) -> Getter:
 
 
 def test_coworking_from_per_nil_counts(extra: Getter) -> None:
+    not_in_counts = indicators.Levels.default().fill(indicators.R_NOT_IN_COUNTS)
+    assert not_in_counts == "NIL assente dal conteggio per NIL"
     check(extra, "coworking_count", {("nil", 1): 0, ("nil", 2): 2, ("nil", 3): 1,
-                                     ("nil", 4): f"^{indicators.Levels().fill(indicators.R_NOT_IN_COUNTS)}$", ("municipio", 1): 2,
+                                     ("nil", 4): f"^{not_in_counts}$", ("municipio", 1): 2,
                                      ("periphery_class", "semicentro"): 2, ("territory", "milano"): "^somma incompleta"})
-    assert indicators.Levels().fill(indicators.R_AREA_COUNTS) in extra("coworking_count", "municipio", 1)[3]
+    assert indicators.Levels.default().fill(indicators.R_AREA_COUNTS) in extra("coworking_count", "municipio", 1)[3]
     assert extra("coworking_count", "nil", 2)[4] == "derived"
     check(extra, "coworking_per_1k", {("nil", 2): 2 / 21000 * 1000, ("municipio", 1): 2 / 32000 * 1000,
                                       ("territory", "milano"): 3 / 37000 * 1000})
