@@ -585,6 +585,8 @@ def vacant_real_like() -> pd.DataFrame:
 def test_vacant_table_shows_former_use_record_sheet_and_assumptions() -> None:
     table = sv.vacant_table(vacant_real_like(), stats(), vw.periphery_classes(groups()), None, TWO, "it")
     assert table["Tipologia (uso precedente)"].tolist() == ["Terziario", "Produttivo", ""]  # never the condition
+    # what decides comes first, in view on a 1280 px screen (issue 15: "Proprietà" was cut on the right)
+    assert list(table.columns)[:5] == ["Nome", "Stato", "Proprietà", "Tipologia (uso precedente)", "m²"]
     assert sv.status_name("vacant", "it") == "inutilizzato" and sv.status_name("assigned", "en") == "assigned"
     assert vw.former_use("area_libera", None) == "Area libera" and vw.former_use("PRODUTTIVO", None) == "Produttivo"
     assert table["Scheda ufficiale"].tolist()[0] == "https://geoportale.comune.milano.it/schede/A120.pdf"

@@ -177,18 +177,16 @@ def vacant_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame
     """The vacant-spaces table as shown and exported; `near` (from near_from_proximity) adds the 1 km flag.
 
     'Tipologia' is the former use (never the condition); m² from the footprint where known; the
-    official record sheet as a link; ownership marked when assumed; secondary sources marked."""
+    official record sheet as a link; ownership marked when assumed; secondary sources marked. Status,
+    ownership, former use and m² come right after the name, so they stay in view on a 1280 px screen."""
     names = area_labels(stats)
     ids = place_ids(frame)
     attrs = _attrs(frame)
     out = pd.DataFrame({
         t("col_name", lang): plain_column(frame["name"]),
-        t("th_col_address", lang): plain_column(frame["address"]),
-        **area_columns(territory, lang, place_area_column(frame, names, no_area(territory, lang)), frame["parent_id"],
-                       classes, place_class_column(frame, classes)),
-        t("th_col_typology", lang): _former_uses(frame, attrs),
         t("col_status", lang): [status_name(s, lang) for s in frame["status"]],
         t("th_col_ownership", lang): _owners(frame, lang, attrs),
+        t("th_col_typology", lang): _former_uses(frame, attrs),
         t("th_col_m2", lang): round_column(frame["area_m2"], 0).to_numpy(),
     })
     if near is not None:
@@ -197,6 +195,10 @@ def vacant_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame
         yes, no = t("th_yes", lang), t("th_no", lang)
         out[t("th_col_near", lang)] = [("–" if i not in flag else yes if flag[i] else no) for i in ids]
         out[t("th_col_dist_m", lang)] = round_column(pd.Series([dist.get(i, np.nan) for i in ids], dtype=float), 0).to_numpy()
+    out[t("th_col_address", lang)] = plain_column(frame["address"])
+    for header, values in area_columns(territory, lang, place_area_column(frame, names, no_area(territory, lang)),
+                                       frame["parent_id"], classes, place_class_column(frame, classes)).items():
+        out[header] = values
     out[t("th_col_record", lang)] = [(record_links(a) or [None])[0] for a in attrs]
     out[t("col_source", lang)] = frame["source_id"].to_numpy()
     out[t("col_trust", lang)] = _trust_with_origin(frame, lang)
@@ -273,18 +275,18 @@ def near_table(near: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, t
     names = area_labels(stats)
     nearest = [t("th_kind_makerspace", lang) if pd.notna(m) and (pd.isna(f) or m <= f) else t("th_nearest_firm", lang)
                for m, f in zip(part["dist_maker_m"], part["dist_firm_m"], strict=True)]
-    return pd.DataFrame({
+    return pd.DataFrame({  # what decides (status, ownership, distance) first: in view on a 1280 px screen
         t("col_name", lang): plain_column(part["name"]),
+        t("col_status", lang): [status_name(s, lang) for s in part["status"]],
+        t("th_col_ownership", lang): _owners(part, lang),
+        t("th_col_nearest", lang): nearest,
+        t("th_col_dist_maker", lang): round_column(part["dist_maker_m"], 0).to_numpy(),
+        t("th_col_dist_firm", lang): round_column(part["dist_firm_m"], 0).to_numpy(),
+        t("th_col_typology", lang): _former_uses(part),
+        t("th_col_m2", lang): round_column(part["area_m2"], 0).to_numpy(),
         t("th_col_address", lang): plain_column(part["address"]),
         **area_columns(territory, lang, place_area_column(part, names, no_area(territory, lang)), part["parent_id"],
                        classes.iloc[0:0], []),
-        t("th_col_typology", lang): _former_uses(part),
-        t("col_status", lang): [status_name(s, lang) for s in part["status"]],
-        t("th_col_ownership", lang): _owners(part, lang),
-        t("th_col_m2", lang): round_column(part["area_m2"], 0).to_numpy(),
-        t("th_col_dist_maker", lang): round_column(part["dist_maker_m"], 0).to_numpy(),
-        t("th_col_dist_firm", lang): round_column(part["dist_firm_m"], 0).to_numpy(),
-        t("th_col_nearest", lang): nearest,
         t("col_trust", lang): [trust_label(x, lang) for x in part["trust"]],
         t("th_col_place_id", lang): place_ids(part).to_numpy(),
     })
