@@ -726,3 +726,18 @@ def test_city_firm_totals_are_not_called_no_source() -> None:
     bare = views.ThemeState(theme="firm", state="absent", places=0, counts_total=None, counts_districts=0,
                             counts_sources=(), counts_trust=(), candidates=(), failed=())
     assert "ds171" not in views.theme_state_summary(bare, "it")
+
+
+def test_district_values_on_one_level_with_reasons_in_the_page_language() -> None:
+    values = pd.DataFrame({"area_id": ["1", "2"], "period": [None, None], "value": [2.5, np.nan],
+                           "numerator": [5.0, np.nan], "denominator": [2.0, np.nan],
+                           "reason": [None, "popolazione non disponibile"], "reason_code": [None, "no_population"],
+                           "reason_params": [None, "{}"], "trust": ["official", None]})
+    table = fv.district_values(values, stats(), vw.periphery_classes(None), catalogue(), "a_per_1k", ONE, "en")
+    assert list(table.columns)[:3] == ["Comune code", "Comune", "A per 1,000 (per 1,000 res.)"]  # no parent, no class
+    assert table["Reason"].tolist()[:2] == ["", "population not available"]
+    assert table["A per 1,000 (per 1,000 res.)"].tolist()[0] == 2.5 and table["A per 1,000 (per 1,000 res.)"].isna().sum() == 3
+    two = fv.district_values(values.drop(columns=["reason_code", "reason_params"]), stats(), vw.periphery_classes(groups()),
+                             catalogue(), "a_per_1k", TWO, "it")
+    assert list(two.columns)[:5] == ["Codice NIL", "NIL", "Municipio", "Classe di periferia", "A ogni 1.000 (per 1.000 ab.)"]
+    assert two["Motivo"].tolist()[1] == "popolazione non disponibile"  # no code stored: the stored text

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from osservatorio import maps
-from osservatorio.i18n import fmt_number, t
+from osservatorio.i18n import fmt_number, reason_text, t
 from osservatorio.territory import Territory
 from osservatorio.views import (
     ALL,
@@ -140,6 +140,13 @@ def pick_period(values_all: pd.DataFrame, period: str) -> pd.DataFrame:
     return values_all[values_all["period"].eq(int(period)).fillna(False).astype(bool)]
 
 
+def _reasons(frame: pd.DataFrame, lang: str) -> list[str]:
+    """Why a value is missing, in the page language when the build stored a reason code (else the stored text)."""
+    codes = frame["reason_code"] if "reason_code" in frame else pd.Series([None] * len(frame), index=frame.index)
+    params = frame["reason_params"] if "reason_params" in frame else pd.Series([None] * len(frame), index=frame.index)
+    return [reason_text(c, p, lang, r) for c, p, r in zip(codes, params, frame["reason"], strict=True)]
+
+
 def district_values(values: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, catalogue: pd.DataFrame,
                     indicator_id: str, territory: Territory, lang: str) -> pd.DataFrame:
     """One row per fine area with the indicator value, numerator, denominator, reason and trust (for the
@@ -157,7 +164,7 @@ def district_values(values: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataF
         catalogue_name(catalogue, indicator_id, lang, with_unit=True): round_column(frame["value"], decimals).to_numpy(),
         t("th_col_numerator", lang): round_column(frame["numerator"], 2).to_numpy(),
         t("th_col_denominator", lang): round_column(frame["denominator"], 2).to_numpy(),
-        t("col_reason", lang): frame["reason"].to_numpy(),
+        t("col_reason", lang): _reasons(frame, lang),
         t("col_trust", lang): [trust_label(x, lang) if isinstance(x, str) else t("no_data", lang) for x in frame["trust"]],
     })
 
