@@ -117,7 +117,9 @@ if level == fine.id:
     st.caption(t("click_hint_level", lang, level=views.inline_label(fine.label(lang))))
 if hub_table is not None:
     st.markdown(f"**{t('hubs_where_title', lang)}**")
-    ui.table(hub_table.drop(columns=["lon", "lat", t("col_place_id", lang)]), lang)  # the id and position are in the download
+    shown_hubs = hub_table.drop(columns=["lon", "lat", t("col_place_id", lang)])  # the id and position are in the download
+    hub_view, hub_config = ui.styled(shown_hubs, lang)
+    st.dataframe(hub_view, hide_index=True, width="stretch", column_config=iv.column_config(hub_config, mv.hubs_columns(lang)))
 
 area_names = {k: views.plain(v) for k, v in iv.area_options(fine_stats).items()}
 opening = iv.default_area(fine_stats, queries.district_groups(ctx.key, snapshot.snapshot_id),

@@ -980,6 +980,8 @@ def test_hubs_listed_by_area_and_actions_layer() -> None:
     assert table["Dove"].tolist() == ["19036 · Centro", "Municipio 8", "Comune di Milano"]
     assert table["Posizione"].tolist() == ["sì", "senza coordinate", "senza coordinate"]
     assert mv.hubs_table(hubs, VALLEY, {}, "en")["Where"].tolist()[1:] == ["Test Valley", "Test Valley"]
+    shown = table.drop(columns=["lon", "lat", "ID (fonte:chiave)"])
+    assert set(mv.hubs_columns("it")) == set(shown.columns) and sum(c.width for c in mv.hubs_columns("it").values()) <= 820
     fig = mv.add_hub_layer(go.Figure(), hubs, "it")
     assert len(fig.data) == 1 and len(fig.data[0].lon) == 1 and "&lt;tecnologico&gt;" in fig.data[0].text[0]
     points = pd.DataFrame({"lon": [9.2], "lat": [45.5], "title": ["Azione"]})

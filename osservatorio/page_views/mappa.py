@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_number, t
+from osservatorio.indicator_views import ColumnView
 from osservatorio.territory import Territory
 from osservatorio.views import (
     IndicatorMeta,
@@ -159,3 +160,9 @@ def hub_hover(hubs: pd.DataFrame, lang: str) -> list[str]:
         parts.append(f"{t('col_trust', lang)}: {trust_label(r.get('trust'), lang)}")
         out.append("<br>".join(parts))
     return out
+
+
+def hubs_columns(lang: str) -> dict[str, ColumnView]:
+    """Widths of the shown hubs table (name, where, address, position, trust) that fit the page at 1280 px."""
+    return {t(key, lang): ColumnView(t(key, lang), t(key, lang), width) for key, width in
+            (("col_name", 300), ("col_where", 170), ("col_address", 130), ("col_located", 110), ("col_trust", 90))}
