@@ -311,3 +311,33 @@ def test_board_decides_a_proposed_action_in_a_session(tmp_path: Path) -> None:
     assert err.value.code == "pg_not_decidable"
     with pytest.raises(ConflictError):  # decided on an older version than the stored one
         store.decide(1, 1, "rejected", 9, "ed@comune.it", "vecchio modulo")
+
+
+@pytest.mark.real
+def test_real_cremona_build_places_actions_on_its_comuni(real_dir: Path, tmp_path: Path) -> None:
+    """Provincia di Cremona from the real files: one level, its 113 comuni, no parent: an action can name any
+    comune; its money is split by line and class only (no parent area), and the evaluation finds its comune."""
+    from datetime import date
+
+    from etl.pipeline import build
+    from osservatorio import data
+    from osservatorio.evaluation import resolve_actions
+
+    out = tmp_path / "cremona.duckdb"
+    build(real_dir, out, progress=lambda _m: None, territory="provincia_cremona")
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        territory, index = data.territory(con), pg.read_place_index(con)
+    finally:
+        con.close()
+    assert territory.level_ids == ("comune",) and territory.parent is None
+    comuni = index[index["kind"] == "comune"]
+    assert len(comuni) == 113 and index["parent_id"].isna().all()
+    cremona = comuni.loc[comuni["name"] == "Cremona", "ref"].iloc[0]
+    action = clean_action({"title": "Polo", "line": "laboratori", "places": [("comune", cremona)], "start_date": "2024-01-01",
+                           "indicators": ["residents"]}, lines=["laboratori"], levels=list(territory.level_ids))
+    alloc = pg.allocations([action], index, pd.DataFrame({"district_id": [], "class_id": []}))
+    assert alloc["district_id"].tolist() == [int(cremona)] and pg.ledger(alloc, "parent")["group"].tolist() == [pg.NO_PLACE]
+    ok, skipped = resolve_actions([action], index, "comune", None)
+    assert ok[0].treated_areas == (int(cremona),) and not skipped
+    assert date(2024, 1, 1) == ok[0].start
