@@ -328,11 +328,13 @@ def resolve_actions(actions: Iterable[Any], places: Any, fine_level: str, parent
 
     `places` is the place index (osservatorio.programme.read_place_index: kind, ref, district_id, parent_id):
     an area of `fine_level` is treated itself; an area of `parent_level` treats every finest area whose
-    parent it is; a vacant building, makerspace or hub treats the area it lies in. A place not in this
+    parent it is; a vacant building, makerspace or hub treats the area it lies in (one known only by its parent
+    area, e.g. a confiscated property with just its Municipio, treats that parent's areas). A place not in this
     build (or an area kind the territory does not have) is not located."""
     fine_rows: set[int] = set()
     by_parent: dict[int, list[int]] = {}
     point_area: dict[tuple[str, str], int] = {}
+    point_parent: dict[tuple[str, str], int] = {}
     for kind, ref, district, parent in zip(places["kind"], places["ref"], places["district_id"], places["parent_id"],
                                            strict=True):
         if kind == fine_level and str(ref).isdigit():
@@ -341,6 +343,8 @@ def resolve_actions(actions: Iterable[Any], places: Any, fine_level: str, parent
                 by_parent.setdefault(int(parent), []).append(int(ref))
         elif kind in POINT_KINDS and not _missing(district):
             point_area[(str(kind), str(ref))] = int(district)
+        elif kind in POINT_KINDS and not _missing(parent):  # e.g. a confiscated property known only by its Municipio
+            point_parent[(str(kind), str(ref))] = int(parent)
     ok: list[ActionRef] = []
     out: list[NotEvaluable] = []
     for a in actions:
@@ -364,6 +368,8 @@ def resolve_actions(actions: Iterable[Any], places: Any, fine_level: str, parent
                 found, how = sorted(by_parent.get(int(p.ref), [])), "parent"
             elif p.kind in POINT_KINDS and (p.kind, p.ref) in point_area:
                 found, how = [point_area[(p.kind, p.ref)]], "place"
+            elif p.kind in POINT_KINDS and (p.kind, p.ref) in point_parent:
+                found, how = sorted(by_parent.get(point_parent[(p.kind, p.ref)], [])), "parent"
             if found:
                 areas.extend(x for x in found if x not in areas)
                 if how not in basis:

@@ -139,7 +139,8 @@ INDEX = pd.DataFrame(
      (1, 2, 3, 4, 5, 6, 7, 50, 90)]
     + [{"kind": "municipio", "ref": r, "district_id": None, "parent_id": int(r)} for r in ("7", "8", "9", "3")]
     + [{"kind": "vacant", "ref": "v:1", "district_id": 1, "parent_id": 9},
-       {"kind": "hub", "ref": "h:1", "district_id": None, "parent_id": None}])
+       {"kind": "hub", "ref": "h:1", "district_id": None, "parent_id": None},
+       {"kind": "vacant", "ref": "conf:8", "district_id": None, "parent_id": 8}])  # known only by its parent
 
 
 def test_actions_on_a_place_or_a_parent_area_are_evaluated_on_their_areas() -> None:
@@ -160,6 +161,10 @@ def test_actions_on_a_place_or_a_parent_area_are_evaluated_on_their_areas() -> N
         Action(title="Altro territorio", line="spazi", places=(PlaceRef("comune", "19036"),), start_date=START,
                indicators=("x",), action_id=7),
     ]
+    only_parent = Action(title="Bene confiscato", line="spazi", places=(PlaceRef("vacant", "conf:8"),), start_date=START,
+                         indicators=("x",), action_id=8)
+    (conf,), _ = resolve_actions([only_parent], INDEX, "nil", "municipio")
+    assert (conf.treated_areas, conf.basis) == ((5, 6, 7), ("parent",))
     ok, skipped = resolve_actions(register, INDEX, "nil", "municipio")
     assert [(a.action_id, a.treated_areas, a.basis) for a in ok] == [("1", (1,), ("place",)),
                                                                      ("2", (1, 2, 3, 4), ("parent",))]
