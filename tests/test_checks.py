@@ -150,6 +150,7 @@ CORRUPTIONS: dict[str, list[str]] = {
     "snapshot_territory": ["UPDATE snapshots SET territory_id = 'altrove'"],
     "periphery_groups_count": ["UPDATE periphery_groups SET n_areas = 2"],
     "place_proximity_fk": ["UPDATE place_proximity SET nearest_m = -1"],
+    "not_empty_keys": ["UPDATE districts SET name = '  ' WHERE level = 'zona' AND id = 1"],
 }
 
 
@@ -182,6 +183,8 @@ def test_one_corruption_fails_exactly_its_check(con: duckdb.DuckDBPyConnection, 
     ("place_proximity_fk", ["UPDATE place_proximity SET nearest_m = NULL"]),
     # a group with members but no description
     ("periphery_groups_count", ["DELETE FROM periphery_groups"]),
+    # an empty place key
+    ("not_empty_keys", ["UPDATE places SET source_key = '' WHERE source_key = 'polo'"]),
     # no territory row
     ("territory_one_row", ["DELETE FROM territory"]),
     # a fine area whose parent does not exist
