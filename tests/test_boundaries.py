@@ -69,7 +69,8 @@ def test_geojson_with_crs_member(tmp_path: Path, h: Helpers) -> None:
     result = load_nil(path)
     assert_grid(result, h)
     assert not any(n.startswith("CRS assente") for n in result.notes)
-    assert result.frame["name"].tolist() == [""] * 8  # no name column: empty names, not None
+    # No name column: the level's label and the id (never an empty text, which a data check refuses).
+    assert result.frame["name"].tolist() == [f"NIL {i}" for i, _ in grid]
 
 
 @pytest.mark.parametrize("member_dir", ["", "ds964_nil_wm"])

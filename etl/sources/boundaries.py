@@ -98,9 +98,14 @@ def load_boundaries(
         names = frame[name_col].astype("string").str.strip()
     else:
         names = pd.Series([None] * len(frame), index=frame.index, dtype="string")
-    if default_name:
-        names = names.fillna(frame["id"].map(lambda i: default_name.format(id=int(i))))
-    frame["name"] = names.fillna("").astype(str)
+    names = names.where(names != "")
+    missing = int(names.isna().sum())
+    if missing:  # an area without a name is shown by its level and id, never as an empty text
+        template = default_name or (level.upper() if level == "nil" else level.capitalize()) + " {id}"
+        names = names.fillna(frame["id"].map(lambda i: template.format(id=int(i))))
+        if not default_name or name_col is not None:
+            notes.append(f"{missing} aree senza nome nel file: usato '{template.format(id='<id>')}'")
+    frame["name"] = names.astype(str)
 
     trust: Trust = "official" if official_columns is not None else "derived"
     if official_columns is not None:

@@ -36,7 +36,8 @@ class NilSource:
         return load_boundaries(path, level=self.spec.id if self.spec else "nil",
                                id_columns=["id_nil", "idnil", "district_id"], name_columns=["nil", "nil_name", "nome"],
                                official_columns=OFFICIAL_COLUMNS,
-                               expected_count=self.spec.expected_count if self.spec else 88, ctx=ctx)
+                               expected_count=self.spec.expected_count if self.spec else 88, ctx=ctx,
+                               default_name=f"{self.spec.label_it if self.spec else 'NIL'} {{id}}")
 
 
 def _has_wkt(path: Path) -> bool:
