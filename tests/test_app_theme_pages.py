@@ -508,7 +508,7 @@ def test_firms_city_totals_without_nil_detail(schema2_warehouse: Path, monkeypat
     spec = chart(at, "Comune di Milano: unità locali per categoria e anno")
     assert spec["data"][0]["x"] == [2007, 2008, 2009, 2010] and spec["layout"]["xaxis"]["ticktext"][0] == "2007"
     # one line in the box, the dataset that would fill it in the details below
-    assert any("Nessuna fonte caricata per le unità locali per NIL" in m for m in infos(at)), infos(at)
+    assert any("Nessuna fonte caricata per le unità locali aggregate (formato ds201)" in m for m in infos(at)), infos(at)
     assert any("ds201" in c.value for c in at.caption), [c.value for c in at.caption]
     assert not any("Nessun dato sulle imprese per questa selezione" in m for m in infos(at))
     en = open_page("firms", {"lang": "en"})
@@ -528,6 +528,42 @@ def test_vacant_former_use_assumed_ownership_and_refused_source(schema2_warehous
     assert (table["Proprietà"] == "pubblica (assunta)").sum() == 3
     assert (table["Scheda ufficiale"] == "https://geoportale.example/A1.pdf").sum() == 3
     assert any("di cui 3 con proprietà assunta" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+# --- a territory with one level ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_level_warehouse(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo warehouse told it describes a territory with one level ('Comune', no parent level): the pages must
+    take labels and levels from the warehouse, not from what Milan has."""
+    return modified_copy(warehouse, tmp_path_factory.mktemp("one") / "one.duckdb", [
+        "UPDATE territory SET name_it = 'Provincia di prova', name_en = 'Test province'",
+        "DELETE FROM territory_levels WHERE rank > 0",
+        """UPDATE territory_levels SET label_it = 'Comune', label_en = 'Comune', plural_it = 'Comuni',
+                  plural_en = 'Comuni', long_it = 'Comune', long_en = 'Comune', parent_level = NULL""",
+    ])
+
+
+@pytest.mark.parametrize("page", ["makerspace", "vacant", "firms"])
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_one_level_territory_has_no_parent_column_or_filter(one_level_warehouse: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            page: str, lang: str) -> None:
+    use(monkeypatch, one_level_warehouse)
+    at = open_page(page, {"lang": lang})
+    assert [e.value for e in at.error] == []
+    assert "Municipio" not in {s.label for s in at.selectbox}
+    headers = [str(c) for d in at.dataframe for c in d.value.columns]
+    assert headers and "Municipio" not in headers and "NIL" not in headers, headers
+    texts = [e.value for kind in (at.caption, at.info, at.subheader, at.markdown) for e in kind]
+    said = " ".join(x for x in texts if not x.startswith(("Dati:", "Data:")))  # the origin line names its datasets
+    assert "Municipi" not in said and " NIL" not in said and "Milan" not in said, said[:600]
+    if page == "makerspace":
+        assert "Comune" in headers
+        assert frame_by_column(at, "Pos." if lang == "it" else "Rank")["Area"].iloc[-1] == \
+            ("Provincia di prova" if lang == "it" else "Test province")  # the whole territory's row
+    if page == "firms":
+        assert at.selectbox(key="url_nil").label == "Comune"  # the area filter is the level's, under its id
 
 
 # --- the real folder ----------------------------------------------------------------------------------------------
