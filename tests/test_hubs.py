@@ -306,6 +306,8 @@ def test_unusable_configuration_is_a_source_error(tmp_path: Path, ctx: BuildCont
     ('column = "area_m2"', 'column = "name"', "column 'name' non ammessa"),
     ('document = "Comunicato, 01/02/2020"', '', "manca dove lo dice la fonte"),
     ('category = "innovation_pole"\naddress', 'category = "fablab"\naddress', "category 'fablab' non ammessa"),
+    ('date = 2019-05-05', 'date = 2019-05-05\ndate_precision = "month"', "non riempie started_on"),
+    ('date = 2020-02-01', 'date = 2020-02-01\ndate_precision = "week"', "date_precision 'week'"),
 ])
 def test_each_malformed_fact_or_field_is_named(tmp_path: Path, ctx: BuildContext, old: str, new: str, reason: str) -> None:
     text = CONFIG.replace(old, new, 1)
@@ -364,6 +366,14 @@ def test_real_cremona_hub_facts() -> None:
     assert (facts["crit_firms"]["value"], facts["crit_employees"]["value"]) == (10, 400)
     assert facts["cofinancing_agreement"]["date"] == "2015-06-24"
     assert facts["aster_contribution"]["value"] == 1_000_000
+
+
+def test_real_month_dated_fact_does_not_pretend_a_day() -> None:
+    row = _rows(hubs.SOURCE.load(hubs.DEFAULT_CONFIG, _real_ctx("milano", [1])))["hub_impresa40_fondazione_polimi"]
+    assert row["started_on"] is None
+    facts = {f["id"]: f for f in json.loads(row["attributes"])["facts"]}
+    assert (facts["first_lombard_hub"]["date"], facts["first_lombard_hub"]["date_precision"]) == ("2017-10-01", "month")
+    assert (facts["funding"]["value"], facts["funding"]["unit"]) == (1_200_000, "eur")
 
 
 def test_real_cremona_hub_outside_the_loaded_comuni_is_a_reject() -> None:

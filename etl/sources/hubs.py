@@ -33,6 +33,7 @@ from etl.base import BuildContext, LoadResult, Reject, SourceError
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "hubs.toml"
 CONFIG_ENV = "OSSERVATORIO_HUBS_CONFIG"  # another configuration file (the test suite points it to none)
 FACT_TRUST = ("official", "derived")
+PRECISIONS = ("day", "month", "year")  # how much of `date` the source states (2017-10-01 + month = October 2017)
 UNITS = ("m2", "desks", "firms", "employees", "eur")
 COLUMNS = {"area_m2": "number", "seats": "number", "started_on": "date"}  # places columns a fact may fill
 CATEGORIES = ("innovation_pole", "innovation_district", "impresa40_hub")
@@ -94,7 +95,12 @@ def _fact(raw: Any, number: int) -> tuple[dict[str, Any] | None, str | None]:
     when = raw.get("date")
     if when is not None and not isinstance(when, date):
         return None, f"fatto '{fid}': date {when!r} non è una data TOML (AAAA-MM-GG)"
+    precision = _text(raw, "date_precision") or ("day" if when is not None else None)
+    if precision is not None and (when is None or precision not in PRECISIONS):
+        return None, f"fatto '{fid}': date_precision {precision!r} senza data o non ammessa (usare {', '.join(PRECISIONS)})"
     column = raw.get("column")
+    if column == "started_on" and precision != "day":
+        return None, f"fatto '{fid}': una data al {precision} non riempie started_on (sembrerebbe un giorno esatto)"
     if column is not None:
         if column not in COLUMNS:
             return None, f"fatto '{fid}': column {column!r} non ammessa (usare {', '.join(COLUMNS)})"
@@ -104,7 +110,7 @@ def _fact(raw: Any, number: int) -> tuple[dict[str, Any] | None, str | None]:
         "id": fid, "text_it": _text(raw, "text_it"), "text_en": _text(raw, "text_en"),
         "value": value, "unit": unit, "source": _text(raw, "source"), "url": _text(raw, "url"),
         "document": _text(raw, "document"), "date": when.isoformat() if isinstance(when, date) else None,
-        "date_precision": _text(raw, "date_precision") or ("day" if when is not None else None),
+        "date_precision": precision,
         "trust": trust, "column": column,
     }, None
 
