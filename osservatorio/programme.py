@@ -85,6 +85,14 @@ def read_place_index(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 # --- pure functions ---------------------------------------------------------------------------------
 
+def line_name(frame: pd.DataFrame, line_id: str, lang: str) -> str:
+    """A line's name in the language (plain text), its id when the build does not know it."""
+    from osservatorio.views import plain
+
+    hit = frame[frame["line_id"] == line_id]
+    return plain(hit[f"name_{lang}"].iloc[0]) if len(hit) else plain(line_id)
+
+
 def envelope(lines: pd.DataFrame) -> tuple[float | None, tuple[str, ...]]:
     """(amount in euro, funding sources it covers) of the programme's envelope; (None, ()) when none is stored."""
     if lines.empty or "envelope_eur" not in lines:

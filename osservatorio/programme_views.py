@@ -11,7 +11,6 @@ their level's label, and without a parent level there is no parent filter or led
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -23,6 +22,8 @@ from osservatorio import auth, downloads, maps, queries, ui, views
 from osservatorio import programme as pg
 from osservatorio.board_store import BoardStoreError
 from osservatorio.i18n import fmt_number, t
+from osservatorio.page_views.programma import group_label, ledger_table, lines_table  # noqa: F401 - moved, re-exported
+from osservatorio.programme import line_name
 from osservatorio.programme_store import FUNDING_SOURCES, POINT_KINDS, STATUSES, Action, ProgrammeStore, clean_action
 from osservatorio.territory import Territory
 from osservatorio.theme_views import ALL, latest_snapshot, outline_map, periphery_classes
@@ -73,11 +74,6 @@ def error_text(exc: BoardStoreError, lang: str) -> str:
     return views.md_text(str(exc)) if text == exc.code else text
 
 
-def line_name(frame: pd.DataFrame, line_id: str, lang: str) -> str:
-    hit = frame[frame["line_id"] == line_id]
-    return views.plain(hit[f"name_{lang}"].iloc[0]) if len(hit) else views.plain(line_id)
-
-
 def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str, territory: Territory | None = None) -> str:
     """'NIL 42 · Name', 'Municipio 8', 'Comune 19036 · Cremona', 'Makerspace · Name' (area labels from the
     territory's levels; an area kind the territory does not have is named by its id)."""
@@ -114,51 +110,6 @@ def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd
         t("pg_col_updated_at", lang): [a.updated_at.replace(tzinfo=None) if a.updated_at else None for a in actions],
         t("pg_col_demo", lang): [t("demo_badge", lang) if a.demo else "" for a in actions],
     })
-
-
-def lines_table(line_frame: pd.DataFrame, objective_frame: pd.DataFrame, lang: str,
-                indicator_names: dict[str, str] | None = None) -> pd.DataFrame:
-    """Lines and their objectives, one row per objective; indicators by name when the catalogue is known."""
-    names = indicator_names or {}
-    rows = []
-    for line in line_frame.to_dict("records"):
-        objs = objective_frame[objective_frame["line_id"] == line["line_id"]].to_dict("records") or [None]
-        for obj in objs:
-            rows.append({
-                t("pg_col_line", lang): f"{int(line['sort_order'])}. {line[f'name_{lang}']}",
-                t("pg_col_objective", lang): obj[f"name_{lang}"] if obj else "",
-                t("pg_col_indicators", lang): "; ".join(names.get(i, i) for i in json.loads(obj["indicators"])) if obj else "",
-                t("pg_col_targets", lang): ", ".join(json.loads(obj["targets"])) if obj else "",
-                t("pg_col_description", lang): line[f"description_{lang}"],
-                t("pg_col_basis", lang): obj["basis"] if obj else "",
-            })
-    return pd.DataFrame(rows)
-
-
-def group_label(by: str, group: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str,
-                territory: Territory | None = None) -> str:
-    if group == pg.NO_PLACE:
-        return t("pg_no_place", lang)
-    if by == "line":
-        return line_name(line_frame, group, lang)
-    if by == "parent":
-        parent = territory.parent if territory is not None else None
-        return f"{parent.label(lang)} {group}" if parent else group
-    names = dict(zip(class_frame["class_id"], class_frame["class_name"], strict=True))
-    return names.get(group, group)
-
-
-def ledger_table(frame: pd.DataFrame, by: str, line_frame: pd.DataFrame, class_frame: pd.DataFrame, lang: str,
-                 share: bool = False, territory: Territory | None = None) -> pd.DataFrame:
-    out = pd.DataFrame({
-        t("pg_col_group", lang): [group_label(by, g, line_frame, class_frame, lang, territory) for g in frame["group"]],
-        t("pg_col_actions_n", lang): frame["actions"].astype(int).tolist(),
-        t("pg_col_allocated", lang): frame["allocated"], t("pg_col_committed", lang): frame["committed"],
-        t("pg_col_spent", lang): frame["spent"], t("pg_col_private", lang): frame["private"],
-    })
-    if share:
-        out[t("pg_col_share", lang)] = (frame["share"] * 100).round(1).tolist()
-    return out
 
 
 def history_table(store: ProgrammeStore, action_id: int, lang: str) -> pd.DataFrame:

@@ -12,7 +12,8 @@ from osservatorio import auth, calibration, downloads, evaluation, queries, revi
 from osservatorio import indicator_views as iv
 from osservatorio import programme_views as pv
 from osservatorio.board_store import BoardStoreError
-from osservatorio.i18n import fmt_date, fmt_number, t
+from osservatorio.i18n import fmt_number, t
+from osservatorio.page_views import obiettivi as view
 from osservatorio.theme_views import ALL
 
 ctx = ui.page_start("page_targets")
@@ -37,8 +38,7 @@ def evaluation_section(default: str | None) -> None:
                                                           demo=ctx.info.is_demo)
     actions = register
     area_names = {int(i): str(n) for i, n in zip(stats["id"], stats["name"], strict=True)}
-    fine_indicators = [str(i) for i, lv in zip(catalogue["indicator_id"], catalogue["levels"], strict=True)
-                       if fine.id in evaluation.catalogue_levels(lv)]
+    fine_indicators = view.fine_indicators(catalogue, fine)
     indicator_label = lambda i: review.indicator_label(catalogue, i, lang)  # noqa: E731
     if not actions:
         st.info(t("ev_no_actions", lang))
@@ -47,12 +47,7 @@ def evaluation_section(default: str | None) -> None:
         by_action = {a.action_id: a for a in actions}
         chosen_action = by_action[e1.selectbox(t("ev_action", lang), list(by_action), key="ev_action",
                                                format_func=lambda a: f"{a} · {views.plain(by_action[a].title)}")]
-        treated = ", ".join(f"{a} · {area_names.get(a, '–')}" for a in chosen_action.treated_areas[:6])
-        more = len(chosen_action.treated_areas) - 6
-        e2.text("\n".join(views.plain(line) for line in (  # one plain line each (area names come from files)
-            f"{t('ev_areas', lang, fine=fine.plural(lang))}: {treated}{f' (+{more})' if more > 0 else ''}",
-            "; ".join(t(f"ev_basis_{b}", lang) for b in chosen_action.basis),
-            f"{t('ev_start', lang)}: {fmt_date(chosen_action.start, lang)}")))
+        e2.text("\n".join(view.treated_lines(chosen_action, area_names, fine, lang)))
         indicator_id = e3.selectbox(t("ev_indicator", lang), list(chosen_action.indicator_ids), key="ev_indicator_action",
                                     format_func=indicator_label)
     else:
@@ -64,9 +59,7 @@ def evaluation_section(default: str | None) -> None:
                                    format_func=lambda i: f"{i} · {area_names[i]}")
         indicator_id = e3.selectbox(t("ev_indicator", lang), options, key="ev_indicator", format_func=indicator_label,
                                     index=options.index(default) if default in options else 0)
-    groups = queries.district_groups(ctx.key, snapshot)
-    klass = groups[groups["group_level"] == "periphery_class"]
-    classes = {int(n): str(g) for n, g in zip(klass["district_id"], klass["group_name"], strict=True)}
+    classes = view.periphery_classes(queries.district_groups(ctx.key, snapshot))
     frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, fine.id, True))
               for s in snapshots.sort_values("created_at").to_dict("records")
               if (day := theme_views.as_of_date(s["created_at"])) is not None]
@@ -86,8 +79,7 @@ def evaluation_section(default: str | None) -> None:
     st.text("\n".join(evaluation.summary_lines(result, lang, num)))
     if not_evaluable:  # say which actions could not be evaluated, and why
         st.markdown(f"**{t('ev_not_evaluable_title', lang)}**")
-        ui.table(pd.DataFrame({t("ev_action", lang): [f"{n.action_id} · {views.plain(n.title)}" for n in not_evaluable],
-                               t("ev_col_reason", lang): [t(f"ev_why_{n.reason}", lang) for n in not_evaluable]}), lang)
+        ui.table(view.not_evaluable_table(not_evaluable, lang), lang)
 
 
 status_frame = queries.target_status(ctx.key, snapshot)

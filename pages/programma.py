@@ -11,6 +11,7 @@ from osservatorio import programme as pg
 from osservatorio import programme_views as pv
 from osservatorio.board_store import BoardStoreError
 from osservatorio.i18n import fmt_number, t
+from osservatorio.page_views import programma as view
 from osservatorio.programme_store import STATUSES
 from osservatorio.theme_views import ALL, latest_snapshot
 
@@ -34,7 +35,7 @@ if line_frame.empty:
     st.stop()
 sources = sorted(set(line_frame["source"]))
 st.caption(t("pg_lines_caption", lang, source=views.md_text("; ".join(sources))))
-lines_shown = pv.lines_table(line_frame, objective_frame, lang, indicator_names)
+lines_shown = view.lines_table(line_frame, objective_frame, lang, indicator_names)
 ui.table(lines_shown, lang)
 downloads.download_menu(lines_shown, downloads.page_spec(ctx, "programma_linee"), lang, key="pg_lines_dl")
 
@@ -67,8 +68,8 @@ if actions:
                                format_func=lambda v: t("pg_all_statuses", lang) if v == ALL else t(f"pg_status_{v}", lang))
     if parent is not None:
         with c3:
-            parent_ids = sorted({int(m) for m in index.loc[index["kind"] == parent.id, "ref"]})
-            parent_area = ui.url_choice(parent.label(lang), [ALL, *map(str, parent_ids)], parent.url_key, lang,
+            parent_area = ui.url_choice(parent.label(lang), [ALL, *view.parent_filter_options(index, ctx.territory)],
+                                        parent.url_key, lang,
                                         format_func=lambda v: t("pg_all_areas", lang, plural=parent.plural(lang)) if v == ALL
                                         else f"{parent.label(lang)} {v}")
 filters = {k: v for k, v in {"linea": line, "stato": status, parent.url_key if parent else "": parent_area}.items() if v != ALL}
@@ -116,23 +117,20 @@ if lev is not None:
     st.caption(t("pg_leverage_caption", lang, private=fmt_number(lev.private_eur, lang), public=fmt_number(lev.public_eur, lang),
                  other=fmt_number(lev.other_eur, lang)))
     has_classes = not class_frame.empty  # a territory without a periphery file has no classes: no class split
-    # the parent split under its level id (?ripartizione=municipio)
-    splits = ["line", *([parent.id] if parent else []), *(["class"] if has_classes else [])]
-    split = ui.url_choice(t("pg_ledger_by", lang), splits, "ripartizione", lang,
-                          format_func=lambda v: t("pg_by_parent", lang, label=parent.label(lang)) if parent and v == parent.id
-                          else t(f"pg_by_{v}", lang))
-    by = "parent" if parent and split == parent.id else split
-    ledger_shown = pv.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang,
+    split = ui.url_choice(t("pg_ledger_by", lang), view.ledger_splits(ctx.territory, has_classes), "ripartizione", lang,
+                          format_func=lambda v: view.split_label(ctx.territory, v, lang))
+    by = view.split_by(ctx.territory, split)
+    ledger_shown = view.ledger_table(pg.ledger(alloc, by, line_ids), by, line_frame, class_frame, lang,
                                    territory=ctx.territory)
     ui.table(ledger_shown, lang, decimals={c: 0 for c in ledger_shown.columns[2:]})
-    st.caption(t("pg_ledger_rule_parent", lang, parent=parent.label(lang)) if parent else t("pg_ledger_rule_one", lang))
+    st.caption(view.ledger_rule(ctx.territory, lang))
     downloads.download_menu(ledger_shown, downloads.page_spec(ctx, f"programma_fondi_{split}", filters), lang,
                             key="pg_ledger_dl")
     st.markdown(f"**{t('pg_periphery_title', lang)}**")
     if not has_classes:
         st.caption(t("pg_no_classes", lang, territory=views.md_text(ctx.territory.name(lang))))
     else:
-        pvc = pv.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
+        pvc = view.ledger_table(pg.periphery_vs_centre(alloc), "class", line_frame, class_frame, lang, share=True)
         ui.table(pvc, lang, decimals={**{c: 0 for c in pvc.columns[2:6]}, pvc.columns[6]: 1})
         downloads.download_menu(pvc, downloads.page_spec(ctx, "programma_periferia_centro", filters), lang, key="pg_pvc_dl")
 

@@ -26,7 +26,8 @@ from osservatorio import auth, board_store, boardpack, calibration, downloads, m
 from osservatorio import programme_views as pv
 from osservatorio.board_store import BoardStore, BoardStoreError, Note, Session
 from osservatorio.i18n import fmt_date, t
-from osservatorio.programme_store import DECIDABLE, DECISIONS, ProgrammeStore
+from osservatorio.page_views import seduta as view
+from osservatorio.programme_store import DECISIONS, ProgrammeStore
 from osservatorio.territory import TERRITORY_LEVEL
 
 NONE = "-"  # "no snapshot to compare with"
@@ -371,7 +372,7 @@ with tab_notes:
             refs = list(comparison.catalogue["indicator_id"]) if not comparison.catalogue.empty else []
             label = lambda r: review.indicator_label(comparison.catalogue, r, lang)  # noqa: E731
         elif target_kind == "district":
-            refs = [f"{fine.id}:{i}" for i in sorted((k for k in names if k.isdigit()), key=int)]
+            refs = view.note_area_refs(names, territory)
             label = lambda r: review.area_label(fine.id, r.partition(":")[2], names, lang, territory)  # noqa: E731
         elif target_kind == "target":
             refs = list(comparison.targets["target_id"]) if not comparison.targets.empty else []
@@ -482,15 +483,14 @@ with tab_actions:  # proposed actions of the programme register: decided here, i
         st.error(error_text(exc, lang))
         programme, register, session_decisions = None, [], []
     index, line_frame = pv.place_index(ctx.key), pv.lines(ctx.key)
-    waiting = [a for a in register if a.status in DECIDABLE]
+    waiting = view.waiting_actions(register)
     st.markdown(f"**{t('rv_actions_waiting', lang)}**")
     if not waiting:
         st.caption(t("rv_actions_none_waiting", lang))
     else:
         ui.table(pv.actions_table(waiting, line_frame, index, lang, territory), lang)
         if programme is not None and writable and not programme.read_only:
-            versions = {a.action_id: a.version for a in waiting}
-            titles = {str(a.action_id): f"{a.action_id} · {review.plain_text(a.title)}" for a in waiting}
+            titles, versions = view.action_choices(waiting)
             with st.form("rv_action_form", border=True):
                 st.selectbox(t("pg_col_action", lang), list(titles), key="rv_action_choice", format_func=titles.get)
                 st.radio(t("cal_decision", lang), list(DECISIONS), key="rv_action_decision", horizontal=True,

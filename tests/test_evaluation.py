@@ -212,3 +212,20 @@ def test_no_value_at_all_is_said_once() -> None:
     result = did(ActionRef("A1", 777, START, ("x",)), "x", obs, {**classes, 777: "periferia"})
     assert "no_data" in result.caveats and "no_before" not in result.caveats and "no_after" not in result.caveats
     assert not result.conclusive and result.treated is None
+
+
+def test_obiettivi_view_names_the_treated_areas() -> None:
+    from osservatorio.page_views import obiettivi as view
+    from osservatorio.territory import Level
+
+    fine = Level("rione", 0, None, "Rione", "Rione", "Rioni", "Rioni")
+    action = ActionRef("A", 1, START, ("x",), areas=tuple(range(1, 9)), basis=("parent",))
+    lines = view.treated_lines(action, {1: "Uno\u202e\n"}, fine, "it")
+    assert lines[0].startswith("Aree dell'azione (Rioni): 1 · Uno") and lines[0].endswith("(+2)")
+    assert "\n" not in lines[0] and "\u202e" not in lines[0]  # names from files: one plain line
+    assert lines[1] == "aree contenute nell'area più ampia dell'azione" and lines[2] == "Data di inizio: 01/06/2022"
+    catalogue = pd.DataFrame({"indicator_id": ["a", "b"], "levels": ['["rione", "territory"]', '["territory"]']})
+    assert view.fine_indicators(catalogue, fine) == ["a"]
+    groups = pd.DataFrame({"group_level": ["periphery_class", "priority_area"], "group_id": ["p", "q"],
+                           "group_name": ["periferia", "Q"], "district_id": [3, 4]})
+    assert view.periphery_classes(groups) == {3: "periferia"} and view.periphery_classes(groups.iloc[0:0]) == {}

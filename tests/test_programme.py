@@ -341,3 +341,26 @@ def test_real_cremona_build_places_actions_on_its_comuni(real_dir: Path, tmp_pat
     ok, skipped = resolve_actions([action], index, "comune", None)
     assert ok[0].treated_areas == (int(cremona),) and not skipped
     assert date(2024, 1, 1) == ok[0].start
+
+
+def test_programma_view_follows_the_territory_levels() -> None:
+    """page_views.programma: the parent filter and split exist only with a parent level, under its id."""
+    from osservatorio.page_views import programma as view
+    from osservatorio.territory import Level, Territory
+
+    def territory(*levels: tuple[str, str]) -> Territory:
+        return Territory("t", "T", "T", tuple(Level(i, r, None, lab, lab, lab + "i", lab + "s") for r, (i, lab) in
+                                              enumerate(levels)), 9.0, 45.0, "c", "c", "EPSG:7791")
+
+    two, one = territory(("nil", "NIL"), ("municipio", "Municipio")), territory(("comune", "Comune"))
+    assert view.ledger_splits(two, True) == ["line", "municipio", "class"]
+    assert view.ledger_splits(one, True) == ["line", "class"] and view.ledger_splits(one, False) == ["line"]
+    assert view.split_by(two, "municipio") == "parent" and view.split_by(one, "class") == "class"
+    assert view.split_label(two, "municipio", "it") == "per Municipio"
+    assert view.split_label(two, "class", "en") == "by periphery class"
+    assert view.parent_filter_options(PLACES, two) == ["2"] and view.parent_filter_options(COMUNI, one) == []
+    assert "Municipio" in view.ledger_rule(two, "it") and "Municipio" not in view.ledger_rule(one, "it")
+    alloc = pg.allocations(_ledger_actions(), PLACES, CLASSES)
+    table = view.ledger_table(pg.ledger(alloc, "parent"), "parent", pd.DataFrame(columns=["line_id"]),
+                              pd.DataFrame(columns=["class_id", "class_name"]), "it", territory=two)
+    assert table["Gruppo"].tolist() == ["Municipio 1", "Municipio 2", "senza luogo / non attribuibile"]

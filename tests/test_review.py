@@ -365,3 +365,16 @@ def test_plain_text_removes_bidi_controls() -> None:
     assert review.plain_text("exe.\u202egpj") == "exe.gpj"
     assert review.plain_text("città «ok» \u200d") == "città «ok» \u200d"  # other characters stay
     assert review.plain_text(None) == ""
+
+
+def test_seduta_view_offers_the_actions_awaiting_a_decision() -> None:
+    from osservatorio.page_views import seduta as view
+    from osservatorio.programme_store import Action
+
+    actions = [Action(title=t, line="spazi", status=s, action_id=i, version=v) for i, (t, s, v) in
+               enumerate([("a", "approved", 1), ("b\u202e", "postponed", 3), ("c", "proposed", 1), ("d", "rejected", 2)], 1)]
+    waiting = view.waiting_actions(list(reversed(actions)))
+    assert [a.action_id for a in waiting] == [2, 3]
+    titles, versions = view.action_choices(waiting)
+    assert titles == {"2": "2 · b", "3": "3 · c"} and versions == {2: 3, 3: 1}
+    assert view.note_area_refs({"12": "x", "3": "y", "priority_area:pq": "z"}, CREMONA) == ["comune:3", "comune:12"]
