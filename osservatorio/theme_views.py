@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from osservatorio.views import (  # noqa: F401 - re-exported for the pages that 
     PERIPHERY_ORDER,
     area_label,
     area_labels,
+    as_date,
     catalogue_name,
     class_names,
     class_options,
@@ -128,16 +129,6 @@ def _num(value: object, lang: str) -> str:
     return fmt_number(x, lang, 0 if x == int(x) and abs(x) >= 100 else 2)
 
 
-def _as_date(value: object) -> date | None:
-    if value is None or (not isinstance(value, (date, datetime, str)) and pd.isna(value)):  # type: ignore[call-overload]
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(str(value)).date()
-
-
 def target_explanation(row: Mapping[str, Any], as_of: date | None, lang: str) -> str:
     """The status rule applied to one target, in words and in the page's language.
 
@@ -146,8 +137,8 @@ def target_explanation(row: Mapping[str, Any], as_of: date | None, lang: str) ->
     """
     status = str(row["status"])
     verdict = t(f"th_tstatus_{status}", lang) if status in STATUS_BADGE else status
-    deadline = _as_date(row["deadline"])
-    base_date = _as_date(row.get("baseline_date"))
+    deadline = as_date(row["deadline"])
+    base_date = as_date(row.get("baseline_date"))
     target, current = row["target_value"], row.get("current_value")
     baseline, expected = row.get("baseline"), row.get("expected_value")
     if current is None or pd.isna(current):
@@ -176,11 +167,11 @@ def targets_table(frame: pd.DataFrame, catalogue: pd.DataFrame, names: Mapping[t
         t("th_col_indicator", lang): [catalogue_name(catalogue, i, lang, with_unit=True) for i in frame["indicator_id"]],
         t("th_col_area", lang): [_area(lv, a, names) for lv, a in zip(frame["level"], frame["area_id"], strict=True)],
         t("th_col_baseline", lang): round_column(frame["baseline"], 2).to_numpy(),
-        t("th_col_baseline_date", lang): [_as_date(d) for d in frame["baseline_date"]],
+        t("th_col_baseline_date", lang): [as_date(d) for d in frame["baseline_date"]],
         t("th_col_current", lang): round_column(frame["current_value"], 2).to_numpy(),
         t("th_col_expected", lang): round_column(frame["expected_value"], 2).to_numpy(),
         t("th_col_target", lang): round_column(frame["target_value"], 2).to_numpy(),
-        t("th_col_deadline", lang): [_as_date(d) for d in frame["deadline"]],
+        t("th_col_deadline", lang): [as_date(d) for d in frame["deadline"]],
         t("th_col_progress", lang): [_round_or_nan(progress_share(c, b, g), 1) for c, b, g in
                                      zip(frame["current_value"], frame["baseline"], frame["target_value"], strict=True)],
         t("th_col_progress_due", lang): [_round_or_nan(progress_share(e, b, g), 1) for e, b, g in
@@ -227,7 +218,7 @@ def trend_chart(history: pd.DataFrame, row: Mapping[str, Any], unit: str, lang: 
                              textposition="top center",
                              marker={"size": 9, "color": [STATUS_COLORS.get(str(s), "#9e9e9e") for s in known["status"]]},
                              line={"color": "#1f77b4"}))
-    base, base_date, deadline = row.get("baseline"), _as_date(row.get("baseline_date")), _as_date(row["deadline"])
+    base, base_date, deadline = row.get("baseline"), as_date(row.get("baseline_date")), as_date(row["deadline"])
     if base is not None and pd.notna(base) and base_date is not None and deadline is not None:
         fig.add_trace(go.Scatter(x=[pd.Timestamp(base_date), pd.Timestamp(deadline)], y=[float(base), float(row["target_value"])],
                                  mode="lines", name=t("th_expected_path", lang), line={"dash": "dash", "color": "#888888"}))
@@ -258,7 +249,7 @@ def trend_table(history: pd.DataFrame, row: Mapping[str, Any], lang: str) -> pd.
     """The trend chart's data: one row per snapshot, plus the baseline and deadline points of the path."""
     history = trend_points(history)
     snaps = pd.DataFrame({
-        t("th_col_date", lang): [_as_date(d) for d in history["created_at"]],
+        t("th_col_date", lang): [as_date(d) for d in history["created_at"]],
         t("th_col_point", lang): t("th_point_snapshot", lang),
         t("th_col_current", lang): round_column(history["current_value"], 4).to_numpy(),
         t("th_col_expected", lang): round_column(history["expected_value"], 4).to_numpy(),
@@ -266,9 +257,9 @@ def trend_table(history: pd.DataFrame, row: Mapping[str, Any], lang: str) -> pd.
         t("col_status", lang): [status_text(s, lang) for s in history["status"]],
     })
     path = []
-    if row.get("baseline") is not None and pd.notna(row.get("baseline")) and _as_date(row.get("baseline_date")):
-        path.append((_as_date(row.get("baseline_date")), t("th_point_baseline", lang), float(row["baseline"])))
-    path.append((_as_date(row["deadline"]), t("th_point_deadline", lang), float(row["target_value"])))
+    if row.get("baseline") is not None and pd.notna(row.get("baseline")) and as_date(row.get("baseline_date")):
+        path.append((as_date(row.get("baseline_date")), t("th_point_baseline", lang), float(row["baseline"])))
+    path.append((as_date(row["deadline"]), t("th_point_deadline", lang), float(row["target_value"])))
     ends = pd.DataFrame({
         t("th_col_date", lang): [p[0] for p in path],
         t("th_col_point", lang): [p[1] for p in path],
@@ -289,4 +280,4 @@ def target_option_label(row: Mapping[str, Any], catalogue: pd.DataFrame, names: 
 
 def as_of_date(value: object) -> date | None:
     """A snapshot's creation time as a date (None when unknown)."""
-    return _as_date(value)
+    return as_date(value)

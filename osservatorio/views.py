@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -798,3 +799,26 @@ def territory_value(values: pd.DataFrame) -> float | None:
     if values.empty or pd.isna(values["value"].iloc[0]):
         return None
     return float(values["value"].iloc[0])
+
+
+def no_area_text(territory: Territory, lang: str) -> str:
+    """'senza NIL' / 'senza comune': the area cell of a place outside every area of the territory's finest level."""
+    return t("th_no_nil", lang, fine=inline_label(territory.fine.label(lang)))
+
+
+def places_base_map(geojson: Mapping[str, object], stats: pd.DataFrame, selected: set[int] | None, title: str,
+                    territory: Territory, lang: str, map_style: str) -> tuple[go.Figure, dict[int, str], str]:
+    """(outline map of the finest areas, area id -> label, the 'no area' text): the base of every place map."""
+    fig = outline_map(geojson, stats, selected, title, lang, map_style, layer_name=territory.fine.plural(lang))
+    return fig, area_labels(stats), no_area_text(territory, lang)
+
+
+def as_date(value: object) -> date | None:
+    """A date from a date, a timestamp or an ISO text (None when missing)."""
+    if value is None or (not isinstance(value, (date, datetime, str)) and pd.isna(value)):  # type: ignore[call-overload]
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return pd.Timestamp(str(value)).date()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -23,10 +22,11 @@ from osservatorio.views import (
     area_columns,
     area_label,
     area_labels,
+    as_date,
     catalogue_name,
-    inline_label,
     int_or_none,
     is_count_unit,
+    no_area_text,
     place_area_column,
     place_ids,
     plain,
@@ -42,16 +42,6 @@ CURRENT_PERIOD = "corrente"  # URL value of the undated (current) period
 YEAR_AXIS = {"tickformat": "d", "dtick": 1}  # data years as whole numbers (no 2,007.5)
 _NO_CLASSES = pd.DataFrame({"district_id": pd.Series(dtype=int), "class_id": pd.Series(dtype=str),
                             "class_name": pd.Series(dtype=str)})
-
-
-def _as_date(value: object) -> date | None:
-    if value is None or (not isinstance(value, (date, datetime, str)) and pd.isna(value)):  # type: ignore[call-overload]
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(str(value)).date()
 
 
 def _category_config() -> tuple[tuple[str, str, str, str], ...]:
@@ -196,7 +186,7 @@ def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, st
                lang: str) -> pd.DataFrame:
     """Point-level firms as exported with the map's point layer (all of them, not the drawn sample)."""
     names = area_labels(stats)
-    missing = t("th_no_nil", lang, fine=inline_label(territory.fine.label(lang)))
+    missing = no_area_text(territory, lang)
     return pd.DataFrame({
         t("col_name", lang): plain_column(frame["name"]),
         t("th_col_address", lang): plain_column(frame["address"]),
@@ -205,7 +195,7 @@ def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, st
         t("th_col_ateco", lang): frame["ateco_code"].to_numpy(),
         t("th_col_ateco_edition", lang): frame["ateco_edition"].to_numpy(),
         t("th_col_employees", lang): round_column(frame["employees"], 1).to_numpy(),
-        t("th_col_started_on", lang): [_as_date(d) for d in frame["started_on"]],
+        t("th_col_started_on", lang): [as_date(d) for d in frame["started_on"]],
         t("col_source", lang): frame["source_id"].to_numpy(),
         t("col_trust", lang): [trust_label(x, lang) for x in frame["trust"]],
         t("th_col_place_id", lang): place_ids(frame).to_numpy(),

@@ -27,13 +27,14 @@ from osservatorio.views import (
     inline_label,
     int_or_none,
     is_count_unit,
-    outline_map,
+    no_area_text,
     parent_name,
     parent_options,
     place_area_column,
     place_class_column,
     place_hover,
     place_ids,
+    places_base_map,
     plain,
     plain_column,
     round_column,
@@ -81,7 +82,7 @@ def maker_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame,
     """The places table as shown and exported (one row per place, translated headers; the parent-level
     column only when the territory has a parent level, the class column only when there are classes)."""
     names = area_labels(stats)
-    no_area = t("th_no_nil", lang, fine=inline_label(territory.fine.label(lang)))
+    no_area = no_area_text(territory, lang)
     return pd.DataFrame({
         t("col_name", lang): plain_column(frame["name"]),
         t("th_col_kind", lang): [kind_label(th, c, lang) for th, c in zip(frame["theme"], frame["category"], strict=True)],
@@ -180,10 +181,7 @@ def counts_chart(counts: pd.DataFrame, lang: str, colors: Mapping[str, str] | No
 def maker_map(geojson: Mapping[str, Any], frame: pd.DataFrame, stats: pd.DataFrame, selected: set[int] | None,
               territory: Territory, lang: str, map_style: str) -> go.Figure:
     """Makerspaces and coworking spaces as points over the outlines of the territory's fine areas."""
-    fig = outline_map(geojson, stats, selected, t("th_map_makers", lang), lang, map_style,
-                      layer_name=territory.fine.plural(lang))
-    names = area_labels(stats)
-    no_area = t("th_no_nil", lang, fine=inline_label(territory.fine.label(lang)))
+    fig, names, no_area = places_base_map(geojson, stats, selected, t("th_map_makers", lang), territory, lang, map_style)
     for theme in MAKER_THEMES:
         part = frame[frame["theme"] == theme]
         if part.empty:

@@ -32,17 +32,19 @@ from osservatorio.views import (
     catalogue_name,
     former_use,
     inline_label,
-    outline_map,
+    no_area_text,
     ownership_assumed,
     place_area_column,
     place_attributes,
     place_class_column,
     place_hover,
     place_ids,
+    places_base_map,
     plain,
     plain_column,
     record_links,
     round_column,
+    separators,
     trust_label,
 )
 
@@ -52,11 +54,6 @@ VACANT_STATUSES = ("degraded", "regeneration", "vacant", "assigned")  # as writt
 BREAKDOWN_TOP = 12  # bars per breakdown panel (the rest in one 'other' bar; the table keeps every value)
 WEIGHT_MAX = 100  # sliders run 0..100; weights are relative, so only their ratios matter
 NEAR_COLOR = "#08306b"  # near-maker points on the opportunity map: dark blue, readable on the yellow-red scale
-
-
-def no_area(territory: Territory, lang: str) -> str:
-    """'senza NIL' / 'senza comune': the area cell of a place outside every fine area."""
-    return t("th_no_nil", lang, fine=inline_label(territory.fine.label(lang)))
 
 
 def status_name(status: object, lang: str) -> str:
@@ -196,7 +193,7 @@ def vacant_table(frame: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame
         out[t("th_col_near", lang)] = [("–" if i not in flag else yes if flag[i] else no) for i in ids]
         out[t("th_col_dist_m", lang)] = round_column(pd.Series([dist.get(i, np.nan) for i in ids], dtype=float), 0).to_numpy()
     out[t("th_col_address", lang)] = plain_column(frame["address"])
-    for header, values in area_columns(territory, lang, place_area_column(frame, names, no_area(territory, lang)),
+    for header, values in area_columns(territory, lang, place_area_column(frame, names, no_area_text(territory, lang)),
                                        frame["parent_id"], classes, place_class_column(frame, classes)).items():
         out[header] = values
     out[t("th_col_record", lang)] = [(record_links(a) or [None])[0] for a in attrs]
@@ -238,17 +235,15 @@ def breakdown_chart(breakdown: pd.DataFrame, lang: str) -> go.Figure:
             counts = [*counts[:BREAKDOWN_TOP - 1], rest]
         fig.add_trace(go.Bar(x=labels, y=counts, name=dim, showlegend=False,
                              marker_color=maps.THEME_COLORS["vacant"]), row=1, col=col)
-    fig.update_layout(height=340, margin={"l": 0, "r": 0, "t": 40, "b": 0}, separators=",." if lang == "it" else ".,")
+    fig.update_layout(height=340, margin={"l": 0, "r": 0, "t": 40, "b": 0}, separators=separators(lang))
     return fig
 
 
 def vacant_map(geojson: Mapping[str, Any], frame: pd.DataFrame, stats: pd.DataFrame, selected: set[int] | None,
                territory: Territory, lang: str, map_style: str) -> go.Figure:
     """Vacant spaces over the outlines of the fine areas, one layer (colour) per status."""
-    fig = outline_map(geojson, stats, selected, t("th_map_vacant", lang), lang, map_style,
-                      layer_name=territory.fine.plural(lang))
-    names = area_labels(stats)
-    missing = no_area(territory, lang)
+    fig, names, missing = places_base_map(geojson, stats, selected, t("th_map_vacant", lang), territory, lang,
+                                          map_style)
     statuses = frame["status"].astype(object).where(frame["status"].notna(), None)
     for status in [*[s for s in VACANT_STATUSES if (statuses == s).any()],
                    *sorted({s for s in statuses.dropna() if s not in VACANT_STATUSES})]:
@@ -285,7 +280,7 @@ def near_table(near: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, t
         t("th_col_typology", lang): _former_uses(part),
         t("th_col_m2", lang): round_column(part["area_m2"], 0).to_numpy(),
         t("th_col_address", lang): plain_column(part["address"]),
-        **area_columns(territory, lang, place_area_column(part, names, no_area(territory, lang)), part["parent_id"],
+        **area_columns(territory, lang, place_area_column(part, names, no_area_text(territory, lang)), part["parent_id"],
                        classes.iloc[0:0], []),
         t("col_trust", lang): [trust_label(x, lang) for x in part["trust"]],
         t("th_col_place_id", lang): place_ids(part).to_numpy(),
@@ -452,7 +447,7 @@ def opportunity_map(geojson: Mapping[str, Any], scores: pd.DataFrame, stats: pd.
     if near is not None and bool(near["near"].any()):
         part = near[near["near"]]
         maps.add_points(fig, part, t("th_layer_near", lang), "vacant",
-                        hover=place_hover(part, area_labels(stats), no_area(territory, lang)), size=7)
+                        hover=place_hover(part, area_labels(stats), no_area_text(territory, lang)), size=7)
         fig.data[-1].marker.color = NEAR_COLOR
     return fig
 
