@@ -186,8 +186,9 @@ def real_env(territories_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     st.cache_resource.clear()
 
 
-def shown_text(at: AppTest) -> list[str]:
-    """Every text a reader sees in the main area: Markdown, captions, boxes, headers, metrics, table headers and cells."""
+def shown_text(at: AppTest, cells: bool = True) -> list[str]:
+    """Every text a reader sees in the main area: Markdown, captions, boxes, headers, metrics, table headers and
+    (with `cells`) cells."""
     texts = [e.value for kind in (at.markdown, at.caption, at.info, at.warning, at.error, at.subheader, at.header,
                                   at.title, at.success) for e in kind]
     texts += [m.label for m in at.metric] + [str(m.value) for m in at.metric]
@@ -195,8 +196,9 @@ def shown_text(at: AppTest) -> list[str]:
         value = frame.value
         value = value.data if hasattr(value, "data") and not hasattr(value, "columns") else value
         texts += [str(c) for c in value.columns]
-        texts += [v for col in value.columns for v in value[col].tolist() if isinstance(v, str)]
-        texts += [str(v) for col in value.columns for v in value[col].tolist() if v is None]
+        if cells:
+            texts += [v for col in value.columns for v in value[col].tolist() if isinstance(v, str)]
+            texts += [str(v) for col in value.columns for v in value[col].tolist() if v is None]
     return [str(x) for x in texts]
 
 
@@ -231,7 +233,10 @@ def test_every_page_on_every_territory(real_env: Path, territory: str, lang: str
             raw = [(page, x[:160]) for x in texts if RAW_MISSING.search(x.replace("\\", ""))]
             assert not raw, raw
             if territory != MILANO:
-                milan_words = [(page, x[:160]) for x in texts if MILAN_LEVELS.search(x.replace("\\", ""))]
+                # the Data page lists every file of the raw folder: the titles of Milan's datasets and the reason
+                # each was skipped ('il territorio ... non ha il livello NIL') are lineage, not the page's words
+                said = shown_text(at, cells=page != "pages/dati.py")
+                milan_words = [(page, x[:160]) for x in said if MILAN_LEVELS.search(x.replace("\\", ""))]
                 assert not milan_words, milan_words
                 seen_comuni = seen_comuni or any(re.search(r"\b[Cc]omun[ei]\b", x) for x in texts)
     if territory != MILANO:
