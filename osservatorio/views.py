@@ -68,7 +68,7 @@ def catalogue_table(catalogue: pd.DataFrame, sources: pd.DataFrame, lang: str) -
         t("col_title", lang): [user_words(x) for x in catalogue["title"]],
         t("col_status", lang): [t(f"catalogue_state_{s}", lang) if s in order else s for s in states],
         t("col_portal", lang): [u if plain(u).startswith(("https://", "http://")) else None for u in catalogue["portal_url"]],
-        t("col_file_hint", lang): plain_column(catalogue["file_hint"]),
+        t("col_file_hint", lang): [user_words(x).strip(" ()") for x in catalogue["file_hint"]],  # no config/ paths
         t("col_licence", lang): [user_words(x) for x in catalogue["licence"]],
         "_order": [order.get(s, 3) for s in states],
     })
