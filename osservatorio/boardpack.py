@@ -483,7 +483,7 @@ def _line(pack: BoardPack, line_id: str) -> str:
 
 
 def _place_text(pack: BoardPack, action: Action) -> str:
-    from osservatorio.programme_views import place_label
+    from osservatorio.programme import place_label
 
     return "; ".join(place_label(p.kind, p.ref, pack.place_index, pack.lang, pack.territory) for p in action.places) \
         if not pack.place_index.empty else "; ".join(p.key() for p in action.places)
@@ -492,7 +492,7 @@ def _place_text(pack: BoardPack, action: Action) -> str:
 def decisions_table(changes: Sequence[ActionChange], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str,
                     territory: Territory | None = None) -> pd.DataFrame:
     """The actions decided in a session: action, decision (the status it set), by whom and why, when."""
-    from osservatorio.programme_views import line_name, place_label
+    from osservatorio.programme import line_name, place_label
 
     return pd.DataFrame({
         t("pg_col_action", lang): [f"{c.action_id} · {review.plain_text(c.action.title)}" for c in changes],

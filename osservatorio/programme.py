@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from osservatorio.programme_store import Action
+from osservatorio.territory import Territory
 
 PUBLIC_SOURCES = ("comune", "regione", "eu")
 PRIVATE_SOURCES = ("private",)
@@ -91,6 +92,21 @@ def line_name(frame: pd.DataFrame, line_id: str, lang: str) -> str:
 
     hit = frame[frame["line_id"] == line_id]
     return plain(hit[f"name_{lang}"].iloc[0]) if len(hit) else plain(line_id)
+
+
+def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str, territory: Territory | None = None) -> str:
+    """'NIL 42 · Name', 'Municipio 8', 'Comune 19036 · Cremona', 'Makerspace · Name' (area labels from the
+    territory's levels; an area kind the territory does not have is named by its id)."""
+    from osservatorio.i18n import t
+    from osservatorio.views import plain
+
+    hit = index[(index["kind"] == kind) & (index["ref"] == ref)]
+    name = plain(hit["name"].iloc[0]) if len(hit) and pd.notna(hit["name"].iloc[0]) else ""
+    if kind not in POINT_THEMES:
+        level = territory.level(kind) if territory is not None else None
+        head = f"{level.label(lang) if level else kind} {ref}"
+        return f"{head} · {name}" if name and name != ref and name.casefold() != head.casefold() else head
+    return f"{t(f'pg_place_{kind}', lang)} · {name or ref}"
 
 
 def envelope(lines: pd.DataFrame) -> tuple[float | None, tuple[str, ...]]:

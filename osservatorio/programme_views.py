@@ -23,8 +23,8 @@ from osservatorio import programme as pg
 from osservatorio.board_store import BoardStoreError
 from osservatorio.i18n import fmt_number, t
 from osservatorio.page_views.programma import group_label, ledger_table, lines_table  # noqa: F401 - moved, re-exported
-from osservatorio.programme import line_name
-from osservatorio.programme_store import FUNDING_SOURCES, POINT_KINDS, STATUSES, Action, ProgrammeStore, clean_action
+from osservatorio.programme import line_name, place_label  # noqa: F401 - shared, pure
+from osservatorio.programme_store import FUNDING_SOURCES, STATUSES, Action, ProgrammeStore, clean_action
 from osservatorio.territory import Territory
 from osservatorio.theme_views import ALL, latest_snapshot, outline_map, periphery_classes
 from osservatorio.ui import PageContext
@@ -72,18 +72,6 @@ def open_store(ctx: PageContext) -> ProgrammeStore:
 def error_text(exc: BoardStoreError, lang: str) -> str:
     text = t(exc.code, lang, **{k: views.md_text(v) for k, v in exc.params.items()})
     return views.md_text(str(exc)) if text == exc.code else text
-
-
-def place_label(kind: str, ref: str, index: pd.DataFrame, lang: str, territory: Territory | None = None) -> str:
-    """'NIL 42 · Name', 'Municipio 8', 'Comune 19036 · Cremona', 'Makerspace · Name' (area labels from the
-    territory's levels; an area kind the territory does not have is named by its id)."""
-    hit = index[(index["kind"] == kind) & (index["ref"] == ref)]
-    name = views.plain(hit["name"].iloc[0]) if len(hit) and pd.notna(hit["name"].iloc[0]) else ""
-    if kind not in POINT_KINDS:
-        level = territory.level(kind) if territory is not None else None
-        head = f"{level.label(lang) if level else kind} {ref}"
-        return f"{head} · {name}" if name and name != ref and name.casefold() != head.casefold() else head
-    return f"{t(f'pg_place_{kind}', lang)} · {name or ref}"
 
 
 def actions_table(actions: Sequence[Action], line_frame: pd.DataFrame, index: pd.DataFrame, lang: str,

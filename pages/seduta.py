@@ -488,7 +488,7 @@ with tab_actions:  # proposed actions of the programme register: decided here, i
     if not waiting:
         st.caption(t("rv_actions_none_waiting", lang))
     else:
-        ui.table(pv.actions_table(waiting, line_frame, index, lang, territory), lang)
+        ui.table(view.waiting_table(waiting, line_frame, index, lang, territory), lang)
         if programme is not None and writable and not programme.read_only:
             titles, versions = view.action_choices(waiting)
             with st.form("rv_action_form", border=True):
