@@ -261,7 +261,7 @@ def test_english(app_env: Path) -> None:
     at = run_app(lang="en")
     assert not at.exception
     assert [m.label for m in at.metric][:5] == ["Residents", "NILs", "Area (km²)", "Density (inh./km²)",
-                                                "NIL without population"]
+                                                "NILs without population"]
     assert any("Demo data" in w.value for w in at.warning) == (build_mode(app_env) == "demo")
     assert "," in {m.label: m.value for m in at.metric}["Residents"]  # English thousands commas
     assert chart_locations(at) == list(range(1, 89))
