@@ -15,7 +15,9 @@ st.caption(t("data_territory", ctx.lang, name=territory.name(ctx.lang), levels="
 
 st.subheader(t("sources_title", ctx.lang))
 sources = queries.sources(ctx.key)
-ui.table(views.sources_table(sources, ctx.lang), ctx.lang)
+# loaded files first, then those the build did not use for this territory (each with its reason in the notes)
+shown = sources.iloc[sources["status"].ne("loaded").to_numpy().argsort(kind="stable")] if len(sources) else sources
+ui.table(views.sources_table(shown, ctx.lang), ctx.lang)
 
 st.subheader(t("catalogue_title", ctx.lang))
 st.caption(t("catalogue_intro", ctx.lang))

@@ -646,3 +646,16 @@ def test_real_build_shows_no_raw_keys_or_developer_words(real_warehouse: Path, m
             said = [e.value for kind in (at.caption, at.info, at.warning) for e in kind]
             named = [(page, x[:160]) for x in said for sid in ids if re.search(rf"(?<![\w:]){sid}(?![\w:])", x)]
             assert not named, named
+
+
+def test_data_page_names_the_territory_and_lists_loaded_sources_first(one_level_warehouse: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, one_level_warehouse)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("pages/dati.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.value.startswith("Territorio: Provincia di prova. Livelli delle aree, dal più fine: Comune")
+               for c in at.caption), [c.value for c in at.caption]
+    states = frame_by_column(at, "Righe lette")["Stato"].tolist()
+    assert "caricato" in states and states == sorted(states, key=lambda s: s != "caricato")  # loaded first
