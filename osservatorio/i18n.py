@@ -1058,11 +1058,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "th_no": {"it": "no", "en": "no"},
     "th_places_title": {"it": "Luoghi ({n})", "en": "Places ({n})"},
     "th_counts_title": {"it": "Quanti per {groups}", "en": "How many per {groups}"},
+    "th_and": {"it": " e ", "en": " and "},
     "th_ranking_title": {"it": "Indicatori collegati", "en": "Related indicators"},
     "th_ranking_caption_parent": {
         "it": "{plural} ordinati per il primo indicatore (il migliore in alto); l'ultima riga è il valore di tutto il "
               "territorio ({territory}). Con un filtro la tabella mostra le aree della selezione ({fine_plural}).",
-    "th_and": {"it": " e ", "en": " and "},
         "en": "{plural} ranked by the first indicator (best first); the last row is the value of the whole territory "
               "({territory}). With a filter the table shows the areas in the selection ({fine_plural}).",
     },
