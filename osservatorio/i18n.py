@@ -138,9 +138,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Boundaries with the table's values, for QGIS or other GIS (WGS84 coordinates).",
     },
     "meta_dataset": {"it": "Dati", "en": "Data"},
-    "meta_filters": {"it": "Filtri", "en": "Filters"},
     "meta_territory": {"it": "Territorio", "en": "Territory"},
     "meta_levels": {"it": "Livelli delle aree (dal più fine)", "en": "Area levels (finest first)"},
+    "meta_filters": {"it": "Filtri", "en": "Filters"},
     "meta_no_filters": {"it": "nessuno", "en": "none"},
     "meta_snapshot": {"it": "Dati aggiornati al", "en": "Data as of"},
     "meta_rows": {"it": "Righe", "en": "Rows"},
@@ -1614,10 +1614,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "up_publish_title": {"it": "Pubblicazione", "en": "Publish"},
     "up_cannot_publish": {"it": "Correggere il file e caricarlo di nuovo: così non si può pubblicare.",
                           "en": "Fix the file and upload it again: it cannot be published as it is."},
-    "up_admin_only": {"it": "Solo un amministratore può pubblicare: la prova è pronta per lui.",
-                      "en": "Only an admin can publish: the dry run is ready for them."},
-    "up_publish": {"it": "Pubblica (nuova build)", "en": "Publish (new build)"},
-    "up_publishing": {"it": "Build in corso…", "en": "Build running…"},
     "up_publish_refused": {"it": "Pubblicazione rifiutata: il tuo ruolo non consente più di pubblicare (verificato al "
                                   "momento del clic). Nulla è stato scritto.",
                             "en": "Publishing refused: your role no longer allows publishing (checked at the moment of "
@@ -1630,6 +1626,10 @@ TEXTS: dict[str, dict[str, str]] = {
                                   "non lo userebbe.",
                            "en": "The file ({source}) describes only {territories}, not the territory {territory}: the "
                                  "build would not use it."},
+    "up_admin_only": {"it": "Solo un amministratore può pubblicare: la prova è pronta per lui.",
+                      "en": "Only an admin can publish: the dry run is ready for them."},
+    "up_publish": {"it": "Pubblica (nuova build)", "en": "Publish (new build)"},
+    "up_publishing": {"it": "Build in corso…", "en": "Build running…"},
     "up_publish_done": {"it": "Build terminata", "en": "Build finished"},
     "up_publish_failed": {"it": "Build non riuscita", "en": "Build failed"},
     "up_published": {"it": "Pubblicato: {name} è nella nuova build, che l'app usa da ora.",
