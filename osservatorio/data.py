@@ -119,7 +119,6 @@ def territory_summary(con: duckdb.DuckDBPyConnection) -> dict[str, float | int |
             "nil_count": n, "nil_without_population": without}
 
 
-city_summary = territory_summary  # the name pages used before territories
 
 
 def map_geojson(con: duckdb.DuckDBPyConnection, level: str) -> dict:
@@ -241,7 +240,7 @@ def indicator_values(con: duckdb.DuckDBPyConnection, snapshot_id: str, indicator
     """
     check_indicator_level(level, area_levels(con))
     return con.sql(
-        """SELECT area_id, period, value, numerator, denominator, reason, trust
+        """SELECT area_id, period, value, numerator, denominator, reason, reason_code, reason_params, trust
            FROM indicator_values
            WHERE snapshot_id = $s AND indicator_id = $i AND level = $l
            QUALIFY $all OR row_number() OVER (PARTITION BY area_id ORDER BY period DESC NULLS FIRST) = 1
@@ -253,12 +252,14 @@ def indicator_values(con: duckdb.DuckDBPyConnection, snapshot_id: str, indicator
 def area_profile(con: duckdb.DuckDBPyConnection, snapshot_id: str, areas: list[tuple[str, str]]) -> pd.DataFrame:
     """Current value of every indicator for several (level, area_id) pairs, long format."""
     if not areas:
-        return pd.DataFrame(columns=["level", "area_id", "indicator_id", "period", "value", "reason", "trust"])
+        return pd.DataFrame(columns=["level", "area_id", "indicator_id", "period", "value", "reason", "reason_code",
+                                     "reason_params", "trust"])
     keys = pd.DataFrame(areas, columns=["level", "area_id"])
     con.register("_areas", keys)
     try:
         return con.sql(
-            """SELECT v.level, v.area_id, v.indicator_id, v.period, v.value, v.reason, v.trust
+            """SELECT v.level, v.area_id, v.indicator_id, v.period, v.value, v.reason, v.reason_code, v.reason_params,
+                      v.trust
                FROM indicator_values v JOIN _areas a ON a.level = v.level AND a.area_id = v.area_id
                WHERE v.snapshot_id = $s
                QUALIFY row_number() OVER (PARTITION BY v.level, v.area_id, v.indicator_id
@@ -274,7 +275,7 @@ def indicator_history(con: duckdb.DuckDBPyConnection, indicator_id: str, level: 
     """One area's values across snapshots and data periods (for trends)."""
     check_indicator_level(level, area_levels(con))
     frame = con.sql(
-        """SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.trust
+        """SELECT s.snapshot_id, s.created_at, v.period, v.value, v.reason, v.reason_code, v.reason_params, v.trust
            FROM indicator_values v JOIN snapshots s USING (snapshot_id)
            WHERE v.indicator_id = $i AND v.level = $l AND v.area_id = $a
            ORDER BY s.created_at, v.period NULLS LAST""",
@@ -305,9 +306,9 @@ def indicator_changes(con: duckdb.DuckDBPyConnection, snapshot_id: str, previous
 
 
 def district_groups(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
-    """Periphery classes and priority areas of a snapshot (one row per NIL membership)."""
+    """Periphery classes and priority areas of a snapshot (one row per membership of a finest-level area)."""
     return con.sql(
-        """SELECT group_level, group_id, group_name, district_id FROM district_groups
+        """SELECT group_level, group_id, group_name, group_name_en, district_id FROM district_groups
            WHERE snapshot_id = $s ORDER BY group_level, group_id, district_id""",
         params={"s": snapshot_id},
     ).df()
@@ -454,7 +455,8 @@ def place_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def district_group_detail(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
     """District groups of a snapshot with each finest area's distance from the centre and the rule that placed it."""
     return con.sql(
-        """SELECT group_level, group_id, group_name, district_id, distance_m, basis FROM district_groups
+        """SELECT group_level, group_id, group_name, group_name_en, district_id, distance_m, basis, basis_en
+           FROM district_groups
            WHERE snapshot_id = $s ORDER BY group_level, group_id, district_id""",
         params={"s": snapshot_id},
     ).df()
@@ -585,7 +587,6 @@ def area_value_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str, level: s
     ).df()
 
 
-nil_value_counts = area_value_counts  # the name pages used before territories
 
 
 def place_counts_by_area(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -596,4 +597,3 @@ def place_counts_by_area(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-place_counts_by_nil = place_counts_by_area  # the name pages used before territories

@@ -101,7 +101,6 @@ def territory_summary(key: WarehouseKey) -> dict[str, float | int | str | None]:
     return _q(key, data.territory_summary)
 
 
-city_summary = territory_summary  # the name pages used before territories
 
 
 @st.cache_data(show_spinner=False)
@@ -237,17 +236,6 @@ def snapshots_if_any(key: WarehouseKey) -> pd.DataFrame:
     return _q(key, data.snapshots_if_any)
 
 
-@st.cache_data(show_spinner=False)
-def vacant_near_makers(key: WarehouseKey, peripheral: frozenset[int]) -> pd.DataFrame:
-    """Per-place detail of the ETL's 'vacant near makers' count (projected distances: cached)."""
-    from etl.indicators import DM
-    from osservatorio import theme_views
-
-    # Only the digital-manufacturing firm points, three columns, filtered in SQL: near_makers uses no other.
-    firms = _q(key, data.firm_points_in_category, DM)
-    return theme_views.near_makers(places(key, "vacant"), places(key, "makerspace"), firms, set(peripheral))
-
-
 class CachedReader:
     """review.WarehouseReader (used by the review page and the board pack) over the cached queries."""
 
@@ -334,8 +322,6 @@ def place_counts_by_area(key: WarehouseKey) -> pd.DataFrame:
     return _q(key, data.place_counts_by_area)
 
 
-nil_value_counts = area_value_counts  # the names pages used before territories
-place_counts_by_nil = place_counts_by_area
 
 
 @st.cache_data(show_spinner=False)

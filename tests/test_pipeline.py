@@ -116,7 +116,7 @@ def test_build_from_raw_folder(raw: Path, out: Path, h: Helpers) -> None:
 
     con = duckdb.connect(str(out), read_only=True)
     try:
-        summary = data.city_summary(con)
+        summary = data.territory_summary(con)
         assert summary["nil_count"] == 8
         assert summary["residents"] == TOTAL
         assert summary["nil_without_population"] == 0
