@@ -404,7 +404,7 @@ def history_in_force(history: Any, row: Mapping[str, Any], revisions: Sequence[R
     import pandas as pd
 
     from osservatorio.i18n import t
-    from osservatorio.theme_views import status_text
+    from osservatorio.page_views.obiettivi import status_text
 
     base = None if row.get("baseline") is None or pd.isna(row.get("baseline")) else float(row["baseline"])
     base_day = _day(row.get("baseline_date"))
@@ -455,7 +455,7 @@ def path_figure(row: Mapping[str, Any], revisions: Sequence[Revision], history: 
     import plotly.graph_objects as go
 
     from osservatorio.i18n import t
-    from osservatorio.theme_views import DATE_TICKS
+    from osservatorio.page_views.obiettivi import DATE_TICKS
 
     fig = go.Figure()
     base = None if row.get("baseline") is None or pd.isna(row.get("baseline")) else float(row["baseline"])

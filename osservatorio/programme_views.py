@@ -26,8 +26,8 @@ from osservatorio.page_views.programma import group_label, ledger_table, lines_t
 from osservatorio.programme import line_name, place_label  # noqa: F401 - shared, pure
 from osservatorio.programme_store import FUNDING_SOURCES, STATUSES, Action, ProgrammeStore, clean_action
 from osservatorio.territory import Territory
-from osservatorio.theme_views import ALL, latest_snapshot, outline_map, periphery_classes
 from osservatorio.ui import PageContext
+from osservatorio.views import ALL, newest_snapshot, outline_map, periphery_classes
 from osservatorio.warehouse import WarehouseKey
 
 DEMO_AUTHOR = "demo"
@@ -51,7 +51,7 @@ def place_index(key: WarehouseKey) -> pd.DataFrame:
 
 
 def classes(key: WarehouseKey, lang: str) -> pd.DataFrame:
-    snapshot = latest_snapshot(queries.snapshots_if_any(key))
+    snapshot = newest_snapshot(queries.snapshots_if_any(key))
     return periphery_classes(queries.district_groups(key, snapshot) if snapshot else None, lang)
 
 

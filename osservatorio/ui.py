@@ -10,7 +10,7 @@ from datetime import date, datetime
 import pandas as pd
 import streamlit as st
 
-from osservatorio import auth, queries, theme_views, views
+from osservatorio import auth, queries, views
 from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
 from osservatorio.review import plain_text
@@ -291,7 +291,7 @@ def parent_options(stats: pd.DataFrame) -> list[str]:
     """Options of the parent-level filter: ALL, then the parent ids of the finest areas in `stats`, as text."""
     column = "parent_id" if "parent_id" in stats.columns else "municipio"
     values = stats[column].dropna() if column in stats.columns else pd.Series(dtype="Int64")
-    return [theme_views.ALL, *[str(m) for m in sorted({int(m) for m in values})]]
+    return [views.ALL, *[str(m) for m in sorted({int(m) for m in values})]]
 
 
 def parent_filter(ctx: PageContext, stats: pd.DataFrame) -> str:
@@ -300,11 +300,11 @@ def parent_filter(ctx: PageContext, stats: pd.DataFrame) -> str:
     A territory with one level has nothing to filter by: ALL, and nothing is drawn."""
     parent = ctx.territory.parent
     if parent is None:
-        return theme_views.ALL
+        return views.ALL
     label = parent.label(ctx.lang)
     everything = t("th_all_of_level", ctx.lang, plural=parent.plural(ctx.lang))
     return url_choice(label, parent_options(stats), parent.url_key, ctx.lang,
-                      format_func=lambda v: everything if v == theme_views.ALL else f"{label} {v}")
+                      format_func=lambda v: everything if v == views.ALL else f"{label} {v}")
 
 
 def municipio_filter(lang: str, nil_stats: pd.DataFrame, ctx: PageContext | None = None) -> str:
@@ -312,17 +312,17 @@ def municipio_filter(lang: str, nil_stats: pd.DataFrame, ctx: PageContext | None
     if ctx is not None:
         return parent_filter(ctx, nil_stats)
     return url_choice(t("col_municipio", lang), parent_options(nil_stats), "municipio", lang,
-                      format_func=lambda v: theme_views.option_label(v, lang, "th_all_municipi"))
+                      format_func=lambda v: views.option_label(v, lang, "th_all_municipi"))
 
 
 def periphery_class_filter(lang: str, snapshot: str | None, classes: pd.DataFrame | None) -> str:
     """URL-backed periphery-class filter (?periferia=); without a snapshot there are no classes."""
     if not snapshot:
         st.caption(t("th_no_snapshot_classes", lang))
-        return theme_views.ALL
-    names = theme_views.class_names(classes)
-    return url_choice(t("th_col_class", lang), theme_views.class_options(classes), "periferia", lang,
-                      format_func=lambda v: theme_views.option_label(v, lang, "th_all_classes", names))
+        return views.ALL
+    names = views.class_names(classes)
+    return url_choice(t("th_col_class", lang), views.class_options(classes), "periferia", lang,
+                      format_func=lambda v: views.option_label(v, lang, "th_all_classes", names))
 
 
 @dataclass(frozen=True)
@@ -342,8 +342,8 @@ def theme_page_start(title_key: str) -> ThemePage:
     if stats.empty:
         st.info(empty_message(ctx.territory, ctx.lang))
         st.stop()
-    snapshot = theme_views.latest_snapshot(queries.snapshots(ctx.key))
-    classes = theme_views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None, ctx.lang)
+    snapshot = views.newest_snapshot(queries.snapshots(ctx.key))
+    classes = views.periphery_classes(queries.district_groups(ctx.key, snapshot) if snapshot else None, ctx.lang)
     return ThemePage(ctx, stats, snapshot, classes)
 
 

@@ -8,18 +8,18 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from osservatorio import auth, calibration, downloads, evaluation, queries, review, theme_views, ui, views
+from osservatorio import auth, calibration, downloads, evaluation, queries, review, ui, views
 from osservatorio import indicator_views as iv
 from osservatorio import programme_views as pv
 from osservatorio.board_store import BoardStoreError
 from osservatorio.i18n import fmt_number, t
 from osservatorio.page_views import obiettivi as view
-from osservatorio.theme_views import ALL
+from osservatorio.views import ALL
 
 ctx = ui.page_start("page_targets")
 lang = ctx.lang
 snapshots = queries.snapshots(ctx.key)
-snapshot = theme_views.latest_snapshot(snapshots)
+snapshot = views.newest_snapshot(snapshots)
 if not snapshot:
     st.info(t("th_no_snapshot", lang))
     st.stop()
@@ -62,7 +62,7 @@ def evaluation_section(default: str | None) -> None:
     classes = view.periphery_classes(queries.district_groups(ctx.key, snapshot))
     frames = [(day, queries.indicator_values(ctx.key, s["snapshot_id"], indicator_id, fine.id, True))
               for s in snapshots.sort_values("created_at").to_dict("records")
-              if (day := theme_views.as_of_date(s["created_at"])) is not None]
+              if (day := view.as_of_date(s["created_at"])) is not None]
     observations = evaluation.observations_from_snapshots(frames)
     if not actions:  # default start: the day after the indicator's second-latest data date (the latest change)
         start_choice = e2.date_input(t("ev_start", lang), key=f"ev_start_{indicator_id}",
@@ -87,32 +87,32 @@ if status_frame.empty:
     st.info(t("th_no_targets", lang))
     evaluation_section(None)  # the evaluation does not need targets
     st.stop()
-names = theme_views.area_names(stats, queries.district_groups(ctx.key, snapshot), lang, territory=ctx.territory)
-as_of = theme_views.as_of_date(snapshots["created_at"].iloc[0])
+names = view.area_names(stats, queries.district_groups(ctx.key, snapshot), lang, territory=ctx.territory)
+as_of = view.as_of_date(snapshots["created_at"].iloc[0])
 st.write(t("th_targets_intro", lang))
 st.caption(t("th_target_rule", lang))
 
 c1, c2 = st.columns(2)
 with c1:
-    objective = ui.url_choice(t("th_col_objective", lang), theme_views.objective_options(status_frame), "obiettivo", lang,
-                              format_func=lambda v: theme_views.option_label(v, lang, "th_all_objectives"))
+    objective = ui.url_choice(t("th_col_objective", lang), view.objective_options(status_frame), "obiettivo", lang,
+                              format_func=lambda v: views.option_label(v, lang, "th_all_objectives"))
 with c2:
-    status = ui.url_choice(t("col_status", lang), theme_views.status_filter_options(), "stato", lang,
-                           format_func=lambda v: t("th_all_statuses", lang) if v == ALL else theme_views.status_text(v, lang))
-shown = theme_views.filter_targets(status_frame, objective, status)
+    status = ui.url_choice(t("col_status", lang), view.status_filter_options(), "stato", lang,
+                           format_func=lambda v: t("th_all_statuses", lang) if v == ALL else view.status_text(v, lang))
+shown = view.filter_targets(status_frame, objective, status)
 filters = {k: v for k, v in {"obiettivo": objective, "stato": status}.items() if v != ALL}
 
 with st.container(horizontal=True, gap="small"):
-    for label, color in theme_views.status_badges(shown, lang):
+    for label, color in view.status_badges(shown, lang):
         st.badge(label, color=color)
 if shown.empty:
     st.info(t("th_no_targets_selection", lang))
     st.stop()
 
-table = theme_views.targets_table(shown, catalogue, names, as_of, lang)
+table = view.targets_table(shown, catalogue, names, as_of, lang)
 ui.table(table, lang)
 downloads.download_menu(table, downloads.page_spec(ctx, "obiettivi", filters), lang, key="targets_dl")
-st.plotly_chart(theme_views.progress_chart(shown, catalogue, names, lang), width="stretch", key="targets_progress")
+st.plotly_chart(view.progress_chart(shown, catalogue, names, lang), width="stretch", key="targets_progress")
 st.caption(t("th_progress_caption", lang))
 
 st.subheader(t("th_trend_title", lang))
@@ -121,14 +121,14 @@ with_value = {k for k, r in rows.items() if pd.notna(r["current_value"])}
 target_ids = iv.with_values_first(list(rows), with_value)  # targets without a current value last, marked
 target_id = ui.url_choice(t("th_col_target_id", lang), target_ids, "target", lang,
                           default=iv.default_choice(target_ids, with_value),
-                          format_func=lambda v: iv.choice_label(theme_views.target_option_label(rows[v], catalogue, names, lang),
+                          format_func=lambda v: iv.choice_label(view.target_option_label(rows[v], catalogue, names, lang),
                                                                 v in with_value, lang))
 row = rows[target_id]
 history = queries.target_history(ctx.key, target_id)
 unit = review.indicator_unit(catalogue, str(row["indicator_id"]))
-st.plotly_chart(theme_views.trend_chart(history, row, unit, lang), width="stretch", key="targets_trend")
-st.caption(theme_views.target_explanation(row, as_of, lang))
-trend = theme_views.trend_table(history, row, lang)
+st.plotly_chart(view.trend_chart(history, row, unit, lang), width="stretch", key="targets_trend")
+st.caption(view.target_explanation(row, as_of, lang))
+trend = view.trend_table(history, row, lang)
 downloads.download_menu(trend, downloads.page_spec(ctx, "obiettivo_andamento", {"target": target_id}), lang,
                         key="targets_trend_dl")
 
@@ -152,12 +152,12 @@ direction = str(catalogue.loc[catalogue["indicator_id"] == row["indicator_id"], 
 if not revisions:
     st.caption(t("cal_none", lang))
 else:
-    st.plotly_chart(calibration.path_figure(row, revisions, theme_views.trend_points(history), unit, lang), width="stretch",
+    st.plotly_chart(calibration.path_figure(row, revisions, view.trend_points(history), unit, lang), width="stretch",
                     key="cal_path")
     ui.table(calibration.revisions_table(revisions, lang), lang)
     st.markdown(f"**{t('cal_history_title', lang)}**")
     st.caption(t("cal_history_help", lang))
-    ui.table(calibration.history_in_force(theme_views.trend_points(history), row, revisions, direction, lang), lang)
+    ui.table(calibration.history_in_force(view.trend_points(history), row, revisions, direction, lang), lang)
 user = auth.current_user()
 if cal_store.read_only or not user.can("write"):
     st.caption(t("cal_editors_only", lang))

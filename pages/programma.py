@@ -13,7 +13,7 @@ from osservatorio.board_store import BoardStoreError
 from osservatorio.i18n import fmt_number, t
 from osservatorio.page_views import programma as view
 from osservatorio.programme_store import STATUSES
-from osservatorio.theme_views import ALL, latest_snapshot
+from osservatorio.views import ALL, newest_snapshot
 
 ctx = ui.page_start("page_programme")
 lang = ctx.lang
@@ -24,7 +24,7 @@ line_frame = pv.lines(ctx.key)
 objective_frame = pv.objectives(ctx.key)
 index = pv.place_index(ctx.key)
 class_frame = pv.classes(ctx.key, lang)
-snapshot = latest_snapshot(queries.snapshots_if_any(ctx.key))
+snapshot = newest_snapshot(queries.snapshots_if_any(ctx.key))
 catalogue = queries.catalogue(ctx.key, snapshot) if snapshot else pd.DataFrame(columns=["indicator_id", f"name_{lang}"])
 indicator_names = {str(i): views.plain(n) for i, n in zip(catalogue["indicator_id"], catalogue[f"name_{lang}"], strict=True)}
 

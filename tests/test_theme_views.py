@@ -1,5 +1,5 @@
 """The theme pages' view code (osservatorio.page_views.makerspace / spazi_vuoti / imprese, the shared helpers
-in osservatorio.views, the targets in osservatorio.theme_views) on tiny hand-made frames and two hand-made
+in osservatorio.views, the targets in osservatorio.page_views.obiettivi) on tiny hand-made frames and two hand-made
 territories (two levels like Milan's, one level like Cremona's): every expected value is computed by hand."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from osservatorio import maps
-from osservatorio import theme_views as tv
+from osservatorio import maps, views
 from osservatorio import views as vw
 from osservatorio.page_views import imprese as fv
 from osservatorio.page_views import makerspace as mv
+from osservatorio.page_views import obiettivi as tv
 from osservatorio.page_views import spazi_vuoti as sv
 from osservatorio.page_views.spazi_vuoti import ScoreComponent
 from osservatorio.territory import Level, Territory
@@ -90,7 +90,6 @@ def catalogue() -> pd.DataFrame:
 def test_latest_snapshot() -> None:
     assert vw.newest_snapshot(pd.DataFrame({"snapshot_id": []})) is None
     assert vw.newest_snapshot(pd.DataFrame({"snapshot_id": ["new", "old"]})) == "new"
-    assert tv.latest_snapshot is vw.newest_snapshot  # the old name, for the pages not moved yet
 
 
 def test_periphery_classes_and_options() -> None:
@@ -716,7 +715,6 @@ def test_map_hovers_show_nil_names_as_text() -> None:
 
 def test_city_firm_totals_are_not_called_no_source() -> None:
     """With only the ds171 city totals loaded, the firm theme's line says so (never 'no source loaded')."""
-    from osservatorio import views
 
     state = views.ThemeState(theme="firm", state="absent", places=0, counts_total=None, counts_districts=0,
                              counts_sources=(), counts_trust=(), candidates=(), failed=(), loaded_themes=("firm_totals",))
