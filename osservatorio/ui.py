@@ -289,8 +289,7 @@ def url_choice(label: str, options: list[str], param: str, lang: str, default: s
 
 def parent_options(stats: pd.DataFrame) -> list[str]:
     """Options of the parent-level filter: ALL, then the parent ids of the finest areas in `stats`, as text."""
-    column = "parent_id" if "parent_id" in stats.columns else "municipio"
-    values = stats[column].dropna() if column in stats.columns else pd.Series(dtype="Int64")
+    values = stats["parent_id"].dropna() if "parent_id" in stats.columns else pd.Series(dtype="Int64")
     return [views.ALL, *[str(m) for m in sorted({int(m) for m in values})]]
 
 
@@ -305,14 +304,6 @@ def parent_filter(ctx: PageContext, stats: pd.DataFrame) -> str:
     everything = t("th_all_of_level", ctx.lang, plural=parent.plural(ctx.lang))
     return url_choice(label, parent_options(stats), parent.url_key, ctx.lang,
                       format_func=lambda v: everything if v == views.ALL else f"{label} {v}")
-
-
-def municipio_filter(lang: str, nil_stats: pd.DataFrame, ctx: PageContext | None = None) -> str:
-    """Deprecated name of `parent_filter` (pages written before territories)."""
-    if ctx is not None:
-        return parent_filter(ctx, nil_stats)
-    return url_choice(t("col_municipio", lang), parent_options(nil_stats), "municipio", lang,
-                      format_func=lambda v: views.option_label(v, lang, "th_all_municipi"))
 
 
 def periphery_class_filter(lang: str, snapshot: str | None, classes: pd.DataFrame | None) -> str:
