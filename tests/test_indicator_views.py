@@ -575,10 +575,13 @@ def test_place_counts_and_sources() -> None:
     assert table["Luoghi"].isna().tolist() == [True, True, False, True, True] and table["Luoghi"][2] == 3
     assert table["Affidabilità"][2] == "dimostrativo, ufficiale"
     assert table["Stato della fonte"].tolist() == ["nessuna fonte caricata"] * 2 + ["caricato"] + ["nessuna fonte caricata"] * 2
-    sources = pd.DataFrame({"source_id": ["a", "b", "c"], "title": ["A", "B", "C"], "status": ["loaded", "skipped", "loaded"],
+    sources = pd.DataFrame({"source_id": ["a", "b", "c"], "dataset": ["ds1", None, None], "title": ["A", "B", "C"],
+                            "status": ["loaded", "skipped", "loaded"],
                             "loaded_at": [datetime(2026, 1, 1), datetime(2026, 3, 1), datetime(2026, 2, 1)],
                             "rows_loaded": [1, 0, 2], "trust": ["official", "demo", "derived"]})
-    assert pv.recent_sources(sources, "it")["Fonte"].tolist() == ["c", "a"]  # newest first, skipped files out
+    recent = pv.recent_sources(sources, "it")
+    assert recent["Titolo"].tolist() == ["C", "A"]  # newest first, skipped files out
+    assert recent["Dataset"].tolist() == ["–", "ds1"]  # the publisher's code, never the internal id
 
 
 # --- URL state -----------------------------------------------------------------------------------------------
@@ -1005,9 +1008,9 @@ def test_wide_tables_get_short_headers_that_fit() -> None:
     assert [columns[c].label for c in table.columns] == ["Indicatore", "Unità", "NIL", "Municipio", "Classe", "Territorio",
                                                          "Confronto", "Anno", "Nota / motivo", "Affidabilità"]
     assert columns["Anno dei dati"].help == "Anno dei dati" and columns["1 · Uno"].help == "1 · Uno"
-    assert sum(c.width for c in columns.values()) <= 830 and columns["Indicatore"].pinned
+    assert sum(c.width for c in columns.values()) <= 860 and columns["Indicatore"].pinned  # the main column at 1280 px
     config = iv.column_config({"Anno dei dati": {"alignment": "right"}}, columns)
-    assert config["Anno dei dati"] == {"alignment": "right", "label": "Anno", "help": "Anno dei dati", "width": 48}
+    assert config["Anno dei dati"] == {"alignment": "right", "label": "Anno", "help": "Anno dei dati", "width": 44}
     assert config["Indicatore"]["pinned"] is True
 
     g = groups()

@@ -288,10 +288,11 @@ def place_counts_table(counts: pd.DataFrame, territory: Territory, lang: str,
 
 
 def recent_sources(sources: pd.DataFrame, lang: str, limit: int = 8) -> pd.DataFrame:
-    """The latest loaded source files (newest first)."""
+    """The latest loaded source files (newest first), by the publisher's dataset code and title (never the internal id)."""
     loaded = sources[sources["status"] == "loaded"].sort_values(["loaded_at", "source_id"], ascending=[False, True]).head(limit)
+    codes = loaded["dataset"] if "dataset" in loaded else pd.Series([None] * len(loaded), index=loaded.index)
     return pd.DataFrame({
-        t("col_source", lang): loaded["source_id"],
+        t("col_dataset", lang): [cell_text(c) or "–" for c in codes],
         t("col_title", lang): [user_words(x) for x in loaded["title"]],
         t("col_loaded_at", lang): loaded["loaded_at"],
         t("col_rows_loaded", lang): loaded["rows_loaded"],

@@ -367,16 +367,16 @@ def profile_columns(table: pd.DataFrame, areas: Sequence[tuple[str, str]], names
     table in the page at 1280 px; the indicator column stays in view when the table scrolls."""
     out: dict[str, ColumnView] = {}
     indicator, unit = t("col_indicator", lang), t("col_unit", lang)
-    out[indicator] = ColumnView(indicator, indicator, 170, pinned=True)
-    out[unit] = ColumnView(unit, unit, 70)
+    out[indicator] = ColumnView(indicator, indicator, 230, pinned=True)  # names read whole: 'Distance to the nearest makerspace'
+    out[unit] = ColumnView(unit, unit, 60)
     for area in areas:
         column = _area_column(area, names, lang)
         level = area[0]
         short = territory.level_label(level, lang) if level != "periphery_class" else t("level_periphery_class", lang)
         if level == territory_area(territory)[0]:
             short = t("short_territory", lang)
-        out[column] = ColumnView(short, column, 72)
-    for key, short_key, width in (("col_vs_territory", "short_vs_territory", 80), ("col_period", "short_period", 48),
-                                  ("col_note", "col_note", 90), ("col_trust", "col_trust", 80)):
+        out[column] = ColumnView(short, column, 62)
+    for key, short_key, width in (("col_vs_territory", "short_vs_territory", 72), ("col_period", "short_period", 44),
+                                  ("col_note", "col_note", 130), ("col_trust", "col_trust", 62)):
         out[t(key, lang)] = ColumnView(t(short_key, lang), t(key, lang), width)
     return {c: v for c, v in out.items() if c in table.columns}
