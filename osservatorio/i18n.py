@@ -283,6 +283,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "hubs_where_title": {"it": "Hub e poli dell'innovazione: dove sono", "en": "Hubs and innovation poles: where they are"},
     # Hub facts (places theme 'hub', attributes JSON from config/hubs.toml): units, categories, headings.
     "hub_facts_title": {"it": "Fatti e fonti", "en": "Facts and sources"},
+    "hub_col_fact": {"it": "Fatto", "en": "Fact"},
+    "hub_col_date": {"it": "Data del fatto", "en": "Date of the fact"},
+    "hub_in_area": {"it": "Hub e poli dell'innovazione in quest'area", "en": "Hubs and innovation poles in this area"},
+    "hub_none_in_area": {"it": "Nessun hub della lista caricata in quest'area.", "en": "No hub of the loaded list in this area."},
     "hub_fact_source": {"it": "Fonte: {source} ({where})", "en": "Source: {source} ({where})"},
     "hub_basis": {"it": "Perché in quest'area: {basis}", "en": "Why in this area: {basis}"},
     "hub_unit_m2": {"it": "m²", "en": "m²"},

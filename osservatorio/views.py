@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from osservatorio import maps
-from osservatorio.i18n import TEXTS, fmt_number, t
+from osservatorio.i18n import TEXTS, fmt_date, fmt_number, t
 from osservatorio.territory import TERRITORY_LEVEL, Territory
 
 
@@ -822,3 +822,37 @@ def as_date(value: object) -> date | None:
     if isinstance(value, date):
         return value
     return pd.Timestamp(str(value)).date()
+
+
+def hub_facts(attributes: object, lang: str) -> tuple[str, pd.DataFrame]:
+    """(why the hub is placed in its area, one row per fact: fact, value, source, date, trust) from a hub's
+    `attributes` JSON as the build stored it (config/hubs.toml facts). Texts come from a configuration file:
+    plain text. A hub without facts gives an empty table."""
+    try:
+        data = json.loads(str(attributes)) if cell_text(attributes) else {}
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    basis = plain(data.get("basis_en") if lang == "en" and data.get("basis_en") else data.get("basis_it"))
+    rows = []
+    for fact in data.get("facts") or []:
+        if not isinstance(fact, dict):
+            continue
+        text = fact.get("text_en") if lang == "en" and fact.get("text_en") else fact.get("text_it")
+        value, unit = fact.get("value"), str(fact.get("unit") or "")
+        unit_text = t(f"hub_unit_{unit}", lang) if f"hub_unit_{unit}" in TEXTS else unit
+        shown = f"{fmt_number(value, lang)} {unit_text}".strip() if isinstance(value, (int, float)) else cell_text(value)
+        day = fact.get("date")
+        precision = fact.get("date_precision") or "day"
+        when = "–"
+        if cell_text(day):
+            parsed = as_date(day)
+            when = (str(parsed.year) if precision == "year" else f"{parsed.month:02d}/{parsed.year}" if precision == "month"
+                    else fmt_date(parsed, lang)) if parsed else "–"
+        url, source = cell_text(fact.get("url")), plain(fact.get("source"))
+        rows.append({t("hub_col_fact", lang): plain(text), t("col_value", lang): shown or "–",
+                     t("col_source", lang): f"{source} ({plain(url)})" if url else source or "–",
+                     t("hub_col_date", lang): when, t("col_trust", lang): trust_label(fact.get("trust"), lang)})
+    columns = [t("hub_col_fact", lang), t("col_value", lang), t("col_source", lang), t("hub_col_date", lang),
+               t("col_trust", lang)]
+    return basis, pd.DataFrame(rows, columns=columns)

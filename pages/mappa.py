@@ -76,6 +76,7 @@ figure = iv.indicator_map(geojson, frame, meta, lang, ctx.map_style)
 fine_stats = districts if level == fine.id else queries.district_stats(ctx.key, fine.id)
 layer_tables = []
 hub_table = None
+hub_places = None
 for theme in layers:
     if theme == mv.ACTIONS_LAYER:
         if action_points.empty:
@@ -100,6 +101,7 @@ for theme in layers:
         level_stats = {fine.id: fine_stats}
         if territory.parent is not None:
             level_stats[territory.parent.id] = queries.district_stats(ctx.key, territory.parent.id)
+        hub_places = places
         hub_table = mv.hubs_table(places, territory, views.level_names(territory, level_stats, lang), lang)
         mv.add_hub_layer(figure, places, lang)
         layer_tables.append((theme, hub_table, t("col_place_id", lang)))
@@ -115,11 +117,17 @@ if level == fine.id:
     if clicked is not None:
         st.switch_page("pages/quartiere.py", query_params=ui.link_params(ctx, **{fine.url_key: clicked}))
     st.caption(t("click_hint_level", lang, level=views.inline_label(fine.label(lang))))
-if hub_table is not None:
+if hub_table is not None and hub_places is not None:
     st.markdown(f"**{t('hubs_where_title', lang)}**")
     shown_hubs = hub_table.drop(columns=["lon", "lat", t("col_place_id", lang)])  # the id and position are in the download
     hub_view, hub_config = ui.styled(shown_hubs, lang)
     st.dataframe(hub_view, hide_index=True, width="stretch", column_config=iv.column_config(hub_config, mv.hubs_columns(lang)))
+    for hub in hub_places.to_dict("records"):
+        basis, facts = views.hub_facts(hub.get("attributes"), lang)
+        with st.expander(views.md_text(f"{t('hub_facts_title', lang)} · {views.plain(hub.get('name'))}")):
+            if basis:
+                st.caption(views.md_text(t("hub_basis", lang, basis=basis)))
+            ui.table(facts, lang)
 
 area_names = {k: views.plain(v) for k, v in iv.area_options(fine_stats).items()}
 opening = iv.default_area(fine_stats, queries.district_groups(ctx.key, snapshot.snapshot_id),

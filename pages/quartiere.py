@@ -97,6 +97,19 @@ for theme in themes:
     downloads.download_menu(places_table, place_spec, lang, geojson=views.points_geojson(places_table, t("col_place_id", lang)),
                             id_col=t("col_place_id", lang), key=f"district_{theme}")
 
+# --- hubs and innovation poles of this area, with their facts and sources (config list stored by the build)
+if not queries.places(ctx.key, "hub").empty:
+    st.markdown(f"**{t('hub_in_area', lang)}**")
+    hubs_here = queries.places(ctx.key, "hub", district_id)
+    if hubs_here.empty:
+        st.caption(t("hub_none_in_area", lang))
+    for hub in hubs_here.to_dict("records"):
+        basis, facts = views.hub_facts(hub.get("attributes"), lang)
+        st.markdown(views.md_text(views.plain(hub.get("name"))))  # a name from a configuration file: literal
+        if basis:
+            st.caption(views.md_text(t("hub_basis", lang, basis=basis)))
+        ui.table(facts, lang)
+
 # --- the programme's actions in this area or on its parent area
 programme_views.district_actions(ctx, district_id, header.parent_id)
 

@@ -168,9 +168,11 @@ def test_map_view_fills_the_width_and_fits_the_area() -> None:
 def territories_dir(tmp_path_factory: pytest.TempPathFactory, real_dir: Path) -> Path:
     """Milan as the default warehouse, the Città metropolitana and Cremona beside it, built from the real files."""
     folder = tmp_path_factory.mktemp("territories")
-    for tid, name in ((MILANO, "warehouse.duckdb"), (METRO, f"warehouse-{METRO}.duckdb"),
-                      (CREMONA, f"warehouse-{CREMONA}.duckdb")):
-        build(real_dir, folder / name, progress=lambda _m: None, territory=tid)
+    with pytest.MonkeyPatch.context() as mp:  # these builds read the real hub list, as a real build does
+        mp.setenv("OSSERVATORIO_HUBS_CONFIG", str(ROOT / "config" / "hubs.toml"))
+        for tid, name in ((MILANO, "warehouse.duckdb"), (METRO, f"warehouse-{METRO}.duckdb"),
+                          (CREMONA, f"warehouse-{CREMONA}.duckdb")):
+            build(real_dir, folder / name, progress=lambda _m: None, territory=tid)
     return folder
 
 
@@ -241,3 +243,26 @@ def test_every_page_on_every_territory(real_env: Path, territory: str, lang: str
                 seen_comuni = seen_comuni or any(re.search(r"\b[Cc]omun[ei]\b", x) for x in texts)
     if territory != MILANO:
         assert seen_comuni, f"{territory}: no page speaks of its comuni"
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_cremona_profile_shows_the_polo_tecnologico_with_its_facts(real_env: Path, lang: str) -> None:
+    """The hub of the Provincia di Cremona (no coordinates: placed in the comune) is on its area's profile and on
+    the map page, with each fact and its source."""
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.query_params.update({"lang": lang, "territorio": CREMONA, "comune": "19036"})
+    at.run()
+    at.switch_page("pages/quartiere.py").run()
+    assert not at.exception, [e.value[:300] for e in at.exception]
+    texts = shown_text(at)
+    assert any("Polo tecnologico di Cremona" in x for x in texts), [x for x in texts if "Polo" in x]
+    facts = next(f.value for f in at.dataframe if ("Fact" if lang == "en" else "Fatto") in f.value.columns)
+    assert ("12,000 m²" if lang == "en" else "12.000 m²") in facts[("Value" if lang == "en" else "Valore")].tolist()
+    assert any("Cobox" in str(x) for x in facts.iloc[:, 0])
+    mappa = AppTest.from_file(str(APP), default_timeout=180)
+    mappa.query_params.update({"lang": lang, "territorio": CREMONA, "strati": "hub"})
+    mappa.run()
+    mappa.switch_page("pages/mappa.py").run()
+    assert not mappa.exception, [e.value[:300] for e in mappa.exception]
+    assert any("CRIT" in e.label for e in mappa.expander), [e.label for e in mappa.expander]

@@ -4,6 +4,7 @@ territories (two levels like Milan's, one level like Cremona's): every expected 
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, datetime
 
@@ -739,3 +740,20 @@ def test_district_values_on_one_level_with_reasons_in_the_page_language() -> Non
                              catalogue(), "a_per_1k", TWO, "it")
     assert list(two.columns)[:5] == ["Codice NIL", "NIL", "Municipio", "Classe di periferia", "A ogni 1.000 (per 1.000 ab.)"]
     assert two["Motivo"].tolist()[1] == "popolazione non disponibile"  # no code stored: the stored text
+
+
+def test_hub_facts_are_plain_text_in_the_page_language() -> None:
+    attributes = json.dumps({"basis_it": "Nel comune *X*", "basis_en": "In the comune *X*", "facts": [
+        {"text_it": "Area di circa 12.000 m²", "text_en": "A site of about 12,000 m²", "value": 12000, "unit": "m2",
+         "source": "Caso di studio", "url": None, "date": "2017-10-01", "date_precision": "month", "trust": "derived"},
+        {"text_it": "Inaugurato", "text_en": "Opened", "value": None, "unit": None, "source": "Stampa",
+         "url": "https://example.org/a", "date": "2017-06-10", "date_precision": "day", "trust": "official"}]})
+    basis, facts = vw.hub_facts(attributes, "en")
+    assert basis == "In the comune *X*"  # plain: the page escapes it, the view keeps the words
+    assert facts["Fact"].tolist() == ["A site of about 12,000 m²", "Opened"]
+    assert facts["Value"].tolist() == ["12,000 m²", "–"] and facts["Date of the fact"].tolist() == ["10/2017", "2017-06-10"]
+    assert facts["Source"].tolist() == ["Caso di studio", "Stampa (https://example.org/a)"]
+    it_basis, it_facts = vw.hub_facts(attributes, "it")
+    assert it_basis == "Nel comune *X*" and it_facts["Valore"].tolist() == ["12.000 m²", "–"]
+    assert it_facts["Data del fatto"].tolist() == ["10/2017", "10/06/2017"] and it_facts["Affidabilità"].tolist()[1] == "ufficiale"
+    assert vw.hub_facts(None, "it")[1].empty and vw.hub_facts("not json", "en")[1].empty
