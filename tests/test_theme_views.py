@@ -755,5 +755,6 @@ def test_hub_facts_are_plain_text_in_the_page_language() -> None:
     assert facts["Source"].tolist() == ["Caso di studio", "Stampa (https://example.org/a)"]
     it_basis, it_facts = vw.hub_facts(attributes, "it")
     assert it_basis == "Nel comune *X*" and it_facts["Valore"].tolist() == ["12.000 m²", "–"]
-    assert it_facts["Data del fatto"].tolist() == ["10/2017", "10/06/2017"] and it_facts["Affidabilità"].tolist()[1] == "ufficiale"
+    assert it_facts["Data del fatto"].tolist() == ["10/2017", "10/06/2017"]
+    assert it_facts["Affidabilità"].tolist()[1] == "ufficiale"
     assert vw.hub_facts(None, "it")[1].empty and vw.hub_facts("not json", "en")[1].empty
