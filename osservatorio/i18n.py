@@ -813,10 +813,10 @@ TEXTS: dict[str, dict[str, str]] = {
                  "en": "The programme as the office runs it: the six lines of intervention of the 2017 guidelines with their "
                        "objectives, the register of test actions, the funds against the envelope."},
     "pg_lines_title": {"it": "Linee d'intervento e obiettivi", "en": "Lines of intervention and objectives"},
-    "pg_no_lines": {"it": "Questa build non contiene le linee del programma (config/programme.toml assente o build precedente): "
-                          "ricostruire il warehouse con `python -m etl build`.",
-                    "en": "This build has no programme lines (config/programme.toml missing or an older build): rebuild the "
-                          "warehouse with `python -m etl build`."},
+    "pg_no_lines": {"it": "Nessun programma registrato per {territory} in questa build: le linee d'intervento, gli obiettivi "
+                          "e la dotazione sono configurati per un altro territorio, oppure la build è precedente al programma.",
+                    "en": "No programme is recorded for {territory} in this build: the lines of intervention, objectives and "
+                          "envelope are configured for another territory, or the build predates the programme."},
     "pg_lines_caption": {"it": "Linee: {source}. Gli obiettivi sono una proposta da confermare dall'ufficio del programma.",
                          "en": "Lines: {source}. The objectives are a proposal for the programme office to confirm."},
     "pg_col_line": {"it": "Linea", "en": "Line"},

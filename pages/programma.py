@@ -31,7 +31,7 @@ indicator_names = {str(i): views.plain(n) for i, n in zip(catalogue["indicator_i
 # --- lines and objectives
 st.subheader(t("pg_lines_title", lang))
 if line_frame.empty:
-    st.info(t("pg_no_lines", lang))
+    st.info(t("pg_no_lines", lang, territory=ctx.territory.name(lang)))
     st.stop()
 sources = sorted(set(line_frame["source"]))
 st.caption(t("pg_lines_caption", lang, source=views.md_text("; ".join(sources))))

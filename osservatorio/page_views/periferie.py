@@ -265,13 +265,13 @@ def comparison_parts(comparison: pd.DataFrame, areas: Sequence[tuple[str, str]],
     territory, then the priority areas (short headers, the full name as help; the indicator column pinned).
     The download keeps the one table."""
     indicator, unit, direction = t("col_indicator", lang), t("col_unit", lang), t("col_direction", lang)
-    head = {indicator: ColumnView(indicator, indicator, 200, pinned=True), unit: ColumnView(unit, unit, 76)}
+    head = {indicator: ColumnView(indicator, indicator, 240, pinned=True), unit: ColumnView(unit, unit, 64)}
     classes = [group_column(a, names, lang) for a in areas if a[0] != "priority_area"]
     priority = [a for a in areas if a[0] == "priority_area"]
     parts = []
     whole = group_column(areas[-1], names, lang) if areas and areas[-1][0] == TERRITORY_LEVEL else None
-    first = {**head, direction: ColumnView(direction, direction, 120),
-             **{c: ColumnView(t("short_territory", lang) if c == whole else c, c, 90) for c in classes}}
+    first = {**head, direction: ColumnView(direction, direction, 110),
+             **{c: ColumnView(t("short_territory", lang) if c == whole else c, c, 80) for c in classes}}
     parts.append((comparison[[c for c in [indicator, unit, direction, *classes] if c in comparison.columns]], first))
     if priority:
         columns = [group_column(a, names, lang) for a in priority]
