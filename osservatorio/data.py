@@ -222,6 +222,24 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+def scoring_weights(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """The composite score's components and default weights as the snapshot's build stored them."""
+    return con.sql(
+        """SELECT indicator_id, direction, weight, why FROM scoring_weights
+           WHERE snapshot_id = $s ORDER BY sort_order, indicator_id""",
+        params={"s": snapshot_id},
+    ).df()
+
+
+def ateco_category_labels(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """The programme's ATECO categories and their labels as the snapshot's build stored them."""
+    return con.sql(
+        """SELECT category, label_it, label_en, description FROM ateco_category_labels
+           WHERE snapshot_id = $s ORDER BY sort_order, category""",
+        params={"s": snapshot_id},
+    ).df()
+
+
 def catalogue(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
     """The indicator catalogue used by a snapshot."""
     return con.sql(

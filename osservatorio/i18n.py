@@ -1190,10 +1190,8 @@ TEXTS: dict[str, dict[str, str]] = {
               "grey (with the «near makers» component, the non-peripheral areas). The calculation is the one of the data "
               "update, on the values of the latest update.",
     },
-    "th_no_components": {
-        "it": "Componenti del punteggio non disponibili (config/indicators.toml): {error}",
-        "en": "Score components not available (config/indicators.toml): {error}",
-    },
+    "th_no_components_stored": {"it": "Questo snapshot non ha registrato le componenti del punteggio: ricostruire il warehouse.",
+                                "en": "This snapshot stored no score components: rebuild the warehouse."},
     "th_weights_reset": {"it": "Ripristina i pesi predefiniti", "en": "Reset default weights"},
     "th_weights_all_zero": {
         "it": "Tutti i pesi sono a 0: nessun punteggio da calcolare.",

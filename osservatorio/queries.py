@@ -124,6 +124,16 @@ def snapshots(key: WarehouseKey) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
+def scoring_weights(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return _q(key, data.scoring_weights, snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
+def ateco_category_labels(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return _q(key, data.ateco_category_labels, snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
 def catalogue(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
     return _q(key, data.catalogue, snapshot_id)
 

@@ -110,10 +110,9 @@ def opportunity() -> None:
     if not snapshot:
         st.info(t("th_no_snapshot", lang))
         return
-    try:
-        components = sv.score_components()
-    except ValueError as exc:
-        st.info(t("th_no_components", lang, error=exc))
+    components = sv.score_components(queries.scoring_weights(ctx.key, snapshot))
+    if not components:
+        st.info(t("th_no_components_stored", lang))
         return
     catalogue = queries.catalogue(ctx.key, snapshot)
     defaults = sv.default_weights(components)

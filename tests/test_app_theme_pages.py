@@ -289,7 +289,7 @@ def test_default_weights_reproduce_the_stored_score(warehouse: Path) -> None:
         snap = views.newest_snapshot(data.snapshots(con))
         assert snap
         fine = data.territory(con).fine.id
-        components = sv.score_components()
+        components = sv.score_components(data.scoring_weights(con, snap))  # what the build stored
         ids = data.district_stats(con, fine)["id"].tolist()
         values, reasons = sv.component_matrix(
             {c.indicator: data.indicator_values(con, snap, c.indicator, fine) for c in components}, ids)

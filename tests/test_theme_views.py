@@ -401,8 +401,13 @@ def test_weights_table_and_caption() -> None:
     assert sv.weights_caption(COMPONENTS, {"a": 0, "b": 0}, cat, "en").startswith("All weights are 0")
 
 
-def test_default_components_come_from_the_catalogue() -> None:
-    components = sv.score_components()
+def test_default_components_come_from_the_stored_weights() -> None:
+    stored = pd.DataFrame({"indicator_id": ["vacant_near_makers_periphery", "firms_dm_per_1k", "makerspace_distance_m",
+                                            "coworking_seats_per_1k"], "direction": ["higher", "higher", "lower", "higher"],
+                           "weight": [0.40, 0.30, 0.15, 0.15], "why": ["a", None, "c", "d"]})
+    components = sv.score_components(stored)
+    assert components[1].why == "" and components[2].direction == "lower"
+    assert sv.score_components(stored.iloc[0:0]) == ()
     assert [c.indicator for c in components] == ["vacant_near_makers_periphery", "firms_dm_per_1k",
                                                  "makerspace_distance_m", "coworking_seats_per_1k"]
     assert sv.default_weights(components) == {"vacant_near_makers_periphery": 40, "firms_dm_per_1k": 30,

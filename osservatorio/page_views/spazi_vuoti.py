@@ -8,11 +8,9 @@ The score with user-chosen weights calls the ETL's own scoring function
 
 from __future__ import annotations
 
-import functools
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +28,7 @@ from osservatorio.views import (
     area_labels,
     assumed_ownership_value,
     catalogue_name,
+    cell_text,
     former_use,
     inline_label,
     no_area_text,
@@ -292,35 +291,19 @@ def near_table(near: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataFrame, t
 
 @dataclass(frozen=True)
 class ScoreComponent:
-    """One component of the composite opportunity score, as declared in config/indicators.toml."""
+    """One component of the composite opportunity score, as the snapshot's build stored it."""
 
     indicator: str
     direction: str  # 'higher' | 'lower'
-    weight: float  # default weight from the config
+    weight: float  # default weight stored with the snapshot
     why: str
 
 
-@functools.lru_cache(maxsize=4)
-def _components_cached(path: str, stamp: int) -> tuple[ScoreComponent, ...]:
-    from etl.indicators import load_catalogue
-
-    cat = load_catalogue(path)
-    return tuple(ScoreComponent(c.indicator, c.direction, float(c.weight), c.why) for c in cat.components)
-
-
-def score_components(path: Path | str | None = None) -> tuple[ScoreComponent, ...]:
-    """The score's components and default weights from the catalogue file (cached per file version).
-
-    Raises etl.indicators.CatalogueError (a ValueError) when the file is missing or invalid.
-    """
-    from etl.indicators import DEFAULT_CATALOGUE, CatalogueError
-
-    p = Path(path or DEFAULT_CATALOGUE).resolve()
-    try:
-        stamp = p.stat().st_mtime_ns
-    except OSError as exc:
-        raise CatalogueError(f"catalogo non trovato: {p}") from exc
-    return _components_cached(str(p), stamp)
+def score_components(weights: pd.DataFrame) -> tuple[ScoreComponent, ...]:
+    """The score's components and default weights of the snapshot shown (`data.scoring_weights`: what its
+    build stored, never the configuration on disk, which may have changed since)."""
+    return tuple(ScoreComponent(str(r.indicator_id), str(r.direction), float(r.weight), cell_text(r.why))
+                 for r in weights.itertuples(index=False))
 
 
 def default_weights(components: Sequence[ScoreComponent]) -> dict[str, int]:
