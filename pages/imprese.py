@@ -1,5 +1,6 @@
 """Imprese: firms by programme ATECO category, by district and over time, with the ATECO edition shown."""
 
+import pandas as pd
 import streamlit as st
 
 from osservatorio import downloads, queries, ui, views
@@ -13,7 +14,7 @@ lang, territory = ctx.lang, ctx.territory
 fine = territory.fine
 fine_word = views.inline_label(fine.label(lang))
 name = territory.name(lang)
-labels = fv.category_labels(lang)
+labels = fv.category_labels(queries.ateco_category_labels(ctx.key, snapshot) if snapshot else pd.DataFrame(), lang)
 st.write(t("th_firms_intro", lang, fine=fine_word))
 st.info(t("th_categories_note", lang) + " " + fv.editions_caption(queries.firm_editions(ctx.key), lang), icon="ℹ️")
 

@@ -763,3 +763,13 @@ def test_hub_facts_are_plain_text_in_the_page_language() -> None:
     assert it_facts["Data del fatto"].tolist() == ["10/2017", "10/06/2017"]
     assert it_facts["Affidabilità"].tolist()[1] == "ufficiale"
     assert vw.hub_facts(None, "it")[1].empty and vw.hub_facts("not json", "en")[1].empty
+
+
+def test_category_labels_come_from_the_snapshot() -> None:
+    stored = pd.DataFrame({"category": ["digital_manufacturing", "artisan_manufacturing"],
+                           "label_it": ["Manifattura digitale", "Manifattura artigiana"],
+                           "label_en": ["Digital manufacturing", ""]})
+    assert fv.category_labels(stored, "en") == {"digital_manufacturing": "Digital manufacturing",
+                                                 "artisan_manufacturing": "Manifattura artigiana"}
+    assert list(fv.category_labels(stored, "it").values()) == ["Manifattura digitale", "Manifattura artigiana"]
+    assert fv.category_labels(stored.iloc[0:0], "it") == {}

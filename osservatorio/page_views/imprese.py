@@ -44,23 +44,15 @@ _NO_CLASSES = pd.DataFrame({"district_id": pd.Series(dtype=int), "class_id": pd.
                             "class_name": pd.Series(dtype=str)})
 
 
-def _category_config() -> tuple[tuple[str, str, str, str], ...]:
-    from etl.ateco_map import load_config  # cached there per file version
+def category_labels(stored: pd.DataFrame, lang: str) -> dict[str, str]:
+    """Programme category key -> label, in the order the snapshot's build stored them
+    (`data.ateco_category_labels`: what the build read, never config/ateco_categories.toml on disk).
 
-    cfg = load_config()
-    return tuple((c.key, c.label_it, c.label_en, c.description) for c in cfg.categories.values())
-
-
-def category_labels(lang: str) -> dict[str, str]:
-    """Programme category key -> label, in the order of config/ateco_categories.toml.
-
-    Falls back to the keys when the file cannot be read (the page says where labels come from).
-    """
-    try:
-        rows = _category_config()
-    except (OSError, ValueError):
+    Empty without a snapshot: the page then shows the keys."""
+    if stored.empty:
         return {}
-    return {key: (en if lang == "en" else it) for key, it, en, _ in rows}
+    return {str(k): str(en if lang == "en" and isinstance(en, str) and en else it)
+            for k, it, en in zip(stored["category"], stored["label_it"], stored["label_en"], strict=True)}
 
 
 def _category_name(key: object, labels: Mapping[str, str], lang: str) -> str:
