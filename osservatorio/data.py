@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -219,6 +218,16 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         """SELECT snapshot_id, created_at, mode, catalogue_version, periphery_version, taxonomy_version,
                   source_versions, NULL::VARCHAR AS same_as
            FROM snapshots ORDER BY created_at DESC, snapshot_id DESC"""
+    ).df()
+
+
+def periphery_groups(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> pd.DataFrame:
+    """The snapshot's periphery classes (rings) and priority areas as its build stored them, in file order."""
+    return con.sql(
+        """SELECT group_level, group_id, sort_order, name_it, name_en, description_it, description_en, min_m, max_m,
+                  is_peripheral, n_areas
+           FROM periphery_groups WHERE snapshot_id = $s ORDER BY group_level, sort_order""",
+        params={"s": snapshot_id},
     ).df()
 
 
@@ -488,14 +497,6 @@ def taxonomy_changes_detail(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
            ORDER BY s.created_at DESC NULLS LAST, t.component"""
     ).df()
 
-
-def read_toml(path: str) -> dict:
-    """A TOML configuration file as a dict; {} when it is missing or malformed (the page then says less)."""
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
 
 
 def firm_editions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -725,16 +725,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "classification_title": {"it": "Come sono classificati i NIL", "en": "How the NIL are classified"},
     "class_table_title": {"it": "Classe di ogni NIL (tabella)", "en": "Class of each NIL (table)"},
     "rule_version": {"it": "Versione della classificazione: **{version}**.", "en": "Classification version: **{version}**."},
-    "rule_no_config": {
-        "it": "Il file config/periphery.toml non è leggibile: la regola di ogni NIL è nella tabella sotto la mappa.",
-        "en": "config/periphery.toml cannot be read: each NIL's rule is in the table below the map.",
-    },
-    "rule_config_changed": {
-        "it": "Il file config/periphery.toml è ora alla versione {version}, diversa da quella dello snapshot: "
-              "la regola applicata a ogni NIL è nella tabella sotto la mappa.",
-        "en": "config/periphery.toml is now at version {version}, not the snapshot's: the rule applied to each NIL "
-              "is in the table below the map.",
-    },
+
+    "rule_not_stored": {"it": "Questo snapshot non ha registrato la regola di classificazione: la classe di ogni area "
+                                "è nella tabella sotto la mappa.",
+                        "en": "This snapshot stored no classification rule: each area's class is in the table below the map."},
+
     "rule_intro": {
         "it": "Regola: distanza in linea d'aria del punto rappresentativo del NIL (interno al poligono) da {centre}.",
         "en": "Rule: straight-line distance of the NIL's representative point (inside the polygon) from {centre}.",

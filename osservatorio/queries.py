@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from osservatorio import data, warehouse
-from osservatorio.settings import PROJECT_ROOT, load_settings
+from osservatorio.settings import load_settings
 from osservatorio.territory import Territory
 from osservatorio.warehouse import REGISTRY, NoWarehouse, WarehouseKey, ensure_warehouse, key_for
 
@@ -124,6 +124,11 @@ def snapshots(key: WarehouseKey) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
+def periphery_groups(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
+    return _q(key, data.periphery_groups, snapshot_id)
+
+
+@st.cache_data(show_spinner=False)
 def scoring_weights(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
     return _q(key, data.scoring_weights, snapshot_id)
 
@@ -214,21 +219,6 @@ def district_group_detail(key: WarehouseKey, snapshot_id: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def taxonomy_changes_detail(key: WarehouseKey) -> pd.DataFrame:
     return _q(key, data.taxonomy_changes_detail)
-
-
-@st.cache_data(show_spinner=False)
-def _toml(path: str, stamp: int) -> dict:
-    return data.read_toml(path)
-
-
-def periphery_config() -> dict:
-    """config/periphery.toml as currently on disk (re-read only when the file changes); {} if absent."""
-    path = PROJECT_ROOT / "config" / "periphery.toml"
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return {}
-    return _toml(str(path), stamp)
 
 
 @st.cache_data(show_spinner=False)

@@ -33,7 +33,8 @@ names = iv.area_names(territory, level_stats, detail, lang)
 
 # --- the classification: rule, version, map, table
 st.subheader(t("classification_title_level", lang, plural=fine.plural(lang)))
-st.markdown("\n".join(fv.periphery_rule(queries.periphery_config(), snapshot.periphery_version, territory, lang)))
+st.markdown("\n".join(fv.periphery_rule(queries.periphery_groups(ctx.key, snapshot.snapshot_id), detail,
+                                          snapshot.periphery_version, territory, lang)))
 geojson = queries.map_geojson(ctx.key, fine.id)
 st.plotly_chart(fv.class_map(geojson, detail, stats, lang, ctx.map_style), key="class_map", width="stretch")
 classes = fv.class_table(detail, stats, territory, lang)

@@ -483,24 +483,35 @@ def test_class_table_and_map() -> None:
     assert "eccezione" in fig.data[1].text[2]
 
 
+def _stored_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """periphery_groups and district_group_detail rows as a build stores them: three rings, two priority areas,
+    area 49 an exception (its distance is in the semicentro ring, its class periferia)."""
+    groups = pd.DataFrame({
+        "group_level": ["periphery_class"] * 3 + ["priority_area"] * 2,
+        "group_id": ["centro", "semicentro", "periferia", "a", "b"], "sort_order": [0, 1, 2, 0, 1],
+        "name_it": ["Centro", "Semicentro", "Periferia", "A", "B"], "name_en": ["Centre", "Inner", "Periphery", "A", "B"],
+        "description_it": ["Bastioni", None, "Oltre", None, None], "description_en": ["Ramparts", None, "Beyond", None, None],
+        "min_m": [0.0, 2000.0, 4500.0, None, None], "max_m": [2000.0, 4500.0, None, None, None]})
+    detail = pd.DataFrame({"group_level": ["periphery_class"] * 3, "group_id": ["centro", "periferia", "periferia"],
+                           "district_id": [1, 49, 60], "distance_m": [500.0, 4440.0, 7000.0],
+                           "basis": ["distanza 0,5 km", "eccezione in configurazione: Giambellino", "distanza 7 km"],
+                           "basis_en": ["distance 0.5 km", "exception in the configuration: Giambellino", "distance 7 km"]})
+    return groups, detail
+
+
 def test_periphery_rule() -> None:
-    config = {"version": "v1", "centre": {"name": "Duomo"},
-              "ring": [{"id": "centro", "max_m": 2000, "description": "Bastioni"}, {"id": "semicentro", "max_m": 4500},
-                       {"id": "periferia"}],
-              "overrides": {"49": {"class": "periferia", "reason": "Giambellino"}},
-              "priority_area": [{"id": "a"}, {"id": "b"}]}
-    lines = fv.periphery_rule(config, "v1", MILAN, "it")
+    groups, detail = _stored_rule()
+    lines = fv.periphery_rule(groups, detail, "v1", MILAN, "it")
     assert lines[0] == "Versione della classificazione: **v1**."
     assert "- **Centro**: da 0,0 a 2,0 km — Bastioni" in lines
-    assert "- **Semicentro**: da 2,0 a 4,5 km" in lines and "- **Periferia**: oltre 4,5 km" in lines
-    assert "- NIL 49 → Periferia: Giambellino" in lines
+    assert "- **Semicentro**: da 2,0 a 4,5 km" in lines and "- **Periferia**: oltre 4,5 km — Oltre" in lines
+    assert "- NIL 49 → Periferia: eccezione in configurazione: Giambellino" in lines  # found by its distance
+    assert not any("NIL 60" in x or "NIL 1 " in x for x in lines)  # areas inside their ring are no exception
     assert lines[-1].startswith("Aree prioritarie del programma: 2 gruppi") and lines[-2] == ""  # its own paragraph
     assert lines[lines.index("Eccezioni motivate (1):") - 1] == ""
     assert "punto rappresentativo di ogni NIL (interno al poligono) da Duomo." in "\n".join(lines)
-    changed = fv.periphery_rule(config, "v0", MILAN, "en")
-    assert len(changed) == 2 and "now at version v1" in changed[1]
-    assert "cannot be read" in fv.periphery_rule({}, None, MILAN, "en")[1]
-    valley = "\n".join(fv.periphery_rule({**config, "centre": {}}, "v1", VALLEY, "it"))  # centre named by the territory
+    assert "stored no classification rule" in fv.periphery_rule(groups.iloc[0:0], detail, None, MILAN, "en")[1]
+    valley = "\n".join(fv.periphery_rule(groups, detail, "v1", VALLEY, "it"))  # centre named by the territory
     assert "ogni comune (interno al poligono) da Piazza Grande" in valley and "- Comune 49 → Periferia" in valley
 
 
@@ -943,16 +954,13 @@ def test_reasons_in_the_english_ui() -> None:
 
 
 def test_periphery_rule_in_english_has_no_italian_descriptions() -> None:
-    """Ring descriptions and override reasons of the configuration are Italian: the English rule leaves them out
-    (or uses description_en / reason_en when the configuration has them)."""
-    config = {"version": "v1", "centre": {"name": "Duomo"},
-              "ring": [{"id": "centre", "max_m": 2000, "description": "Entro 2 km dal Duomo"},
-                       {"id": "periphery", "description": "Oltre", "description_en": "Beyond"}],
-              "overrides": {"49": {"class": "periphery", "reason": "ambito del Piano Periferie"}}}
-    english = "\n".join(fv.periphery_rule(config, "v1", MILAN, "en"))
-    assert "Entro" not in english and "Piano Periferie" not in english and "Beyond" in english and "NIL 49" in english
-    italian = "\n".join(fv.periphery_rule(config, "v1", MILAN, "it"))
-    assert "Entro 2 km dal Duomo" in italian and "ambito del Piano Periferie" in italian
+    """The rule in English uses the English texts the build stored (descriptions, the exception's basis)."""
+    groups, detail = _stored_rule()
+    english = "\n".join(fv.periphery_rule(groups, detail, "v1", MILAN, "en"))
+    assert "Bastioni" not in english and "eccezione" not in english and "Ramparts" in english and "Beyond" in english
+    assert "NIL 49 → Periphery: exception in the configuration: Giambellino" in english
+    italian = "\n".join(fv.periphery_rule(groups, detail, "v1", MILAN, "it"))
+    assert "Bastioni" in italian and "eccezione in configurazione" in italian
 
 
 def test_reason_codes_are_translated_when_stored() -> None:

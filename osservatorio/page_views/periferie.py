@@ -5,6 +5,7 @@ Pure: no Streamlit. A territory without a periphery file has no classes: the pag
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from osservatorio.views import (
     hover_text,
     inline_label,
     is_missing,
+    plain,
     trust_label,
 )
 
@@ -219,43 +221,46 @@ def _config_text(entry: Mapping[str, Any], field: str, lang: str) -> str:
     return str(entry.get(f"{field}_{lang}") or "")
 
 
-def periphery_rule(config: Mapping[str, Any], snapshot_version: str | None, territory: Territory, lang: str) -> list[str]:
-    """Markdown lines (to join with newlines; "" separates paragraphs) explaining the classification rule
-    of the territory's periphery file and its version.
-
-    The rings, exceptions and priority areas are shown only when the file on disk has the snapshot's
-    version; otherwise the page says the configuration has changed since the snapshot was built.
-    """
+def periphery_rule(groups: pd.DataFrame, detail: pd.DataFrame, snapshot_version: str | None, territory: Territory,
+                   lang: str) -> list[str]:
+    """Markdown lines (to join with newlines; "" separates paragraphs) explaining the classification rule the
+    snapshot's build applied, from what it stored: its rings (`data.periphery_groups`: names, limits and
+    descriptions in both languages), the exceptions (areas whose distance from the centre falls outside their
+    class's ring, with the stored reason, `data.district_group_detail`) and the number of priority areas.
+    Never the configuration on disk, which may have changed since."""
     lines = [t("rule_version", lang, version=snapshot_version or t("no_data", lang))]
-    if not config:
-        lines.append(t("rule_no_config", lang))
+    rings = groups[groups["group_level"] == "periphery_class"].sort_values("sort_order") if not groups.empty else groups
+    if rings.empty:
+        lines.append(t("rule_not_stored", lang))
         return lines
-    if str(config.get("version")) != str(snapshot_version):
-        lines.append(t("rule_config_changed", lang, version=html.escape(str(config.get("version")))))
-        return lines
-    centre = _config_text(config.get("centre", {}), "name", lang) or territory.centre_name(lang)
-    lines += ["", t("rule_intro_of", lang, centre=centre, level=inline_label(territory.fine.label(lang))), ""]
-    lower = 0.0
-    for ring in config.get("ring", []):
-        name = class_name(str(ring.get("id", "")), lang)
-        upper = ring.get("max_m")
-        if upper is None:
-            span = t("rule_beyond", lang, km=fmt_number(lower / 1000, lang, 1))
+    level = inline_label(territory.fine.label(lang))
+    lines += ["", t("rule_intro_of", lang, centre=territory.centre_name(lang), level=level), ""]
+    limits: dict[str, tuple[float, float]] = {}
+    for ring in rings.to_dict("records"):
+        low = float(ring["min_m"]) if pd.notna(ring.get("min_m")) else 0.0
+        high = float(ring["max_m"]) if pd.notna(ring.get("max_m")) else math.inf
+        limits[str(ring["group_id"])] = (low, high)
+        name = class_name(str(ring["group_id"]), lang)
+        if math.isinf(high):
+            span = t("rule_beyond", lang, km=fmt_number(low / 1000, lang, 1))
         else:
-            span = t("rule_between", lang, low=fmt_number(lower / 1000, lang, 1), high=fmt_number(float(upper) / 1000, lang, 1))
-            lower = float(upper)
-        desc = _config_text(ring, "description", lang)
-        lines.append(f"- **{name}**: {span}" + (f" — {desc}" if desc else ""))
-    overrides = config.get("overrides", {})
-    if overrides:
-        lines += ["", t("rule_overrides", lang, n=len(overrides)), ""]
-        for district_id, o in overrides.items():
-            reason = _config_text(o, "reason", lang)
-            lines.append(f"- {territory.fine.label(lang)} {district_id} → {class_name(str(o.get('class', '')), lang)}"
-                         + (f": {reason}" if reason else ""))
-    areas = config.get("priority_area", [])
-    if areas:
-        lines += ["", t("rule_priority_of", lang, n=len(areas), plural=inline_label(territory.fine.plural(lang)))]
+            span = t("rule_between", lang, low=fmt_number(low / 1000, lang, 1), high=fmt_number(high / 1000, lang, 1))
+        desc = cell_text(ring.get("description_en") if lang == "en" else ring.get("description_it"))
+        lines.append(f"- **{name}**: {span}" + (f" — {plain(desc)}" if desc else ""))
+    classes = detail[detail["group_level"] == "periphery_class"] if not detail.empty else detail
+    exceptions = []
+    for row in classes.to_dict("records"):
+        low, high = limits.get(str(row["group_id"]), (0.0, math.inf))
+        distance = row.get("distance_m")
+        if distance is not None and pd.notna(distance) and not (low <= float(distance) < high):
+            basis = cell_text(row.get("basis_en") if lang == "en" and cell_text(row.get("basis_en")) else row.get("basis"))
+            exceptions.append(f"- {territory.fine.label(lang)} {int(row['district_id'])} → "
+                              f"{class_name(str(row['group_id']), lang)}" + (f": {plain(basis)}" if basis else ""))
+    if exceptions:
+        lines += ["", t("rule_overrides", lang, n=len(exceptions)), "", *exceptions]
+    n_priority = int((groups["group_level"] == "priority_area").sum())
+    if n_priority:
+        lines += ["", t("rule_priority_of", lang, n=n_priority, plural=inline_label(territory.fine.plural(lang)))]
     return lines
 
 
