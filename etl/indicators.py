@@ -289,12 +289,12 @@ def catalogue_frame(cat: Catalogue, levels: Levels | None = None, has_periphery:
 class Inputs:
     """Everything the indicators need, as plain frames.
 
-    nil:                areas of the finest level: id, municipio (= parent_id, nullable), area_m2,
+    fine:               areas of the finest level: id, parent_id (nullable), area_m2,
                         centroid_lon, centroid_lat, trust
-    municipi:           ids of the areas of the parent level (empty in a one-level territory)
+    parents:            ids of the areas of the parent level (empty in a one-level territory)
     population:         district_id, year (nullable), residents, trust: best source per area and year
     population_current: district_id, year, residents, trust: one row per area (view population_current)
-    places:             theme, district_id, municipio (= parent_id), lon, lat, category, status, ownership,
+    places:             theme, district_id, parent_id, lon, lat, category, status, ownership,
                         area_m2, seats, employees, trust (optional: source_id, attributes)
     firm_units:         district_id, year, category, units, avg_employees, trust
     area_counts:        level, district_id, theme, year, count, trust, source_id (counts without points, finest level)
@@ -303,12 +303,11 @@ class Inputs:
     source_datasets:    source_id -> publisher's dataset code (for reasons)
     levels:             the territory's level ids and labels (fine, parent, territory id)
 
-    The frames keep their historical column names (`nil`, `municipio`) inside this module; they hold
-    the profile's finest and parent level, whatever those are.
+    `fine` and `parent_id` hold the profile's finest and parent level, whatever those are.
     """
 
-    nil: pd.DataFrame
-    municipi: list[int]
+    fine: pd.DataFrame        # areas of the finest level: id, parent_id, area_m2, centroid, trust
+    parents: list[int]        # ids of the parent level's areas (empty without a parent level)
     population: pd.DataFrame
     population_current: pd.DataFrame
     places: pd.DataFrame
@@ -399,21 +398,21 @@ def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) ->
     """Read the inputs from a warehouse connection, for the territory's levels."""
     lv = levels or read_levels(con)
     fine = [lv.fine]
-    nil = con.sql("SELECT id, parent_id AS municipio, area_m2, centroid_lon, centroid_lat, trust FROM districts "
+    fine_areas = con.sql("SELECT id, parent_id, area_m2, centroid_lon, centroid_lat, trust FROM districts "
                   "WHERE level = ? ORDER BY id", params=fine).df()
-    municipi: list[int] = []
+    parents: list[int] = []
     if lv.parent is not None:
-        municipi = [int(r[0]) for r in con.sql(
+        parents = [int(r[0]) for r in con.sql(
             "SELECT DISTINCT id FROM districts WHERE level = ? "
             "UNION SELECT DISTINCT parent_id FROM districts WHERE level = ? AND parent_id IS NOT NULL ORDER BY 1",
             params=[lv.parent, lv.fine]).fetchall()]
     population = con.sql(transform("indicator_population_by_year")).df()
     current = con.sql("SELECT district_id, coalesce(year, year(reference_date)) AS year, residents, trust "
                       "FROM population_current WHERE level = ?", params=fine).df()
-    places = con.sql("SELECT theme, district_id, parent_id AS municipio, lon, lat, category, status, ownership, area_m2, "
+    places = con.sql("SELECT theme, district_id, parent_id, lon, lat, category, status, ownership, area_m2, "
                      "seats, employees, trust, source_id, attributes, source_key, name FROM places").df()
     if lv.parent is None:
-        places["municipio"] = pd.NA
+        places["parent_id"] = pd.NA
     firm_units = con.sql("SELECT district_id, year, category, units, avg_employees, trust FROM firm_units").df()
     area_counts = con.sql("SELECT level, district_id, theme, year, count, trust, source_id FROM area_counts "
                           "WHERE level = ?", params=fine).df()
@@ -424,7 +423,7 @@ def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) ->
         "AND reference_date IS NOT NULL GROUP BY source_id").fetchall()}
     datasets = {str(s): str(d) for s, d in con.sql(
         "SELECT source_id, min(dataset) FROM sources WHERE dataset IS NOT NULL GROUP BY source_id").fetchall()}
-    return Inputs(nil, municipi, population, current, places, firm_units, area_counts, firm_totals, years, datasets, lv)
+    return Inputs(fine_areas, parents, population, current, places, firm_units, area_counts, firm_totals, years, datasets, lv)
 
 
 # ---------------------------------------------------------------------------------------
@@ -455,7 +454,7 @@ class _Atoms:
 
     keys: list[str]
     district_id: dict[str, int | None]
-    municipio: dict[str, int | None]
+    parent_area: dict[str, int | None]  # atom -> id of its area of the parent level
     parent: dict[str, str] = field(default_factory=dict)  # sub-atom -> its NIL's atom
 
     @classmethod
@@ -463,43 +462,43 @@ class _Atoms:
         keys: list[str] = []
         district_id: dict[str, int | None] = {}
         mun: dict[str, int | None] = {}
-        for i, m in zip(inp.nil["id"], inp.nil["municipio"], strict=True):
+        for i, m in zip(inp.fine["id"], inp.fine["parent_id"], strict=True):
             k = f"fin:{int(i)}"
             keys.append(k)
             district_id[k] = int(i)
             mun[k] = int(m) if _isnum(m) else None
         return cls(keys, district_id, mun)
 
-    def key_for(self, district_id: object, municipio: object) -> str:
+    def key_for(self, district_id: object, parent_id: object) -> str:
         """The atom of a place or a firm-units row (adds a pseudo-atom when needed).
 
         A place whose Municipio (from its position) differs from its NIL's parent Municipio gets a
-        sub-atom `sub:<nil>:<municipio>`: it counts in its NIL (and the NIL's groups) but in the
+        sub-atom `sub:<area>:<parent>`: it counts in its NIL (and the NIL's groups) but in the
         Municipio where it actually is. NIL and Municipi boundaries do not nest.
         """
         if _isnum(district_id) and f"fin:{int(district_id)}" in self.district_id:  # type: ignore[arg-type]
             main = f"fin:{int(district_id)}"  # type: ignore[arg-type]
-            parent = self.municipio.get(main)
-            if _isnum(municipio) and parent is not None and int(municipio) != parent:  # type: ignore[call-overload]
-                k = f"sub:{int(district_id)}:{int(municipio)}"  # type: ignore[call-overload]
+            parent = self.parent_area.get(main)
+            if _isnum(parent_id) and parent is not None and int(parent_id) != parent:  # type: ignore[call-overload]
+                k = f"sub:{int(district_id)}:{int(parent_id)}"  # type: ignore[call-overload]
                 if k not in self.district_id:
                     self.keys.append(k)
                     self.district_id[k] = int(district_id)  # type: ignore[call-overload]
-                    self.municipio[k] = int(municipio)  # type: ignore[call-overload]
+                    self.parent_area[k] = int(parent_id)  # type: ignore[call-overload]
                     self.parent[k] = main
                 return k
             return main
-        if _isnum(municipio):
-            k = f"mun:{int(municipio)}"  # type: ignore[arg-type]
+        if _isnum(parent_id):
+            k = f"mun:{int(parent_id)}"  # type: ignore[arg-type]
             if k not in self.district_id:
                 self.keys.append(k)
                 self.district_id[k] = None
-                self.municipio[k] = int(municipio)  # type: ignore[arg-type]
+                self.parent_area[k] = int(parent_id)  # type: ignore[arg-type]
             return k
         if "whole" not in self.district_id:
             self.keys.append("whole")
             self.district_id["whole"] = None
-            self.municipio["whole"] = None
+            self.parent_area["whole"] = None
         return "whole"
 
     @property
@@ -560,11 +559,11 @@ def atom_values(inp: Inputs, groups: pd.DataFrame, peripheral: str | None = None
     for col in ("source_id", "attributes"):
         if col not in places:
             places[col] = None
-    places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["district_id"], places["municipio"], strict=True)]
+    places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["district_id"], places["parent_id"], strict=True)]
     firm_units = inp.firm_units.copy()
     firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["district_id"]]
-    nil_trust = {f"fin:{int(i)}": str(t) for i, t in zip(inp.nil["id"], inp.nil["trust"], strict=True)}
-    district_trust = combine_trust(inp.nil["trust"]) if len(inp.nil) else "derived"
+    nil_trust = {f"fin:{int(i)}": str(t) for i, t in zip(inp.fine["id"], inp.fine["trust"], strict=True)}
+    district_trust = combine_trust(inp.fine["trust"]) if len(inp.fine) else "derived"
     pop_cur = {f"fin:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
                for r in inp.population_current.itertuples() if _isnum(r.residents)}
     classified = groups["group_level"] == "periphery_class"
@@ -658,7 +657,7 @@ def _density(inp: Inputs, atoms: _Atoms, pop_cur: dict[str, tuple[float, Any, st
     Period = the latest population year among the NIL (older years are named per NIL in the reason).
     """
     rows = []
-    area = {f"fin:{int(i)}": float(a) for i, a in zip(inp.nil["id"], inp.nil["area_m2"], strict=True) if _isnum(a)}
+    area = {f"fin:{int(i)}": float(a) for i, a in zip(inp.fine["id"], inp.fine["area_m2"], strict=True) if _isnum(a)}
     years = [int(y) for _, y, _ in pop_cur.values() if _isnum(y)]
     period = max(years) if years else None
     for k in atoms.nil_keys:
@@ -918,7 +917,7 @@ def city_firm_rows(inp: Inputs, skip_periods: Iterable[int | None] = ()) -> pd.D
     if ft.empty:
         return pd.DataFrame(columns=VALUE_COLUMNS)
     skip = {int(p) for p in skip_periods if p is not None and not pd.isna(p)}  # type: ignore[call-overload]
-    nil_ids = [int(i) for i in inp.nil["id"]]
+    nil_ids = [int(i) for i in inp.fine["id"]]
     cur = {int(r.district_id): (float(r.residents), r.year, str(r.trust))
            for r in inp.population_current.itertuples() if _isnum(r.residents)}
     out = []
@@ -1001,12 +1000,12 @@ def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str,
         return rows
     mx, my = _xy(located, inp.levels.area_crs)
     tree = shapely.STRtree(shapely.points(mx, my))
-    cx, cy = periphery.to_metres(inp.nil["centroid_lon"].to_numpy(dtype=float), inp.nil["centroid_lat"].to_numpy(dtype=float),
+    cx, cy = periphery.to_metres(inp.fine["centroid_lon"].to_numpy(dtype=float), inp.fine["centroid_lat"].to_numpy(dtype=float),
                                  inp.levels.area_crs)
     _, dist = tree.query_nearest(shapely.points(cx, cy), return_distance=True, all_matches=False)
     maker_trust = set(located["trust"].astype(str))
     period, edition_note = theme_period(located["source_id"] if "source_id" in located else [], inp.source_years)
-    for district_id, d in zip(inp.nil["id"].astype(int), dist, strict=True):
+    for district_id, d in zip(inp.fine["id"].astype(int), dist, strict=True):
         k = f"fin:{district_id}"
         res, pt = _pop_den(k, pop_cur)
         pop = _pop_of(k, pop_cur)
@@ -1168,12 +1167,12 @@ def nil_rows(atoms_frame: pd.DataFrame, atoms: _Atoms, cat: Catalogue) -> pd.Dat
     return pd.DataFrame(out, columns=VALUE_COLUMNS)
 
 
-def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int],
+def _members(groups: pd.DataFrame, atoms: _Atoms, parents: Iterable[int],
              territory_id: str) -> list[tuple[str, str, list[str]]]:
     """(level role, area_id, atom keys) for every aggregate area."""
     out: list[tuple[str, str, list[str]]] = []
-    for m in municipi:
-        out.append(("parent", str(m), [k for k in atoms.keys if atoms.municipio.get(k) == m]))
+    for m in parents:
+        out.append(("parent", str(m), [k for k in atoms.keys if atoms.parent_area.get(k) == m]))
     for level in ("periphery_class", "priority_area"):
         sub = groups[groups["group_level"] == level]
         for gid, part in sub.groupby("group_id", sort=True):
@@ -1183,7 +1182,7 @@ def _members(groups: pd.DataFrame, atoms: _Atoms, municipi: Iterable[int],
     return out
 
 
-def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, municipi: Iterable[int],
+def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, parents: Iterable[int],
               cat: Catalogue, empty_groups: Iterable[tuple[str, str]] = (), territory_id: str = TERRITORY) -> pd.DataFrame:
     """Roll atoms up to every aggregate area from counts (Σ num / Σ den), with reasons.
 
@@ -1192,7 +1191,7 @@ def aggregate(atoms_frame: pd.DataFrame, atoms: _Atoms, groups: pd.DataFrame, mu
     'na' members are ignored; a pseudo-atom (places known only by their parent area) counts in
     that parent area and in the territory. Vectorised: one groupby over (indicator, period, level, area).
     """
-    members = _members(groups, atoms, municipi, territory_id)
+    members = _members(groups, atoms, parents, territory_id)
     mem = pd.DataFrame([(lv, area, k) for lv, area, keys in members for k in keys], columns=["level", "area_id", "atom"])
     aggregated = [s.id for s in cat.indicators if s.aggregation != "none"]
     f = atoms_frame[atoms_frame["indicator_id"].isin(aggregated)].merge(mem, on="atom")
@@ -1609,7 +1608,7 @@ def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
     """All indicator values (long frame, columns VALUE_COLUMNS) at every level of the catalogue."""
     atoms_frame, atoms = atom_values(inp, groups, peripheral)
     nil = nil_rows(atoms_frame, atoms, cat)
-    agg = aggregate(atoms_frame, atoms, groups, inp.municipi, cat, empty_groups, inp.levels.territory_id)
+    agg = aggregate(atoms_frame, atoms, groups, inp.parents, cat, empty_groups, inp.levels.territory_id)
     score = score_rows(nil, cat)
     out = pd.concat([nil, agg, score], ignore_index=True)
     if len(inp.firm_totals):
@@ -1834,7 +1833,7 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
         notes = f"{R_NO_PERIPHERY} ({levels.territory_it}): nessuna classe di periferia né area prioritaria"
         progress(f"[indicatori] {notes}")
     else:
-        groups, warnings = periphery.district_groups(inp.nil, pcfg, levels.area_crs, levels.fine_it)
+        groups, warnings = periphery.district_groups(inp.fine, pcfg, levels.area_crs, levels.fine_it)
         for w in warnings:
             progress(w)
         present = {(lv, str(g)) for lv, g in zip(groups["group_level"], groups["group_id"], strict=True)}
