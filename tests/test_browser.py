@@ -455,20 +455,25 @@ def test_seduta_keeps_its_tab_after_preparing_the_pdf(server: str, browser: Brow
         page.context.close()
 
 
-# --- a second territory: the Provincia di Cremona built from the real files, chosen with ?territorio= ----------
+# --- the other territories: the Provincia di Cremona and the Città metropolitana built from the real files,
+# chosen with ?territorio= ------------------------------------------------------------------------------------
 
 CREMONA = "provincia_cremona"
+METRO = "citta_metropolitana_milano"
+TERRITORY_NAMES = {CREMONA: "Provincia di Cremona", METRO: "Città metropolitana di Milano"}
 MILAN_LEVEL_WORDS = re.compile(r".{0,60}\b(?:NIL|Municipio|Municipi)\b.{0,40}")
 
 
 @pytest.fixture(scope="module")
 def territory_server(tmp_path_factory: pytest.TempPathFactory, real_dir: Path) -> Iterator[str]:
-    """The demo as the default warehouse and Cremona's real build beside it (warehouse-<id>.duckdb)."""
+    """The demo as the default warehouse and the real builds of Cremona and the Città metropolitana beside it
+    (warehouse-<id>.duckdb)."""
     from etl.pipeline import build
 
     folder = tmp_path_factory.mktemp("browser-territory")
     build(None, folder / "warehouse.duckdb", progress=lambda _m: None)
-    build(real_dir, folder / f"warehouse-{CREMONA}.duckdb", progress=lambda _m: None, territory=CREMONA)
+    for territory in TERRITORY_NAMES:
+        build(real_dir, folder / f"warehouse-{territory}.duckdb", progress=lambda _m: None, territory=territory)
     port = _free_port()
     env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(folder / "warehouse.duckdb"),
            "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"), "OSSERVATORIO_MAP_STYLE": "white-bg",
@@ -489,14 +494,16 @@ def territory_server(tmp_path_factory: pytest.TempPathFactory, real_dir: Path) -
 
 
 @pytest.mark.real
-def test_every_page_of_the_cremona_warehouse(territory_server: str, browser: Browser, subtests: pytest.Subtests) -> None:
-    """Every page with ?territorio=provincia_cremona: ready, no exception, no error box, no console error, the
-    province named, no NIL/Municipio words, each comuni map draws every comune it has. Screenshots in
-    artifacts/screenshots/provincia_cremona/."""
-    shots = SHOTS / CREMONA
+@pytest.mark.parametrize("territory", [CREMONA, METRO])
+def test_every_page_of_another_territory(territory_server: str, browser: Browser, territory: str,
+                                         subtests: pytest.Subtests) -> None:
+    """Every page with ?territorio=<id>: ready, no exception, no error box, no console error, the territory
+    named, no NIL/Municipio words, each comuni map draws every comune it has. Screenshots in
+    artifacts/screenshots/<id>/."""
+    shots = SHOTS / territory
     for old in shots.glob("*.png"):
         old.unlink()
-    page, errors, external = _open(browser, territory_server, f"{territory_server}/?territorio={CREMONA}")
+    page, errors, external = _open(browser, territory_server, f"{territory_server}/?territorio={territory}")
     _wait_ready(page)
     links = _nav_links(page, territory_server)
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Territorio").wait_for(
@@ -505,13 +512,13 @@ def test_every_page_of_the_cremona_warehouse(territory_server: str, browser: Bro
     assert len(links) >= 12, links
     for path, label in links:
         with subtests.test(msg=f"/{path} ({label})"):
-            v = _visit(browser, territory_server, f"{path}?territorio={CREMONA}", label, shots=shots)
+            v = _visit(browser, territory_server, f"{path}?territorio={territory}", label, shots=shots)
             assert not v.problem, f"/{path}: never became ready: {v.problem}"
             assert v.exceptions == [], f"/{path}: Streamlit exception: {v.exceptions}"
             assert v.error_alerts == [], f"/{path}: error message: {v.error_alerts}"
             assert v.not_found == 0 and v.console_errors == [], (v.not_found, v.console_errors[:5])
             assert v.external_requests == [], v.external_requests[:5]
-            assert "Provincia di Cremona" in v.main_text, f"/{path}: the territory is not named"
+            assert TERRITORY_NAMES[territory] in v.main_text, f"/{path}: the territory is not named"
             milan_words = MILAN_LEVEL_WORDS.findall(v.main_text)
             assert not milan_words, f"/{path}: Milan's levels on a comuni page: {milan_words[:3]}"
             for m in v.maps:
