@@ -140,7 +140,7 @@ def district_values(values: pd.DataFrame, stats: pd.DataFrame, classes: pd.DataF
     klass = dict(zip(classes["district_id"], classes["class_name"], strict=True))
     decimals = 0 if is_count_unit(catalogue, indicator_id) else 2
     return pd.DataFrame({
-        t("th_col_area_id", lang, fine=territory.fine.label(lang)): frame["id"].astype(int).to_numpy(),
+        t("th_col_area_id", lang, fine=territory.fine.label(lang)): frame["id"].astype(int).astype(str).to_numpy(),  # a code
         **area_columns(territory, lang, [area_label(i, n) for i, n in zip(frame["id"], frame["name"], strict=True)],
                        frame["parent_id"], classes, [klass.get(int(i)) for i in frame["id"]]),
         catalogue_name(catalogue, indicator_id, lang, with_unit=True): round_column(frame["value"], decimals).to_numpy(),

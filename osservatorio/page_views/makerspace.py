@@ -264,7 +264,7 @@ def area_counts_table(counts: pd.DataFrame, stats: pd.DataFrame, classes: pd.Dat
     klass = dict(zip(classes["district_id"], classes["class_name"], strict=True))
     ids = [int(i) for i in stats["id"]]
     return pd.DataFrame({
-        t("th_col_area_id", lang, fine=territory.fine.label(lang)): ids,
+        t("th_col_area_id", lang, fine=territory.fine.label(lang)): [str(i) for i in ids],  # codes, not quantities
         **area_columns(territory, lang, [names[i] for i in ids], stats.get("parent_id"), classes,
                        [klass.get(i) for i in ids]),
         t("th_col_count", lang): pd.array([int_or_none(by_area[i]["count"]) if i in by_area else None for i in ids],

@@ -444,7 +444,7 @@ def opportunity_table(scores: pd.DataFrame, matrix: pd.DataFrame, stats: pd.Data
     ranks = frame["score"].rank(method="min", ascending=False).astype("Int64")
     out = pd.DataFrame({
         t("th_col_rank", lang): ranks.to_numpy(),
-        t("th_col_area_id", lang, fine=territory.fine.label(lang)): frame["id"].astype(int).to_numpy(),
+        t("th_col_area_id", lang, fine=territory.fine.label(lang)): frame["id"].astype(int).astype(str).to_numpy(),  # a code
         **area_columns(territory, lang, [area_label(i, n) for i, n in zip(frame["id"], frame["name"], strict=True)],
                        frame["parent_id"], classes, [klass.get(int(i)) for i in frame["id"]]),
         t("th_col_score", lang): round_column(frame["score"], 1).to_numpy(),
