@@ -79,7 +79,7 @@ downloads.download_menu(table, spec, lang, geojson=geojson, id_col=t("col_area_i
 
 # --- what is new: latest sources, places by theme, taxonomy / classification changes
 st.subheader(t("whats_new_title", lang))
-sources_col, places_col = st.columns(2)
+sources_col, places_col = st.container(), st.container()  # one above the other: both tables read whole
 with sources_col:
     st.markdown(f"**{t('recent_sources', lang)}**")
     recent = pv.recent_sources(queries.sources(ctx.key), lang)

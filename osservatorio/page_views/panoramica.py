@@ -54,7 +54,8 @@ def overview_kpis(summary: Mapping[str, Any], territory: Territory, lang: str) -
     plural = territory.fine.plural(lang)
     residents = summary.get("residents")
     return [
-        Kpi(t("kpi_residents", lang), fmt_number(residents, lang) if not is_missing(residents) else t("no_data", lang)),
+        # a missing population is '–' (the caption below says "dato non disponibile"): the metric box is too narrow for words
+        Kpi(t("kpi_residents", lang), fmt_number(residents, lang) if not is_missing(residents) else "–"),
         Kpi(plural, fmt_number(summary.get("area_count"), lang)),
         Kpi(t("kpi_area", lang), fmt_number(summary.get("area_km2"), lang, 1)),
         Kpi(t("kpi_density", lang), fmt_number(summary.get("density_km2"), lang)),
