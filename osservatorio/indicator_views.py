@@ -489,3 +489,9 @@ def column_config(config: Mapping[str, object], views_by_column: Mapping[str, Co
             entry["pinned"] = True
         out[column] = entry
     return out
+
+
+def hub_fact_columns(lang: str) -> dict[str, ColumnView]:
+    """Widths of a hub's facts table (views.hub_facts) that keep every column in view at 1280 px."""
+    return {t(key, lang): ColumnView(t(key, lang), t(key, lang), width) for key, width in
+            (("hub_col_fact", 380), ("col_value", 100), ("col_source", 200), ("hub_col_date", 96), ("col_trust", 80))}

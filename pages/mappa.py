@@ -127,7 +127,9 @@ if hub_table is not None and hub_places is not None:
         with st.expander(views.md_text(f"{t('hub_facts_title', lang)} · {views.plain(hub.get('name'))}")):
             if basis:
                 st.caption(views.md_text(t("hub_basis", lang, basis=basis)))
-            ui.table(facts, lang)
+            facts_view, facts_config = ui.styled(facts, lang)
+            st.dataframe(facts_view, hide_index=True, width="stretch",
+                         column_config=iv.column_config(facts_config, iv.hub_fact_columns(lang)))
 
 area_names = {k: views.plain(v) for k, v in iv.area_options(fine_stats).items()}
 opening = iv.default_area(fine_stats, queries.district_groups(ctx.key, snapshot.snapshot_id),

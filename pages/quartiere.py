@@ -108,7 +108,9 @@ if not queries.places(ctx.key, "hub").empty:
         st.markdown(views.md_text(views.plain(hub.get("name"))))  # a name from a configuration file: literal
         if basis:
             st.caption(views.md_text(t("hub_basis", lang, basis=basis)))
-        ui.table(facts, lang)
+        facts_view, facts_config = ui.styled(facts, lang)
+        st.dataframe(facts_view, hide_index=True, width="stretch",
+                     column_config=iv.column_config(facts_config, iv.hub_fact_columns(lang)))
 
 # --- the programme's actions in this area or on its parent area
 programme_views.district_actions(ctx, district_id, header.parent_id)
