@@ -75,14 +75,57 @@ def catalogue_table(catalogue: pd.DataFrame, sources: pd.DataFrame, lang: str) -
     return out.sort_values(["_order", t("col_source", lang)], kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
+#: The stable openings of the ETL's reject reasons (Italian, as stored) and their English: phrase by phrase,
+#: the values in between (codes, coordinates, names from the files) are kept as they are.
+_REJECT_REASONS_EN: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(a), b) for a, b in (
+    (r"^punto fuori dal territorio (.+?): ", r"point outside the territory \1: "),
+    (r"\(zona: ", "(zone: "),
+    (r"^stesso edificio già caricato da (\S+) \(codice ", r"same building already loaded from \1 (code "),
+    (r", stesso indirizzo a (\d+) m", r", same address \1 m away"),
+    (r"; codice 2016 ", "; 2016 code "),
+    (r"\): non contato due volte$", "): not counted twice"),
+    (r"^poligono non valido riparato con make_valid", "invalid polygon repaired with make_valid"),
+    (r"^(\S+): non più nell'elenco (\S+) \(l'esportazione del geoportale (\S+) lo riporta, (\S+) no\): "
+     r"non contato come attuale$", r"\1: no longer in the \2 list (the geoportale export of \3 has it, \4 does not): "
+     r"not counted as current"),
+    (r"^a (\d+) m dall'edificio (\S+) di (\S+) con un altro indirizzo: caricato, possibile stesso edificio da verificare$",
+     r"\1 m from building \2 of \3 with another address: loaded, possibly the same building, to be checked"),
+    (r"^(\S+) (\d+) \((.+)\) assente nel file: nessun dato di residenti al (\S+) \(non è uno zero\)$",
+     r"\1 \2 (\3) absent from the file: no residents figure at \4 (not a zero)"),
+    (r"^stesso nome e indirizzo della riga (\d+)", r"same name and address as row \1"),
+    (r" ma a ([\d.,]+) m di distanza: non è un duplicato \(indirizzo probabilmente impreciso nella fonte\); "
+     r"nome reso univoco con ", r" but \1 m away: not a duplicate (address probably imprecise in the source); "
+     r"name made unique with "),
+    (r"^(\S+): non più nell'elenco (\S+) \(lo riporta l'esportazione del geoportale (\S+)\); non contato come attuale$",
+     r"\1: no longer in the \2 list (the geoportale export of \3 has it); not counted as current"),
+    (r"^(\S+): popolazione_totale 0 con tutte le altre voci demografiche a 0 o nulle: zero dell'export non verificabile "
+     r"\(potrebbe essere un NIL assente nella fonte, riempito con 0\); caricato come 0$",
+     r"\1: popolazione_totale 0 with every other demographic field 0 or empty: the export's zero cannot be verified "
+     r"(it may be an area missing from the source, filled with 0); loaded as 0"),
+    (r"^longitudine e latitudine invertite", "longitude and latitude swapped"),
+    (r"^duplicato", "duplicate"),
+))
+
+
+def reject_reason(reason: object, lang: str) -> str:
+    """A reject reason in the page language: the stored Italian sentence, or its English where its phrases are
+    known (the rest, e.g. values from the file, stays as stored)."""
+    text = cell_text(reason)
+    if lang != "en" or not text:
+        return text
+    for pattern, english in _REJECT_REASONS_EN:
+        text = pattern.sub(english, text)
+    return text
+
+
 def rejects_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Rejected/repaired/flagged rows with their reasons and raw values."""
+    """Rejected/repaired/flagged rows with their reasons (in the page language where known) and raw values."""
     return pd.DataFrame({
         t("col_source", lang): frame["source_id"],
         t("col_path", lang): frame["path"],
         t("col_row", lang): frame["row_number"],
         t("col_action", lang): [t(f"action_{a}", lang) for a in frame["action"]],
-        t("col_reason", lang): frame["reason"],
+        t("col_reason", lang): [reject_reason(r, lang) for r in frame["reason"]],
         t("col_raw", lang): frame["raw"],
     })
 

@@ -773,3 +773,41 @@ def test_category_labels_come_from_the_snapshot() -> None:
                                                  "artisan_manufacturing": "Manifattura artigiana"}
     assert list(fv.category_labels(stored, "it").values()) == ["Manifattura digitale", "Manifattura artigiana"]
     assert fv.category_labels(stored.iloc[0:0], "it") == {}
+
+
+def test_opportunity_table_columns_fit_at_1280_px() -> None:
+    values, reasons = matrix()
+    values = values.rename(columns={"a": "a_per_1k", "b": "dist_m"})
+    reasons = reasons.rename(columns={"a": "a_per_1k", "b": "dist_m"})
+    scores = sv.reweighted_scores(values, reasons, {"a_per_1k": 1, "dist_m": 1},
+                                  {"a_per_1k": DIRECTIONS["a"], "dist_m": DIRECTIONS["b"]})
+    for territory, lang, area in ((TWO, "it", "NIL"), (ONE, "en", "Comune")):
+        table = sv.opportunity_table(scores, values, stats(), vw.periphery_classes(groups()), catalogue(), territory, lang)
+        columns = sv.opportunity_columns(table, values, catalogue(), territory, lang)
+        assert list(columns) == list(table.columns)  # every column has a view, in the table's order
+        assert sum(v.width for v in columns.values()) <= 860
+        assert [c for c, v in columns.items() if v.pinned] == [area]
+        full = "A ogni 1.000 (per 1.000 ab.)" if lang == "it" else "A per 1,000 (per 1,000 res.)"
+        assert columns[full].label == "Comp. 1" and columns[full].help == full  # the download keeps the full header
+        assert all(len(v.label) <= 12 for v in columns.values() if v.label != area)
+
+
+def test_reject_reasons_read_in_english() -> None:
+    """The ETL stores reject reasons in Italian; the English data page shows their known phrases in English and
+    keeps the values from the files (codes, coordinates, names) as stored."""
+    cases = {
+        "punto fuori dal territorio Comune di Milano: 9.04185, 45.43983 (zona: Provincia ovest; comune: Cusago (MI))":
+            "point outside the territory Comune di Milano: 9.04185, 45.43983 (zone: Provincia ovest; comune: Cusago (MI))",
+        "stesso edificio già caricato da ds503 (codice A653, stesso indirizzo a 6 m; codice 2016 A137): non contato due volte":
+            "same building already loaded from ds503 (code A653, same address 6 m away; 2016 code A137): not counted twice",
+        "NIL 8 (PARCO SEMPIONE) assente nel file: nessun dato di residenti al 31/12/2022 (non è uno zero)":
+            "NIL 8 (PARCO SEMPIONE) absent from the file: no residents figure at 31/12/2022 (not a zero)",
+    }
+    for italian, english in cases.items():
+        assert vw.reject_reason(italian, "en") == english
+        assert vw.reject_reason(italian, "it") == italian
+    assert vw.reject_reason("una frase nuova", "en") == "una frase nuova"  # unknown: as stored, never lost
+    assert vw.reject_reason(None, "en") == ""
+    frame = pd.DataFrame({"source_id": ["s"], "path": ["p"], "row_number": [3], "action": ["rejected"],
+                          "reason": ["duplicato"], "raw": ["{}"]})
+    assert vw.rejects_table(frame, "en")["Reason"].tolist() == ["duplicate"]
