@@ -4,6 +4,7 @@ opportunity map with adjustable weights (re-weighting runs in a fragment: only t
 import streamlit as st
 
 from osservatorio import downloads, queries, ui, views
+from osservatorio import indicator_views as iv
 from osservatorio.i18n import fmt_number, t
 from osservatorio.page_views import spazi_vuoti as sv
 from osservatorio.views import ALL
@@ -152,7 +153,10 @@ def opportunity() -> None:
                                                                         ctx.map_style)), width="stretch",
                     key="opportunity_map")
     table = sv.opportunity_table(scores, matrix, stats, classes, catalogue, territory, lang)
-    ui.table(table, lang)
+    table_view, table_config = ui.styled(table, lang)  # short headers, full ones as help: readable at 1280 px
+    st.dataframe(table_view, hide_index=True, width="stretch",
+                 column_config=iv.column_config(table_config, sv.opportunity_columns(table, matrix, catalogue,
+                                                                                     territory, lang)))
     caption = sv.weights_caption(components, effective, catalogue, lang)
     spec = downloads.page_spec(ctx, "punteggio_opportunita", {"pesi": sv.format_weights(weights, components)},
                                metadata={t("th_col_weight", lang): caption})

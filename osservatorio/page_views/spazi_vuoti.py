@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_number, t
+from osservatorio.indicator_views import ColumnView
 from osservatorio.territory import Territory
 from osservatorio.views import (
     ALL,
@@ -454,6 +455,34 @@ def opportunity_table(scores: pd.DataFrame, matrix: pd.DataFrame, stats: pd.Data
         out[catalogue_name(catalogue, ind, lang, with_unit=True)] = round_column(col.reset_index(drop=True), 2).to_numpy()
     out[t("col_reason", lang)] = frame["reason"].to_numpy()
     return out
+
+
+TABLE_WIDTH = 810  # px: the main column is about 820 px wide at 1280 px (sidebar open); the table fits in it
+
+
+def opportunity_columns(table: pd.DataFrame, matrix: pd.DataFrame, catalogue: pd.DataFrame, territory: Territory,
+                        lang: str) -> dict[str, ColumnView]:
+    """Short headers ('Comp. 1'... in the order of the weights), the full headers (indicator names with units) as
+    help and widths that fit `opportunity_table` in the page at 1280 px; the area name stays in view when the
+    table scrolls. The frame (and its download) keeps the full headers."""
+    rank, code = t("th_col_rank", lang), t("th_col_area_id", lang, fine=territory.fine.label(lang))
+    score, klass, reason = t("th_col_score", lang), t("th_col_class", lang), t("col_reason", lang)
+    out: dict[str, ColumnView] = {rank: ColumnView(rank, rank, 44), code: ColumnView(t("short_code", lang), code, 60),
+                                  territory.fine.label(lang): ColumnView(territory.fine.label(lang),
+                                                                         territory.fine.label(lang), 140, pinned=True)}
+    if territory.parent is not None:
+        out[territory.parent.label(lang)] = ColumnView(territory.parent.label(lang), territory.parent.label(lang), 70)
+    out[klass] = ColumnView(t("col_class", lang), klass, 84)
+    out[score] = ColumnView(t("short_score", lang), score, 70)
+    out[reason] = ColumnView(reason, reason, 100)
+    out = {c: v for c, v in out.items() if c in table.columns}
+    components = [catalogue_name(catalogue, ind, lang, with_unit=True) for ind in matrix.columns]
+    components = [c for c in components if c in table.columns]
+    if components:  # what the other columns leave, shared; never narrower than a number with decimals
+        width = max(56, min(100, (TABLE_WIDTH - sum(v.width for v in out.values())) // len(components)))
+        for n, column in enumerate(components, start=1):
+            out[column] = ColumnView(t("short_component", lang, n=n), column, width)
+    return {c: out[c] for c in table.columns if c in out}
 
 
 # ---------------------------------------------------------------------------------------------
