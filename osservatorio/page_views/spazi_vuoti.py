@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from osservatorio import maps
 from osservatorio.i18n import fmt_number, t
-from osservatorio.indicator_views import ColumnView
+from osservatorio.indicator_views import ColumnView, reason_text
 from osservatorio.territory import Territory
 from osservatorio.views import (
     ALL,
@@ -453,7 +453,7 @@ def opportunity_table(scores: pd.DataFrame, matrix: pd.DataFrame, stats: pd.Data
     for ind in matrix.columns:
         col = matrix[ind].reindex(frame["id"].astype(int).to_numpy())
         out[catalogue_name(catalogue, ind, lang, with_unit=True)] = round_column(col.reset_index(drop=True), 2).to_numpy()
-    out[t("col_reason", lang)] = frame["reason"].to_numpy()
+    out[t("col_reason", lang)] = [reason_text(r, lang) or None for r in frame["reason"]]  # the ETL writes Italian
     return out
 
 
