@@ -14,11 +14,7 @@ Screenshots of the flow go to artifacts/screenshots/auth_*.png (git-ignored).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, READY_JS, ROOT, SHOTS, TIMEOUT_MS, _free_port, _stop_group, _wait_healthy
+from tests import oidcfixture
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, READY_JS, SHOTS, TIMEOUT_MS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -54,25 +51,8 @@ class Site:
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """The OpenID Connect provider on a free loopback port, with the two people predefined."""
-    import werkzeug.serving
-
-    before = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
-    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on loopback, for the provider's checks
-    users = [oidc.User(sub=EDITOR, claims={"email": EDITOR, "name": "Eddie Redattore"}),
-             oidc.User(sub=VIEWER, claims={"email": VIEWER, "name": "Vera Lettrice"})]
-    server = werkzeug.serving.make_server("127.0.0.1", 0, oidc.app(user_claims=users), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        if before is None:
-            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
-        else:
-            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = before
+    with oidcfixture.provider({EDITOR: "Eddie Redattore", VIEWER: "Vera Lettrice"}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -88,33 +68,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator[Si
     BoardStore(appstate).create_session("2026-11-20", "Seduta di prova", ["Eddie"], None, None, EDITOR)
     roles = folder / "roles.toml"
     roles.write_text(f'[emails]\n"{EDITOR}" = "editor"\n', encoding="utf-8")
-    port = _free_port()
-    secret = "test-cookie-secret-" + "x" * 24
-    secrets = folder / "secrets.toml"
-    secrets.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "{secret}"\n'
-        'client_id = "osservatorio-test"\n'
-        'client_secret = "test-client-secret"\n'
-        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n', encoding="utf-8")
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(appstate),
-           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0", "OSSERVATORIO_ROLES": str(roles),
-           "AUTHLIB_INSECURE_TRANSPORT": "1"}
-    log_path = folder / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--secrets.files", str(secrets)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc, log_path)
-        yield Site(base, appstate, secret)
-    finally:
-        _stop_group(proc)
+    env = {"OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(appstate),
+           "OSSERVATORIO_ROLES": str(roles)}
+    with oidcfixture.signed_in_app(folder, provider, env) as base:
+        yield Site(base, appstate, oidcfixture.COOKIE_SECRET)
 
 
 @pytest.fixture(scope="module")

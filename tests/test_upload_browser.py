@@ -14,10 +14,6 @@ Screenshots of the flow go to artifacts/screenshots/upload_*.png (git-ignored).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +23,8 @@ import duckdb
 import pytest
 
 from osservatorio import upload
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, READY_JS, ROOT, SHOTS, TIMEOUT_MS, _free_port, _stop_group, _wait_healthy
+from tests import oidcfixture
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, READY_JS, SHOTS, TIMEOUT_MS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -78,25 +75,8 @@ def build_places(path: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """The OpenID Connect provider on a free loopback port, with the editor and the admin predefined."""
-    import werkzeug.serving
-
-    before = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
-    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on loopback, for the provider's checks
-    users = [oidc.User(sub=EDITOR, claims={"email": EDITOR, "name": "Eddie Redattore"}),
-             oidc.User(sub=ADMIN, claims={"email": ADMIN, "name": "Ada Amministratrice"})]
-    server = werkzeug.serving.make_server("127.0.0.1", 0, oidc.app(user_claims=users), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        if before is None:
-            os.environ.pop("AUTHLIB_INSECURE_TRANSPORT", None)
-        else:
-            os.environ["AUTHLIB_INSECURE_TRANSPORT"] = before
+    with oidcfixture.provider({EDITOR: "Eddie Redattore", ADMIN: "Ada Amministratrice"}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -115,33 +95,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, provider: str, h) -> Iterator
     csv.write_bytes(CSV)
     roles = folder / "roles.toml"
     roles.write_text(f'[emails]\n"{EDITOR}" = "editor"\n"{ADMIN}" = "admin"\n', encoding="utf-8")
-    port = _free_port()
-    secrets = folder / "secrets.toml"
-    secrets.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "test-cookie-secret-{"x" * 24}"\n'
-        'client_id = "osservatorio-test"\n'
-        'client_secret = "test-client-secret"\n'
-        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n', encoding="utf-8")
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"),
-           "OSSERVATORIO_RAW_DIR": str(raw), "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0",
-           "OSSERVATORIO_ROLES": str(roles), "AUTHLIB_INSECURE_TRANSPORT": "1"}
-    env.pop("OSSERVATORIO_READ_ONLY", None)
-    log_path = folder / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--secrets.files", str(secrets)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc, log_path)
+    env = {"OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"),
+           "OSSERVATORIO_RAW_DIR": str(raw), "OSSERVATORIO_ROLES": str(roles)}
+    with oidcfixture.signed_in_app(folder, provider, env) as base:
         yield Site(base, warehouse, raw, csv, before)
-    finally:
-        _stop_group(proc)
 
 
 @pytest.fixture(scope="module")
