@@ -138,6 +138,27 @@ NOTE_COLUMNS = "note_id, session_id, kind, target_kind, target_ref, body, author
 NOTE_COLUMNS_2 = ("note_id, session_id, kind, target_kind, target_ref, body, author, created_at, 'active', NULL, NULL")
 
 
+def open_store(path: Path, write: bool, read_only: bool, busy_timeout_ms: int, what: str, code: str,
+               foreign_keys: bool = False) -> sqlite3.Connection:
+    """A connection to one of the app's SQLite stores (notes, actions, revisions): for writing (the folder is
+    created), else read-only; in read-only mode also immutable (no -wal/-shm files, no locks: a read-only
+    filesystem works). An unreachable file raises BoardStoreError naming `what` with the message `code`."""
+    try:
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        else:
+            query = "mode=ro&immutable=1" if read_only else "mode=ro"
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=busy_timeout_ms / 1000,
+                                  isolation_level=None)
+        con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if foreign_keys:
+            con.execute("PRAGMA foreign_keys = ON")
+        return con
+    except (sqlite3.Error, OSError) as exc:
+        raise BoardStoreError(f"{what} non accessibile ({path}): {exc}", code, path=str(path), error=str(exc)) from exc
+
+
 @contextmanager
 def immediate_transaction(con: sqlite3.Connection, code: str, setup: Sequence[str] = ()) -> Iterator[sqlite3.Connection]:
     """One write transaction on `con`, then close it: BEGIN IMMEDIATE takes the write lock up front (a busy
@@ -396,21 +417,8 @@ class BoardStore:
     # -- connections
 
     def _open(self, write: bool) -> sqlite3.Connection:
-        try:
-            if write:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            else:
-                # immutable=1 in read-only mode: no -wal/-shm files, no locks (a read-only filesystem works).
-                query = "mode=ro&immutable=1" if self.read_only else "mode=ro"
-                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True,
-                                      timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            con.execute("PRAGMA foreign_keys = ON")
-            return con
-        except (sqlite3.Error, OSError) as exc:
-            raise BoardStoreError(f"archivio delle sedute non accessibile ({self.path}): {exc}", "store_unavailable",
-                                  path=str(self.path), error=str(exc)) from exc
+        return open_store(self.path, write, self.read_only, self.busy_timeout_ms, "archivio delle sedute",
+                          "store_unavailable", foreign_keys=True)
 
     def _ensure_schema(self) -> None:
         """Create (or check) the schema once per store object; safe when several processes race."""

@@ -41,6 +41,7 @@ from osservatorio.board_store import (
     _clean_line,
     actor,
     immediate_transaction,
+    open_store,
 )
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
@@ -190,19 +191,7 @@ class CalibrationStore:
         return True
 
     def _open(self, write: bool) -> sqlite3.Connection:
-        try:
-            if write:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            else:
-                query = "mode=ro&immutable=1" if self.read_only else "mode=ro"
-                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True,
-                                      timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            return con
-        except (sqlite3.Error, OSError) as exc:
-            raise BoardStoreError(f"archivio delle revisioni non accessibile ({self.path}): {exc}", "store_unavailable",
-                                  path=str(self.path), error=str(exc)) from exc
+        return open_store(self.path, write, self.read_only, self.busy_timeout_ms, "archivio delle revisioni", "store_unavailable")
 
     def _ensure_schema(self) -> None:
         if self._ready:

@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from osservatorio.auth import User
-from osservatorio.board_store import BoardStoreError, ReadOnlyError, ValidationError, actor, fingerprint, immediate_transaction
+from osservatorio.board_store import (
+    BoardStoreError,
+    ReadOnlyError,
+    ValidationError,
+    actor,
+    fingerprint,
+    immediate_transaction,
+    open_store,
+)
 from osservatorio.settings import PROJECT_ROOT, load_settings
 
 __all__ = ["Action", "ActionChange", "ConflictError", "PlaceRef", "ProgrammeStore", "ReadOnlyError", "ValidationError"]
@@ -356,19 +364,7 @@ class ProgrammeStore:
         return cls(demo_path(path) if demo else path, read_only=load_settings().read_only)
 
     def _open(self, write: bool) -> sqlite3.Connection:
-        try:
-            if write:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            else:
-                query = "mode=ro&immutable=1" if self.read_only else "mode=ro"
-                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True,
-                                      timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            return con
-        except (sqlite3.Error, OSError) as exc:
-            raise BoardStoreError(f"registro delle azioni non accessibile ({self.path}): {exc}", "pg_unavailable",
-                                  path=str(self.path), error=str(exc)) from exc
+        return open_store(self.path, write, self.read_only, self.busy_timeout_ms, "registro delle azioni", "pg_unavailable")
 
     def _ensure_schema(self) -> None:
         if self._ready:
