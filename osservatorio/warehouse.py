@@ -418,13 +418,13 @@ def _territory_names(keys: list[WarehouseKey]) -> dict[WarehouseKey, tuple[str, 
         return {k: _names.get(k) for k in keys}
 
 
-def available(default: Path | str, registry: Registry | None = None) -> list[Available]:
+def available(default: Path | str) -> list[Available]:
     """The usable warehouses: the default first (when usable), then the siblings, one per territory id.
 
     A file that cannot be opened, predates territories or repeats a territory already listed is left
-    out (the default wins); the page says what is wrong with the default when it is asked for.
+    out (the default wins); the page says what is wrong with the default when it is asked for. Names are
+    read on short connections (cached per file identity); the registry opens only the chosen build.
     """
-    del registry  # names are read on short connections; the registry opens the chosen build
     paths = candidate_paths(default)
     keys = {path: key_for(path) for path in paths}
     names = _territory_names([k for k in keys.values() if k is not None])
