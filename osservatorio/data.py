@@ -410,6 +410,46 @@ def firm_points_in_category(con: duckdb.DuckDBPyConnection, category: str) -> pd
     ).df()
 
 
+_FIRM_POINT_COLUMNS = ("source_id, source_key, name, address, lon, lat, district_id, parent_id, category, employees, "
+                       "ateco_code, ateco_edition, started_on, trust")
+_FIRM_POINT_WHERE = """theme = 'firm' AND ($district IS NULL OR district_id = $district)
+                       AND ($category IS NULL OR category = $category)"""
+
+
+def firm_points_located(con: duckdb.DuckDBPyConnection, district_id: int | None = None,
+                        category: str | None = None) -> tuple[int, int]:
+    """(firm points, of which with coordinates) of one finest area (None: all) and category (None: all), counted in SQL."""
+    row = con.sql(
+        f"SELECT count(*), count(*) FILTER (WHERE lon IS NOT NULL AND lat IS NOT NULL) FROM places "  # noqa: S608
+        f"WHERE {_FIRM_POINT_WHERE}",  # fixed text: values are bound
+        params={"district": district_id, "category": category},
+    ).fetchall()[0]
+    return int(row[0]), int(row[1])
+
+
+def firm_points_sample(con: duckdb.DuckDBPyConnection, district_id: int | None, category: str | None,
+                       limit: int) -> pd.DataFrame:
+    """At most `limit` located firm points of the selection for the map: a fixed sample (the same rows on every
+    rerun and every server: ordered by a hash of the place's key), drawn in SQL so that a regional register
+    never comes into pandas."""
+    return con.sql(
+        f"""SELECT {_FIRM_POINT_COLUMNS} FROM places
+            WHERE {_FIRM_POINT_WHERE} AND lon IS NOT NULL AND lat IS NOT NULL
+            ORDER BY hash(source_id || ':' || source_key), source_id, source_key LIMIT $limit""",  # noqa: S608
+        params={"district": district_id, "category": category, "limit": int(limit)},
+    ).df()
+
+
+def firm_points(con: duckdb.DuckDBPyConnection, district_id: int | None = None,
+                category: str | None = None) -> pd.DataFrame:
+    """Every firm point of the selection (for a download, built when it is asked for; never cached)."""
+    return con.sql(
+        f"""SELECT {_FIRM_POINT_COLUMNS} FROM places WHERE {_FIRM_POINT_WHERE}
+            ORDER BY district_id NULLS LAST, name, source_id, source_key""",  # noqa: S608
+        params={"district": district_id, "category": category},
+    ).df()
+
+
 def firm_units_by_category(con: duckdb.DuckDBPyConnection, district_id: int | None = None) -> pd.DataFrame:
     """Aggregated local units (ds201 layout) by year and programme category, whole territory or one finest area."""
     return con.sql(

@@ -313,39 +313,55 @@ class ExportFile:
     build: Callable[[], bytes]
 
 
-def export_files(frame: pd.DataFrame, spec: ExportSpec, lang: str, geojson: Mapping[str, Any] | None = None,
+FrameSource = pd.DataFrame | Callable[[], pd.DataFrame]
+LayerSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+
+
+def export_files(frame: FrameSource, spec: ExportSpec, lang: str, geojson: LayerSource | None = None,
                  id_col: str | None = None) -> list[ExportFile]:
     """The downloads offered for `frame`, in menu order; nothing is generated yet.
 
+    `frame` (and `geojson`) may be a callable that makes it: then even the rows are read only when a file
+    is asked for (a regional register's firm list is not read, nor kept, on every rerun).
     The Excel-Italian CSV is named `<base>_excel_it__...csv` so both CSVs can sit in one folder.
     """
-    def info() -> dict[str, str]:
-        return export_info(spec, lang, len(frame))
+    def rows() -> pd.DataFrame:
+        return frame() if callable(frame) else frame
+
+    def layer() -> Mapping[str, Any]:
+        assert geojson is not None
+        return geojson() if callable(geojson) else geojson
 
     def entry(kind: str, label_key: str, ext: str, mime: str, build: Callable[[], bytes]) -> ExportFile:
         name = spec.filename(ext, variant="excel_it" if kind == "csv_it" else "")
         return ExportFile(kind, t(label_key, lang), t(f"{label_key}_help", lang), name, mime, build)
 
+    def xlsx() -> bytes:
+        table = rows()
+        return exports.to_xlsx(table, spec.base, export_info(spec, lang, len(table)), sources_table(spec, lang))
+
+    def geo() -> bytes:
+        table = rows()
+        return exports.to_geojson(layer(), table, str(id_col), metadata=export_info(spec, lang, len(table)))
+
     files = [
-        entry("csv", "dl_csv", "zip", exports.DATAPACKAGE_MIME, lambda: data_package_zip(frame, spec, lang, "standard")),
+        entry("csv", "dl_csv", "zip", exports.DATAPACKAGE_MIME, lambda: data_package_zip(rows(), spec, lang, "standard")),
         entry("csv_it", "dl_csv_excel_it", "zip", exports.DATAPACKAGE_MIME,
-              lambda: data_package_zip(frame, spec, lang, "excel_it")),
-        entry("xlsx", "dl_xlsx", "xlsx", exports.XLSX_MIME,
-              lambda: exports.to_xlsx(frame, spec.base, info(), sources_table(spec, lang))),
+              lambda: data_package_zip(rows(), spec, lang, "excel_it")),
+        entry("xlsx", "dl_xlsx", "xlsx", exports.XLSX_MIME, xlsx),
     ]
     if geojson is not None:
         if id_col is None:
             raise ValueError("download_menu: con geojson serve id_col")
-        layer, column = geojson, id_col
-        files.append(entry("geojson", "dl_geojson", "geojson", exports.GEOJSON_MIME,
-                           lambda: exports.to_geojson(layer, frame, column, metadata=info())))
+        files.append(entry("geojson", "dl_geojson", "geojson", exports.GEOJSON_MIME, geo))
     return files
 
 
-def download_menu(frame: pd.DataFrame, spec: ExportSpec, lang: str, geojson: Mapping[str, Any] | None = None,
+def download_menu(frame: FrameSource, spec: ExportSpec, lang: str, geojson: LayerSource | None = None,
                   id_col: str | None = None, *, key: str | None = None) -> None:
     """A compact row of download buttons for `frame`: CSV, CSV per Excel italiano, XLSX and, when a
-    `geojson` layer is given (with the frame's `id_col` to join on), GeoJSON.
+    `geojson` layer is given (with the frame's `id_col` to join on), GeoJSON. `frame` and `geojson` may be
+    callables that make them when a file is asked for (see `export_files`).
 
     Files are built on click only; clicking does not rerun the page. `key` must be unique on the
     page when the same spec appears twice (default: derived from base + filters).

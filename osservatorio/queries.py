@@ -190,6 +190,22 @@ def places(key: WarehouseKey, theme: str, district_id: int | None = None) -> pd.
 
 
 @st.cache_data(show_spinner=False)
+def firm_points_located(key: WarehouseKey, district_id: int | None = None, category: str | None = None) -> tuple[int, int]:
+    return _q(key, data.firm_points_located, district_id, category)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def firm_points_sample(key: WarehouseKey, district_id: int | None, category: str | None, limit: int) -> pd.DataFrame:
+    return _q(key, data.firm_points_sample, district_id, category, limit)
+
+
+def firm_points_loader(key: WarehouseKey, district_id: int | None, category: str | None) -> Callable[[], pd.DataFrame]:
+    """A callable that reads every firm point of the selection when a download is asked for (not cached:
+    a regional register's rows are not kept in the server's memory)."""
+    return lambda: _q(key, data.firm_points, district_id, category)
+
+
+@st.cache_data(show_spinner=False)
 def firm_units_by_category(key: WarehouseKey, district_id: int | None = None) -> pd.DataFrame:
     return _q(key, data.firm_units_by_category, district_id)
 
@@ -279,15 +295,32 @@ class CachedReader:
         return map_geojson(self.key, level)
 
 
+class BuiltFigure(go.Figure):
+    """A figure built and validated once, handed to `st.plotly_chart` as it is: `to_dict()` returns the stored
+    spec without the copy and the second validation that Streamlit makes of a dict or a Figure (20–40 ms
+    for a map on every rerun). Read-only: shared between sessions; `spec` is the plotly JSON as a dict."""
+
+    def __init__(self, spec: dict) -> None:
+        super().__init__()
+        self._built_spec = spec
+
+    @property
+    def spec(self) -> dict:
+        return self._built_spec
+
+    def to_dict(self) -> dict:  # what st.plotly_chart serialises; never mutated there
+        return self._built_spec
+
+
 @st.cache_resource(show_spinner=False, max_entries=128)
-def figure(fingerprint: tuple, _build: Callable[[], go.Figure]) -> dict:
-    """A figure as a plain dict, built once per fingerprint and shared read-only.
+def figure(fingerprint: tuple, _build: Callable[[], go.Figure]) -> BuiltFigure:
+    """A figure built once per fingerprint and shared read-only (see `BuiltFigure`).
 
     The fingerprint must name everything the figure depends on (warehouse key, snapshot,
     filters, language, map style, weights); `_build` is not hashed. Building a plotly map with
-    its validation costs tens of ms per rerun; handing Streamlit the dict costs a few.
+    its validation costs tens of ms per rerun; handing Streamlit the built spec costs a few.
     """
-    return _build().to_dict()
+    return BuiltFigure(_build().to_dict())
 
 
 # --- Source states, city-wide firm counts, per-district counts, value coverage (schema 2) ----------

@@ -31,7 +31,9 @@ if not totals.empty:
                        key="firm_totals_measure",
                        format_func=lambda m: t({"firms": "th_col_firms", "units": "th_col_units",
                                                 "employees_units": "th_col_employees_units"}[m], lang))
-    st.plotly_chart(fv.firm_totals_chart(totals, labels, lang, measure, name), width="stretch", key="firm_totals_chart")
+    st.plotly_chart(queries.figure(("firm_totals_chart", ctx.key, snapshot, lang, measure),
+                                   lambda: fv.firm_totals_chart(totals, labels, lang, measure, name)),
+                    width="stretch", key="firm_totals_chart")
     st.caption(t("th_firm_totals_other", lang))
     totals_table = fv.firm_totals_table(totals, labels, lang)
     ui.table(totals_table, lang)
@@ -60,7 +62,8 @@ if units.empty and points.empty:
 
 st.subheader(t("th_by_category_title", lang))
 by_category = fv.category_table(units, points, labels, lang)
-st.plotly_chart(fv.category_chart(by_category, lang), width="stretch", key="firms_categories")
+st.plotly_chart(queries.figure(("firms_categories", ctx.key, snapshot, lang, district_id),
+                               lambda: fv.category_chart(by_category, lang)), width="stretch", key="firms_categories")
 ui.table(by_category, lang)
 downloads.download_menu(by_category, downloads.page_spec(ctx, "imprese_categorie", filters), lang, key="firms_categories_dl")
 
@@ -91,39 +94,44 @@ else:
                                        format_func=lambda v: fv.period_label(v, lang))
             district = fv.district_values(fv.pick_period(values_all, period), stats, classes, catalogue, indicator,
                                           territory, lang)
-            firms = fv.filter_category(queries.places(ctx.key, "firm", district_id), category)
-            sample, total = fv.sample_points(firms)
-            if note := fv.sampled_caption(len(sample), total, lang):
+            chosen = None if category == ALL else category  # counted and sampled in SQL, never the whole register in pandas
+            n_firms, located = queries.firm_points_located(ctx.key, district_id, chosen)
+            sample = queries.firm_points_sample(ctx.key, district_id, chosen, fv.MAX_FIRM_POINTS)
+            if note := fv.sampled_caption(len(sample), located, lang):
                 st.caption(note)
             layer = t("th_firm_layer", lang, category=views.option_label(category, lang, "th_all_categories", labels))
             geojson = queries.map_geojson(ctx.key, fine.id)
             value_column = views.catalogue_name(catalogue, indicator, lang, with_unit=True)
-            st.plotly_chart(fv.firms_map(geojson, district, value_column, sample, lang, ctx.map_style, layer),
+            fingerprint = ("firms_map", ctx.key, snapshot, lang, ctx.map_style, district_id, category, indicator, period)
+            st.plotly_chart(queries.figure(fingerprint, lambda: fv.firms_map(geojson, district, value_column, sample, lang,
+                                                                             ctx.map_style, layer)),
                             width="stretch", key="firms_map")
             ui.table(district, lang)
             downloads.download_menu(district, downloads.page_spec(ctx, f"imprese_{indicator}", {"periodo": period}), lang,
                                     geojson=geojson, id_col=district.columns[0], key="firms_district_dl")
-            if not firms.empty:
+            if n_firms:
                 st.caption(layer)
-                firm_rows = fv.firm_table(firms, stats, labels, territory, lang)
-                id_col = t("th_col_place_id", lang)
+                load = queries.firm_points_loader(ctx.key, district_id, chosen)
                 spec = downloads.page_spec(ctx, "imprese_puntuali", {**filters, "categoria": category})
-                layer_geojson = views.points_geojson(firms.assign(_id=firm_rows[id_col].to_numpy()), "_id")
-                downloads.download_menu(firm_rows, spec, lang, geojson=layer_geojson, id_col=id_col, key="firms_points_dl")
+                downloads.download_menu(lambda: fv.firm_table(load(), stats, labels, territory, lang), spec, lang,
+                                        geojson=lambda: fv.firm_points_geojson(load()), id_col=t("th_col_place_id", lang),
+                                        key="firms_points_dl")  # the rows are read only when a file is asked for
 
 st.subheader(t("th_over_time_title", lang))
 if units.empty:
     st.info(t("th_no_units", lang))
 else:
-    chart, table = fv.units_timeline(units, labels, lang)
     if units["year"].nunique() == 1:
         st.caption(t("th_single_year", lang, year=int(units["year"].iloc[0])))
-    st.plotly_chart(chart, width="stretch", key="firms_units_time")
-    downloads.download_menu(table, downloads.page_spec(ctx, "imprese_unita_locali_anni", filters), lang, key="firms_units_dl")
+    st.plotly_chart(queries.figure(("firms_units_time", ctx.key, snapshot, lang, district_id),
+                                   lambda: fv.units_timeline(units, labels, lang)[0]), width="stretch", key="firms_units_time")
+    downloads.download_menu(lambda: fv.units_timeline(units, labels, lang)[1],
+                            downloads.page_spec(ctx, "imprese_unita_locali_anni", filters), lang, key="firms_units_dl")
 if points.empty:
     st.info(t("th_no_points", lang))
 else:
-    chart, table = fv.starts_timeline(points, labels, lang)
-    st.plotly_chart(chart, width="stretch", key="firms_starts_time")
+    st.plotly_chart(queries.figure(("firms_starts_time", ctx.key, snapshot, lang, district_id),
+                                   lambda: fv.starts_timeline(points, labels, lang)[0]), width="stretch", key="firms_starts_time")
     st.caption(t("th_starts_caption", lang))
-    downloads.download_menu(table, downloads.page_spec(ctx, "imprese_anno_inizio", filters), lang, key="firms_starts_dl")
+    downloads.download_menu(lambda: fv.starts_timeline(points, labels, lang)[1],
+                            downloads.page_spec(ctx, "imprese_anno_inizio", filters), lang, key="firms_starts_dl")

@@ -31,6 +31,7 @@ from osservatorio.views import (
     place_ids,
     plain,
     plain_column,
+    points_geojson,
     round_column,
     separators,
     trust_label,
@@ -192,6 +193,11 @@ def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, st
         t("col_trust", lang): [trust_label(x, lang) for x in frame["trust"]],
         t("th_col_place_id", lang): place_ids(frame).to_numpy(),
     })
+
+
+def firm_points_geojson(frame: pd.DataFrame) -> dict:
+    """The firm point layer as GeoJSON, feature id = the place id of `firm_table` (its download joins on it)."""
+    return points_geojson(frame.assign(_id=place_ids(frame).to_numpy()), "_id")
 
 
 def firms_map(geojson: Mapping[str, Any], table: pd.DataFrame, value_column: str, points: pd.DataFrame | None, lang: str,
