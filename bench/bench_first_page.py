@@ -10,6 +10,16 @@ Measured in one process, server side (AppTest runs the same scripts the server r
     open), then one warm rerun; with --profile N, the N osservatorio/etl functions with most cumulative time.
 Prints the figures and the ratios first page / reference page and import / streamlit import: these
 machines are noisy, compare ratios within a run, not seconds across runs.
+
+With --browser (the issue's measure): the first page in a real browser after the server is up.
+    python bench/bench_first_page.py --browser [--raw-dir DIR] [--runs 3] [--serve]
+Milan is built from --raw-dir (or OSSERVATORIO_REAL_DIR) into a temporary folder (or --warehouse is used).
+Each repetition starts a fresh server, waits until /_stcore/health answers, then opens the page in a new
+chromium page (Debian's chromium, launched once) and times from the request until the page is drawn: script
+idle, nothing stale, the title shown and, for the app, every map loaded with its districts (MAP_DRAWN_JS).
+Reference in the same run: a one-line Streamlit app started and opened the same way. With --serve also
+`python -m osservatorio.serve` (the launcher that warms the caches before the first visitor). Prints
+min / median per server kind and the ratios to the reference.
 """
 
 from __future__ import annotations
@@ -19,13 +29,18 @@ import cProfile
 import io
 import os
 import pstats
+import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import threading
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -111,12 +126,138 @@ def first_page(page: str, profile: int) -> tuple[float, float, str]:
     return first, warm, text
 
 
+# --- In the browser ---------------------------------------------------------------------------------
+
+TRIVIAL_APP = 'import streamlit as st\nst.title("Riferimento")\n'  # the reference: one line of Streamlit
+
+# The page is drawn: Streamlit idle (READY_JS of the browser tests) and a title on screen; with maps=true
+# also at least one map, each loaded with its choropleth layer (bench_pages.MAP_DRAWN_JS).
+DRAWN_JS = """([maps]) => {
+    const ready = (%s)();
+    if (!ready || !document.querySelector('[data-testid="stMain"] h1')) { return false; }
+    return !maps || (%s)();
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server(command: list[str], script: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`python <command> <script>` on 127.0.0.1:port, headless, in its own process group."""
+    return subprocess.Popen([sys.executable, *command, str(script), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait_health(base: str, proc: subprocess.Popen[bytes], t0: float, limit: float = 120.0) -> float:
+    """Seconds from t0 until the server's health endpoint answers 'ok' (bounded by `limit`)."""
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as resp:
+                if resp.read().strip() == b"ok":
+                    return time.perf_counter() - t0
+        except OSError:
+            pass
+        if proc.poll() is not None or time.perf_counter() - t0 > limit:
+            raise SystemExit(f"il server non risponde entro {limit:.0f} s (uscita {proc.poll()})")
+        time.sleep(0.05)  # polling interval of a bounded loop
+
+
+def open_in_browser(browser: Any, command: list[str], script: Path, env: dict[str, str], path: str,
+                    maps: bool) -> tuple[float, float]:
+    """(server start -> health ok, request -> page drawn) in seconds, for one fresh server."""
+    from bench_pages import MAP_DRAWN_JS
+    from test_browser import READY_JS
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = _server(command, script, env, port)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    try:
+        up = _wait_health(base, proc, t0)
+        t_req = time.perf_counter()
+        page.goto(f"{base}/{path}")
+        page.wait_for_function(DRAWN_JS % (READY_JS, MAP_DRAWN_JS), arg=[maps], timeout=120_000, polling="raf")
+        return up, time.perf_counter() - t_req
+    finally:
+        page.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def _build_milan(raw_dir: Path, folder: Path) -> Path:
+    from etl.pipeline import build
+
+    out = folder / "warehouse.duckdb"
+    build(raw_dir, out, progress=lambda _m: None)
+    return out
+
+
+def browser_first_page(warehouse: Path, path: str, runs: int, serve: bool) -> None:
+    """Reference app, `streamlit run app.py` and (with serve) the warm-up launcher, `runs` times each, interleaved."""
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    kinds: dict[str, tuple[list[str], bool]] = {"riferimento (app di una riga)": (["-m", "streamlit", "run"], False),
+                                                "streamlit run app.py": (["-m", "streamlit", "run"], True)}
+    if serve:
+        kinds["python -m osservatorio.serve"] = (["-m", "osservatorio.serve"], True)
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        trivial = Path(tmp) / "riferimento.py"
+        trivial.write_text(TRIVIAL_APP, encoding="utf-8")
+        env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(Path(tmp) / "app.sqlite"),
+               "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(runs):  # interleaved: a slow spell of the machine hits every kind alike
+                for kind, (command, is_app) in kinds.items():
+                    script = ROOT / "app.py" if is_app else trivial
+                    results[kind].append(open_in_browser(browser, command, script, env, path if is_app else "", is_app))
+        finally:
+            browser.close()
+    ref = statistics.median(d for _, d in results["riferimento (app di una riga)"])
+    print(f"magazzino {warehouse.name}; pagina /{path}; {runs} ripetizioni, un server nuovo per ciascuna")
+    print(f"{'server':<32} {'pronto (s) min/med':>19} {'pagina disegnata (s) min/med':>30} {'rapporto':>9}")
+    for kind, rows in results.items():
+        ups, draws = [u for u, _ in rows], [d for _, d in rows]
+        med = statistics.median(draws)
+        verdict = "" if kind.startswith("riferimento") else ("  OK" if med < TARGET_FIRST_S else
+                                                              f"  NO (obiettivo < {TARGET_FIRST_S:.0f} s)")
+        print(f"{kind:<32} {min(ups):>9.2f} / {statistics.median(ups):<7.2f} {min(draws):>15.2f} / {med:<12.2f} "
+              f"{med / ref:>8.1f}x{verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse", type=Path, default=None, help="warehouse to open (default: the app's setting)")
     parser.add_argument("--page", default="panoramica")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N slowest app functions")
+    parser.add_argument("--browser", action="store_true", help="measure in chromium against a one-line app")
+    parser.add_argument("--raw-dir", type=Path, default=None,
+                        help="real files to build Milan from (default: OSSERVATORIO_REAL_DIR), with --browser")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions per server kind, with --browser")
+    parser.add_argument("--serve", action="store_true", help="also the warm-up launcher, with --browser")
     args = parser.parse_args()
+    if args.browser:
+        path = "" if args.page == "panoramica" else args.page  # the root URL, as a visitor types it
+        if args.warehouse:
+            browser_first_page(args.warehouse, path, args.runs, args.serve)
+            return
+        raw = args.raw_dir or (Path(os.environ["OSSERVATORIO_REAL_DIR"]) if os.environ.get("OSSERVATORIO_REAL_DIR") else None)
+        if raw is None or not raw.is_dir():
+            raise SystemExit("serve --raw-dir DIR (o OSSERVATORIO_REAL_DIR) con i file reali, oppure --warehouse FILE")
+        with tempfile.TemporaryDirectory() as folder:
+            browser_first_page(_build_milan(raw, Path(folder)), path, args.runs, args.serve)
+        return
     if args.warehouse:
         os.environ["OSSERVATORIO_WAREHOUSE"] = str(args.warehouse)
     os.environ.setdefault("OSSERVATORIO_AUTO_DEMO", "0")
