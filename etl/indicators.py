@@ -295,7 +295,16 @@ class Inputs:
     population:         district_id, year (nullable), residents, trust: best source per area and year
     population_current: district_id, year, residents, trust: one row per area (view population_current)
     places:             theme, district_id, parent_id, lon, lat, category, status, ownership,
-                        area_m2, seats, employees, trust (optional: source_id, attributes)
+                        area_m2, seats, employees, trust (optional: source_id, attributes, source_key,
+                        name, place_row): from a warehouse only the themes of PLACE_THEMES_READ, one row
+                        per place; a frame made by hand may also hold firm rows (theme 'firm')
+    firm_points:        firm points counted per district_id, parent_id, category, source_id, trust:
+                        n, emp (employees summed where stated), emp_known, first_row (None: counted
+                        from the firm rows of `places`)
+    firm_dm_points:     located digital-manufacturing firm points: place_row, lon, lat, trust (None:
+                        from `places`); their names are read only for the nearest ones
+    place_pairs:        distinct (district_id, parent_id) of all places in the order of their first
+                        place (None: from `places`); the atoms are keyed on these pairs
     firm_units:         district_id, year, category, units, avg_employees, trust
     area_counts:        level, district_id, theme, year, count, trust, source_id (counts without points, finest level)
     firm_totals:        year, category, firms, units, employees_units, trust, source_id (level 'territory')
@@ -319,6 +328,9 @@ class Inputs:
     source_years: dict[str, int] = field(default_factory=dict)
     source_datasets: dict[str, str] = field(default_factory=dict)
     levels: Levels = field(default_factory=lambda: Levels.default())
+    firm_points: pd.DataFrame | None = None
+    firm_dm_points: pd.DataFrame | None = None
+    place_pairs: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -409,10 +421,15 @@ def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) ->
     population = con.sql(transform("indicator_population_by_year")).df()
     current = con.sql("SELECT district_id, coalesce(year, year(reference_date)) AS year, residents, trust "
                       "FROM population_current WHERE level = ?", params=fine).df()
-    places = con.sql("SELECT theme, district_id, parent_id, lon, lat, category, status, ownership, area_m2, "
-                     "seats, employees, trust, source_id, attributes, source_key, name FROM places").df()
+    # Places one by one only for the small themes; firm points are counted in SQL (a register has millions).
+    places = con.sql(transform("indicator_places")).df()
+    firm_points = con.sql(transform("indicator_firm_points")).df()
+    firm_dm_points = con.sql(transform("indicator_firm_dm_points"), params=[DM]).df()
+    pairs = con.sql(transform("indicator_place_pairs")).df()
     if lv.parent is None:
         places["parent_id"] = pd.NA
+        firm_points["parent_id"] = pd.NA
+        pairs = pairs.assign(parent_id=pd.NA).drop_duplicates(["district_id", "parent_id"])
     firm_units = con.sql("SELECT district_id, year, category, units, avg_employees, trust FROM firm_units").df()
     area_counts = con.sql("SELECT level, district_id, theme, year, count, trust, source_id FROM area_counts "
                           "WHERE level = ?", params=fine).df()
@@ -423,7 +440,53 @@ def read_inputs(con: duckdb.DuckDBPyConnection, levels: Levels | None = None) ->
         "AND reference_date IS NOT NULL GROUP BY source_id").fetchall()}
     datasets = {str(s): str(d) for s, d in con.sql(
         "SELECT source_id, min(dataset) FROM sources WHERE dataset IS NOT NULL GROUP BY source_id").fetchall()}
-    return Inputs(fine_areas, parents, population, current, places, firm_units, area_counts, firm_totals, years, datasets, lv)
+    return Inputs(fine_areas, parents, population, current, places, firm_units, area_counts, firm_totals, years, datasets, lv,
+                  firm_points, firm_dm_points, pairs)
+
+
+FIRM_POINT_KEYS = ["district_id", "parent_id", "category", "source_id", "trust"]
+FIRM_POINT_COLUMNS = [*FIRM_POINT_KEYS, "first_row", "n", "emp", "emp_known"]
+
+
+def count_firm_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Firm points (one row per place) counted as the SQL transform indicator_firm_points does."""
+    if points.empty:
+        return pd.DataFrame(columns=FIRM_POINT_COLUMNS)
+    emp = pd.to_numeric(points["employees"], errors="coerce").astype(float) if "employees" in points else None
+    frame = pd.DataFrame({k: points[k] if k in points else None for k in FIRM_POINT_KEYS}, index=points.index)
+    frame = frame.assign(first_row=np.arange(len(points)), n=1.0,
+                         emp=emp.fillna(0.0) if emp is not None else 0.0,
+                         emp_known=emp.notna().astype(float) if emp is not None else 0.0)
+    g = frame.groupby(FIRM_POINT_KEYS, dropna=False, sort=False).agg(
+        first_row=("first_row", "min"), n=("n", "sum"), emp=("emp", "sum"), emp_known=("emp_known", "sum"))
+    return g.reset_index().sort_values("first_row", kind="stable").reset_index(drop=True)[FIRM_POINT_COLUMNS]
+
+
+def _located(frame: pd.DataFrame) -> pd.Series:
+    return frame["lon"].notna() & frame["lat"].notna()
+
+
+def firm_inputs(inp: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(places without firms, counted firm points, located digital-manufacturing firm points) of the inputs:
+    as read from the warehouse, or from the firm rows of a `places` frame made by hand."""
+    is_firm = (inp.places["theme"] == "firm") if len(inp.places) else pd.Series(False, index=inp.places.index)
+    others = inp.places[~is_firm]
+    if inp.firm_points is not None and inp.firm_dm_points is not None:
+        return others, inp.firm_points, inp.firm_dm_points
+    firms = inp.places[is_firm]
+    counted = inp.firm_points if inp.firm_points is not None else count_firm_points(firms)
+    if inp.firm_dm_points is not None:
+        return others, counted, inp.firm_dm_points
+    dm = firms[(firms["category"] == DM).fillna(False).astype(bool) & _located(firms)] if len(firms) else firms
+    dm = dm.assign(place_row=dm["place_row"] if "place_row" in dm else np.arange(len(dm)))
+    return others, counted, dm[[c for c in ("place_row", "lon", "lat", "trust", "name") if c in dm]]
+
+
+def place_pairs(inp: Inputs) -> pd.DataFrame:
+    """Distinct (district_id, parent_id) of all places in the order of their first place."""
+    if inp.place_pairs is not None:
+        return inp.place_pairs
+    return inp.places[["district_id", "parent_id"]].drop_duplicates()
 
 
 # ---------------------------------------------------------------------------------------
@@ -501,6 +564,21 @@ class _Atoms:
             self.parent_area["whole"] = None
         return "whole"
 
+    def keys_for(self, district_ids: Iterable[object], parent_ids: Iterable[object]) -> list[str]:
+        """`key_for` of many rows at once: called once per distinct (area, parent) pair, in the order of
+        the pairs' first rows (so pseudo- and sub-atoms are added in the same order as row by row),
+        then spread back to the rows with numpy."""
+        d = _int_or_na(district_ids)
+        m = _int_or_na(parent_ids)
+        if len(d) != len(m):
+            raise ValueError("district_ids e parent_ids di lunghezza diversa")
+        if not len(d):
+            return []
+        codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([d, m]))
+        keyed = np.array([self.key_for(None if pd.isna(a) else int(a), None if pd.isna(b) else int(b))
+                          for a, b in uniques], dtype=object)
+        return keyed[codes].tolist()
+
     @property
     def nil_keys(self) -> list[str]:
         return [k for k in self.keys if k.startswith("fin:")]
@@ -508,6 +586,13 @@ class _Atoms:
     @property
     def sub_keys(self) -> list[str]:
         return [k for k in self.keys if k.startswith("sub:")]
+
+
+def _int_or_na(values: Iterable[object]) -> pd.Series:
+    """Ids as nullable integers (truncated like int(), missing -> NA), for keys_for."""
+    x = pd.to_numeric(pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object),
+                      errors="coerce").astype(float)
+    return pd.Series(np.trunc(x.to_numpy()), dtype="Float64").astype("Int64").reset_index(drop=True)
 
 
 def _row(indicator: str, atom: str, period: int | None = None, *, num: float | None = None, den: float | None = None,
@@ -555,13 +640,17 @@ def atom_values(inp: Inputs, groups: pd.DataFrame, peripheral: str | None = None
     classes (no periphery file for the territory) the periphery indicators are NULL with the reason.
     """
     atoms = _Atoms.from_inputs(inp)
-    places = inp.places.copy()
+    pairs = place_pairs(inp)
+    atoms.keys_for(pairs["district_id"], pairs["parent_id"])  # every atom of the places, in their order
+    others, firm_points, firm_dm = firm_inputs(inp)
+    places = others.copy()
     for col in ("source_id", "attributes"):
         if col not in places:
             places[col] = None
-    places["atom"] = [atoms.key_for(n, m) for n, m in zip(places["district_id"], places["parent_id"], strict=True)]
+    places["atom"] = atoms.keys_for(places["district_id"], places["parent_id"])
+    firm_points = firm_points.assign(atom=atoms.keys_for(firm_points["district_id"], firm_points["parent_id"]))
     firm_units = inp.firm_units.copy()
-    firm_units["atom"] = [atoms.key_for(n, None) for n in firm_units["district_id"]]
+    firm_units["atom"] = atoms.keys_for(firm_units["district_id"], [None] * len(firm_units))
     nil_trust = {f"fin:{int(i)}": str(t) for i, t in zip(inp.fine["id"], inp.fine["trust"], strict=True)}
     district_trust = combine_trust(inp.fine["trust"]) if len(inp.fine) else "derived"
     pop_cur = {f"fin:{int(r.district_id)}": (float(r.residents), r.year, str(r.trust))
@@ -583,9 +672,9 @@ def atom_values(inp: Inputs, groups: pd.DataFrame, peripheral: str | None = None
             rows += _coworking_counts(nil_counts, atoms, pop_cur, nil_trust, periferia, inp.source_years)
         else:
             rows += _place_theme(theme, part, atoms, pop_cur, nil_trust, district_trust, periferia, inp.source_years)
-    rows += _firms(inp, places[places["theme"] == "firm"], firm_units, atoms, pop_cur, nil_trust, district_trust)
+    rows += _firms(inp, firm_points, firm_units, atoms, pop_cur, nil_trust, district_trust)
     rows += _access(inp, places, atoms, pop_cur, nil_trust)
-    rows += _opportunity(inp, places, atoms, periferia, nil_trust)
+    rows += _opportunity(inp, places, atoms, periferia, nil_trust, firm_dm, has_firm_points=len(firm_points) > 0)
     frame = pd.DataFrame(rows, columns=list(_row("x", "x").keys()))
     frame["period"] = frame["period"].astype("Int64")
     return frame, atoms
@@ -829,6 +918,9 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
            district_trust: str) -> list[dict[str, Any]]:
     """Firm indicators from ds201 units (period = year) and from point firms (period = the list's edition).
 
+    `points` are the firm points counted per area, parent, category, source and trust (count_firm_points,
+    or the SQL transform indicator_firm_points): n, emp, emp_known, atom.
+
     City-wide totals (firm_totals, ds171) have no NIL: when they are the only firm data the NIL rows
     are missing with the reason (one per year) and `city_firm_rows` fills the city level.
     """
@@ -851,8 +943,7 @@ def _firms(inp: Inputs, points: pd.DataFrame, units: pd.DataFrame, atoms: _Atoms
         for year, part in u.groupby("year"):
             frames.append((int(year), part))  # type: ignore[call-overload]
     if not points.empty:
-        p = points.assign(n=1.0, emp=points["employees"].astype(float).fillna(0.0),
-                          emp_known=points["employees"].notna().astype(float))
+        p = points.astype({"n": float, "emp": float, "emp_known": float})
         point_period, _ = theme_period(p["source_id"], inp.source_years)
         frames.append((point_period, p))
     for period, part in frames:
@@ -1025,19 +1116,25 @@ def _access(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, pop_cur: dict[str,
 
 
 def _opportunity(inp: Inputs, places: pd.DataFrame, atoms: _Atoms, periferia: set[int] | None,
-                 nil_trust: dict[str, str]) -> list[dict[str, Any]]:
-    """Vacant places in peripheral NIL within 1 km of a makerspace or a digital-manufacturing firm point."""
+                 nil_trust: dict[str, str], firm_dm: pd.DataFrame | None = None,
+                 has_firm_points: bool = False) -> list[dict[str, Any]]:
+    """Vacant places in peripheral NIL within 1 km of a makerspace or a digital-manufacturing firm point.
+
+    `places` without firms; `firm_dm` the located digital-manufacturing firm points (lon, lat, trust);
+    `has_firm_points`: whether any firm point (of any category) was loaded.
+    """
     ind = "vacant_near_makers_periphery"
     rows: list[dict[str, Any]] = []
     if periferia is None:
         return [_row(ind, k, state="missing", reason=R_NO_PERIPHERY, trust=nil_trust.get(k, "derived"))
                 for k in atoms.nil_keys]
     vacant = places[places["theme"] == "vacant"]
-    targets = places[((places["theme"] == "makerspace") | ((places["theme"] == "firm") & (places["category"] == DM)))
-                     & places["lon"].notna() & places["lat"].notna()]
+    makers = places[(places["theme"] == "makerspace") & _located(places)]
+    dm = firm_dm if firm_dm is not None else places.iloc[0:0]
+    targets = pd.concat([makers[["lon", "lat", "trust"]], dm[["lon", "lat", "trust"]]], ignore_index=True)
     missing = R_NO_VACANT if vacant.empty else (R_NO_TARGET_POINTS if targets.empty else None)
     note: str | None = None
-    if missing is None and not (places["theme"] == "firm").any():
+    if missing is None and not has_firm_points:
         note = "imprese puntuali non disponibili: contati solo i makerspace"
     trust_src = set(vacant["trust"].astype(str)) | set(targets["trust"].astype(str))
     in_peri = vacant[vacant["district_id"].isin(list(periferia))]
@@ -1612,7 +1709,7 @@ def compute_indicators(inp: Inputs, groups: pd.DataFrame, cat: Catalogue,
     score = score_rows(nil, cat)
     out = pd.concat([nil, agg, score], ignore_index=True)
     if len(inp.firm_totals):
-        has_nil_firms = not (inp.firm_units.empty and (inp.places["theme"] != "firm").all())
+        has_nil_firms = not (inp.firm_units.empty and firm_inputs(inp)[1].empty)
         covered = set(out.loc[out["indicator_id"].isin(FIRM_IDS) & out["value"].notna(), "period"].dropna())
         city = city_firm_rows(inp, covered if has_nil_firms else ())
         if len(city):
@@ -1726,13 +1823,30 @@ def ateco_labels_frame(path: Path) -> tuple[pd.DataFrame, str | None]:
     return pd.DataFrame(rows, columns=columns), None
 
 
-def place_proximity_frame(places: pd.DataFrame, crs: str = "EPSG:7791", radius_m: float = NEAR_M) -> pd.DataFrame:
+PlaceNames = Callable[[list[int]], Mapping[int, object]]
+
+
+def place_names(con: duckdb.DuckDBPyConnection) -> PlaceNames:
+    """A reader of places.name by rowid (place_row) for a few places (the nearest targets)."""
+    def read(rows: list[int]) -> Mapping[int, object]:
+        if not rows:
+            return {}
+        found = con.sql("SELECT rowid, name FROM places WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
+                        params=[sorted({int(r) for r in rows})]).fetchall()
+        return {int(r): n for r, n in found}
+    return read
+
+
+def place_proximity_frame(places: pd.DataFrame, crs: str = "EPSG:7791", radius_m: float = NEAR_M,
+                          firm_dm: pd.DataFrame | None = None, names: PlaceNames | None = None) -> pd.DataFrame:
     """Rows of place_proximity: every vacant place against each target theme (PROXIMITY_TARGETS).
 
     Distances in metres in the territory's metric CRS, as the indicator vacant_near_makers_periphery
     measures them (same targets, same radius). nearest_m / n_within / nearest_name are NULL when the
     vacant place has no coordinates or no target of the theme has any; one row per (source_id,
-    source_key): a key repeated in two files of one source keeps the first.
+    source_key): a key repeated in two files of one source keeps the first. The firm targets are
+    `firm_dm` (located digital-manufacturing points: place_row, lon, lat; default: the firm rows of
+    `places`); targets without a `name` column get the names of the nearest ones from `names`.
     """
     vacant = places[places["theme"] == "vacant"].drop_duplicates(["source_id", "source_key"])
     if vacant.empty:
@@ -1740,29 +1854,39 @@ def place_proximity_frame(places: pd.DataFrame, crs: str = "EPSG:7791", radius_m
     located = (vacant["lon"].notna() & vacant["lat"].notna()).to_numpy()
     out = []
     for near_theme, (theme, category) in PROXIMITY_TARGETS.items():
-        sel = (places["theme"] == theme) & places["lon"].notna() & places["lat"].notna()
-        if category is not None:
-            sel &= (places["category"] == category).fillna(False).astype(bool)
-        targets = places[sel]
+        if theme == "firm" and firm_dm is not None:
+            targets = firm_dm[firm_dm["lon"].notna() & firm_dm["lat"].notna()]
+        else:
+            sel = (places["theme"] == theme) & places["lon"].notna() & places["lat"].notna()
+            if category is not None:
+                sel &= (places["category"] == category).fillna(False).astype(bool)
+            targets = places[sel]
         nearest = np.full(len(vacant), np.nan)
         n_within = np.full(len(vacant), np.nan)
-        names: list[object] = [None] * len(vacant)
+        near_names: list[object] = [None] * len(vacant)
         if len(targets) and located.any():
             tree = shapely.STRtree(shapely.points(*_xy(targets, crs)))
             pts = shapely.points(*_xy(vacant[located], crs))
             (src, tgt), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
             where = np.flatnonzero(located)
             nearest[where[src]] = dist
-            target_names = targets["name"].tolist() if "name" in targets else [None] * len(targets)
+            if "name" in targets:
+                target_names = targets["name"].tolist()
+            elif names is not None and "place_row" in targets:
+                rows = targets["place_row"].to_numpy()
+                found = names([int(rows[t]) for t in np.unique(tgt)])
+                target_names = {int(t): found.get(int(rows[t])) for t in np.unique(tgt)}
+            else:
+                target_names = {}
             for s_i, t_i in zip(src, tgt, strict=True):
-                names[where[s_i]] = target_names[t_i]
+                near_names[where[s_i]] = target_names[t_i] if "name" in targets else target_names.get(int(t_i))
             left, _ = tree.query(pts, predicate="dwithin", distance=radius_m)
             counts = np.bincount(left, minlength=len(pts))
             n_within[where] = counts
         for i, row in enumerate(vacant.itertuples(index=False)):
             known = not np.isnan(nearest[i])
             out.append((row.source_id, row.source_key, near_theme, float(nearest[i]) if known else None, int(radius_m),
-                        int(n_within[i]) if known else None, names[i] if known else None))
+                        int(n_within[i]) if known else None, near_names[i] if known else None))
     frame = pd.DataFrame(out, columns=PROXIMITY_COLUMNS)
     return frame.astype({"n_within": "Int64", "nearest_m": float})
 
@@ -1865,7 +1989,8 @@ def compute_all(con: duckdb.DuckDBPyConnection, build_id: str, mode: str, previo
         progress(f"[indicatori] etichette delle categorie ATECO non salvate: {problem}")
     _insert(con, "ateco_category_labels", labels.assign(snapshot_id=build_id),
             ["snapshot_id", "category", "sort_order", "label_it", "label_en", "description"])
-    proximity = place_proximity_frame(inp.places, levels.area_crs)
+    _, _, firm_dm = firm_inputs(inp)
+    proximity = place_proximity_frame(inp.places, levels.area_crs, firm_dm=firm_dm, names=place_names(con))
     _insert(con, "place_proximity", proximity, PROXIMITY_COLUMNS)
     status = targets.evaluate_targets(con, build_id, tcfg, cat, today or created.date(), levels)
     _insert(con, "target_status", status.assign(snapshot_id=build_id),

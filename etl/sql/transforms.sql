@@ -61,3 +61,45 @@ LEFT JOIN (
     GROUP BY lv.parent, d.parent_id
 ) a ON a.level = d.level AND a.id = d.id
 ORDER BY d.level, d.id;
+
+-- name: indicator_places
+-- The places of the themes whose indicators need them one by one (makerspaces, coworking, vacant:
+-- hundreds or thousands of rows), with their text columns, in insertion order (place_row = rowid).
+-- Firm points are never read here: see indicator_firm_points and indicator_firm_dm_points.
+SELECT rowid AS place_row, theme, district_id, parent_id, lon, lat, category, status, ownership, area_m2,
+       seats, employees, trust, source_id, attributes, source_key, name
+FROM places
+WHERE theme IN ('makerspace', 'coworking', 'vacant')
+ORDER BY rowid;
+
+-- name: indicator_place_pairs
+-- The distinct (finest area, parent area) pairs of all places, in the order of their first place
+-- (first_row = its rowid): the indicators key their atoms on these pairs (etl/indicators.py
+-- _Atoms.keys_for), never place by place.
+SELECT district_id, parent_id, min(rowid) AS first_row
+FROM places
+GROUP BY ALL
+ORDER BY first_row;
+
+-- name: indicator_firm_points
+-- Firm points counted in SQL, one row per area of the finest level, parent area, category, source
+-- and trust (a few thousand rows for a million firms): n = points, emp = employees summed where
+-- stated, emp_known = points with employees stated (NULL and NaN are 'not stated', as in pandas);
+-- first_row = the first place's rowid, so that the indicators key the atoms in the places' order.
+SELECT district_id, parent_id, category, source_id, trust, min(rowid) AS first_row,
+       count(*)::DOUBLE AS n,
+       sum(CASE WHEN employees IS NULL OR isnan(employees) THEN 0.0 ELSE employees END)::DOUBLE AS emp,
+       count(*) FILTER (WHERE employees IS NOT NULL AND NOT isnan(employees))::DOUBLE AS emp_known
+FROM places
+WHERE theme = 'firm'
+GROUP BY ALL
+ORDER BY first_row;
+
+-- name: indicator_firm_dm_points
+-- Located firm points of one category (the digital-manufacturing ones: targets of the vacant spaces'
+-- proximity), coordinates and trust only, in insertion order; names are read later only for the
+-- nearest ones (place_row = rowid). Parameter: the category.
+SELECT rowid AS place_row, lon, lat, trust
+FROM places
+WHERE theme = 'firm' AND category = ? AND lon IS NOT NULL AND lat IS NOT NULL AND NOT isnan(lon) AND NOT isnan(lat)
+ORDER BY rowid;
