@@ -295,6 +295,15 @@ class CachedReader:
         return map_geojson(self.key, level)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def frame(fingerprint: tuple, _build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A page's derived table built once per fingerprint (each session gets its own copy).
+
+    Like `figure`: the fingerprint must name everything the table depends on; `_build` is not hashed.
+    """
+    return _build()
+
+
 class BuiltFigure(go.Figure):
     """A figure built and validated once, handed to `st.plotly_chart` as it is: `to_dict()` returns the stored
     spec without the copy and the second validation that Streamlit makes of a dict or a Figure (20–40 ms

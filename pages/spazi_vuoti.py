@@ -1,6 +1,8 @@
 """Spazi vuoti: vacant and disused spaces, the places near makers in the periphery, and the
 opportunity map with adjustable weights (re-weighting runs in a fragment: only that part reruns)."""
 
+from functools import partial
+
 import streamlit as st
 
 from osservatorio import downloads, queries, ui, views
@@ -30,8 +32,9 @@ parent_key = territory.parent.url_key if territory.parent else "parent"
 filters = {k: v for k, v in {parent_key: parent, "periferia": klass, "stato": status}.items() if v != ALL}
 peripheral = views.peripheral_areas(classes)
 proximity = queries.place_proximity(ctx.key)  # computed by the build (nearest maker per vacant place)
-near = (sv.near_from_proximity(vacant, proximity, peripheral)
+near = (queries.frame(("vacant_near", ctx.key, snapshot), lambda: sv.near_from_proximity(vacant, proximity, peripheral))
         if peripheral and not vacant.empty and not proximity.empty else None)
+view = (ctx.key, snapshot, parent, klass, status, lang)  # what the derived tables below depend on
 
 vacant_state = ui.theme_notice(ctx.key, "vacant", lang)  # no source / a refused source: said, never a zero
 if vacant.empty:
@@ -56,14 +59,14 @@ else:
                                        lambda: sv.vacant_map(geojson, shown, stats, selected, territory, lang, ctx.map_style)),
                         width="stretch",
                         key="vacant_map")
-        table = sv.vacant_table(shown, stats, classes, near, territory, lang)
+        table = queries.frame(("vacant_table", *view), lambda: sv.vacant_table(shown, stats, classes, near, territory, lang))
         ui.table(table, lang, links=(t("th_col_record", lang),))
         id_col = t("th_col_place_id", lang)
         downloads.download_menu(table, downloads.page_spec(ctx, "spazi_vuoti", filters), lang,
-                                geojson=views.points_geojson(shown.assign(_id=table[id_col].to_numpy()), "_id"), id_col=id_col,
-                                key="vacant_places")
+                                geojson=partial(views.points_geojson, shown.assign(_id=table[id_col].to_numpy()), "_id"),
+                                id_col=id_col, key="vacant_places")  # the layer is made when it is asked for
         st.subheader(t("th_breakdown_title", lang))
-        breakdown = sv.vacant_breakdown(shown, lang)
+        breakdown = queries.frame(("vacant_breakdown", *view), lambda: sv.vacant_breakdown(shown, lang))
         public, assumed, guessed = sv.public_assumption(shown)
         if public and assumed:
             st.caption(t("th_public_assumed", lang, public=fmt_number(public, lang), assumed=fmt_number(assumed, lang),
@@ -86,15 +89,16 @@ else:
     else:
         st.caption(t("th_near_caption", lang, radius=fmt_number(sv.near_radius(near), lang), **fine_words))
         near_shown = sv.filter_status(views.filter_places(near, classes, parent, klass), status)
-        near_list = sv.near_table(near_shown, stats, classes, territory, lang)
+        near_list = queries.frame(("vacant_near_table", *view),
+                                  lambda: sv.near_table(near_shown, stats, classes, territory, lang))
         if near_list.empty:
             st.info(t("th_near_none", lang))
         else:
             ui.table(near_list, lang)
             id_col = t("th_col_place_id", lang)
-            near_points = near_shown[near_shown["near"]]
+            near_layer = partial(views.points_geojson, sv.with_place_ids(near_shown[near_shown["near"]]), "_id")
             downloads.download_menu(near_list, downloads.page_spec(ctx, "spazi_vuoti_vicini_maker", filters), lang,
-                                    geojson=views.points_geojson(near_points.assign(_id=views.place_ids(near_points)), "_id"),
+                                    geojson=near_layer,
                                     id_col=id_col, key="vacant_near")
 
 

@@ -125,6 +125,11 @@ def filter_status(frame: pd.DataFrame, status: str) -> pd.DataFrame:
     return frame[frame["status"].eq(status).fillna(False).astype(bool)]
 
 
+def with_place_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `_id` = the place id of its tables (what a point layer's GeoJSON download joins on)."""
+    return frame.assign(_id=place_ids(frame).to_numpy())
+
+
 def near_from_proximity(vacant: pd.DataFrame, proximity: pd.DataFrame, peripheral: set[int]) -> pd.DataFrame:
     """Vacant spaces in peripheral areas with the distance to the nearest maker, as the ETL stored it
     (table place_proximity: one row per vacant place and target theme, computed in the territory's metric CRS).
