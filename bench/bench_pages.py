@@ -266,9 +266,12 @@ def browser_visits(warehouse: Path, appstate: Path, label: str, only: list[str] 
                 received[0] = 0
                 t0 = time.perf_counter()
                 page.goto(f"{base}/{name}")
+                page.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]',
+                                       timeout=180_000)  # the page's script has started (not the empty shell)
                 page.wait_for_function(PAGE_READY_JS, timeout=180_000, polling=100)
                 ready = time.perf_counter() - t0
-                page.wait_for_timeout(300)  # late frames (forward messages after the script ended)
+                page.wait_for_timeout(500)  # late frames (forward messages after the script ended)
+                page.wait_for_function(PAGE_READY_JS, timeout=180_000, polling=100)
                 rss, hwm = _status_mb(proc.pid)
                 kb = received[0] / 1024
                 ok = "OK" if kb < 1024 and rss < 500 else "NO"
