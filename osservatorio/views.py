@@ -33,7 +33,7 @@ def sources_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         t("col_source", lang): frame["source_id"],
         t("col_dataset", lang): frame["dataset"],
-        t("col_title", lang): frame["title"],
+        t("col_title", lang): [dataset_title_cited(i, x, lang) for i, x in zip(frame["source_id"], frame["title"], strict=True)],
         t("col_status", lang): [t(f"status_{s}", lang) for s in frame["status"]],
         t("col_trust", lang): [trust_label(x, lang) for x in frame["trust"]],
         t("col_rows_read", lang): frame["rows_read"],
@@ -65,7 +65,8 @@ def catalogue_table(catalogue: pd.DataFrame, sources: pd.DataFrame, lang: str) -
         t("col_themes", lang): [", ".join(sorted(_entry_themes(str(s), th) - {"places"}) or _parse_themes(th))
                                 for s, th in zip(catalogue["source_id"], catalogue["themes"], strict=True)],
         t("col_dataset", lang): plain_column(catalogue["dataset"]),
-        t("col_title", lang): [user_words(x) for x in catalogue["title"]],
+        t("col_title", lang): [dataset_title_cited(i, x, lang) for i, x in zip(catalogue["source_id"], catalogue["title"],
+                                                                                   strict=True)],
         t("col_status", lang): [t(f"catalogue_state_{s}", lang) if s in order else s for s in states],
         t("col_portal", lang): [u if plain(u).startswith(("https://", "http://")) else None for u in catalogue["portal_url"]],
         t("col_file_hint", lang): [user_words(x).strip(" ()") for x in catalogue["file_hint"]],  # no config/ paths
@@ -303,9 +304,32 @@ def user_words(text: object) -> str:
     return _CONFIG_FILE.sub("", user_title(plain(text))).strip()
 
 
+def dataset_title(source_id: object, title: object, lang: str) -> str:
+    """A source's title in the page language, without the code's file names. Italian: the publisher's title as
+    the build stored it. English: the description of the translation table (`dataset_<source_id>` in i18n),
+    keyed by the stored source id, not read from any file on disk; a source not in the table (a census list an
+    editor named, a future source) keeps its stored title."""
+    stored = user_words(title)
+    key = f"dataset_{plain(source_id)}"
+    if key not in TEXTS or not stored:
+        return stored
+    return t(key, lang, title=stored)
+
+
+def dataset_title_cited(source_id: object, title: object, lang: str) -> str:
+    """As `dataset_title`, with the publisher's original title in quotes after an English description (the title a
+    reader cites and finds on the portal): 'Real estate confiscated from organised crime (“Beni immobili …”)'."""
+    name, stored = dataset_title(source_id, title, lang), user_words(title)
+    return name if name == stored else t("dataset_cited", lang, name=name, title=stored)
+
+
 def _dataset_phrase(entry: CatalogueEntry, lang: str) -> str:
     code = f"{entry.dataset} " if entry.dataset else ""
-    return t("src_dataset_phrase", lang, code=code, title=user_title(entry.title) or entry.source_id)
+    stored = user_title(entry.title) or entry.source_id
+    name = dataset_title(entry.source_id, entry.title, lang)
+    if name and name != user_words(entry.title):  # English: the original title quoted, then what it is
+        return t("src_dataset_phrase_named", lang, code=code, title=stored, name=name)
+    return t("src_dataset_phrase", lang, code=code, title=stored)
 
 
 def theme_state_summary(state: ThemeState, lang: str) -> str:

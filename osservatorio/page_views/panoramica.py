@@ -28,6 +28,7 @@ from osservatorio.views import (
     Kpi,
     area_label,
     cell_text,
+    dataset_title_cited,
     format_value,
     hover_text,
     inline_label,
@@ -36,7 +37,6 @@ from osservatorio.views import (
     separators,
     trust_label,
     trust_list,
-    user_words,
 )
 
 #: Headline indicators (territory and periphery), in display order.
@@ -294,7 +294,8 @@ def recent_sources(sources: pd.DataFrame, lang: str, limit: int = 8) -> pd.DataF
     codes = loaded["dataset"] if "dataset" in loaded else pd.Series([None] * len(loaded), index=loaded.index)
     return pd.DataFrame({
         t("col_dataset", lang): [cell_text(c) or "–" for c in codes],
-        t("col_title", lang): [user_words(x) for x in loaded["title"]],
+        t("col_title", lang): [dataset_title_cited(i, x, lang)
+                               for i, x in zip(loaded["source_id"], loaded["title"], strict=True)],
         t("col_loaded_at", lang): loaded["loaded_at"],
         t("col_rows_loaded", lang): loaded["rows_loaded"],
         t("col_trust", lang): [trust_label(x, lang) for x in loaded["trust"]],
