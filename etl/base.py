@@ -88,13 +88,55 @@ class LoadResult:
     # that dataset (e.g. a third-party list read by the ds744 loader), None = the source's code.
     dataset: str | None = None
 
+    # Rows of a large file prepared in a scratch DuckDB database instead of `frame` (see StagedRows).
+    staged: StagedRows | None = None
+
     @property
     def rows_rejected(self) -> int:
-        return sum(1 for r in self.rejects if r.action == "rejected")
+        staged = self.staged.rejected if self.staged else 0
+        return staged + sum(1 for r in self.rejects if r.action == "rejected")
 
     @property
     def rows_repaired(self) -> int:
-        return sum(1 for r in self.rejects if r.action == "repaired")
+        staged = self.staged.repaired if self.staged else 0
+        return staged + sum(1 for r in self.rejects if r.action == "repaired")
+
+    @property
+    def rows_loaded(self) -> int:
+        return len(self.frame) + (self.staged.rows if self.staged else 0)
+
+    def first_rejected(self) -> tuple[int | None, str] | None:
+        """(file row, reason) of the first rejected row, staged or in `rejects`; None without one."""
+        if self.staged is not None and self.staged.first_rejected is not None:
+            return self.staged.first_rejected
+        first = next((r for r in self.rejects if r.action == "rejected"), None)
+        return None if first is None else (first.row_number, first.reason)
+
+
+@dataclass
+class StagedRows:
+    """A large file's rows and rejects, prepared by its loader in a scratch DuckDB database.
+
+    The database file (closed by the loader) holds `table` (the target table's columns, minus
+    source_id, path and trust, plus `row_number`) and `rejects` (row_number, raw, reason, action,
+    seq). The pipeline copies both into the warehouse in the file's transaction, in row order,
+    then calls `discard()`; rows never pass through pandas.
+    """
+
+    database: Path
+    table: str
+    rejects: str
+    rows: int
+    rejected: int
+    repaired: int
+    warnings: int = 0
+    first_rejected: tuple[int | None, str] | None = None
+
+    def discard(self) -> None:
+        """Delete the scratch database and its folder."""
+        import shutil
+
+        shutil.rmtree(self.database.parent, ignore_errors=True)
 
 
 @dataclass
@@ -108,6 +150,9 @@ class BuildContext:
     territory: TerritoryProfile = field(default_factory=lambda: _default_profile())
     areas: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where loaders put scratch databases for large files (the pipeline: beside the warehouse being
+    # built, so that a killed build's leftovers are found and removed); None: the system's temp folder.
+    scratch_dir: Path | None = None
 
     @property
     def fine_level(self) -> str:

@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import socket
 import stat
 import sys
@@ -223,11 +224,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(out: Path) -> list[Path]:
-    """Remove `<out>.tmp-<pid>-*` files (and their .wal) left by builds whose process is gone.
+    """Remove `<out>.tmp-<pid>-*` files (their .wal, their .stage folder) left by builds whose process is gone.
 
     Call it only while holding the build lock: then no live build of this path can own them.
     """
-    pattern = re.compile(re.escape(out.name) + r"\.tmp-(\d+)-[0-9a-f]+(?:\.wal)?")
+    pattern = re.compile(re.escape(out.name) + r"\.tmp-(\d+)-[0-9a-f]+(?:\.wal|\.stage)?")
     removed: list[Path] = []
     if not out.parent.is_dir():
         return removed
@@ -236,7 +237,10 @@ def remove_stale_temps(out: Path) -> list[Path]:
         if match is None or _pid_alive(int(match.group(1))):
             continue
         try:
-            entry.unlink()
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         except FileNotFoundError:
             continue
         removed.append(entry)
@@ -341,7 +345,8 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
     mode = "demo" if raw_dir is None else "real"
     report = BuildReport(warehouse=out, mode=mode, build_id=uuid.uuid4().hex[:12], territory=profile.id)
     used = list(sources or REGISTRY)
-    ctx = BuildContext(territory=profile, areas={})
+    # Loaders stage large files beside the warehouse being built (same disk; removed with the build's leftovers).
+    ctx = BuildContext(territory=profile, areas={}, scratch_dir=tmp.with_name(tmp.name + ".stage"))
     try:
         con = duckdb.connect(str(tmp))
         try:
@@ -372,7 +377,9 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
     except BaseException:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
         raise
+    shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
     progress(f"Warehouse scritto: {out} ({mode})")
     if report.failed:
         progress(f"Attenzione: {len(report.failed)} file non caricati (stato 'failed' nella tabella sources)")
@@ -441,15 +448,15 @@ def _load_checked(source: Source, path: Path, ctx: BuildContext) -> LoadResult:
                           "se il file è corretto, segnalare questo messaggio") from exc
     # No usable row: every row was rejected. A file read only to enrich another source's rows
     # (`merged_into`, e.g. footprints added to ds503) has no rows of its own by design.
-    if len(result.frame) == 0 and result.rows_rejected >= result.rows_read and not getattr(result, "merged_into", ""):
+    if result.rows_loaded == 0 and result.rows_rejected >= result.rows_read and not getattr(result, "merged_into", ""):
         refused = [r for r in result.rejects if r.action == "rejected"]
         if result.table == "places" and refused and all(r.reason.startswith(geo.OUTSIDE_REASON_PREFIX) for r in refused):
             raise geo.NotInTerritory(path, f"nessun punto nel territorio {ctx.territory.name_it} ({len(refused)} punti, "
                                            "tutti fuori: vedere la tabella rejects)",
                                      "niente da fare se il file descrive un altro territorio; altrimenti controllare "
                                      "le coordinate", result)
-        first = next((r for r in result.rejects if r.action == "rejected"), None)
-        why = f"; la prima: riga {first.row_number}: {first.reason}" if first else ""
+        first = result.first_rejected()
+        why = f"; la prima: riga {first[0]}: {first[1]}" if first else ""
         raise _NoUsableRows(path, f"nessuna riga utilizzabile ({result.rows_read} lette, "
                                   f"{result.rows_rejected} scartate{why})",
                             "controllare le righe scartate (tabella rejects) e correggere il file", result)
@@ -476,9 +483,11 @@ def _write_isolated(con: duckdb.DuckDBPyConnection, source: Source, path: Path, 
     try:
         write_result(con, source, path, result, ctx, provenance=provenance)
         con.commit()
+        _detach(con)
     except BaseException as exc:
         try:
             con.rollback()
+            _detach(con)
         except duckdb.Error:
             pass
         ctx.areas.clear()
@@ -620,14 +629,17 @@ def _load_source(con: duckdb.DuckDBPyConnection, source: Source, raw_dir: Path, 
             report.summaries.append(SourceSummary(source.source_id, str(path), "skipped", notes=[note]))
             continue
         progress(f"[{source.source_id}] lettura di {path} ...")
+        result = None
         try:
             result = _load_checked(source, path, ctx)
             _write_isolated(con, source, path, result, ctx, prov)
         except geo.NotInTerritory as err:
             note = _failure_note(err)
             kept = err.result
-            if kept is not None and kept.rejects:
-                _insert_frame(con, "rejects", _rejects_frame(source.source_id, str(path), kept))
+            if kept is not None:
+                write_rejects(con, source.source_id, str(path), kept)
+                _detach(con)
+                _discard_staged(kept)
             record_skipped(con, source, path, note, prov)
             summary = (_summary(source.source_id, str(path), "skipped", kept) if kept is not None
                        else SourceSummary(source.source_id, str(path), "skipped"))
@@ -646,7 +658,12 @@ def _load_source(con: duckdb.DuckDBPyConnection, source: Source, raw_dir: Path, 
             summary.notes = [_failure_note(err)]
             report.summaries.append(summary)
             progress(f"[{source.source_id}] NON caricato: {err}")
+            if kept is not None:
+                _discard_staged(kept)
             continue
+        finally:
+            if result is not None:
+                _discard_staged(result)
         loaded = path
         report.summaries.append(_summary(source.source_id, str(path), "loaded", result))
     return loaded, errors
@@ -844,7 +861,7 @@ def _boundary_of(source: Source, profile: TerritoryProfile) -> bool:
 
 
 def _summary(source_id: str, path: str, status: str, result: LoadResult) -> SourceSummary:
-    return SourceSummary(source_id, path, status, result.rows_read, len(result.frame), result.rows_rejected,
+    return SourceSummary(source_id, path, status, result.rows_read, result.rows_loaded, result.rows_rejected,
                          result.rows_repaired, result.trust, result.notes)
 
 
@@ -888,8 +905,9 @@ def _record_failed(con: duckdb.DuckDBPyConnection, source: Source, path: Path, e
     """A file that was refused: its lineage row says why and what to do; only its rejects (if any) are kept."""
     licence, reference_date, attribution, origin = _provenance_values(source, result, provenance)
     sha, size = _file_identity(Path(path))
-    if result is not None and result.rejects:
-        _insert_frame(con, "rejects", _rejects_frame(source.source_id, str(path), result))
+    if result is not None:
+        write_rejects(con, source.source_id, str(path), result)
+        _detach(con)
     con.execute(
         f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?)",
@@ -899,6 +917,63 @@ def _record_failed(con: duckdb.DuckDBPyConnection, source: Source, path: Path, e
          result.rows_repaired if result else 0, _now(), licence, result.trust if result else "derived",
          _failure_note(err), reference_date, attribution, origin],
     )
+
+
+def _discard_staged(result: LoadResult) -> None:
+    if result.staged is not None:
+        result.staged.discard()
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, source_id: str, path_text: str, result: LoadResult) -> None:
+    """A file's rejects: the listed ones, then (large files) the staged ones, in row order."""
+    if result.rejects:
+        _insert_frame(con, "rejects", _rejects_frame(source_id, path_text, result), path_text)
+    if result.staged is not None:
+        with _attached(con, result.staged.database) as stage:
+            con.execute(
+                f"INSERT INTO rejects (source_id, path, row_number, raw, reason, action) "  # noqa: S608 alias
+                f"SELECT ?, ?, row_number, raw, reason, action FROM {stage}.rejects ORDER BY row_number, seq",
+                [source_id, path_text])
+
+
+@contextmanager
+def _attached(con: duckdb.DuckDBPyConnection, database: Path) -> Iterator[str]:
+    """A loader's scratch database attached read-only to the warehouse connection, under a fixed alias.
+
+    It stays attached until `_detach`: a DETACH inside the file's transaction would abort it.
+    """
+    con.execute("ATTACH IF NOT EXISTS ? AS staged_rows (READ_ONLY)", [str(database)])
+    yield "staged_rows"
+
+
+def _detach(con: duckdb.DuckDBPyConnection) -> None:
+    """Detach a scratch database (outside any transaction)."""
+    con.execute("DETACH DATABASE IF EXISTS staged_rows")
+
+
+def _copy_staged(con: duckdb.DuckDBPyConnection, result: LoadResult, source_id: str, path_text: str) -> None:
+    """Copy a loader's staged rows into their table, in file order, checking the integer ranges first."""
+    staged = result.staged
+    assert staged is not None
+    columns = _TABLE_COLUMNS[result.table]  # KeyError for anything not allow-listed
+    own = [c for c in columns if c not in ("source_id", "path", "trust")]
+    with _attached(con, staged.database) as stage:
+        for column, (kind, lo, hi) in _integer_columns(con, result.table).items():
+            if column not in own:
+                continue
+            found = con.sql(f"SELECT row_number, {column}, count(*) OVER () FROM {stage}.{staged.table} "  # noqa: S608 allow-listed
+                            f"WHERE {column} < ? OR {column} > ? ORDER BY row_number LIMIT 1", params=[lo, hi]).fetchall()
+            bad = found[0] if found else None
+            if bad is not None:
+                raise SourceError(path_text, f"valore {bad[1]} fuori dall'intervallo della colonna {result.table}.{column} "
+                                  f"({kind}: da {lo} a {hi}); {bad[2]} valori fuori intervallo",
+                                  "correggere il valore nel file: un numero così grande è di solito un errore di "
+                                  "esportazione o un codice letto come numero", row=int(bad[0]))
+        values = ", ".join("?" if c in ("source_id", "path", "trust") else c for c in columns)
+        con.execute(f"INSERT INTO {result.table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608 allow-listed
+                    f"FROM {stage}.{staged.table} ORDER BY row_number",
+                    [v for c in columns for v in ([{"source_id": source_id, "path": path_text, "trust": result.trust}[c]]
+                                                  if c in ("source_id", "path", "trust") else [])])
 
 
 def _rejects_frame(source_id: str, path_text: str, result: LoadResult) -> pd.DataFrame:
@@ -919,12 +994,14 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
     if result.table == "districts":
         _write_districts(con, result, source.source_id, ctx, path_text)
     elif result.table in ("population", "places", "firm_units", "firm_totals", "area_counts"):
-        frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
-        _insert_frame(con, result.table, frame, path_text)
+        if len(result.frame):
+            frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
+            _insert_frame(con, result.table, frame, path_text)
+        if result.staged is not None:
+            _copy_staged(con, result, source.source_id, path_text)
     else:
         raise ValueError(f"tabella di destinazione sconosciuta: {result.table}")
-    if result.rejects:
-        _insert_frame(con, "rejects", _rejects_frame(source.source_id, path_text, result), path_text)
+    write_rejects(con, source.source_id, path_text, result)
     p = Path(path_text)
     is_file = p.is_file()
     licence, reference_date, attribution, origin = _provenance_values(source, result, provenance)
@@ -934,7 +1011,7 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
         [source.source_id, source.dataset if result.dataset is None else (result.dataset or None), source.title,
          path_text, sha256_of(p) if is_file else None,
          p.stat().st_size if is_file else None, result.file_format, result.crs, result.encoding,
-         result.rows_read, len(result.frame), result.rows_rejected, result.rows_repaired, _now(),
+         result.rows_read, result.rows_loaded, result.rows_rejected, result.rows_repaired, _now(),
          licence, result.trust, "; ".join(result.notes) or None, reference_date, attribution, origin],
     )
 

@@ -34,6 +34,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -124,34 +125,39 @@ def _file_ids(frame: pd.DataFrame, level: str | None, generic: str, file_levels:
     return out, used
 
 
-def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | None, theme: str,
-                    require_point: bool = False, dedupe_by_name: bool = True,
-                    timings: dict[str, float] | None = None,
-                    check_parent: bool = False,
-                    file_levels: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Reject]]:
-    """Validate, de-duplicate and assign areas of the territory's levels; returns (places rows, rejects).
+@dataclass
+class RejectGroup:
+    """Rows (0-based positions) that `locate` rejected, repaired or flagged, with one reason each (or one for all)."""
 
-    `check_parent=True` also warns where the file's parent-level id disagrees with the parent
-    area of the position (beyond BORDER_TOLERANCE_M); off by default because some loaders make
-    that check themselves from the returned `parent_id`.
+    positions: np.ndarray
+    reason: str | list[str]
+    action: str = "rejected"
 
-    `file_levels` maps the frame's file-id columns to the level they name (default
-    FILE_ID_LEVELS: `nil_id_file` -> 'nil', `municipio_file` -> 'municipio'); only the columns
-    of the territory's own levels are used.
+    def reasons(self) -> list[str]:
+        return [self.reason] * len(self.positions) if isinstance(self.reason, str) else list(self.reason)
 
-    `dedupe_by_name=False` skips the name+address duplicate check, for files whose own ids are
-    reliable (a business-register extract): duplicates by id are still rejected.
 
-    `raw[i]` is the original record of frame row i for the rejects table (None: use the
-    frame row itself); row numbers are 1-based positions in the file. Vectorised: a
-    million points take about 3.5 s on 2 cores, 0.4 s of which is the point-in-polygon
-    step (bench/bench_assign.py). `timings`, when given, receives the seconds spent in each
-    stage: assign (coordinates, swap repair, point-in-polygon, parent), rejects (building
-    the quarantine records), dedupe, output.
+@dataclass
+class Location:
+    """Where each row of a point frame goes: arrays aligned with the frame, and the row problems."""
+
+    lon: np.ndarray  # swapped pairs repaired; NaN without a point
+    lat: np.ndarray
+    has_point: np.ndarray
+    district_id: np.ndarray  # -1 where none
+    parent_id: np.ndarray  # -1 where none
+    assignment: np.ndarray  # int8 codes into ASSIGNMENTS
+    keep: np.ndarray
+    groups: list[RejectGroup]
+
+
+def locate(frame: pd.DataFrame, ctx: BuildContext, require_point: bool = False, check_parent: bool = False,
+           file_levels: Mapping[str, str] | None = None) -> Location:
+    """Coordinates, swap repair, the territory's areas and the file's own ids of every row of `frame`.
+
+    `frame` needs only `lon`, `lat` and the file-id columns (see `finalise_places`); positions in the
+    returned groups are 0-based rows of `frame`, in the order the checks run.
     """
-    clock = time.perf_counter
-    t_start = clock()
-    spent = {"rejects": 0.0}
     fine_areas = ctx.boundaries()
     if fine_areas is None:
         raise RuntimeError(f"confini del livello '{ctx.fine_level}' non caricati prima delle fonti di punti")
@@ -161,17 +167,12 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
     file_levels = FILE_ID_LEVELS if file_levels is None else file_levels
     frame = frame.reset_index(drop=True)
     n = len(frame)
-    rejects: list[Reject] = []
+    groups: list[RejectGroup] = []
 
     def reject(mask: np.ndarray, reason: str | list[str], action: str = "rejected") -> None:
-        t0 = clock()
         idx = np.flatnonzero(mask)
         if idx.size:
-            records = [raw[i] for i in idx] if raw is not None else _records(frame, idx)
-            for j, (i, record) in enumerate(zip(idx, records, strict=True)):
-                text = reason if isinstance(reason, str) else reason[j]
-                rejects.append(Reject(int(i) + 1, record, text, action))  # type: ignore[arg-type]
-        spent["rejects"] += clock() - t0
+            groups.append(RejectGroup(idx, reason, action))
 
     lon = parse_coords(frame.get("lon"), n)
     lat = parse_coords(frame.get("lat"), n)
@@ -234,9 +235,60 @@ def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | No
                          np.where(by_file & parent_valid, parent_file,
                                   np.where(district_id > 0, parent_of_fine,
                                            np.where(by_parent, parent_file, -1))))
+    assignment = np.where(has_point, 0, np.where(by_file, 1, 2)).astype(np.int8)
+    return Location(lon, lat, has_point, district_id, parent_id, assignment, keep, groups)
+
+
+def finalise_places(frame: pd.DataFrame, ctx: BuildContext, raw: list[dict] | None, theme: str,
+                    require_point: bool = False, dedupe_by_name: bool = True,
+                    timings: dict[str, float] | None = None,
+                    check_parent: bool = False,
+                    file_levels: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Reject]]:
+    """Validate, de-duplicate and assign areas of the territory's levels; returns (places rows, rejects).
+
+    `check_parent=True` also warns where the file's parent-level id disagrees with the parent
+    area of the position (beyond BORDER_TOLERANCE_M); off by default because some loaders make
+    that check themselves from the returned `parent_id`.
+
+    `file_levels` maps the frame's file-id columns to the level they name (default
+    FILE_ID_LEVELS: `nil_id_file` -> 'nil', `municipio_file` -> 'municipio'); only the columns
+    of the territory's own levels are used.
+
+    `dedupe_by_name=False` skips the name+address duplicate check, for files whose own ids are
+    reliable (a business-register extract): duplicates by id are still rejected.
+
+    `raw[i]` is the original record of frame row i for the rejects table (None: use the
+    frame row itself); row numbers are 1-based positions in the file. The area work is
+    `locate` (vectorised; the point-in-polygon step is bench/bench_assign.py's). `timings`,
+    when given, receives the seconds spent in each stage: assign (coordinates, swap repair,
+    point-in-polygon, parent), rejects (building the quarantine records), dedupe, output.
+    """
+    clock = time.perf_counter
+    t_start = clock()
+    spent = {"rejects": 0.0}
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    rejects: list[Reject] = []
+
+    def reject(mask: np.ndarray, reason: str | list[str], action: str = "rejected") -> None:
+        t0 = clock()
+        idx = np.flatnonzero(mask)
+        if idx.size:
+            records = [raw[i] for i in idx] if raw is not None else _records(frame, idx)
+            for j, (i, record) in enumerate(zip(idx, records, strict=True)):
+                text = reason if isinstance(reason, str) else reason[j]
+                rejects.append(Reject(int(i) + 1, record, text, action))  # type: ignore[arg-type]
+        spent["rejects"] += clock() - t0
+
+    where = locate(frame, ctx, require_point=require_point, check_parent=check_parent, file_levels=file_levels)
+    for group in where.groups:
+        mask = np.zeros(n, dtype=bool)
+        mask[group.positions] = True
+        reject(mask, group.reason, group.action)
+    lon, lat, has_point, keep = where.lon, where.lat, where.has_point, where.keep.copy()
+    district_id, parent_id = where.district_id, where.parent_id
     # A categorical, not a million-string array (that alone cost as much as the point-in-polygon step).
-    assignment = pd.Categorical.from_codes(np.where(has_point, 0, np.where(by_file, 1, 2)).astype(np.int8),
-                                           categories=ASSIGNMENTS)
+    assignment = pd.Categorical.from_codes(where.assignment, categories=ASSIGNMENTS)
     t_assigned = clock()
     rejects_in_assign = spent["rejects"]
 

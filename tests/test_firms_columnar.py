@@ -1,9 +1,9 @@
-"""The columnar path of firm point files (DuckDB reader, column-wise loader) gives the same result as
-the careful row reader: same places, same rejects with the same rows, records and messages.
+"""The strict DuckDB reader of large firm point files gives the same result as the careful row reader,
+and a result handed over staged (a scratch database the pipeline copies) writes the same warehouse
+rows as one handed over as a frame: same places, same rejects with the same rows, records and messages.
 
-The file is written by the test with every row-level defect the loader knows; it is loaded twice,
-once through `read_table` (the reader of small files) and once through `read_table_columnar` with
-its size threshold at zero.
+The file is written by the test with every row-level defect the loader knows; it is loaded through
+`read_table` (the reader of small files) and through DuckDB's `read_csv` (size threshold at zero).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
 
-from etl import readers
+from etl import pipeline, readers, staging
 from etl.base import BuildContext
 from etl.demo import demo_districts
 from etl.sources import firms_points
@@ -59,16 +60,17 @@ def _lines(ctx: BuildContext) -> list[str]:
 
 def _load(path: Path, ctx: BuildContext, monkeypatch: pytest.MonkeyPatch, columnar: bool):
     calls: list[str] = []
-    original = readers.read_table_columnar
+    original = firms_points.read_csv_into
 
-    def spy(p: Path, min_bytes: int = readers.COLUMNAR_MIN_BYTES) -> readers.Table:
-        table = original(p, min_bytes=0 if columnar else 1 << 60)
-        calls.append("columnar" if isinstance(table.frame.dtypes.iloc[0], pd.StringDtype) else "rows")
-        return table
+    def spy(stage: staging.Stage, p: Path) -> staging.RawTable | None:
+        raw = original(stage, p)
+        calls.append("columnar" if raw is not None else "rows")
+        return raw
 
-    monkeypatch.setattr(firms_points, "read_table_columnar", spy)
+    monkeypatch.setattr(firms_points, "read_csv_into", spy)
+    monkeypatch.setattr(firms_points, "COLUMNAR_MIN_BYTES", 0 if columnar else 1 << 60)
     result = FirmPointsSource(source_id="t").load(path, ctx)
-    assert calls == ["columnar" if columnar else "rows"]  # the path under test was really taken
+    assert calls == (["columnar"] if columnar else [])  # the path under test was really taken
     return result
 
 
@@ -111,3 +113,76 @@ def test_columnar_reader_falls_back_on_blank_lines_and_cp1252(tmp_path: Path) ->
     table = readers.read_table_columnar(utf, min_bytes=0)
     assert isinstance(table.frame["a"].dtype, pd.StringDtype)
     assert table.frame["a"].tolist() == ["Città", "x;y"] and pd.isna(table.frame["b"].iloc[0])
+
+
+def _warehouse_rows(path: Path, result: object, ctx: BuildContext, db: Path) -> tuple[list, list, list]:
+    con = duckdb.connect(str(db))
+    try:
+        pipeline.create_schema(con)
+        pipeline.write_result(con, FirmPointsSource(source_id="t"), path, result, ctx)  # type: ignore[arg-type]
+        places = con.sql("SELECT * EXCLUDE (path) FROM places ORDER BY source_key, name").fetchall()
+        rejects = con.sql("SELECT row_number, raw, reason, action FROM rejects").fetchall()  # insertion order
+        lineage = con.sql("SELECT rows_read, rows_loaded, rows_rejected, rows_repaired, notes FROM sources").fetchall()
+    finally:
+        con.close()
+    return places, rejects, lineage
+
+
+def test_staged_result_writes_the_same_rows(tmp_path: Path, ctx: BuildContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "imprese.csv"
+    path.write_text("\n".join(_lines(ctx)) + "\n", encoding="utf-8")
+    as_frame = FirmPointsSource(source_id="t").load(path, ctx)
+    assert as_frame.staged is None and len(as_frame.frame) > 0
+    monkeypatch.setattr(firms_points, "STAGE_MIN_ROWS", 0)
+    scratch = tmp_path / "scratch"
+    staged = FirmPointsSource(source_id="t").load(path, BuildContext(territory=ctx.territory, areas=ctx.areas,
+                                                                     scratch_dir=scratch))
+    assert staged.staged is not None and len(staged.frame) == 0 and staged.staged.database.is_file()
+    assert staged.rows_loaded == len(as_frame.frame) and staged.rows_rejected == as_frame.rows_rejected
+    first = _warehouse_rows(path, as_frame, ctx, tmp_path / "a.duckdb")
+    second = _warehouse_rows(path, staged, ctx, tmp_path / "b.duckdb")
+    assert first == second and len(first[0]) == len(as_frame.frame) and len(first[1]) == len(as_frame.rejects)
+    staged.staged.discard()
+    assert not any(scratch.iterdir())  # nothing of the scratch database is left
+
+
+def test_staged_integer_out_of_range_names_the_row(tmp_path: Path, ctx: BuildContext) -> None:
+    """A staged column value beyond its warehouse type stops the file with its row, as for a frame."""
+    from etl.base import LoadResult, SourceError, StagedRows
+
+    stage = staging.Stage(tmp_path)
+    stage.con.execute("CREATE TABLE places AS SELECT 7 AS row_number, 'firm' AS theme, 'k' AS source_key, "
+                      "3000000000::BIGINT AS district_id")
+    stage.con.execute("CREATE TABLE rejects (row_number BIGINT, raw VARCHAR, reason VARCHAR, action VARCHAR, seq INT)")
+    stage.con.execute("CHECKPOINT")
+    stage.close()
+    result = LoadResult(table="places", frame=pd.DataFrame(), rows_read=1, trust="derived",
+                        staged=StagedRows(stage.path, "places", "rejects", rows=1, rejected=0, repaired=0))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        pipeline.create_schema(con)
+        with pytest.raises(SourceError) as err:
+            pipeline._copy_staged(con, result, "t", "imprese.csv")
+    finally:
+        con.close()
+    assert err.value.row == 7 and "3000000000" in err.value.problem
+
+
+def test_strict_reader_numbers_rows_in_file_order(tmp_path: Path) -> None:
+    """Several row groups read in parallel: each staged row keeps its file row number (duplicates, quarantine
+    and the kept first occurrence all depend on it). A parallel projection reorders rows; the reader must not."""
+    n = 400_000
+    path = tmp_path / "ordine.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("id;nome;note\n")
+        fh.writelines(f"{i};  Impresa {i} ;{'x' * (i % 7)}\n" for i in range(1, n + 1))
+    stage = staging.Stage(tmp_path)
+    try:
+        raw = staging.read_csv_into(stage, path)
+        assert raw is not None and raw.rows == n
+        wrong = stage.count("SELECT count(*) FROM raw WHERE row_number <> CAST(id AS BIGINT) "
+                            "OR nome <> 'Impresa ' || id")
+        assert wrong == 0
+        assert stage.count("SELECT count(*) FROM raw WHERE note IS NULL") == len(range(7, n + 1, 7))
+    finally:
+        stage.discard()

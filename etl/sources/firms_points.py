@@ -17,7 +17,6 @@ configured as 'official' (an unmodified Registro Imprese extract).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -32,10 +31,12 @@ import numpy as np
 import pandas as pd
 
 from etl import ateco_map
-from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
-from etl.places import finalise_places, mark_outside_only, normalise_text_series
-from etl.readers import normalise_header, parse_number, read_table_columnar, unique_names
+from etl.base import BuildContext, LoadResult, Reject, SourceError, StagedRows, Trust
+from etl.geo import NotInTerritory
+from etl.places import ASSIGNMENTS, DUPLICATE_RADIUS_M, OUTSIDE_REASON, PLACE_COLUMNS, locate, normalise_text_series
+from etl.readers import COLUMNAR_MIN_BYTES, normalise_header, parse_number, read_table, unique_names
 from etl.sources.firms_ateco import ateco_code_column, ateco_desc_column, firm_file_kind, peek_columns
+from etl.staging import Heartbeat, RawTable, Stage, frame_into, ident, json_object, read_csv_into, register_table
 
 NAME_COLUMNS = ["denominazione", "ragione_sociale", "denominazione_impresa", "impresa", "nome", "name", "insegna"]
 EDITION_COLUMNS = ["edizione_ateco", "ateco_edition", "edizione", "edition"]
@@ -98,20 +99,41 @@ class FirmPointsSource:
         return out
 
     def load(self, path: Path, ctx: BuildContext) -> LoadResult:
-        """Read, classify and place one firm list (column by column: a million rows in seconds)."""
+        """Read, classify and place one firm list in a scratch DuckDB database (any size in bounded memory).
+
+        The cells are staged as text; classification, numbers, dates and states are worked out once
+        per distinct value in Python and joined back in SQL; coordinates go through `etl.places.locate`
+        as arrays. A result of up to STAGE_MIN_ROWS rows comes back as a frame; a larger one stays
+        staged and the pipeline copies it into the warehouse (`LoadResult.staged`).
+        """
+        path = Path(path)
+        stage = Stage(ctx.scratch_dir)
+        try:
+            with Heartbeat(path.name, stage, _estimate_rows(path)) as beat:
+                result = self._load_staged(path, ctx, stage, beat)
+        except BaseException:
+            stage.discard()
+            raise
+        return result
+
+    def _load_staged(self, path: Path, ctx: BuildContext, stage: Stage, beat: Heartbeat) -> LoadResult:
         clock = time.perf_counter
         t0 = clock()
+        con = stage.con
         config = ateco_map.load_config(self.config_path)
-        frame, encoding, file_format = _read(path)
-        non_empty = frame.notna().any(axis=1).to_numpy()
-        file_rows = np.flatnonzero(non_empty) + 1  # 1-based data rows of the file
-        frame = frame[non_empty].reset_index(drop=True)
-        n = len(frame)
-        _progress(path, f"lette {n:,} righe".replace(",", "."), n, clock() - t0)
-        cols = list(frame.columns)
+        beat.step("lettura")
+        raw, sheet = _stage_raw(stage, path)
+        cols = raw.columns
+        empty_rows = stage.count(f"SELECT count(*) FROM raw WHERE {' AND '.join(f'{ident(c)} IS NULL' for c in cols)}")  # noqa: S608
         notes: list[str] = []
-        if (~non_empty).any():
-            notes.append(f"{int((~non_empty).sum())} righe vuote ignorate")
+        if empty_rows:
+            con.execute(f"DELETE FROM raw WHERE {' AND '.join(f'{ident(c)} IS NULL' for c in cols)}")  # noqa: S608
+            notes.append(f"{empty_rows} righe vuote ignorate")
+        n = raw.rows - empty_rows
+        _progress(path, f"lette {n:,} righe".replace(",", "."), n, clock() - t0)
+        if n == 0:
+            raise SourceError(path, "il file non ha righe di dati (solo righe vuote sotto l'intestazione)",
+                              "controllare l'esportazione")
 
         code_col = ateco_code_column(cols)
         if code_col is None:
@@ -134,197 +156,248 @@ class FirmPointsSource:
                                             ("indirizzo", address_col), ("lon", lon_col), ("lat", lat_col),
                                             ("id", key_col), ("addetti", employees_col), ("inizio", start_col)) if c))
 
-        # Rejects carry the row's position; the original records are built at the end, only for them.
-        rejects: list[tuple[int, Reject]] = []  # (position in frame, reject with the file row number)
-
-        def flag(i: int, reason: str, action: str = "rejected") -> None:
-            rejects.append((i, Reject(int(file_rows[i]), {}, reason, action)))  # type: ignore[arg-type]
-
-        # ATECO edition, then classification (one lookup per distinct code and edition).
-        editions, edition_origin = self._editions(frame, code_col, edition_col, config, notes)
-        classes = ateco_map.classify_table(frame[code_col], editions, config)
-        usable = np.ones(n, dtype=bool)
-        problems = classes["problem"]
-        for i in np.flatnonzero(problems.notna().to_numpy()):
-            problem = str(problems.iat[i])
-            if problem == "edizione ATECO non indicata":
-                problem += (" (aggiungere la colonna edizione_ateco o impostare [firm_points] default_edition "
-                            "in config/ateco_categories.toml)")
-            flag(int(i), problem)
-            usable[i] = False
-        warnings = classes["warning"]
-        for i in np.flatnonzero(warnings.notna().to_numpy() & usable):
-            flag(int(i), str(warnings.iat[i]), "warning")
-        if frame[code_col].dtype == object:  # numbers only come from spreadsheets
-            for i, value in enumerate(frame[code_col]):
-                if usable[i] and isinstance(value, float) and not value.is_integer():
-                    flag(i, f"codice ATECO salvato come numero ({value!r}): eventuali zeri finali persi "
-                            f"(letto {classes.at[i, 'ateco_code']}); salvare la colonna come testo", "warning")
-
-        employees = _employees(frame[employees_col] if employees_col else None, n, flag)
-        started = _dates(frame[start_col] if start_col else None, n, flag)
-        status = _status(frame[status_col] if status_col else None, n, flag)
-        keys = self._keys(frame, key_col, unit_col, address_col, file_rows, notes)
-        address = _text(frame[address_col]) if address_col else pd.Series([None] * n, dtype=object)
-        if civic_col:
-            civic = _text(frame[civic_col])
-            both = (address.notna() & civic.notna()).to_numpy()
-            address = address.astype("string[pyarrow]")
-            address[both] = address[both] + " " + civic.astype("string[pyarrow]")[both]
-        label = classes["ateco_label"]
-        label = label.where(label.astype("string").fillna("").ne("").to_numpy(), None)
+        beat.step("classificazione", n)
+        edition_sql, origin_sql, params = self._edition_sql(stage, code_col, edition_col, config, notes)
+        con.execute(f"CREATE TABLE edition AS SELECT row_number, {edition_sql} AS edition, {origin_sql} AS origin "  # noqa: S608
+                    "FROM raw", params)
+        _stage_classes(stage, code_col, config)
+        _stage_value_map(stage, employees_col, "employees_map", _employee_values)
+        _stage_value_map(stage, start_col, "dates_map", _date_values)
+        _stage_value_map(stage, status_col, "status_map", _status_values)
+        key_sql = self._key_sql(stage, key_col, unit_col, address_col, notes)
+        address_join = (f"LEFT JOIN address_norm an ON an.text = r.{ident(address_col)}"
+                        if key_col and not unit_col and address_col else "")
+        address_sql = "NULL" if not address_col else (
+            f"CASE WHEN r.{ident(address_col)} IS NOT NULL AND r.{ident(civic_col)} IS NOT NULL "
+            f"THEN r.{ident(address_col)} || ' ' || r.{ident(civic_col)} ELSE r.{ident(address_col)} END"
+            if civic_col else f"r.{ident(address_col)}")
+        label_sql = "CASE WHEN coalesce(k.ateco_label, '') <> '' THEN k.ateco_label END"
         if desc_col:
-            label = label.where(label.notna(), _as_object(frame[desc_col]))
-        attrs = _attributes_json(frame, [c for c in cols if c not in used],
-                                 {"ateco_label": label, "ateco_edition_from": pd.Series(edition_origin, dtype=object)})
+            label_sql = f"coalesce({label_sql}, r.{ident(desc_col)})"
+        added = {"ateco_label": label_sql, "ateco_edition_from": "e.origin"}
+        pairs = [(c, added.pop(c) if c in added else f"r.{ident(c)}") for c in cols if c not in used]
+        attributes_sql = _attributes_sql(pairs, added)
+
+        def col(name: str | None, alias: str) -> str:
+            return f"r.{ident(name)} AS {alias}" if name else f"CAST(NULL AS VARCHAR) AS {alias}"
+
+        def joined(name: str | None, table: str, alias: str) -> str:
+            return f"LEFT JOIN {table} {alias} ON {alias}.text = r.{ident(name)}" if name else ""
+
+        con.execute(f"""
+            CREATE TABLE firms AS
+            SELECT r.row_number, {key_sql} AS source_key, {col(name_col, 'name')}, {address_sql} AS address,
+                   {col(lon_col, 'lon_text')}, {col(lat_col, 'lat_text')}, {col(nil_col, 'nil_id_file')},
+                   {col(mun_col, 'municipio_file')}, k.category,
+                   {'st.value' if status_col else 'CAST(NULL AS VARCHAR)'} AS status,
+                   {'em.value' if employees_col else 'CAST(NULL AS DOUBLE)'} AS employees,
+                   k.ateco_code, k.ateco_edition,
+                   {'dt.value' if start_col else 'CAST(NULL AS DATE)'} AS started_on,
+                   {attributes_sql} AS attributes, k.problem, k.warning,
+                   {'em.problem' if employees_col else 'NULL'} AS employees_problem,
+                   {'dt.problem' if start_col else 'NULL'} AS date_problem,
+                   {'st.problem' if status_col else 'NULL'} AS status_problem
+            FROM raw r JOIN edition e USING (row_number)
+            LEFT JOIN classes k ON k.code IS NOT DISTINCT FROM r.{ident(code_col)} AND k.edition IS NOT DISTINCT FROM e.edition
+            {joined(employees_col, 'employees_map', 'em')} {joined(start_col, 'dates_map', 'dt')}
+            {joined(status_col, 'status_map', 'st')}
+            {address_join}
+            ORDER BY r.row_number""")  # noqa: S608 identifiers from ident()
+        con.execute("DROP TABLE edition")
+        con.execute("CREATE TABLE reasons (row_number BIGINT, seq INTEGER, reason VARCHAR, action VARCHAR)")
+        con.execute("""
+            INSERT INTO reasons
+            SELECT row_number, 1, problem, 'rejected' FROM firms WHERE problem IS NOT NULL
+            UNION ALL SELECT row_number, 2, warning, 'warning' FROM firms WHERE problem IS NULL AND warning IS NOT NULL
+            UNION ALL SELECT row_number, 4, employees_problem, 'warning' FROM firms WHERE employees_problem IS NOT NULL
+            UNION ALL SELECT row_number, 5, date_problem, 'warning' FROM firms WHERE date_problem IS NOT NULL
+            UNION ALL SELECT row_number, 6, status_problem, 'warning' FROM firms WHERE status_problem IS NOT NULL""")
+        if sheet is not None:  # numbers only come from spreadsheets
+            _float_code_warnings(stage, sheet, code_col)
+        del sheet
         _progress(path, "righe classificate", n, clock() - t0)
 
-        places = pd.DataFrame({
-            "source_key": keys,
-            "name": _text(frame[name_col]) if name_col else None,
-            "address": address,
-            "lon": frame[lon_col] if lon_col else None,
-            "lat": frame[lat_col] if lat_col else None,
-            "nil_id_file": frame[nil_col] if nil_col else None,
-            "municipio_file": frame[mun_col] if mun_col else None,
-            "category": classes["category"],
-            "status": pd.Series(status, dtype=object),
-            "employees": employees,
-            "ateco_code": classes["ateco_code"],
-            "ateco_edition": classes["ateco_edition"],
-            "started_on": pd.Series(started, dtype=object),
-            "attributes": attrs,
-        })
-        kept = np.flatnonzero(usable)
-        # With the register's own firm ids, duplicates are found by id; name+address matching
-        # (slow on a million rows, and wrong for chains at one address) only without ids.
-        rows, place_rejects = finalise_places(places.iloc[kept], ctx, _NoRecords(len(kept)), theme="firm",
-                                              dedupe_by_name=key_col is None)
-        del places
-        for r in place_rejects:  # finalise_places numbers rows by position in what it was given
-            pos = int(kept[(r.row_number or 1) - 1])
-            rejects.append((pos, Reject(int(file_rows[pos]), {}, r.reason, r.action)))
-        rejects.sort(key=lambda t: t[0])
-        records = _records_at(frame, sorted({pos for pos, _ in rejects}))
-        ordered = [dataclasses.replace(r, raw=records[pos]) for pos, r in rejects]
-        _progress(path, f"righe collocate ({len(ordered):,} scarti o avvisi)".replace(",", "."), n, clock() - t0)
-        if rows.empty:  # every point outside the territory: skipped for it (NotInTerritory), else failed
-            mark_outside_only(LoadResult(table="places", frame=rows, rows_read=n, trust="derived", rejects=ordered),
-                              ctx, path, rows=len(kept))
-            first = ordered[0].reason if ordered else "-"
-            raise SourceError(path, f"nessuna impresa utilizzabile ({len(ordered)} righe scartate; la prima: {first})",
-                              "controllare codice ATECO, edizione e coordinate")
-        by_cat = rows["category"].value_counts().sort_index()
-        notes.append("imprese per categoria: " + ", ".join(f"{k}={int(v)}" for k, v in by_cat.items()))
+        beat.step("collocazione", n)
+        usable = _locate_staged(stage, ctx, nil_col, mun_col)
+        beat.step("duplicati", n)
+        _dedupe_staged(stage, by_name=key_col is None)
+        con.execute("""
+            CREATE TABLE places AS
+            SELECT row_number, 'firm' AS theme, source_key, name, address, lon, lat, district_id, parent_id, assignment,
+                   category, status, CAST(NULL AS VARCHAR) AS ownership, CAST(NULL AS DOUBLE) AS area_m2,
+                   CAST(NULL AS INTEGER) AS seats, employees, ateco_code, ateco_edition, started_on, attributes,
+                   CAST(NULL AS BLOB) AS geom_wkb
+            FROM placed WHERE keep ORDER BY row_number""")
+        record_sql = json_object([(c, f"r.{ident(c)}") for c in cols])
+        con.execute(f"""
+            CREATE TABLE rejects AS
+            SELECT x.row_number, {record_sql} AS raw, x.reason, x.action, x.seq
+            FROM reasons x JOIN raw r USING (row_number) ORDER BY x.row_number, x.seq""")  # noqa: S608 idents
+        for table in ("raw", "firms", "placed", "reasons"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 constant names
+        counts = dict(con.sql("SELECT action, count(*) FROM rejects GROUP BY 1").fetchall())
+        rows = stage.count("SELECT count(*) FROM places")
+        _progress(path, f"righe collocate ({sum(counts.values()):,} scarti o avvisi)".replace(",", "."), n, clock() - t0)
         trust: Trust = self.trust or config.firm_points_trust  # type: ignore[assignment]
+        first = next(iter(con.sql("SELECT row_number, reason FROM rejects WHERE action = 'rejected' "
+                                  "ORDER BY row_number, seq LIMIT 1").fetchall()), None)
+        result = LoadResult(table="places", frame=pd.DataFrame(columns=PLACE_COLUMNS), rows_read=n, trust=trust,
+                            notes=notes, crs="EPSG:4326 (lon/lat dichiarate dal file)", encoding=raw.encoding,
+                            file_format="xlsx" if raw.separator is None else f"csv sep={raw.separator!r}")
+        if rows == 0:  # every point outside the territory: skipped for it (NotInTerritory), else failed
+            outside = stage.count("SELECT count(*) FROM rejects WHERE action = 'rejected' AND starts_with(reason, ?)",
+                                  [OUTSIDE_REASON])
+            if usable > 0 and outside >= usable:
+                _hand_over(stage, result, counts, first)
+                raise NotInTerritory(str(path), f"nessun punto nel territorio {ctx.territory.name_it}: tutte le "
+                                     f"{outside} righe con coordinate sono fuori dai suoi confini (vedere la tabella rejects)",
+                                     "niente da fare se il file descrive un altro territorio; altrimenti controllare "
+                                     "le coordinate", result)
+            any_first = next(iter(con.sql("SELECT reason FROM rejects ORDER BY row_number, seq LIMIT 1").fetchall()), None)
+            raise SourceError(path, f"nessuna impresa utilizzabile ({sum(counts.values())} righe scartate; la prima: "
+                              f"{any_first[0] if any_first else '-'})", "controllare codice ATECO, edizione e coordinate")
+        by_cat = con.sql("SELECT category, count(*) FROM places GROUP BY 1 ORDER BY 1").fetchall()
+        notes.append("imprese per categoria: " + ", ".join(f"{k}={int(v)}" for k, v in by_cat))
         notes.append(f"affidabilità '{trust}' ({'opzione della fonte' if self.trust else 'configurazione'})")
-        return LoadResult(table="places", frame=rows, rows_read=n, trust=trust, rejects=ordered, notes=notes,
-                          crs="EPSG:4326 (lon/lat dichiarate dal file)", encoding=encoding, file_format=file_format)
+        _hand_over(stage, result, counts, first)
+        return result
 
-    def _editions(self, frame: pd.DataFrame, code_col: str, edition_col: str | None,
-                  config: ateco_map.CategoryConfig, notes: list[str]) -> tuple[pd.Series, list[str]]:
-        """Edition per row (None where unknown) and where each came from."""
-        n = len(frame)
-        editions = pd.Series([None] * n, dtype=object)
-        origin = np.full(n, "-", dtype=object)
+    def _edition_sql(self, stage: Stage, code_col: str, edition_col: str | None, config: ateco_map.CategoryConfig,
+                     notes: list[str]) -> tuple[str, str, dict[str, Any]]:
+        """SQL for each row's ATECO edition (NULL where unknown) and where it came from, with their parameters."""
+        values: list[str] = []
+        origins: list[str] = []
+        params: dict[str, Any] = {}
         if edition_col is not None:
-            cells = _text(frame[edition_col])
-            has = cells.notna().to_numpy()
-            editions[has] = cells[has]
-            origin[has] = f"colonna {edition_col}"
+            values.append(f"{ident(edition_col)}")
+            origins.append(f"WHEN {ident(edition_col)} IS NOT NULL THEN $from_column")
+            params["from_column"] = f"colonna {edition_col}"
         header = re.search(r"(?<!\d)(2007|2022|2025)(?!\d)", code_col)
         if header is not None:
-            fill = editions.isna().to_numpy()
-            editions[fill] = header.group(1)
-            origin[fill] = f"nome colonna {code_col}"
+            values.append("$header_edition")
+            origins.append("WHEN TRUE THEN $from_header")
+            params |= {"header_edition": header.group(1), "from_header": f"nome colonna {code_col}"}
+        missing = 0 if header is not None else (
+            stage.count(f"SELECT count(*) FROM raw WHERE {ident(edition_col)} IS NULL") if edition_col  # noqa: S608
+            else stage.count("SELECT count(*) FROM raw"))
         default = self.default_edition or config.firm_points_default_edition
-        missing = editions.isna().to_numpy()
-        count = int(missing.sum())
-        if count and default:
+        if missing and default:
             default = ateco_map.normalise_edition(default)
             where = "opzione della fonte" if self.default_edition else f"[firm_points] di {config.path.name}"
-            editions[missing] = default
-            origin[missing] = "predefinita"
-            notes.append(f"edizione ATECO {default} assunta per {count} righe senza edizione ({where})")
-        elif count:
-            notes.append(f"{count} righe senza edizione ATECO e nessuna edizione predefinita: scartate")
-        return editions, origin.tolist()
+            values.append("$default_edition")
+            origins.append("WHEN TRUE THEN 'predefinita'")
+            params["default_edition"] = default
+            notes.append(f"edizione ATECO {default} assunta per {missing} righe senza edizione ({where})")
+        elif missing:
+            notes.append(f"{missing} righe senza edizione ATECO e nessuna edizione predefinita: scartate")
+        edition = f"coalesce({', '.join(values)})" if values else "CAST(NULL AS VARCHAR)"
+        origin = f"CASE {' '.join(origins)} ELSE '-' END" if origins else "'-'"
+        return edition, origin, params
 
     @staticmethod
-    def _keys(frame: pd.DataFrame, key_col: str | None, unit_col: str | None, address_col: str | None,
-              file_rows: np.ndarray, notes: list[str]) -> pd.Series | list[str]:
-        """Stable per-row keys: firm id (+ local-unit number, else + address), else the file row."""
-        n = len(frame)
+    def _key_sql(stage: Stage, key_col: str | None, unit_col: str | None, address_col: str | None,
+                 notes: list[str]) -> str:
+        """SQL for stable per-row keys: firm id (+ local-unit number, else + address), else the file row."""
+        by_row = "'riga-' || CAST(r.row_number AS VARCHAR)"
         if key_col is None:
             notes.append("nessuna colonna identificativa: chiave = numero di riga (duplicati cercati per nome+indirizzo)")
-            return [f"riga-{int(r)}" for r in file_rows]
-        ids = _text(frame[key_col])
-        units = _text(frame[unit_col]) if unit_col else None
-        addrs = _text(frame[address_col]) if address_col else None
-        if unit_col is None:
-            notes.append(f"chiave = {key_col} + indirizzo (più unità locali della stessa impresa restano distinte)")
-        ids_s = ids.astype("string[pyarrow]")
-        if units is not None:
-            keyed = ids_s + "/" + units.astype("string[pyarrow]").fillna("0")
+            return by_row
+        key = f"r.{ident(key_col)}"
+        if unit_col is not None:
+            keyed = f"{key} || '/' || coalesce(r.{ident(unit_col)}, '0')"
         else:
-            norm = normalise_text_series(addrs) if addrs is not None else pd.Series([""] * n, dtype="string[pyarrow]")
-            keyed = ids_s + "@" + norm.astype("string[pyarrow]")
-        missing = ids_s.isna().to_numpy()
-        if missing.any():
-            keyed[missing] = [f"riga-{int(r)}" for r in file_rows[missing]]
-        return keyed
+            notes.append(f"chiave = {key_col} + indirizzo (più unità locali della stessa impresa restano distinte)")
+            if address_col is None:
+                keyed = f"{key} || '@'"
+            else:
+                _stage_normalised(stage, address_col, "address_norm")
+                keyed = f"{key} || '@' || coalesce(an.norm, '')"
+        return f"CASE WHEN {key} IS NULL THEN {by_row} ELSE {keyed} END"
 
 
-def _pick(columns: list[str], names: list[str]) -> str | None:
-    return next((c for c in names if c in columns), None)
+# Results with more rows than this stay staged (the pipeline copies them); smaller ones come back as frames.
+STAGE_MIN_ROWS = 200_000
 
 
-def _is_text(values: pd.Series) -> bool:
-    return isinstance(values.dtype, pd.StringDtype) or pd.api.types.infer_dtype(values, skipna=True) in ("string",
-                                                                                                       "empty")
+def _estimate_rows(path: Path) -> int | None:
+    """Rows of a CSV estimated from its size and its first lines (for the progress log)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return None
+    lines = head.count(b"\n")
+    if path.suffix.lower() != ".csv" or lines < 2:
+        return None
+    return max(int(size / (len(head) / lines)) - 1, 1)
 
 
-def _as_object(values: pd.Series) -> pd.Series:
-    """Object cells with None for missing values (what `places` and the rejects expect)."""
-    out = values.astype(object)
-    return out.where(values.notna().to_numpy(), None)
+def _stage_raw(stage: Stage, path: Path) -> tuple[RawTable, pd.DataFrame | None]:
+    """The file's cells as the stage's `raw` table, and the spreadsheet frame (None for a CSV)."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        sheet = _read_xlsx(path)
+        return frame_into(stage, sheet, np.arange(1, len(sheet) + 1), list(sheet.columns), None, None), sheet
+    raw = read_csv_into(stage, path) if path.stat().st_size >= COLUMNAR_MIN_BYTES else None
+    if raw is None:  # small or unusual files: the careful reader, whose messages explain a bad file
+        table = read_table(path)
+        raw = frame_into(stage, table.frame, np.arange(1, len(table.frame) + 1), table.original_columns,
+                         table.encoding, table.separator)
+    return raw, None
 
 
-def _text(values: pd.Series) -> pd.Series:
-    """Cells as clean text (integral floats without '.0'), missing when empty.
+def _stage_classes(stage: Stage, code_col: str, config: ateco_map.CategoryConfig) -> None:
+    """Table `classes`: the classification of each distinct (code, edition) pair of the file."""
+    pairs = stage.con.sql(f"SELECT DISTINCT r.{ident(code_col)} AS code, e.edition FROM raw r "  # noqa: S608
+                          "JOIN edition e USING (row_number)").fetchall()
+    codes = pd.Series([c for c, _ in pairs], dtype=object)
+    editions = pd.Series([e for _, e in pairs], dtype=object)
+    classes = ateco_map.classify_table(codes, editions, config) if pairs else pd.DataFrame(
+        columns=["ateco_code", "ateco_edition", "category", "ateco_label", "known", "problem", "warning"])
+    problems = [None if p is None or p is pd.NA else str(p) for p in classes["problem"].tolist()]
+    hint = (" (aggiungere la colonna edizione_ateco o impostare [firm_points] default_edition "
+            "in config/ateco_categories.toml)")
+    problems = [p + hint if p == "edizione ATECO non indicata" else p for p in problems]
 
-    Text columns stay Arrow strings (<NA> when missing); other columns become object cells (None).
-    """
-    if _is_text(values):
-        text = values.astype("string[pyarrow]").str.strip()
-        return text.where(text != "", None)
+    def text(name: str) -> list[str | None]:
+        return [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+                for v in classes[name].tolist()]
 
-    def one(v: object) -> str | None:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return None
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        text = str(v).strip()
-        return text or None
-    return pd.Series([one(v) for v in values], dtype=object)
+    register_table(stage, "classes", {
+        "code": pa_strings(codes.tolist()), "edition": pa_strings(editions.tolist()),
+        "ateco_code": pa_strings(text("ateco_code")), "ateco_edition": pa_strings(text("ateco_edition")),
+        "category": pa_strings(text("category")), "ateco_label": pa_strings(text("ateco_label")),
+        "problem": pa_strings(problems), "warning": pa_strings(text("warning"))})
 
 
-def _by_value(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
-    """(code per row, -1 for missing; distinct values): per-value work done once per distinct value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return np.asarray(codes), [None if pd.isna(v) else v for v in uniques]
+def pa_strings(values: list[Any]) -> Any:
+    """A pyarrow string array (None stays null)."""
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.string())
 
 
-def _employees(values: pd.Series | None, n: int, flag: Any) -> list[float | None]:
+def _stage_value_map(stage: Stage, column: str | None, table: str, parse: Any) -> None:
+    """Table `table` (text, value, problem): `parse` applied once to each distinct cell of `column`."""
+    if column is None:
+        return
+    texts = [t for (t,) in stage.con.sql(f"SELECT DISTINCT {ident(column)} FROM raw "  # noqa: S608
+                                         f"WHERE {ident(column)} IS NOT NULL").fetchall()]
+    values, problems, kind = parse(texts)
+    import pyarrow as pa
+
+    register_table(stage, table, {"text": pa_strings(texts), "value": pa.array(values, type=kind),
+                                  "problem": pa_strings(problems)})
+
+
+def _employee_values(texts: list[str]) -> tuple[list[float | None], list[str | None], Any]:
     """Employees as numbers; text or negative values become empty with a warning."""
-    if values is None:
-        return [None] * n
-    texts = _text(values)
-    codes, uniques = _by_value(texts)
-    decimal_comma = True if any("," in str(v) for v in uniques) else None
-    parsed: list[float | None] = []
+    import pyarrow as pa
+
+    decimal_comma = True if any("," in v for v in texts) else None
+    values: list[float | None] = []
     problems: list[str | None] = []
-    for v in uniques:
+    for v in texts:
         try:
             number = parse_number(v, decimal_comma=decimal_comma)
             problem = None
@@ -332,13 +405,191 @@ def _employees(values: pd.Series | None, n: int, flag: Any) -> list[float | None
             number, problem = None, f"addetti {v!r} non numerico: lasciato vuoto"
         if number is not None and number < 0:
             number, problem = None, f"addetti negativi ({v}): lasciato vuoto"
-        parsed.append(number)
+        values.append(number)
         problems.append(problem)
-    for i in np.flatnonzero(codes >= 0):
-        if problems[codes[i]] is not None:
-            flag(int(i), problems[codes[i]], "warning")
-    table = np.array([*parsed, None], dtype=object)
-    return table[codes].tolist()
+    return values, problems, pa.float64()
+
+
+def _date_values(texts: list[str]) -> tuple[list[dt.date | None], list[str | None], Any]:
+    import pyarrow as pa
+
+    today = dt.date.today()
+    values: list[dt.date | None] = []
+    problems: list[str | None] = []
+    for v in texts:
+        try:
+            day = parse_date(v)
+            problem = None
+        except ValueError:
+            day, problem = None, (f"data di inizio attività {v!r} non valida (attese gg/mm/aaaa o aaaa-mm-gg): "
+                                  "lasciata vuota")
+        if day is not None and not dt.date(1800, 1, 1) <= day <= today:
+            day, problem = None, f"data di inizio attività {day.isoformat()} fuori dall'intervallo plausibile: lasciata vuota"
+        values.append(day)
+        problems.append(problem)
+    return values, problems, pa.date32()
+
+
+def _status_values(texts: list[str]) -> tuple[list[str | None], list[str | None], Any]:
+    import pyarrow as pa
+
+    labels = [_STATUS_VALUES.get(normalise_header(v)) for v in texts]
+    problems = [None if label is not None else
+                f"stato {v!r} non riconosciuto (attesi: attiva, inattiva, cessata, in liquidazione): lasciato vuoto"
+                for v, label in zip(texts, labels, strict=True)]
+    return labels, problems, pa.string()
+
+
+def _stage_normalised(stage: Stage, column: str, table: str) -> None:
+    """Table `table` (text, norm): `normalise_text` of each distinct cell of `column`."""
+    texts = pd.Series([t for (t,) in stage.con.sql(f"SELECT DISTINCT {ident(column)} FROM raw "  # noqa: S608
+                                                   f"WHERE {ident(column)} IS NOT NULL").fetchall()], dtype=object)
+    norm = normalise_text_series(texts) if len(texts) else pd.Series([], dtype=object)
+    register_table(stage, table, {"text": pa_strings(texts.tolist()), "norm": pa_strings([str(v) for v in norm])})
+
+
+def _attributes_sql(pairs: list[tuple[str, str]], added: dict[str, str]) -> str:
+    """SQL for the JSON object of the non-empty unused cells plus the added keys (null included)."""
+    always = {"ateco_label", "ateco_edition_from"}
+    parts = []
+    for key, expr in [*pairs, *added.items()]:
+        quoted = json.dumps(key, ensure_ascii=False).replace("'", "''")
+        if key in always:
+            parts.append(f"'{quoted}: ' || coalesce(to_json({expr}), 'null')")
+        else:
+            parts.append(f"CASE WHEN ({expr}) IS NOT NULL THEN '{quoted}: ' || to_json({expr}) END")
+    return f"'{{' || concat_ws(', ', {', '.join(parts)}) || '}}'"
+
+
+def _float_code_warnings(stage: Stage, sheet: pd.DataFrame, code_col: str) -> None:
+    """A spreadsheet's ATECO code stored as a number (trailing zeros lost): a warning on the usable rows."""
+    rows, reasons = [], []
+    for i, value in enumerate(sheet[code_col].tolist()):
+        if isinstance(value, float) and not value.is_integer():
+            rows.append(i + 1)
+            reasons.append(f"codice ATECO salvato come numero ({value!r}): eventuali zeri finali persi")
+    if not rows:
+        return
+    import pyarrow as pa
+
+    register_table(stage, "float_codes", {"row_number": pa.array(rows, type=pa.int64()), "reason": pa_strings(reasons)})
+    stage.con.execute("""
+        INSERT INTO reasons
+        SELECT f.row_number, 3, x.reason || ' (letto ' || coalesce(f.ateco_code, '') || '); salvare la colonna come testo',
+               'warning'
+        FROM float_codes x JOIN firms f USING (row_number) WHERE f.problem IS NULL""")
+    stage.con.execute("DROP TABLE float_codes")
+
+
+def _locate_staged(stage: Stage, ctx: BuildContext, nil_col: str | None, mun_col: str | None) -> int:
+    """Coordinates and areas of the usable rows (`etl.places.locate`) as table `located`; returns their count."""
+    import pyarrow as pa
+
+    con = stage.con
+    part = con.sql("""
+        SELECT row_number, TRY_CAST(replace(lon_text, ',', '.') AS DOUBLE) AS lon,
+               TRY_CAST(replace(lat_text, ',', '.') AS DOUBLE) AS lat, nil_id_file, municipio_file
+        FROM firms WHERE problem IS NULL ORDER BY row_number""").fetchnumpy()
+    rows = np.asarray(part["row_number"], dtype=np.int64)
+    frame = pd.DataFrame({"lon": np.asarray(part["lon"], dtype=float), "lat": np.asarray(part["lat"], dtype=float)})
+    if nil_col:
+        frame["nil_id_file"] = pd.Series(np.asarray(part["nil_id_file"], dtype=object)).astype("string")
+    if mun_col:
+        frame["municipio_file"] = pd.Series(np.asarray(part["municipio_file"], dtype=object)).astype("string")
+    del part
+    where = locate(frame, ctx)
+    del frame
+    has = where.has_point
+    register_table(stage, "located", {
+        "row_number": pa.array(rows),
+        "lon": pa.array(where.lon, mask=~has), "lat": pa.array(where.lat, mask=~has),
+        "district_id": pa.array(where.district_id.astype(np.int32), mask=where.district_id <= 0),
+        "parent_id": pa.array(where.parent_id.astype(np.int32), mask=where.parent_id <= 0),
+        "assignment": pa.DictionaryArray.from_arrays(pa.array(where.assignment), pa.array(ASSIGNMENTS)).cast(pa.string()),
+        "keep": pa.array(where.keep)})
+    for seq, group in enumerate(where.groups, start=7):
+        register_table(stage, "group_rows", {"row_number": pa.array(rows[group.positions]),
+                                             "reason": pa_strings(group.reasons())})
+        con.execute("INSERT INTO reasons SELECT row_number, ?, reason, ? FROM group_rows", [seq, group.action])
+    con.execute("DROP TABLE IF EXISTS group_rows")
+    return len(rows)
+
+
+def _dedupe_staged(stage: Stage, by_name: bool) -> None:
+    """Table `placed`: located firms with `keep` false for repeats of an earlier row's id (and, without
+    ids, of its name and address within DUPLICATE_RADIUS_M), each repeat a reject naming the row kept."""
+    con = stage.con
+    con.execute("""
+        CREATE TABLE placed AS
+        SELECT f.* EXCLUDE (lon_text, lat_text, nil_id_file, municipio_file, problem, warning, employees_problem,
+                            date_problem, status_problem),
+               l.lon, l.lat, l.district_id, l.parent_id, l.assignment, l.keep,
+               CASE WHEN l.keep THEN first_value(f.row_number) OVER (PARTITION BY l.keep, f.source_key
+                                                                     ORDER BY f.row_number) END AS first_row
+        FROM firms f JOIN located l USING (row_number)""")
+    con.execute("DROP TABLE located")
+    con.execute("""
+        INSERT INTO reasons SELECT row_number, 20, 'duplicato: stesso id della riga ' || first_row || ' (tenuta quella)',
+                                   'rejected'
+        FROM placed WHERE keep AND first_row <> row_number""")
+    con.execute("UPDATE placed SET keep = false WHERE keep AND first_row <> row_number")
+    if not by_name:
+        return
+    # Same normalised name and address: a repeat unless it lies farther than DUPLICATE_RADIUS_M from the first one.
+    for column, table in (("name", "name_norm"), ("address", "addr_norm")):
+        texts = pd.Series([t for (t,) in con.sql(f"SELECT DISTINCT {column} FROM placed "  # noqa: S608 constant names
+                                                 f"WHERE keep AND {column} IS NOT NULL").fetchall()], dtype=object)
+        norm = normalise_text_series(texts) if len(texts) else pd.Series([], dtype=object)
+        register_table(stage, table, {"text": pa_strings(texts.tolist()), "norm": pa_strings([str(v) for v in norm])})
+    con.execute(f"""
+        CREATE TABLE pairs AS
+        WITH keyed AS (
+            SELECT p.row_number, p.lon, p.lat, n.norm || '|' || a.norm AS pair
+            FROM placed p JOIN name_norm n ON n.text = p.name JOIN addr_norm a ON a.text = p.address
+            WHERE p.keep AND n.norm <> '' AND a.norm <> ''),
+        ranked AS (
+            SELECT *, first_value(row_number) OVER w AS first_row, first_value(lon) OVER w AS first_lon,
+                   first_value(lat) OVER w AS first_lat
+            FROM keyed WINDOW w AS (PARTITION BY pair ORDER BY row_number))
+        SELECT row_number, first_row FROM ranked
+        WHERE row_number <> first_row AND NOT (lon IS NOT NULL AND first_lon IS NOT NULL AND
+              sqrt(power((lon - first_lon) * 111320 * cos(radians(lat)), 2) + power((lat - first_lat) * 110540, 2))
+              > {float(DUPLICATE_RADIUS_M)})""")  # noqa: S608 a constant
+    con.execute("""
+        INSERT INTO reasons SELECT row_number, 21,
+               'duplicato: stesso nome e indirizzo della riga ' || first_row || ' (tenuta quella)', 'rejected' FROM pairs""")
+    con.execute("UPDATE placed SET keep = false WHERE row_number IN (SELECT row_number FROM pairs)")
+    for table in ("pairs", "name_norm", "addr_norm"):
+        con.execute(f"DROP TABLE {table}")  # noqa: S608 constant names
+
+
+def _hand_over(stage: Stage, result: LoadResult, counts: dict[str, int], first: tuple[Any, ...] | None) -> None:
+    """Put the staged rows in `result`: as a frame and Reject list when small, else as StagedRows."""
+    rows = stage.count("SELECT count(*) FROM places")
+    total_rejects = sum(counts.values())
+    if rows < STAGE_MIN_ROWS and total_rejects < STAGE_MIN_ROWS:
+        import pyarrow as pa
+
+        table = stage.con.sql("SELECT * FROM places ORDER BY row_number").to_arrow_table()
+        mapper = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}.get
+        frame = table.to_pandas(types_mapper=mapper)
+        frame.attrs["row_numbers"] = frame.pop("row_number").to_numpy()
+        result.frame = frame.reset_index(drop=True)
+        result.rejects = [Reject(int(r), json.loads(raw), reason, action)
+                          for r, raw, reason, action in stage.con.sql(
+                              "SELECT row_number, raw, reason, action FROM rejects ORDER BY row_number, seq").fetchall()]
+        stage.discard()
+        return
+    stage.con.execute("CHECKPOINT")
+    stage.close()
+    result.staged = StagedRows(database=stage.path, table="places", rejects="rejects", rows=rows,
+                               rejected=counts.get("rejected", 0), repaired=counts.get("repaired", 0),
+                               warnings=counts.get("warning", 0),
+                               first_rejected=None if first is None else (int(first[0]), str(first[1])))
+
+
+def _pick(columns: list[str], names: list[str]) -> str | None:
+    return next((c for c in names if c in columns), None)
 
 
 def parse_date(value: object) -> dt.date | None:
@@ -362,119 +613,6 @@ def parse_date(value: object) -> dt.date | None:
             day, month, year = (a, b, c) if order == "dmy" else (c, b, a)
             return dt.date(year, month, day)  # ValueError for 31/02
     raise ValueError(f"data {text!r} non riconosciuta")
-
-
-def _dates(values: pd.Series | None, n: int, flag: Any) -> list[dt.date | None]:
-    if values is None:
-        return [None] * n
-    codes, uniques = _by_value(values)
-    today = dt.date.today()
-    parsed: list[dt.date | None] = []
-    problems: list[str | None] = []
-    for v in uniques:
-        try:
-            day = parse_date(v)
-            problem = None
-        except ValueError:
-            day, problem = None, (f"data di inizio attività {v!r} non valida (attese gg/mm/aaaa o aaaa-mm-gg): "
-                                  "lasciata vuota")
-        if day is not None and not dt.date(1800, 1, 1) <= day <= today:
-            day, problem = None, f"data di inizio attività {day.isoformat()} fuori dall'intervallo plausibile: lasciata vuota"
-        parsed.append(day)
-        problems.append(problem)
-    for i in np.flatnonzero(codes >= 0):
-        if problems[codes[i]] is not None:
-            flag(int(i), problems[codes[i]], "warning")
-    table = np.array([*parsed, None], dtype=object)
-    return table[codes].tolist()
-
-
-def _status(values: pd.Series | None, n: int, flag: Any) -> list[str | None]:
-    if values is None:
-        return [None] * n
-    codes, uniques = _by_value(_text(values))
-    labels = [_STATUS_VALUES.get(normalise_header(v)) for v in uniques]
-    for i in np.flatnonzero(codes >= 0):
-        if labels[codes[i]] is None:
-            v = uniques[codes[i]]
-            flag(int(i), f"stato {v!r} non riconosciuto (attesi: attiva, inattiva, cessata, in liquidazione): "
-                         "lasciato vuoto", "warning")
-    table = np.array([*labels, None], dtype=object)
-    return table[codes].tolist()
-
-
-_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
-                 ("\b", "\\b"), ("\f", "\\f")]
-
-
-def _json_values(values: pd.Series) -> Any:
-    """Each cell as `json.dumps(v, ensure_ascii=False, default=str)`, null where missing (an Arrow array)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not _is_text(values):
-        return pa.array([None if v is None or (isinstance(v, float) and math.isnan(v))
-                         else json.dumps(v, ensure_ascii=False, default=str) for v in values], type=pa.string())
-    text = pa.array(values.astype("string[pyarrow]").array)
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    text = text.cast(pa.string())
-    if pc.any(pc.match_substring_regex(text, '[\\\\"\\x00-\\x1f]')).as_py():
-        for old, new in _JSON_ESCAPES:
-            text = pc.replace_substring(text, old, new)
-    out = pc.binary_join_element_wise('"', text, '"', "")
-    odd = pc.fill_null(pc.match_substring_regex(out, "[\\x00-\\x1f]"), False).to_numpy(zero_copy_only=False)
-    if odd.any():  # other control characters: the json module's own escapes
-        fixed = out.to_pylist()
-        original = values.tolist()
-        for i in np.flatnonzero(odd):
-            fixed[i] = json.dumps(original[i], ensure_ascii=False)
-        out = pa.array(fixed, type=pa.string())
-    return out
-
-
-def _attributes_json(frame: pd.DataFrame, extra_columns: list[str], added: dict[str, pd.Series]) -> pd.Series:
-    """Per row, the JSON object of the non-empty unused cells plus `added` (as json.dumps would write it)."""
-    import pyarrow.compute as pc
-
-    n = len(frame)
-    pieces: dict[str, Any] = {}
-    for c in extra_columns:
-        pieces[c] = pc.binary_join_element_wise(json.dumps(c, ensure_ascii=False) + ": ", _json_values(frame[c]), "")
-    for c, values in added.items():  # always written, null included (it replaces a same-named column in place)
-        encoded = pc.fill_null(_json_values(values.reset_index(drop=True)), "null")
-        pieces[c] = pc.binary_join_element_wise(json.dumps(c, ensure_ascii=False) + ": ", encoded, "")
-    if not pieces:
-        return pd.Series(["{}"] * n, dtype=object)
-    body = pc.binary_join_element_wise(*pieces.values(), ", ", null_handling="skip")
-    body = pc.binary_join_element_wise("{", pc.fill_null(body, ""), "}", "")
-    return pd.Series(pd.array(body, dtype="string[pyarrow]"))
-
-
-class _NoRecords:
-    """`raw` for finalise_places: the records are attached later, only to the rejected rows."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {}
-
-
-def _records_at(frame: pd.DataFrame, positions: list[int]) -> dict[int, dict[str, Any]]:
-    """The original records (non-empty cells) of the given rows, by position."""
-    if not positions:
-        return {}
-    part = frame.iloc[positions]
-    columns = list(part.columns)
-    values = [_as_object(part[c]).tolist() for c in columns]
-    out = {}
-    for pos, row in zip(positions, zip(*values, strict=True), strict=True):
-        out[pos] = {k: v for k, v in zip(columns, row, strict=True) if v is not None}
-    return out
 
 
 def _progress(path: Path, what: str, n: int, seconds: float) -> None:
@@ -504,14 +642,6 @@ def _xlsx_header(path: Path) -> list[str]:
     except Exception:  # any unreadable workbook: not ours to claim
         return []
     return []
-
-
-def _read(path: Path) -> tuple[pd.DataFrame, str | None, str]:
-    """(text/number frame with normalised headers, encoding, format description)."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return _read_xlsx(path), None, "xlsx"
-    table = read_table_columnar(path)
-    return table.frame, table.encoding, f"csv sep={table.separator!r}"
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
