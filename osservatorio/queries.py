@@ -295,11 +295,11 @@ class CachedReader:
         return map_geojson(self.key, level)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def frame(fingerprint: tuple, _build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """A page's derived table built once per fingerprint (each session gets its own copy).
+@st.cache_data(show_spinner=False, max_entries=128)
+def derived(fingerprint: tuple, _build: Callable[[], T]) -> T:
+    """A page's derived table (or tuple of them) built once per fingerprint (each session gets its own copy).
 
-    Like `figure`: the fingerprint must name everything the table depends on; `_build` is not hashed.
+    Like `figure`: the fingerprint must name everything the result depends on; `_build` is not hashed.
     """
     return _build()
 

@@ -3,6 +3,7 @@ opportunity map with adjustable weights (re-weighting runs in a fragment: only t
 
 from functools import partial
 
+import pandas as pd
 import streamlit as st
 
 from osservatorio import downloads, queries, ui, views
@@ -32,7 +33,7 @@ parent_key = territory.parent.url_key if territory.parent else "parent"
 filters = {k: v for k, v in {parent_key: parent, "periferia": klass, "stato": status}.items() if v != ALL}
 peripheral = views.peripheral_areas(classes)
 proximity = queries.place_proximity(ctx.key)  # computed by the build (nearest maker per vacant place)
-near = (queries.frame(("vacant_near", ctx.key, snapshot), lambda: sv.near_from_proximity(vacant, proximity, peripheral))
+near = (queries.derived(("vacant_near", ctx.key, snapshot), lambda: sv.near_from_proximity(vacant, proximity, peripheral))
         if peripheral and not vacant.empty and not proximity.empty else None)
 view = (ctx.key, snapshot, parent, klass, status, lang)  # what the derived tables below depend on
 
@@ -59,15 +60,15 @@ else:
                                        lambda: sv.vacant_map(geojson, shown, stats, selected, territory, lang, ctx.map_style)),
                         width="stretch",
                         key="vacant_map")
-        table = queries.frame(("vacant_table", *view), lambda: sv.vacant_table(shown, stats, classes, near, territory, lang))
+        table = queries.derived(("vacant_table", *view), lambda: sv.vacant_table(shown, stats, classes, near, territory, lang))
         ui.table(table, lang, links=(t("th_col_record", lang),))
         id_col = t("th_col_place_id", lang)
         downloads.download_menu(table, downloads.page_spec(ctx, "spazi_vuoti", filters), lang,
                                 geojson=partial(views.points_geojson, shown.assign(_id=table[id_col].to_numpy()), "_id"),
                                 id_col=id_col, key="vacant_places")  # the layer is made when it is asked for
         st.subheader(t("th_breakdown_title", lang))
-        breakdown = queries.frame(("vacant_breakdown", *view), lambda: sv.vacant_breakdown(shown, lang))
-        public, assumed, guessed = sv.public_assumption(shown)
+        breakdown = queries.derived(("vacant_breakdown", *view), lambda: sv.vacant_breakdown(shown, lang))
+        public, assumed, guessed = queries.derived(("vacant_public", *view), lambda: sv.public_assumption(shown))
         if public and assumed:
             st.caption(t("th_public_assumed", lang, public=fmt_number(public, lang), assumed=fmt_number(assumed, lang),
                          declared=fmt_number(public - assumed, lang)))
@@ -89,7 +90,7 @@ else:
     else:
         st.caption(t("th_near_caption", lang, radius=fmt_number(sv.near_radius(near), lang), **fine_words))
         near_shown = sv.filter_status(views.filter_places(near, classes, parent, klass), status)
-        near_list = queries.frame(("vacant_near_table", *view),
+        near_list = queries.derived(("vacant_near_table", *view),
                                   lambda: sv.near_table(near_shown, stats, classes, territory, lang))
         if near_list.empty:
             st.info(t("th_near_none", lang))
@@ -145,18 +146,24 @@ def opportunity() -> None:
         st.caption(t("th_weights_dropped", lang, names="; ".join(dropped)))
     weights_table = sv.weights_table(components, weights, catalogue, lang, valued)
     ui.table(weights_table, lang)
-    matrix, reasons = sv.component_matrix(
-        {c.indicator: queries.indicator_values(ctx.key, snapshot, c.indicator, fine.id) for c in components},
-        stats["id"].tolist())
-    scores = sv.reweighted_scores(matrix, reasons, weights, {c.indicator: c.direction for c in components})
+    weights_key = tuple(sorted(weights.items()))
+
+    def score_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+        matrix, reasons = sv.component_matrix(
+            {c.indicator: queries.indicator_values(ctx.key, snapshot, c.indicator, fine.id) for c in components},
+            stats["id"].tolist())
+        return matrix, sv.reweighted_scores(matrix, reasons, weights, {c.indicator: c.direction for c in components})
+
+    matrix, scores = queries.derived(("opportunity_scores", ctx.key, snapshot, weights_key), score_frames)
     if scores["score"].isna().all():  # one line instead of an all-grey map and an empty table
         st.info(t("th_score_none", lang, **fine_words))
         return
-    fingerprint = ("opportunity_map", ctx.key, snapshot, tuple(sorted(weights.items())), lang, ctx.map_style)
+    fingerprint = ("opportunity_map", ctx.key, snapshot, weights_key, lang, ctx.map_style)
     st.plotly_chart(queries.figure(fingerprint, lambda: sv.opportunity_map(geojson, scores, stats, near, territory, lang,
                                                                         ctx.map_style)), width="stretch",
                     key="opportunity_map")
-    table = sv.opportunity_table(scores, matrix, stats, classes, catalogue, territory, lang)
+    table = queries.derived(("opportunity_table", ctx.key, snapshot, weights_key, lang),
+                            lambda: sv.opportunity_table(scores, matrix, stats, classes, catalogue, territory, lang))
     table_view, table_config = ui.styled(table, lang)  # short headers, full ones as help: readable at 1280 px
     st.dataframe(table_view, hide_index=True, width="stretch",
                  column_config=iv.column_config(table_config, sv.opportunity_columns(table, matrix, catalogue,
