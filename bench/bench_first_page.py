@@ -167,9 +167,29 @@ def _wait_health(base: str, proc: subprocess.Popen[bytes], t0: float, limit: flo
         time.sleep(0.05)  # polling interval of a bounded loop
 
 
+# Where the browser's time goes, from the page's own clock (ms since navigation): the first script run on the
+# server (script state 'running' -> 'notRunning'), the plotly chunk of Streamlit's frontend (fetched only when the
+# first chart arrives), the first chart element and the first MapLibre canvas.
+PROBE_JS = """(() => {
+    window.__marks = {};
+    const mark = k => { if (!(k in window.__marks)) { window.__marks[k] = performance.now(); } };
+    new MutationObserver(() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        if (app && app.dataset.testScriptState === 'running') { mark('script_start'); }
+        if (app && app.dataset.testScriptState === 'notRunning' && 'script_start' in window.__marks) { mark('script_end'); }
+        if (document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')) { mark('chart'); }
+        if (document.querySelector('.maplibregl-canvas')) { mark('canvas'); }
+    }).observe(document, {subtree: true, childList: true, attributes: true});
+})()"""
+CHUNK_JS = """() => performance.getEntriesByType('resource').filter(r => /PlotlyChart/.test(r.name))
+    .map(r => [r.startTime, r.responseEnd])[0] || null"""
+STEPS = ("script_start", "script_end", "chunk_start", "chunk_end", "chart", "canvas", "drawn")
+
+
 def open_in_browser(browser: Any, command: list[str], script: Path, env: dict[str, str], path: str,
-                    maps: bool) -> tuple[float, float]:
-    """(server start -> health ok, request -> page drawn) in seconds, for one fresh server."""
+                    maps: bool) -> tuple[float, float, dict[str, float]]:
+    """(server start -> health ok, request -> page drawn) in seconds for one fresh server, and the browser's
+    milestones in seconds from the navigation (STEPS; those that did not happen are left out)."""
     from bench_pages import MAP_DRAWN_JS
     from test_browser import READY_JS
 
@@ -178,12 +198,19 @@ def open_in_browser(browser: Any, command: list[str], script: Path, env: dict[st
     t0 = time.perf_counter()
     proc = _server(command, script, env, port)
     page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.add_init_script(PROBE_JS)
     try:
         up = _wait_health(base, proc, t0)
         t_req = time.perf_counter()
         page.goto(f"{base}/{path}")
         page.wait_for_function(DRAWN_JS % (READY_JS, MAP_DRAWN_JS), arg=[maps], timeout=120_000, polling="raf")
-        return up, time.perf_counter() - t_req
+        drawn = time.perf_counter() - t_req
+        steps = {k: v / 1000 for k, v in page.evaluate("() => window.__marks || {}").items()}
+        chunk = page.evaluate(CHUNK_JS)
+        if chunk:
+            steps["chunk_start"], steps["chunk_end"] = chunk[0] / 1000, chunk[1] / 1000
+        steps["drawn"] = page.evaluate("() => performance.now()") / 1000
+        return up, drawn, steps
     finally:
         page.close()
         os.killpg(proc.pid, signal.SIGTERM)
@@ -210,7 +237,7 @@ def browser_first_page(warehouse: Path, path: str, runs: int, serve: bool) -> No
                                                 "streamlit run app.py": (["-m", "streamlit", "run"], True)}
     if serve:
         kinds["python -m osservatorio.serve"] = (["-m", "osservatorio.serve"], True)
-    results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+    results: dict[str, list[tuple[float, float, dict[str, float]]]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         trivial = Path(tmp) / "riferimento.py"
         trivial.write_text(TRIVIAL_APP, encoding="utf-8")
@@ -224,16 +251,25 @@ def browser_first_page(warehouse: Path, path: str, runs: int, serve: bool) -> No
                     results[kind].append(open_in_browser(browser, command, script, env, path if is_app else "", is_app))
         finally:
             browser.close()
-    ref = statistics.median(d for _, d in results["riferimento (app di una riga)"])
+    ref = statistics.median(d for _, d, _s in results["riferimento (app di una riga)"])
     print(f"magazzino {warehouse.name}; pagina /{path}; {runs} ripetizioni, un server nuovo per ciascuna")
     print(f"{'server':<32} {'pronto (s) min/med':>19} {'pagina disegnata (s) min/med':>30} {'rapporto':>9}")
     for kind, rows in results.items():
-        ups, draws = [u for u, _ in rows], [d for _, d in rows]
+        ups, draws = [u for u, _d, _s in rows], [d for _u, d, _s in rows]
         med = statistics.median(draws)
         verdict = "" if kind.startswith("riferimento") else ("  OK" if med < TARGET_FIRST_S else
                                                               f"  NO (obiettivo < {TARGET_FIRST_S:.0f} s)")
         print(f"{kind:<32} {min(ups):>9.2f} / {statistics.median(ups):<7.2f} {min(draws):>15.2f} / {med:<12.2f} "
               f"{med / ref:>8.1f}x{verdict}")
+    print("tappe nel browser, s dalla navigazione (mediana): script sul server avviato (avvio) e finito (fine), pezzo "
+          "plotly del frontend richiesto (js-rq) e ricevuto (js-ok), primo grafico (graf), prima mappa (mappa), fatto")
+    print(f"  {'':<30} " + "  ".join(f"{n:>5}" for n in ("avvio", "fine", "js-rq", "js-ok", "graf", "mappa", "fatto")))
+    for kind, rows in results.items():
+        cells = []
+        for step in STEPS:
+            values = [s[step] for _u, _d, s in rows if step in s]
+            cells.append(f"{statistics.median(values):5.2f}" if values else "    -")
+        print(f"  {kind:<30} " + "  ".join(cells))
 
 
 def main() -> None:
@@ -252,7 +288,8 @@ def main() -> None:
         if args.warehouse:
             browser_first_page(args.warehouse, path, args.runs, args.serve)
             return
-        raw = args.raw_dir or (Path(os.environ["OSSERVATORIO_REAL_DIR"]) if os.environ.get("OSSERVATORIO_REAL_DIR") else None)
+        env_dir = os.environ.get("OSSERVATORIO_REAL_DIR") or os.environ.get("OSSERVATORIO_REAL_DATA")
+        raw = args.raw_dir or (Path(env_dir) if env_dir else None)
         if raw is None or not raw.is_dir():
             raise SystemExit("serve --raw-dir DIR (o OSSERVATORIO_REAL_DIR) con i file reali, oppure --warehouse FILE")
         with tempfile.TemporaryDirectory() as folder:
