@@ -1193,27 +1193,37 @@ def _join(*parts: object) -> str | None:
 
 
 def _collapse_sub_atoms(atoms_frame: pd.DataFrame, atoms: _Atoms) -> pd.DataFrame:
-    """The NIL atoms' rows with their sub-atoms' counts added (a NIL counts all its places)."""
+    """The NIL atoms' rows with their sub-atoms' counts added (a NIL counts all its places).
+
+    Sums in the sub-atoms' order, on plain lists (no per-cell pandas access): the same additions, in the
+    same order, as row by row, so the values are bit for bit the same.
+    """
     main = atoms_frame[atoms_frame["atom"].str.startswith("fin:")].copy()
     sub = atoms_frame[atoms_frame["atom"].str.startswith("sub:") & (atoms_frame["state"] == "ok")]
     if sub.empty:
         return main
-    where = {(r[0], None if pd.isna(r[1]) else int(r[1]), r[2]): i
-             for i, r in zip(main.index, main[["indicator_id", "period", "atom"]].itertuples(index=False), strict=True)}
-    for r in sub.itertuples(index=False):
-        i = where.get((r.indicator_id, None if pd.isna(r.period) else int(r.period), atoms.parent[r.atom]))
-        if i is None or main.at[i, "state"] != "ok":
+    where = {(r[0], None if pd.isna(r[1]) else int(r[1]), r[2]): pos
+             for pos, r in enumerate(main[["indicator_id", "period", "atom"]].itertuples(index=False))}
+    cols = ("num", "den", "n_known", "n_unknown", "trust", "note")
+    vals: dict[str, list[Any]] = {c: main[c].tolist() for c in cols}
+    state = main["state"].tolist()
+    num, den, n_known, n_unknown, trust, note = (vals[c] for c in cols)
+    for r in sub[["indicator_id", "period", "atom", *cols]].itertuples(index=False):
+        pos = where.get((r.indicator_id, None if pd.isna(r.period) else int(r.period), atoms.parent[r.atom]))
+        if pos is None or state[pos] != "ok":
             continue  # the NIL itself is missing (e.g. no population): its value stays NULL
-        for col in ("num", "den"):
-            if _isnum(getattr(r, col)):
-                base = main.at[i, col]
-                main.at[i, col] = (float(base) if _isnum(base) else 0.0) + float(getattr(r, col))
-        main.at[i, "n_known"] = float(main.at[i, "n_known"]) + float(r.n_known)
-        main.at[i, "n_unknown"] = float(main.at[i, "n_unknown"]) + float(r.n_unknown)
-        main.at[i, "trust"] = combine_trust([main.at[i, "trust"], r.trust])
+        for values, add in ((num, r.num), (den, r.den)):
+            if _isnum(add):
+                base = values[pos]
+                values[pos] = (float(base) if _isnum(base) else 0.0) + float(add)
+        n_known[pos] = float(n_known[pos]) + float(r.n_known)
+        n_unknown[pos] = float(n_unknown[pos]) + float(r.n_unknown)
+        trust[pos] = combine_trust([trust[pos], r.trust])
         if isinstance(r.note, str):
-            parts = [str(main.at[i, "note"])] if isinstance(main.at[i, "note"], str) else []
-            main.at[i, "note"] = "; ".join(merge_notes([*parts, r.note]))
+            parts = [str(note[pos])] if isinstance(note[pos], str) else []
+            note[pos] = "; ".join(merge_notes([*parts, r.note]))
+    for c in cols:
+        main[c] = pd.Series(vals[c], index=main.index, dtype=main[c].dtype)
     return main
 
 
