@@ -126,6 +126,31 @@ def first_page(page: str, profile: int) -> tuple[float, float, str]:
     return first, warm, text
 
 
+FRESH_FIRST_PAGE = textwrap.dedent('''
+    import sys, time
+    from streamlit.testing.v1 import AppTest  # a server has streamlit imported before its first visitor
+    if {warm!r}:
+        from osservatorio.serve import warm_up
+        warm_up()
+    t0 = time.perf_counter()
+    at = AppTest.from_file({app!r}, default_timeout=120)
+    if {page!r} != "panoramica":
+        at.switch_page("pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    print(time.perf_counter() - t0)
+''')
+
+
+def fresh_process_first_page(page: str, warm_up: bool) -> float:
+    """Seconds of the first visit (app.py then `page`, streamlit already imported) in a new interpreter, with or without
+    osservatorio.serve.warm_up() before: what the server's first visitor waits for on the server side."""
+    code = FRESH_FIRST_PAGE.format(warm=warm_up, app=str(ROOT / "app.py"), page=page)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 # --- In the browser ---------------------------------------------------------------------------------
 
 TRIVIAL_APP = 'import streamlit as st\nst.title("Riferimento")\n'  # the reference: one line of Streamlit
@@ -316,6 +341,12 @@ def main() -> None:
     print(f"prima pagina /{args.page} (fredda, lato server): {first * 1000:.0f} ms, rapporto {first / reference:.1f}x "
           f"il riferimento  {verdict}")
     print(f"rerun caldo: {warm * 1000:.0f} ms, rapporto {warm / reference:.1f}x il riferimento")
+    cold = [fresh_process_first_page(args.page, warm_up=False) for _ in range(3)]
+    warmed = [fresh_process_first_page(args.page, warm_up=True) for _ in range(3)]
+    print(f"prima visita in un processo nuovo (streamlit già importato, 3 volte, min/mediana): senza riscaldamento "
+          f"{min(cold) * 1000:.0f} / {statistics.median(cold) * 1000:.0f} ms; dopo osservatorio.serve.warm_up "
+          f"{min(warmed) * 1000:.0f} / {statistics.median(warmed) * 1000:.0f} ms "
+          f"(rapporto {statistics.median(warmed) / statistics.median(cold):.2f})")
     if text:
         print(text)
 
