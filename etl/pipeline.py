@@ -146,6 +146,9 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 # --- one writer at a time -----------------------------------------------------------------------------
 
+BUILD_MEMORY_LIMIT = "512MB"
+
+
 def lock_path_for(out: Path) -> Path:
     """The lock file of a warehouse path."""
     return out.with_name(out.name + ".lock")
@@ -348,7 +351,10 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
     # Loaders stage large files beside the warehouse being built (same disk; removed with the build's leftovers).
     ctx = BuildContext(territory=profile, areas={}, scratch_dir=tmp.with_name(tmp.name + ".stage"))
     try:
-        con = duckdb.connect(str(tmp))
+        # Bounded memory: DuckDB keeps at most this much of the warehouse being written in memory and spills
+        # the rest beside it (a register of millions of rows builds in well under a gigabyte).
+        con = duckdb.connect(str(tmp), config={"memory_limit": BUILD_MEMORY_LIMIT,
+                                               "temp_directory": str(ctx.scratch_dir / "spill")})
         try:
             create_schema(con)
             con.execute(

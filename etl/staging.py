@@ -33,7 +33,7 @@ from etl.readers import _count_lines, normalise_header, sniff_separator, unique_
 
 _LOG = logging.getLogger(__name__)
 # A scratch database keeps at most this much in memory and spills the rest to its folder.
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "256MB"
 HEARTBEAT_SECONDS = 10.0
 _SAFE = re.compile(r"^[a-z0-9_]+$")
 # What Python's str.strip() removes from a cell (the careful reader strips with it).
@@ -95,6 +95,15 @@ class Stage:
         if kind is not None:
             self.discard()
 
+    def drop(self, *names: str) -> None:
+        """Drop these tables or views (whichever each is), if they exist."""
+        for name in names:
+            ident(name)
+            views = self.con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal",
+                                 params=[name]).fetchall()
+            kind = "VIEW" if views and views[0][0] else "TABLE"
+            self.con.execute(f"DROP {kind} IF EXISTS {name}")
+
     def count(self, sql: str, params: Sequence[Any] | None = None) -> int:
         rows = self.con.sql(sql, params=list(params or [])).fetchall()
         return int(rows[0][0] or 0) if rows else 0
@@ -149,6 +158,22 @@ def read_csv_into(stage: Stage, path: Path) -> RawTable | None:
     stage.con.execute(f"CREATE OR REPLACE TABLE raw AS SELECT rowid + 1 AS row_number, {cells} FROM raw_file")  # noqa: S608
     stage.con.execute("DROP TABLE raw_file")
     return RawTable(columns, header, "utf-8", separator, rows)
+
+
+def drop_empty_rows(stage: Stage, columns: Sequence[str]) -> int:
+    """Remove the rows of `raw` whose every cell is empty; returns how many there were."""
+    empty = " AND ".join(f"{ident(c)} IS NULL" for c in columns)
+    count = stage.count(f"SELECT count(*) FROM raw WHERE {empty}")  # noqa: S608 idents
+    if not count:
+        return 0
+    kind = stage.con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'raw' AND NOT internal").fetchall()
+    if kind and kind[0][0]:
+        stage.con.execute(f"CREATE TABLE raw_kept AS SELECT * FROM raw WHERE NOT ({empty})")  # noqa: S608 idents
+        stage.con.execute("DROP VIEW raw")
+        stage.con.execute("ALTER TABLE raw_kept RENAME TO raw")
+    else:
+        stage.con.execute(f"DELETE FROM raw WHERE {empty}")  # noqa: S608 idents
+    return count
 
 
 def as_text(values: pd.Series) -> list[str | None]:

@@ -36,7 +36,17 @@ from etl.geo import NotInTerritory
 from etl.places import ASSIGNMENTS, DUPLICATE_RADIUS_M, OUTSIDE_REASON, PLACE_COLUMNS, locate, normalise_text_series
 from etl.readers import COLUMNAR_MIN_BYTES, normalise_header, parse_number, read_table, unique_names
 from etl.sources.firms_ateco import ateco_code_column, ateco_desc_column, firm_file_kind, peek_columns
-from etl.staging import Heartbeat, RawTable, Stage, frame_into, ident, json_object, read_csv_into, register_table
+from etl.staging import (
+    Heartbeat,
+    RawTable,
+    Stage,
+    drop_empty_rows,
+    frame_into,
+    ident,
+    json_object,
+    read_csv_into,
+    register_table,
+)
 
 NAME_COLUMNS = ["denominazione", "ragione_sociale", "denominazione_impresa", "impresa", "nome", "name", "insegna"]
 EDITION_COLUMNS = ["edizione_ateco", "ateco_edition", "edizione", "edition"]
@@ -124,10 +134,9 @@ class FirmPointsSource:
         beat.step("lettura")
         raw, sheet = _stage_raw(stage, path)
         cols = raw.columns
-        empty_rows = stage.count(f"SELECT count(*) FROM raw WHERE {' AND '.join(f'{ident(c)} IS NULL' for c in cols)}")  # noqa: S608
+        empty_rows = drop_empty_rows(stage, cols)
         notes: list[str] = []
         if empty_rows:
-            con.execute(f"DELETE FROM raw WHERE {' AND '.join(f'{ident(c)} IS NULL' for c in cols)}")  # noqa: S608
             notes.append(f"{empty_rows} righe vuote ignorate")
         n = raw.rows - empty_rows
         _progress(path, f"lette {n:,} righe".replace(",", "."), n, clock() - t0)
@@ -185,7 +194,7 @@ class FirmPointsSource:
             return f"LEFT JOIN {table} {alias} ON {alias}.text = r.{ident(name)}" if name else ""
 
         con.execute(f"""
-            CREATE TABLE firms AS
+            CREATE VIEW firms AS
             SELECT r.row_number, {key_sql} AS source_key, {col(name_col, 'name')}, {address_sql} AS address,
                    {col(lon_col, 'lon_text')}, {col(lat_col, 'lat_text')}, {col(nil_col, 'nil_id_file')},
                    {col(mun_col, 'municipio_file')}, k.category,
@@ -201,9 +210,7 @@ class FirmPointsSource:
             LEFT JOIN classes k ON k.code IS NOT DISTINCT FROM r.{ident(code_col)} AND k.edition IS NOT DISTINCT FROM e.edition
             {joined(employees_col, 'employees_map', 'em')} {joined(start_col, 'dates_map', 'dt')}
             {joined(status_col, 'status_map', 'st')}
-            {address_join}
-            ORDER BY r.row_number""")  # noqa: S608 identifiers from ident()
-        con.execute("DROP TABLE edition")
+            {address_join}""")  # noqa: S608 identifiers from ident()
         con.execute("CREATE TABLE reasons (row_number BIGINT, seq INTEGER, reason VARCHAR, action VARCHAR)")
         con.execute("""
             INSERT INTO reasons
@@ -223,18 +230,18 @@ class FirmPointsSource:
         _dedupe_staged(stage, by_name=key_col is None)
         con.execute("""
             CREATE TABLE places AS
-            SELECT row_number, 'firm' AS theme, source_key, name, address, lon, lat, district_id, parent_id, assignment,
-                   category, status, CAST(NULL AS VARCHAR) AS ownership, CAST(NULL AS DOUBLE) AS area_m2,
-                   CAST(NULL AS INTEGER) AS seats, employees, ateco_code, ateco_edition, started_on, attributes,
-                   CAST(NULL AS BLOB) AS geom_wkb
-            FROM placed WHERE keep ORDER BY row_number""")
+            SELECT f.row_number, 'firm' AS theme, f.source_key, f.name, f.address, l.lon, l.lat, l.district_id,
+                   l.parent_id, l.assignment, f.category, f.status, CAST(NULL AS VARCHAR) AS ownership,
+                   CAST(NULL AS DOUBLE) AS area_m2, CAST(NULL AS INTEGER) AS seats, f.employees, f.ateco_code,
+                   f.ateco_edition, f.started_on, f.attributes, CAST(NULL AS BLOB) AS geom_wkb
+            FROM firms f JOIN located l USING (row_number)
+            WHERE l.keep AND NOT EXISTS (SELECT 1 FROM repeats d WHERE d.row_number = f.row_number)""")
         record_sql = json_object([(c, f"r.{ident(c)}") for c in cols])
         con.execute(f"""
             CREATE TABLE rejects AS
             SELECT x.row_number, {record_sql} AS raw, x.reason, x.action, x.seq
             FROM reasons x JOIN raw r USING (row_number) ORDER BY x.row_number, x.seq""")  # noqa: S608 idents
-        for table in ("raw", "firms", "placed", "reasons"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 constant names
+        stage.drop("firms", "raw", "raw_file", "edition", "located", "repeats", "reasons")
         counts = dict(con.sql("SELECT action, count(*) FROM rejects GROUP BY 1").fetchall())
         rows = stage.count("SELECT count(*) FROM places")
         _progress(path, f"righe collocate ({sum(counts.values()):,} scarti o avvisi)".replace(",", "."), n, clock() - t0)
@@ -516,37 +523,37 @@ def _locate_staged(stage: Stage, ctx: BuildContext, nil_col: str | None, mun_col
 
 
 def _dedupe_staged(stage: Stage, by_name: bool) -> None:
-    """Table `placed`: located firms with `keep` false for repeats of an earlier row's id (and, without
-    ids, of its name and address within DUPLICATE_RADIUS_M), each repeat a reject naming the row kept."""
+    """Table `repeats` (row_number, first_row): located firms that repeat an earlier kept row's id (and,
+    without ids, its name and address within DUPLICATE_RADIUS_M), each a reject naming the row kept."""
     con = stage.con
     con.execute("""
-        CREATE TABLE placed AS
-        SELECT f.* EXCLUDE (lon_text, lat_text, nil_id_file, municipio_file, problem, warning, employees_problem,
-                            date_problem, status_problem),
-               l.lon, l.lat, l.district_id, l.parent_id, l.assignment, l.keep,
-               CASE WHEN l.keep THEN first_value(f.row_number) OVER (PARTITION BY l.keep, f.source_key
-                                                                     ORDER BY f.row_number) END AS first_row
-        FROM firms f JOIN located l USING (row_number)""")
-    con.execute("DROP TABLE located")
+        CREATE TABLE repeats AS
+        SELECT row_number, first_row FROM (
+            SELECT f.row_number, first_value(f.row_number) OVER (PARTITION BY f.source_key ORDER BY f.row_number) AS first_row
+            FROM firms f JOIN located l USING (row_number) WHERE l.keep)
+        WHERE first_row <> row_number""")
     con.execute("""
         INSERT INTO reasons SELECT row_number, 20, 'duplicato: stesso id della riga ' || first_row || ' (tenuta quella)',
                                    'rejected'
-        FROM placed WHERE keep AND first_row <> row_number""")
-    con.execute("UPDATE placed SET keep = false WHERE keep AND first_row <> row_number")
+        FROM repeats""")
     if not by_name:
         return
     # Same normalised name and address: a repeat unless it lies farther than DUPLICATE_RADIUS_M from the first one.
+    con.execute("""
+        CREATE TABLE kept AS
+        SELECT f.row_number, f.name, f.address, l.lon, l.lat FROM firms f JOIN located l USING (row_number)
+        WHERE l.keep AND NOT EXISTS (SELECT 1 FROM repeats d WHERE d.row_number = f.row_number)""")
     for column, table in (("name", "name_norm"), ("address", "addr_norm")):
-        texts = pd.Series([t for (t,) in con.sql(f"SELECT DISTINCT {column} FROM placed "  # noqa: S608 constant names
-                                                 f"WHERE keep AND {column} IS NOT NULL").fetchall()], dtype=object)
+        texts = pd.Series([t for (t,) in con.sql(f"SELECT DISTINCT {column} FROM kept "  # noqa: S608 constant names
+                                                 f"WHERE {column} IS NOT NULL").fetchall()], dtype=object)
         norm = normalise_text_series(texts) if len(texts) else pd.Series([], dtype=object)
         register_table(stage, table, {"text": pa_strings(texts.tolist()), "norm": pa_strings([str(v) for v in norm])})
     con.execute(f"""
         CREATE TABLE pairs AS
         WITH keyed AS (
             SELECT p.row_number, p.lon, p.lat, n.norm || '|' || a.norm AS pair
-            FROM placed p JOIN name_norm n ON n.text = p.name JOIN addr_norm a ON a.text = p.address
-            WHERE p.keep AND n.norm <> '' AND a.norm <> ''),
+            FROM kept p JOIN name_norm n ON n.text = p.name JOIN addr_norm a ON a.text = p.address
+            WHERE n.norm <> '' AND a.norm <> ''),
         ranked AS (
             SELECT *, first_value(row_number) OVER w AS first_row, first_value(lon) OVER w AS first_lon,
                    first_value(lat) OVER w AS first_lat
@@ -558,8 +565,8 @@ def _dedupe_staged(stage: Stage, by_name: bool) -> None:
     con.execute("""
         INSERT INTO reasons SELECT row_number, 21,
                'duplicato: stesso nome e indirizzo della riga ' || first_row || ' (tenuta quella)', 'rejected' FROM pairs""")
-    con.execute("UPDATE placed SET keep = false WHERE row_number IN (SELECT row_number FROM pairs)")
-    for table in ("pairs", "name_norm", "addr_norm"):
+    con.execute("INSERT INTO repeats SELECT row_number, first_row FROM pairs")
+    for table in ("pairs", "name_norm", "addr_norm", "kept"):
         con.execute(f"DROP TABLE {table}")  # noqa: S608 constant names
 
 
