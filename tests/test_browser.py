@@ -525,3 +525,38 @@ def test_every_page_of_another_territory(territory_server: str, browser: Browser
                 if "choroplethmap" in m["types"]:
                     assert m["rendered"] == m["features"] > 0, f"/{path} {m['title']!r}: {m['rendered']} of {m['features']}"
             assert v.screenshot is not None and v.screenshot.stat().st_size > 10_000, f"/{path}: no screenshot"
+
+
+def test_warmed_server_serves_the_first_pages(tmp_path: Path, browser: Browser) -> None:
+    """`python -m osservatorio.serve` (warm-up in the server's process, then Streamlit's server): a deep link as
+    the very first request and the root URL both draw their maps, with the app's navigation and no error."""
+    from etl.pipeline import build
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    build(None, warehouse, progress=lambda _m: None)
+    port = _free_port()
+    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(tmp_path / "app.sqlite"),
+           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "osservatorio.serve", "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log_path, seconds=120)
+        for path in ("mappa", ""):
+            visit = _visit(browser, base, path, path or "root", shots=tmp_path / "shots")
+            assert not visit.problem, f"/{path}: never became ready: {visit.problem}"
+            assert visit.exceptions == [] and visit.error_alerts == [], (visit.exceptions, visit.error_alerts)
+            assert visit.console_errors == [], visit.console_errors[:5]
+            assert visit.not_found == 0
+            assert "dimostrativi" in visit.main_text
+            drawn = [m for m in visit.maps if "choroplethmap" in m["types"]]
+            assert drawn and all(m["rendered"] >= 88 for m in drawn), visit.maps
+    finally:
+        _stop_group(proc)
+    warmed = [line for line in log_path.read_text(errors="replace").splitlines() if line.startswith("Riscaldamento")]
+    assert warmed and "pages/mappa.py" in warmed[0], warmed
