@@ -1,6 +1,6 @@
 """Shared reading and mapping of point-list files (makerspaces, coworking, census lists).
 
-A point file is a CSV (any Italian dialect, via `read_table`) or an XLSX sheet. A *mapping*
+A point file is a CSV (any Italian dialect, via `read_table_columnar`: large UTF-8 files columnar) or an XLSX sheet. A *mapping*
 says which column holds each of our fields (`FIELDS`); every other column goes, as it is,
 into the `attributes` JSON. `build_places` turns the mapped table into `places` rows through
 `etl.places.finalise_places` and adds the row-level warnings of this layer (ranges like
@@ -24,7 +24,7 @@ import pandas as pd
 
 from etl.base import BuildContext, LoadResult, Reject, SourceError, Trust
 from etl.places import finalise_places, mark_outside_only, normalise_text, parse_coords
-from etl.readers import normalise_header, parse_int, parse_number, read_table, unique_names
+from etl.readers import normalise_header, parse_int, parse_number, read_table_columnar, unique_names
 
 # Our fields, in the order used for notes. `location` is a "(lat, lon)" or WKT POINT text.
 FIELDS = ("source_key", "name", "address", "lon", "lat", "location", "nil_id_file", "municipio_file",
@@ -77,7 +77,9 @@ def read_point_file(path: Path, sheet: str | int | None = None, header_row: int 
     if suffix == ".xls":
         raise SourceError(path, "formato Excel 97-2003 (.xls) non supportato",
                           "aprire il file e salvarlo come .xlsx oppure come CSV UTF-8")
-    table = read_table(path)
+    table = read_table_columnar(path)  # large UTF-8 files by DuckDB's columnar reader, others cell by cell
+    if any(isinstance(t, pd.StringDtype) for t in table.frame.dtypes):  # the mapping layer works on text or None
+        table.frame = table.frame.astype(object).where(table.frame.notna(), None)
     # With ',' as separator a decimal comma can only appear in quoted cells: guess per value.
     decimal_comma = None if table.separator == "," else True
     return PointTable(frame=table.frame, original_columns=[c.replace("\ufeff", "") for c in table.original_columns],
