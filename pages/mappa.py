@@ -1,6 +1,9 @@
 """Mappa: one indicator per area of the territory's levels, switchable point layers (places, hubs, the
 programme's actions); a click on an area of the finest level opens its profile."""
 
+from collections.abc import Callable
+
+import plotly.graph_objects as go
 import streamlit as st
 
 from osservatorio import downloads, programme_views, queries, ui, url_state, views
@@ -71,7 +74,9 @@ if values.empty or values["value"].isna().all():
     st.info(t("no_values", lang, indicator=meta.name))
 frame = iv.map_frame(values, districts, meta, lang)
 geojson = queries.map_geojson(ctx.key, level)
-figure = iv.indicator_map(geojson, frame, meta, lang, ctx.map_style)
+# The map and its layers are built once per fingerprint (queries.figure): an indicator, level or layer seen
+# before is handed to Streamlit as built, without plotly's validation again (about half of a rerun).
+layer_adders: list[Callable[[go.Figure], None]] = []
 
 fine_stats = districts if level == fine.id else queries.district_stats(ctx.key, fine.id)
 layer_tables = []
@@ -82,7 +87,7 @@ for theme in layers:
         if action_points.empty:
             st.info(t("layer_actions_none", lang))
             continue
-        mv.add_action_layer(figure, action_points, action_hover, lang)
+        layer_adders.append(lambda fig: mv.add_action_layer(fig, action_points, action_hover, lang))
         continue
     if states[theme].state != "points":  # no point list: say which source would fill it, never an empty layer
         ui.theme_message(states[theme], lang, label=t(f"theme_{theme}", lang))
@@ -92,7 +97,7 @@ for theme in layers:
         if cells.empty:
             st.info(t("layer_empty", lang, layer=t("theme_firm", lang)))
             continue
-        mv.add_firm_cells(figure, cells, lang)
+        layer_adders.append(lambda fig, cells=cells: mv.add_firm_cells(fig, cells, lang))
         st.caption(mv.firm_cells_caption(cells, FIRM_CELL_M, lang))
         layer_tables.append((theme, mv.firm_cells_table(cells, lang), t("col_cell", lang)))
         continue
@@ -103,13 +108,26 @@ for theme in layers:
             level_stats[territory.parent.id] = queries.district_stats(ctx.key, territory.parent.id)
         hub_places = places
         hub_table = mv.hubs_table(places, territory, views.level_names(territory, level_stats, lang), lang)
-        mv.add_hub_layer(figure, places, lang)
+        layer_adders.append(lambda fig, places=places: mv.add_hub_layer(fig, places, lang))
         layer_tables.append((theme, hub_table, t("col_place_id", lang)))
     else:
-        iv.add_place_layer(figure, places, theme, lang)
+        layer_adders.append(lambda fig, places=places, theme=theme: iv.add_place_layer(fig, places, theme, lang))
         layer_tables.append((theme, iv.places_table(places, theme, territory, lang), t("col_place_id", lang)))
     ui.theme_message(states[theme], lang, label=t(f"theme_{theme}", lang))  # a refused second source of the theme
 
+
+
+def build_map() -> go.Figure:
+    fig = iv.indicator_map(geojson, frame, meta, lang, ctx.map_style)
+    for add in layer_adders:
+        add(fig)
+    return fig
+
+
+# everything the map shows: the build, snapshot, choices, language, style, and the programme's actions (editable)
+fingerprint = ("mappa", ctx.key, snapshot.snapshot_id, indicator, level, lang, ctx.map_style, tuple(layers),
+               mv.points_fingerprint(action_points, action_hover) if mv.ACTIONS_LAYER in layers else None)
+figure = queries.figure(fingerprint, build_map)
 event = st.plotly_chart(figure, key=f"map_{level}", on_select="rerun", selection_mode="points", width="stretch")
 st.caption(iv.map_caption(frame, meta, lang))
 if level == fine.id:

@@ -160,3 +160,46 @@ def test_serve_refuses_another_script() -> None:
                          text=True, timeout=60)
     assert out.returncode != 0
     assert "avvia solo app.py" in out.stderr
+
+
+# --- Mappa: the built map is reused per fingerprint -----------------------------------------------------------
+
+
+def test_points_fingerprint_follows_the_points() -> None:
+    from osservatorio.page_views.mappa import points_fingerprint
+
+    points = pd.DataFrame({"lon": [9.19, 9.21], "lat": [45.46, 45.48], "title": ["Officina", "Laboratorio"]})
+    same = points_fingerprint(points.copy(), ["a", "b"])
+    assert points_fingerprint(points, ["a", "b"]) == same
+    moved = points.assign(lon=[9.19, 9.22])
+    assert points_fingerprint(moved, ["a", "b"]) != same
+    assert points_fingerprint(points, ["a", "c"]) != same  # renamed: its hover text changes
+    assert points_fingerprint(points.iloc[:1], ["a"]) != same
+    assert points_fingerprint(points.iloc[:0], []) == (0, hash(()))
+
+
+def _map_spec(at: AppTest) -> dict:
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    maps = [c for c in charts if any(tr.get("type") == "choroplethmap" for tr in c.get("data", []))]
+    assert len(maps) == 1
+    return maps[0]
+
+
+@pytest.mark.real
+def test_mappa_rebuilds_only_what_changed(real_milan: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing the indicator draws the new indicator; going back draws the first one again, the same map as
+    before (served from the figure cache, not a stale figure of the other choice)."""
+    _use(monkeypatch, real_milan)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/mappa.py").run()
+    assert not at.exception, at.exception
+    first = _map_spec(at)
+    box = at.selectbox[0]
+    original = box.index
+    box.select_index(1 if original != 1 else 2).run()
+    second = _map_spec(at)
+    assert second["layout"]["title"] != first["layout"]["title"]
+    at.selectbox[0].select_index(original).run()
+    assert _map_spec(at) == first

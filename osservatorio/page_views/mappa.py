@@ -108,6 +108,13 @@ def firm_cells_table(cells: pd.DataFrame, lang: str) -> pd.DataFrame:
 # The programme's actions and the hubs
 
 
+def points_fingerprint(points: pd.DataFrame, hover: Sequence[str]) -> tuple[int, int]:
+    """A short fingerprint of a point layer that can change while the app runs (the programme's actions): its
+    rows and hover texts hashed, so a cached map is rebuilt when an action is added, moved or renamed."""
+    rows = int(pd.util.hash_pandas_object(points.astype(str), index=False).sum()) if len(points) else 0
+    return rows, hash(tuple(hover))
+
+
 def add_action_layer(fig: go.Figure, points: pd.DataFrame, hover: list[str], lang: str) -> go.Figure:
     """The register's actions with a located place (`programme_views.action_points`) as one layer."""
     if points.empty:
