@@ -12,7 +12,8 @@ For every change the page records, with performance.now():
 The payload is the bytes of the websocket frames received between the click and the end.
 "Draw" is the time from the script's end to the map drawn. First page: the server process start ->
 /mappa with its map drawn (browser already running), and the same from the page request.
-Prints min / median / max per measure next to the targets (interaction < 1.5 s, first page < 4 s).
+Prints min / median / max per measure next to the targets (interaction < 1.5 s, first page < 4 s), and the
+same click on a one-selectbox Streamlit app (its own server, same browser) as the reference of the run.
 """
 
 from __future__ import annotations
@@ -68,10 +69,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(warehouse: Path, appstate: Path, port: int) -> subprocess.Popen[bytes]:
+# The reference in the same run: a one-selectbox Streamlit app whose title follows the choice.
+REFERENCE_APP = 'import streamlit as st\nc = st.selectbox("scelta", ["a", "b", "c"])\nst.title(f"Scelta {c}")\n'
+TITLE_JS = """() => { const h = document.querySelector('[data-testid="stMain"] h1'); return h ? h.innerText : ''; }"""
+
+
+def _start(warehouse: Path, appstate: Path, port: int, script: str = "app.py") -> subprocess.Popen[bytes]:
     env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(appstate),
            "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -123,6 +129,34 @@ def _options(page: Any, select_index: int) -> int:
     return int(n)
 
 
+def reference_changes(browser: Any, folder: Path, runs: int) -> list[float]:
+    """Click -> new title drawn, `runs` times, on the one-selectbox reference app (its own server)."""
+    script = folder / "riferimento.py"
+    script.write_text(REFERENCE_APP, encoding="utf-8")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(folder / "nessuno.duckdb", folder / "ref.sqlite", port, str(script))
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    out = []
+    try:
+        _wait_health(base, proc, time.perf_counter())
+        page.goto(base)
+        page.wait_for_function(f"() => ({READY_JS})() && ({TITLE_JS})() !== ''", timeout=120_000, polling="raf")
+        page.evaluate(PROBE_JS)
+        for i in range(runs):
+            before = page.evaluate(TITLE_JS)
+            page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first.click()
+            page.get_by_role("option").nth((i + 1) % 3).click()
+            page.wait_for_function(f"([b]) => ({READY_JS})() && ({TITLE_JS})() !== b", arg=[before], timeout=120_000,
+                                   polling="raf")
+            out.append((page.evaluate("() => performance.now()") - page.evaluate("() => window.__probe.click")) / 1000)
+    finally:
+        page.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    return out
+
+
 def _summary(name: str, values: list[float], unit: str, target: float | None = None) -> str:
     good = [v for v in values if v == v]  # NaN out
     if not good:
@@ -162,8 +196,13 @@ def run(warehouse: Path, runs: int, lang: str) -> None:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
+        try:
+            reference = reference_changes(browser, Path(tmp), runs)
+        finally:
             browser.close()
     print(f"magazzino: {warehouse.name}; lingua {lang}; {runs} cambi per tipo; {n_ind} indicatori, {n_lvl} livelli")
+    ref = statistics.median(reference)
+    print(_summary("riferimento: clic -> titolo nuovo", reference, "s") + "  (app di una selectbox, stesso browser)")
     print(f"prima pagina /mappa: server pronto {t_health:.2f} s; mappa disegnata {t_first - t0:.2f} s dall'avvio "
           f"del processo, {t_first - t_req:.2f} s dalla richiesta ({first_kb:.0f} KB ricevuti)"
           + ("  OK" if t_first - t_req < 4 else "  NO (obiettivo < 4 s dalla richiesta)"))
@@ -171,7 +210,8 @@ def run(warehouse: Path, runs: int, lang: str) -> None:
         if not rows:
             continue
         print(f"-- cambio di {kind}")
-        print(_summary("clic -> mappa disegnata", [r["total"] for r in rows], "s", 1.5))
+        print(_summary("clic -> mappa disegnata", [r["total"] for r in rows], "s", 1.5)
+              + f"  ({statistics.median(r['total'] for r in rows) / ref:.1f}x il riferimento)")
         print(_summary("  rerun sul server (script attivo)", [r["server"] for r in rows], "s"))
         print(_summary("  disegno dopo la fine dello script", [r["draw"] for r in rows], "s"))
         print(_summary("  dati ricevuti (websocket)", [r["payload_kb"] for r in rows], "KB"))
