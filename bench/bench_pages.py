@@ -5,8 +5,9 @@ Run: python bench/bench_pages.py [--reruns 10] [--no-browser] [--warehouse FILE]
 Prints figures next to the targets (warm rerun < 150 ms, map payload < 300 KB). Figures from
 one run only: these machines are noisy, compare ratios within a run.
 
-(a) server side: AppTest runs app.py cold, switches to each page (the pages declared in app.py,
-    so new pages are measured without editing this file), then times N warm reruns (median);
+(a) server side: AppTest runs app.py cold (caches cleared), then times the switch to each page (first
+    run; the pages declared in app.py, so new pages are measured without editing this file), then N warm
+    reruns (median), and sums the bytes of the elements of the last run;
 (b) map payload: bytes of each map's plotly JSON as sent to the browser (`proto.spec`);
 (c) cold start: chromium is launched first, then `streamlit run`; the time is from the server
     process start to the first page's map drawn in the browser (MapLibre loaded, districts on it).
@@ -310,6 +311,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="with --firms: build (or reuse) the warehouses here")
     parser.add_argument("--pages", nargs="*", default=None, help="measure only these pages (file names)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its streamlit server (finally)
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.firms:
