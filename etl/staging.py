@@ -68,6 +68,7 @@ class Stage:
             base.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix="stage-", dir=base))
         self.path = self.dir / "stage.duckdb"
+        # Insertion order is kept only where a loader needs it (see read_csv_into); rows carry their number.
         self.con = duckdb.connect(str(self.path), config={
             "threads": 2, "memory_limit": MEMORY_LIMIT, "temp_directory": str(self.dir / "spill"),
             "preserve_insertion_order": True})
@@ -155,6 +156,8 @@ def read_csv_into(stage: Stage, path: Path) -> RawTable | None:
         stage.con.execute("DROP TABLE raw_file")
         return None
     cells = ", ".join(f"{_trimmed(ident(r))} AS {ident(c)}" for r, c in zip(raw_names, columns, strict=True))
+    # From here every row carries its number: DuckDB may reorder, which under a memory limit is much faster.
+    stage.con.execute("SET preserve_insertion_order = false")
     stage.con.execute(f"CREATE OR REPLACE TABLE raw AS SELECT rowid + 1 AS row_number, {cells} FROM raw_file")  # noqa: S608
     stage.con.execute("DROP TABLE raw_file")
     return RawTable(columns, header, "utf-8", separator, rows)
