@@ -354,9 +354,9 @@ def _build_locked(raw_dir: Path | None, out: Path, sources: list[Source] | None,
         # Bounded memory: DuckDB keeps at most this much of the warehouse being written in memory and spills
         # the rest beside it (a register of millions of rows builds in well under a gigabyte).
         con = duckdb.connect(str(tmp), config={"memory_limit": BUILD_MEMORY_LIMIT,
-                                               "temp_directory": str(ctx.scratch_dir / "spill"),
-                                               "enable_progress_bar": False})
+                                               "temp_directory": str(ctx.scratch_dir / "spill")})
         try:
+            con.execute("SET enable_progress_bar = false")  # long checks would draw it on the terminal
             create_schema(con)
             con.execute(
                 "INSERT INTO build VALUES (?, ?, ?, NULL, ?, ?, ?)",
