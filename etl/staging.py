@@ -243,6 +243,11 @@ def register_table(stage: Stage, name: str, frame: pd.DataFrame | dict[str, Any]
         stage.con.unregister("_incoming")
 
 
+def _it(number: float) -> str:
+    """An integer with Italian thousands dots (log lines are in Italian)."""
+    return f"{number:,.0f}".replace(",", ".")
+
+
 class Heartbeat:
     """Logs every `every` seconds which step of a long file is under way, how far and how fast.
 
@@ -288,10 +293,9 @@ class Heartbeat:
         if share >= 0 and self.total_rows:
             done = int(self.total_rows * share / 100)
             rate = done / max(now - self.step_started, 1e-9)
-            text += (f" ({share:.0f}%, circa {done:,} righe di {self.total_rows:,}; {rate:,.0f} righe/s)"
-                     .replace(",", "."))
+            text += f" ({share:.0f}%, circa {_it(done)} righe di {_it(self.total_rows)}; {_it(rate)} righe/s)"
         elif self.total_rows:
-            text += f" ({self.total_rows:,} righe)".replace(",", ".")
+            text += f" ({_it(self.total_rows)} righe)"
         return text + f"; totale {now - self.started:.0f} s"
 
     def _run(self) -> None:

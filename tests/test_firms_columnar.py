@@ -186,3 +186,21 @@ def test_strict_reader_numbers_rows_in_file_order(tmp_path: Path) -> None:
         assert stage.count("SELECT count(*) FROM raw WHERE note IS NULL") == len(range(7, n + 1, 7))
     finally:
         stage.discard()
+
+
+def test_heartbeat_logs_the_step_under_way(caplog: pytest.LogCaptureFixture) -> None:
+    """A long file logs every few seconds which step is running, how far and how fast (issue: 222 s of silence)."""
+    import logging
+    import time
+
+    stage = staging.Stage()
+    try:
+        with caplog.at_level(logging.INFO, logger="etl.staging"):
+            with staging.Heartbeat("imprese.csv", stage, 2_000_000, every=0.05) as beat:
+                beat.step("lettura")
+                time.sleep(0.3)
+        assert beat.beats >= 2
+        lines = [r.getMessage() for r in caplog.records if r.name == "etl.staging"]
+        assert lines and lines[0].startswith("imprese.csv: lettura in corso da ") and "2.000.000 righe" in lines[0]
+    finally:
+        stage.discard()
