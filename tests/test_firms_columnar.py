@@ -204,3 +204,29 @@ def test_heartbeat_logs_the_step_under_way(caplog: pytest.LogCaptureFixture) -> 
         assert lines and lines[0].startswith("imprese.csv: lettura in corso da ") and "2.000.000 righe" in lines[0]
     finally:
         stage.discard()
+
+
+def test_staged_file_outside_the_territory_keeps_its_rejects(tmp_path: Path, ctx: BuildContext,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every point outside: the file is skipped for this territory and its staged rejects reach the warehouse."""
+    from etl.geo import NotInTerritory
+
+    path = tmp_path / "imprese.csv"
+    path.write_text("\n".join([HEADER, *(f"{i:03d};1;Fuori {i};Via Lontana;;62.01.00;2007;2;;;SRL;;9.9;46.{i}"
+                                         for i in range(1, 6))]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(firms_points, "STAGE_MIN_ROWS", 0)
+    with pytest.raises(NotInTerritory) as err:
+        FirmPointsSource(source_id="t").load(path, BuildContext(territory=ctx.territory, areas=ctx.areas,
+                                                                scratch_dir=tmp_path / "scratch"))
+    kept = err.value.result
+    assert kept is not None and kept.staged is not None and kept.staged.database.is_file()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        pipeline.create_schema(con)
+        pipeline.write_rejects(con, "t", str(path), kept)
+        reasons = con.sql("SELECT row_number, reason FROM rejects ORDER BY row_number").fetchall()
+    finally:
+        con.close()
+    kept.staged.discard()
+    assert [r for r, _ in reasons] == [1, 2, 3, 4, 5]
+    assert all(reason.startswith("punto fuori dal territorio") for _, reason in reasons)

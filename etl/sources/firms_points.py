@@ -121,6 +121,10 @@ class FirmPointsSource:
         try:
             with Heartbeat(path.name, stage, _estimate_rows(path)) as beat:
                 result = self._load_staged(path, ctx, stage, beat)
+        except NotInTerritory as exc:  # its staged rejects are kept by the pipeline, which then discards them
+            if getattr(exc.result, "staged", None) is None:
+                stage.discard()
+            raise
         except BaseException:
             stage.discard()
             raise
