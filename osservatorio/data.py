@@ -432,10 +432,14 @@ def firm_points_sample(con: duckdb.DuckDBPyConnection, district_id: int | None, 
     """At most `limit` located firm points of the selection for the map: a fixed sample (the same rows on every
     rerun and every server: ordered by a hash of the place's key), drawn in SQL so that a regional register
     never comes into pandas."""
+    located = f"{_FIRM_POINT_WHERE} AND lon IS NOT NULL AND lat IS NOT NULL"
+    # keys first, then their rows: a top-N that carries every column over 900 k rows is 20x slower
     return con.sql(
-        f"""SELECT {_FIRM_POINT_COLUMNS} FROM places
-            WHERE {_FIRM_POINT_WHERE} AND lon IS NOT NULL AND lat IS NOT NULL
-            ORDER BY hash(source_id || ':' || source_key), source_id, source_key LIMIT $limit""",  # noqa: S608
+        f"""WITH chosen AS (
+                SELECT source_id AS k_source, source_key AS k_key, hash(source_id, source_key) AS k_hash FROM places
+                WHERE {located} ORDER BY k_hash, source_id, source_key LIMIT $limit)
+            SELECT {_FIRM_POINT_COLUMNS} FROM places JOIN chosen ON source_id = k_source AND source_key = k_key
+            WHERE {located} ORDER BY k_hash, source_id, source_key LIMIT $limit""",  # noqa: S608 - fixed text, bound values
         params={"district": district_id, "category": category, "limit": int(limit)},
     ).df()
 
