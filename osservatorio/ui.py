@@ -178,7 +178,8 @@ def source_names(key: WarehouseKey, lang: str) -> dict[str, str]:
     if "source_id" in frame:
         for row in frame.itertuples(index=False):
             code = views.plain(getattr(row, "dataset", None))
-            title = re.split(r"\s*[(:–—]\s*|\s+-\s+", views.user_title(views.plain(getattr(row, "title", None))), maxsplit=1)[0]
+            title = re.split(r"\s*[(:–—]\s*|\s+-\s+", views.dataset_title(row.source_id, getattr(row, "title", None), lang),
+                             maxsplit=1)[0]
             names.setdefault(str(row.source_id), code or " ".join(title.split()[:4]) or str(row.source_id))
     return names
 
@@ -188,7 +189,7 @@ def _source_name(row: object, lang: str) -> str:
     code = views.plain(getattr(row, "dataset", None))
     if code:
         return code
-    title = views.user_title(views.plain(getattr(row, "title", None)))
+    title = views.dataset_title(getattr(row, "source_id", None), getattr(row, "title", None), lang)
     title = re.split(r"\s*[(:–—]\s*|\s+-\s+", title, maxsplit=1)[0]
     words = title.split()
     name = " ".join(words[:4]) if words else views.plain(getattr(row, "source_id", ""))
