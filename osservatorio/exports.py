@@ -81,8 +81,18 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if isinstance(dtype, pd.CategoricalDtype):
             column = column.astype(object)
-        out.isetitem(position, column.map(_neutralise_any, na_action="ignore"))
+        out.isetitem(position, _neutralise_column(column))
     return out
+
+
+def _neutralise_column(column: pd.Series) -> pd.Series:
+    """`neutralise` for one column: a column of texts (missing values aside) by one vectorised match, else cell by cell."""
+    if len(column) and pd.api.types.is_string_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        risky = column.str.match(_FORMULA_START.pattern).fillna(False).astype(bool)
+        if not risky.any():
+            return column
+        return column.where(~risky, "'" + column.where(risky, ""))
+    return column.map(_neutralise_any, na_action="ignore")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,6 +208,9 @@ def to_csv(frame: pd.DataFrame, dialect: Dialect = "standard") -> bytes:
     columns = []
     for position in range(safe.shape[1]):
         series = safe.iloc[:, position]
+        if len(series) and pd.api.types.is_string_dtype(series):  # texts only: the cell is the text, missing is empty
+            columns.append(series.astype(object).where(series.notna(), "").tolist())
+            continue
         only_dates = _dates_only(series)
         columns.append([_csv_cell(v, dialect, only_dates) for v in _column_values(series)])
     writer.writerows(zip(*columns, strict=True) if columns else [[] for _ in range(len(safe))])
@@ -582,6 +595,8 @@ def table_schema(frame: pd.DataFrame, dialect: Dialect = "standard",
             kind = "date" if _dates_only(series) else "datetime"
         elif pd.api.types.is_numeric_dtype(dtype):
             kind = "number"
+        elif len(series) and pd.api.types.is_string_dtype(series):  # texts only (missing values aside)
+            kind = "string"
         else:
             kind = _value_type(series.tolist())
         descriptor: dict[str, Any] = {"name": name, "type": kind}
