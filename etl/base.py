@@ -117,13 +117,13 @@ class LoadResult:
 class StagedRows:
     """A large file's rows and rejects, prepared by its loader in a scratch DuckDB database.
 
-    The database file (closed by the loader) holds `table` (the target table's columns, minus
+    `stage` (an `etl.staging.Stage`, still open) holds `table` (the target table's columns, minus
     source_id, path and trust, plus `row_number`) and `rejects` (row_number, raw, reason, action,
-    seq). The pipeline copies both into the warehouse in the file's transaction, in row order,
+    seq). The pipeline streams both into the warehouse in the file's transaction, in row order,
     then calls `discard()`; rows never pass through pandas.
     """
 
-    database: Path
+    stage: Any
     table: str
     rejects: str
     rows: int
@@ -133,10 +133,12 @@ class StagedRows:
     first_rejected: tuple[int | None, str] | None = None
 
     def discard(self) -> None:
-        """Delete the scratch database and its folder."""
-        import shutil
+        """Close the scratch database and delete its folder."""
+        self.stage.discard()
 
-        shutil.rmtree(self.database.parent, ignore_errors=True)
+    @property
+    def open(self) -> bool:
+        return bool(self.stage.open)
 
 
 @dataclass

@@ -146,7 +146,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 # --- one writer at a time -----------------------------------------------------------------------------
 
-BUILD_MEMORY_LIMIT = "512MB"
+BUILD_MEMORY_LIMIT = "384MB"
 
 
 def lock_path_for(out: Path) -> Path:
@@ -490,11 +490,9 @@ def _write_isolated(con: duckdb.DuckDBPyConnection, source: Source, path: Path, 
     try:
         write_result(con, source, path, result, ctx, provenance=provenance)
         con.commit()
-        _detach(con)
     except BaseException as exc:
         try:
             con.rollback()
-            _detach(con)
         except duckdb.Error:
             pass
         ctx.areas.clear()
@@ -645,7 +643,6 @@ def _load_source(con: duckdb.DuckDBPyConnection, source: Source, raw_dir: Path, 
             kept = err.result
             if kept is not None:
                 write_rejects(con, source.source_id, str(path), kept)
-                _detach(con)
                 _discard_staged(kept)
             record_skipped(con, source, path, note, prov)
             summary = (_summary(source.source_id, str(path), "skipped", kept) if kept is not None
@@ -914,7 +911,6 @@ def _record_failed(con: duckdb.DuckDBPyConnection, source: Source, path: Path, e
     sha, size = _file_identity(Path(path))
     if result is not None:
         write_rejects(con, source.source_id, str(path), result)
-        _detach(con)
     con.execute(
         f"INSERT INTO sources ({SOURCES_COLUMNS}) "  # noqa: S608 constant column list
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?)",
@@ -936,51 +932,60 @@ def write_rejects(con: duckdb.DuckDBPyConnection, source_id: str, path_text: str
     if result.rejects:
         _insert_frame(con, "rejects", _rejects_frame(source_id, path_text, result), path_text)
     if result.staged is not None:
-        with _attached(con, result.staged.database) as stage:
-            con.execute(
-                f"INSERT INTO rejects (source_id, path, row_number, raw, reason, action) "  # noqa: S608 alias
-                f"SELECT ?, ?, row_number, raw, reason, action FROM {stage}.rejects ORDER BY row_number, seq",
-                [source_id, path_text])
+        staged = result.staged
+        _stream_into(con, staged.stage.con.sql(f"SELECT ? AS source_id, ? AS path, row_number, raw, reason, action "  # noqa: S608
+                                                f"FROM {_staged_name(staged.rejects)} ORDER BY row_number, seq",
+                                                params=[source_id, path_text]),
+                     "INSERT INTO rejects (source_id, path, row_number, raw, reason, action) "
+                     "SELECT source_id, path, row_number, raw, reason, action FROM _staged")
 
 
-@contextmanager
-def _attached(con: duckdb.DuckDBPyConnection, database: Path) -> Iterator[str]:
-    """A loader's scratch database attached read-only to the warehouse connection, under a fixed alias.
-
-    It stays attached until `_detach`: a DETACH inside the file's transaction would abort it.
-    """
-    con.execute("ATTACH IF NOT EXISTS ? AS staged_rows (READ_ONLY)", [str(database)])
-    yield "staged_rows"
+_STAGED_TABLES = {"places", "rejects"}
 
 
-def _detach(con: duckdb.DuckDBPyConnection) -> None:
-    """Detach a scratch database (outside any transaction)."""
-    con.execute("DETACH DATABASE IF EXISTS staged_rows")
+def _staged_name(name: str) -> str:
+    if name not in _STAGED_TABLES:
+        raise ValueError(f"tabella di appoggio non ammessa: {name!r}")
+    return name
+
+
+def _stream_into(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation, insert: str,
+                 params: dict[str, Any] | None = None) -> None:
+    """Run `insert` (which reads `_staged`) over a scratch relation streamed in Arrow batches."""
+    reader = relation.to_arrow_reader(100_000)
+    con.register("_staged", reader)
+    try:
+        con.execute(insert, params or {})
+    finally:
+        con.unregister("_staged")
 
 
 def _copy_staged(con: duckdb.DuckDBPyConnection, result: LoadResult, source_id: str, path_text: str) -> None:
-    """Copy a loader's staged rows into their table, in file order, checking the integer ranges first."""
+    """Stream a loader's staged rows into their table, in file order, checking the integer ranges first."""
     staged = result.staged
     assert staged is not None
+    table = _staged_name(staged.table)
     columns = _TABLE_COLUMNS[result.table]  # KeyError for anything not allow-listed
     own = [c for c in columns if c not in ("source_id", "path", "trust")]
-    with _attached(con, staged.database) as stage:
-        for column, (kind, lo, hi) in _integer_columns(con, result.table).items():
-            if column not in own:
-                continue
-            found = con.sql(f"SELECT row_number, {column}, count(*) OVER () FROM {stage}.{staged.table} "  # noqa: S608 allow-listed
+    scratch = staged.stage.con
+    present = {name for (name,) in scratch.sql("SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+                                               params=[table]).fetchall()}
+    for column, (kind, lo, hi) in _integer_columns(con, result.table).items():
+        if column not in own or column not in present:
+            continue
+        found = scratch.sql(f"SELECT row_number, {column}, count(*) OVER () FROM {table} "  # noqa: S608 allow-listed
                             f"WHERE {column} < ? OR {column} > ? ORDER BY row_number LIMIT 1", params=[lo, hi]).fetchall()
-            bad = found[0] if found else None
-            if bad is not None:
-                raise SourceError(path_text, f"valore {bad[1]} fuori dall'intervallo della colonna {result.table}.{column} "
-                                  f"({kind}: da {lo} a {hi}); {bad[2]} valori fuori intervallo",
-                                  "correggere il valore nel file: un numero così grande è di solito un errore di "
-                                  "esportazione o un codice letto come numero", row=int(bad[0]))
-        values = ", ".join("?" if c in ("source_id", "path", "trust") else c for c in columns)
-        con.execute(f"INSERT INTO {result.table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608 allow-listed
-                    f"FROM {stage}.{staged.table} ORDER BY row_number",
-                    [v for c in columns for v in ([{"source_id": source_id, "path": path_text, "trust": result.trust}[c]]
-                                                  if c in ("source_id", "path", "trust") else [])])
+        if found:
+            row, value, count = found[0]
+            raise SourceError(path_text, f"valore {value} fuori dall'intervallo della colonna {result.table}.{column} "
+                              f"({kind}: da {lo} a {hi}); {count} valori fuori intervallo",
+                              "correggere il valore nel file: un numero così grande è di solito un errore di "
+                              "esportazione o un codice letto come numero", row=int(row))
+    picked = ", ".join(c if c in present else f"NULL AS {c}" for c in own)
+    relation = scratch.sql(f"SELECT {picked} FROM {table} ORDER BY row_number")  # noqa: S608 allow-listed
+    values = ", ".join(f"${c}" if c in ("source_id", "path", "trust") else c for c in columns)
+    _stream_into(con, relation, f"INSERT INTO {result.table} ({', '.join(columns)}) SELECT {values} FROM _staged",  # noqa: S608
+                 {"source_id": source_id, "path": path_text, "trust": result.trust})
 
 
 def _rejects_frame(source_id: str, path_text: str, result: LoadResult) -> pd.DataFrame:

@@ -60,16 +60,18 @@ class RawTable:
 
 
 class Stage:
-    """One scratch DuckDB database in its own folder (deleted by `discard`)."""
+    """One scratch DuckDB database (in memory, spilling to its own folder; both gone after `discard`)."""
 
     def __init__(self, scratch_dir: Path | None = None):
         base = Path(scratch_dir) if scratch_dir is not None else None
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix="stage-", dir=base))
-        self.path = self.dir / "stage.duckdb"
+        # An in-memory database that spills to its folder beyond MEMORY_LIMIT: measured 3x less CPU than
+        # a database file for the same tables (no compression and checkpoints of data used once).
         # Insertion order is kept only where a loader needs it (see read_csv_into); rows carry their number.
-        self.con = duckdb.connect(str(self.path), config={
+        self.open = True
+        self.con = duckdb.connect(":memory:", config={
             "threads": 2, "memory_limit": MEMORY_LIMIT, "temp_directory": str(self.dir / "spill"),
             "preserve_insertion_order": True})
         # Progress of the running query, read by the heartbeat (never printed by DuckDB itself).
@@ -78,6 +80,7 @@ class Stage:
         self.con.execute("SET progress_bar_time = 0")
 
     def close(self) -> None:
+        self.open = False
         try:
             self.con.close()
         except duckdb.Error:
@@ -110,15 +113,21 @@ class Stage:
         return int(rows[0][0] or 0) if rows else 0
 
 
+def _edge_may_be_space(code: str) -> str:
+    """SQL: the code point `code` may be whitespace (a superset of WHITESPACE, by plain comparisons:
+    an IN list becomes a join per cell)."""
+    return (f"({code} <= 32 OR {code} = 133 OR {code} = 160 OR {code} = 5760 OR ({code} >= 8192 AND {code} <= 8287) "
+            f"OR {code} = 12288)")
+
+
 def _trimmed(column: str) -> str:
     """SQL: the cell stripped as Python strips it, NULL when nothing is left.
 
-    trim() with a character set is slow; it runs only on cells that start or end with whitespace.
+    trim() with a character set is slow; it runs only on cells whose first or last character may be whitespace.
     """
     chars = WHITESPACE.replace("'", "''")
-    codes = ", ".join(str(ord(c)) for c in WHITESPACE)
-    return (f"CASE WHEN unicode({column}) IN ({codes}) OR unicode(right({column}, 1)) IN ({codes}) "
-            f"THEN nullif(trim({column}, '{chars}'), '') ELSE nullif({column}, '') END")
+    edges = f"{_edge_may_be_space(f'unicode({column})')} OR {_edge_may_be_space(f'unicode(right({column}, 1))')}"
+    return f"CASE WHEN {edges} THEN nullif(trim({column}, '{chars}'), '') ELSE nullif({column}, '') END"
 
 
 def read_csv_into(stage: Stage, path: Path) -> RawTable | None:

@@ -137,7 +137,7 @@ def test_staged_result_writes_the_same_rows(tmp_path: Path, ctx: BuildContext, m
     scratch = tmp_path / "scratch"
     staged = FirmPointsSource(source_id="t").load(path, BuildContext(territory=ctx.territory, areas=ctx.areas,
                                                                      scratch_dir=scratch))
-    assert staged.staged is not None and len(staged.frame) == 0 and staged.staged.database.is_file()
+    assert staged.staged is not None and len(staged.frame) == 0 and staged.staged.open
     assert staged.rows_loaded == len(as_frame.frame) and staged.rows_rejected == as_frame.rows_rejected
     first = _warehouse_rows(path, as_frame, ctx, tmp_path / "a.duckdb")
     second = _warehouse_rows(path, staged, ctx, tmp_path / "b.duckdb")
@@ -154,10 +154,8 @@ def test_staged_integer_out_of_range_names_the_row(tmp_path: Path, ctx: BuildCon
     stage.con.execute("CREATE TABLE places AS SELECT 7 AS row_number, 'firm' AS theme, 'k' AS source_key, "
                       "3000000000::BIGINT AS district_id")
     stage.con.execute("CREATE TABLE rejects (row_number BIGINT, raw VARCHAR, reason VARCHAR, action VARCHAR, seq INT)")
-    stage.con.execute("CHECKPOINT")
-    stage.close()
     result = LoadResult(table="places", frame=pd.DataFrame(), rows_read=1, trust="derived",
-                        staged=StagedRows(stage.path, "places", "rejects", rows=1, rejected=0, repaired=0))
+                        staged=StagedRows(stage, "places", "rejects", rows=1, rejected=0, repaired=0))
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     try:
         pipeline.create_schema(con)
@@ -165,6 +163,7 @@ def test_staged_integer_out_of_range_names_the_row(tmp_path: Path, ctx: BuildCon
             pipeline._copy_staged(con, result, "t", "imprese.csv")
     finally:
         con.close()
+        stage.discard()
     assert err.value.row == 7 and "3000000000" in err.value.problem
 
 
@@ -219,7 +218,7 @@ def test_staged_file_outside_the_territory_keeps_its_rejects(tmp_path: Path, ctx
         FirmPointsSource(source_id="t").load(path, BuildContext(territory=ctx.territory, areas=ctx.areas,
                                                                 scratch_dir=tmp_path / "scratch"))
     kept = err.value.result
-    assert kept is not None and kept.staged is not None and kept.staged.database.is_file()
+    assert kept is not None and kept.staged is not None and kept.staged.open
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     try:
         pipeline.create_schema(con)

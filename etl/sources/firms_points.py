@@ -591,9 +591,7 @@ def _hand_over(stage: Stage, result: LoadResult, counts: dict[str, int], first: 
                               "SELECT row_number, raw, reason, action FROM rejects ORDER BY row_number, seq").fetchall()]
         stage.discard()
         return
-    stage.con.execute("CHECKPOINT")
-    stage.close()
-    result.staged = StagedRows(database=stage.path, table="places", rejects="rejects", rows=rows,
+    result.staged = StagedRows(stage=stage, table="places", rejects="rejects", rows=rows,
                                rejected=counts.get("rejected", 0), repaired=counts.get("repaired", 0),
                                warnings=counts.get("warning", 0),
                                first_rejected=None if first is None else (int(first[0]), str(first[1])))
