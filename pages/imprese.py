@@ -35,7 +35,8 @@ if not totals.empty:
                                    lambda: fv.firm_totals_chart(totals, labels, lang, measure, name)),
                     width="stretch", key="firm_totals_chart")
     st.caption(t("th_firm_totals_other", lang))
-    totals_table = fv.firm_totals_table(totals, labels, lang)
+    totals_table = queries.derived(("firm_totals_table", ctx.key, snapshot, lang),
+                                   lambda: fv.firm_totals_table(totals, labels, lang))
     ui.table(totals_table, lang)
     downloads.download_menu(totals_table, downloads.page_spec(ctx, "imprese_territorio_anni"), lang, key="firm_totals_dl")
 
@@ -61,7 +62,8 @@ if units.empty and points.empty:
     st.stop()
 
 st.subheader(t("th_by_category_title", lang))
-by_category = fv.category_table(units, points, labels, lang)
+by_category = queries.derived(("firms_category_table", ctx.key, snapshot, lang, district_id),
+                              lambda: fv.category_table(units, points, labels, lang))
 st.plotly_chart(queries.figure(("firms_categories", ctx.key, snapshot, lang, district_id),
                                lambda: fv.category_chart(by_category, lang)), width="stretch", key="firms_categories")
 ui.table(by_category, lang)
@@ -92,8 +94,9 @@ else:
             with d2:
                 period = ui.url_choice(t("th_filter_period", lang), periods, "periodo", lang,
                                        format_func=lambda v: fv.period_label(v, lang))
-            district = fv.district_values(fv.pick_period(values_all, period), stats, classes, catalogue, indicator,
-                                          territory, lang)
+            district = queries.derived(("firms_district_values", ctx.key, snapshot, lang, indicator, period),
+                                       lambda: fv.district_values(fv.pick_period(values_all, period), stats, classes,
+                                                                  catalogue, indicator, territory, lang))
             chosen = None if category == ALL else category  # counted and sampled in SQL, never the whole register in pandas
             n_firms, located = queries.firm_points_located(ctx.key, district_id, chosen)
             sample = queries.firm_points_sample(ctx.key, district_id, chosen, fv.MAX_FIRM_POINTS)
