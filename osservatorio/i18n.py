@@ -465,7 +465,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "dataset_firms_points": {"it": "{title}", "en": "Firms and local units (point list with ATECO code)"},
     "dataset_historic_shops": {"it": "{title}", "en": "Historic shops"},
     "dataset_hubs": {"it": "{title}", "en": "Innovation hubs and districts"},
-    "dataset_makerspaces": {"it": "{title}", "en": "Milan-area fablabs"},
+    "dataset_makerspaces": {"it": "{title}", "en": "Fablabs around Milan"},
     "dataset_municipi_boundaries": {"it": "{title}", "en": "Municipi – boundaries and area"},
     "dataset_nil_boundaries": {"it": "{title}", "en": "NIL (Local Identity Units) in force – PGT 2030 plan"},
     "dataset_platform_coworking_nil": {"it": "{title}", "en": "Coworking spaces per NIL"},
