@@ -174,7 +174,8 @@ def test_strict_reader_numbers_rows_in_file_order(tmp_path: Path) -> None:
     path = tmp_path / "ordine.csv"
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("id;nome;note\n")
-        fh.writelines(f"{i};  Impresa {i} ;{'x' * (i % 7)}\n" for i in range(1, n + 1))
+        fh.writelines(f"{i};{chr(0xa0) if i % 3 else ' '} Impresa {i} {chr(9) if i % 2 else chr(0x3000)};{'x' * (i % 7)}\n"
+                      for i in range(1, n + 1))
     stage = staging.Stage(tmp_path)
     try:
         raw = staging.read_csv_into(stage, path)
