@@ -38,12 +38,12 @@ import tempfile
 import textwrap
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.servers import wait_health  # noqa: E402 (after the path)
 
 TARGET_FIRST_S = 4.0  # issue 15, in the browser: the server side must leave room for payload and drawing
 
@@ -178,20 +178,6 @@ def _server(command: list[str], script: Path, env: dict[str, str], port: int) ->
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def _wait_health(base: str, proc: subprocess.Popen[bytes], t0: float, limit: float = 120.0) -> float:
-    """Seconds from t0 until the server's health endpoint answers 'ok' (bounded by `limit`)."""
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as resp:
-                if resp.read().strip() == b"ok":
-                    return time.perf_counter() - t0
-        except OSError:
-            pass
-        if proc.poll() is not None or time.perf_counter() - t0 > limit:
-            raise SystemExit(f"il server non risponde entro {limit:.0f} s (uscita {proc.poll()})")
-        time.sleep(0.05)  # polling interval of a bounded loop
-
-
 # Where the browser's time goes, from the page's own clock (ms since navigation): the first script run on the
 # server (script state 'running' -> 'notRunning'), the plotly chunk of Streamlit's frontend (fetched only when the
 # first chart arrives), the first chart element and the first MapLibre canvas.
@@ -225,7 +211,7 @@ def open_in_browser(browser: Any, command: list[str], script: Path, env: dict[st
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.add_init_script(PROBE_JS)
     try:
-        up = _wait_health(base, proc, t0)
+        up = wait_health(base, proc, t0)
         t_req = time.perf_counter()
         page.goto(f"{base}/{path}")
         page.wait_for_function(DRAWN_JS % (READY_JS, MAP_DRAWN_JS), arg=[maps], timeout=120_000, polling="raf")

@@ -27,15 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-
 from test_browser import CHROMIUM, CHROMIUM_ARGS, READY_JS  # noqa: E402  (one definition of "ready")
+
+from bench.servers import wait_health  # noqa: E402 (after the path)
 
 # Records the last click and the script-state transitions, from the page's own clock.
 PROBE_JS = """() => {
@@ -83,19 +83,6 @@ def _start(warehouse: Path, appstate: Path, port: int, script: str = "app.py") -
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def _wait_health(base: str, proc: subprocess.Popen[bytes], t0: float) -> float:
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as resp:
-                if resp.read().strip() == b"ok":
-                    return time.perf_counter() - t0
-        except OSError:
-            pass
-        if proc.poll() is not None or time.perf_counter() - t0 > 60:
-            raise RuntimeError("streamlit did not start within 60 s")
-        time.sleep(0.05)  # polling interval of a bounded loop
-
-
 def _ready_and_changed(page: Any, before: str) -> None:
     page.wait_for_function(f"([b]) => ({READY_JS})() && ({SIGNATURE_JS})() !== b && ({SIGNATURE_JS})() !== ''",
                            arg=[before], timeout=120_000, polling="raf")
@@ -139,7 +126,7 @@ def reference_changes(browser: Any, folder: Path, runs: int) -> list[float]:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     out = []
     try:
-        _wait_health(base, proc, time.perf_counter())
+        wait_health(base, proc, time.perf_counter())
         page.goto(base)
         page.wait_for_function(f"() => ({READY_JS})() && ({TITLE_JS})() !== ''", timeout=120_000, polling="raf")
         page.evaluate(PROBE_JS)
@@ -179,7 +166,7 @@ def run(warehouse: Path, runs: int, lang: str) -> None:
         t0 = time.perf_counter()
         proc = _start(warehouse, Path(tmp) / "app.sqlite", port)
         try:
-            t_health = _wait_health(base, proc, t0)
+            t_health = wait_health(base, proc, t0)
             t_req = time.perf_counter()
             page.goto(f"{base}/mappa?lang={lang}")
             _ready_and_changed(page, "")

@@ -34,11 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.servers import wait_health  # noqa: E402 (after the path)
 
 
 def declared_pages() -> list[str]:
@@ -131,17 +131,7 @@ def cold_start(warehouse: Path, appstate: Path) -> None:
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as resp:
-                        if resp.read().strip() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.perf_counter() - t0 > 60:
-                    raise RuntimeError("streamlit did not start within 60 s")
-                time.sleep(0.05)
-            t_health = time.perf_counter() - t0
+            t_health = wait_health(base, proc, t0, limit=60)
             page.goto(base + "/")
             page.wait_for_function(MAP_DRAWN_JS, timeout=120_000, polling=50)
             t_map = time.perf_counter() - t0
@@ -240,17 +230,7 @@ def browser_visits(warehouse: Path, appstate: Path, label: str, only: list[str] 
                              "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        t0 = time.perf_counter()
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - t0 > 60:
-                raise RuntimeError("streamlit did not start within 60 s")
-            time.sleep(0.05)
+        wait_health(base, proc, time.perf_counter(), limit=60)
         rss0, _ = _status_mb(proc.pid)
         print(f"\n== {label}: browser (chromium), server appena avviato {rss0:.0f} MB")
         print(f"{'pagina':<14} {'ricevuti ws (KB)':>17} {'pronta (s)':>11} {'VmRSS (MB)':>11} {'VmHWM (MB)':>11}  obiettivo")
