@@ -34,19 +34,6 @@ from etl.readers import _count_lines, normalise_header, sniff_separator, unique_
 _LOG = logging.getLogger(__name__)
 # A scratch database keeps at most this much in memory and spills the rest to its folder.
 MEMORY_LIMIT = "256MB"
-# For a large file the limit grows with it (a little more than the file, at most MAX_MEMORY_MB): less spilling
-# of the copies a loader makes, while the whole build stays under about 1 GB per million rows.
-MAX_MEMORY_MB = 1024
-
-
-def memory_limit_for(path: Path) -> str:
-    """The scratch database's memory limit for one file: MEMORY_LIMIT, or 1.25 x the file up to MAX_MEMORY_MB."""
-    try:
-        size_mb = Path(path).stat().st_size / 2**20
-    except OSError:
-        return MEMORY_LIMIT
-    base = int(MEMORY_LIMIT.removesuffix("MB"))
-    return f"{int(min(max(base, size_mb * 1.25), MAX_MEMORY_MB))}MB"
 HEARTBEAT_SECONDS = 10.0
 _SAFE = re.compile(r"^[a-z0-9_]+$")
 # What Python's str.strip() removes from a cell (the careful reader strips with it).
@@ -75,7 +62,7 @@ class RawTable:
 class Stage:
     """One scratch DuckDB database (in memory, spilling to its own folder; both gone after `discard`)."""
 
-    def __init__(self, scratch_dir: Path | None = None, memory_limit: str = MEMORY_LIMIT):
+    def __init__(self, scratch_dir: Path | None = None):
         base = Path(scratch_dir) if scratch_dir is not None else None
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
@@ -85,7 +72,7 @@ class Stage:
         # Insertion order is kept only where a loader needs it (see read_csv_into); rows carry their number.
         self.open = True
         self.con = duckdb.connect(":memory:", config={
-            "threads": 2, "memory_limit": memory_limit, "temp_directory": str(self.dir / "spill"),
+            "threads": 2, "memory_limit": MEMORY_LIMIT, "temp_directory": str(self.dir / "spill"),
             "preserve_insertion_order": True})
         # Progress of the running query, read by the heartbeat (never printed by DuckDB itself).
         self.con.execute("SET enable_progress_bar = true")

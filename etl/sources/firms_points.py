@@ -44,7 +44,6 @@ from etl.staging import (
     frame_into,
     ident,
     json_object,
-    memory_limit_for,
     read_csv_into,
     register_table,
 )
@@ -118,7 +117,7 @@ class FirmPointsSource:
         staged and the pipeline copies it into the warehouse (`LoadResult.staged`).
         """
         path = Path(path)
-        stage = Stage(ctx.scratch_dir, memory_limit_for(path))
+        stage = Stage(ctx.scratch_dir)
         try:
             with Heartbeat(path.name, stage, _estimate_rows(path)) as beat:
                 result = self._load_staged(path, ctx, stage, beat)
