@@ -62,7 +62,7 @@ class RawTable:
 class Stage:
     """One scratch DuckDB database (in memory, spilling to its own folder; both gone after `discard`)."""
 
-    def __init__(self, scratch_dir: Path | None = None):
+    def __init__(self, scratch_dir: Path | None = None, on_disk: bool = False):
         base = Path(scratch_dir) if scratch_dir is not None else None
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,9 @@ class Stage:
         # a database file for the same tables (no compression and checkpoints of data used once).
         # Insertion order is kept only where a loader needs it (see read_csv_into); rows carry their number.
         self.open = True
-        self.con = duckdb.connect(":memory:", config={
+        self.on_disk = on_disk
+        # On disk (slower) when the in-memory database ran out of memory for a file: its tables then spill whole.
+        self.con = duckdb.connect(str(self.dir / "stage.duckdb") if on_disk else ":memory:", config={
             "threads": 2, "memory_limit": MEMORY_LIMIT, "temp_directory": str(self.dir / "spill"),
             "preserve_insertion_order": True})
         # Progress of the running query, read by the heartbeat (never printed by DuckDB itself).

@@ -230,3 +230,30 @@ def test_staged_file_outside_the_territory_keeps_its_rejects(tmp_path: Path, ctx
     kept.staged.discard()
     assert [r for r, _ in reasons] == [1, 2, 3, 4, 5]
     assert all(reason.startswith("punto fuori dal territorio") for _, reason in reasons)
+
+
+def test_out_of_memory_in_the_memory_stage_retries_on_disk(tmp_path: Path, ctx: BuildContext,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """An operator that cannot spill in the in-memory stage: the file is loaded again on a disk stage, same rows."""
+    import logging
+
+    path = tmp_path / "imprese.csv"
+    path.write_text("\n".join(_lines(ctx)) + "\n", encoding="utf-8")
+    expected = FirmPointsSource(source_id="t").load(path, ctx)
+    original = FirmPointsSource._load_staged
+    stages: list[bool] = []
+
+    def tight(self: FirmPointsSource, p: Path, c: BuildContext, stage: staging.Stage, beat: staging.Heartbeat):
+        stages.append(stage.on_disk)
+        if not stage.on_disk:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+        return original(self, p, c, stage, beat)
+
+    monkeypatch.setattr(FirmPointsSource, "_load_staged", tight)
+    with caplog.at_level(logging.WARNING, logger="etl.sources.firms_points"):
+        again = FirmPointsSource(source_id="t").load(path, ctx)
+    assert stages == [False, True]
+    assert _plain(again.frame) == _plain(expected.frame)
+    assert [(r.row_number, r.reason) for r in again.rejects] == [(r.row_number, r.reason) for r in expected.rejects]
+    assert any("su disco" in r.getMessage() for r in caplog.records)

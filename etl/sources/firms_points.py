@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -117,7 +118,15 @@ class FirmPointsSource:
         staged and the pipeline copies it into the warehouse (`LoadResult.staged`).
         """
         path = Path(path)
-        stage = Stage(ctx.scratch_dir)
+        try:
+            return self._load_in(Stage(ctx.scratch_dir), path, ctx)
+        except duckdb.OutOfMemoryException as exc:  # an operator of the in-memory stage could not spill: on disk
+            _LOG.warning("%s: memoria della base di appoggio esaurita (%s): ripetuto con la base di appoggio su disco",
+                         path.name, str(exc).splitlines()[0][:160])
+            return self._load_in(Stage(ctx.scratch_dir, on_disk=True), path, ctx)
+
+    def _load_in(self, stage: Stage, path: Path, ctx: BuildContext) -> LoadResult:
+        """`load` with one scratch database (discarded on failure, or handed over with the result)."""
         try:
             with Heartbeat(path.name, stage, _estimate_rows(path)) as beat:
                 result = self._load_staged(path, ctx, stage, beat)
