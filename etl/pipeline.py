@@ -1009,8 +1009,12 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
         if len(result.frame):
             frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
             _insert_frame(con, result.table, frame, path_text)
-        if result.staged is not None:
-            _copy_staged(con, result, source.source_id, path_text)
+        if result.staged is not None:  # millions of rows: the copy logs its progress too
+            from etl.staging import Heartbeat
+
+            with Heartbeat(Path(path_text).name, result.staged.stage, result.staged.rows) as beat:
+                beat.step("scrittura nel warehouse")
+                _copy_staged(con, result, source.source_id, path_text)
     else:
         raise ValueError(f"tabella di destinazione sconosciuta: {result.table}")
     write_rejects(con, source.source_id, path_text, result)
