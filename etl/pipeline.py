@@ -54,6 +54,7 @@ from etl.base import BuildContext, LoadResult, Source, SourceError, sha256_of
 from etl.indicators import compute_all
 from etl.readers import INT32_MAX, INT32_MIN, peek_columns
 from etl.sql import SCHEMA_VERSION, schema_sql, transform
+from etl.staging import Heartbeat
 from etl.territory import LevelSpec, TerritoryProfile
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
@@ -1010,8 +1011,6 @@ def write_result(con: duckdb.DuckDBPyConnection, source: Source, path: Path | st
             frame = result.frame.assign(source_id=source.source_id, path=path_text, trust=result.trust)
             _insert_frame(con, result.table, frame, path_text)
         if result.staged is not None:  # millions of rows: the copy logs its progress too
-            from etl.staging import Heartbeat
-
             with Heartbeat(Path(path_text).name, result.staged.stage, result.staged.rows) as beat:
                 beat.step("scrittura nel warehouse")
                 _copy_staged(con, result, source.source_id, path_text)

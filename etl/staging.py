@@ -176,13 +176,7 @@ def drop_empty_rows(stage: Stage, columns: Sequence[str]) -> int:
     count = stage.count(f"SELECT count(*) FROM raw WHERE {empty}")  # noqa: S608 idents
     if not count:
         return 0
-    kind = stage.con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'raw' AND NOT internal").fetchall()
-    if kind and kind[0][0]:
-        stage.con.execute(f"CREATE TABLE raw_kept AS SELECT * FROM raw WHERE NOT ({empty})")  # noqa: S608 idents
-        stage.con.execute("DROP VIEW raw")
-        stage.con.execute("ALTER TABLE raw_kept RENAME TO raw")
-    else:
-        stage.con.execute(f"DELETE FROM raw WHERE {empty}")  # noqa: S608 idents
+    stage.con.execute(f"DELETE FROM raw WHERE {empty}")  # noqa: S608 idents
     return count
 
 
@@ -219,21 +213,21 @@ def frame_into(stage: Stage, frame: pd.DataFrame, row_numbers: Sequence[int] | n
     return RawTable(columns, original_columns, encoding, separator, len(frame))
 
 
-def json_object(pairs: Sequence[tuple[str, str]], skip_null: bool = True) -> str:
-    """SQL for `json.dumps(dict, ensure_ascii=False)` of (key, SQL expression) pairs.
+def json_object(pairs: Sequence[tuple[str, str]], always: Sequence[str] = ()) -> str:
+    """SQL for `json.dumps(dict, ensure_ascii=False)` of (key, SQL text expression) pairs.
 
-    With `skip_null`, a NULL value leaves its key out (the original record of a row); without,
-    it is written as null. Keys are JSON-quoted here; values are text expressions.
+    A NULL value leaves its key out (the original record of a row), except for the keys in `always`,
+    which are written as null. Keys are JSON-quoted here.
     """
     if not pairs:
         return "'{}'"
     parts = []
     for key, expr in pairs:
         quoted = json.dumps(key, ensure_ascii=False).replace("'", "''")
-        if skip_null:
-            parts.append(f"CASE WHEN ({expr}) IS NOT NULL THEN '{quoted}: ' || to_json({expr}) END")
-        else:
+        if key in always:
             parts.append(f"'{quoted}: ' || coalesce(to_json({expr}), 'null')")
+        else:
+            parts.append(f"CASE WHEN ({expr}) IS NOT NULL THEN '{quoted}: ' || to_json({expr}) END")
     return f"'{{' || concat_ws(', ', {', '.join(parts)}) || '}}'"
 
 

@@ -198,7 +198,7 @@ class FirmPointsSource:
             label_sql = f"coalesce({label_sql}, r.{ident(desc_col)})"
         added = {"ateco_label": label_sql, "ateco_edition_from": "e.origin"}
         pairs = [(c, added.pop(c) if c in added else f"r.{ident(c)}") for c in cols if c not in used]
-        attributes_sql = _attributes_sql(pairs, added)
+        attributes_sql = json_object([*pairs, *added.items()], always=("ateco_label", "ateco_edition_from"))
 
         def col(name: str | None, alias: str) -> str:
             return f"r.{ident(name)} AS {alias}" if name else f"CAST(NULL AS VARCHAR) AS {alias}"
@@ -460,25 +460,13 @@ def _status_values(texts: list[str]) -> tuple[list[str | None], list[str | None]
     return labels, problems, pa.string()
 
 
-def _stage_normalised(stage: Stage, column: str, table: str) -> None:
-    """Table `table` (text, norm): `normalise_text` of each distinct cell of `column`."""
-    texts = pd.Series([t for (t,) in stage.con.sql(f"SELECT DISTINCT {ident(column)} FROM raw "  # noqa: S608
-                                                   f"WHERE {ident(column)} IS NOT NULL").fetchall()], dtype=object)
+def _stage_normalised(stage: Stage, column: str, table: str, source: str = "raw") -> None:
+    """Table `table` (text, norm): `normalise_text` of each distinct cell of `column` in the stage table `source`."""
+    texts = pd.Series([t for (t,) in stage.con.sql(f"SELECT DISTINCT {ident(column)} FROM {ident(source)} "  # noqa: S608
+                                                   f"WHERE {ident(column)} IS NOT NULL").fetchall()],
+                      dtype=object)
     norm = normalise_text_series(texts) if len(texts) else pd.Series([], dtype=object)
     register_table(stage, table, {"text": pa_strings(texts.tolist()), "norm": pa_strings([str(v) for v in norm])})
-
-
-def _attributes_sql(pairs: list[tuple[str, str]], added: dict[str, str]) -> str:
-    """SQL for the JSON object of the non-empty unused cells plus the added keys (null included)."""
-    always = {"ateco_label", "ateco_edition_from"}
-    parts = []
-    for key, expr in [*pairs, *added.items()]:
-        quoted = json.dumps(key, ensure_ascii=False).replace("'", "''")
-        if key in always:
-            parts.append(f"'{quoted}: ' || coalesce(to_json({expr}), 'null')")
-        else:
-            parts.append(f"CASE WHEN ({expr}) IS NOT NULL THEN '{quoted}: ' || to_json({expr}) END")
-    return f"'{{' || concat_ws(', ', {', '.join(parts)}) || '}}'"
 
 
 def _float_code_warnings(stage: Stage, sheet: pd.DataFrame, code_col: str) -> None:
@@ -556,11 +544,8 @@ def _dedupe_staged(stage: Stage, by_name: bool) -> None:
         CREATE TABLE kept AS
         SELECT f.row_number, f.name, f.address, l.lon, l.lat FROM firms f JOIN located l USING (row_number)
         WHERE l.keep AND NOT EXISTS (SELECT 1 FROM repeats d WHERE d.row_number = f.row_number)""")
-    for column, table in (("name", "name_norm"), ("address", "addr_norm")):
-        texts = pd.Series([t for (t,) in con.sql(f"SELECT DISTINCT {column} FROM kept "  # noqa: S608 constant names
-                                                 f"WHERE {column} IS NOT NULL").fetchall()], dtype=object)
-        norm = normalise_text_series(texts) if len(texts) else pd.Series([], dtype=object)
-        register_table(stage, table, {"text": pa_strings(texts.tolist()), "norm": pa_strings([str(v) for v in norm])})
+    _stage_normalised(stage, "name", "name_norm", source="kept")
+    _stage_normalised(stage, "address", "addr_norm", source="kept")
     con.execute(f"""
         CREATE TABLE pairs AS
         WITH keyed AS (
