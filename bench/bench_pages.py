@@ -28,7 +28,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.servers import wait_health  # noqa: E402 (after the path)
+from bench.servers import CHROMIUM, app_server, wait_health  # noqa: E402 (after the path)
 
 
 def declared_pages() -> list[str]:
@@ -115,21 +114,11 @@ def cold_start(warehouse: Path, appstate: Path) -> None:
     """Server process start -> first page (/) with its map drawn in chromium (browser already running)."""
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(appstate),
-           "OSSERVATORIO_MAP_STYLE": "white-bg"}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        base, proc = app_server(ROOT, warehouse, appstate)
         try:
             t_health = wait_health(base, proc, t0, limit=60)
             page.goto(base + "/")
@@ -218,24 +207,15 @@ def browser_visits(warehouse: Path, appstate: Path, label: str, only: list[str] 
     and the server's VmRSS / VmHWM after it (all of the server's processes: one, streamlit has no workers)."""
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(appstate),
-           "OSSERVATORIO_MAP_STYLE": "white-bg"}
     results: dict[str, dict[str, float]] = {}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base, proc = app_server(ROOT, warehouse, appstate)
     try:
         wait_health(base, proc, time.perf_counter(), limit=60)
         rss0, _ = _status_mb(proc.pid)
         print(f"\n== {label}: browser (chromium), server appena avviato {rss0:.0f} MB")
         print(f"{'pagina':<14} {'ricevuti ws (KB)':>17} {'pronta (s)':>11} {'VmRSS (MB)':>11} {'VmHWM (MB)':>11}  obiettivo")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             received = [0]
 
