@@ -534,6 +534,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Value available for {known} of {total} areas; grey areas have no value (reason in the tooltip). "
               "Darker colour: {scale}.",
     },
+    "map_caption_static": {
+        "it": "Valore disponibile per {known} aree su {total}; le aree grigie non hanno un valore (motivo nella tabella "
+              "dei valori qui sotto). Colore più scuro: {scale}.",
+        "en": "Value available for {known} of {total} areas; grey areas have no value (reason in the table of values "
+              "below). Darker colour: {scale}.",
+    },
     "scale_higher_better": {"it": "valore più alto (meglio)", "en": "higher value (better)"},
     "scale_lower_better": {"it": "valore più basso (meglio: scala invertita)", "en": "lower value (better: reversed scale)"},
     "scale_neutral": {"it": "valore più alto (indicatore neutro)", "en": "higher value (neutral indicator)"},
@@ -817,6 +823,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Default: population density, available even without indicators and the base of every "
               "“per resident” value. Programme indicators can be chosen here or on the Map page.",
     },
+    "overview_map_link": {
+        "it": "Mappa interattiva, con i valori al passaggio del mouse e lo zoom",
+        "en": "Interactive map, with values on hover and zoom",
+    },
+    "svgmap_aria": {
+        "it": "Mappa: {title}; {known} aree su {total} con un valore. Gli stessi valori sono nella tabella della pagina.",
+        "en": "Map: {title}; {known} of {total} areas with a value. The same values are in the page's table.",
+    },
+    "svgmap_classes": {"it": "{n} classi di quantile", "en": "{n} quantile classes"},
     "whats_new_title": {"it": "Novità", "en": "What is new"},
     "recent_sources": {"it": "Ultime fonti caricate", "en": "Latest sources loaded"},
     "places_by_theme": {"it": "Luoghi per tema", "en": "Places by theme"},

@@ -58,13 +58,25 @@ choice = ui.url_choice(t("overview_map_choice", lang), options, "mappa", lang, d
                        format_func=lambda i: pv.density_title(territory, lang) if i == pv.DENSITY
                        else views.choice_label(metas[i].name, i in valued, lang))
 st.caption(t("overview_map_why", lang))
+# A static SVG map (osservatorio.svgmap), not a plotly figure: the first page needs neither Streamlit's plotly
+# chunk nor a WebGL draw in the browser (issue 15: first page under 4 s). Hover and zoom are on the Mappa page.
 if choice == pv.DENSITY or snapshot is None:
-    st.plotly_chart(pv.density_map(stats, geojson, territory, lang, ctx.map_style), width="stretch", key="density_map")
+    svg = pv.density_svg(stats, geojson, territory, lang)
+    alt = pv.map_alt(pv.density_title(territory, lang), stats["density_km2"], lang)
+    # the same density on the interactive map when the build has it as an indicator of the finest level
+    density_id = "population_density" if "population_density" in options else None
+    map_link = ui.link_params(ctx, indicatore=density_id, livello=fine.id if density_id and len(territory.levels) > 1 else None)
 else:
     meta = metas[choice]
     frame = iv.map_frame(queries.indicator_values(ctx.key, snapshot.snapshot_id, choice, fine.id), stats, meta, lang)
-    st.plotly_chart(iv.indicator_map(geojson, frame, meta, lang, ctx.map_style), width="stretch", key="overview_indicator_map")
-    st.caption(iv.map_caption(frame, meta, lang))
+    svg = pv.indicator_svg(geojson, frame, meta, lang)
+    alt = pv.map_alt(meta.name, frame["value"], lang)
+    map_link = ui.link_params(ctx, indicatore=choice, livello=fine.id if len(territory.levels) > 1 else None)
+if svg:  # no geometry in the build: the table below still lists the areas
+    st.image(svg, width="stretch", alt=alt)
+st.page_link("pages/mappa.py", label=t("overview_map_link", lang), icon=":material/map:", query_params=map_link)
+if choice != pv.DENSITY and snapshot is not None:
+    st.caption(pv.map_caption(frame, meta, lang))
     values = iv.values_table(frame, meta, fine.label(lang), lang)
     with st.expander(t("map_values_title", lang, indicator=meta.name, level=views.inline_label(fine.label(lang)))):
         ui.table(values, lang, decimals={t("col_value", lang): meta.decimals})

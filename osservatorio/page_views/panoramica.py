@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 
-from osservatorio import maps
+from osservatorio import svgmap
 from osservatorio.i18n import fmt_number, t
 from osservatorio.indicator_views import (
     PERIPHERY,
@@ -26,15 +25,12 @@ from osservatorio.territory import TERRITORY_LEVEL, Territory
 from osservatorio.views import (
     IndicatorMeta,
     Kpi,
-    area_label,
     cell_text,
     dataset_title_cited,
     format_value,
-    hover_text,
     inline_label,
     is_missing,
     parse_levels,
-    separators,
     trust_label,
     trust_list,
 )
@@ -63,15 +59,33 @@ def overview_kpis(summary: Mapping[str, Any], territory: Territory, lang: str) -
     ]
 
 
-def density_map(stats: pd.DataFrame, geojson: dict, territory: Territory, lang: str, map_style: str) -> go.Figure:
-    """Choropleth of population density per area of the finest level; areas without population stay grey."""
-    hover = [f"{fmt_number(d, lang)} {t('density_unit', lang)} · {fmt_number(r, lang)} {t('kpi_residents', lang).lower()}"
-             if pd.notna(d) else t("no_data", lang) for d, r in zip(stats["density_km2"], stats["residents"], strict=True)]
-    labels = stats.assign(label=[hover_text(area_label(i, n)) for i, n in zip(stats["id"], stats["name"], strict=True)])
-    fig = maps.choropleth(geojson, labels, "density_km2", "label", density_title(territory, lang),
-                          t("density_unit", lang), map_style=map_style, hover_value=hover)
-    fig.update_layout(separators=separators(lang))
-    return fig
+def density_svg(stats: pd.DataFrame, geojson: dict, territory: Territory, lang: str) -> str:
+    """Population density per area of the finest level as a static SVG map (svgmap); areas without population grey."""
+    return svgmap.choropleth_svg(geojson, dict(zip(stats["id"], stats["density_km2"], strict=True)),
+                                 dict(zip(stats["id"], stats["name"], strict=True)), density_title(territory, lang),
+                                 t("density_unit", lang), lang, decimals=0)
+
+
+def indicator_svg(geojson: dict, frame: pd.DataFrame, meta: IndicatorMeta, lang: str) -> str:
+    """An indicator of the finest level (`indicator_views.map_frame`) as a static SVG map: the unit in the legend,
+    the scale reversed when lower is better, areas without a value grey."""
+    return svgmap.choropleth_svg(geojson, dict(zip(frame["id"], frame["value"], strict=True)),
+                                 dict(zip(frame["id"], frame["name"], strict=True)), meta.name,
+                                 "%" if meta.raw_unit == "%" else meta.unit, lang, decimals=meta.decimals,
+                                 reverse=meta.reverse_scale)
+
+
+def map_caption(frame: pd.DataFrame, meta: IndicatorMeta, lang: str) -> str:
+    """How many areas have a value and which colour means better; the reasons are in the values table (an image has no
+    tooltip)."""
+    return t("map_caption_static", lang, known=fmt_number(int(frame["value"].notna().sum()), lang),
+             total=fmt_number(len(frame), lang), scale=t(f"scale_{meta.direction}", lang))
+
+
+def map_alt(title: str, values: pd.Series, lang: str) -> str:
+    """Alt text of the map image: what it shows, how many areas have a value, where the same values are."""
+    return t("svgmap_aria", lang, title=title, known=fmt_number(int(values.notna().sum()), lang),
+             total=fmt_number(len(values), lang))
 
 
 def density_title(territory: Territory, lang: str) -> str:
