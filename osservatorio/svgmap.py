@@ -18,7 +18,6 @@ page shows with `st.image`. Pure: no Streamlit, no plotly.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -136,8 +135,8 @@ def classify(values: Sequence[float], decimals: int = 0, classes: int = CLASSES,
     if k == len(distinct):
         uppers = distinct
     else:
-        cuts = statistics.quantiles(vals, n=k, method="inclusive") if k > 1 else []
-        uppers = sorted({min((v for v in distinct if v >= c), default=distinct[-1]) for c in cuts} | {distinct[-1]})
+        # the value at rank ceil(n * j / k): each class holds about n / k areas (ties stay in one class)
+        uppers = sorted({vals[math.ceil(len(vals) * j / k) - 1] for j in range(1, k + 1)})
     members: list[list[float]] = [[] for _ in uppers]
     for v in vals:
         members[next(i for i, u in enumerate(uppers) if v <= u)].append(v)

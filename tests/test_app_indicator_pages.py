@@ -156,6 +156,12 @@ def chart(at: AppTest, index: int = 0) -> dict:
     return json.loads(at.get("plotly_chart")[index].proto.spec)
 
 
+def overview_svg(at: AppTest) -> str:
+    """Panoramica's map: the SVG inside its st.image data URL."""
+    (image,) = at.get("image")
+    return base64.b64decode(image.proto.imgs[0].url.split(",", 1)[1]).decode("utf-8")
+
+
 def choropleth_locations(spec: dict) -> list[int]:
     return sorted(int(x) for tr in spec["data"] if tr["type"] == "choroplethmap" for x in typed(tr["locations"]))
 
@@ -403,7 +409,8 @@ def test_overview_one_snapshot(use: Callable[[str], Path]) -> None:
     assert labels[:5] == ["Residenti", "NIL", "Superficie (km²)", "Densità (ab./km²)", "NIL senza popolazione"]
     assert labels.count("Makerspace e fablab") == 2  # city and periphery
     assert all(m.delta in ("", None) for m in at.metric)
-    assert len(at.get("plotly_chart")) == 1 and at.selectbox(key="url_mappa").value == "density"
+    assert len(at.get("plotly_chart")) == 0 and at.selectbox(key="url_mappa").value == "density"  # a static SVG map
+    assert "<svg" in overview_svg(at)
 
 
 def test_overview_two_snapshots_and_map_choice(use: Callable[[str], Path]) -> None:
@@ -413,11 +420,14 @@ def test_overview_two_snapshots_and_map_choice(use: Callable[[str], Path]) -> No
     assert any("rispetto allo snapshot precedente" in c.value for c in at.caption)
     deltas = [m.delta for m in at.metric[5:]]
     assert deltas and all(d not in ("", None) for d in deltas)  # the same demo data twice: every change is 0
-    density = at.get("plotly_chart")[0].proto.spec
+    density = overview_svg(at)
     at.selectbox(key="url_mappa").set_value("makerspaces_per_100k").run()
     ok(at)
-    assert at.get("plotly_chart")[0].proto.spec != density
+    chosen = overview_svg(at)
+    assert chosen != density and "Makerspace" in chosen and not at.get("plotly_chart")
     assert at.query_params["mappa"] == "makerspaces_per_100k"
+    link = at.get("page_link")[0].proto  # the interactive map of the same indicator, same language
+    assert link.page == "mappa" and "indicatore=makerspaces_per_100k" in link.query_string and "lang=it" in link.query_string
 
 
 # --- warm reruns -----------------------------------------------------------------------------------------------
