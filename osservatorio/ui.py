@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -13,6 +13,7 @@ import streamlit as st
 from osservatorio import auth, queries, views
 from osservatorio.data import BuildInfo, WarehouseError
 from osservatorio.i18n import DEFAULT_LANG, LANGS, fmt_date, fmt_number, t
+from osservatorio.indicator_views import ColumnView, column_config
 from osservatorio.review import plain_text
 from osservatorio.settings import Settings, load_settings
 from osservatorio.territory import Territory
@@ -344,8 +345,10 @@ def theme_page_start(title_key: str) -> ThemePage:
 PLACE_THEMES = ("makerspace", "coworking", "vacant", "firm", "historic_shop", "hub")
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
 def theme_state(key: WarehouseKey, theme: str) -> views.ThemeState:
-    """What this build has for `theme` (place themes, 'firm_units' for ds201, 'firm_totals' for ds171)."""
+    """What this build has for `theme` (place themes, 'firm_units' for ds201, 'firm_totals' for ds171);
+    once per build and theme (pages ask for several themes on every rerun)."""
     if theme in PLACE_THEMES:
         counts = queries.place_counts(key)
         row = counts[counts["theme"] == theme]
@@ -472,15 +475,67 @@ def styled(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = Non
     return styler, config
 
 
+# --- Charts drawn once per fingerprint --------------------------------------------------------------
+
+def chart(fingerprint: tuple, build: Callable[[], object], key: str, width: str = "stretch") -> None:
+    """A plotly chart that is not selectable, drawn once per fingerprint: a rerun with the same
+    fingerprint replays the stored element, so the figure is neither built nor serialised again.
+
+    The fingerprint must name everything the figure depends on (warehouse key, snapshot, filters,
+    language, map style); `build` (a figure or a `queries.figure` result) is called only on a miss.
+    Charts with a selection are widgets and cannot be replayed: draw those with st.plotly_chart."""
+    _chart_element(fingerprint, build, key, width)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _chart_element(fingerprint: tuple, _build: Callable[[], object], key: str, width: str) -> None:
+    st.plotly_chart(_build(), key=key, width=width)  # type: ignore[arg-type]
+
+
 #: A table with more columns than this shows texts longer than LONG_TEXT_CHARS in a bounded column (full text on hover).
 WIDE_TABLE_COLUMNS = 5
 LONG_TEXT_CHARS = 28
 
 
 def table(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None, links: tuple[str, ...] = (),
-          key: str | None = None) -> None:
-    """st.dataframe with `styled` numbers and `links` columns as plain links (http/https only)."""
-    styler, config = styled(frame, lang, decimals, keep=links)
+          key: str | None = None, columns: Mapping[str, ColumnView] | None = None) -> None:
+    """st.dataframe with `styled` numbers and `links` columns as plain links (http/https only); `columns`
+    gives wide tables short headers, help texts and widths (`indicator_views.ColumnView`).
+
+    Drawn once per distinct frame and options: a rerun with the same table replays the stored element
+    (Streamlit's cached-element replay) instead of styling every cell again, which took most of a warm
+    rerun on pages with long lists (Spazi vuoti's 800 places: about 100 ms each time). Frames of
+    CACHED_TABLE_ROWS rows or more are drawn each time: Streamlit hashes only a sample of such frames."""
+    args = (frame, lang, tuple(sorted((decimals or {}).items())), tuple(links), key, tuple((columns or {}).items()))
+    if len(frame) < CACHED_TABLE_ROWS:
+        _table_element(*args)
+    else:
+        _draw_table(*args)
+
+
+#: Below this many rows a table's element is stored and replayed (Streamlit hashes larger frames by a sample).
+CACHED_TABLE_ROWS = 20_000
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _table_element(frame: pd.DataFrame, lang: str, decimals: tuple[tuple[str, int], ...], links: tuple[str, ...],
+                   key: str | None, columns: tuple[tuple[str, ColumnView], ...]) -> None:
+    """The table element, stored per distinct content (see `table`)."""
+    _draw_table(frame, lang, decimals, links, key, columns)
+
+
+def _draw_table(frame: pd.DataFrame, lang: str, decimals: tuple[tuple[str, int], ...], links: tuple[str, ...],
+                key: str | None, columns: tuple[tuple[str, ColumnView], ...]) -> None:
+    styler, config = styled(frame, lang, dict(decimals), keep=links)
+    if columns:
+        config = column_config(config, dict(columns))
+    else:
+        _bound_widths(frame, links, config)
+    st.dataframe(styler, hide_index=True, width="stretch", column_config=config or None, key=key)
+
+
+def _bound_widths(frame: pd.DataFrame, links: tuple[str, ...], config: dict[str, object]) -> None:
+    """Links as link columns; in a wide table, long texts in a bounded column (full text on hover)."""
     wide = len(frame.columns) > WIDE_TABLE_COLUMNS  # long texts get a bounded width: every column stays in view
     config |= {c: st.column_config.LinkColumn(c, width="medium" if wide else None) for c in links if c in frame.columns}
     if wide:
@@ -489,4 +544,3 @@ def table(frame: pd.DataFrame, lang: str, decimals: dict[str, int] | None = None
                     and len(frame) \
                     and frame[column].astype(str).str.len().max() > LONG_TEXT_CHARS:
                 config[column] = st.column_config.TextColumn(column, width="medium")
-    st.dataframe(styler, hide_index=True, width="stretch", column_config=config or None, key=key)

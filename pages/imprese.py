@@ -31,9 +31,8 @@ if not totals.empty:
                        key="firm_totals_measure",
                        format_func=lambda m: t({"firms": "th_col_firms", "units": "th_col_units",
                                                 "employees_units": "th_col_employees_units"}[m], lang))
-    st.plotly_chart(queries.figure(("firm_totals_chart", ctx.key, snapshot, lang, measure),
-                                   lambda: fv.firm_totals_chart(totals, labels, lang, measure, name)),
-                    width="stretch", key="firm_totals_chart")
+    ui.chart(("firm_totals_chart", ctx.key, snapshot, lang, measure),
+             lambda: fv.firm_totals_chart(totals, labels, lang, measure, name), key="firm_totals_chart")
     st.caption(t("th_firm_totals_other", lang))
     totals_table = queries.derived(("firm_totals_table", ctx.key, snapshot, lang),
                                    lambda: fv.firm_totals_table(totals, labels, lang))
@@ -64,8 +63,8 @@ if units.empty and points.empty:
 st.subheader(t("th_by_category_title", lang))
 by_category = queries.derived(("firms_category_table", ctx.key, snapshot, lang, district_id),
                               lambda: fv.category_table(units, points, labels, lang))
-st.plotly_chart(queries.figure(("firms_categories", ctx.key, snapshot, lang, district_id),
-                               lambda: fv.category_chart(by_category, lang)), width="stretch", key="firms_categories")
+ui.chart(("firms_categories", ctx.key, snapshot, lang, district_id), lambda: fv.category_chart(by_category, lang),
+         key="firms_categories")
 ui.table(by_category, lang)
 downloads.download_menu(by_category, downloads.page_spec(ctx, "imprese_categorie", filters), lang, key="firms_categories_dl")
 
@@ -106,9 +105,8 @@ else:
             geojson = queries.map_geojson(ctx.key, fine.id)
             value_column = views.catalogue_name(catalogue, indicator, lang, with_unit=True)
             fingerprint = ("firms_map", ctx.key, snapshot, lang, ctx.map_style, district_id, category, indicator, period)
-            st.plotly_chart(queries.figure(fingerprint, lambda: fv.firms_map(geojson, district, value_column, sample, lang,
-                                                                             ctx.map_style, layer)),
-                            width="stretch", key="firms_map")
+            ui.chart(fingerprint, lambda: fv.firms_map(geojson, district, value_column, sample, lang, ctx.map_style, layer),
+                     key="firms_map")
             ui.table(district, lang)
             downloads.download_menu(district, downloads.page_spec(ctx, f"imprese_{indicator}", {"periodo": period}), lang,
                                     geojson=geojson, id_col=district.columns[0], key="firms_district_dl")
@@ -126,15 +124,15 @@ if units.empty:
 else:
     if units["year"].nunique() == 1:
         st.caption(t("th_single_year", lang, year=int(units["year"].iloc[0])))
-    st.plotly_chart(queries.figure(("firms_units_time", ctx.key, snapshot, lang, district_id),
-                                   lambda: fv.units_timeline(units, labels, lang)[0]), width="stretch", key="firms_units_time")
+    ui.chart(("firms_units_time", ctx.key, snapshot, lang, district_id), lambda: fv.units_timeline(units, labels, lang)[0],
+             key="firms_units_time")
     downloads.download_menu(lambda: fv.units_timeline(units, labels, lang)[1],
                             downloads.page_spec(ctx, "imprese_unita_locali_anni", filters), lang, key="firms_units_dl")
 if points.empty:
     st.info(t("th_no_points", lang))
 else:
-    st.plotly_chart(queries.figure(("firms_starts_time", ctx.key, snapshot, lang, district_id),
-                                   lambda: fv.starts_timeline(points, labels, lang)[0]), width="stretch", key="firms_starts_time")
+    ui.chart(("firms_starts_time", ctx.key, snapshot, lang, district_id), lambda: fv.starts_timeline(points, labels, lang)[0],
+             key="firms_starts_time")
     st.caption(t("th_starts_caption", lang))
     downloads.download_menu(lambda: fv.starts_timeline(points, labels, lang)[1],
                             downloads.page_spec(ctx, "imprese_anno_inizio", filters), lang, key="firms_starts_dl")

@@ -52,12 +52,13 @@ if shown.empty:
 else:
     table = mv.maker_table(shown, stats, classes, territory, lang)
     geojson = queries.map_geojson(ctx.key, fine.id)
-    st.plotly_chart(mv.maker_map(geojson, shown, stats, selected, territory, lang, ctx.map_style), width="stretch",
-                    key="makers_map")
+    ui.chart(("makers_map", ctx.key, snapshot, theme, parent, klass, lang, ctx.map_style),
+             lambda: mv.maker_map(geojson, shown, stats, selected, territory, lang, ctx.map_style), key="makers_map")
     ui.table(table, lang)
     id_col = t("th_col_place_id", lang)
     downloads.download_menu(table, downloads.page_spec(ctx, "makerspace_coworking", filters), lang,
-                            geojson=views.points_geojson(shown.assign(_id=table[id_col].to_numpy()), "_id"), id_col=id_col,
+                            geojson=lambda: views.points_geojson(shown.assign(_id=table[id_col].to_numpy()), "_id"),
+                            id_col=id_col,
                             key="makers_places")
 
 st.subheader(t("th_counts_title", lang, groups=groups))
@@ -67,7 +68,8 @@ if "coworking" in wanted and states["coworking"].state == "counts":  # counts pe
     counts = pd.concat([counts, mv.area_count_rows(queries.area_counts(ctx.key, "coworking", fine.id), stats, classes,
                                                    territory, lang, "coworking", selected)], ignore_index=True)
     st.caption(t("th_counts_from_area_counts", lang, **words))
-st.plotly_chart(mv.counts_chart(counts, lang), width="stretch", key="makers_counts")
+ui.chart(("makers_counts", ctx.key, snapshot, theme, parent, klass, lang), lambda: mv.counts_chart(counts, lang),
+         key="makers_counts")
 downloads.download_menu(counts, downloads.page_spec(ctx, "makerspace_conteggi", filters), lang, key="makers_counts_dl")
 
 st.subheader(t("th_ranking_title", lang))

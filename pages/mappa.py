@@ -2,6 +2,7 @@
 programme's actions); a click on an area of the finest level opens its profile."""
 
 from collections.abc import Callable
+from functools import partial
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -138,16 +139,13 @@ if level == fine.id:
 if hub_table is not None and hub_places is not None:
     st.markdown(f"**{t('hubs_where_title', lang)}**")
     shown_hubs = hub_table.drop(columns=["lon", "lat", t("col_place_id", lang)])  # the id and position are in the download
-    hub_view, hub_config = ui.styled(shown_hubs, lang)
-    st.dataframe(hub_view, hide_index=True, width="stretch", column_config=iv.column_config(hub_config, mv.hubs_columns(lang)))
+    ui.table(shown_hubs, lang, columns=mv.hubs_columns(lang))
     for hub in hub_places.to_dict("records"):
         basis, facts = views.hub_facts(hub.get("attributes"), lang)
         with st.expander(views.md_text(f"{t('hub_facts_title', lang)} · {views.plain(hub.get('name'))}")):
             if basis:
                 st.caption(views.md_text(t("hub_basis", lang, basis=basis)))
-            facts_view, facts_config = ui.styled(facts, lang)
-            st.dataframe(facts_view, hide_index=True, width="stretch",
-                         column_config=iv.column_config(facts_config, iv.hub_fact_columns(lang)))
+            ui.table(facts, lang, columns=iv.hub_fact_columns(lang))
 
 area_names = {k: views.plain(v) for k, v in iv.area_options(fine_stats).items()}
 opening = iv.default_area(fine_stats, queries.district_groups(ctx.key, snapshot.snapshot_id),
@@ -170,5 +168,5 @@ for theme, layer_table, id_col in layer_tables:
     with st.expander(t("layer_table", lang, layer=t(f"theme_{theme}", lang), n=len(layer_table))):
         ui.table(layer_table, lang)
         layer_spec = downloads.page_spec(ctx, f"mappa_strato_{theme}", metadata=iv.export_metadata(None, snapshot, lang))
-        downloads.download_menu(layer_table, layer_spec, lang, geojson=views.points_geojson(layer_table, id_col),
+        downloads.download_menu(layer_table, layer_spec, lang, geojson=partial(views.points_geojson, layer_table, id_col),
                                 id_col=id_col, key=f"map_layer_{theme}")

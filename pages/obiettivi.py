@@ -112,7 +112,8 @@ if shown.empty:
 table = view.targets_table(shown, catalogue, names, as_of, lang)
 ui.table(table, lang)
 downloads.download_menu(table, downloads.page_spec(ctx, "obiettivi", filters), lang, key="targets_dl")
-st.plotly_chart(view.progress_chart(shown, catalogue, names, lang), width="stretch", key="targets_progress")
+ui.chart(("targets_progress", ctx.key, snapshot, objective, status, lang),
+         lambda: view.progress_chart(shown, catalogue, names, lang), key="targets_progress")
 st.caption(t("th_progress_caption", lang))
 
 st.subheader(t("th_trend_title", lang))
@@ -126,7 +127,8 @@ target_id = ui.url_choice(t("th_col_target_id", lang), target_ids, "target", lan
 row = rows[target_id]
 history = queries.target_history(ctx.key, target_id)
 unit = review.indicator_unit(catalogue, str(row["indicator_id"]))
-st.plotly_chart(view.trend_chart(history, row, unit, lang), width="stretch", key="targets_trend")
+ui.chart(("targets_trend", ctx.key, snapshot, target_id, lang), lambda: view.trend_chart(history, row, unit, lang),
+         key="targets_trend")
 st.caption(view.target_explanation(row, as_of, lang))
 trend = view.trend_table(history, row, lang)
 downloads.download_menu(trend, downloads.page_spec(ctx, "obiettivo_andamento", {"target": target_id}), lang,

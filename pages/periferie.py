@@ -36,7 +36,8 @@ st.subheader(t("classification_title_level", lang, plural=fine.plural(lang)))
 st.markdown("\n".join(fv.periphery_rule(queries.periphery_groups(ctx.key, snapshot.snapshot_id), detail,
                                           snapshot.periphery_version, territory, lang)))
 geojson = queries.map_geojson(ctx.key, fine.id)
-st.plotly_chart(fv.class_map(geojson, detail, stats, lang, ctx.map_style), key="class_map", width="stretch")
+ui.chart(("class_map", ctx.key, snapshot.snapshot_id, lang, ctx.map_style),
+         lambda: fv.class_map(geojson, detail, stats, lang, ctx.map_style), key="class_map")
 classes = fv.class_table(detail, stats, territory, lang)
 with st.expander(t("class_table_title_level", lang, level=fine.label(lang))):
     ui.table(classes, lang, decimals={t("col_distance_km", lang): 2})
@@ -54,8 +55,7 @@ else:
     st.caption(t("groups_caption_level", lang, plural=views.inline_label(fine.plural(lang))))
     comparison = fv.group_comparison_table(profile, metas, areas, names, lang)
     for part, part_columns in fv.comparison_parts(comparison, areas, names, lang):  # two grids that fit at 1280 px
-        part_view, part_config = ui.styled(part, lang)
-        st.dataframe(part_view, hide_index=True, width="stretch", column_config=iv.column_config(part_config, part_columns))
+        ui.table(part, lang, columns=part_columns)
     comparison_spec = downloads.page_spec(ctx, "periferie_confronto", metadata=iv.export_metadata(None, snapshot, lang))
     downloads.download_menu(comparison, comparison_spec, lang, key="periphery_groups")
     notes = fv.group_notes_table(profile, metas, names, lang)
@@ -87,5 +87,5 @@ ranked = fv.ranking(queries.indicator_values(ctx.key, snapshot.snapshot_id, indi
 ui.table(ranked, lang, decimals={t("col_value", lang): meta.decimals})
 ranking_spec = downloads.page_spec(ctx, f"periferie_classifica_{indicator}", filters={t("col_class", lang): class_id},
                                    metadata=iv.export_metadata(meta, snapshot, lang))
-downloads.download_menu(ranked, ranking_spec, lang, geojson=iv.subset_geojson(geojson, ranked[t("col_area_id", lang)]),
+downloads.download_menu(ranked, ranking_spec, lang, geojson=lambda: iv.subset_geojson(geojson, ranked[t("col_area_id", lang)]),
                         id_col=t("col_area_id", lang), key="periphery_ranking")

@@ -1,6 +1,8 @@
 """Quartiere: one area of the territory's finest level against its parent area, its periphery class and the whole
 territory; its places, firms and trend."""
 
+from functools import partial
+
 import streamlit as st
 
 from osservatorio import downloads, programme_views, queries, ui, views
@@ -51,9 +53,8 @@ else:
         names = iv.area_names(territory, level_stats, groups, lang)
         table = qv.profile_table(profile, metas, areas, names, territory, lang)
         st.caption(qv.profile_caption(territory, iv.has_periphery(groups), lang))
-        profile_view, profile_config = ui.styled(table, lang)  # short headers, full ones as help: readable at 1280 px
-        st.dataframe(profile_view, hide_index=True, width="stretch",
-                     column_config=iv.column_config(profile_config, qv.profile_columns(table, areas, names, territory, lang)))
+        # short headers, full ones as help: readable at 1280 px
+        ui.table(table, lang, columns=qv.profile_columns(table, areas, names, territory, lang))
         spec = downloads.page_spec(ctx, "quartiere_profilo", filters=area_filter,
                                    metadata=iv.export_metadata(None, snapshot, lang))
         downloads.download_menu(table, spec, lang, key="district_profile")
@@ -63,9 +64,9 @@ st.subheader(t("district_places_title_level", lang, level=views.inline_label(fin
 themes = ("makerspace", "coworking", "vacant", "historic_shop")
 states = {th: ui.theme_state(ctx.key, th) for th in themes}
 found = {th: queries.places(ctx.key, th, district_id) for th in themes if states[th].state == "points"}
-one_area = qv.area_geojson(queries.map_geojson(ctx.key, fine.id), district_id)
-st.plotly_chart(qv.district_map(one_area, header.label, list(found.items()), lang, ctx.map_style),
-                key="district_map", width="stretch")
+ui.chart(("district_map", ctx.key, district_id, lang, ctx.map_style),
+         lambda: qv.district_map(qv.area_geojson(queries.map_geojson(ctx.key, fine.id), district_id), header.label,
+                                 list(found.items()), lang, ctx.map_style), key="district_map")
 names = ui.source_names(ctx.key, lang)
 for theme in themes:
     st.markdown(f"**{t(f'theme_{theme}', lang)}**")
@@ -94,7 +95,8 @@ for theme in themes:
     places_table = iv.places_table(places, theme, territory, lang)
     ui.table(places_table, lang, links=(t("th_col_record", lang),))
     place_spec = downloads.page_spec(ctx, f"quartiere_{theme}", filters=area_filter)
-    downloads.download_menu(places_table, place_spec, lang, geojson=views.points_geojson(places_table, t("col_place_id", lang)),
+    downloads.download_menu(places_table, place_spec, lang,
+                            geojson=partial(views.points_geojson, places_table, t("col_place_id", lang)),
                             id_col=t("col_place_id", lang), key=f"district_{theme}")
 
 # --- hubs and innovation poles of this area, with their facts and sources (config list stored by the build)
@@ -108,9 +110,7 @@ if not queries.places(ctx.key, "hub").empty:
         st.markdown(views.md_text(views.plain(hub.get("name"))))  # a name from a configuration file: literal
         if basis:
             st.caption(views.md_text(t("hub_basis", lang, basis=basis)))
-        facts_view, facts_config = ui.styled(facts, lang)
-        st.dataframe(facts_view, hide_index=True, width="stretch",
-                     column_config=iv.column_config(facts_config, iv.hub_fact_columns(lang)))
+        ui.table(facts, lang, columns=iv.hub_fact_columns(lang))
 
 # --- the programme's actions in this area or on its parent area
 programme_views.district_actions(ctx, district_id, header.parent_id)
@@ -129,7 +129,7 @@ if mix.empty:
         st.caption(t("firm_mix_territory_only", lang, plural=views.inline_label(fine.plural(lang))))
 else:
     st.caption(t("firm_mix_caption", lang))
-    st.plotly_chart(qv.firm_mix_chart(mix, lang), key="district_firm_mix", width="stretch")
+    ui.chart(("district_firm_mix", ctx.key, district_id, lang), lambda: qv.firm_mix_chart(mix, lang), key="district_firm_mix")
     ui.table(mix, lang)
     mix_spec = downloads.page_spec(ctx, "quartiere_imprese", filters=area_filter)
     downloads.download_menu(mix, mix_spec, lang, key="district_firm_mix_dl")
@@ -154,7 +154,8 @@ if trend.empty:
     st.info(t("trend_none_level", lang, level=views.inline_label(fine.label(lang))))
 else:
     st.caption(qv.trend_caption(trend, lang))
-    st.plotly_chart(qv.trend_chart(trend, meta, header.label, lang), key="district_trend", width="stretch")
+    ui.chart(("district_trend", ctx.key, snapshot.snapshot_id, indicator, district_id, lang),
+             lambda: qv.trend_chart(trend, meta, header.label, lang), key="district_trend")
     trend_table = qv.trend_table(trend, meta, lang)
     ui.table(trend_table, lang, decimals={t("col_value", lang): meta.decimals})
     trend_spec = downloads.page_spec(ctx, f"quartiere_andamento_{indicator}", filters=area_filter,

@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from osservatorio import downloads, queries, ui, views
-from osservatorio import indicator_views as iv
 from osservatorio.i18n import fmt_number, t
 from osservatorio.page_views import spazi_vuoti as sv
 from osservatorio.views import ALL
@@ -56,10 +55,8 @@ else:
     if shown.empty:
         st.info(t("th_no_places_selection", lang))
     else:
-        st.plotly_chart(queries.figure(("vacant_map", ctx.key, snapshot, parent, klass, status, lang, ctx.map_style),
-                                       lambda: sv.vacant_map(geojson, shown, stats, selected, territory, lang, ctx.map_style)),
-                        width="stretch",
-                        key="vacant_map")
+        ui.chart(("vacant_map", ctx.key, snapshot, parent, klass, status, lang, ctx.map_style),
+                 lambda: sv.vacant_map(geojson, shown, stats, selected, territory, lang, ctx.map_style), key="vacant_map")
         table = queries.derived(("vacant_table", *view), lambda: sv.vacant_table(shown, stats, classes, near, territory, lang))
         ui.table(table, lang, links=(t("th_col_record", lang),))
         id_col = t("th_col_place_id", lang)
@@ -76,9 +73,8 @@ else:
             st.caption(t("th_public_declared", lang, public=fmt_number(public, lang)))
         if guessed:
             st.caption(t("th_public_guessed", lang, n=fmt_number(guessed, lang)))
-        st.plotly_chart(queries.figure(("vacant_breakdown", ctx.key, snapshot, parent, klass, status, lang),
-                                       lambda: sv.breakdown_chart(breakdown, lang)),
-                        width="stretch", key="vacant_breakdown")
+        ui.chart(("vacant_breakdown", ctx.key, snapshot, parent, klass, status, lang),
+                 lambda: sv.breakdown_chart(breakdown, lang), key="vacant_breakdown")
         downloads.download_menu(breakdown, downloads.page_spec(ctx, "spazi_vuoti_ripartizione", filters), lang,
                                 key="vacant_breakdown_dl")
 
@@ -159,15 +155,12 @@ def opportunity() -> None:
         st.info(t("th_score_none", lang, **fine_words))
         return
     fingerprint = ("opportunity_map", ctx.key, snapshot, weights_key, lang, ctx.map_style)
-    st.plotly_chart(queries.figure(fingerprint, lambda: sv.opportunity_map(geojson, scores, stats, near, territory, lang,
-                                                                        ctx.map_style)), width="stretch",
-                    key="opportunity_map")
+    ui.chart(fingerprint, lambda: sv.opportunity_map(geojson, scores, stats, near, territory, lang, ctx.map_style),
+             key="opportunity_map")
     table = queries.derived(("opportunity_table", ctx.key, snapshot, weights_key, lang),
                             lambda: sv.opportunity_table(scores, matrix, stats, classes, catalogue, territory, lang))
-    table_view, table_config = ui.styled(table, lang)  # short headers, full ones as help: readable at 1280 px
-    st.dataframe(table_view, hide_index=True, width="stretch",
-                 column_config=iv.column_config(table_config, sv.opportunity_columns(table, matrix, catalogue,
-                                                                                     territory, lang)))
+    # short headers, full ones as help: readable at 1280 px
+    ui.table(table, lang, columns=sv.opportunity_columns(table, matrix, catalogue, territory, lang))
     caption = sv.weights_caption(components, effective, catalogue, lang)
     spec = downloads.page_spec(ctx, "punteggio_opportunita", {"pesi": sv.format_weights(weights, components)},
                                metadata={t("th_col_weight", lang): caption})

@@ -50,3 +50,57 @@ def test_overview_table_cells_follow_the_language(demo_warehouse: Path, tmp_path
     assert [c for c in cells if re.fullmatch(grouped, c)], f"no grouped thousands ({lang}) in {cells[:60]}"
     bad = [c for c in cells if re.fullmatch(wrong, c)]
     assert not bad, f"numbers not written in {lang}: {bad[:10]}"
+
+
+# --- A warm rerun replays a table or chart instead of drawing it again ------------------------------------
+
+def _replay_script() -> None:
+    import pandas as pd
+    import plotly.graph_objects as go
+    import streamlit as st
+
+    from osservatorio import ui
+
+    rows = int(st.session_state.get("rows", 2))
+    ui.table(pd.DataFrame({"n": [1234.5 + i for i in range(rows)]}), "it")
+    fingerprint = ("bars", st.session_state.get("chart", "a"))
+
+    def build() -> go.Figure:
+        st.session_state["builds"] = st.session_state.get("builds", 0) + 1
+        return go.Figure(go.Bar(x=[fingerprint[1]], y=[1]))
+
+    ui.chart(fingerprint, build, key="bars")
+
+
+def test_a_rerun_replays_the_same_table_and_chart_and_redraws_a_changed_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from osservatorio import ui
+
+    calls: list[int] = []
+    styled = ui.styled
+
+    def counting(frame, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - a pass-through that counts
+        calls.append(len(frame))
+        return styled(frame, *args, **kwargs)
+
+    monkeypatch.setattr(ui, "styled", counting)
+    st.cache_data.clear()
+    at = AppTest.from_function(_replay_script).run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls == [2], "the same table was styled again on a rerun"
+    assert at.session_state["builds"] == 1, "the same chart was built again on a rerun"
+    assert "1.234,5" in shown_cells(at), shown_cells(at)  # the replayed table keeps its Italian numbers
+    assert len(at.get("plotly_chart")) == 1
+
+    at.session_state["rows"] = 3
+    at.session_state["chart"] = "b"
+    at.run()
+    assert calls == [2, 3], "a changed table was not drawn again"
+    assert at.session_state["builds"] == 2, "a changed fingerprint did not build its chart"
+    assert "1.236,5" in shown_cells(at)
+    assert '"b"' in at.get("plotly_chart")[0].proto.spec
+
+    at.session_state["rows"] = ui.CACHED_TABLE_ROWS  # a frame Streamlit would hash by a sample: drawn every time
+    at.run()
+    at.run()
+    assert calls[2:] == [ui.CACHED_TABLE_ROWS, ui.CACHED_TABLE_ROWS]
