@@ -16,7 +16,8 @@ With --browser (the issue's measure): the first page in a real browser after the
 Milan is built from --raw-dir (or OSSERVATORIO_REAL_DIR) into a temporary folder (or --warehouse is used).
 Each repetition starts a fresh server, waits until /_stcore/health answers, then opens the page in a new
 chromium page (Debian's chromium, launched once) and times from the request until the page is drawn: script
-idle, nothing stale, the title shown and, for the app, every map loaded with its districts (MAP_DRAWN_JS).
+idle, nothing stale, the title shown and, for the app, every map drawn (bench_pages.MAP_DRAWN_JS: Panoramica's
+static SVG map image loaded; a MapLibre map loaded with its districts, e.g. with --page mappa).
 Reference in the same run: a one-line Streamlit app started and opened the same way. With --serve also
 `python -m osservatorio.serve` (the launcher that warms the caches before the first visitor). Prints
 min / median per server kind and the ratios to the reference.
@@ -156,7 +157,7 @@ def fresh_process_first_page(page: str, warm_up: bool) -> float:
 TRIVIAL_APP = 'import streamlit as st\nst.title("Riferimento")\n'  # the reference: one line of Streamlit
 
 # The page is drawn: Streamlit idle (READY_JS of the browser tests) and a title on screen; with maps=true
-# also at least one map, each loaded with its choropleth layer (bench_pages.MAP_DRAWN_JS).
+# also at least one map, each drawn: an SVG map image loaded, a MapLibre map with its choropleth layer (bench_pages.MAP_DRAWN_JS).
 DRAWN_JS = """([maps]) => {
     const ready = (%s)();
     if (!ready || !document.querySelector('[data-testid="stMain"] h1')) { return false; }
@@ -180,7 +181,7 @@ def _server(command: list[str], script: Path, env: dict[str, str], port: int) ->
 
 # Where the browser's time goes, from the page's own clock (ms since navigation): the first script run on the
 # server (script state 'running' -> 'notRunning'), the plotly chunk of Streamlit's frontend (fetched only when the
-# first chart arrives), the first chart element and the first MapLibre canvas.
+# first chart arrives), the first chart element, the first MapLibre canvas and the first SVG map image loaded.
 PROBE_JS = """(() => {
     window.__marks = {};
     const mark = k => { if (!(k in window.__marks)) { window.__marks[k] = performance.now(); } };
@@ -191,10 +192,13 @@ PROBE_JS = """(() => {
         if (document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')) { mark('chart'); }
         if (document.querySelector('.maplibregl-canvas')) { mark('canvas'); }
     }).observe(document, {subtree: true, childList: true, attributes: true});
+    document.addEventListener('load', e => {  // load does not bubble: caught in the capture phase
+        if (e.target.tagName === 'IMG' && (e.target.src || '').startsWith('data:image/svg+xml')) { mark('image'); }
+    }, true);
 })()"""
 CHUNK_JS = """() => performance.getEntriesByType('resource').filter(r => /PlotlyChart/.test(r.name))
     .map(r => [r.startTime, r.responseEnd])[0] || null"""
-STEPS = ("script_start", "script_end", "chunk_start", "chunk_end", "chart", "canvas", "drawn")
+STEPS = ("script_start", "script_end", "chunk_start", "chunk_end", "chart", "canvas", "image", "drawn")
 
 
 def open_in_browser(browser: Any, command: list[str], script: Path, env: dict[str, str], path: str,
@@ -273,8 +277,9 @@ def browser_first_page(warehouse: Path, path: str, runs: int, serve: bool) -> No
         print(f"{kind:<32} {min(ups):>9.2f} / {statistics.median(ups):<7.2f} {min(draws):>15.2f} / {med:<12.2f} "
               f"{med / ref:>8.1f}x{verdict}")
     print("tappe nel browser, s dalla navigazione (mediana): script sul server avviato (avvio) e finito (fine), pezzo "
-          "plotly del frontend richiesto (js-rq) e ricevuto (js-ok), primo grafico (graf), prima mappa (mappa), fatto")
-    print(f"  {'':<30} " + "  ".join(f"{n:>5}" for n in ("avvio", "fine", "js-rq", "js-ok", "graf", "mappa", "fatto")))
+          "plotly del frontend richiesto (js-rq) e ricevuto (js-ok), primo grafico (graf), prima mappa MapLibre (mappa), "
+          "prima mappa SVG caricata (svg), fatto")
+    print(f"  {'':<30} " + "  ".join(f"{n:>5}" for n in ("avvio", "fine", "js-rq", "js-ok", "graf", "mappa", "svg", "fatto")))
     for kind, rows in results.items():
         cells = []
         for step in STEPS:

@@ -10,7 +10,8 @@ one run only: these machines are noisy, compare ratios within a run.
     reruns (median), and sums the bytes of the elements of the last run;
 (b) map payload: bytes of each map's plotly JSON as sent to the browser (`proto.spec`);
 (c) cold start: chromium is launched first, then `streamlit run`; the time is from the server
-    process start to the first page's map drawn in the browser (MapLibre loaded, districts on it).
+    process start to the first page's map drawn in the browser (MAP_DRAWN_JS: the SVG map image loaded, or
+    MapLibre loaded with the districts on it).
 (d) --firms N: regional scale. The real files of --real-dir (or OSSERVATORIO_REAL_DIR) are linked
     file by file into a temporary raw folder (rglob does not enter linked folders), a seeded synthetic
     business-register extract of N firm points on the real NIL is added (`bench_build.generate`, plus
@@ -46,15 +47,21 @@ def declared_pages() -> list[str]:
     return names or sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
 
 
-# The first page is ready when its maps are drawn: MapLibre loaded and idle, choropleth on it.
+# The first page is ready when its maps are drawn: every static SVG map image (st.image of osservatorio.svgmap, the
+# Panoramica map) loaded and decoded, and every MapLibre map loaded and idle with its choropleth on it (other pages);
+# at least one map of either kind.
 MAP_DRAWN_JS = """() => {
-    const plots = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'));
+    const main = document.querySelector('[data-testid="stMain"]') || document;
+    const images = Array.from(main.querySelectorAll('[data-testid="stImage"] img[src^="data:image/svg+xml"]'));
+    const plots = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'));
     const maps = plots.filter(gd => gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot);
-    return maps.length > 0 && maps.every(gd => {
-        const m = gd._fullLayout.map._subplot.map;
-        return m.loaded() && !m.isMoving() && m.getCanvas().width > 0
-            && gd._fullData.some(t => t.type === 'choroplethmap' && m.getLayer(`plotly-trace-layer-${t.uid}-fill`));
-    });
+    return images.length + maps.length > 0
+        && images.every(img => img.complete && img.naturalWidth > 0)
+        && maps.every(gd => {
+            const m = gd._fullLayout.map._subplot.map;
+            return m.loaded() && !m.isMoving() && m.getCanvas().width > 0
+                && gd._fullData.some(t => t.type === 'choroplethmap' && m.getLayer(`plotly-trace-layer-${t.uid}-fill`));
+        });
 }"""
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

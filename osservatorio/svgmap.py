@@ -132,15 +132,19 @@ def classify(values: Sequence[float], decimals: int = 0, classes: int = CLASSES,
         return []
     distinct = sorted(set(vals))
     k = min(classes, len(distinct))
+    groups: list[list[float]]
     if k == len(distinct):
-        uppers = distinct
-    else:
-        # the value at rank ceil(n * j / k): each class holds about n / k areas (ties stay in one class)
-        uppers = sorted({vals[math.ceil(len(vals) * j / k) - 1] for j in range(1, k + 1)})
-    members: list[list[float]] = [[] for _ in uppers]
-    for v in vals:
-        members[next(i for i, u in enumerate(uppers) if v <= u)].append(v)
-    groups = [m for m in members if m]
+        groups = [[v for v in vals if v == d] for d in distinct]
+    else:  # about len / k values per class, ties kept together; a large tie (many zeros) leaves the rest to split
+        groups, i = [], 0
+        for j in range(k):
+            if i >= len(vals):
+                break
+            end = i + math.ceil((len(vals) - i) / (k - j))
+            while end < len(vals) and vals[end] == vals[end - 1]:
+                end += 1
+            groups.append(vals[i:end])
+            i = end
     colors = YLORRD[len(groups)]
     if reverse:
         colors = tuple(reversed(colors))

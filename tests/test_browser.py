@@ -11,7 +11,8 @@ paste it) in a fresh browser context and must:
 - make no request outside the server (maps must work offline);
 - show the demo banner (the warehouse served here is the demo bundle);
 - where it has maps: every MapLibre map has loaded, its canvas has a size, and every
-  choropleth draws each district of its GeoJSON (the ids MapLibre reports as rendered).
+  choropleth draws each district of its GeoJSON (the ids MapLibre reports as rendered);
+  Panoramica's static SVG map (st.image) is loaded, decoded, visible and has a path per district.
 
 Full-page screenshots go to artifacts/screenshots/<page>.png (git-ignored). Nothing waits a
 fixed time: every wait is for a condition in the page, bounded by a timeout.
@@ -54,8 +55,10 @@ pytestmark = [
 
 # Pages known to draw a district map, with the fewest districts its choropleth must show. A guard
 # against a map silently disappearing; every other map found on any page is checked all the same.
-MAP_PAGES = {"": 88, "mappa": 88, "periferie": 88, "makerspace": 88, "spazi_vuoti": 88, "imprese": 88,
+MAP_PAGES = {"mappa": 88, "periferie": 88, "makerspace": 88, "spazi_vuoti": 88, "imprese": 88,
              "quartiere": 1}
+#: Pages whose map is a static SVG image (osservatorio.svgmap, no plotly on the first page), with its district count.
+SVG_MAP_PAGES = {"": 88, "panoramica": 88}
 
 # Streamlit idle: script finished, connected, no lazy element still a skeleton, nothing stale,
 # every plotly chart drawn and every MapLibre map loaded and not moving.
@@ -122,6 +125,19 @@ MAPS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyC
         };
     }))"""
 
+# One record per static SVG map image (st.image of osservatorio.svgmap) in the main block.
+SVG_MAPS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img'))
+    .filter(img => (img.src || '').startsWith('data:image/svg+xml;base64,')).map(img => {
+        const text = new TextDecoder().decode(Uint8Array.from(atob(img.src.split(',')[1]), c => c.charCodeAt(0)));
+        const svg = new DOMParser().parseFromString(text, 'image/svg+xml');
+        const box = img.getBoundingClientRect();
+        return {complete: img.complete, natural: [img.naturalWidth, img.naturalHeight], box: [box.width, box.height],
+                alt: img.alt, areas: svg.querySelectorAll('path').length, parse_error: !!svg.querySelector('parsererror'),
+                legend: Array.from(svg.querySelectorAll('text')).map(t => t.textContent)};
+    })"""
+SVG_LOADED_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img'))
+    .every(img => img.complete && img.naturalWidth > 0)"""
+
 CONTENT_HEIGHT_JS = """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stMainBlockContainer"]',
     '[data-testid="stAppViewContainer"]'].map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))"""
 
@@ -136,6 +152,7 @@ class PageVisit:
     title: str = ""
     main_text: str = ""
     maps: list[dict[str, Any]] = field(default_factory=list)
+    svg_maps: list[dict[str, Any]] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
     error_alerts: list[str] = field(default_factory=list)
     not_found: int = 0
@@ -276,7 +293,9 @@ def _visit(browser: Browser, base: str, path: str, label: str, page: Page | None
     assert errors is not None and external is not None
     try:
         _wait_ready(page)
+        page.wait_for_function(SVG_LOADED_JS, timeout=TIMEOUT_MS, polling=100)
         visit.maps = page.evaluate(MAPS_JS)
+        visit.svg_maps = page.evaluate(SVG_MAPS_JS)
         visit.title = page.locator('[data-testid="stMain"] h1').first.inner_text(timeout=TIMEOUT_MS).strip()
         visit.main_text = page.inner_text('[data-testid="stMain"]')
         visit.exceptions = _texts(page, '[data-testid="stException"]')
@@ -389,6 +408,18 @@ def test_every_map_draws_its_districts(visits: dict[str, PageVisit], subtests: p
                 assert drawn and max(drawn) >= need, f"/{path}: expected a map of {need} districts, drew {drawn}"
                 if need == 88:
                     assert 88 in [m["locations"] for m in v.maps], f"/{path}: no choropleth of all 88 NIL"
+            for m in v.svg_maps:
+                check_svg_map(m, f"/{path}")
+            if path in SVG_MAP_PAGES:
+                assert [m["areas"] for m in v.svg_maps] == [SVG_MAP_PAGES[path]], f"/{path}: SVG maps {v.svg_maps}"
+
+
+def check_svg_map(m: dict[str, Any], where: str) -> None:
+    """A static SVG map image: loaded and decoded, well-formed, visible at a readable size, with alt text."""
+    assert m["complete"] and m["natural"][0] > 0, f"{where}: SVG map not loaded {m}"
+    assert not m["parse_error"], f"{where}: the SVG map does not parse"
+    assert m["box"][0] >= 600 and m["box"][1] >= 300, f"{where}: SVG map drawn at {m['box']} px: too small to read"
+    assert m["alt"].startswith(("Mappa: ", "Map: ")), f"{where}: SVG map without alt text: {m['alt']!r}"
 
 
 def test_every_map_shows_all_of_its_districts(visits: dict[str, PageVisit]) -> None:
@@ -554,9 +585,70 @@ def test_warmed_server_serves_the_first_pages(tmp_path: Path, browser: Browser) 
             assert visit.console_errors == [], visit.console_errors[:5]
             assert visit.not_found == 0
             assert "dimostrativi" in visit.main_text
+            if path == "":  # Panoramica: its map is a static SVG image
+                assert [m["areas"] for m in visit.svg_maps] == [88], visit.svg_maps
+                check_svg_map(visit.svg_maps[0], "/ (serve)")
+                continue
             drawn = [m for m in visit.maps if "choroplethmap" in m["types"]]
             assert drawn and all(m["rendered"] >= 88 for m in drawn), visit.maps
     finally:
         _stop_group(proc)
     warmed = [line for line in log_path.read_text(errors="replace").splitlines() if line.startswith("Riscaldamento")]
     assert warmed and "pages/mappa.py" in warmed[0], warmed
+
+
+# --- Panoramica on the real Milan build: the static SVG map, in both languages --------------------------------
+
+@pytest.mark.real
+def test_panoramica_svg_map_on_the_real_build(tmp_path: Path, browser: Browser, real_dir: Path) -> None:
+    """/panoramica on the real build at 1440x900, Italian and English: the map image is loaded, decoded, visible and
+    large, draws the 88 NIL with a legend in the page's number format, and links to the interactive map in the same
+    language; no plotly chart on the page. Screenshots in artifacts/screenshots/real/panoramica_<lang>.png."""
+    from etl.pipeline import build
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    build(real_dir, warehouse, progress=lambda _m: None)
+    port = _free_port()
+    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(tmp_path / "app.sqlite"),
+           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
+    log_path = tmp_path / "streamlit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    shots = SHOTS / "real"
+    shots.mkdir(parents=True, exist_ok=True)
+    thousands = {"it": re.compile(r"^\d{1,3}(\.\d{3})+ – \d{1,3}(\.\d{3})+$"),
+                 "en": re.compile(r"^\d{1,3}(,\d{3})+ – \d{1,3}(,\d{3})+$")}
+    try:
+        _wait_healthy(base, proc, log_path)
+        for lang in ("it", "en"):
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(f"uncaught: {exc}"))
+            try:
+                page.goto(f"{base}/panoramica?lang={lang}", timeout=TIMEOUT_MS)
+                _wait_ready(page)
+                page.wait_for_function(SVG_LOADED_JS, timeout=TIMEOUT_MS, polling=100)
+                image = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
+                image.scroll_into_view_if_needed()
+                assert image.is_visible()
+                (m,) = page.evaluate(SVG_MAPS_JS)
+                check_svg_map(m, f"/panoramica?lang={lang}")
+                assert m["areas"] == 88, m["areas"]
+                assert m["box"][0] >= 800, f"the map is {m['box']} px wide in a 1440 px window"
+                ranges = [x for x in m["legend"] if " – " in x]
+                assert len(ranges) >= 3 and all(thousands[lang].match(x) for x in ranges[:-1]), m["legend"]
+                assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no plotly on the first page
+                link = page.locator('[data-testid="stMain"] a[href*="mappa"]').first
+                assert f"lang={lang}" in (link.get_attribute("href") or ""), link.get_attribute("href")
+                page.screenshot(path=str(shots / f"panoramica_{lang}.png"))
+                assert errors == [], errors
+            finally:
+                context.close()
+    finally:
+        _stop_group(proc)

@@ -84,6 +84,8 @@ def test_quantile_classes() -> None:
     assert [c.color for c in classes] == list(svgmap.YLORRD[5])
     ties = svgmap.classify([0, 0, 0, 0, 0, 0, 1, 2])  # mostly zeros: no empty or duplicated class
     assert [(c.low, c.high) for c in ties] == [(0, 0), (1, 1), (2, 2)]
+    zeros = svgmap.classify([0.0] * 75 + [float(v) for v in range(1, 13)])  # most NIL without a makerspace
+    assert [(c.low, c.high, c.count) for c in zeros] == [(0, 0, 75), (1, 3, 3), (4, 6, 3), (7, 9, 3), (10, 12, 3)]
     assert svgmap.classify([]) == []
 
 
