@@ -1653,7 +1653,8 @@ def opportunity_score_detail(components: pd.DataFrame, weights: Mapping[str, flo
         for idx in x.index[x.isna()]:
             lacking.setdefault(idx, []).append(k)
     out["score"] = (100.0 * score).where(~components.index.isin(list(lacking)))
-    for idx in out.index:
+    reasons: list[str | None] = []
+    for idx in out.index:  # one list assigned at once: a cell-by-cell .at took most of a rerun of the weights
         if idx in lacking:
             parts = []
             for k in lacking[idx]:
@@ -1661,9 +1662,10 @@ def opportunity_score_detail(components: pd.DataFrame, weights: Mapping[str, flo
                 if component_reasons is not None and k in component_reasons.columns:
                     why = component_reasons.at[idx, k]
                 parts.append(f"{k} ({why})" if isinstance(why, str) and why else k)
-            out.at[idx, "reason"] = _join(f"componenti mancanti: {', '.join(parts)}", drop_note)
+            reasons.append(_join(f"componenti mancanti: {', '.join(parts)}", drop_note))
         else:
-            out.at[idx, "reason"] = drop_note
+            reasons.append(drop_note)
+    out["reason"] = pd.Series(reasons, index=out.index, dtype=object)
     return out
 
 
