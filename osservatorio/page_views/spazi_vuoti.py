@@ -3,7 +3,7 @@ periphery (as the ETL stored it: table place_proximity) and the opportunity scor
 
 Pure functions on the frames of `osservatorio.queries`; area levels and labels come from the territory.
 The score with user-chosen weights calls the ETL's own scoring function
-(`etl.indicators.opportunity_score_detail`) on the stored values of the components, imported lazily.
+(`etl.scoring.score_detail`) on the stored values of the components.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from etl.scoring import score_detail
 from osservatorio import maps
 from osservatorio.i18n import fmt_number, t
 from osservatorio.indicator_views import ColumnView, reason_text
@@ -372,21 +373,19 @@ def reweighted_scores(matrix: pd.DataFrame, reasons: pd.DataFrame, weights: Mapp
                       directions: Mapping[str, str]) -> pd.DataFrame:
     """Opportunity score per fine area (0-100, NaN with a reason where not computable) for `weights`.
 
-    Calls the ETL's pure scoring function (`etl.indicators.opportunity_score_detail`, the detail of
-    `opportunity_score`); weights are relative, so 40/30/15/15 gives the stored default score.
+    Calls the ETL's pure scoring function (`etl.scoring.score_detail`, which the build's
+    `opportunity_score` uses); weights are relative, so 40/30/15/15 gives the stored default score.
     Returns columns id, score, reason.
     """
-    from etl.indicators import opportunity_score_detail
-
     used = {k: float(v) for k, v in weights.items() if k in matrix.columns}
-    detail = opportunity_score_detail(matrix[list(used)], used, directions, reasons[list(used)])
+    detail = score_detail(matrix[list(used)], used, directions, reasons[list(used)])
     return pd.DataFrame({"id": detail.index.astype(int), "score": detail["score"].astype(float).to_numpy(),
                          "reason": detail["reason"].to_numpy()})
 
 
 def effective_weights(weights: Mapping[str, float], valued: set[str]) -> dict[str, float]:
     """The weights the score really applies: a component without any value is dropped by the ETL's scoring
-    function (etl.indicators.opportunity_score_detail), so its weight counts as 0."""
+    function (etl.scoring.score_detail), so its weight counts as 0."""
     return {k: (float(v) if k in valued else 0.0) for k, v in weights.items()}
 
 
