@@ -368,7 +368,7 @@ def test_deep_link_as_first_request_of_a_fresh_server(server: str, browser: Brow
 def test_navigation_lists_the_pages(visits: dict[str, PageVisit]) -> None:
     """Guard against a silent discovery failure (a changed test id would make every check vacuous)."""
     assert len(visits) >= 2, f"navigation not found or lists one page: {sorted(visits)}"
-    missing = set(MAP_PAGES) - set(visits)
+    missing = (set(MAP_PAGES) | set(SVG_MAP_PAGES)) - set(visits)
     assert not missing, f"pages known to have a map are missing from the navigation: {sorted(missing)}"
 
 

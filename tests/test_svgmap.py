@@ -3,6 +3,7 @@ legend by language), on hand-made GeoJSON and on the demo build's 88 NIL."""
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 
@@ -135,3 +136,15 @@ def test_the_88_nil_stay_small(demo_con: duckdb.DuckDBPyConnection) -> None:
                                 dict(zip(stats["id"], stats["name"], strict=True)), "Densità", "ab./km²", "it")
     assert sorted(fills(svg)) == sorted(int(i) for i in stats["id"]) and len(stats) == 88
     assert len(svg.encode("utf-8")) < 150_000
+
+
+def test_class_colours_read_by_lightness_for_colour_blind_readers() -> None:
+    """Every class set gets darker with the value in each colour-vision type (the check tests/test_accessibility.py
+    makes of the plotly scale), and the no-data grey stays apart from the lightest class."""
+    from test_accessibility import CVD, _lab
+
+    for n, colours in svgmap.YLORRD.items():
+        for kind in CVD:
+            light = [_lab(c, kind)[0] for c in colours]
+            assert all(a > b for a, b in zip(light, light[1:], strict=False)), (n, kind, light)
+            assert all(math.dist(_lab(c, kind), _lab(svgmap.MISSING_COLOR, kind)) > 10 for c in colours), (n, kind)
