@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -393,9 +394,15 @@ _TRUE = {"1", "true", "yes", "si", "sì", "y"}
 
 
 def place_attributes(text: object) -> dict:
-    """places.attributes as a dict with lower-case keys ({} when missing or malformed)."""
+    """places.attributes as a dict with lower-case keys ({} when missing or malformed); a fresh copy each
+    time of a text parsed once (pages read the same places' attributes for their table, map and counts)."""
     if not isinstance(text, str) or not text:
         return {}
+    return dict(_parsed_attributes(text))
+
+
+@lru_cache(maxsize=8_192)  # the places a page shows (hundreds), not a register
+def _parsed_attributes(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
