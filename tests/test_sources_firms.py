@@ -466,3 +466,19 @@ def test_build_end_to_end_firm_units(tmp_path: Path, districts: tuple[gpd.GeoDat
     assert rejects == [(4, "rejected"), (5, "rejected"), (6, "rejected"), (7, "rejected"), (8, "warning")]
     assert lineage == [("ds201", 10, 6, 4, "official", "CC BY 4.0 – Comune di Milano", "cp1252")]
     assert unknown_nil == 0
+
+
+def test_a_key_repeated_three_times_keeps_its_first_located_row(tmp_path: Path, ctx: BuildContext,
+                                                                 districts: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]) -> None:
+    """Each later row with the same firm id names the first row that was kept, not a row that was refused."""
+    nil, _ = districts
+    x1, y1 = inside(nil, 1)
+    header = "codice_fiscale;denominazione;codice_ateco;edizione_ateco;addetti;data_inizio_attivita;indirizzo;lon;lat;stato"
+    row = "07;Stampa 3D Neri;25.62.00;2007;3;01/02/2015;Via Tortona 10;{};{};attiva"
+    lines = [header, row.format(9.9, 45.9),  # row 1: outside the city, refused for that
+             row.format(x1, y1), f"08;Altra;62.01;2007;1;;Via Padova 1;{x1};{y1};", row.format(x1, y1), row.format(x1, y1)]
+    result = FirmPointsSource().load(write_lines(tmp_path / "registro_imprese.csv", lines), ctx)
+    duplicates = {r.row_number: r.reason for r in result.rejects if "duplicato" in r.reason}
+    assert duplicates == {4: "duplicato: stesso id della riga 2 (tenuta quella)",
+                          5: "duplicato: stesso id della riga 2 (tenuta quella)"}
+    assert sorted(result.frame["name"]) == ["Altra", "Stampa 3D Neri"]
