@@ -555,6 +555,11 @@ def test_every_page_of_another_territory(territory_server: str, browser: Browser
             for m in v.maps:
                 if "choroplethmap" in m["types"]:
                     assert m["rendered"] == m["features"] > 0, f"/{path} {m['title']!r}: {m['rendered']} of {m['features']}"
+            for m in v.svg_maps:  # Panoramica's static map: every comune drawn
+                check_svg_map(m, f"/{path}")
+                assert m["areas"] > 100, f"/{path}: the SVG map draws {m['areas']} comuni"
+            if path in SVG_MAP_PAGES:
+                assert len(v.svg_maps) == 1, f"/{path}: {len(v.svg_maps)} SVG maps"
             assert v.screenshot is not None and v.screenshot.stat().st_size > 10_000, f"/{path}: no screenshot"
 
 
