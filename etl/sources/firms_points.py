@@ -527,13 +527,12 @@ def _dedupe_staged(stage: Stage, by_name: bool) -> None:
     """Table `repeats` (row_number, first_row): located firms that repeat an earlier kept row's id (and,
     without ids, its name and address within DUPLICATE_RADIUS_M), each a reject naming the row kept."""
     con = stage.con
-    # The first row of each repeated key by a hash aggregate, then its repeats by a join: the same pairs as a
-    # window partitioned by key and ordered by row (keys are never NULL), without sorting every row.
     con.execute("""
         CREATE TABLE repeats AS
-        WITH kept AS (SELECT f.row_number, f.source_key FROM firms f JOIN located l USING (row_number) WHERE l.keep),
-        firsts AS (SELECT source_key, min(row_number) AS first_row FROM kept GROUP BY source_key HAVING count(*) > 1)
-        SELECT k.row_number, s.first_row FROM kept k JOIN firsts s USING (source_key) WHERE k.row_number <> s.first_row""")
+        SELECT row_number, first_row FROM (
+            SELECT f.row_number, first_value(f.row_number) OVER (PARTITION BY f.source_key ORDER BY f.row_number) AS first_row
+            FROM firms f JOIN located l USING (row_number) WHERE l.keep)
+        WHERE first_row <> row_number""")
     con.execute("""
         INSERT INTO reasons SELECT row_number, 20, 'duplicato: stesso id della riga ' || first_row || ' (tenuta quella)',
                                    'rejected'
