@@ -116,7 +116,8 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
                "resultTypes": ["violations"]}
 BLOCKING = ("serious", "critical")
 
-# Every plotly map on the page and the largest number of districts with a value on one of its choropleths;
+# Every plotly map on the page and the largest number of districts with a value on one of its choropleths,
+# every static SVG map and its districts drawn in a value's colour;
 # every data table (Streamlit's grid exposes its row count) and its number of rows.
 MAPS_AND_TABLES_JS = """() => {
     const MISSING = '__MISSING__';
@@ -135,6 +136,17 @@ MAPS_AND_TABLES_JS = """() => {
             title: ((gd.layout.title && gd.layout.title.text) || '').replace(/<[^>]*>/g, ''),
             valued: valued(gd),
         }));
+    // Static SVG maps (st.image of osservatorio.svgmap): one path per district, grey when it has no value.
+    const svgs = Array.from(document.querySelectorAll('[data-testid="stMain"] img'))
+        .filter(img => (img.src || '').startsWith('data:image/svg+xml;base64,'))
+        .map(img => {
+            const text = new TextDecoder().decode(Uint8Array.from(atob(img.src.split(',')[1]), c => c.charCodeAt(0)));
+            const svg = new DOMParser().parseFromString(text, 'image/svg+xml');
+            const paths = Array.from(svg.querySelectorAll('path'));
+            return {kind: 'svg', title: img.alt || '',
+                    valued: paths.filter(p => (p.getAttribute('fill') || '').toLowerCase() !== MISSING).length};
+        });
+    maps.push(...svgs);
     const tables = Array.from(document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]'))
         .map(el => {
             const grid = el.querySelector('[aria-rowcount]');
@@ -268,6 +280,8 @@ def test_axe_finds_no_serious_violation(audits: dict[str, A11yVisit], subtests: 
 def test_every_map_has_a_table_of_its_values(audits: dict[str, A11yVisit], subtests: pytest.Subtests) -> None:
     """A map is not readable by everybody: its districts' values must also be in a table on the page."""
     assert any(v.maps for v in audits.values()), "no page showed a map: the check would be vacuous"
+    assert any(m.get("kind") == "svg" and m["valued"] for v in audits.values() for m in v.maps), \
+        "no static SVG map with values was checked (Panoramica's)"
     for path, v in audits.items():
         with subtests.test(msg=f"/{path}"):
             assert not v.problem, f"/{path}: {v.problem}"
