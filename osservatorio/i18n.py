@@ -132,6 +132,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Cartella di lavoro Excel con i dati e un foglio «Info» con fonti, licenze, date dei dati e filtri.",
         "en": "Excel workbook with the data and an “Info” sheet with sources, licences, data dates and filters.",
     },
+    "dl_xlsx_too_many_help": {
+        "it": "Non preparato: {rows} righe, oltre il limite di {limit} per un file Excel (sarebbe lento e molto pesante). "
+              "Il CSV contiene tutte le righe; si possono anche restringere i filtri.",
+        "en": "Not prepared: {rows} rows, over the limit of {limit} for an Excel file (it would be slow and very heavy). "
+              "The CSV holds every row; narrowing the filters also works.",
+    },
     "dl_geojson": {"it": "GeoJSON", "en": "GeoJSON"},
     "dl_geojson_help": {
         "it": "Confini con i valori della tabella, per QGIS o altri GIS (coordinate WGS84).",

@@ -116,7 +116,7 @@ else:
                 spec = downloads.page_spec(ctx, "imprese_puntuali", {**filters, "categoria": category})
                 downloads.download_menu(lambda: fv.firm_table(load(), stats, labels, territory, lang), spec, lang,
                                         geojson=lambda: fv.firm_points_geojson(load()), id_col=t("th_col_place_id", lang),
-                                        key="firms_points_dl")  # the rows are read only when a file is asked for
+                                        key="firms_points_dl", row_count=n_firms)  # rows read only when a file is asked for
 
 st.subheader(t("th_over_time_title", lang))
 if units.empty:

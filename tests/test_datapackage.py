@@ -281,6 +281,24 @@ def test_menu_offers_the_zips(warehouse: Path) -> None:
         assert "Data date (per source)" in archive.read("README.txt").decode("utf-8")
 
 
+def test_no_workbook_beyond_the_excel_row_limit(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A register-sized list offers its CSVs but not an XLSX (minutes and gigabytes in the server); the button
+    says why. The frame callable is never called to find out."""
+    spec = ExportSpec("imprese_puntuali", {}, BUILT.date(), sources=catalogue(warehouse).sources)
+    monkeypatch.setattr(downloads, "XLSX_MAX_ROWS", 2)
+
+    def never() -> pd.DataFrame:
+        raise AssertionError("the rows were read to build the menu")
+
+    files = {f.kind: f for f in downloads.export_files(never, spec, "it", row_count=3)}
+    assert [k for k, f in files.items() if f.disabled] == ["xlsx"]
+    assert files["xlsx"].help.startswith("Non preparato: 3 righe, oltre il limite di 2")
+    eager = {f.kind: f for f in downloads.export_files(frame(), spec, "en")}
+    assert len(frame()) > 2 and eager["xlsx"].disabled and "over the limit of 2" in eager["xlsx"].help
+    under = {f.kind: f for f in downloads.export_files(never, spec, "it", row_count=2)}
+    assert not any(f.disabled for f in under.values())
+
+
 def test_units_in_field_descriptions() -> None:
     columns = ["Tipologia (uso precedente)", "Entro 1 km da maker (periferia)", "Distanza (m)", "m²", "Densità (ab./km²)",
                "Quota (%)", "Valore", "Nome"]
