@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -444,14 +444,34 @@ def firm_points_sample(con: duckdb.DuckDBPyConnection, district_id: int | None, 
     ).df()
 
 
+_FIRM_POINTS_SQL = f"""SELECT {_FIRM_POINT_COLUMNS} FROM places WHERE {_FIRM_POINT_WHERE}
+                       ORDER BY district_id NULLS LAST, name, source_id, source_key"""  # noqa: S608 - fixed text
+FIRM_CHUNK_VECTORS = 25  # DuckDB vectors of 2,048 rows per chunk: 51,200 rows
+
+
 def firm_points(con: duckdb.DuckDBPyConnection, district_id: int | None = None,
                 category: str | None = None) -> pd.DataFrame:
     """Every firm point of the selection (for a download, built when it is asked for; never cached)."""
-    return con.sql(
-        f"""SELECT {_FIRM_POINT_COLUMNS} FROM places WHERE {_FIRM_POINT_WHERE}
-            ORDER BY district_id NULLS LAST, name, source_id, source_key""",  # noqa: S608
-        params={"district": district_id, "category": category},
-    ).df()
+    return con.sql(_FIRM_POINTS_SQL, params={"district": district_id, "category": category}).df()
+
+
+def firm_points_chunks(con: duckdb.DuckDBPyConnection, district_id: int | None = None, category: str | None = None,
+                       vectors: int = FIRM_CHUNK_VECTORS) -> Iterator[pd.DataFrame]:
+    """The rows of `firm_points`, in the same order and dtypes, as frames of `vectors` × 2,048 rows (the first may
+    be empty, and is then the only one): a register-sized download never holds every row in pandas.
+
+    The query runs when the iterator is first advanced and keeps its result open on `con` until exhausted: give it
+    a cursor of its own and read nothing else on it meanwhile."""
+    result = con.execute(_FIRM_POINTS_SQL, {"district": district_id, "category": category})
+    first = True
+    while True:
+        chunk = result.fetch_df_chunk(vectors)
+        if len(chunk) == 0 and not first:
+            return
+        yield chunk
+        first = False
+        if len(chunk) == 0:
+            return
 
 
 def firm_units_by_category(con: duckdb.DuckDBPyConnection, district_id: int | None = None) -> pd.DataFrame:

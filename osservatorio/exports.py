@@ -16,13 +16,15 @@ import io
 import json
 import math
 import re
+import shutil
+import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from typing import IO, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -194,24 +196,36 @@ def to_csv(frame: pd.DataFrame, dialect: Dialect = "standard") -> bytes:
     scientific notation; booleans are TRUE/FALSE; timezone-aware times become Milan local time in
     excel_it and keep their offset (ISO) in standard.
     """
-    if dialect not in ("standard", "excel_it"):
-        raise ValueError(f"dialetto CSV sconosciuto: {dialect!r}")
+    _check_dialect(dialect)
     safe = neutralise(frame)
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=";" if dialect == "excel_it" else ",", lineterminator="\r\n",
-                        quoting=csv.QUOTE_MINIMAL)
+    writer = _csv_writer(buffer, dialect)
     writer.writerow([_label(c) for c in safe.columns])
+    _csv_rows(writer, safe, dialect, [_dates_only(safe.iloc[:, i]) for i in range(safe.shape[1])])
+    text = buffer.getvalue()
+    return ("\ufeff" + text).encode("utf-8") if dialect == "excel_it" else text.encode("utf-8")
+
+
+def _check_dialect(dialect: str) -> None:
+    if dialect not in ("standard", "excel_it"):
+        raise ValueError(f"dialetto CSV sconosciuto: {dialect!r}")
+
+
+def _csv_writer(buffer: io.StringIO, dialect: Dialect) -> Any:
+    return csv.writer(buffer, delimiter=";" if dialect == "excel_it" else ",", lineterminator="\r\n",
+                      quoting=csv.QUOTE_MINIMAL)
+
+
+def _csv_rows(writer: Any, safe: pd.DataFrame, dialect: Dialect, dates_only: Sequence[bool]) -> None:
+    """The rows of a neutralised frame (no header); `dates_only` per column: whether datetimes print as dates."""
     columns = []
     for position in range(safe.shape[1]):
         series = safe.iloc[:, position]
         if len(series) and pd.api.types.is_string_dtype(series):  # texts only: the cell is the text, missing is empty
             columns.append(series.astype(object).where(series.notna(), "").tolist())
             continue
-        only_dates = _dates_only(series)
-        columns.append([_csv_cell(v, dialect, only_dates) for v in _column_values(series)])
+        columns.append([_csv_cell(v, dialect, dates_only[position]) for v in _column_values(series)])
     writer.writerows(zip(*columns, strict=True) if columns else [[] for _ in range(len(safe))])
-    text = buffer.getvalue()
-    return ("\ufeff" + text).encode("utf-8") if dialect == "excel_it" else text.encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -562,24 +576,70 @@ def licence_descriptor(text: str) -> dict[str, str]:
     return {"name": "notspecified", "title": clean}
 
 
-def _value_type(values: list[object]) -> str:
-    """Table Schema type of an object column from its non-missing values."""
-    present = [v for v in values if not _is_missing(v)]
-    if not present:
-        return "string"
-    if all(isinstance(v, bool | np.bool_) for v in present):
-        return "boolean"
-    if any(isinstance(v, bool | np.bool_) for v in present):
-        return "string"
-    if all(isinstance(v, int | np.integer) for v in present):
-        return "integer"
-    if all(isinstance(v, int | np.integer | float | np.floating | Decimal) for v in present):
-        return "number"
-    if all(isinstance(v, datetime) for v in present):
+def _value_class(value: object) -> str:
+    """The Table Schema family of one present value (bool is checked before int: True is an int in Python)."""
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, int | np.integer):
+        return "int"
+    if isinstance(value, float | np.floating | Decimal):
+        return "float"
+    if isinstance(value, datetime):
         return "datetime"
-    if all(isinstance(v, date) for v in present):
+    if isinstance(value, date):
         return "date"
-    return "string"
+    return "str"
+
+
+@dataclass
+class _ColumnProfile:
+    """What the schema of one column depends on, combinable over chunks: the families of its values (from the
+    dtype, or from the values of an object column) and, for datetime64 columns, whether all are whole days."""
+
+    classes: set[str] = field(default_factory=set)
+    dates_only: bool = True
+
+    def add(self, other: _ColumnProfile) -> None:
+        self.classes |= other.classes
+        self.dates_only = self.dates_only and other.dates_only
+
+    def kind(self) -> str:
+        """The Table Schema type; for one whole frame this is what its dtype (or its object values) says."""
+        classes = self.classes
+        if classes == {"datetime64"}:
+            return "date" if self.dates_only else "datetime"
+        if "datetime64" in classes:
+            classes = (classes - {"datetime64"}) | {"datetime"}
+        if not classes:
+            return "string"
+        if classes == {"bool"}:
+            return "boolean"
+        if "bool" in classes:
+            return "string"
+        for kind, allowed in (("integer", {"int"}), ("number", {"int", "float"}), ("datetime", {"datetime"}),
+                              ("date", {"datetime", "date"})):
+            if classes <= allowed:
+                return kind
+        return "string"
+
+
+def _column_profile(series: pd.Series) -> _ColumnProfile:
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return _ColumnProfile({"bool"})
+    if pd.api.types.is_integer_dtype(dtype):
+        return _ColumnProfile({"int"})
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return _ColumnProfile({"datetime64"}, _dates_only(series))
+    if pd.api.types.is_numeric_dtype(dtype):
+        return _ColumnProfile({"float"})
+    if len(series) and pd.api.types.is_string_dtype(series):  # texts only (missing values aside)
+        return _ColumnProfile({"str"})
+    return _ColumnProfile({_value_class(v) for v in series.tolist() if not _is_missing(v)})
+
+
+def _profiles(safe: pd.DataFrame) -> list[_ColumnProfile]:
+    return [_column_profile(safe.iloc[:, i]) for i in range(safe.shape[1])]
 
 
 def table_schema(frame: pd.DataFrame, dialect: Dialect = "standard",
@@ -587,26 +647,16 @@ def table_schema(frame: pd.DataFrame, dialect: Dialect = "standard",
     """Frictionless Table Schema of the CSV `to_csv(frame, dialect)` writes: one field per column (name =
     the header as written, neutralised), its type, the formats of the dialect, missing values = empty."""
     safe = neutralise(frame)
+    return _schema(safe, [str(c) for c in frame.columns], _profiles(safe), dialect, descriptions)
+
+
+def _schema(safe: pd.DataFrame, originals: Sequence[str], profiles: Sequence[_ColumnProfile], dialect: Dialect,
+            descriptions: Mapping[str, str] | None) -> dict[str, Any]:
+    """The Table Schema from a neutralised frame's headers, its original column names and its column profiles."""
     fields: list[dict[str, Any]] = []
-    for position in range(safe.shape[1]):
-        series = safe.iloc[:, position]
-        name = _label(safe.columns[position])
-        dtype = series.dtype
-        if pd.api.types.is_bool_dtype(dtype):
-            kind = "boolean"
-        elif pd.api.types.is_integer_dtype(dtype):
-            kind = "integer"
-        elif pd.api.types.is_float_dtype(dtype):
-            kind = "number"
-        elif pd.api.types.is_datetime64_any_dtype(dtype):
-            kind = "date" if _dates_only(series) else "datetime"
-        elif pd.api.types.is_numeric_dtype(dtype):
-            kind = "number"
-        elif len(series) and pd.api.types.is_string_dtype(series):  # texts only (missing values aside)
-            kind = "string"
-        else:
-            kind = _value_type(series.tolist())
-        descriptor: dict[str, Any] = {"name": name, "type": kind}
+    for position, profile in enumerate(profiles):
+        kind = profile.kind()
+        descriptor: dict[str, Any] = {"name": _label(safe.columns[position]), "type": kind}
         if kind == "number" and dialect == "excel_it":
             descriptor["decimalChar"] = ","
         if kind == "date" and dialect == "excel_it":
@@ -615,7 +665,7 @@ def table_schema(frame: pd.DataFrame, dialect: Dialect = "standard",
             descriptor["format"] = "%d/%m/%Y %H:%M:%S" if dialect == "excel_it" else "any"
         if kind == "boolean":
             descriptor["trueValues"], descriptor["falseValues"] = ["TRUE"], ["FALSE"]
-        text = (descriptions or {}).get(str(frame.columns[position]))
+        text = (descriptions or {}).get(originals[position])
         if text:
             descriptor["description"] = text
         fields.append(descriptor)
@@ -647,10 +697,12 @@ def _package_name(text: str) -> str:
 
 def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
                  created: datetime, sources: Sequence[SourceRef], description: str = "",
-                 descriptions: Mapping[str, str] | None = None, territory: TerritoryRef | None = None) -> dict[str, Any]:
+                 descriptions: Mapping[str, str] | None = None, territory: TerritoryRef | None = None,
+                 schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `datapackage.json` descriptor of one CSV: name, title, licences and sources of the data
     (with their reference dates and trust), the territory and its area levels (a custom property,
-    `territory`), created, and one tabular resource with its schema."""
+    `territory`), created, and one tabular resource with its schema (`schema`, when already worked out
+    over a frame's chunks, else `table_schema(frame)`)."""
     licences: list[dict[str, str]] = []
     for source in sources:
         licence = licence_descriptor(source.licence)
@@ -665,7 +717,7 @@ def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str
         "mediatype": CSV_MIME,
         "encoding": "utf-8-sig" if dialect == "excel_it" else "utf-8",
         "dialect": {"delimiter": ";" if dialect == "excel_it" else ",", "lineTerminator": "\r\n"},
-        "schema": table_schema(frame, dialect, descriptions),
+        "schema": dict(schema) if schema is not None else table_schema(frame, dialect, descriptions),
     }
     package: dict[str, Any] = {"name": _package_name(name), "title": title}
     if description:
@@ -679,24 +731,154 @@ def data_package(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str
     return package
 
 
-def to_data_package_zip(frame: pd.DataFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
+def to_data_package_zip(frame: pd.DataFrame | ChunkedFrame, dialect: Dialect, *, name: str, title: str, csv_name: str,
                         created: datetime, sources: Sequence[SourceRef], description: str = "",
-                        descriptions: Mapping[str, str] | None = None,
-                        readme: tuple[str, str] | None = None, territory: TerritoryRef | None = None) -> bytes:
+                        descriptions: Mapping[str, str] | Callable[[pd.DataFrame], Mapping[str, str]] | None = None,
+                        readme: tuple[str, str] | Callable[[int], tuple[str, str]] | None = None,
+                        territory: TerritoryRef | None = None) -> bytes:
     """A zip with `datapackage.json`, the CSV (`to_csv(frame, dialect)`) named `csv_name` and, when given,
-    a (file name, text) readme. Entries are dated `created`, so equal inputs give equal bytes."""
-    descriptor = data_package(frame, dialect, name=name, title=title, csv_name=csv_name, created=created,
-                              sources=sources, description=description, descriptions=descriptions, territory=territory)
-    stamp = _to_local_naive(created).timetuple()[:6]
-    entries = [("datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2).encode("utf-8")),
-               (csv_name, to_csv(frame, dialect))]
-    if readme is not None:
-        entries.append((readme[0], readme[1].replace("\n", "\r\n").encode("utf-8")))
+    a (file name, text) readme. Entries are dated `created`, so equal inputs give equal bytes.
+
+    A `ChunkedFrame` is written chunk by chunk (`spool_csv`: the CSV goes to a temporary file, never whole in
+    memory) and gives the same bytes as the whole frame. `descriptions` may be a callable of the frame's columns
+    (an empty frame with them) and `readme` a callable of the row count, for when those are known only then.
+    """
+    spooled = spool_csv(frame, dialect) if isinstance(frame, ChunkedFrame) else None
+    columns = spooled.columns if spooled is not None else frame  # type: ignore[assignment]
+    described = descriptions(columns) if callable(descriptions) else descriptions
+    rows = spooled.rows if spooled is not None else len(frame)  # type: ignore[arg-type]
+    schema = spooled.schema(dialect, described) if spooled is not None else None
+    descriptor = data_package(columns, dialect, name=name, title=title, csv_name=csv_name, created=created,
+                              sources=sources, description=description, descriptions=described, territory=territory,
+                              schema=schema)
+    note = readme(rows) if callable(readme) else readme
+    stamp = max(_to_local_naive(created).timetuple()[:6], (1980, 1, 1, 0, 0, 0))
+
+    def info(entry_name: str) -> zipfile.ZipInfo:
+        entry = zipfile.ZipInfo(entry_name, date_time=stamp)
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        entry.external_attr = 0o644 << 16
+        return entry
+
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for entry_name, payload in entries:
-            info = zipfile.ZipInfo(entry_name, date_time=max(stamp, (1980, 1, 1, 0, 0, 0)))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, payload)
+    try:
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(info("datapackage.json"), json.dumps(descriptor, ensure_ascii=False, indent=2).encode("utf-8"))
+            if spooled is None:
+                archive.writestr(info(csv_name), to_csv(frame, dialect))  # type: ignore[arg-type]
+            else:
+                entry = info(csv_name)
+                entry.file_size = spooled.size  # as writestr would know it (the same header, Zip64 only when needed)
+                spooled.file.seek(0)
+                with archive.open(entry, "w") as member:
+                    shutil.copyfileobj(spooled.file, member, _COPY_BYTES)
+            if note is not None:
+                archive.writestr(info(note[0]), note[1].replace("\n", "\r\n").encode("utf-8"))
+    finally:
+        if spooled is not None:
+            spooled.file.close()
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# Frames read in chunks (a register-sized download with bounded memory)
+
+_COPY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ChunkedFrame:
+    """A frame that can give its rows in chunks: `chunks()` starts a fresh iterator of frames with the same
+    columns (at least one frame, possibly empty), `rows` is how many there will be when known. Calling it
+    makes the whole frame (for the small files: an XLSX or GeoJSON within their limits): `whole()` when given
+    (e.g. one query), else the chunks put together."""
+
+    chunks: Callable[[], Iterable[pd.DataFrame]]
+    rows: int | None = None
+    whole: Callable[[], pd.DataFrame] | None = None
+
+    def __call__(self) -> pd.DataFrame:
+        if self.whole is not None:
+            return self.whole()
+        parts = list(self.chunks())
+        if not parts:
+            raise ValueError("ChunkedFrame senza alcun blocco di righe")
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+
+    def map(self, view: Callable[[pd.DataFrame], pd.DataFrame], rows: int | None = None) -> ChunkedFrame:
+        """The same rows, each chunk (and the whole frame) turned into the exported columns by `view`, a row-wise
+        view function; `rows` replaces the known row count."""
+        source, whole = self.chunks, self.whole
+        return ChunkedFrame(lambda: (view(chunk) for chunk in source()), self.rows if rows is None else rows,
+                            None if whole is None else (lambda: view(whole())))
+
+
+@dataclass
+class SpooledCsv:
+    """A CSV written chunk by chunk to a temporary file, with what its Data Package needs."""
+
+    file: IO[bytes]
+    size: int
+    rows: int
+    columns: pd.DataFrame  # no rows: the original column names
+    safe_columns: pd.DataFrame  # no rows: the headers as written (neutralised)
+    profiles: list[_ColumnProfile]
+
+    def schema(self, dialect: Dialect, descriptions: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The Table Schema `table_schema` gives for the whole frame."""
+        return _schema(self.safe_columns, [str(c) for c in self.columns.columns], self.profiles, dialect, descriptions)
+
+
+def spool_csv(frame: ChunkedFrame, dialect: Dialect) -> SpooledCsv:
+    """`to_csv` of a chunked frame, written to a temporary file chunk by chunk: the same bytes as the whole frame.
+
+    Datetime columns print as dates only when every row of the whole column is a whole day; a chunk seen before
+    a later one with a time of day is then wrong, and the file is written again with that known (rare: a
+    datetime64 column whose first rows are all at midnight)."""
+    _check_dialect(dialect)
+    forced: dict[int, bool] = {}
+    while True:
+        spooled, redo = _spool_once(frame, dialect, forced)
+        if not redo:
+            return spooled
+        spooled.file.close()
+        forced.update(dict.fromkeys(redo, False))
+
+
+def _spool_once(frame: ChunkedFrame, dialect: Dialect, forced: Mapping[int, bool]) -> tuple[SpooledCsv, set[int]]:
+    out = tempfile.TemporaryFile(prefix="osservatorio-csv-")  # noqa: SIM115 - closed by the caller
+    try:
+        first: pd.DataFrame | None = None
+        profiles: list[_ColumnProfile] = []
+        printed_as_dates: set[int] = set()  # columns some chunk with values printed as dates
+        rows = size = 0
+        for chunk in frame.chunks():
+            safe = neutralise(chunk)
+            buffer = io.StringIO(newline="")
+            writer = _csv_writer(buffer, dialect)
+            if first is None:
+                first = chunk.iloc[:0]
+                head = safe.iloc[:0]
+                profiles = [_ColumnProfile() for _ in range(safe.shape[1])]
+                buffer.write("\ufeff" if dialect == "excel_it" else "")
+                writer.writerow([_label(c) for c in safe.columns])
+            elif list(chunk.columns) != list(first.columns):
+                raise ValueError("i blocchi di righe hanno colonne diverse")
+            chunk_profiles = _profiles(safe)
+            flags = [forced.get(i, p.dates_only) for i, p in enumerate(chunk_profiles)]
+            for i, (profile, flag) in enumerate(zip(chunk_profiles, flags, strict=True)):
+                profiles[i].add(profile)
+                if flag and "datetime64" in profile.classes and safe.iloc[:, i].notna().any():
+                    printed_as_dates.add(i)
+            _csv_rows(writer, safe, dialect, flags)
+            data = buffer.getvalue().encode("utf-8")
+            out.write(data)
+            size += len(data)
+            rows += len(chunk)
+        if first is None:
+            raise ValueError("ChunkedFrame senza alcun blocco di righe")
+        redo = {i for i in printed_as_dates if not profiles[i].dates_only}
+        return SpooledCsv(out, size, rows, first, head, profiles), redo
+    except BaseException:
+        out.close()
+        raise

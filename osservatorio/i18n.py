@@ -138,6 +138,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Not prepared: {rows} rows, over the limit of {limit} for an Excel file (it would be slow and very heavy). "
               "The CSV holds every row; narrowing the filters also works.",
     },
+    "dl_geojson_too_many_help": {
+        "it": "Non preparato: {rows} righe, oltre il limite di {limit} elementi per un GeoJSON (sarebbe lento e molto "
+              "pesante). Il CSV contiene tutte le righe con le coordinate lon/lat (WGS84), leggibili da un GIS; "
+              "si possono anche restringere i filtri.",
+        "en": "Not prepared: {rows} rows, over the limit of {limit} features for a GeoJSON (it would be slow and very "
+              "heavy). The CSV holds every row with lon/lat coordinates (WGS84), which a GIS can read; "
+              "narrowing the filters also works.",
+    },
     "dl_geojson": {"it": "GeoJSON", "en": "GeoJSON"},
     "dl_geojson_help": {
         "it": "Confini con i valori della tabella, per QGIS o altri GIS (coordinate WGS84).",

@@ -7,7 +7,7 @@ file identity, so a new ETL build is picked up and an unchanged one is never re-
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from osservatorio import data, warehouse
+from osservatorio.exports import ChunkedFrame
 from osservatorio.settings import load_settings
 from osservatorio.territory import Territory
 from osservatorio.warehouse import REGISTRY, NoWarehouse, WarehouseKey, ensure_warehouse, key_for
@@ -199,10 +200,17 @@ def firm_points_sample(key: WarehouseKey, district_id: int | None, category: str
     return _q(key, data.firm_points_sample, district_id, category, limit)
 
 
-def firm_points_loader(key: WarehouseKey, district_id: int | None, category: str | None) -> Callable[[], pd.DataFrame]:
-    """A callable that reads every firm point of the selection when a download is asked for (not cached:
-    a regional register's rows are not kept in the server's memory)."""
-    return lambda: _q(key, data.firm_points, district_id, category)
+def firm_points_loader(key: WarehouseKey, district_id: int | None, category: str | None,
+                       rows: int | None = None) -> ChunkedFrame:
+    """Every firm point of the selection, read only when a download is asked for (not cached: a regional
+    register's rows are not kept in the server's memory): called, the whole frame (`data.firm_points`);
+    `.chunks()`, the same rows in chunks of about 50,000 on a cursor leased until they are read
+    (`data.firm_points_chunks`), for the CSV zips."""
+    def chunks() -> Iterator[pd.DataFrame]:
+        with REGISTRY.lease(key) as cursor:
+            yield from data.firm_points_chunks(cursor, district_id, category)
+
+    return ChunkedFrame(chunks, rows, whole=lambda: _q(key, data.firm_points, district_id, category))
 
 
 @st.cache_data(show_spinner=False)

@@ -112,11 +112,12 @@ else:
                                     geojson=geojson, id_col=district.columns[0], key="firms_district_dl")
             if n_firms:
                 st.caption(layer)
-                load = queries.firm_points_loader(ctx.key, district_id, chosen)
+                # rows read only when a file is asked for; the CSV zips read them in chunks (bounded memory)
+                load = queries.firm_points_loader(ctx.key, district_id, chosen, n_firms)
                 spec = downloads.page_spec(ctx, "imprese_puntuali", {**filters, "categoria": category})
-                downloads.download_menu(lambda: fv.firm_table(load(), stats, labels, territory, lang), spec, lang,
+                downloads.download_menu(load.map(lambda f: fv.firm_table(f, stats, labels, territory, lang)), spec, lang,
                                         geojson=lambda: fv.firm_points_geojson(load()), id_col=t("th_col_place_id", lang),
-                                        key="firms_points_dl", row_count=n_firms)  # rows read only when a file is asked for
+                                        key="firms_points_dl", row_count=n_firms)
 
 st.subheader(t("th_over_time_title", lang))
 if units.empty:

@@ -177,7 +177,8 @@ def filter_category(frame: pd.DataFrame, category: str) -> pd.DataFrame:
 
 def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, str], territory: Territory,
                lang: str) -> pd.DataFrame:
-    """Point-level firms as exported with the map's point layer (all of them, not the drawn sample)."""
+    """Point-level firms as exported with the map's point layer (all of them, not the drawn sample), with their
+    position (lon/lat, WGS84) so that a GIS can map the CSV. Row-wise: a chunk of the rows gives the same rows."""
     names = area_labels(stats)
     missing = no_area_text(territory, lang)
     return pd.DataFrame({
@@ -189,6 +190,8 @@ def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, st
         t("th_col_ateco_edition", lang): frame["ateco_edition"].to_numpy(),
         t("th_col_employees", lang): round_column(frame["employees"], 1).to_numpy(),
         t("th_col_started_on", lang): [as_date(d) for d in frame["started_on"]],
+        "lon": frame["lon"].round(6).to_numpy(),  # as the other point exports (Mappa's layer tables): WGS84, 6 decimals
+        "lat": frame["lat"].round(6).to_numpy(),
         t("col_source", lang): frame["source_id"].to_numpy(),
         t("col_trust", lang): [trust_label(x, lang) for x in frame["trust"]],
         t("th_col_place_id", lang): place_ids(frame).to_numpy(),
