@@ -8,6 +8,7 @@ import io
 import json
 import sys
 import zipfile
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -297,6 +298,137 @@ def test_no_workbook_beyond_the_excel_row_limit(warehouse: Path, monkeypatch: py
     assert len(frame()) > 2 and eager["xlsx"].disabled and "over the limit of 2" in eager["xlsx"].help
     under = {f.kind: f for f in downloads.export_files(never, spec, "it", row_count=2)}
     assert not any(f.disabled for f in under.values())
+
+
+def test_no_geojson_beyond_the_feature_limit(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond GEOJSON_MAX_FEATURES the GeoJSON button is greyed out, saying why and that the CSV has lon/lat, in
+    both languages; neither the rows nor the layer are made to find out."""
+    spec = ExportSpec("imprese_puntuali", {}, BUILT.date(), sources=catalogue(warehouse).sources)
+    monkeypatch.setattr(downloads, "GEOJSON_MAX_FEATURES", 5)
+
+    def never() -> pd.DataFrame:
+        raise AssertionError("the rows were read to build the menu")
+
+    def no_layer() -> dict:
+        raise AssertionError("the layer was made to build the menu")
+
+    files = {f.kind: f for f in downloads.export_files(never, spec, "it", geojson=no_layer, id_col="Codice", row_count=6)}
+    assert [k for k, f in files.items() if f.disabled] == ["geojson"]
+    assert files["geojson"].help.startswith("Non preparato: 6 righe, oltre il limite di 5") and "lon/lat" in files["geojson"].help
+    assert files["geojson"].build() == b""
+    english = {f.kind: f for f in downloads.export_files(never, spec, "en", geojson=no_layer, id_col="Codice",
+                                                         row_count=1_234_567)}
+    assert "1,234,567 rows, over the limit of 5" in english["geojson"].help and "lon/lat" in english["geojson"].help
+    chunked = exports.ChunkedFrame(lambda: iter([frame()]), rows=6)  # a ChunkedFrame says its own row count
+    assert {f.kind: f for f in downloads.export_files(chunked, spec, "it", geojson=no_layer, id_col="ID NIL")}[
+        "geojson"].disabled
+    under = {f.kind: f for f in downloads.export_files(never, spec, "it", geojson=no_layer, id_col="Codice", row_count=5)}
+    assert not any(f.disabled for f in under.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunk by chunk: the same bytes as the whole frame
+
+ROWS = 3_500
+
+
+def register(path: Path) -> None:
+    """A temp DuckDB table of ROWS rows with what a CSV can get wrong: NULLs (also a whole chunk of them), dates,
+    timestamps at midnight in the first rows and with a time later, decimals, quotes, semicolons, new lines and
+    formulas in names, an integer column whose NULLs fall in one chunk only, booleans with gaps."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("""CREATE TABLE firms AS SELECT
+            i AS id,
+            CASE i % 7 WHEN 0 THEN 'Officina "La Pinza"; srl' WHEN 1 THEN '=SUM(A1)' WHEN 2 THEN NULL
+                       WHEN 3 THEN 'Riga' || chr(10) || 'due, tre' ELSE 'Impresa ' || i END AS name,
+            CASE WHEN i % 5 = 0 THEN NULL ELSE (i * 1.25)::DECIMAL(12, 2) END AS capital,
+            CASE WHEN i % 3 = 0 THEN NULL ELSE 9.1 + i / 1000.0 END AS lon,
+            CASE WHEN i BETWEEN 1200 AND 1300 THEN NULL ELSE i % 40 END AS employees,
+            CASE WHEN i % 4 = 0 THEN NULL ELSE DATE '2000-01-01' + (i % 9000)::INTEGER END AS started_on,
+            TIMESTAMP '2024-01-01' + to_days(i) + CASE WHEN i > 2500 THEN INTERVAL 90 MINUTE ELSE INTERVAL 0 MINUTE END
+                AS checked_at,
+            CASE WHEN i % 11 = 0 THEN NULL ELSE i % 2 = 0 END AS active,
+            CASE WHEN i BETWEEN 1000 AND 1999 THEN NULL ELSE 'nota ' || i END AS note
+            FROM range(1, $rows + 1) r(i)""", {"rows": ROWS})
+    finally:
+        con.close()
+
+
+def duckdb_chunks(path: Path, size: int) -> exports.ChunkedFrame:
+    """The table read as the Imprese page reads the register: fetch_df_chunk on a cursor of its own (`size` vectors)."""
+    def chunks() -> Iterator[pd.DataFrame]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            result = con.execute("SELECT * FROM firms ORDER BY id")
+            while len(chunk := result.fetch_df_chunk(size)):
+                yield chunk
+        finally:
+            con.close()
+
+    return exports.ChunkedFrame(chunks, rows=ROWS)
+
+
+def sliced_chunks(whole: pd.DataFrame, size: int) -> exports.ChunkedFrame:
+    return exports.ChunkedFrame(lambda: (whole.iloc[i:i + size] for i in range(0, max(len(whole), 1), size)), len(whole))
+
+
+@pytest.mark.parametrize("dialect", ["standard", "excel_it"])
+def test_chunked_data_package_is_the_whole_frames_byte_for_byte(warehouse: Path, tmp_path: Path, dialect: str) -> None:
+    path = tmp_path / "register.duckdb"
+    register(path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        whole = con.sql("SELECT * FROM firms ORDER BY id").df()
+    finally:
+        con.close()
+    spec = ExportSpec("imprese_puntuali", {"categoria": "*"}, BUILT.date(), sources=catalogue(warehouse).sources)
+    expected = downloads.data_package_zip(whole, spec, "it", dialect, generated_at=CLICKED)  # type: ignore[arg-type]
+    views = [sliced_chunks(whole, 1_000), duckdb_chunks(path, 1)]  # 1,000 rows; DuckDB's 2,048-row vectors
+    for chunked in views:
+        assert len(list(chunked.chunks())) > 1
+        raw = downloads.data_package_zip(chunked, spec, "it", dialect, generated_at=CLICKED)  # type: ignore[arg-type]
+        with zipfile.ZipFile(io.BytesIO(raw)) as got, zipfile.ZipFile(io.BytesIO(expected)) as want:
+            assert got.namelist() == want.namelist()
+            for member in want.namelist():
+                assert got.read(member) == want.read(member), member
+        assert raw == expected  # the zip itself too: same headers, same deflate stream
+    package = unpack(raw, tmp_path / "zip")
+    fields = {f["name"]: f["type"] for f in package["resources"][0]["schema"]["fields"]}
+    assert fields == {"id": "integer", "name": "string", "capital": "number", "lon": "number", "employees": "integer",
+                      "started_on": "date", "checked_at": "datetime", "active": "boolean", "note": "string"}
+    report = validate(str(tmp_path / "zip" / "datapackage.json"))
+    assert report.valid, errors(report)
+    assert report.tasks[0].stats["rows"] == ROWS
+    text = next((tmp_path / "zip").glob("*.csv")).read_text(encoding="utf-8-sig")
+    assert "'=SUM(A1)" in text and "2024-01-02 00:00:00" in text.replace("02/01/2024 00:00:00", "2024-01-02 00:00:00")
+    readme = (tmp_path / "zip" / "LEGGIMI.txt").read_text(encoding="utf-8")
+    assert "Righe: 3.500" in readme  # the row count, known only once every chunk is written
+
+
+def test_chunked_schema_follows_every_chunk() -> None:
+    """Types decided over all chunks, as over the whole frame: an all-missing chunk says nothing, whole days in the
+    first chunk and a time of day in the last make datetimes (the first chunk is rewritten), ints and floats a number."""
+    whole = pd.DataFrame({
+        "when": pd.to_datetime(["2024-01-01 00:00", "2024-01-02 00:00", "2024-01-03 10:30"]),
+        "value": [1, 2, 3],
+        "mixed": [None, None, date(2024, 5, 1)],
+    })
+    parts = [whole.iloc[:2], whole.iloc[2:].assign(value=[3.5])]
+    chunked = exports.ChunkedFrame(lambda: iter(parts))
+    reference = pd.concat(parts, ignore_index=True)
+    for dialect in ("standard", "excel_it"):
+        spooled = exports.spool_csv(chunked, dialect)  # type: ignore[arg-type]
+        try:
+            spooled.file.seek(0)
+            assert spooled.file.read() == exports.to_csv(reference, dialect)  # type: ignore[arg-type]
+            assert spooled.rows == 3
+            assert spooled.schema(dialect) == exports.table_schema(reference, dialect)  # type: ignore[arg-type]
+        finally:
+            spooled.file.close()
+    assert [f["type"] for f in exports.table_schema(reference)["fields"]] == ["datetime", "number", "date"]
+    with pytest.raises(ValueError, match="colonne diverse"):
+        exports.spool_csv(exports.ChunkedFrame(lambda: iter([whole, whole.rename(columns={"value": "v"})])), "standard")
 
 
 def test_units_in_field_descriptions() -> None:
