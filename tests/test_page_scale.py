@@ -167,23 +167,76 @@ def test_firm_sample_and_counts_are_sql(warehouse: Path) -> None:
 
 
 def test_firm_download_reads_its_rows_only_when_asked(warehouse: Path, reads: Reads) -> None:
+    """As the Imprese page builds its point download: nothing read until a click; the CSV zip reads the rows in
+    chunks (never the whole frame), each chunk through fv.firm_table; the CSV carries lon/lat."""
     key = key_for(warehouse)
     assert key is not None
     spec = ExportSpec(base="imprese_puntuali", filters={"categoria": "digital_manufacturing"})
-    load = queries.firm_points_loader(key, None, "digital_manufacturing")
+    n_firms, _ = queries.firm_points_located(key, None, "digital_manufacturing")
+    load = queries.firm_points_loader(key, None, "digital_manufacturing", n_firms)
     territory = queries.territory(key)
     stats = queries.district_stats(key, territory.fine.id)
-    files = {f.kind: f for f in downloads.export_files(lambda: fv.firm_table(load(), stats, {}, territory, "it"), spec, "it",
+    tables: list[int] = []
+
+    def view(frame: pd.DataFrame) -> pd.DataFrame:
+        tables.append(len(frame))
+        return fv.firm_table(frame, stats, {}, territory, "it")
+
+    files = {f.kind: f for f in downloads.export_files(load.map(view), spec, "it",
                                                        geojson=lambda: fv.firm_points_geojson(load()),
-                                                       id_col=t("th_col_place_id", "it"))}
-    assert not reads.of("firm_points"), "export_files read the rows before a click"
+                                                       id_col=t("th_col_place_id", "it"), row_count=n_firms)}
+    assert not reads.of("firm_points") and not reads.of("firm_points_chunks"), "export_files read the rows before a click"
+    assert not tables
     payload = files["csv"].build()
-    assert len(reads.of("firm_points")) == 1
+    assert len(reads.of("firm_points_chunks")) == 1 and not reads.of("firm_points"), "the CSV read the whole frame"
     expected = fetch(warehouse, "SELECT count(*) FROM places WHERE theme = 'firm' AND category = 'digital_manufacturing'")
+    assert n_firms == expected[0][0] and sum(tables) == n_firms
     with zipfile.ZipFile(io.BytesIO(payload)) as zf:
         member = next(n for n in zf.namelist() if n.endswith(".csv"))
         rows = list(csv.reader(io.StringIO(zf.read(member).decode("utf-8-sig"))))
     assert len(rows) - 1 == expected[0][0]  # every firm of the category, not the map's sample
+    header = rows[0]
+    assert "lon" in header and "lat" in header
+    ids = header.index(t("th_col_place_id", "it"))
+    positions = {r[ids]: (r[header.index("lon")], r[header.index("lat")]) for r in rows[1:]}
+    stored = fetch(warehouse, "SELECT source_id || ':' || source_key, lon, lat FROM places "
+                              "WHERE theme = 'firm' AND category = 'digital_manufacturing'")
+    located = [(k, lon, lat) for k, lon, lat in stored if lon is not None]
+    assert located
+    for place, lon, lat in located:  # the stored position, 6 decimals (about 0.1 m), written as a plain decimal
+        for text, value in zip(positions[place], (lon, lat), strict=True):
+            assert abs(float(text) - value) <= 5e-7 and len(text.partition(".")[2]) <= 6 and "e" not in text, (text, value)
+    assert all(positions[k] == ("", "") for k, lon, _ in stored if lon is None)
+
+
+def test_firm_chunks_are_the_whole_frame(warehouse: Path) -> None:
+    """`data.firm_points_chunks` gives the rows of `data.firm_points`, in order, in chunks of DuckDB vectors."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        whole = data.firm_points(con, None, None)
+        chunks = list(data.firm_points_chunks(con.cursor(), None, None, vectors=1))
+        empty = list(data.firm_points_chunks(con.cursor(), None, "no_such_category"))
+    finally:
+        con.close()
+    assert len(whole) > 2048 and len(chunks) == -(-len(whole) // 2048) > 1
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    assert len(empty) == 1 and empty[0].empty and list(empty[0].columns) == list(whole.columns)
+
+
+def test_firm_export_has_positions_as_the_other_point_exports(warehouse: Path) -> None:
+    """lon/lat named and rounded as Mappa's point-layer tables (indicator_views.places_table): 6 decimals, WGS84."""
+    key = key_for(warehouse)
+    assert key is not None
+    territory = queries.territory(key)
+    stats = queries.district_stats(key, territory.fine.id)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        raw = data.firm_points(con, None, "digital_manufacturing").head(50)
+    finally:
+        con.close()
+    table = fv.firm_table(raw.assign(lon=raw["lon"] + 1.23456789e-7), stats, {}, territory, "en")
+    assert table["lon"].tolist() == (raw["lon"] + 1.23456789e-7).round(6).tolist()
+    assert table["lat"].tolist() == raw["lat"].round(6).tolist()
 
 
 def test_download_menu_builds_nothing_on_a_rerun(monkeypatch: pytest.MonkeyPatch) -> None:
