@@ -181,6 +181,24 @@ def _csv_cell(value: object, dialect: Dialect, dates_only: bool) -> str:
     return str(value)
 
 
+def _float_cells(values: np.ndarray, dialect: Dialect) -> list[str]:
+    """`_csv_cell` of every float64 of a column, faster: Python's repr is the same shortest round-trip decimal as
+    `_format_float` whenever it is not in scientific notation (then, and for inf, `_format_float` itself)."""
+    comma = dialect == "excel_it"
+    out = []
+    for value in values.tolist():
+        if value != value:  # NaN: missing
+            out.append("")
+            continue
+        text = repr(value)
+        if "e" in text or "n" in text:  # 1e-05, 1e+16, inf
+            text = _format_float(value)
+        elif text.endswith(".0"):
+            text = text[:-2]
+        out.append(text.replace(".", ",") if comma else text)
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # CSV
 
@@ -223,6 +241,12 @@ def _csv_rows(writer: Any, safe: pd.DataFrame, dialect: Dialect, dates_only: Seq
         series = safe.iloc[:, position]
         if len(series) and pd.api.types.is_string_dtype(series):  # texts only: the cell is the text, missing is empty
             columns.append(series.astype(object).where(series.notna(), "").tolist())
+            continue
+        if isinstance(series.dtype, np.dtype) and series.dtype == np.float64:
+            columns.append(_float_cells(series.to_numpy(), dialect))
+            continue
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":
+            columns.append([str(v) for v in series.to_numpy().tolist()])
             continue
         columns.append([_csv_cell(v, dialect, dates_only[position]) for v in _column_values(series)])
     writer.writerows(zip(*columns, strict=True) if columns else [[] for _ in range(len(safe))])
