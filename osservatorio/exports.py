@@ -45,6 +45,7 @@ MAX_FILENAME_STEM = 120  # well under the 255-byte limit of every file system, w
 # A cell is dangerous when it starts with tab or CR, or when (after any leading whitespace) it
 # starts with = + - @ (also their full-width forms, which some spreadsheet locales accept).
 _FORMULA_START = re.compile(r"[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
+_FORMULA_FIRST = re.compile(r"[\t\r]|\s|[=+\-@\uff1d\uff0b\uff0d\uff20]")  # a first character _FORMULA_START can start on
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -86,7 +87,14 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
 def _neutralise_column(column: pd.Series) -> pd.Series:
     """`neutralise` for one column: a column of texts (missing values aside) by one vectorised match, else cell by cell."""
     if len(column) and pd.api.types.is_string_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        risky = column.str.match(_FORMULA_START.pattern).fillna(False).astype(bool)
+        # only a cell whose first character could start a formula can match: those are found without a per-cell
+        # regex (the distinct first characters are few), and only their cells are matched
+        first = column.str.slice(0, 1)
+        starts = [c for c in first.dropna().unique() if isinstance(c, str) and _FORMULA_FIRST.match(c)]
+        if not starts:
+            return column
+        risky = first.isin(starts).fillna(False).astype(bool)
+        risky[risky] = column[risky].str.match(_FORMULA_START.pattern).fillna(False).astype(bool).to_numpy()
         if not risky.any():
             return column
         return column.where(~risky, "'" + column.where(risky, ""))

@@ -141,6 +141,18 @@ def test_safe_text_unchanged(text: str) -> None:
     assert exports.neutralise_text(text) == text
 
 
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_neutralise_column_is_the_cell_rule(dtype: str) -> None:
+    """A text column (its first characters screened before the regex) gets exactly what each cell would get."""
+    texts = ["=1+1", "+1", "-3", "@x", "\t=1", "\r=1", "  =cmd", " \t-1", "\tabc", "\rabc", "\n=1", "\u00a0=1", "\uff1d1",
+             "\u3000-1", "abc", "a=b", "", "'=x", "1-2", "e-mail", "Città", " spazio", "\nabc", None]
+    column = pd.Series(np.random.default_rng(3).choice(np.array(texts, dtype=object), 20_000), dtype=dtype)
+    got = neutralise(pd.DataFrame({"c": column}))["c"].tolist()
+    want = [exports.neutralise_text(v) if isinstance(v, str) else v for v in column.tolist()]
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in want]
+    assert sum(isinstance(v, str) and v.startswith("'") for v in got) > 5_000
+
+
 def test_neutralise_frame_keeps_numbers_and_dtypes() -> None:
     frame = pd.DataFrame({
         "=head": ["=a", "b"],
