@@ -7,6 +7,7 @@ reference, and the way it was built before), and the GeoJSON (built whole; the p
 `downloads.GEOJSON_MAX_FEATURES`). Whole register (every category) and one category.
 
     python bench/bench_downloads.py --warehouse W.duckdb [--category digital_manufacturing] [--skip-geojson]
+                                    [--repeat 3] [--skip-category]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -70,24 +72,29 @@ def main() -> None:
     parser.add_argument("--warehouse", default=os.environ.get("OSSERVATORIO_WAREHOUSE", str(ROOT / "data" / "warehouse.duckdb")))
     parser.add_argument("--category", default="digital_manufacturing", help="the one category measured besides all")
     parser.add_argument("--skip-geojson", action="store_true", help="skip the (slow, memory-hungry) whole GeoJSON")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each build, interleaved; the median is printed")
+    parser.add_argument("--skip-category", action="store_true", help="the whole register only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.warehouse, args.category or None, args.child)))
         return
     kinds = ["csv_whole", "csv", "csv_it_whole", "csv_it"] + ([] if args.skip_geojson else ["geojson"])
-    print(f"warehouse {args.warehouse}")
+    print(f"warehouse {args.warehouse}; median of {args.repeat}, interleaved")
     print(f"{'selection':<24} {'format':<14} {'rows':>9} {'s':>7} {'peak +MB':>9} {'file MB':>8}  vs whole-frame")
-    for category in (None, args.category):
-        figures: dict[str, dict[str, float]] = {}
-        for kind in kinds:
-            r = figures[kind] = _run(args.warehouse, category, kind)
+    for category in ([None] if args.skip_category else [None, args.category]):
+        runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+        for _ in range(args.repeat):
+            for kind in kinds:
+                runs[kind].append(_run(args.warehouse, category, kind))
+        figures = {k: {"rows": v[0]["rows"], "bytes": v[0]["bytes"],
+                       "seconds": statistics.median(r["seconds"] for r in v),
+                       "peak": statistics.median(r["peak_mb"] - r["before_mb"] for r in v)} for k, v in runs.items()}
+        for kind, r in figures.items():
             ref = figures.get(kind + "_whole")
-            ratio = (f"time {r['seconds'] / ref['seconds']:.2f}x, peak "
-                     f"{(r['peak_mb'] - r['before_mb']) / max(ref['peak_mb'] - ref['before_mb'], 1):.2f}x") if ref else ""
+            ratio = f"time {r['seconds'] / ref['seconds']:.2f}x, peak {r['peak'] / max(ref['peak'], 1):.2f}x" if ref else ""
             print(f"{category or 'all categories':<24} {kind:<14} {int(r['rows']):>9,} {r['seconds']:>7.1f} "
-                  f"{r['peak_mb'] - r['before_mb']:>9,.0f} {r['bytes'] / 2**20:>8.1f}  {ratio}", flush=True)
-
+                  f"{r['peak']:>9,.0f} {r['bytes'] / 2**20:>8.1f}  {ratio}", flush=True)
 
 if __name__ == "__main__":
     main()
