@@ -877,8 +877,17 @@ def spool_csv(frame: ChunkedFrame, dialect: Dialect) -> SpooledCsv:
         forced.update(dict.fromkeys(redo, False))
 
 
+def _scratch() -> IO[bytes]:
+    """A temporary file for the CSV (closed by the caller); in memory when there is no writable temporary folder
+    (a read-only deployment): the CSV text then, but still never the whole frame."""
+    try:
+        return tempfile.TemporaryFile(prefix="osservatorio-csv-")  # noqa: SIM115 - closed by the caller
+    except OSError:
+        return io.BytesIO()
+
+
 def _spool_once(frame: ChunkedFrame, dialect: Dialect, forced: Mapping[int, bool]) -> tuple[SpooledCsv, set[int]]:
-    out = tempfile.TemporaryFile(prefix="osservatorio-csv-")  # noqa: SIM115 - closed by the caller
+    out = _scratch()
     try:
         first: pd.DataFrame | None = None
         profiles: list[_ColumnProfile] = []

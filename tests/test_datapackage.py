@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -404,6 +405,17 @@ def test_chunked_data_package_is_the_whole_frames_byte_for_byte(warehouse: Path,
     assert "'=SUM(A1)" in text and "2024-01-02 00:00:00" in text.replace("02/01/2024 00:00:00", "2024-01-02 00:00:00")
     readme = (tmp_path / "zip" / "LEGGIMI.txt").read_text(encoding="utf-8")
     assert "Righe: 3.500" in readme  # the row count, known only once every chunk is written
+
+
+def test_chunked_without_a_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only deployment may have no writable temporary folder: the chunks are then spooled in memory, same bytes."""
+    whole = frame()
+    spec = ExportSpec("x", {}, BUILT.date())
+    expected = downloads.data_package_zip(whole, spec, "it", "excel_it", generated_at=CLICKED)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no_such_folder"))
+    with pytest.raises(OSError):
+        tempfile.TemporaryFile()  # noqa: SIM115 - the folder is missing indeed
+    assert downloads.data_package_zip(sliced_chunks(whole, 2), spec, "it", "excel_it", generated_at=CLICKED) == expected
 
 
 def test_chunked_schema_follows_every_chunk() -> None:
