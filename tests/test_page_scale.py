@@ -239,6 +239,28 @@ def test_firm_export_has_positions_as_the_other_point_exports(warehouse: Path) -
     assert table["lat"].tolist() == raw["lat"].round(6).tolist()
 
 
+def test_firm_table_columns_are_the_per_cell_rules(warehouse: Path) -> None:
+    """Dates converted per column and labels per distinct value give what the per-cell functions give (NaT kept)."""
+    key = key_for(warehouse)
+    assert key is not None
+    territory = queries.territory(key)
+    stats = queries.district_stats(key, territory.fine.id)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        raw = data.firm_points(con, None, None)
+    finally:
+        con.close()
+    raw.loc[raw.index[:7], "started_on"] = pd.NaT
+    raw.loc[raw.index[3:9], "trust"] = None
+    table = fv.firm_table(raw, stats, {}, territory, "it")
+    want = [views.as_date(d) for d in raw["started_on"]]
+    got = table[t("th_col_started_on", "it")].tolist()
+    assert all(g is pd.NaT if w is pd.NaT else g == w for g, w in zip(got, want, strict=True)) and pd.NaT in got
+    assert table[t("col_trust", "it")].tolist() == [views.trust_label(x, "it") for x in raw["trust"]]
+    assert table[t("th_col_category", "it")].tolist() == [c if isinstance(c, str) and c else t("no_data", "it")
+                                                          for c in raw["category"]]
+
+
 def test_download_menu_builds_nothing_on_a_rerun(monkeypatch: pytest.MonkeyPatch) -> None:
     """Spazi vuoti and Imprese hand their point layers' GeoJSON as callables: no page run makes one."""
     made: list[int] = []

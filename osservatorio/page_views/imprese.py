@@ -7,7 +7,8 @@ Pure functions on the frames of `osservatorio.queries`; area levels and labels c
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -185,17 +186,39 @@ def firm_table(frame: pd.DataFrame, stats: pd.DataFrame, labels: Mapping[str, st
         t("col_name", lang): plain_column(frame["name"]),
         t("th_col_address", lang): plain_column(frame["address"]),
         **area_columns(territory, lang, place_area_column(frame, names, missing), frame["parent_id"], _NO_CLASSES, []),
-        t("th_col_category", lang): [_category_name(c, labels, lang) for c in frame["category"]],
+        t("th_col_category", lang): _by_value(frame["category"], lambda c: _category_name(c, labels, lang)),
         t("th_col_ateco", lang): frame["ateco_code"].to_numpy(),
         t("th_col_ateco_edition", lang): frame["ateco_edition"].to_numpy(),
         t("th_col_employees", lang): round_column(frame["employees"], 1).to_numpy(),
-        t("th_col_started_on", lang): [as_date(d) for d in frame["started_on"]],
+        t("th_col_started_on", lang): _dates(frame["started_on"]),
         "lon": frame["lon"].round(6).to_numpy(),  # as the other point exports (Mappa's layer tables): WGS84, 6 decimals
         "lat": frame["lat"].round(6).to_numpy(),
         t("col_source", lang): frame["source_id"].to_numpy(),
-        t("col_trust", lang): [trust_label(x, lang) for x in frame["trust"]],
+        t("col_trust", lang): _by_value(frame["trust"], lambda x: trust_label(x, lang)),
         t("th_col_place_id", lang): place_ids(frame).to_numpy(),
     })
+
+
+def _by_value(values: pd.Series, label: Callable[[object], str]) -> list[str]:
+    """`[label(v) for v in values]`, computed once per distinct value (a register has a handful of them)."""
+    seen: dict[object, str] = {}
+    out = []
+    for value in values.tolist():
+        try:
+            out.append(seen[value])
+        except KeyError:
+            out.append(seen.setdefault(value, label(value)))
+        except TypeError:  # unhashable: as it is
+            out.append(label(value))
+    return out
+
+
+def _dates(values: pd.Series) -> list[object]:
+    """`as_date` of every value; a naive datetime64 column converted at once (NaT where missing, as as_date gives)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) and getattr(values.dtype, "tz", None) is None:
+        days: list[date] = values.dt.date.tolist()
+        return [pd.NaT if missing else day for day, missing in zip(days, values.isna().tolist(), strict=True)]
+    return [as_date(d) for d in values]
 
 
 def firm_points_geojson(frame: pd.DataFrame) -> dict:
