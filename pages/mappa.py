@@ -117,7 +117,6 @@ for theme in layers:
     ui.theme_message(states[theme], lang, label=t(f"theme_{theme}", lang))  # a refused second source of the theme
 
 
-
 def build_map() -> go.Figure:
     fig = iv.indicator_map(geojson, frame, meta, lang, ctx.map_style)
     for add in layer_adders:

@@ -61,7 +61,7 @@ st.caption(t("overview_map_why", lang))
 # A static SVG map (osservatorio.svgmap), not a plotly figure: the first page needs neither Streamlit's plotly
 # chunk nor a WebGL draw in the browser (issue 15: first page under 4 s). Hover and zoom are on the Mappa page.
 if choice == pv.DENSITY or snapshot is None:
-    svg = pv.density_svg(stats, geojson, territory, lang)
+    svg = queries.derived(("overview_density_svg", ctx.key, lang), lambda: pv.density_svg(stats, geojson, territory, lang))
     alt = pv.map_alt(pv.density_title(territory, lang), stats["density_km2"], lang)
     # the same density on the interactive map when the build has it as an indicator of the finest level
     density_id = "population_density" if "population_density" in options else None
@@ -69,7 +69,8 @@ if choice == pv.DENSITY or snapshot is None:
 else:
     meta = metas[choice]
     frame = iv.map_frame(queries.indicator_values(ctx.key, snapshot.snapshot_id, choice, fine.id), stats, meta, lang)
-    svg = pv.indicator_svg(geojson, frame, meta, lang)
+    svg = queries.derived(("overview_indicator_svg", ctx.key, snapshot.snapshot_id, choice, lang),
+                          lambda: pv.indicator_svg(geojson, frame, meta, lang))
     alt = pv.map_alt(meta.name, frame["value"], lang)
     map_link = ui.link_params(ctx, indicatore=choice, livello=fine.id if len(territory.levels) > 1 else None)
 if svg:  # no geometry in the build: the table below still lists the areas
