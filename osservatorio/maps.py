@@ -14,6 +14,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from osservatorio import svgmap
+
 #: Narrowest map canvas the view is fitted for: the main column at 1400-1440 px with the sidebar open
 #: measures 840-879 px in chromium; a narrower window would cut the sides, a wider one adds margins.
 MAP_WIDTH_PX = 820
@@ -30,8 +32,8 @@ NO_GEOMETRY_BOUNDS = (6.6, 36.6, 18.6, 47.1)
 #: Sequential scale of the choropleths: ColorBrewer YlOrRd, lightness falls monotonically with the value,
 #: so it reads in every colour-vision type and in greyscale print.
 SEQUENTIAL = "YlOrRd"
-#: Districts without a value (drawn, never as a zero; the hover says why).
-MISSING_COLOR = "#d9d9d9"
+#: Districts without a value (drawn, never as a zero; the hover says why): the static maps' grey, one definition.
+MISSING_COLOR = svgmap.MISSING_COLOR
 #: Point layers: Okabe-Ito colours (was green coworking beside goldenrod shops and a red hub: 4 ΔE apart for protanopes).
 THEME_COLORS = {"makerspace": "#0072B2", "coworking": "#E69F00", "vacant": "#CC79A7", "firm": "#555555",
                 "historic_shop": "#009E73", "hub": "#D55E00"}

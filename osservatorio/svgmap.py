@@ -34,7 +34,7 @@ YLORRD: dict[int, tuple[str, ...]] = {
     6: ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"),
     7: ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"),
 }
-#: Areas without a value: the same grey as the plotly maps (osservatorio.maps.MISSING_COLOR; that module imports plotly).
+#: Areas without a value, here and on the plotly maps (osservatorio.maps takes it from here: this module imports no plotly).
 MISSING_COLOR = "#d9d9d9"
 CLASSES = 5  # quantile classes at most (fewer when the values have fewer distinct levels)
 WIDTH = 1000  # viewBox width: the map box on the left, the legend on the right
