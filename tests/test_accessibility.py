@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,24 +167,10 @@ class A11yVisit:
 
 
 def _serve(warehouse: Path, folder: Path) -> Iterator[str]:
-    from test_browser import ROOT, _free_port, _stop_group, _wait_healthy
+    from test_browser import app_server
 
-    port = _free_port()
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"),
-           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
-    log_path = folder / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc, log_path)
+    with app_server(warehouse, folder) as base:
         yield base
-    finally:
-        _stop_group(proc)
 
 
 def _describe(violation: dict[str, Any]) -> str:

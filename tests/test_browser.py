@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +185,30 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, seconds: 
 APPSTATE: dict[str, Path] = {}  # server base URL -> its app-state file (tests seed board sessions there)
 
 
+@contextmanager
+def app_server(warehouse: Path, folder: Path, command: tuple[str, ...] = ("streamlit", "run", "app.py"),
+               log_name: str = "streamlit.log", seconds: float = 60) -> Iterator[str]:
+    """The app over `warehouse` (`python -m streamlit run app.py`, or `command` such as ("osservatorio.serve",)) on a
+    free loopback port, its app state and log (`log_name`) in `folder`; yields the base URL, then stops the server."""
+    port = _free_port()
+    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"),
+           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
+    log_path = folder / log_name
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *command, "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    APPSTATE[base] = folder / "app.sqlite"
+    try:
+        _wait_healthy(base, proc, log_path, seconds=seconds)
+        yield base
+    finally:
+        _stop_group(proc)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A demo warehouse with two snapshots, served by `streamlit run` on a free loopback port."""
@@ -193,23 +218,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     warehouse = folder / "warehouse.duckdb"
     build(None, warehouse, progress=lambda _m: None)
     build(None, warehouse, progress=lambda _m: None)  # a second snapshot: "change since" columns have values
-    port = _free_port()
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"),
-           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
-    log_path = folder / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    APPSTATE[base] = folder / "app.sqlite"
-    try:
-        _wait_healthy(base, proc, log_path)
+    with app_server(warehouse, folder) as base:
         yield base
-    finally:
-        _stop_group(proc)
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -505,23 +515,8 @@ def territory_server(tmp_path_factory: pytest.TempPathFactory, real_dir: Path) -
     build(None, folder / "warehouse.duckdb", progress=lambda _m: None)
     for territory in TERRITORY_NAMES:
         build(real_dir, folder / f"warehouse-{territory}.duckdb", progress=lambda _m: None, territory=territory)
-    port = _free_port()
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(folder / "warehouse.duckdb"),
-           "OSSERVATORIO_APPSTATE": str(folder / "app.sqlite"), "OSSERVATORIO_MAP_STYLE": "white-bg",
-           "OSSERVATORIO_AUTO_DEMO": "0"}
-    log_path = folder / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc, log_path)
+    with app_server(folder / "warehouse.duckdb", folder) as base:
         yield base
-    finally:
-        _stop_group(proc)
 
 
 @pytest.mark.real
@@ -570,19 +565,8 @@ def test_warmed_server_serves_the_first_pages(tmp_path: Path, browser: Browser) 
 
     warehouse = tmp_path / "warehouse.duckdb"
     build(None, warehouse, progress=lambda _m: None)
-    port = _free_port()
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(tmp_path / "app.sqlite"),
-           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "osservatorio.serve", "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc, log_path, seconds=120)
+    with app_server(warehouse, tmp_path, ("osservatorio.serve",), log_name="serve.log", seconds=120) as base:
         for path in ("mappa", ""):
             visit = _visit(browser, base, path, path or "root", shots=tmp_path / "shots")
             assert not visit.problem, f"/{path}: never became ready: {visit.problem}"
@@ -596,8 +580,6 @@ def test_warmed_server_serves_the_first_pages(tmp_path: Path, browser: Browser) 
                 continue
             drawn = [m for m in visit.maps if "choroplethmap" in m["types"]]
             assert drawn and all(m["rendered"] >= 88 for m in drawn), visit.maps
-    finally:
-        _stop_group(proc)
     warmed = [line for line in log_path.read_text(errors="replace").splitlines() if line.startswith("Riscaldamento")]
     assert warmed and "pages/mappa.py" in warmed[0], warmed
 
@@ -613,23 +595,11 @@ def test_panoramica_svg_map_on_the_real_build(tmp_path: Path, browser: Browser, 
 
     warehouse = tmp_path / "warehouse.duckdb"
     build(real_dir, warehouse, progress=lambda _m: None)
-    port = _free_port()
-    env = {**os.environ, "OSSERVATORIO_WAREHOUSE": str(warehouse), "OSSERVATORIO_APPSTATE": str(tmp_path / "app.sqlite"),
-           "OSSERVATORIO_MAP_STYLE": "white-bg", "OSSERVATORIO_AUTO_DEMO": "0"}
-    log_path = tmp_path / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
     shots = SHOTS / "real"
     shots.mkdir(parents=True, exist_ok=True)
     thousands = {"it": re.compile(r"^\d{1,3}(\.\d{3})+ – \d{1,3}(\.\d{3})+$"),
                  "en": re.compile(r"^\d{1,3}(,\d{3})+ – \d{1,3}(,\d{3})+$")}
-    try:
-        _wait_healthy(base, proc, log_path)
+    with app_server(warehouse, tmp_path) as base:
         for lang in ("it", "en"):
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             page = context.new_page()
@@ -655,5 +625,3 @@ def test_panoramica_svg_map_on_the_real_build(tmp_path: Path, browser: Browser, 
                 assert errors == [], errors
             finally:
                 context.close()
-    finally:
-        _stop_group(proc)

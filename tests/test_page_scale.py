@@ -29,6 +29,7 @@ from osservatorio import data, downloads, queries, views
 from osservatorio.exports import ExportSpec
 from osservatorio.i18n import t
 from osservatorio.page_views import imprese as fv
+from osservatorio.territory import Territory
 from osservatorio.warehouse import key_for
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -223,17 +224,23 @@ def test_firm_chunks_are_the_whole_frame(warehouse: Path) -> None:
     assert len(empty) == 1 and empty[0].empty and list(empty[0].columns) == list(whole.columns)
 
 
-def test_firm_export_has_positions_as_the_other_point_exports(warehouse: Path) -> None:
-    """lon/lat named and rounded as Mappa's point-layer tables (indicator_views.places_table): 6 decimals, WGS84."""
+def _firm_inputs(warehouse: Path, category: str | None) -> tuple[Territory, pd.DataFrame, pd.DataFrame]:
+    """The territory, its finest level's stats and the firm points (`data.firm_points`) of `category` (None: all)."""
     key = key_for(warehouse)
     assert key is not None
     territory = queries.territory(key)
     stats = queries.district_stats(key, territory.fine.id)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        raw = data.firm_points(con, None, "digital_manufacturing").head(50)
+        return territory, stats, data.firm_points(con, None, category)
     finally:
         con.close()
+
+
+def test_firm_export_has_positions_as_the_other_point_exports(warehouse: Path) -> None:
+    """lon/lat named and rounded as Mappa's point-layer tables (indicator_views.places_table): 6 decimals, WGS84."""
+    territory, stats, raw = _firm_inputs(warehouse, "digital_manufacturing")
+    raw = raw.head(50)
     table = fv.firm_table(raw.assign(lon=raw["lon"] + 1.23456789e-7), stats, {}, territory, "en")
     assert table["lon"].tolist() == (raw["lon"] + 1.23456789e-7).round(6).tolist()
     assert table["lat"].tolist() == raw["lat"].round(6).tolist()
@@ -241,15 +248,7 @@ def test_firm_export_has_positions_as_the_other_point_exports(warehouse: Path) -
 
 def test_firm_table_columns_are_the_per_cell_rules(warehouse: Path) -> None:
     """Dates converted per column and labels per distinct value give what the per-cell functions give (NaT kept)."""
-    key = key_for(warehouse)
-    assert key is not None
-    territory = queries.territory(key)
-    stats = queries.district_stats(key, territory.fine.id)
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        raw = data.firm_points(con, None, None)
-    finally:
-        con.close()
+    territory, stats, raw = _firm_inputs(warehouse, None)
     raw.loc[raw.index[:7], "started_on"] = pd.NaT
     raw.loc[raw.index[3:9], "trust"] = None
     table = fv.firm_table(raw, stats, {}, territory, "it")
